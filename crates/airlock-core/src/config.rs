@@ -1,0 +1,795 @@
+//! Configuration: `airlock.toml`, then code (builder or CLI flags), then `AIRLOCK_*`
+//! environment variables — each layer wins over the one before.
+//!
+//! The raw shape ([`Settings`]) rejects unknown keys; every section and field is documented and
+//! has an explained default (`docs/defaults.md`). [`ConfigBuilder::build`] checks each layer on
+//! its own, so an error always names where it came from — the file and line, the environment
+//! variable, or the flag — with the key path and a `hint:` (closest known key or value). The
+//! merged settings are then compiled into a [`Config`] the engine runs on.
+//!
+//! This module reads no files and no environment: callers pass the file's text and the
+//! variables in. Environment keys nest with a double underscore:
+//! `AIRLOCK_GHOST_ARGS__MODE=strip_and_log` sets `ghost_args.mode`. Values are read as TOML
+//! when they parse as TOML (`5`, `true`, `["a","b"]`) and as plain strings otherwise.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::Redactor;
+use crate::checks::UnknownArgs;
+use crate::suggest::closest;
+
+/// Environment variables with the `AIRLOCK_` prefix that are not configuration keys.
+pub const RESERVED_ENV: &[&str] = &["AIRLOCK_CONFIG", "AIRLOCK_LOG", "AIRLOCK_BLESS"];
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Arguments the tool's schema does not declare.
+    pub ghost_args: GhostArgsSettings,
+    /// Strict JSON-Schema validation of arguments.
+    pub validation: ValidationSettings,
+    /// Limits on the arguments as a whole, checked before any other check.
+    pub arguments: ArgumentsSettings,
+    /// The order of checks within their phases.
+    pub pipeline: PipelineSettings,
+    /// The audit log.
+    pub audit: AuditSettings,
+}
+
+/// `[ghost_args]`
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GhostArgsSettings {
+    /// `block` (refuse the call), `strip_and_log` (remove them, record it), or `strip_silent`.
+    pub mode: UnknownArgs,
+}
+
+/// `[validation]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationSettings {
+    /// Most problems reported in one refusal (1–100).
+    pub max_errors: usize,
+}
+
+impl Default for ValidationSettings {
+    fn default() -> Self {
+        ValidationSettings { max_errors: 10 }
+    }
+}
+
+/// `[arguments]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArgumentsSettings {
+    /// Largest arguments object accepted, in bytes of JSON (64 – 67108864).
+    pub max_bytes: usize,
+    /// Deepest nesting of objects and arrays accepted (1–128).
+    pub max_depth: usize,
+}
+
+impl Default for ArgumentsSettings {
+    fn default() -> Self {
+        ArgumentsSettings {
+            max_bytes: 1 << 20,
+            max_depth: 32,
+        }
+    }
+}
+
+/// `[pipeline]`
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSettings {
+    /// Check names to run first within their phase, in this order. Phases never mix.
+    pub order: Vec<String>,
+}
+
+/// `[audit]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// JSON Lines file to append one record per decision to. Unset: no audit file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// `fsync` every record (survives power loss, not just a killed process). Slower.
+    pub fsync: bool,
+    /// Extra field names whose values are redacted (matched ignoring case, `_` and `-`).
+    pub redact_keys: Vec<String>,
+    /// Longest string value kept in a record; longer ones are cut (8 – 1048576).
+    pub max_value_chars: usize,
+    /// Most array items or object keys kept per level (1 – 10000).
+    pub max_items: usize,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            path: None,
+            fsync: false,
+            redact_keys: Vec::new(),
+            max_value_chars: 256,
+            max_items: 32,
+        }
+    }
+}
+
+/// Where a setting came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Origin {
+    /// The built-in default.
+    Default,
+    /// The configuration file at this path.
+    File(String),
+    /// Code: a builder call or a command-line flag (named).
+    Code(String),
+    /// This environment variable.
+    Env(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(p) => write!(f, "{p}"),
+            Origin::Code(what) => write!(f, "{what}"),
+            Origin::Env(var) => write!(f, "environment variable {var}"),
+        }
+    }
+}
+
+/// A configuration error: where, which key, what is wrong, and how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// Where the bad setting came from.
+    pub origin: Origin,
+    /// The line in the file, when known.
+    pub line: Option<usize>,
+    /// The dotted key path, e.g. `ghost_args.mode` (empty for whole-file syntax errors).
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.origin)?;
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ", key `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\nhint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The compiled configuration the engine runs on.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The effective settings.
+    pub settings: Settings,
+    /// Where each set key came from (keys not listed are defaults).
+    pub origins: BTreeMap<String, Origin>,
+    /// The audit redactor built from `[audit]`.
+    pub redactor: Redactor,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The defaults are known to be valid; compile cannot fail on them.
+        compile(Settings::default(), BTreeMap::new()).unwrap_or_else(|_| Config {
+            settings: Settings::default(),
+            origins: BTreeMap::new(),
+            redactor: Redactor::default(),
+        })
+    }
+}
+
+/// One line of `airlock verify`: a key, its value, where it came from, what it means.
+#[derive(Clone, Debug, Serialize)]
+pub struct Explanation {
+    /// Dotted key.
+    pub key: String,
+    /// The effective value, as TOML.
+    pub value: String,
+    /// Where it came from.
+    pub origin: Origin,
+    /// What it means for calls.
+    pub meaning: String,
+}
+
+impl Config {
+    /// Where a key's value came from.
+    pub fn origin(&self, key: &str) -> Origin {
+        self.origins.get(key).cloned().unwrap_or(Origin::Default)
+    }
+
+    /// The effective settings, key by key, with what each means.
+    pub fn explain(&self) -> Vec<Explanation> {
+        let s = &self.settings;
+        let mut out = Vec::new();
+        let mut add = |key: &str, value: String, meaning: String| {
+            out.push(Explanation {
+                key: key.to_owned(),
+                value,
+                origin: self.origin(key),
+                meaning,
+            })
+        };
+        add(
+            "ghost_args.mode",
+            format!("{:?}", s.ghost_args.mode.as_str()),
+            match s.ghost_args.mode {
+                UnknownArgs::Block => "calls with arguments the tool does not declare are refused, naming them".into(),
+                UnknownArgs::StripAndLog => "undeclared arguments are removed before the call runs, and the audit log records which".into(),
+                UnknownArgs::StripSilent => "undeclared arguments are removed before the call runs, without a record".into(),
+            },
+        );
+        add(
+            "validation.max_errors",
+            s.validation.max_errors.to_string(),
+            format!(
+                "arguments are validated strictly against the tool's input schema (no coercion); a refusal lists up to {} problems",
+                s.validation.max_errors
+            ),
+        );
+        add(
+            "arguments.max_bytes",
+            s.arguments.max_bytes.to_string(),
+            format!(
+                "arguments larger than {} bytes are refused before any check",
+                s.arguments.max_bytes
+            ),
+        );
+        add(
+            "arguments.max_depth",
+            s.arguments.max_depth.to_string(),
+            format!(
+                "arguments nested deeper than {} levels are refused before any check",
+                s.arguments.max_depth
+            ),
+        );
+        add(
+            "pipeline.order",
+            format!("{:?}", s.pipeline.order),
+            if s.pipeline.order.is_empty() {
+                "checks run in their built-in order within each phase".into()
+            } else {
+                format!(
+                    "within their phases, these run first: {}",
+                    s.pipeline.order.join(", ")
+                )
+            },
+        );
+        add(
+            "audit.path",
+            s.audit
+                .path
+                .as_ref()
+                .map_or_else(|| "(unset)".to_owned(), |p| format!("{p:?}")),
+            match &s.audit.path {
+                Some(p) => format!(
+                    "one JSON line per decision is appended to {p}, before the decision is returned"
+                ),
+                None => "no audit file is written".into(),
+            },
+        );
+        add(
+            "audit.fsync",
+            s.audit.fsync.to_string(),
+            if s.audit.fsync {
+                "every audit record is synced to disk (survives power loss)".into()
+            } else {
+                "audit records are flushed to the operating system (survive a killed process, not power loss)".into()
+            },
+        );
+        add(
+            "audit.redact_keys",
+            format!("{:?}", s.audit.redact_keys),
+            "values of fields named like passwords, tokens, secrets, keys and cards are redacted in records, plus these names".into(),
+        );
+        add(
+            "audit.max_value_chars",
+            s.audit.max_value_chars.to_string(),
+            format!(
+                "string values longer than {} characters are cut in records",
+                s.audit.max_value_chars
+            ),
+        );
+        add(
+            "audit.max_items",
+            s.audit.max_items.to_string(),
+            format!(
+                "arrays and objects keep at most {} entries per level in records",
+                s.audit.max_items
+            ),
+        );
+        out
+    }
+}
+
+/// Builds a [`Config`] from a file's text, code overrides and environment variables.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigBuilder {
+    file: Option<(String, String)>,
+    code: Vec<(String, toml::Value, String)>,
+    env: Vec<(String, String)>,
+}
+
+impl ConfigBuilder {
+    /// An empty builder: all defaults.
+    pub fn new() -> Self {
+        ConfigBuilder::default()
+    }
+
+    /// The configuration file's text; `name` (its path) is used in errors.
+    #[must_use]
+    pub fn file(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
+        self.file = Some((name.into(), text.into()));
+        self
+    }
+
+    /// Set a dotted key from code; `origin` names the flag or call in errors (`--unknown-args`).
+    #[must_use]
+    pub fn set(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<toml::Value>,
+        origin: impl Into<String>,
+    ) -> Self {
+        self.code.push((key.into(), value.into(), origin.into()));
+        self
+    }
+
+    /// Set `ghost_args.mode` from code.
+    #[must_use]
+    pub fn unknown_args(self, mode: UnknownArgs) -> Self {
+        self.set("ghost_args.mode", mode.as_str(), "builder: unknown_args()")
+    }
+
+    /// Environment variables; only `AIRLOCK_*` ones are read. Pass `std::env::vars()`.
+    #[must_use]
+    pub fn env<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        for (k, v) in vars {
+            let k = k.into();
+            if k.starts_with("AIRLOCK_") && !RESERVED_ENV.contains(&k.as_str()) {
+                self.env.push((k, v.into()));
+            }
+        }
+        self.env.sort();
+        self
+    }
+
+    /// Check every layer, merge them (file, then code, then environment) and compile.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let mut merged = toml::Table::new();
+        let mut origins = BTreeMap::new();
+        if let Some((name, text)) = &self.file {
+            let table = parse_file(name, text)?;
+            record_origins(&table, "", &Origin::File(name.clone()), &mut origins);
+            merge(&mut merged, table);
+        }
+        for (key, value, origin) in &self.code {
+            let origin = Origin::Code(origin.clone());
+            let patch = patch_for(key, value.clone(), &origin)?;
+            check_layer(&patch, &origin)?;
+            record_origins(&patch, "", &origin, &mut origins);
+            merge(&mut merged, patch);
+        }
+        for (var, raw) in &self.env {
+            let origin = Origin::Env(var.clone());
+            let key = env_key(var)?;
+            let patch = patch_for(&key, env_value(raw), &origin)?;
+            check_layer(&patch, &origin)?;
+            record_origins(&patch, "", &origin, &mut origins);
+            merge(&mut merged, patch);
+        }
+        let settings =
+            Settings::deserialize(toml::Value::Table(merged)).map_err(|e| ConfigError {
+                origin: Origin::Default,
+                line: None,
+                key: String::new(),
+                message: e.to_string(),
+                hint: None,
+            })?;
+        compile(settings, origins)
+    }
+}
+
+fn compile(settings: Settings, origins: BTreeMap<String, Origin>) -> Result<Config, ConfigError> {
+    let bad = |key: &str, message: String, hint: &str| ConfigError {
+        origin: origins.get(key).cloned().unwrap_or(Origin::Default),
+        line: None,
+        key: key.to_owned(),
+        message,
+        hint: Some(hint.to_owned()),
+    };
+    let within = |key: &str, v: usize, lo: usize, hi: usize| {
+        if v < lo || v > hi {
+            Err(bad(
+                key,
+                format!("{v} is out of range"),
+                &format!("use a whole number from {lo} to {hi}"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    within(
+        "validation.max_errors",
+        settings.validation.max_errors,
+        1,
+        100,
+    )?;
+    within(
+        "arguments.max_bytes",
+        settings.arguments.max_bytes,
+        64,
+        64 << 20,
+    )?;
+    within("arguments.max_depth", settings.arguments.max_depth, 1, 128)?;
+    within(
+        "audit.max_value_chars",
+        settings.audit.max_value_chars,
+        8,
+        1 << 20,
+    )?;
+    within("audit.max_items", settings.audit.max_items, 1, 10_000)?;
+    if let Some(p) = &settings.audit.path
+        && p.trim().is_empty()
+    {
+        return Err(bad(
+            "audit.path",
+            "the path is empty".into(),
+            "give a file path such as \"airlock-audit.jsonl\", or remove the key to write no audit file",
+        ));
+    }
+    for (i, name) in settings.audit.redact_keys.iter().enumerate() {
+        if name.trim().is_empty() {
+            return Err(bad(
+                "audit.redact_keys",
+                format!("entry {i} is empty"),
+                "list field names such as \"account_number\"",
+            ));
+        }
+    }
+    let redactor = Redactor::new(
+        settings.audit.redact_keys.clone(),
+        settings.audit.max_value_chars,
+        settings.audit.max_items,
+    );
+    Ok(Config {
+        settings,
+        origins,
+        redactor,
+    })
+}
+
+fn parse_file(name: &str, text: &str) -> Result<toml::Table, ConfigError> {
+    let origin = Origin::File(name.to_owned());
+    let line_of = |span: Option<std::ops::Range<usize>>| {
+        span.map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+    };
+    // First as the typed shape, for key paths and line numbers of every error.
+    let de = toml::de::Deserializer::parse(text).map_err(|e| ConfigError {
+        origin: origin.clone(),
+        line: line_of(e.span()),
+        key: String::new(),
+        message: format!("not valid TOML: {}", e.message()),
+        hint: Some("check the quoting and brackets on that line".into()),
+    })?;
+    if let Err(e) = serde_path_to_error::deserialize::<_, Settings>(de) {
+        let key = clean_path(&e.path().to_string());
+        let inner = e.into_inner();
+        return Err(describe_serde_error(
+            origin,
+            line_of(inner.span()),
+            key,
+            inner.message(),
+        ));
+    }
+    toml::from_str::<toml::Table>(text).map_err(|e| ConfigError {
+        origin,
+        line: line_of(e.span()),
+        key: String::new(),
+        message: format!("not valid TOML: {}", e.message()),
+        hint: None,
+    })
+}
+
+fn check_layer(patch: &toml::Table, origin: &Origin) -> Result<(), ConfigError> {
+    let value = toml::Value::Table(patch.clone());
+    serde_path_to_error::deserialize::<_, Settings>(value)
+        .map(|_| ())
+        .map_err(|e| {
+            let key = clean_path(&e.path().to_string());
+            let inner = e.into_inner();
+            describe_serde_error(origin.clone(), None, key, &inner.to_string())
+        })
+}
+
+fn clean_path(p: &str) -> String {
+    if p == "." {
+        String::new()
+    } else {
+        p.to_owned()
+    }
+}
+
+/// Turn serde's messages ("unknown field `x`, expected one of `a`, `b`") into an error with a
+/// suggestion.
+fn describe_serde_error(
+    origin: Origin,
+    line: Option<usize>,
+    key: String,
+    message: &str,
+) -> ConfigError {
+    let ticked: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    let message = message.trim().to_owned();
+    let hint = if message.starts_with("unknown field") || message.starts_with("unknown variant") {
+        let (bad, known) = ticked.split_first().map_or(("", &[][..]), |(b, k)| (*b, k));
+        let what = if message.starts_with("unknown field") {
+            "keys"
+        } else {
+            "values"
+        };
+        let mut hint = String::new();
+        if let Some(near) = closest(bad, known.iter().copied()) {
+            hint.push_str(&format!("did you mean `{near}`? "));
+        }
+        if known.is_empty() {
+            hint.push_str("this table takes no keys");
+        } else {
+            hint.push_str(&format!("known {what}: {}", known.join(", ")));
+        }
+        Some(hint)
+    } else if message.starts_with("invalid type") {
+        Some("see docs/config.md for the type of each key".into())
+    } else {
+        None
+    };
+    ConfigError {
+        origin,
+        line,
+        key,
+        message,
+        hint,
+    }
+}
+
+fn env_key(var: &str) -> Result<String, ConfigError> {
+    let rest = var.trim_start_matches("AIRLOCK_");
+    if !rest.contains("__") {
+        return Err(ConfigError {
+            origin: Origin::Env(var.to_owned()),
+            line: None,
+            key: String::new(),
+            message: "not a configuration variable".into(),
+            hint: Some(format!(
+                "configuration variables are AIRLOCK_<SECTION>__<KEY> with a double underscore, e.g. AIRLOCK_GHOST_ARGS__MODE=strip_and_log; other AIRLOCK_ variables: {}",
+                RESERVED_ENV.join(", ")
+            )),
+        });
+    }
+    Ok(rest
+        .split("__")
+        .map(str::to_ascii_lowercase)
+        .collect::<Vec<_>>()
+        .join("."))
+}
+
+fn env_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn patch_for(key: &str, value: toml::Value, origin: &Origin) -> Result<toml::Table, ConfigError> {
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(ConfigError {
+            origin: origin.clone(),
+            line: None,
+            key: key.to_owned(),
+            message: "not a valid key path".into(),
+            hint: Some("use a dotted path such as ghost_args.mode".into()),
+        });
+    }
+    let Some((last, parents)) = parts.split_last() else {
+        return Ok(toml::Table::new());
+    };
+    let mut table = toml::Table::new();
+    table.insert((*last).to_owned(), value);
+    for part in parents.iter().rev() {
+        let mut outer = toml::Table::new();
+        outer.insert((*part).to_owned(), toml::Value::Table(table));
+        table = outer;
+    }
+    Ok(table)
+}
+
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+fn record_origins(
+    t: &toml::Table,
+    prefix: &str,
+    origin: &Origin,
+    out: &mut BTreeMap<String, Origin>,
+) {
+    for (k, v) in t {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(inner) => record_origins(inner, &key, origin, out),
+            _ => {
+                out.insert(key, origin.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> Result<Config, ConfigError> {
+        ConfigBuilder::new().file("airlock.toml", text).build()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = ConfigBuilder::new().build().unwrap();
+        assert_eq!(c.settings, Settings::default());
+        assert_eq!(c.origin("ghost_args.mode"), Origin::Default);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_key_and_suggestion() {
+        let e = file("[ghost_args]\nmode = \"block\"\nmdoe = \"block\"\n").unwrap_err();
+        assert_eq!(e.origin, Origin::File("airlock.toml".into()));
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.key, "ghost_args.mdoe");
+        assert!(e.message.contains("unknown field `mdoe`"), "{e}");
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("did you mean `mode`? known keys: mode")
+        );
+    }
+
+    #[test]
+    fn unknown_section_and_bad_value() {
+        let e = file("[ghost_arg]\nmode = \"block\"\n").unwrap_err();
+        assert!(e.hint.unwrap().starts_with("did you mean `ghost_args`?"));
+        let e = file("[ghost_args]\nmode = \"blok\"\n").unwrap_err();
+        assert_eq!(e.key, "ghost_args.mode");
+        assert_eq!(e.line, Some(2));
+        assert!(e.hint.unwrap().starts_with("did you mean `block`?"));
+        let e = file("[arguments]\nmax_depth = \"deep\"\n").unwrap_err();
+        assert_eq!(e.key, "arguments.max_depth");
+        let e = file("[arguments\n").unwrap_err();
+        assert!(e.message.starts_with("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_origin() {
+        let e = ConfigBuilder::new()
+            .file("a.toml", "[arguments]\nmax_depth = 4\n")
+            .env([("AIRLOCK_ARGUMENTS__MAX_DEPTH", "500")])
+            .build()
+            .unwrap_err();
+        assert_eq!(e.origin, Origin::Env("AIRLOCK_ARGUMENTS__MAX_DEPTH".into()));
+        assert_eq!(e.key, "arguments.max_depth");
+        assert_eq!(e.hint.as_deref(), Some("use a whole number from 1 to 128"));
+    }
+
+    #[test]
+    fn env_beats_code_beats_file() {
+        let base = || {
+            ConfigBuilder::new()
+                .file(
+                    "a.toml",
+                    "[ghost_args]\nmode = \"block\"\n[arguments]\nmax_depth = 10\n",
+                )
+                .unknown_args(UnknownArgs::StripAndLog)
+        };
+        let c = base().build().unwrap();
+        assert_eq!(c.settings.ghost_args.mode, UnknownArgs::StripAndLog);
+        assert_eq!(c.settings.arguments.max_depth, 10);
+        assert_eq!(
+            c.origin("arguments.max_depth"),
+            Origin::File("a.toml".into())
+        );
+        let c = base()
+            .env([
+                ("AIRLOCK_GHOST_ARGS__MODE", "strip_silent"),
+                ("PATH", "/bin"),
+            ])
+            .build()
+            .unwrap();
+        assert_eq!(c.settings.ghost_args.mode, UnknownArgs::StripSilent);
+        assert_eq!(
+            c.origin("ghost_args.mode"),
+            Origin::Env("AIRLOCK_GHOST_ARGS__MODE".into())
+        );
+    }
+
+    #[test]
+    fn env_values_are_typed_and_checked() {
+        let c = ConfigBuilder::new()
+            .env([
+                ("AIRLOCK_AUDIT__REDACT_KEYS", "[\"iban_no\"]"),
+                ("AIRLOCK_AUDIT__FSYNC", "true"),
+                ("AIRLOCK_AUDIT__PATH", "/tmp/a.jsonl"),
+            ])
+            .build()
+            .unwrap();
+        assert!(c.settings.audit.fsync);
+        assert_eq!(c.settings.audit.redact_keys, ["iban_no"]);
+        assert_eq!(c.settings.audit.path.as_deref(), Some("/tmp/a.jsonl"));
+        let e = ConfigBuilder::new()
+            .env([("AIRLOCK_GHOST_ARGS__MODDE", "block")])
+            .build()
+            .unwrap_err();
+        assert_eq!(e.origin, Origin::Env("AIRLOCK_GHOST_ARGS__MODDE".into()));
+        assert!(e.hint.unwrap().starts_with("did you mean `mode`?"));
+        let e = ConfigBuilder::new()
+            .env([("AIRLOCK_MODE", "block")])
+            .build()
+            .unwrap_err();
+        assert!(e.hint.unwrap().contains("AIRLOCK_GHOST_ARGS__MODE"));
+    }
+
+    #[test]
+    fn errors_render_with_hint_lines() {
+        let e = file("[ghost_args]\nmdoe = 1\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "airlock.toml, line 2, key `ghost_args.mdoe`: unknown field `mdoe`, expected `mode`\nhint: did you mean `mode`? known keys: mode"
+        );
+    }
+
+    #[test]
+    fn explain_covers_every_key() {
+        let c = Config::default();
+        let keys: Vec<String> = c.explain().into_iter().map(|e| e.key).collect();
+        let Ok(toml::Value::Table(t)) = toml::Value::try_from(&c.settings) else {
+            panic!()
+        };
+        let mut all = BTreeMap::new();
+        record_origins(&t, "", &Origin::Default, &mut all);
+        for key in all.keys() {
+            assert!(keys.contains(key), "explain() misses {key}");
+        }
+    }
+}

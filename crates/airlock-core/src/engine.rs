@@ -1,0 +1,688 @@
+//! The engine: takes a [`Call`], decides, records, answers.
+//!
+//! ```text
+//!   Call ──► intake ──► admit ─► normalise ─► validate ─► guard ─► spend ──► record ──► Decision
+//!            │          (checks, in fixed phases; first refusal wins)         │
+//!            │ tool known? arguments JSON, an object, within size and depth?   │ audit event
+//!            └── refuse ───────────────────────────────────────────────────────┘ written first
+//! ```
+//!
+//! Intake finds the tool's definition (on the call, or in the engine's catalog) and checks the
+//! arguments as a whole: valid JSON, an object (absent or `null` counts as `{}`), no larger
+//! than `arguments.max_bytes`, no deeper than `arguments.max_depth`. Then the pipeline runs.
+//! Whatever the outcome, one audit event is handed to the sink *before* the decision is
+//! returned; if the sink fails, the call is refused (`audit.unavailable`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::audit::{AuditEvent, AuditSink, Recorded};
+use crate::call::{Arguments, Call, ToolDef};
+use crate::checks::validation::clip;
+use crate::checks::{GhostArgs, Validation};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::pipeline::{CallState, Change, Check, Pipeline, PipelineError, Verdict};
+use crate::refusal::{DenyCode, Refusal};
+use crate::schema::measure;
+use crate::suggest::closest;
+
+/// What the engine decided.
+#[derive(Clone, Debug)]
+pub enum Decision {
+    /// The call may run, with these (possibly changed) arguments.
+    Allowed(Allowed),
+    /// The call is refused.
+    Refused(Box<Refused>),
+}
+
+/// An allowed call.
+#[derive(Clone, Debug, Serialize)]
+pub struct Allowed {
+    /// The tool.
+    pub tool: String,
+    /// The arguments to forward, after any changes.
+    pub arguments: Map<String, Value>,
+    /// What was changed, in order.
+    pub changes: Vec<Change>,
+}
+
+/// A refused call.
+#[derive(Clone, Debug)]
+pub struct Refused {
+    /// What the model reads.
+    pub refusal: Refusal,
+    /// The check that refused (`None` for intake and audit failures).
+    pub check: Option<&'static str>,
+    /// For operators only: what broke, when a check failed rather than refused.
+    pub internal: Option<String>,
+}
+
+impl Decision {
+    /// Whether the call may run.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allowed(_))
+    }
+
+    /// The refusal, if refused.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Decision::Refused(r) => Some(&r.refusal),
+            Decision::Allowed(_) => None,
+        }
+    }
+
+    /// The decision as JSON: the refusal object when refused (DESIGN §4); otherwise
+    /// `{"success": true, "status": "allowed" | "allowed_with_changes", "tool", "arguments", "changes"}`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Decision::Refused(r) => r.refusal.to_json(),
+            Decision::Allowed(a) => {
+                let mut m = Map::new();
+                m.insert("success".into(), Value::Bool(true));
+                let status = if a.changes.is_empty() {
+                    "allowed"
+                } else {
+                    "allowed_with_changes"
+                };
+                m.insert("status".into(), status.into());
+                m.insert("tool".into(), a.tool.clone().into());
+                m.insert("arguments".into(), Value::Object(a.arguments.clone()));
+                m.insert(
+                    "changes".into(),
+                    serde_json::to_value(&a.changes).unwrap_or(Value::Null),
+                );
+                Value::Object(m)
+            }
+        }
+    }
+}
+
+/// Why an engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The pipeline could not be assembled (bad `pipeline.order`, duplicate checks).
+    #[error("pipeline.order: {0}")]
+    Pipeline(#[from] PipelineError),
+}
+
+/// The tools the engine knows by name (from the server's `tools/list`).
+#[derive(Debug, Default)]
+pub struct Catalog {
+    tools: HashMap<String, Arc<ToolDef>>,
+}
+
+impl Catalog {
+    /// A catalog of these tools (a later tool of the same name replaces an earlier one).
+    pub fn new(tools: impl IntoIterator<Item = ToolDef>) -> Self {
+        Catalog {
+            tools: tools
+                .into_iter()
+                .map(|t| (t.name.clone(), Arc::new(t)))
+                .collect(),
+        }
+    }
+
+    /// A tool by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<ToolDef>> {
+        self.tools.get(name)
+    }
+
+    /// The names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.tools.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// Builds an [`Engine`].
+pub struct EngineBuilder {
+    config: Config,
+    extra: Vec<Arc<dyn Check>>,
+    audit: Option<Arc<dyn AuditSink>>,
+    clock: Arc<dyn Clock>,
+    tools: Vec<ToolDef>,
+}
+
+impl EngineBuilder {
+    /// Use this configuration (default: [`Config::default`]).
+    #[must_use]
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Add a check of your own; it runs in its phase after the built-in ones (unless
+    /// `pipeline.order` says otherwise).
+    #[must_use]
+    pub fn check(mut self, check: Arc<dyn Check>) -> Self {
+        self.extra.push(check);
+        self
+    }
+
+    /// Record every decision to this sink (default: none).
+    #[must_use]
+    pub fn audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = Some(sink);
+        self
+    }
+
+    /// Use this clock (default: the system clock).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Know these tools (calls without a definition are looked up here).
+    #[must_use]
+    pub fn tools(mut self, tools: impl IntoIterator<Item = ToolDef>) -> Self {
+        self.tools.extend(tools);
+        self
+    }
+
+    /// Assemble the pipeline and the engine.
+    pub fn build(self) -> Result<Engine, EngineError> {
+        let s = &self.config.settings;
+        let mut checks: Vec<Arc<dyn Check>> = vec![
+            Arc::new(GhostArgs::new(s.ghost_args.mode)),
+            Arc::new(Validation::new(s.validation.max_errors)),
+        ];
+        checks.extend(self.extra);
+        let pipeline = Pipeline::new(checks)?.with_order(&s.pipeline.order)?;
+        Ok(Engine {
+            config: Arc::new(self.config),
+            pipeline,
+            audit: self.audit,
+            clock: self.clock,
+            catalog: RwLock::new(Arc::new(Catalog::new(self.tools))),
+        })
+    }
+}
+
+/// The decision engine. Share it (`Arc<Engine>`) across threads and sessions.
+pub struct Engine {
+    config: Arc<Config>,
+    pipeline: Pipeline,
+    audit: Option<Arc<dyn AuditSink>>,
+    clock: Arc<dyn Clock>,
+    catalog: RwLock<Arc<Catalog>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("pipeline", &self.pipeline)
+            .field("audit", &self.audit.is_some())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// A builder with the default configuration, no audit sink, the system clock, no tools.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder {
+            config: Config::default(),
+            extra: Vec::new(),
+            audit: None,
+            clock: Arc::new(SystemClock),
+            tools: Vec::new(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The pipeline (for `airlock verify` and docs).
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Replace the known tools (e.g. after `tools/list` or `notifications/tools/list_changed`).
+    pub fn set_tools(&self, tools: impl IntoIterator<Item = ToolDef>) {
+        let catalog = Arc::new(Catalog::new(tools));
+        *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog;
+    }
+
+    /// The known tools.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Decide on one call: intake, the pipeline, the audit record, then the answer.
+    pub fn check(&self, call: Call) -> Decision {
+        let started = Instant::now();
+        let at = call.at.unwrap_or_else(|| self.clock.now());
+        let Call {
+            tool: tool_name,
+            arguments,
+            definition,
+            caller,
+            ..
+        } = call;
+        let (decision, recorded_args) = match self.intake(&tool_name, definition, arguments) {
+            Err((refused, recorded)) => (Decision::Refused(Box::new(refused)), recorded),
+            Ok((def, args)) => {
+                let recorded = self
+                    .audit
+                    .as_ref()
+                    .map(|_| self.config.redactor.redact(&args));
+                let mut state = CallState {
+                    tool: &def,
+                    caller: &caller,
+                    at,
+                    arguments: args,
+                };
+                let decision = match self.pipeline.run(&mut state) {
+                    Verdict::Pass(changes) => Decision::Allowed(Allowed {
+                        tool: tool_name.clone(),
+                        arguments: state.arguments,
+                        changes,
+                    }),
+                    Verdict::Refuse {
+                        refusal,
+                        check,
+                        internal,
+                    } => Decision::Refused(Box::new(Refused {
+                        refusal,
+                        check: Some(check),
+                        internal,
+                    })),
+                };
+                (decision, recorded.unwrap_or(Value::Null))
+            }
+        };
+        let Some(sink) = &self.audit else {
+            return decision;
+        };
+        let event = event_for(&decision, tool_name, caller, at, recorded_args, started);
+        match sink.record(&event) {
+            Ok(()) => decision,
+            Err(e) => Decision::Refused(Box::new(Refused {
+                refusal: Refusal::new(
+                    DenyCode::AuditUnavailable,
+                    &event.tool,
+                    format!(
+                        "Tool '{}' was not called: the call could not be recorded in the audit log.",
+                        event.tool
+                    ),
+                ),
+                check: None,
+                internal: Some(e.to_string()),
+            })),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn intake(
+        &self,
+        tool: &str,
+        definition: Option<Arc<ToolDef>>,
+        arguments: Arguments,
+    ) -> Result<(Arc<ToolDef>, Map<String, Value>), (Refused, Value)> {
+        let limits = &self.config.settings.arguments;
+        let refuse = |code: DenyCode, message: String, recorded: Value| {
+            (
+                Refused {
+                    refusal: Refusal::new(code, tool, message),
+                    check: None,
+                    internal: None,
+                },
+                recorded,
+            )
+        };
+        let def = match definition {
+            Some(d) => d,
+            None => match self.catalog().get(tool) {
+                Some(d) => d.clone(),
+                None => {
+                    let catalog = self.catalog();
+                    let mut r = refuse(
+                        DenyCode::UnknownTool,
+                        format!(
+                            "Tool '{}' is not one of this server's tools.",
+                            clip(tool, 80)
+                        ),
+                        Value::Null,
+                    );
+                    if let Some(near) = closest(tool, catalog.names()) {
+                        r.0.refusal = r.0.refusal.with_hints(vec![format!(
+                            "Did you mean '{near}'? Call only tools from the server's tool list."
+                        )]);
+                    }
+                    return Err(r);
+                }
+            },
+        };
+        let value = match arguments {
+            Arguments::Json(v) => v,
+            Arguments::Raw(text) => {
+                if text.len() > limits.max_bytes {
+                    return Err(too_large(tool, text.len(), limits.max_bytes));
+                }
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return Err(refuse(
+                            DenyCode::ArgumentsNotJson,
+                            format!(
+                                "Tool '{tool}' was called with arguments that are not valid JSON ({e})."
+                            ),
+                            Value::String(clip(&text, 256)),
+                        ));
+                    }
+                }
+            }
+        };
+        let stats = measure(&value, limits.max_depth, limits.max_bytes);
+        if stats.depth > limits.max_depth {
+            drop_iteratively(value);
+            return Err(refuse(
+                DenyCode::ArgumentsTooDeep,
+                format!(
+                    "Tool '{tool}' was called with arguments nested deeper than {} levels.",
+                    limits.max_depth
+                ),
+                Value::String("(not recorded: too deep)".into()),
+            ));
+        }
+        if stats.bytes > limits.max_bytes {
+            return Err(too_large(tool, stats.bytes, limits.max_bytes));
+        }
+        match value {
+            Value::Object(m) => Ok((def, m)),
+            Value::Null => Ok((def, Map::new())),
+            other => {
+                let got = crate::checks::validation::json_type(&other);
+                Err(refuse(
+                    DenyCode::ArgumentsNotObject,
+                    format!(
+                        "Tool '{tool}' was called with arguments that are {} {got}, not an object.",
+                        if got.starts_with(['a', 'i', 'o']) {
+                            "an"
+                        } else {
+                            "a"
+                        }
+                    ),
+                    other,
+                ))
+            }
+        }
+    }
+}
+
+fn too_large(tool: &str, got: usize, max: usize) -> (Refused, Value) {
+    (
+        Refused {
+            refusal: Refusal::new(
+                DenyCode::ArgumentsTooLarge,
+                tool,
+                format!(
+                    "Tool '{tool}' was called with arguments of {got} bytes or more; the limit is {max} bytes."
+                ),
+            )
+            .with_detail("max_bytes", max),
+            check: None,
+            internal: None,
+        },
+        Value::String(format!("(not recorded: {got}+ bytes)")),
+    )
+}
+
+fn event_for(
+    decision: &Decision,
+    tool: String,
+    caller: crate::call::CallerContext,
+    at: jiff::Timestamp,
+    arguments: Value,
+    started: Instant,
+) -> AuditEvent {
+    let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    match decision {
+        Decision::Allowed(a) => {
+            let stripped: Vec<String> = a
+                .changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::StrippedArgument { path, logged: true } => Some(path.clone()),
+                    Change::StrippedArgument { logged: false, .. } => None,
+                })
+                .collect();
+            AuditEvent {
+                ts: at,
+                tool,
+                caller,
+                decision: if stripped.is_empty() {
+                    Recorded::Allowed
+                } else {
+                    Recorded::AllowedWithChanges
+                },
+                block_reason: None,
+                code: None,
+                check: None,
+                internal_error: None,
+                arguments,
+                stripped,
+                duration_us,
+            }
+        }
+        Decision::Refused(r) => AuditEvent {
+            ts: at,
+            tool,
+            caller,
+            decision: Recorded::Refused,
+            block_reason: Some(r.refusal.block_reason()),
+            code: Some(r.refusal.code),
+            check: r.check,
+            internal_error: r.internal.clone(),
+            arguments,
+            stripped: Vec::new(),
+            duration_us,
+        },
+    }
+}
+
+/// Drop a value of any depth without recursion (serde_json's own drop recurses).
+fn drop_iteratively(value: Value) {
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => stack.extend(map.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditError, MemorySink};
+    use crate::call::CallerContext;
+    use crate::checks::UnknownArgs;
+    use crate::config::ConfigBuilder;
+    use serde_json::json;
+
+    fn tools() -> Vec<ToolDef> {
+        vec![ToolDef::new(
+            "read_file",
+            json!({"type": "object", "properties": {"path": {"type": "string"}, "max_bytes": {"type": "integer"}}, "required": ["path"]}),
+        )]
+    }
+
+    fn engine(mode: UnknownArgs, sink: Arc<MemorySink>) -> Engine {
+        let config = ConfigBuilder::new().unknown_args(mode).build().unwrap();
+        Engine::builder()
+            .config(config)
+            .tools(tools())
+            .audit(sink)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn allowed_refused_and_stripped_are_all_recorded() {
+        let sink = Arc::new(MemorySink::new());
+        let e = engine(UnknownArgs::StripAndLog, sink.clone());
+        let caller = CallerContext::default().agent("bot").roles(["reader"]);
+        let ok = e.check(Call::new("read_file", json!({"path": "a.txt"})).caller(caller.clone()));
+        assert!(ok.is_allowed());
+        let stripped = e.check(Call::new(
+            "read_file",
+            json!({"path": "a", "token": "sekrit", "x": 1}),
+        ));
+        let Decision::Allowed(a) = &stripped else {
+            panic!()
+        };
+        assert_eq!(Value::Object(a.arguments.clone()), json!({"path": "a"}));
+        let refused = e.check(Call::new("read_file", json!({"path": 5})));
+        assert_eq!(refused.refusal().unwrap().code, DenyCode::ValidationType);
+
+        let events = sink.events();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[0].decision, Recorded::Allowed);
+        assert_eq!(events[0].caller.agent.as_deref(), Some("bot"));
+        assert_eq!(events[1].decision, Recorded::AllowedWithChanges);
+        assert_eq!(events[1].stripped, ["token", "x"]);
+        // Recorded as received, with the sensitive field redacted.
+        assert_eq!(
+            events[1].arguments,
+            json!({"path": "a", "token": "[REDACTED]", "x": 1})
+        );
+        assert_eq!(events[2].code, Some(DenyCode::ValidationType));
+        assert_eq!(events[2].check, Some("validation"));
+    }
+
+    #[test]
+    fn intake_refuses_bad_arguments() {
+        let sink = Arc::new(MemorySink::new());
+        let e = engine(UnknownArgs::Block, sink.clone());
+        let code = |call: Call| e.check(call).refusal().map(|r| r.code);
+        assert_eq!(
+            code(Call::new("read_file", Arguments::Raw("{not json".into()))),
+            Some(DenyCode::ArgumentsNotJson)
+        );
+        assert_eq!(
+            code(Call::new("read_file", json!([1, 2]))),
+            Some(DenyCode::ArgumentsNotObject)
+        );
+        assert_eq!(
+            code(Call::new("read_file", json!("path")).clone()),
+            Some(DenyCode::ArgumentsNotObject)
+        );
+        let big = json!({"path": "x".repeat(2 << 20)});
+        assert_eq!(
+            code(Call::new("read_file", big)),
+            Some(DenyCode::ArgumentsTooLarge)
+        );
+        let raw_big = Arguments::Raw(format!("{{\"path\": \"{}\"}}", "x".repeat(2 << 20)));
+        assert_eq!(
+            code(Call::new("read_file", raw_big)),
+            Some(DenyCode::ArgumentsTooLarge)
+        );
+        let mut deep = json!("x");
+        for _ in 0..100_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        assert_eq!(
+            code(Call::new("read_file", json!({"path": "a"})).clone()),
+            None
+        );
+        let deep_args = Value::Object(Map::from_iter([("path".to_owned(), deep)]));
+        assert_eq!(
+            code(Call::new("read_file", deep_args)),
+            Some(DenyCode::ArgumentsTooDeep)
+        );
+        let raw_deep = Arguments::Raw(format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)));
+        assert_eq!(
+            code(Call::new("read_file", raw_deep)),
+            Some(DenyCode::ArgumentsNotJson)
+        );
+        // Absent arguments are an empty object: here refused for the missing path.
+        assert_eq!(
+            code(Call::new("read_file", Value::Null)),
+            Some(DenyCode::ValidationRequired)
+        );
+        assert_eq!(sink.events().len(), 9);
+    }
+
+    #[test]
+    fn unknown_tool_is_refused_with_suggestion() {
+        let e = engine(UnknownArgs::Block, Arc::new(MemorySink::new()));
+        let d = e.check(Call::new("read_files", json!({})));
+        let r = d.refusal().unwrap();
+        assert_eq!(r.code, DenyCode::UnknownTool);
+        assert_eq!(
+            r.fix_hints[0],
+            "Did you mean 'read_file'? Call only tools from the server's tool list."
+        );
+    }
+
+    struct FailingSink;
+    impl AuditSink for FailingSink {
+        fn record(&self, _: &AuditEvent) -> Result<(), AuditError> {
+            Err(AuditError::Io(std::io::Error::other("disk full")))
+        }
+    }
+
+    #[test]
+    fn audit_failure_refuses_the_call() {
+        let e = Engine::builder()
+            .tools(tools())
+            .audit(Arc::new(FailingSink))
+            .build()
+            .unwrap();
+        let Decision::Refused(r) = e.check(Call::new("read_file", json!({"path": "a"}))) else {
+            panic!("an unrecorded call must not be allowed")
+        };
+        assert_eq!(r.refusal.code, DenyCode::AuditUnavailable);
+        assert!(r.internal.unwrap().contains("disk full"));
+    }
+
+    #[test]
+    fn the_record_exists_before_the_answer() {
+        struct Witness(Arc<MemorySink>);
+        impl AuditSink for Witness {
+            fn record(&self, e: &AuditEvent) -> Result<(), AuditError> {
+                self.0.record(e)
+            }
+        }
+        let mem = Arc::new(MemorySink::new());
+        let e = Engine::builder()
+            .tools(tools())
+            .audit(Arc::new(Witness(mem.clone())))
+            .build()
+            .unwrap();
+        for i in 0..5 {
+            let _ = e.check(Call::new("read_file", json!({"path": i.to_string()})));
+            assert_eq!(
+                mem.events().len(),
+                i + 1,
+                "record {i} must be written when check returns"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_pipeline_order_is_an_error() {
+        let config = ConfigBuilder::new()
+            .set(
+                "pipeline.order",
+                toml::Value::Array(vec!["nope".into()]),
+                "test",
+            )
+            .build()
+            .unwrap();
+        assert!(Engine::builder().config(config).build().is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! Paths to values inside the arguments, written the way a model reads them:
+//! `amount`, `options.depth`, `items[2].name`, `headers["content-type"]`.
+
+use std::fmt;
+
+/// One step into a JSON value.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Segment {
+    /// An object key.
+    Key(String),
+    /// An array index.
+    Index(usize),
+}
+
+/// A path from the arguments object to a value inside it. Empty means the arguments themselves.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FieldPath(pub Vec<Segment>);
+
+impl FieldPath {
+    /// The path of the arguments object itself.
+    pub fn root() -> Self {
+        FieldPath(Vec::new())
+    }
+
+    /// This path with a key appended.
+    #[must_use]
+    pub fn key(&self, key: &str) -> Self {
+        let mut v = self.0.clone();
+        v.push(Segment::Key(key.to_owned()));
+        FieldPath(v)
+    }
+
+    /// This path with an index appended.
+    #[must_use]
+    pub fn index(&self, i: usize) -> Self {
+        let mut v = self.0.clone();
+        v.push(Segment::Index(i));
+        FieldPath(v)
+    }
+
+    /// Whether this is the arguments object itself.
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Parse a JSON pointer (`/items/2/name`) into a path. Numeric segments become indices.
+    pub fn from_pointer(pointer: &str) -> Self {
+        let mut out = Vec::new();
+        for raw in pointer.split('/').skip(1) {
+            let seg = raw.replace("~1", "/").replace("~0", "~");
+            match seg.parse::<usize>() {
+                Ok(i) if !seg.starts_with('+') && (seg == "0" || !seg.starts_with('0')) => {
+                    out.push(Segment::Index(i))
+                }
+                _ => out.push(Segment::Key(seg)),
+            }
+        }
+        FieldPath(out)
+    }
+}
+
+fn is_plain_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$')
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(arguments)");
+        }
+        for (i, seg) in self.0.iter().enumerate() {
+            match seg {
+                Segment::Key(k) if is_plain_key(k) => {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    f.write_str(k)?;
+                }
+                Segment::Key(k) => write!(f, "[{}]", serde_json::Value::from(k.as_str()))?,
+                Segment::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_like_a_model_reads() {
+        let cases = [
+            ("", "(arguments)"),
+            ("/amount", "amount"),
+            ("/options/depth", "options.depth"),
+            ("/items/2/name", "items[2].name"),
+            ("/headers/content.type", "headers[\"content.type\"]"),
+            ("/a~1b", "[\"a/b\"]"),
+            ("/07", "07"),
+        ];
+        for (pointer, shown) in cases {
+            assert_eq!(
+                FieldPath::from_pointer(pointer).to_string(),
+                shown,
+                "{pointer}"
+            );
+        }
+    }
+}

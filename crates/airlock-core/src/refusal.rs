@@ -1,0 +1,571 @@
+//! The refusal model: what a model reads when a call is refused, and what programs parse.
+//!
+//! Every refusal has a [`DenyCode`] — a stable, fine-grained `<check>.<reason>` code. The code
+//! knows its coarse [`BlockReason`] (a closed set, DESIGN §4), whose fault it is ([`Fault`]),
+//! whether retrying can help ([`Retry`]) and a generic hint. All of that lives in one exhaustive
+//! `match` per property, with no catch-all arm, so a new code cannot be added half-described.
+//!
+//! The wire form is fixed by [`Refusal`]'s `Serialize` impl: `success`, `status`, `error`,
+//! `block_reason`, `fix_hints`, `metadata`, in that order. [`Refusal::render_text`] gives the
+//! text a model reads in an MCP tool result.
+//!
+//! What this module does not do: decide anything. Checks build refusals; the engine returns them.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde_json::{Map, Value};
+
+/// The coarse reason for a refusal: a closed set that programs can switch on.
+///
+/// Fine-grained reasons are [`DenyCode`]s; each maps to exactly one `BlockReason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockReason {
+    /// The arguments do not match the tool's input schema (or are not a JSON object at all).
+    ValidationError,
+    /// The arguments hold keys the tool's schema does not declare.
+    GhostArguments,
+    /// Policy forbids this call (deny list, allow list, roles, time windows).
+    PolicyViolation,
+    /// A rate limit is exhausted; retry later.
+    RateLimit,
+    /// A filesystem path in the arguments is outside what the policy allows.
+    PathViolation,
+    /// A URL or host in the arguments is not allowed.
+    EndpointBlocked,
+    /// The tool needs a capability the caller's policy does not grant.
+    CapabilityDenied,
+    /// A per-session or cost budget is spent.
+    BudgetExceeded,
+    /// The circuit breaker for this tool is open after repeated failures.
+    CircuitOpen,
+    /// The sandbox could not run the tool.
+    SandboxError,
+    /// The tool needs a human approval that has not been given.
+    ApprovalRequired,
+    /// A human (or approver) denied the call, or did not answer in time.
+    ApprovalDenied,
+    /// The tool's definition changed since it was pinned.
+    ToolChanged,
+    /// The tool is not one the server listed.
+    UnknownTool,
+    /// The tool's own input schema is broken, so its calls cannot be checked.
+    SchemaInvalid,
+    /// Something inside airlock failed; the call was refused rather than let through.
+    InternalError,
+}
+
+impl BlockReason {
+    /// The stable wire name, e.g. `validation_error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockReason::ValidationError => "validation_error",
+            BlockReason::GhostArguments => "ghost_arguments",
+            BlockReason::PolicyViolation => "policy_violation",
+            BlockReason::RateLimit => "rate_limit",
+            BlockReason::PathViolation => "path_violation",
+            BlockReason::EndpointBlocked => "endpoint_blocked",
+            BlockReason::CapabilityDenied => "capability_denied",
+            BlockReason::BudgetExceeded => "budget_exceeded",
+            BlockReason::CircuitOpen => "circuit_open",
+            BlockReason::SandboxError => "sandbox_error",
+            BlockReason::ApprovalRequired => "approval_required",
+            BlockReason::ApprovalDenied => "approval_denied",
+            BlockReason::ToolChanged => "tool_changed",
+            BlockReason::UnknownTool => "unknown_tool",
+            BlockReason::SchemaInvalid => "schema_invalid",
+            BlockReason::InternalError => "internal_error",
+        }
+    }
+}
+
+impl fmt::Display for BlockReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whose fault a refusal is. Tells operators where to look and models whether to change the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// The caller (the model) sent something wrong; it can fix the call.
+    Caller,
+    /// The policy forbids it; the call as such is fine.
+    Policy,
+    /// The upstream server or its tool definition is at fault.
+    Upstream,
+    /// airlock itself failed (and refused, failing closed).
+    Airlock,
+}
+
+/// Whether retrying can help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Retry {
+    /// Retrying the same call will not help, but a corrected call may pass.
+    AfterFix,
+    /// The same call may pass later (rate limits, breakers).
+    Later,
+    /// Retrying will not help, whatever the call.
+    Never,
+}
+
+macro_rules! deny_codes {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal ),+ $(,)?) => {
+        /// A fine-grained, stable refusal code `<check>.<reason>`, listed in `docs/errors.md`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum DenyCode {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl DenyCode {
+            /// Every code, in documentation order.
+            pub const ALL: &'static [DenyCode] = &[$(DenyCode::$variant),+];
+
+            /// The stable wire code, e.g. `validation.type`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( DenyCode::$variant => $code, )+
+                }
+            }
+        }
+    };
+}
+
+deny_codes! {
+    /// The tool is not in the server's tool list.
+    UnknownTool = "tool_integrity.unknown_tool",
+    /// The arguments are not valid JSON.
+    ArgumentsNotJson = "arguments.not_json",
+    /// The arguments are JSON but not an object.
+    ArgumentsNotObject = "arguments.not_object",
+    /// The arguments are larger than `arguments.max_bytes`.
+    ArgumentsTooLarge = "arguments.too_large",
+    /// The arguments nest deeper than `arguments.max_depth`.
+    ArgumentsTooDeep = "arguments.too_deep",
+    /// The arguments hold keys the schema does not declare (mode `block`).
+    GhostArgsUnknown = "ghost_args.unknown",
+    /// A value has the wrong JSON type.
+    ValidationType = "validation.type",
+    /// A required argument is missing.
+    ValidationRequired = "validation.required",
+    /// A value is not one of the allowed values.
+    ValidationEnum = "validation.enum",
+    /// A value is not the one constant value allowed.
+    ValidationConst = "validation.const",
+    /// A number is out of range (minimum, maximum, exclusive bounds).
+    ValidationRange = "validation.range",
+    /// A number is not a multiple of the required step.
+    ValidationMultipleOf = "validation.multiple_of",
+    /// A string is too short or too long.
+    ValidationLength = "validation.length",
+    /// A string does not match the required pattern.
+    ValidationPattern = "validation.pattern",
+    /// A string is not in the required format (date-time, email, uri, uuid…).
+    ValidationFormat = "validation.format",
+    /// A value matches none (or more than one) of the allowed alternatives (anyOf, oneOf, not).
+    ValidationAlternatives = "validation.alternatives",
+    /// An array has too few or too many items, duplicates, or lacks a required item.
+    ValidationItems = "validation.items",
+    /// An object has too few or too many properties, or badly named ones.
+    ValidationProperties = "validation.properties",
+    /// The value fails a schema rule not covered by a finer code.
+    ValidationOther = "validation.other",
+    /// The tool's input schema does not compile; its calls cannot be checked.
+    SchemaInvalid = "validation.schema_invalid",
+    /// Validating the call hit an internal limit (e.g. a pattern's backtracking limit).
+    ValidationLimit = "validation.limit_exceeded",
+    /// The audit record of the call could not be written, so the call was refused.
+    AuditUnavailable = "audit.unavailable",
+    /// A check failed internally; the call was refused (fail closed).
+    InternalError = "engine.internal_error",
+}
+
+impl DenyCode {
+    /// The coarse block reason of this code.
+    pub fn block_reason(self) -> BlockReason {
+        match self {
+            DenyCode::UnknownTool => BlockReason::UnknownTool,
+            DenyCode::ArgumentsNotJson
+            | DenyCode::ArgumentsNotObject
+            | DenyCode::ArgumentsTooLarge
+            | DenyCode::ArgumentsTooDeep
+            | DenyCode::ValidationType
+            | DenyCode::ValidationRequired
+            | DenyCode::ValidationEnum
+            | DenyCode::ValidationConst
+            | DenyCode::ValidationRange
+            | DenyCode::ValidationMultipleOf
+            | DenyCode::ValidationLength
+            | DenyCode::ValidationPattern
+            | DenyCode::ValidationFormat
+            | DenyCode::ValidationAlternatives
+            | DenyCode::ValidationItems
+            | DenyCode::ValidationProperties
+            | DenyCode::ValidationOther => BlockReason::ValidationError,
+            DenyCode::GhostArgsUnknown => BlockReason::GhostArguments,
+            DenyCode::SchemaInvalid => BlockReason::SchemaInvalid,
+            DenyCode::ValidationLimit | DenyCode::AuditUnavailable | DenyCode::InternalError => {
+                BlockReason::InternalError
+            }
+        }
+    }
+
+    /// Whose fault a refusal with this code is.
+    pub fn fault(self) -> Fault {
+        match self {
+            DenyCode::UnknownTool
+            | DenyCode::ArgumentsNotJson
+            | DenyCode::ArgumentsNotObject
+            | DenyCode::ArgumentsTooLarge
+            | DenyCode::ArgumentsTooDeep
+            | DenyCode::GhostArgsUnknown
+            | DenyCode::ValidationType
+            | DenyCode::ValidationRequired
+            | DenyCode::ValidationEnum
+            | DenyCode::ValidationConst
+            | DenyCode::ValidationRange
+            | DenyCode::ValidationMultipleOf
+            | DenyCode::ValidationLength
+            | DenyCode::ValidationPattern
+            | DenyCode::ValidationFormat
+            | DenyCode::ValidationAlternatives
+            | DenyCode::ValidationItems
+            | DenyCode::ValidationProperties
+            | DenyCode::ValidationOther => Fault::Caller,
+            DenyCode::SchemaInvalid => Fault::Upstream,
+            DenyCode::ValidationLimit | DenyCode::AuditUnavailable | DenyCode::InternalError => {
+                Fault::Airlock
+            }
+        }
+    }
+
+    /// Whether retrying can help.
+    pub fn retry(self) -> Retry {
+        match self {
+            DenyCode::UnknownTool
+            | DenyCode::ArgumentsNotJson
+            | DenyCode::ArgumentsNotObject
+            | DenyCode::ArgumentsTooLarge
+            | DenyCode::ArgumentsTooDeep
+            | DenyCode::GhostArgsUnknown
+            | DenyCode::ValidationType
+            | DenyCode::ValidationRequired
+            | DenyCode::ValidationEnum
+            | DenyCode::ValidationConst
+            | DenyCode::ValidationRange
+            | DenyCode::ValidationMultipleOf
+            | DenyCode::ValidationLength
+            | DenyCode::ValidationPattern
+            | DenyCode::ValidationFormat
+            | DenyCode::ValidationAlternatives
+            | DenyCode::ValidationItems
+            | DenyCode::ValidationProperties
+            | DenyCode::ValidationOther
+            | DenyCode::ValidationLimit => Retry::AfterFix,
+            DenyCode::SchemaInvalid => Retry::Never,
+            DenyCode::AuditUnavailable | DenyCode::InternalError => Retry::Later,
+        }
+    }
+
+    /// The generic hint for this code, as listed in `docs/errors.md`.
+    ///
+    /// Refusals usually carry more specific hints built from the call; this one is the fallback
+    /// and the documentation.
+    pub fn hint(self) -> &'static str {
+        match self {
+            DenyCode::UnknownTool => {
+                "Call only tools from the server's tool list (tools/list); check the spelling of the tool name."
+            }
+            DenyCode::ArgumentsNotJson => {
+                "Send the arguments as one JSON object, e.g. {\"path\": \"notes.txt\"}."
+            }
+            DenyCode::ArgumentsNotObject => {
+                "Send the arguments as a JSON object of named parameters, not an array, string or number."
+            }
+            DenyCode::ArgumentsTooLarge => {
+                "Send smaller arguments: split the work into several calls or pass a reference (a path or id) instead of the content."
+            }
+            DenyCode::ArgumentsTooDeep => {
+                "Flatten the arguments: nest objects and arrays less deeply."
+            }
+            DenyCode::GhostArgsUnknown => {
+                "Remove the arguments the tool does not declare; use only the parameter names from the tool's input schema."
+            }
+            DenyCode::ValidationType => {
+                "Send each value with the JSON type the schema names: a number as 5, not \"5\"; a boolean as true, not \"true\"."
+            }
+            DenyCode::ValidationRequired => "Add the missing required argument.",
+            DenyCode::ValidationEnum => {
+                "Use exactly one of the allowed values listed in the error."
+            }
+            DenyCode::ValidationConst => "Use exactly the constant value the schema requires.",
+            DenyCode::ValidationRange => "Send a number inside the allowed range.",
+            DenyCode::ValidationMultipleOf => {
+                "Send a number that is a multiple of the required step."
+            }
+            DenyCode::ValidationLength => {
+                "Send a string whose length is inside the allowed bounds."
+            }
+            DenyCode::ValidationPattern => {
+                "Send a string that matches the pattern given in the error."
+            }
+            DenyCode::ValidationFormat => {
+                "Send the value in the named format (e.g. date-time as 2024-05-01T12:00:00Z, a full URI with its scheme)."
+            }
+            DenyCode::ValidationAlternatives => {
+                "Shape the value to match exactly one of the alternatives the schema allows."
+            }
+            DenyCode::ValidationItems => {
+                "Send an array with the allowed number of items, without duplicates where they are not allowed."
+            }
+            DenyCode::ValidationProperties => {
+                "Send an object with the allowed number and names of properties."
+            }
+            DenyCode::ValidationOther => {
+                "Change the value so it satisfies the tool's input schema."
+            }
+            DenyCode::SchemaInvalid => {
+                "Retrying will not help: this tool's input schema is broken. Use another tool or report the problem to the operator."
+            }
+            DenyCode::ValidationLimit => {
+                "Send a shorter or simpler value; checking this one exceeded an internal limit."
+            }
+            DenyCode::AuditUnavailable => {
+                "The audit log is unavailable, so no call can be recorded; try again later or report the problem to the operator."
+            }
+            DenyCode::InternalError => {
+                "An internal check failed and the call was refused for safety; try again later or report the problem to the operator."
+            }
+        }
+    }
+}
+
+impl fmt::Display for DenyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for DenyCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// One problem with one field of the arguments (`metadata.errors[]`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldError {
+    /// Where: `amount`, `options.depth`, `items[2].name`; `(arguments)` for the whole object.
+    pub field: String,
+    /// What kind of problem: `type`, `required`, `enum`, `unknown`, …
+    pub kind: &'static str,
+    /// What the schema wants, when there is a short way to say it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// What was sent, when there is a short way to say it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub got: Option<String>,
+}
+
+/// A refused call: the one stable shape every refusal has (DESIGN §4).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    /// The fine-grained code; it also gives the block reason, fault and retry advice.
+    pub code: DenyCode,
+    /// The tool the call was for.
+    pub tool: String,
+    /// What was wrong, in one sentence, without the `AIRLOCK_BLOCK:` prefix.
+    pub message: String,
+    /// What to do about it, written for a model.
+    pub fix_hints: Vec<String>,
+    /// Per-field problems (validation and ghost arguments).
+    pub errors: Vec<FieldError>,
+    /// When a retry may pass (rate limits).
+    pub retry_after: Option<Duration>,
+    /// Further machine-readable details, merged into `metadata`.
+    pub details: Map<String, Value>,
+}
+
+/// The prefix of every refusal's `error` text.
+pub const ERROR_PREFIX: &str = "AIRLOCK_BLOCK: ";
+
+impl Refusal {
+    /// A refusal with `code` for `tool`, with the code's generic hint.
+    pub fn new(code: DenyCode, tool: impl Into<String>, message: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            tool: tool.into(),
+            message: message.into(),
+            fix_hints: vec![code.hint().to_owned()],
+            errors: Vec::new(),
+            retry_after: None,
+            details: Map::new(),
+        }
+    }
+
+    /// Replace the hints with specific ones (the generic hint is dropped).
+    #[must_use]
+    pub fn with_hints(mut self, hints: Vec<String>) -> Self {
+        if !hints.is_empty() {
+            self.fix_hints = hints;
+        }
+        self
+    }
+
+    /// Attach per-field errors.
+    #[must_use]
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    /// Attach one machine-readable detail to `metadata`.
+    #[must_use]
+    pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// The coarse block reason.
+    pub fn block_reason(&self) -> BlockReason {
+        self.code.block_reason()
+    }
+
+    /// The `error` string: `AIRLOCK_BLOCK: <message>`.
+    pub fn error_text(&self) -> String {
+        format!("{ERROR_PREFIX}{}", self.message)
+    }
+
+    /// The text a model reads: the error, then the fix hints as a list, then retry advice.
+    ///
+    /// ```text
+    /// AIRLOCK_BLOCK: Tool 'transfer' validation failed. amount: expected integer, got string
+    /// How to fix:
+    /// - 'amount' must be an integer, not a string: send 5, not "5"
+    /// ```
+    pub fn render_text(&self) -> String {
+        let mut out = self.error_text();
+        if !self.fix_hints.is_empty() {
+            out.push_str("\nHow to fix:");
+            for hint in &self.fix_hints {
+                out.push_str("\n- ");
+                out.push_str(hint);
+            }
+        }
+        match (self.code.retry(), self.retry_after) {
+            (Retry::Later, Some(after)) => {
+                out.push_str(&format!(
+                    "\nRetry after {} seconds.",
+                    after.as_secs_f64().ceil()
+                ));
+            }
+            (Retry::Never, _) => out.push_str("\nRetrying will not help."),
+            (Retry::Later | Retry::AfterFix, _) => {}
+        }
+        out
+    }
+
+    /// The refusal as a JSON value (the wire form).
+    pub fn to_json(&self) -> Value {
+        // Serialising our own plain data cannot fail; fall back to a minimal object anyway.
+        serde_json::to_value(self).unwrap_or_else(|_| {
+            serde_json::json!({"success": false, "status": "blocked", "error": self.error_text()})
+        })
+    }
+}
+
+impl Serialize for Refusal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Metadata<'a>(&'a Refusal);
+        impl Serialize for Metadata<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let r = self.0;
+                let mut m = s.serialize_map(None)?;
+                m.serialize_entry("tool", &r.tool)?;
+                m.serialize_entry("code", &r.code)?;
+                m.serialize_entry("fault", &r.code.fault())?;
+                m.serialize_entry("retry", &r.code.retry())?;
+                if let Some(after) = r.retry_after {
+                    m.serialize_entry("retry_after_seconds", &after.as_secs_f64())?;
+                }
+                if !r.errors.is_empty() {
+                    m.serialize_entry("errors", &r.errors)?;
+                }
+                for (k, v) in &r.details {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("success", &false)?;
+        m.serialize_entry("status", "blocked")?;
+        m.serialize_entry("error", &self.error_text())?;
+        m.serialize_entry("block_reason", &self.block_reason())?;
+        m.serialize_entry("fix_hints", &self.fix_hints)?;
+        m.serialize_entry("metadata", &Metadata(self))?;
+        m.end()
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_form_has_stable_field_order() {
+        let r = Refusal::new(
+            DenyCode::ValidationType,
+            "transfer",
+            "Tool 'transfer' validation failed. amount: expected integer, got string",
+        )
+        .with_hints(vec![
+            "'amount' must be an integer, not a string: send 5, not \"5\"".into(),
+        ])
+        .with_errors(vec![FieldError {
+            field: "amount".into(),
+            kind: "type",
+            expected: Some("integer".into()),
+            got: Some("string".into()),
+        }]);
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            text,
+            r#"{"success":false,"status":"blocked","error":"AIRLOCK_BLOCK: Tool 'transfer' validation failed. amount: expected integer, got string","block_reason":"validation_error","fix_hints":["'amount' must be an integer, not a string: send 5, not \"5\""],"metadata":{"tool":"transfer","code":"validation.type","fault":"caller","retry":"after_fix","errors":[{"field":"amount","kind":"type","expected":"integer","got":"string"}]}}"#
+        );
+    }
+
+    #[test]
+    fn codes_are_unique_and_shaped() {
+        let mut seen = std::collections::HashSet::new();
+        for code in DenyCode::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate code {code}");
+            let (check, reason) = code.as_str().split_once('.').unwrap();
+            assert!(!check.is_empty() && !reason.is_empty());
+            assert!(
+                code.hint().ends_with('.'),
+                "hint of {code} must be a sentence"
+            );
+        }
+    }
+
+    #[test]
+    fn render_text_lists_hints_and_retry_advice() {
+        let r = Refusal::new(DenyCode::SchemaInvalid, "t", "Tool 't' has a broken schema");
+        let text = r.render_text();
+        assert!(text.starts_with("AIRLOCK_BLOCK: Tool 't'"));
+        assert!(text.contains("\nHow to fix:\n- Retrying will not help"));
+        assert!(text.ends_with("Retrying will not help."));
+    }
+}
