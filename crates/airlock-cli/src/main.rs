@@ -1,1 +1,59 @@
-fn main() {}
+//! `airlock` — the agent-airlock command. Glue only: each subcommand is one file under `cmd/`,
+//! every decision is made by `airlock-core`. `main` maps one result to an exit code:
+//! 0 success (or allowed), 1 refused, 2 usage or configuration error.
+
+mod audit_file;
+mod cmd;
+mod load;
+mod printer;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The security airlock between AI agents and the tools they call over MCP.
+#[derive(Parser, Debug)]
+#[command(name = "airlock", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Dry-run one tool call through the checks and print the decision as JSON.
+    Check(cmd::check::Args),
+    /// Run a scripted agent session against built-in tools and report every decision.
+    Demo(cmd::demo::Args),
+    /// Load and validate a configuration, and print what it means.
+    Verify(cmd::verify::Args),
+}
+
+/// How a subcommand ended, when it did not fail.
+pub enum Outcome {
+    /// Success, or the call was allowed.
+    Ok,
+    /// The call was refused.
+    Refused,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = printer::Printer::stderr();
+    let result = match cli.command {
+        Command::Check(args) => cmd::check::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Refused) => ExitCode::from(1),
+        Err(e) => {
+            if printer::is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            printer.error(&e);
+            ExitCode::from(2)
+        }
+    }
+}

@@ -133,10 +133,16 @@ impl<W: Write + Send> JsonlSink<W> {
     }
 }
 
+/// One event as one JSON line, newline included.
+pub fn encode_line(event: &AuditEvent) -> Result<Vec<u8>, AuditError> {
+    let mut line = serde_json::to_vec(event)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
 impl<W: Write + Send> AuditSink for JsonlSink<W> {
     fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
-        let mut line = serde_json::to_vec(event)?;
-        line.push(b'\n');
+        let line = encode_line(event)?;
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         // One write_all per line: with O_APPEND, lines of concurrent writers never interleave.
         out.write_all(&line)?;

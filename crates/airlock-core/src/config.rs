@@ -522,7 +522,7 @@ fn check_layer(patch: &toml::Table, origin: &Origin) -> Result<(), ConfigError> 
         .map_err(|e| {
             let key = clean_path(&e.path().to_string());
             let inner = e.into_inner();
-            describe_serde_error(origin.clone(), None, key, &inner.to_string())
+            describe_serde_error(origin.clone(), None, key, inner.message())
         })
 }
 

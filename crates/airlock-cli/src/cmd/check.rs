@@ -1,0 +1,125 @@
+//! `airlock check` — dry-run one call: prints the decision JSON on stdout; exit 0 allowed,
+//! 1 refused, 2 usage or configuration error.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use airlock_core::{Arguments, Call, CallerContext, ToolDef};
+use anyhow::Context;
+use jiff::Timestamp;
+
+use crate::Outcome;
+use crate::load::{self, ConfigArgs};
+
+/// `airlock check` options.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example:\n  airlock check --tools examples/tools.json --tool transfer_money \\\n    --args '{\"to\": \"DE89370400440532013000\", \"amount\": \"5\", \"currency\": \"EUR\"}'"
+)]
+pub struct Args {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The server's tools: a tools/list result, a JSON-RPC response holding one, or an array.
+    #[arg(long, value_name = "FILE")]
+    tools: PathBuf,
+    /// The tool to call.
+    #[arg(long, value_name = "NAME")]
+    tool: String,
+    /// The arguments: JSON text, @FILE to read a file, or @- to read stdin. Default: {}.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    args: String,
+    /// The caller's agent id.
+    #[arg(long, value_name = "ID")]
+    agent: Option<String>,
+    /// The caller's roles, comma-separated.
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    roles: Vec<String>,
+    /// The caller's tenant.
+    #[arg(long, value_name = "NAME")]
+    tenant: Option<String>,
+    /// The caller's session id.
+    #[arg(long, value_name = "ID")]
+    session: Option<String>,
+    /// Evaluate the call at this time (RFC 3339, e.g. 2026-05-01T09:30:00Z) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
+    /// Print the decision on one line instead of pretty-printed.
+    #[arg(long)]
+    compact: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let at = args
+        .at
+        .as_deref()
+        .map(|s| {
+            s.parse::<Timestamp>().with_context(|| {
+                format!("--at {s:?} is not an RFC 3339 time\nhint: write it like 2026-05-01T09:30:00Z or 2026-05-01T11:30:00+02:00")
+            })
+        })
+        .transpose()?;
+    let tools_text = std::fs::read_to_string(&args.tools)
+        .with_context(|| format!("cannot read the tools file {}", args.tools.display()))?;
+    let tools_json: serde_json::Value = serde_json::from_str(&tools_text).with_context(|| {
+        format!(
+            "the tools file {} is not valid JSON\nhint: save the result of a tools/list request, e.g. {{\"tools\": [...]}}",
+            args.tools.display()
+        )
+    })?;
+    let tools = ToolDef::parse_list(tools_json).with_context(|| {
+        format!(
+            "the tools file {} does not hold a list of tools\nhint: each tool needs at least a \"name\"; give a tools/list result, a JSON-RPC response holding one, or an array of tools",
+            args.tools.display()
+        )
+    })?;
+    let raw = read_args(&args.args)?;
+
+    let (_, config) = load::config(&args.config)?;
+    let engine = load::engine(config)?;
+    engine.set_tools(tools);
+
+    let caller = CallerContext {
+        agent: args.agent,
+        session: args.session,
+        tenant: args.tenant,
+        roles: args.roles.into_iter().filter(|r| !r.is_empty()).collect(),
+        metadata: Default::default(),
+    };
+    let mut call = Call::new(args.tool, Arguments::Raw(raw)).caller(caller);
+    call.at = at;
+    let decision = engine.check(call);
+    if let airlock_core::Decision::Refused(r) = &decision
+        && let Some(internal) = &r.internal
+    {
+        eprintln!("warning: a check failed internally and the call was refused: {internal}");
+    }
+    let json = decision.to_json();
+    let text = if args.compact {
+        serde_json::to_string(&json)?
+    } else {
+        serde_json::to_string_pretty(&json)?
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()?;
+    Ok(if decision.is_allowed() {
+        Outcome::Ok
+    } else {
+        Outcome::Refused
+    })
+}
+
+fn read_args(spec: &str) -> anyhow::Result<String> {
+    match spec.strip_prefix('@') {
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("cannot read the arguments from stdin")?;
+            Ok(s)
+        }
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the arguments file {path}")),
+        None => Ok(spec.to_owned()),
+    }
+}

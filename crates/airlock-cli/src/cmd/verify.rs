@@ -1,0 +1,81 @@
+//! `airlock verify` — load and validate a configuration and print what it means.
+
+use std::io::Write;
+
+use airlock_core::Origin;
+
+use crate::Outcome;
+use crate::load::{self, ConfigArgs};
+use crate::printer::escape;
+
+/// `airlock verify` options.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Print the explanation as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let (file, config) = load::config(&args.config)?;
+    // Build the engine too: it validates the pipeline order. No audit file is opened here.
+    let mut probe = config.clone();
+    probe.settings.audit.path = None;
+    let engine = load::engine(probe)?;
+    let explained = config.explain();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let phases: Vec<_> = engine
+            .pipeline()
+            .phases()
+            .map(|(p, n)| serde_json::json!({"phase": p, "check": n}))
+            .collect();
+        let doc = serde_json::json!({
+            "file": file,
+            "valid": true,
+            "settings": config.settings,
+            "pipeline": phases,
+            "explain": explained,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(Outcome::Ok);
+    }
+    match &file {
+        Some(f) => writeln!(out, "Configuration {} is valid.", escape(f))?,
+        None => writeln!(
+            out,
+            "No configuration file: built-in defaults (plus any AIRLOCK_* variables) are valid."
+        )?,
+    }
+    writeln!(out)?;
+    writeln!(out, "Checks, in the order they run:")?;
+    for (phase, name) in engine.pipeline().phases() {
+        writeln!(out, "  {:<10} {name}", phase.as_str())?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Settings:")?;
+    for e in &explained {
+        let origin = match &e.origin {
+            Origin::Default => "default".to_owned(),
+            other => format!("from {other}"),
+        };
+        writeln!(
+            out,
+            "  {} = {}   ({})",
+            e.key,
+            escape(&e.value),
+            escape(&origin)
+        )?;
+        writeln!(out, "      {}", escape(&e.meaning))?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Effective configuration (TOML):")?;
+    writeln!(
+        out,
+        "{}",
+        toml::to_string_pretty(&config.settings)?.trim_end()
+    )?;
+    Ok(Outcome::Ok)
+}

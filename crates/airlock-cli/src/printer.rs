@@ -1,0 +1,88 @@
+//! The one printer for humans: everything for people goes to stderr (stdout belongs to the
+//! command's output), colours only on a terminal and never with `NO_COLOR`, errors end with
+//! `hint:` lines, and untrusted text is escaped before it reaches a terminal.
+
+use std::io::{IsTerminal, Write};
+
+/// Writes human messages to stderr.
+pub struct Printer {
+    color: bool,
+}
+
+impl Printer {
+    /// A printer for stderr.
+    pub fn stderr() -> Self {
+        Printer {
+            color: use_color(std::io::stderr().is_terminal()),
+        }
+    }
+
+    /// Print an error chain: `error: …`, `caused by: …`, then any `hint:` lines it carries.
+    pub fn error(&self, e: &anyhow::Error) {
+        let mut out = std::io::stderr().lock();
+        let mut hints = Vec::new();
+        for (i, cause) in e.chain().enumerate() {
+            let text = cause.to_string();
+            let (body, hint) = match text.split_once("\nhint: ") {
+                Some((b, h)) => (b.to_owned(), Some(h.to_owned())),
+                None => (text, None),
+            };
+            let label = if i == 0 { "error" } else { "caused by" };
+            let _ = writeln!(out, "{}: {}", self.paint(label, "1;31"), escape(&body));
+            hints.extend(hint);
+        }
+        for h in hints {
+            let _ = writeln!(out, "{}: {}", self.paint("hint", "1;36"), escape(&h));
+        }
+    }
+
+    /// Wrap `text` in an ANSI style when colours are on.
+    pub fn paint(&self, text: &str, style: &str) -> String {
+        paint(self.color, text, style)
+    }
+}
+
+/// Wrap `text` in an ANSI style when `color` is on.
+pub fn paint(color: bool, text: &str, style: &str) -> String {
+    if color {
+        format!("\x1b[{style}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Whether to use colours on a stream that is (or is not) a terminal.
+pub fn use_color(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Escape control characters (but not newlines) so untrusted text cannot drive the terminal.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether an error is a closed stdout (e.g. `airlock demo | head`): ends quietly.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn escapes_terminal_controls() {
+        assert_eq!(escape("a\x1b[31mb\nc"), "a\\u{1b}[31mb\nc");
+    }
+}

@@ -1,0 +1,345 @@
+//! Whole runs of the `airlock` binary: exit codes, stdout JSON, stderr messages, snapshots of
+//! what people read.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tools() -> String {
+    root().join("examples/tools.json").display().to_string()
+}
+
+fn airlock() -> Command {
+    let mut c = Command::cargo_bin("airlock").unwrap();
+    c.env("NO_COLOR", "1").env_remove("AIRLOCK_CONFIG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AIRLOCK_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn check(tool: &str, args: &str) -> Command {
+    let mut c = airlock();
+    c.args(["check", "--tools", &tools(), "--tool", tool, "--args", args]);
+    c
+}
+
+#[test]
+fn demo_report() {
+    let r = run(airlock().arg("demo"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    insta::assert_snapshot!("demo", r.stdout);
+}
+
+#[test]
+fn demo_writes_one_audit_record_per_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let r = run(airlock().args(["demo", "--audit", audit.to_str().unwrap()]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 11);
+    assert_eq!(events[0]["decision"], "allowed");
+    assert_eq!(events[1]["code"], "ghost_args.unknown");
+    assert_eq!(events[2]["decision"], "allowed_with_changes");
+    assert_eq!(events[2]["stripped"], json!(["recurse"]));
+    assert!(events.iter().all(|e| e["caller"]["agent"] == "demo-agent"));
+}
+
+#[test]
+fn check_allowed_prints_arguments_and_exits_0() {
+    let r = run(&mut check(
+        "read_file",
+        r#"{"path": "a.txt", "max_bytes": 10}"#,
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v,
+        json!({"success": true, "status": "allowed", "tool": "read_file",
+               "arguments": {"path": "a.txt", "max_bytes": 10}, "changes": []})
+    );
+}
+
+#[test]
+fn check_refused_prints_the_refusal_and_exits_1() {
+    let r = run(&mut check(
+        "list_directory",
+        r#"{"path": "/srv", "recurse": true}"#,
+    ));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    insta::assert_snapshot!("ghost_refusal", r.stdout);
+    let r = run(&mut check(
+        "transfer_money",
+        r#"{"to": "DE89370400440532013000", "amount": "5", "currency": "EUR"}"#,
+    ));
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!("type_refusal", r.stdout);
+}
+
+#[test]
+fn stripped_arguments_are_printed_after_stripping() {
+    let r = run(
+        check("list_directory", r#"{"path": "/srv", "recurse": true}"#).args([
+            "--unknown-args",
+            "strip_and_log",
+            "--compact",
+        ]),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.trim(),
+        r#"{"success":true,"status":"allowed_with_changes","tool":"list_directory","arguments":{"path":"/srv"},"changes":[{"kind":"stripped_argument","path":"recurse","logged":true}]}"#
+    );
+}
+
+#[test]
+fn environment_beats_flags_beats_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("airlock.toml");
+    std::fs::write(&cfg, "[ghost_args]\nmode = \"strip_silent\"\n").unwrap();
+    let ghost = r#"{"path": "/srv", "recurse": true}"#;
+    // File alone: stripped.
+    let r = run(check("list_directory", ghost).args(["--config", cfg.to_str().unwrap()]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A flag beats the file.
+    let r = run(check("list_directory", ghost).args([
+        "--config",
+        cfg.to_str().unwrap(),
+        "--unknown-args",
+        "block",
+    ]));
+    assert_eq!(r.code, 1);
+    // The environment beats the flag; AIRLOCK_CONFIG names the file.
+    let r = run(check("list_directory", ghost)
+        .args(["--unknown-args", "block"])
+        .env("AIRLOCK_CONFIG", &cfg)
+        .env("AIRLOCK_GHOST_ARGS__MODE", "strip_and_log"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("allowed_with_changes"));
+}
+
+#[test]
+fn arguments_from_files_and_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("args.json");
+    std::fs::write(&f, r#"{"path": "x"}"#).unwrap();
+    let r = run(&mut check("read_file", &format!("@{}", f.display())));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let mut child = check("read_file", "@-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"path": 1}"#)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn bad_arguments_are_refused_with_a_clear_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    std::fs::write(&big, format!("{{\"path\": \"{}\"}}", "x".repeat(10 << 20))).unwrap();
+    let deep = dir.path().join("deep.json");
+    std::fs::write(
+        &deep,
+        format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+    )
+    .unwrap();
+    let deep_obj = dir.path().join("deep_obj.json");
+    std::fs::write(
+        &deep_obj,
+        format!("{{\"path\": {}1{}}}", "[".repeat(100), "]".repeat(100)),
+    )
+    .unwrap();
+    let cases = [
+        ("{not json".to_owned(), "arguments.not_json"),
+        ("[1, 2]".to_owned(), "arguments.not_object"),
+        (format!("@{}", big.display()), "arguments.too_large"),
+        (format!("@{}", deep.display()), "arguments.not_json"),
+        (format!("@{}", deep_obj.display()), "arguments.too_deep"),
+    ];
+    for (args, code) in cases {
+        let r = run(&mut check("read_file", &args));
+        assert_eq!(r.code, 1, "{code}: {}", r.stderr);
+        let v: Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["metadata"]["code"], code);
+        assert_eq!(v["block_reason"], "validation_error");
+        assert!(!v["fix_hints"][0].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn usage_and_config_errors_exit_2_with_hints() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[ghost_args]\nmode = \"block\"\nmdoe = \"block\"\n").unwrap();
+    let not_json = dir.path().join("tools.txt");
+    std::fs::write(&not_json, "nope").unwrap();
+
+    let r = run(check("read_file", "{}").args(["--config", bad.to_str().unwrap()]));
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.is_empty());
+    let shown = r.stderr.replace(bad.to_str().unwrap(), "bad.toml");
+    insta::assert_snapshot!("config_error", shown);
+
+    let r = run(check("read_file", "{}").args(["--at", "yesterday"]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("hint: write it like 2026-05-01T09:30:00Z"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run(airlock().args([
+        "check",
+        "--tools",
+        not_json.to_str().unwrap(),
+        "--tool",
+        "x",
+    ]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("is not valid JSON"), "{}", r.stderr);
+
+    let r = run(airlock().args(["check", "--tool", "x"]));
+    assert_eq!(r.code, 2, "missing --tools is a usage error");
+
+    let r = run(check("read_file", "{}").env("AIRLOCK_GHOST_ARGS__MODE", "blok"));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("environment variable AIRLOCK_GHOST_ARGS__MODE"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hint: did you mean `block`?"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn at_and_caller_flags_are_accepted() {
+    let r = run(check("read_file", r#"{"path": "a"}"#).args([
+        "--at",
+        "2026-05-01T09:30:00+02:00",
+        "--agent",
+        "bot",
+        "--roles",
+        "reader,editor",
+        "--tenant",
+        "acme",
+        "--session",
+        "s1",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn audit_record_is_written_before_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let mut child = check("read_file", r#"{"path": "a", "api_token": "sk-live-123"}"#)
+        .args([
+            "--audit",
+            audit.to_str().unwrap(),
+            "--compact",
+            "--agent",
+            "bot",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As soon as the answer appears, kill the process without letting it clean up.
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("ghost_args.unknown"), "{line}");
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let event: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(event["decision"], "refused");
+    assert_eq!(event["code"], "ghost_args.unknown");
+    assert_eq!(event["caller"]["agent"], "bot");
+    assert_eq!(event["arguments"]["api_token"], "[REDACTED]");
+    assert!(!text.contains("sk-live-123"));
+}
+
+#[test]
+fn verify_explains_the_example_config() {
+    let cfg = root().join("examples/airlock.toml");
+    let r = run(airlock().args(["verify", "--config", cfg.to_str().unwrap()]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let shown = r
+        .stdout
+        .replace(cfg.to_str().unwrap(), "examples/airlock.toml");
+    insta::assert_snapshot!("verify_example", shown);
+}
+
+#[test]
+fn every_example_config_loads() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let r = run(airlock().args(["verify", "--json", "--config", path.to_str().unwrap()]));
+            assert_eq!(r.code, 0, "{}: {}", path.display(), r.stderr);
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}
+
+#[test]
+fn broken_stdout_ends_quietly() {
+    let mut child = airlock()
+        .arg("demo")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.code().is_some(), "no crash by signal");
+    assert!(String::from_utf8_lossy(&out.stderr).is_empty());
+}
