@@ -1,6 +1,8 @@
 //! Whole runs of the `airlock` binary: exit codes, stdout JSON, stderr messages, snapshots of
 //! what people read.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

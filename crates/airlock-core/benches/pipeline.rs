@@ -1,1 +1,126 @@
-fn main() {}
+//! The cost of a decision: the full check of a valid 3-argument call with every default check
+//! on, the ghost-argument and type-error refusals with their fix hints, and, measured in the
+//! same run as the baseline, bare `jsonschema` validation of the same arguments.
+//!
+//! Run: `cargo bench -p airlock-core --bench pipeline`. Figures go in the README.
+
+#![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop loudly
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use airlock_core::{Arguments, Call, CallerContext, Engine, JsonlSink, ToolDef};
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Value, json};
+
+fn transfer() -> ToolDef {
+    ToolDef::new(
+        "transfer",
+        json!({
+            "type": "object",
+            "properties": {
+                "to": {"type": "string", "minLength": 15, "maxLength": 34},
+                "amount": {"type": "integer", "minimum": 1, "maximum": 1000000},
+                "currency": {"type": "string", "enum": ["EUR", "USD", "GBP"]}
+            },
+            "required": ["to", "amount", "currency"]
+        }),
+    )
+}
+
+fn valid() -> Value {
+    json!({"to": "DE89370400440532013000", "amount": 500, "currency": "EUR"})
+}
+
+fn bench(c: &mut Criterion) {
+    let def = Arc::new(transfer());
+    let caller = CallerContext::default().agent("bench").session("s1");
+    let engine = Engine::builder().tools([transfer()]).build().unwrap();
+    let audited = Engine::builder()
+        .tools([transfer()])
+        .audit(Arc::new(JsonlSink::new(std::io::sink())))
+        .build()
+        .unwrap();
+    let validator = jsonschema::validator_for(&def.input_schema).unwrap();
+    let args = valid();
+    let ghost =
+        json!({"to": "DE89370400440532013000", "amount": 500, "currency": "EUR", "recurse": true});
+    let wrong_type = json!({"to": "DE89370400440532013000", "amount": "5", "currency": "EUR"});
+    let raw = args.to_string();
+
+    // Sanity: the benchmarked calls decide what they should.
+    assert!(
+        engine
+            .check(Call::new("transfer", args.clone()))
+            .is_allowed()
+    );
+    assert!(
+        !engine
+            .check(Call::new("transfer", ghost.clone()))
+            .is_allowed()
+    );
+    assert!(
+        !engine
+            .check(Call::new("transfer", wrong_type.clone()))
+            .is_allowed()
+    );
+
+    let mut g = c.benchmark_group("decision");
+    g.bench_function("baseline_jsonschema_is_valid", |b| {
+        b.iter(|| validator.is_valid(black_box(&args)))
+    });
+    g.bench_function("baseline_jsonschema_validate", |b| {
+        b.iter(|| validator.validate(black_box(&args)).is_ok())
+    });
+    g.bench_function("valid_call", |b| {
+        b.iter(|| {
+            let call = Call::new("transfer", black_box(&args).clone()).caller(caller.clone());
+            engine.check(call)
+        })
+    });
+    g.bench_function("valid_call_with_definition", |b| {
+        b.iter(|| {
+            let call = Call::new("transfer", black_box(&args).clone())
+                .definition(def.clone())
+                .caller(caller.clone());
+            engine.check(call)
+        })
+    });
+    g.bench_function("valid_call_raw_json", |b| {
+        b.iter(|| {
+            let call = Call::new("transfer", Arguments::Raw(black_box(&raw).clone()))
+                .caller(caller.clone());
+            engine.check(call)
+        })
+    });
+    g.bench_function("valid_call_audited", |b| {
+        b.iter(|| {
+            let call = Call::new("transfer", black_box(&args).clone()).caller(caller.clone());
+            audited.check(call)
+        })
+    });
+    g.bench_function("ghost_refusal_with_hints", |b| {
+        b.iter(|| {
+            let call = Call::new("transfer", black_box(&ghost).clone()).caller(caller.clone());
+            engine.check(call)
+        })
+    });
+    g.bench_function("type_refusal_with_hints", |b| {
+        b.iter(|| {
+            let call = Call::new("transfer", black_box(&wrong_type).clone()).caller(caller.clone());
+            engine.check(call)
+        })
+    });
+    g.bench_function("type_refusal_rendered", |b| {
+        b.iter(|| {
+            let call = Call::new("transfer", black_box(&wrong_type).clone()).caller(caller.clone());
+            let d = engine.check(call);
+            let r = d.refusal().map(|r| (r.render_text(), r.to_json()));
+            black_box(r)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

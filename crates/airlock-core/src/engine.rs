@@ -271,7 +271,10 @@ impl Engine {
             ..
         } = call;
         let (decision, recorded_args) = match self.intake(&tool_name, definition, arguments) {
-            Err((refused, recorded)) => (Decision::Refused(Box::new(refused)), recorded),
+            Err(rejected) => {
+                let (refused, recorded) = *rejected;
+                (Decision::Refused(Box::new(refused)), recorded)
+            }
             Ok((def, args)) => {
                 let recorded = self
                     .audit
@@ -294,7 +297,7 @@ impl Engine {
                         check,
                         internal,
                     } => Decision::Refused(Box::new(Refused {
-                        refusal,
+                        refusal: *refusal,
                         check: Some(check),
                         internal,
                     })),
@@ -323,23 +326,24 @@ impl Engine {
         }
     }
 
+    /// The definition and the arguments as an object, or the refusal and what to record.
     #[allow(clippy::type_complexity)]
     fn intake(
         &self,
         tool: &str,
         definition: Option<Arc<ToolDef>>,
         arguments: Arguments,
-    ) -> Result<(Arc<ToolDef>, Map<String, Value>), (Refused, Value)> {
+    ) -> Result<(Arc<ToolDef>, Map<String, Value>), Box<(Refused, Value)>> {
         let limits = &self.config.settings.arguments;
         let refuse = |code: DenyCode, message: String, recorded: Value| {
-            (
+            Box::new((
                 Refused {
                     refusal: Refusal::new(code, tool, message),
                     check: None,
                     internal: None,
                 },
                 recorded,
-            )
+            ))
         };
         let def = match definition {
             Some(d) => d,
@@ -421,8 +425,8 @@ impl Engine {
     }
 }
 
-fn too_large(tool: &str, got: usize, max: usize) -> (Refused, Value) {
-    (
+fn too_large(tool: &str, got: usize, max: usize) -> Box<(Refused, Value)> {
+    Box::new((
         Refused {
             refusal: Refusal::new(
                 DenyCode::ArgumentsTooLarge,
@@ -436,7 +440,7 @@ fn too_large(tool: &str, got: usize, max: usize) -> (Refused, Value) {
             internal: None,
         },
         Value::String(format!("(not recorded: {got}+ bytes)")),
-    )
+    ))
 }
 
 fn event_for(

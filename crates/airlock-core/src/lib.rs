@@ -67,3 +67,8 @@ pub use config::{Config, ConfigBuilder, ConfigError, Origin, Settings};
 pub use engine::{Allowed, Catalog, Decision, Engine, EngineBuilder, EngineError, Refused};
 pub use pipeline::{CallState, Change, Check, CheckError, Outcome, Phase, Pipeline, Verdict};
 pub use refusal::{BlockReason, DenyCode, Fault, FieldError, Refusal, Retry};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

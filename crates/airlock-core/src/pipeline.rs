@@ -142,7 +142,7 @@ pub enum Verdict {
     /// A check refused (or failed, and so refused).
     Refuse {
         /// The refusal.
-        refusal: Refusal,
+        refusal: Box<Refusal>,
         /// Which check refused.
         check: &'static str,
         /// If the check broke (error or panic) rather than refused, what broke.
@@ -233,7 +233,7 @@ impl Pipeline {
                 }
                 Ok(Ok(Outcome::Refuse(refusal))) => {
                     return Verdict::Refuse {
-                        refusal,
+                        refusal: Box::new(refusal),
                         check: check.name(),
                         internal: None,
                     };
@@ -251,7 +251,7 @@ impl Pipeline {
             )
             .with_detail("check", check.name());
             return Verdict::Refuse {
-                refusal,
+                refusal: Box::new(refusal),
                 check: check.name(),
                 internal: Some(broke),
             };

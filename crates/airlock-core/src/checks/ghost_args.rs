@@ -321,6 +321,8 @@ fn visit_object<'v, 's>(
     let closed = declares && !open;
     let mut unknown_here = Vec::new();
     for (key, value) in map {
+        // Scalars need no schemas of their own: only look up whether the key is declared.
+        let child = as_container(value);
         let mut known = false;
         let mut child_schemas = Vec::new();
         let mut too_complex = false;
@@ -328,17 +330,24 @@ fn visit_object<'v, 's>(
             let mut matched = false;
             if let Some(sub) = s.get("properties").and_then(|p| p.get(key)) {
                 matched = true;
-                too_complex |= !push_expanded(root, sub, &mut child_schemas);
+                if child.is_some() {
+                    too_complex |= !push_expanded(root, sub, &mut child_schemas);
+                }
             }
             if let Some(pp) = s.get("patternProperties").and_then(Value::as_object) {
                 for (pattern, sub) in pp {
                     if compiled.pattern(pattern).is_some_and(|re| re.is_match(key)) {
                         matched = true;
-                        too_complex |= !push_expanded(root, sub, &mut child_schemas);
+                        if child.is_some() {
+                            too_complex |= !push_expanded(root, sub, &mut child_schemas);
+                        }
                     }
                 }
             }
-            if !matched && let Some(ap @ Value::Object(_)) = s.get("additionalProperties") {
+            if !matched
+                && child.is_some()
+                && let Some(ap @ Value::Object(_)) = s.get("additionalProperties")
+            {
                 too_complex |= !push_expanded(root, ap, &mut child_schemas);
             }
             known |= matched;
@@ -350,7 +359,7 @@ fn visit_object<'v, 's>(
         if too_complex || child_schemas.is_empty() {
             continue;
         }
-        if let Some(child) = as_container(value) {
+        if let Some(child) = child {
             stack.push((child, path.key(key), child_schemas));
         }
     }

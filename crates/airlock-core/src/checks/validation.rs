@@ -578,9 +578,9 @@ fn type_hint(field: &str, expected: &[&str], got: &Value) -> String {
     let fix: Option<String> = match got {
         Value::String(s) => {
             let t = s.trim();
-            if wants("integer") && t.parse::<i64>().is_ok() {
-                Some(format!("send {}, not \"{}\"", t, clip(s, MAX_SHOWN)))
-            } else if wants("number") && t.parse::<f64>().is_ok_and(f64::is_finite) {
+            if (wants("integer") && t.parse::<i64>().is_ok())
+                || (wants("number") && t.parse::<f64>().is_ok_and(f64::is_finite))
+            {
                 Some(format!("send {}, not \"{}\"", t, clip(s, MAX_SHOWN)))
             } else if wants("boolean")
                 && matches!(t.to_ascii_lowercase().as_str(), "true" | "false")

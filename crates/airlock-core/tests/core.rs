@@ -1,0 +1,315 @@
+//! Integration tests of airlock-core: generated docs are current, hostile input is bounded,
+//! and properties of ghost-argument stripping hold for generated schemas and arguments.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
+
+mod docs {
+    use std::path::{Path, PathBuf};
+
+    use airlock_core::{ConfigBuilder, DenyCode, Settings};
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// Compare a generated file with the committed one; `AIRLOCK_BLESS=1` rewrites it.
+    fn assert_current(rel: &str, generated: &str) {
+        let path = root().join(rel);
+        if std::env::var_os("AIRLOCK_BLESS").is_some() {
+            std::fs::write(&path, generated).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{rel} is stale; regenerate it with `AIRLOCK_BLESS=1 cargo test -p airlock-core --test core`"
+        );
+    }
+
+    #[test]
+    fn errors_md_lists_every_code() {
+        let mut md = String::from(
+            "# Refusal codes\n\n\
+             Generated from `DenyCode` by `cargo test -p airlock-core --test core` \
+             (`AIRLOCK_BLESS=1` to regenerate). Every refusal carries its code in `metadata.code`, \
+             its coarse reason in `block_reason`, whose fault it is in `metadata.fault`, and whether \
+             retrying can help in `metadata.retry` (`after_fix`: a corrected call may pass; `later`: \
+             the same call may pass later; `never`: retrying will not help). The hint below is the \
+             generic one; most refusals carry hints specific to the call.\n\n\
+             | code | block_reason | fault | retry | hint |\n|---|---|---|---|---|\n",
+        );
+        for code in DenyCode::ALL {
+            let fault = serde_json::to_value(code.fault()).unwrap();
+            let retry = serde_json::to_value(code.retry()).unwrap();
+            md.push_str(&format!(
+                "| `{}` | `{}` | {} | {} | {} |\n",
+                code.as_str(),
+                code.block_reason(),
+                fault.as_str().unwrap(),
+                retry.as_str().unwrap(),
+                code.hint().replace('|', "\\|"),
+            ));
+        }
+        assert_current("docs/errors.md", &md);
+    }
+
+    #[test]
+    fn config_schema_is_current() {
+        let schema = schemars::schema_for!(Settings);
+        let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+        assert_current("docs/config.schema.json", &text);
+    }
+
+    #[test]
+    fn example_configs_load() {
+        for entry in std::fs::read_dir(root().join("examples")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                ConfigBuilder::new()
+                    .file(path.display().to_string(), text)
+                    .build()
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+}
+
+mod hostile {
+    use airlock_core::{Call, DenyCode, Engine, ToolDef};
+    use serde_json::{Value, json};
+
+    fn decide(schema: Value, args: Value) -> Option<DenyCode> {
+        let engine = Engine::builder()
+            .tools([ToolDef::new("t", schema)])
+            .build()
+            .unwrap();
+        engine.check(Call::new("t", args)).refusal().map(|r| r.code)
+    }
+
+    #[test]
+    fn cyclic_refs_terminate() {
+        let mutual = json!({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"});
+        let _ = decide(mutual, json!({"x": 1}));
+        let _ = decide(json!({"$ref": "#"}), json!({"x": {"y": 1}}));
+    }
+
+    #[test]
+    fn deep_schema_is_refused_not_overflowed() {
+        let mut schema = json!({"type": "string"});
+        for _ in 0..300 {
+            schema = json!({"type": "object", "properties": {"a": schema}});
+        }
+        assert_eq!(decide(schema, json!({})), Some(DenyCode::SchemaInvalid));
+    }
+
+    #[test]
+    fn huge_enums_and_many_branches_stay_bounded() {
+        let options: Vec<Value> = (0..100_000).map(|i| json!(format!("v{i}"))).collect();
+        let schema = json!({"type": "object", "properties": {"e": {"enum": options}}});
+        assert_eq!(decide(schema.clone(), json!({"e": "v99999"})), None);
+        assert_eq!(
+            decide(schema, json!({"e": "nope"})),
+            Some(DenyCode::ValidationEnum)
+        );
+
+        let branches: Vec<Value> = (0..1_000)
+            .map(|i| json!({"properties": {format!("k{i}"): {"type": "integer"}}}))
+            .collect();
+        let schema = json!({"type": "object", "anyOf": branches});
+        // Too many applicable subschemas: the ghost check leaves the object open; validation runs.
+        assert_eq!(decide(schema.clone(), json!({"k5": 1, "zzz": 1})), None);
+        // Other branches (which do not mention k5) accept it: anyOf passes.
+        assert_eq!(decide(schema, json!({"k5": "x"})), None);
+    }
+
+    #[test]
+    fn remote_and_broken_refs_fail_closed() {
+        for schema in [
+            json!({"$ref": "https://example.com/schema.json"}),
+            json!({"$ref": "file:///etc/passwd"}),
+            json!({"$ref": "#/$defs/missing"}),
+            json!({"type": "object", "properties": {"p": {"type": "string", "pattern": "["}}}),
+        ] {
+            assert_eq!(
+                decide(schema.clone(), json!({})),
+                Some(DenyCode::SchemaInvalid),
+                "{schema}"
+            );
+        }
+    }
+
+    #[test]
+    fn catastrophic_pattern_is_bounded() {
+        let schema = json!({"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a|a)*$"}}});
+        let code = decide(schema, json!({"s": format!("{}b", "a".repeat(10_000))}));
+        assert!(
+            matches!(
+                code,
+                Some(DenyCode::ValidationPattern | DenyCode::ValidationLimit)
+            ),
+            "{code:?}"
+        );
+    }
+}
+
+mod properties {
+    use std::collections::BTreeSet;
+
+    use airlock_core::checks::ghost_args::find_ghosts;
+    use airlock_core::{Call, ConfigBuilder, Decision, DenyCode, Engine, ToolDef, UnknownArgs};
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    const POOL: &[&str] = &[
+        "path",
+        "recursive",
+        "depth",
+        "mode",
+        "force",
+        "x",
+        "path2",
+        "Path",
+    ];
+
+    /// A schema declaring `top` at the top level and `inner` inside the closed object `opts`.
+    fn schema(top: &BTreeSet<&str>, inner: &BTreeSet<&str>) -> Value {
+        let mut props = Map::new();
+        for k in top {
+            props.insert((*k).to_owned(), json!({}));
+        }
+        let inner_props: Map<String, Value> =
+            inner.iter().map(|k| ((*k).to_owned(), json!({}))).collect();
+        props.insert(
+            "opts".into(),
+            json!({"type": "object", "properties": inner_props, "additionalProperties": false}),
+        );
+        json!({"type": "object", "properties": props})
+    }
+
+    fn names() -> impl Strategy<Value = BTreeSet<&'static str>> {
+        proptest::collection::btree_set(proptest::sample::select(POOL), 0..POOL.len())
+    }
+
+    fn args(top: BTreeSet<&str>, inner: Option<BTreeSet<&str>>) -> Map<String, Value> {
+        let mut m: Map<String, Value> = top
+            .into_iter()
+            .map(|k| (k.to_owned(), json!(k.len())))
+            .collect();
+        if let Some(inner) = inner {
+            m.insert(
+                "opts".into(),
+                Value::Object(
+                    inner
+                        .into_iter()
+                        .map(|k| (k.to_owned(), json!(true)))
+                        .collect(),
+                ),
+            );
+        }
+        m
+    }
+
+    fn engine(mode: UnknownArgs, schema: Value) -> Engine {
+        let config = ConfigBuilder::new().unknown_args(mode).build().unwrap();
+        Engine::builder()
+            .config(config)
+            .tools([ToolDef::new("t", schema)])
+            .build()
+            .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn stripping_keeps_every_declared_argument_and_no_undeclared_one(
+            declared_top in names(), declared_inner in names(),
+            sent_top in names(), sent_inner in proptest::option::of(names()),
+        ) {
+            let schema = schema(&declared_top, &declared_inner);
+            let sent = args(sent_top, sent_inner);
+            let engine = engine(UnknownArgs::StripAndLog, schema.clone());
+            let Decision::Allowed(a) = engine.check(Call::new("t", Value::Object(sent.clone()))) else {
+                panic!("strip mode never refuses for ghosts (the schema has no other constraint)");
+            };
+            // Every declared argument that was sent survives, unchanged.
+            for (k, v) in &sent {
+                if k == "opts" {
+                    let (Value::Object(before), Some(Value::Object(after))) = (v, a.arguments.get("opts")) else {
+                        panic!("opts must survive")
+                    };
+                    for (ik, iv) in before {
+                        if declared_inner.contains(ik.as_str()) {
+                            prop_assert_eq!(after.get(ik), Some(iv));
+                        } else {
+                            prop_assert!(!after.contains_key(ik));
+                        }
+                    }
+                } else if declared_top.contains(k.as_str()) {
+                    prop_assert_eq!(a.arguments.get(k), Some(v));
+                } else {
+                    prop_assert!(!a.arguments.contains_key(k), "undeclared {} survived", k);
+                }
+            }
+            // Nothing undeclared is left anywhere.
+            prop_assert!(find_ghosts(&ToolDef::new("t", schema), &a.arguments).is_empty());
+        }
+
+        #[test]
+        fn block_mode_refuses_exactly_when_something_is_undeclared(
+            declared_top in names(), declared_inner in names(),
+            sent_top in names(), sent_inner in proptest::option::of(names()),
+        ) {
+            let schema = schema(&declared_top, &declared_inner);
+            let mut expected: BTreeSet<String> = sent_top.iter().filter(|k| !declared_top.contains(*k)).map(|k| (*k).to_owned()).collect();
+            if let Some(inner) = &sent_inner {
+                expected.extend(inner.iter().filter(|k| !declared_inner.contains(*k)).map(|k| format!("opts.{k}")));
+            }
+            let engine = engine(UnknownArgs::Block, schema);
+            let decision = engine.check(Call::new("t", Value::Object(args(sent_top, sent_inner))));
+            match decision.refusal() {
+                None => prop_assert!(expected.is_empty(), "undeclared {:?} let through", expected),
+                Some(r) => {
+                    prop_assert_eq!(r.code, DenyCode::GhostArgsUnknown);
+                    let listed: Vec<String> = serde_json::from_value(r.details["unknown"].clone()).unwrap();
+                    let mut sorted = listed.clone();
+                    sorted.sort();
+                    prop_assert_eq!(&listed, &sorted, "names must be sorted");
+                    prop_assert_eq!(listed.into_iter().collect::<BTreeSet<_>>(), expected);
+                }
+            }
+        }
+
+        #[test]
+        fn any_json_gets_a_decision(v in arb_json()) {
+            let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "array", "items": {"type": "object", "properties": {"c": {}}}}}});
+            for mode in [UnknownArgs::Block, UnknownArgs::StripAndLog] {
+                let d = engine(mode, schema.clone()).check(Call::new("t", v.clone()));
+                if let Some(r) = d.refusal() {
+                    prop_assert!(!r.fix_hints.is_empty());
+                    prop_assert!(r.error_text().starts_with("AIRLOCK_BLOCK: "));
+                }
+            }
+        }
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            "[a-c]{0,3}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-c]{1,2}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}
