@@ -210,9 +210,32 @@ impl Redactor {
 
     /// Whether a field of this name is redacted.
     pub fn is_sensitive(&self, name: &str) -> bool {
-        let f = fold(name);
+        // Fold short ASCII names on the stack: this runs for every key of every recorded call.
+        let mut buf = [0u8; 64];
+        let mut len = 0;
+        let mut ascii = name.len() <= buf.len();
+        if ascii {
+            for b in name.bytes() {
+                if !b.is_ascii() {
+                    ascii = false;
+                    break;
+                }
+                if b != b'_' && b != b'-' && b != b' ' {
+                    buf[len] = b.to_ascii_lowercase();
+                    len += 1;
+                }
+            }
+        }
+        let owned;
+        let f: &str = if ascii {
+            // Only ASCII bytes were copied, so this is valid UTF-8.
+            std::str::from_utf8(&buf[..len]).unwrap_or_default()
+        } else {
+            owned = fold(name);
+            &owned
+        };
         SENSITIVE_SUBSTRINGS.iter().any(|s| f.contains(s))
-            || SENSITIVE_EXACT.contains(&f.as_str())
+            || SENSITIVE_EXACT.contains(&f)
             || self.extra.iter().any(|s| f.contains(s.as_str()))
     }
 
@@ -307,6 +330,14 @@ mod tests {
         assert_eq!(out["accountNo"], REDACTED);
         assert_eq!(out["key"], "k");
         assert_eq!(out["keyboard"], "qwerty");
+        assert!(
+            r.is_sensitive("Pässwort_token"),
+            "non-ASCII names are folded too"
+        );
+        assert!(
+            r.is_sensitive(&format!("{}_secret", "x".repeat(100))),
+            "long names too"
+        );
     }
 
     #[test]

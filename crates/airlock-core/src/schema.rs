@@ -39,6 +39,7 @@ impl fmt::Display for SchemaError {
 pub struct CompiledSchema {
     validator: Result<jsonschema::Validator, SchemaError>,
     patterns: HashMap<String, Regex>,
+    plain_root: Option<Box<[String]>>,
 }
 
 impl fmt::Debug for CompiledSchema {
@@ -56,6 +57,7 @@ impl CompiledSchema {
         let broken = |message: String| CompiledSchema {
             validator: Err(SchemaError { message }),
             patterns: HashMap::new(),
+            plain_root: None,
         };
         let stats = measure(schema, MAX_SCHEMA_DEPTH, MAX_SCHEMA_BYTES);
         if stats.depth > MAX_SCHEMA_DEPTH {
@@ -102,7 +104,15 @@ impl CompiledSchema {
         CompiledSchema {
             validator: Ok(validator),
             patterns,
+            plain_root: plain_root(schema),
         }
+    }
+
+    /// For a plain root schema — `properties` with nothing that pulls in other subschemas or
+    /// opens the object — its declared names, sorted. The ghost-argument check uses it to
+    /// decide a call whose values are all scalars without walking the schema.
+    pub fn plain_root(&self) -> Option<&[String]> {
+        self.plain_root.as_deref()
     }
 
     /// The validator, or why there is none.
@@ -114,6 +124,38 @@ impl CompiledSchema {
     pub fn pattern(&self, pattern: &str) -> Option<&Regex> {
         self.patterns.get(pattern)
     }
+}
+
+/// Keywords that make a root schema more than a plain list of properties.
+const NOT_PLAIN: &[&str] = &[
+    "$ref",
+    "$dynamicRef",
+    "$recursiveRef",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "if",
+    "then",
+    "else",
+    "dependentSchemas",
+    "dependencies",
+    "patternProperties",
+    "unevaluatedProperties",
+];
+
+fn plain_root(schema: &Value) -> Option<Box<[String]>> {
+    let map = schema.as_object()?;
+    if NOT_PLAIN.iter().any(|k| map.contains_key(*k)) {
+        return None;
+    }
+    match map.get("additionalProperties") {
+        None | Some(Value::Bool(false)) => {}
+        Some(_) => return None,
+    }
+    let props = map.get("properties")?.as_object()?;
+    let mut names: Vec<String> = props.keys().cloned().collect();
+    names.sort_unstable();
+    Some(names.into_boxed_slice())
 }
 
 /// Every `patternProperties` key anywhere in `schema` (iteratively).

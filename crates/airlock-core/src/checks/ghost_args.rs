@@ -232,6 +232,15 @@ pub fn find_ghosts(tool: &ToolDef, args: &Map<String, Value>) -> Vec<Ghost> {
     let root = &tool.input_schema;
     let compiled = tool.compiled();
     let mut ghosts = Vec::new();
+    // Fast path: a plain root schema and only scalar values — every key declared means no
+    // ghosts. Anything else (a ghost, a nested value) takes the full walk below.
+    if let Some(declared) = compiled.plain_root()
+        && args
+            .iter()
+            .all(|(k, v)| !v.is_object() && !v.is_array() && declared.binary_search(k).is_ok())
+    {
+        return ghosts;
+    }
     let Some(applicable) = expand(root, root) else {
         return ghosts;
     };
