@@ -149,6 +149,11 @@ deny_codes! {
     ArgumentsTooDeep = "arguments.too_deep",
     /// The arguments hold keys the schema does not declare (mode `block`).
     GhostArgsUnknown = "ghost_args.unknown",
+    /// The tool's schema cannot be analysed for undeclared arguments (unresolvable `$ref`,
+    /// too many subschemas, a pattern past its backtracking limit): refused, fail closed.
+    GhostArgsUndecidable = "ghost_args.undecidable",
+    /// Checking the arguments for undeclared keys took more than the work budget.
+    GhostArgsTooComplex = "ghost_args.too_complex",
     /// A value has the wrong JSON type.
     ValidationType = "validation.type",
     /// A required argument is missing.
@@ -207,7 +212,10 @@ impl DenyCode {
             | DenyCode::ValidationItems
             | DenyCode::ValidationProperties
             | DenyCode::ValidationOther => BlockReason::ValidationError,
-            DenyCode::GhostArgsUnknown => BlockReason::GhostArguments,
+            DenyCode::GhostArgsUnknown | DenyCode::GhostArgsTooComplex => {
+                BlockReason::GhostArguments
+            }
+            DenyCode::GhostArgsUndecidable => BlockReason::SchemaInvalid,
             DenyCode::SchemaInvalid => BlockReason::SchemaInvalid,
             DenyCode::ValidationLimit | DenyCode::AuditUnavailable | DenyCode::InternalError => {
                 BlockReason::InternalError
@@ -224,6 +232,7 @@ impl DenyCode {
             | DenyCode::ArgumentsTooLarge
             | DenyCode::ArgumentsTooDeep
             | DenyCode::GhostArgsUnknown
+            | DenyCode::GhostArgsTooComplex
             | DenyCode::ValidationType
             | DenyCode::ValidationRequired
             | DenyCode::ValidationEnum
@@ -237,7 +246,7 @@ impl DenyCode {
             | DenyCode::ValidationItems
             | DenyCode::ValidationProperties
             | DenyCode::ValidationOther => Fault::Caller,
-            DenyCode::SchemaInvalid => Fault::Upstream,
+            DenyCode::SchemaInvalid | DenyCode::GhostArgsUndecidable => Fault::Upstream,
             DenyCode::ValidationLimit | DenyCode::AuditUnavailable | DenyCode::InternalError => {
                 Fault::Airlock
             }
@@ -253,6 +262,7 @@ impl DenyCode {
             | DenyCode::ArgumentsTooLarge
             | DenyCode::ArgumentsTooDeep
             | DenyCode::GhostArgsUnknown
+            | DenyCode::GhostArgsTooComplex
             | DenyCode::ValidationType
             | DenyCode::ValidationRequired
             | DenyCode::ValidationEnum
@@ -267,7 +277,7 @@ impl DenyCode {
             | DenyCode::ValidationProperties
             | DenyCode::ValidationOther
             | DenyCode::ValidationLimit => Retry::AfterFix,
-            DenyCode::SchemaInvalid => Retry::Never,
+            DenyCode::SchemaInvalid | DenyCode::GhostArgsUndecidable => Retry::Never,
             DenyCode::AuditUnavailable | DenyCode::InternalError => Retry::Later,
         }
     }
@@ -295,6 +305,12 @@ impl DenyCode {
             }
             DenyCode::GhostArgsUnknown => {
                 "Remove the arguments the tool does not declare; use only the parameter names from the tool's input schema."
+            }
+            DenyCode::GhostArgsUndecidable => {
+                "Retrying will not help: this tool's input schema cannot be checked for undeclared arguments. Use another tool or report the problem to the operator."
+            }
+            DenyCode::GhostArgsTooComplex => {
+                "Send smaller arguments: fewer array items and less nesting, split over several calls if needed."
             }
             DenyCode::ValidationType => {
                 "Send each value with the JSON type the schema names: a number as 5, not \"5\"; a boolean as true, not \"true\"."

@@ -38,8 +38,32 @@ impl fmt::Display for SchemaError {
 /// A tool's input schema, compiled once.
 pub struct CompiledSchema {
     validator: Result<jsonschema::Validator, SchemaError>,
-    patterns: HashMap<String, Regex>,
+    patterns: HashMap<String, Pattern>,
     plain_root: Option<Box<[String]>>,
+    /// `$anchor` / `$dynamicAnchor` name → JSON pointer of the schema that declares it.
+    anchors: HashMap<String, String>,
+    /// `$id` (as written) → JSON pointer of the schema that declares it.
+    ids: HashMap<String, String>,
+}
+
+/// A compiled `patternProperties` pattern: the linear engine when it can, else `fancy-regex`
+/// (lookaround, backreferences) with a backtracking limit.
+#[derive(Debug)]
+pub enum Pattern {
+    /// Linear-time `regex`.
+    Linear(Regex),
+    /// Backtracking `fancy-regex`, bounded.
+    Fancy(Box<fancy_regex::Regex>),
+}
+
+impl Pattern {
+    /// Whether `key` matches; `None` when the backtracking limit was hit (undecidable).
+    pub fn is_match(&self, key: &str) -> Option<bool> {
+        match self {
+            Pattern::Linear(re) => Some(re.is_match(key)),
+            Pattern::Fancy(re) => re.is_match(key).ok(),
+        }
+    }
 }
 
 impl fmt::Debug for CompiledSchema {
@@ -58,6 +82,8 @@ impl CompiledSchema {
             validator: Err(SchemaError { message }),
             patterns: HashMap::new(),
             plain_root: None,
+            anchors: HashMap::new(),
+            ids: HashMap::new(),
         };
         let stats = measure(schema, MAX_SCHEMA_DEPTH, MAX_SCHEMA_BYTES);
         if stats.depth > MAX_SCHEMA_DEPTH {
@@ -88,24 +114,55 @@ impl CompiledSchema {
         };
         let mut patterns = HashMap::new();
         for pattern in pattern_property_keys(schema) {
-            match regex::RegexBuilder::new(pattern)
+            let linear = regex::RegexBuilder::new(pattern)
                 .size_limit(MAX_PATTERN_SIZE)
                 .dfa_size_limit(MAX_PATTERN_SIZE)
-                .build()
-            {
-                Ok(re) => {
-                    patterns.insert(pattern.to_owned(), re);
-                }
-                // A pattern the linear engine rejects (lookaround): the object it guards is
-                // treated as open by the ghost check; the validator still enforces it.
-                Err(_) => continue,
-            }
+                .build();
+            let compiled = match linear {
+                Ok(re) => Pattern::Linear(re),
+                Err(_) => match fancy_regex::RegexBuilder::new(pattern)
+                    .backtrack_limit(100_000)
+                    .delegate_size_limit(MAX_PATTERN_SIZE)
+                    .build()
+                {
+                    Ok(re) => Pattern::Fancy(Box::new(re)),
+                    Err(e) => {
+                        return broken(format!(
+                            "the patternProperties pattern {pattern:?} does not compile: {e}"
+                        ));
+                    }
+                },
+            };
+            patterns.insert(pattern.to_owned(), compiled);
         }
+        let (anchors, ids) = anchors_and_ids(schema);
         CompiledSchema {
             validator: Ok(validator),
             patterns,
             plain_root: plain_root(schema),
+            anchors,
+            ids,
         }
+    }
+
+    /// The validator, or why there is none.
+    pub fn validator(&self) -> Result<&jsonschema::Validator, &SchemaError> {
+        self.validator.as_ref()
+    }
+
+    /// The compiled `patternProperties` pattern.
+    pub fn pattern(&self, pattern: &str) -> Option<&Pattern> {
+        self.patterns.get(pattern)
+    }
+
+    /// The JSON pointer of the schema declaring `$anchor` (or `$dynamicAnchor`) `name`.
+    pub fn anchor(&self, name: &str) -> Option<&str> {
+        self.anchors.get(name).map(String::as_str)
+    }
+
+    /// The JSON pointer of the schema declaring `$id` `id` (as written).
+    pub fn id(&self, id: &str) -> Option<&str> {
+        self.ids.get(id).map(String::as_str)
     }
 
     /// For a plain root schema — `properties` with nothing that pulls in other subschemas or
@@ -114,16 +171,47 @@ impl CompiledSchema {
     pub fn plain_root(&self) -> Option<&[String]> {
         self.plain_root.as_deref()
     }
+}
 
-    /// The validator, or why there is none.
-    pub fn validator(&self) -> Result<&jsonschema::Validator, &SchemaError> {
-        self.validator.as_ref()
+/// Every `$anchor`/`$dynamicAnchor` and `$id` in `schema`, with the JSON pointer of its schema.
+fn anchors_and_ids(schema: &Value) -> (HashMap<String, String>, HashMap<String, String>) {
+    let mut anchors = HashMap::new();
+    let mut ids = HashMap::new();
+    let mut stack: Vec<(&Value, String)> = vec![(schema, String::new())];
+    while let Some((v, ptr)) = stack.pop() {
+        match v {
+            Value::Object(map) => {
+                for kw in ["$anchor", "$dynamicAnchor"] {
+                    if let Some(Value::String(a)) = map.get(kw) {
+                        anchors.entry(a.clone()).or_insert_with(|| ptr.clone());
+                    }
+                }
+                if let Some(Value::String(id)) = map.get("$id") {
+                    ids.entry(id.clone()).or_insert_with(|| ptr.clone());
+                    // Draft-07 plain-name fragments: `"$id": "#foo"`.
+                    if let Some(name) = id.strip_prefix('#') {
+                        anchors
+                            .entry(name.to_owned())
+                            .or_insert_with(|| ptr.clone());
+                    }
+                }
+                for (k, child) in map {
+                    stack.push((child, format!("{ptr}/{}", escape_pointer(k))));
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    stack.push((child, format!("{ptr}/{i}")));
+                }
+            }
+            _ => {}
+        }
     }
+    (anchors, ids)
+}
 
-    /// The compiled regex of a `patternProperties` key, if it compiled.
-    pub fn pattern(&self, pattern: &str) -> Option<&Regex> {
-        self.patterns.get(pattern)
-    }
+fn escape_pointer(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
 /// Keywords that make a root schema more than a plain list of properties.
@@ -140,6 +228,7 @@ const NOT_PLAIN: &[&str] = &[
     "dependentSchemas",
     "dependencies",
     "patternProperties",
+    "propertyNames",
     "unevaluatedProperties",
 ];
 
@@ -154,7 +243,20 @@ fn plain_root(schema: &Value) -> Option<Box<[String]>> {
     }
     let props = map.get("properties")?.as_object()?;
     let mut names: Vec<String> = props.keys().cloned().collect();
+    // Names the schema requires count as declared (refusing them would contradict `required`).
+    if let Some(Value::Array(required)) = map.get("required") {
+        names.extend(required.iter().filter_map(Value::as_str).map(str::to_owned));
+    }
+    if let Some(Value::Object(dep)) = map.get("dependentRequired") {
+        names.extend(dep.keys().cloned());
+        for v in dep.values() {
+            if let Value::Array(list) = v {
+                names.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
+            }
+        }
+    }
     names.sort_unstable();
+    names.dedup();
     Some(names.into_boxed_slice())
 }
 

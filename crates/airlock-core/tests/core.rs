@@ -117,10 +117,37 @@ mod hostile {
             .map(|i| json!({"properties": {format!("k{i}"): {"type": "integer"}}}))
             .collect();
         let schema = json!({"type": "object", "anyOf": branches});
-        // Too many applicable subschemas: the ghost check leaves the object open; validation runs.
-        assert_eq!(decide(schema.clone(), json!({"k5": 1, "zzz": 1})), None);
-        // Other branches (which do not mention k5) accept it: anyOf passes.
-        assert_eq!(decide(schema, json!({"k5": "x"})), None);
+        // Too many subschemas apply to one value: the ghost check cannot decide, so it refuses
+        // (fail closed) rather than let undeclared arguments through.
+        assert_eq!(
+            decide(schema.clone(), json!({"k5": 1, "zzz": 1})),
+            Some(DenyCode::GhostArgsUndecidable)
+        );
+        assert_eq!(
+            decide(schema, json!({"k5": 1})),
+            Some(DenyCode::GhostArgsUndecidable)
+        );
+    }
+
+    #[test]
+    fn large_arrays_against_anchored_items_stay_bounded() {
+        let mut defs = serde_json::Map::new();
+        for i in 0..5_000 {
+            defs.insert(format!("pad{i}"), json!({"type": "string"}));
+        }
+        defs.insert(
+            "item".into(),
+            json!({"$anchor": "item", "type": "object", "properties": {"x": {}}}),
+        );
+        let schema = json!({"type": "object", "$defs": defs, "properties": {"items": {"type": "array", "items": {"$ref": "#item"}}}});
+        let items: Vec<Value> = (0..10_000).map(|_| json!({"x": 1})).collect();
+        assert_eq!(decide(schema.clone(), json!({"items": items})), None);
+        let mut items: Vec<Value> = (0..10_000).map(|_| json!({"x": 1})).collect();
+        items[9_999] = json!({"x": 1, "y": 2});
+        assert_eq!(
+            decide(schema, json!({"items": items})),
+            Some(DenyCode::GhostArgsUnknown)
+        );
     }
 
     #[test]

@@ -7,29 +7,48 @@
 //! explicitly opens it (`additionalProperties: true` or a schema). Every key of a closed object
 //! that no applying schema declares is a ghost argument, at any depth: nested objects and the
 //! items of arrays are followed through `properties`, `patternProperties`, `items`,
-//! `prefixItems`, local `$ref`s, `allOf`/`anyOf`/`oneOf` and `if`/`then`/`else`.
+//! `prefixItems`, `$ref` (local pointers, anchors, `$id`s of the same document), `allOf`,
+//! `if`/`then`/`else`, `dependentSchemas`/`dependencies`. Names listed in `required` or
+//! `dependentRequired` count as declared, so the check never asks to remove what validation
+//! would then ask to add.
+//!
+//! `anyOf`/`oneOf` branches count only when they can apply to the value: a branch whose
+//! `type`, `required` names, or `const`/`enum` discriminator property contradict the value is
+//! left out (if every branch is left out, all count and validation reports the mismatch). So a
+//! tagged union `{"mode": "copy", "src"} | {"mode": "delete", "force"}` refuses `force` on a
+//! `copy`.
 //!
 //! Modes ([`UnknownArgs`]): `block` refuses the call and names the ghosts (sorted) with the
-//! declared names and the closest match; `strip_and_log` removes them and records the change in
-//! the audit log; `strip_silent` removes them without a record.
+//! declared names and the closest unused one; `strip_and_log` removes them and records the
+//! change in the audit log; `strip_silent` removes them without a record.
+//!
+//! Fail closed: when the check cannot decide — a `$ref` it cannot resolve within the document,
+//! a chain of more than 32 `$ref` hops, more than [`MAX_APPLICABLE`] subschemas applying to one
+//! value, a pattern that hits its backtracking limit, or more than [`MAX_STEPS`] steps of work —
+//! the call is refused (`ghost_args.undecidable`) in every mode. A tool whose schema does not
+//! compile is refused here too (`validation.schema_invalid`), before any ghost is named.
 //!
 //! Not covered: schemas that open an object (`additionalProperties: {}`) are trusted as written;
-//! a `patternProperties` pattern the linear regex engine rejects (lookaround) leaves its object
-//! open here (the validator still enforces the pattern); a schema so tangled that more than
-//! [`MAX_APPLICABLE`] subschemas apply to one value leaves that value open here, never refused.
+//! in untagged unions, a key declared by any branch that can apply counts as declared.
+
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::call::ToolDef;
+use crate::checks::validation::{json_type, schema_invalid};
 use crate::field_path::{FieldPath, Segment};
 use crate::pipeline::{CallState, Change, Check, CheckError, Outcome, Phase};
 use crate::refusal::{DenyCode, FieldError, Refusal};
 use crate::schema::CompiledSchema;
 use crate::suggest::closest;
 
-/// Most subschemas considered for one value; beyond this the value is left open.
-pub const MAX_APPLICABLE: usize = 64;
+/// Most subschemas considered for one value; beyond this the check cannot decide (refuses).
+pub const MAX_APPLICABLE: usize = 256;
+/// Most units of work (subschemas expanded, keys looked up) for one call.
+pub const MAX_STEPS: usize = 2_000_000;
 /// Most `$ref` hops followed in a chain.
 const MAX_REF_HOPS: usize = 32;
 /// Most declared names listed in a hint.
@@ -81,6 +100,17 @@ pub struct Ghost {
     pub path: FieldPath,
     /// The names declared in the object that holds it, sorted.
     pub declared: Vec<String>,
+    /// The closest declared name not already sent in that object, if one is near.
+    pub suggestion: Option<String>,
+}
+
+/// What the walk found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Every undeclared argument, sorted by path.
+    pub ghosts: Vec<Ghost>,
+    /// Why the walk could not decide, if it could not (the call must then be refused).
+    pub undecidable: Option<Undecidable>,
 }
 
 impl Check for GhostArgs {
@@ -93,12 +123,39 @@ impl Check for GhostArgs {
     }
 
     fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError> {
-        let ghosts = find_ghosts(call.tool, &call.arguments);
+        let tool = call.tool;
+        // A broken schema refuses every call; do not send the model off removing arguments first.
+        if let Err(e) = tool.compiled().validator() {
+            return Ok(Outcome::Refuse(schema_invalid(&tool.name, e)));
+        }
+        let scan = scan(tool, &call.arguments);
+        if let Some(u) = scan.undecidable {
+            let name = &tool.name;
+            let refusal = if u.too_much_work {
+                Refusal::new(
+                    DenyCode::GhostArgsTooComplex,
+                    name,
+                    format!(
+                        "Tool '{name}' was not called: its arguments are too large or nested to check in time."
+                    ),
+                )
+            } else {
+                Refusal::new(
+                    DenyCode::GhostArgsUndecidable,
+                    name,
+                    format!(
+                        "Tool '{name}' was not called: its input schema is beyond what airlock can check arguments against."
+                    ),
+                )
+            };
+            return Ok(Outcome::Refuse(refusal.with_detail("reason", u.why)));
+        }
+        let ghosts = scan.ghosts;
         if ghosts.is_empty() {
             return Ok(Outcome::Pass);
         }
         match self.mode {
-            UnknownArgs::Block => Ok(Outcome::Refuse(refusal(&call.tool.name, &ghosts))),
+            UnknownArgs::Block => Ok(Outcome::Refuse(refusal(&tool.name, &ghosts))),
             UnknownArgs::StripAndLog | UnknownArgs::StripSilent => {
                 let logged = self.mode == UnknownArgs::StripAndLog;
                 let mut changes = Vec::with_capacity(ghosts.len());
@@ -137,12 +194,8 @@ fn refusal(tool: &str, ghosts: &[Ghost]) -> Refusal {
     );
     let mut hints = Vec::new();
     for g in ghosts {
-        let leaf = match g.path.0.last() {
-            Some(Segment::Key(k)) => k.as_str(),
-            _ => "",
-        };
         let mut hint = format!("Remove '{}'", g.path);
-        if let Some(near) = closest(leaf, g.declared.iter().map(String::as_str)) {
+        if let Some(near) = &g.suggestion {
             hint.push_str(&format!(" (did you mean '{near}'?)"));
         }
         hint.push('.');
@@ -228,10 +281,15 @@ fn remove_at(args: &mut Map<String, Value>, path: &[Segment]) -> bool {
 }
 
 /// Every undeclared argument in `args` under `tool`'s schema, sorted by path.
+///
+/// Panics never; gives up (empty list) only where [`scan`] would say undecidable.
 pub fn find_ghosts(tool: &ToolDef, args: &Map<String, Value>) -> Vec<Ghost> {
-    let root = &tool.input_schema;
+    scan(tool, args).ghosts
+}
+
+/// Walk `args` against `tool`'s schema: the undeclared arguments, or why it cannot tell.
+pub fn scan(tool: &ToolDef, args: &Map<String, Value>) -> Scan {
     let compiled = tool.compiled();
-    let mut ghosts = Vec::new();
     // Fast path: a plain root schema and only scalar values — every key declared means no
     // ghosts. Anything else (a ghost, a nested value) takes the full walk below.
     if let Some(declared) = compiled.plain_root()
@@ -239,155 +297,456 @@ pub fn find_ghosts(tool: &ToolDef, args: &Map<String, Value>) -> Vec<Ghost> {
             .iter()
             .all(|(k, v)| !v.is_object() && !v.is_array() && declared.binary_search(k).is_ok())
     {
-        return ghosts;
+        return Scan::default();
     }
-    let Some(applicable) = expand(root, root) else {
-        return ghosts;
+    let mut walker = Walker {
+        root: &tool.input_schema,
+        compiled,
+        memo: HashMap::new(),
+        steps: 0,
     };
-    // Explicit stack: (value, its path, schemas applying to it).
-    let mut stack: Vec<(ObjOrArr<'_>, FieldPath, Vec<&Value>)> =
-        vec![(ObjOrArr::Obj(args), FieldPath::root(), applicable)];
-    while let Some((value, path, schemas)) = stack.pop() {
-        match value {
-            ObjOrArr::Obj(map) => visit_object(
-                root,
-                compiled,
-                map,
-                &path,
-                &schemas,
-                &mut stack,
-                &mut ghosts,
-            ),
-            ObjOrArr::Arr(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let Some(child) = as_container(item) else {
-                        continue;
-                    };
-                    let mut child_schemas = Vec::new();
-                    for s in &schemas {
-                        for sub in item_schemas(s, i) {
-                            if !push_expanded(root, sub, &mut child_schemas) {
-                                child_schemas.clear();
-                                break;
+    let root_value = RootRef(args);
+    match walker.walk(root_value) {
+        Ok(mut ghosts) => {
+            ghosts.sort_by(|a, b| a.path.cmp(&b.path));
+            Scan {
+                ghosts,
+                undecidable: None,
+            }
+        }
+        Err(why) => Scan {
+            ghosts: Vec::new(),
+            undecidable: Some(why),
+        },
+    }
+}
+
+struct RootRef<'v>(&'v Map<String, Value>);
+
+/// Why the walk could not decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecidable {
+    /// What stopped it.
+    pub why: String,
+    /// The work budget ran out (large arguments), rather than the schema being beyond reach.
+    pub too_much_work: bool,
+}
+
+#[allow(non_snake_case)]
+fn Undecidable(why: String) -> Undecidable {
+    Undecidable {
+        why,
+        too_much_work: false,
+    }
+}
+
+type Schemas<'s> = Rc<Vec<&'s Value>>;
+
+struct Walker<'s> {
+    root: &'s Value,
+    compiled: &'s CompiledSchema,
+    /// Expansions that did not depend on the value (no `anyOf`/`oneOf` choice), by schema.
+    memo: HashMap<*const Value, Schemas<'s>>,
+    steps: usize,
+}
+
+enum Node<'v> {
+    Obj(&'v Map<String, Value>),
+    Arr(&'v [Value]),
+}
+
+impl<'s> Walker<'s> {
+    fn step(&mut self, n: usize) -> Result<(), Undecidable> {
+        self.steps += n;
+        if self.steps > MAX_STEPS {
+            return Err(Undecidable {
+                why: format!("checking the arguments took more than {MAX_STEPS} steps"),
+                too_much_work: true,
+            });
+        }
+        Ok(())
+    }
+
+    fn walk<'v>(&mut self, args: RootRef<'v>) -> Result<Vec<Ghost>, Undecidable> {
+        let mut ghosts = Vec::new();
+        let applicable = self.expand_for_object(self.root, args.0)?;
+        let mut stack: Vec<(Node<'v>, FieldPath, Schemas<'s>)> =
+            vec![(Node::Obj(args.0), FieldPath::root(), applicable)];
+        while let Some((node, path, schemas)) = stack.pop() {
+            match node {
+                Node::Obj(map) => {
+                    self.visit_object(map, &path, &schemas, &mut stack, &mut ghosts)?
+                }
+                Node::Arr(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let child = match item {
+                            Value::Object(m) => Node::Obj(m),
+                            Value::Array(a) => Node::Arr(a),
+                            _ => continue,
+                        };
+                        self.step(1)?;
+                        let mut child_schemas = Vec::new();
+                        for s in schemas.iter() {
+                            for sub in item_schemas(s, i) {
+                                let expanded = self.expand(sub, item)?;
+                                child_schemas.extend(expanded.iter().copied());
+                            }
+                        }
+                        if child_schemas.len() > MAX_APPLICABLE {
+                            return Err(too_many(&path.index(i)));
+                        }
+                        if !child_schemas.is_empty() {
+                            stack.push((child, path.index(i), Rc::new(child_schemas)));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(ghosts)
+    }
+
+    fn expand_for_object(
+        &mut self,
+        schema: &'s Value,
+        map: &Map<String, Value>,
+    ) -> Result<Schemas<'s>, Undecidable> {
+        // The value is only inspected for anyOf/oneOf choices; build it lazily as a Value view.
+        let view = ObjView(map);
+        self.expand_with(schema, &view)
+    }
+
+    fn expand(&mut self, schema: &'s Value, value: &Value) -> Result<Schemas<'s>, Undecidable> {
+        self.expand_with(schema, &ValView(value))
+    }
+
+    /// `schema` and every subschema that applies to the same value: `$ref` targets, `allOf`
+    /// branches, `anyOf`/`oneOf` branches that can apply, `if`/`then`/`else`,
+    /// `dependentSchemas`/`dependencies`.
+    fn expand_with(
+        &mut self,
+        schema: &'s Value,
+        value: &dyn View,
+    ) -> Result<Schemas<'s>, Undecidable> {
+        let key = schema as *const Value;
+        if let Some(hit) = self.memo.get(&key).cloned() {
+            self.step(1)?;
+            return Ok(hit);
+        }
+        let mut out: Vec<&'s Value> = Vec::new();
+        let mut seen: HashSet<*const Value> = HashSet::new();
+        let mut chose = false;
+        let mut stack: Vec<(&'s Value, usize)> = vec![(schema, 0)];
+        while let Some((s, hops)) = stack.pop() {
+            let Value::Object(m) = s else { continue };
+            if !seen.insert(s as *const Value) {
+                continue;
+            }
+            self.step(1)?;
+            out.push(s);
+            if out.len() > MAX_APPLICABLE {
+                return Err(Undecidable(format!(
+                    "more than {MAX_APPLICABLE} subschemas apply to one value"
+                )));
+            }
+            for kw in ["$ref", "$dynamicRef", "$recursiveRef"] {
+                if let Some(Value::String(r)) = m.get(kw) {
+                    if hops >= MAX_REF_HOPS {
+                        return Err(Undecidable(format!(
+                            "more than {MAX_REF_HOPS} $ref hops in a chain"
+                        )));
+                    }
+                    let target = self.resolve(r)?;
+                    stack.push((target, hops + 1));
+                }
+            }
+            if let Some(Value::Array(branches)) = m.get("allOf") {
+                stack.extend(branches.iter().map(|b| (b, hops)));
+            }
+            for kw in ["anyOf", "oneOf"] {
+                if let Some(Value::Array(branches)) = m.get(kw) {
+                    chose = true;
+                    let live: Vec<&'s Value> = branches
+                        .iter()
+                        .filter(|b| !self.excludes(b, value))
+                        .collect();
+                    if live.is_empty() {
+                        stack.extend(branches.iter().map(|b| (b, hops)));
+                    } else {
+                        stack.extend(live.into_iter().map(|b| (b, hops)));
+                    }
+                }
+            }
+            for kw in ["if", "then", "else"] {
+                if let Some(sub) = m.get(kw) {
+                    stack.push((sub, hops));
+                }
+            }
+            for kw in ["dependentSchemas", "dependencies"] {
+                if let Some(Value::Object(deps)) = m.get(kw) {
+                    // `dependencies` also holds arrays of names (draft-07); only schemas expand.
+                    stack.extend(deps.values().filter(|d| d.is_object()).map(|d| (d, hops)));
+                }
+            }
+        }
+        let out = Rc::new(out);
+        if !chose {
+            self.memo.insert(key, out.clone());
+        }
+        Ok(out)
+    }
+
+    /// Whether an `anyOf`/`oneOf` branch cannot apply to `value`: its `type`, `required`
+    /// names, or a `const`/`enum` property contradict the value.
+    fn excludes(&self, branch: &'s Value, value: &dyn View) -> bool {
+        let mut b = branch;
+        for _ in 0..MAX_REF_HOPS {
+            match b.get("$ref").and_then(Value::as_str) {
+                Some(r) => match self.resolve(r) {
+                    Ok(t) => b = t,
+                    Err(_) => return false,
+                },
+                None => break,
+            }
+        }
+        let Value::Object(m) = b else { return false };
+        if let Some(t) = m.get("type") {
+            let got = value.json_type();
+            let allows = |name: &str| name == got || (name == "number" && got == "integer");
+            let ok = match t {
+                Value::String(name) => allows(name),
+                Value::Array(names) => names.iter().filter_map(Value::as_str).any(allows),
+                _ => true,
+            };
+            if !ok {
+                return true;
+            }
+        }
+        let Some(obj) = value.object() else {
+            return false;
+        };
+        if let Some(Value::Array(required)) = m.get("required")
+            && required
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|name| !obj.contains_key(name))
+        {
+            return true;
+        }
+        if let Some(Value::Object(props)) = m.get("properties") {
+            for (name, sub) in props {
+                let Some(sent) = obj.get(name) else { continue };
+                if let Some(c) = sub.get("const")
+                    && c != sent
+                {
+                    return true;
+                }
+                if let Some(Value::Array(options)) = sub.get("enum")
+                    && !options.contains(sent)
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Resolve a `$ref` within this document: `#`, `#/pointer`, `#anchor`, or an `$id` (with an
+    /// optional fragment) declared in the document.
+    fn resolve(&self, reference: &str) -> Result<&'s Value, Undecidable> {
+        let fail = || {
+            Undecidable(format!(
+                "cannot resolve $ref {reference:?} within the schema"
+            ))
+        };
+        let (base, fragment) = match reference.split_once('#') {
+            Some((b, f)) => (b, f),
+            None => (reference, ""),
+        };
+        let doc: &'s Value = if base.is_empty() {
+            self.root
+        } else {
+            let root_id = self.root.get("$id").and_then(Value::as_str).unwrap_or("");
+            let root_base = root_id.split('#').next().unwrap_or("");
+            if base == root_base {
+                self.root
+            } else if let Some(ptr) = self.compiled.id(base) {
+                self.root.pointer(ptr).ok_or_else(fail)?
+            } else {
+                return Err(fail());
+            }
+        };
+        if fragment.is_empty() {
+            return Ok(doc);
+        }
+        if fragment.starts_with('/') {
+            return doc.pointer(&percent_decode(fragment)).ok_or_else(fail);
+        }
+        let ptr = self.compiled.anchor(fragment).ok_or_else(fail)?;
+        self.root.pointer(ptr).ok_or_else(fail)
+    }
+
+    fn visit_object<'v>(
+        &mut self,
+        map: &'v Map<String, Value>,
+        path: &FieldPath,
+        schemas: &[&'s Value],
+        stack: &mut Vec<(Node<'v>, FieldPath, Schemas<'s>)>,
+        ghosts: &mut Vec<Ghost>,
+    ) -> Result<(), Undecidable> {
+        let mut declares = false;
+        let mut open = false;
+        let mut named: HashSet<&'s str> = HashSet::new();
+        for s in schemas {
+            let props = s.get("properties").is_some_and(Value::is_object);
+            let pattern_props = s.get("patternProperties").and_then(Value::as_object);
+            declares |= props || pattern_props.is_some();
+            for kw in ["additionalProperties", "unevaluatedProperties"] {
+                match s.get(kw) {
+                    Some(Value::Bool(false)) => declares = true,
+                    Some(Value::Bool(true)) | Some(Value::Object(_)) => open = true,
+                    _ => {}
+                }
+            }
+            if let Some(Value::Array(required)) = s.get("required") {
+                named.extend(required.iter().filter_map(Value::as_str));
+            }
+            if let Some(Value::Object(dep)) = s.get("dependentRequired") {
+                for (k, v) in dep {
+                    named.insert(k.as_str());
+                    if let Value::Array(list) = v {
+                        named.extend(list.iter().filter_map(Value::as_str));
+                    }
+                }
+            }
+            if let Some(Value::Object(dep)) = s.get("dependencies") {
+                for v in dep.values() {
+                    if let Value::Array(list) = v {
+                        named.extend(list.iter().filter_map(Value::as_str));
+                    }
+                }
+            }
+        }
+        let closed = declares && !open;
+        let mut unknown_here = Vec::new();
+        for (key, value) in map {
+            self.step(schemas.len())?;
+            let child = match value {
+                Value::Object(m) => Some(Node::Obj(m)),
+                Value::Array(a) => Some(Node::Arr(a)),
+                _ => None,
+            };
+            let mut known = named.contains(key.as_str());
+            let mut child_schemas: Vec<&'s Value> = Vec::new();
+            for s in schemas {
+                let mut matched = false;
+                if let Some(sub) = s.get("properties").and_then(|p| p.get(key)) {
+                    matched = true;
+                    if child.is_some() {
+                        child_schemas.extend(self.expand(sub, value)?.iter().copied());
+                    }
+                }
+                if let Some(pp) = s.get("patternProperties").and_then(Value::as_object) {
+                    for (pattern, sub) in pp {
+                        let Some(re) = self.compiled.pattern(pattern) else {
+                            return Err(Undecidable(format!(
+                                "the patternProperties pattern {pattern:?} is not compiled"
+                            )));
+                        };
+                        match re.is_match(key) {
+                            Some(true) => {
+                                matched = true;
+                                if child.is_some() {
+                                    child_schemas.extend(self.expand(sub, value)?.iter().copied());
+                                }
+                            }
+                            Some(false) => {}
+                            None => {
+                                return Err(Undecidable(format!(
+                                    "the pattern {pattern:?} hit its backtracking limit"
+                                )));
                             }
                         }
                     }
-                    if !child_schemas.is_empty() {
-                        stack.push((child, path.index(i), child_schemas));
-                    }
                 }
-            }
-        }
-    }
-    ghosts.sort_by(|a, b| a.path.cmp(&b.path));
-    ghosts
-}
-
-enum ObjOrArr<'a> {
-    Obj(&'a Map<String, Value>),
-    Arr(&'a [Value]),
-}
-
-fn as_container(v: &Value) -> Option<ObjOrArr<'_>> {
-    match v {
-        Value::Object(m) => Some(ObjOrArr::Obj(m)),
-        Value::Array(a) => Some(ObjOrArr::Arr(a)),
-        _ => None,
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn visit_object<'v, 's>(
-    root: &'s Value,
-    compiled: &'s CompiledSchema,
-    map: &'v Map<String, Value>,
-    path: &FieldPath,
-    schemas: &[&'s Value],
-    stack: &mut Vec<(ObjOrArr<'v>, FieldPath, Vec<&'s Value>)>,
-    ghosts: &mut Vec<Ghost>,
-) {
-    let mut declares = false;
-    let mut open = false;
-    for s in schemas {
-        let props = s.get("properties").is_some_and(Value::is_object);
-        let pattern_props = s.get("patternProperties").and_then(Value::as_object);
-        if let Some(pp) = pattern_props {
-            // A pattern we could not compile: we cannot tell what it declares.
-            if pp.keys().any(|p| compiled.pattern(p).is_none()) {
-                open = true;
-            }
-        }
-        declares |= props || pattern_props.is_some();
-        for kw in ["additionalProperties", "unevaluatedProperties"] {
-            match s.get(kw) {
-                Some(Value::Bool(false)) => declares = true,
-                Some(Value::Bool(true)) => open = true,
-                Some(Value::Object(_)) => open = true,
-                _ => {}
-            }
-        }
-    }
-    let closed = declares && !open;
-    let mut unknown_here = Vec::new();
-    for (key, value) in map {
-        // Scalars need no schemas of their own: only look up whether the key is declared.
-        let child = as_container(value);
-        let mut known = false;
-        let mut child_schemas = Vec::new();
-        let mut too_complex = false;
-        for s in schemas {
-            let mut matched = false;
-            if let Some(sub) = s.get("properties").and_then(|p| p.get(key)) {
-                matched = true;
-                if child.is_some() {
-                    too_complex |= !push_expanded(root, sub, &mut child_schemas);
+                if !matched
+                    && child.is_some()
+                    && let Some(ap @ Value::Object(_)) = s.get("additionalProperties")
+                {
+                    child_schemas.extend(self.expand(ap, value)?.iter().copied());
                 }
+                known |= matched;
             }
-            if let Some(pp) = s.get("patternProperties").and_then(Value::as_object) {
-                for (pattern, sub) in pp {
-                    if compiled.pattern(pattern).is_some_and(|re| re.is_match(key)) {
-                        matched = true;
-                        if child.is_some() {
-                            too_complex |= !push_expanded(root, sub, &mut child_schemas);
-                        }
-                    }
-                }
+            if closed && !known {
+                unknown_here.push(key.as_str());
+                continue;
             }
-            if !matched
-                && child.is_some()
-                && let Some(ap @ Value::Object(_)) = s.get("additionalProperties")
+            if child_schemas.len() > MAX_APPLICABLE {
+                return Err(too_many(&path.key(key)));
+            }
+            if let Some(child) = child
+                && !child_schemas.is_empty()
             {
-                too_complex |= !push_expanded(root, ap, &mut child_schemas);
+                stack.push((child, path.key(key), Rc::new(child_schemas)));
             }
-            known |= matched;
         }
-        if closed && !known {
-            unknown_here.push(key.as_str());
-            continue;
+        if unknown_here.is_empty() {
+            return Ok(());
         }
-        if too_complex || child_schemas.is_empty() {
-            continue;
+        let mut declared: Vec<String> = Vec::new();
+        for s in schemas {
+            if let Some(Value::Object(p)) = s.get("properties") {
+                declared.extend(p.keys().cloned());
+            }
         }
-        if let Some(child) = child {
-            stack.push((child, path.key(key), child_schemas));
+        declared.extend(named.iter().map(|n| (*n).to_owned()));
+        declared.sort();
+        declared.dedup();
+        let unused: Vec<&str> = declared
+            .iter()
+            .map(String::as_str)
+            .filter(|d| !map.contains_key(*d))
+            .collect();
+        for key in unknown_here {
+            ghosts.push(Ghost {
+                path: path.key(key),
+                declared: declared.clone(),
+                suggestion: closest(key, unused.iter().copied()).map(str::to_owned),
+            });
         }
+        Ok(())
     }
-    if unknown_here.is_empty() {
-        return;
+}
+
+fn too_many(path: &FieldPath) -> Undecidable {
+    Undecidable(format!(
+        "more than {MAX_APPLICABLE} subschemas apply to {path}"
+    ))
+}
+
+/// A value as the branch filter sees it.
+trait View {
+    fn json_type(&self) -> &'static str;
+    fn object(&self) -> Option<&Map<String, Value>>;
+}
+
+struct ObjView<'a>(&'a Map<String, Value>);
+struct ValView<'a>(&'a Value);
+
+impl View for ObjView<'_> {
+    fn json_type(&self) -> &'static str {
+        "object"
     }
-    let mut declared: Vec<String> = Vec::new();
-    for s in schemas {
-        if let Some(Value::Object(p)) = s.get("properties") {
-            declared.extend(p.keys().cloned());
-        }
+    fn object(&self) -> Option<&Map<String, Value>> {
+        Some(self.0)
     }
-    declared.sort();
-    declared.dedup();
-    for key in unknown_here {
-        ghosts.push(Ghost {
-            path: path.key(key),
-            declared: declared.clone(),
-        });
+}
+
+impl View for ValView<'_> {
+    fn json_type(&self) -> &'static str {
+        json_type(self.0)
+    }
+    fn object(&self) -> Option<&Map<String, Value>> {
+        self.0.as_object()
     }
 }
 
@@ -416,82 +775,6 @@ fn item_schemas(s: &Value, i: usize) -> Vec<&Value> {
         _ => {}
     }
     out
-}
-
-/// Expand `schema` into `out` (itself plus everything it pulls in). Returns false when the
-/// set grows past [`MAX_APPLICABLE`].
-fn push_expanded<'s>(root: &'s Value, schema: &'s Value, out: &mut Vec<&'s Value>) -> bool {
-    match expand(root, schema) {
-        Some(mut v) if out.len() + v.len() <= MAX_APPLICABLE => {
-            out.append(&mut v);
-            true
-        }
-        _ => false,
-    }
-}
-
-/// `schema` and every subschema that applies to the same value: local `$ref` targets,
-/// `allOf`/`anyOf`/`oneOf` branches, `then`/`else`, `dependentSchemas`. `None` when too many.
-fn expand<'s>(root: &'s Value, schema: &'s Value) -> Option<Vec<&'s Value>> {
-    let mut out: Vec<&'s Value> = Vec::new();
-    let mut stack = vec![(schema, 0usize)];
-    while let Some((s, hops)) = stack.pop() {
-        let Value::Object(m) = s else { continue };
-        if out.len() >= MAX_APPLICABLE {
-            return None;
-        }
-        if out.iter().any(|seen| std::ptr::eq(*seen, s)) {
-            continue;
-        }
-        out.push(s);
-        if let Some(Value::String(r)) = m.get("$ref")
-            && hops < MAX_REF_HOPS
-            && let Some(target) = resolve_local_ref(root, r)
-        {
-            stack.push((target, hops + 1));
-        }
-        for kw in ["allOf", "anyOf", "oneOf"] {
-            if let Some(Value::Array(branches)) = m.get(kw) {
-                stack.extend(branches.iter().map(|b| (b, hops)));
-            }
-        }
-        for kw in ["then", "else"] {
-            if let Some(sub) = m.get(kw) {
-                stack.push((sub, hops));
-            }
-        }
-        if let Some(Value::Object(deps)) = m.get("dependentSchemas") {
-            stack.extend(deps.values().map(|d| (d, hops)));
-        }
-    }
-    Some(out)
-}
-
-/// Resolve `#`, `#/json/pointer`, or `#anchor` within `root`.
-fn resolve_local_ref<'s>(root: &'s Value, reference: &str) -> Option<&'s Value> {
-    let fragment = reference.strip_prefix('#')?;
-    if fragment.is_empty() {
-        return Some(root);
-    }
-    if fragment.starts_with('/') {
-        let decoded = percent_decode(fragment);
-        return root.pointer(&decoded);
-    }
-    // A plain-name anchor: search for `$anchor` (iteratively).
-    let mut stack = vec![root];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::Object(m) => {
-                if m.get("$anchor").and_then(Value::as_str) == Some(fragment) {
-                    return Some(v);
-                }
-                stack.extend(m.values());
-            }
-            Value::Array(a) => stack.extend(a.iter()),
-            _ => {}
-        }
-    }
-    None
 }
 
 fn percent_decode(s: &str) -> String {
@@ -701,5 +984,127 @@ mod tests {
             json!({"a": 1}),
         );
         assert!(matches!(out, Outcome::Pass));
+    }
+
+    fn decide(mode: UnknownArgs, schema: Value, args: Value) -> Result<Value, Refusal> {
+        match run(mode, schema, args) {
+            (Outcome::Pass, v) | (Outcome::Changed(_), v) => Ok(v),
+            (Outcome::Refuse(r), _) => Err(r),
+        }
+    }
+
+    #[test]
+    fn tagged_unions_only_count_the_matching_branch() {
+        let schema = json!({"type": "object", "oneOf": [
+            {"properties": {"mode": {"const": "copy"}, "src": {"type": "string"}}, "required": ["mode", "src"]},
+            {"properties": {"mode": {"const": "delete"}, "force": {"type": "boolean"}}, "required": ["mode"]}
+        ]});
+        assert_eq!(
+            ghosts(
+                schema.clone(),
+                json!({"mode": "copy", "src": "a", "force": true})
+            ),
+            ["force"]
+        );
+        assert!(ghosts(schema.clone(), json!({"mode": "delete", "force": true})).is_empty());
+        // An enum discriminator and a type mismatch exclude branches too.
+        let schema = json!({"type": "object", "properties": {"v": {"anyOf": [
+            {"type": "object", "properties": {"kind": {"enum": ["a", "b"]}, "x": {}}},
+            {"type": "object", "properties": {"kind": {"enum": ["c"]}, "y": {}}},
+            {"type": "string"}
+        ]}}});
+        assert_eq!(ghosts(schema, json!({"v": {"kind": "a", "y": 1}})), ["v.y"]);
+    }
+
+    #[test]
+    fn required_dependencies_and_if_declare_names() {
+        let d07 = json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+            "properties": {"card": {"type": "string"}},
+            "dependencies": {"card": {"properties": {"billing": {"type": "string"}}, "required": ["billing"]}}});
+        assert!(ghosts(d07.clone(), json!({"card": "4111", "billing": "x"})).is_empty());
+        let (out, args) = run(
+            UnknownArgs::StripSilent,
+            d07,
+            json!({"card": "4111", "billing": "x"}),
+        );
+        assert!(matches!(out, Outcome::Pass));
+        assert_eq!(args["billing"], "x");
+        let req = json!({"type": "object", "properties": {"a": {}}, "required": ["a", "b"]});
+        assert!(
+            ghosts(req, json!({"a": 1, "b": 2})).is_empty(),
+            "required names are declared"
+        );
+        let iff = json!({"type": "object", "properties": {"a": {}}, "if": {"properties": {"flag": {"const": true}}}, "then": {"properties": {"extra": {}}}});
+        assert!(ghosts(iff, json!({"a": 1, "flag": true, "extra": 1})).is_empty());
+    }
+
+    #[test]
+    fn id_refs_anchors_and_lookaround_resolve() {
+        let schema = json!({"$id": "https://example.com/s.json", "type": "object",
+            "$defs": {"p": {"type": "object", "properties": {"x": {}}, "additionalProperties": false}},
+            "properties": {"a": {"$ref": "https://example.com/s.json#/$defs/p"}, "b": {"$ref": "#/$defs/p"}},
+            "patternProperties": {"^x-(?!internal)": {}}});
+        assert_eq!(
+            ghosts(
+                schema.clone(),
+                json!({"a": {"x": 1, "z": 1}, "b": {"x": 1}})
+            ),
+            ["a.z"]
+        );
+        assert_eq!(
+            ghosts(schema, json!({"x-trace": 1, "x-internal": 1})),
+            ["x-internal"]
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_decided_is_refused_in_every_mode() {
+        let mut defs = serde_json::Map::new();
+        for i in 0..40 {
+            defs.insert(
+                format!("d{i}"),
+                json!({"$ref": format!("#/$defs/d{}", i + 1)}),
+            );
+        }
+        defs.insert("d40".into(), json!({"properties": {"a": {}}}));
+        let chain = json!({"type": "object", "$defs": defs, "$ref": "#/$defs/d0"});
+        let many: Vec<Value> = (0..300)
+            .map(|i| json!({"properties": {format!("k{i}"): {}}}))
+            .collect();
+        let wide = json!({"type": "object", "allOf": many});
+        for schema in [chain, wide] {
+            for mode in [
+                UnknownArgs::Block,
+                UnknownArgs::StripAndLog,
+                UnknownArgs::StripSilent,
+            ] {
+                let r = decide(mode, schema.clone(), json!({"a": 1, "evil": 1})).unwrap_err();
+                assert_eq!(r.code, DenyCode::GhostArgsUndecidable, "{mode:?}");
+                assert!(r.render_text().contains("Retrying will not help"));
+            }
+        }
+    }
+
+    #[test]
+    fn broken_schema_is_refused_before_ghosts_are_named() {
+        let r = decide(
+            UnknownArgs::Block,
+            json!({"type": "object", "properties": {"a": {"type": 5}}}),
+            json!({"b": 1}),
+        )
+        .unwrap_err();
+        assert_eq!(r.code, DenyCode::SchemaInvalid);
+    }
+
+    #[test]
+    fn suggestions_skip_names_already_sent() {
+        let schema = json!({"type": "object", "properties": {"path": {}, "recursive": {}}});
+        let r = decide(
+            UnknownArgs::Block,
+            schema,
+            json!({"path": "/", "recursive": true, "recurse": true}),
+        )
+        .unwrap_err();
+        assert_eq!(r.fix_hints[0], "Remove 'recurse'.");
     }
 }

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::field_path::FieldPath;
 use crate::pipeline::{CallState, Check, CheckError, Outcome, Phase};
 use crate::refusal::{DenyCode, FieldError, Refusal};
+use crate::schema::SchemaError;
 use crate::suggest::closest;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 
@@ -69,18 +70,7 @@ impl Check for Validation {
         let tool = &call.tool.name;
         let validator = match call.tool.compiled().validator() {
             Ok(v) => v,
-            Err(e) => {
-                return Ok(Outcome::Refuse(
-                    Refusal::new(
-                        DenyCode::SchemaInvalid,
-                        tool,
-                        format!(
-                            "Tool '{tool}' cannot be called: its input schema is invalid ({e})."
-                        ),
-                    )
-                    .with_detail("schema_error", e.message.clone()),
-                ));
-            }
+            Err(e) => return Ok(Outcome::Refuse(schema_invalid(tool, e))),
         };
         // The validator works on a `Value`; wrap the map without copying it.
         let instance = Value::Object(std::mem::take(&mut call.arguments));
@@ -121,6 +111,16 @@ impl Check for Validation {
         .with_errors(problems.into_iter().map(|p| p.error).collect());
         Ok(Outcome::Refuse(refusal))
     }
+}
+
+/// The refusal for a tool whose input schema cannot be used (shared with `ghost_args`).
+pub fn schema_invalid(tool: &str, e: &SchemaError) -> Refusal {
+    Refusal::new(
+        DenyCode::SchemaInvalid,
+        tool,
+        format!("Tool '{tool}' cannot be called: its input schema is invalid ({e})."),
+    )
+    .with_detail("schema_error", e.message.clone())
 }
 
 fn summary(e: &FieldError) -> String {

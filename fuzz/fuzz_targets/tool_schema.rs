@@ -1,0 +1,21 @@
+//! Arbitrary input schemas (the first line) with arbitrary arguments (the rest).
+//! Properties: compiling and checking never panics or hangs; an allowed call in `block` mode
+//! holds no undeclared argument.
+#![no_main]
+
+use airlock_core::checks::ghost_args::find_ghosts;
+use airlock_core::{Arguments, Call, Decision, Engine, ToolDef};
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let (schema, args) = text.split_once('\n').unwrap_or((text, "{}"));
+    let Ok(schema) = serde_json::from_str::<Value>(schema) else { return };
+    let engine = Engine::builder().tools([ToolDef::new("t", schema)]).build().unwrap();
+    let decision = engine.check(Call::new("t", Arguments::Raw(args.to_owned())));
+    if let Decision::Allowed(a) = decision {
+        let def = engine.catalog().get("t").unwrap().clone();
+        assert!(find_ghosts(&def, &a.arguments).is_empty());
+    }
+});
