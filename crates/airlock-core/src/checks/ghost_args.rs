@@ -986,10 +986,10 @@ mod tests {
         assert!(matches!(out, Outcome::Pass));
     }
 
-    fn decide(mode: UnknownArgs, schema: Value, args: Value) -> Result<Value, Refusal> {
+    fn decide(mode: UnknownArgs, schema: Value, args: Value) -> Result<Value, Box<Refusal>> {
         match run(mode, schema, args) {
             (Outcome::Pass, v) | (Outcome::Changed(_), v) => Ok(v),
-            (Outcome::Refuse(r), _) => Err(r),
+            (Outcome::Refuse(r), _) => Err(Box::new(r)),
         }
     }
 
