@@ -245,6 +245,25 @@ impl Redactor {
         Value::Object(self.redact_map(args, 0))
     }
 
+    /// A redacted, cut copy of any JSON value (names inside objects are checked).
+    pub fn redact_value(&self, v: &Value) -> Value {
+        self.redact_value_at(v, 0)
+    }
+
+    /// The caller as recorded: metadata values under sensitive names redacted, long ones cut.
+    pub fn redact_caller(&self, caller: &CallerContext) -> CallerContext {
+        let mut out = caller.clone();
+        for (k, v) in out.metadata.iter_mut() {
+            if self.is_sensitive(k) {
+                *v = REDACTED.to_owned();
+            } else if v.chars().count() > self.max_chars {
+                let cut: String = v.chars().take(self.max_chars).collect();
+                *v = format!("{cut}…");
+            }
+        }
+        out
+    }
+
     fn redact_map(&self, map: &Map<String, Value>, depth: usize) -> Map<String, Value> {
         let mut out = Map::new();
         for (i, (k, v)) in map.iter().enumerate() {
@@ -258,14 +277,14 @@ impl Redactor {
             let v = if self.is_sensitive(k) {
                 Value::String(REDACTED.to_owned())
             } else {
-                self.redact_value(v, depth + 1)
+                self.redact_value_at(v, depth + 1)
             };
             out.insert(k.clone(), v);
         }
         out
     }
 
-    fn redact_value(&self, v: &Value, depth: usize) -> Value {
+    fn redact_value_at(&self, v: &Value, depth: usize) -> Value {
         if depth > 64 {
             return Value::String("[too deep]".to_owned());
         }
@@ -284,7 +303,7 @@ impl Redactor {
                 let mut out: Vec<Value> = items
                     .iter()
                     .take(self.max_items)
-                    .map(|i| self.redact_value(i, depth + 1))
+                    .map(|i| self.redact_value_at(i, depth + 1))
                     .collect();
                 if items.len() > self.max_items {
                     out.push(Value::String(format!(

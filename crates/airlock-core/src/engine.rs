@@ -108,6 +108,11 @@ pub enum EngineError {
     /// The pipeline could not be assembled (bad `pipeline.order`, duplicate checks).
     #[error("pipeline.order: {0}")]
     Pipeline(#[from] PipelineError),
+    /// `audit.path` is set but no sink was given: the core opens no files.
+    #[error(
+        "audit.path is set to {0:?} but no audit sink was given; the engine opens no files\nhint: pass EngineBuilder::audit(sink) (the airlock binary opens audit.path for you), or remove audit.path"
+    )]
+    AuditPathWithoutSink(String),
 }
 
 /// The tools the engine knows by name (from the server's `tools/list`).
@@ -189,9 +194,15 @@ impl EngineBuilder {
     /// Assemble the pipeline and the engine.
     pub fn build(self) -> Result<Engine, EngineError> {
         let s = &self.config.settings;
+        if let (Some(path), None) = (&s.audit.path, &self.audit) {
+            return Err(EngineError::AuditPathWithoutSink(path.clone()));
+        }
         let mut checks: Vec<Arc<dyn Check>> = vec![
             Arc::new(GhostArgs::new(s.ghost_args.mode)),
-            Arc::new(Validation::new(s.validation.max_errors)),
+            Arc::new(Validation::new(
+                s.validation.max_errors,
+                self.config.redactor.clone(),
+            )),
         ];
         checks.extend(self.extra);
         let pipeline = Pipeline::new(checks)?.with_order(&s.pipeline.order)?;
@@ -308,6 +319,7 @@ impl Engine {
         let Some(sink) = &self.audit else {
             return decision;
         };
+        let caller = self.config.redactor.redact_caller(&caller);
         let event = event_for(&decision, tool_name, caller, at, recorded_args, started);
         match sink.record(&event) {
             Ok(()) => decision,
@@ -334,7 +346,6 @@ impl Engine {
         definition: Option<Arc<ToolDef>>,
         arguments: Arguments,
     ) -> Result<(Arc<ToolDef>, Map<String, Value>), Box<(Refused, Value)>> {
-        let limits = &self.config.settings.arguments;
         let refuse = |code: DenyCode, message: String, recorded: Value| {
             Box::new((
                 Refused {
@@ -345,45 +356,81 @@ impl Engine {
                 recorded,
             ))
         };
-        let def = match definition {
+        let args = self.arguments(tool, arguments);
+        let def = match definition.or_else(|| self.catalog().get(tool).cloned()) {
             Some(d) => d,
-            None => match self.catalog().get(tool) {
-                Some(d) => d.clone(),
-                None => {
-                    let catalog = self.catalog();
-                    let mut r = refuse(
-                        DenyCode::UnknownTool,
-                        format!(
-                            "Tool '{}' is not one of this server's tools.",
-                            clip(tool, 80)
-                        ),
-                        Value::Null,
-                    );
-                    if let Some(near) = closest(tool, catalog.names()) {
-                        r.0.refusal = r.0.refusal.with_hints(vec![format!(
-                            "Did you mean '{near}'? Call only tools from the server's tool list."
-                        )]);
-                    }
-                    return Err(r);
+            None => {
+                let recorded = match &args {
+                    Ok(map) => self.config.redactor.redact(map),
+                    Err(bad) => bad.recorded.clone(),
+                };
+                let mut r = refuse(
+                    DenyCode::UnknownTool,
+                    format!(
+                        "Tool '{}' is not one of this server's tools.",
+                        clip(tool, 80)
+                    ),
+                    recorded,
+                );
+                if let Some(near) = closest(tool, self.catalog().names()) {
+                    r.0.refusal = r.0.refusal.clone().with_hints(vec![format!(
+                        "Did you mean '{near}'? Call only tools from the server's tool list."
+                    )]);
                 }
-            },
+                return Err(r);
+            }
+        };
+        match args {
+            Ok(map) => Ok((def, map)),
+            Err(bad) => {
+                let mut r = refuse(bad.code, bad.message, bad.recorded);
+                for (k, v) in bad.details {
+                    r.0.refusal.details.insert(k.to_owned(), v);
+                }
+                Err(r)
+            }
+        }
+    }
+
+    /// Parse and bound the arguments: a JSON object within `arguments.max_bytes` and
+    /// `arguments.max_depth` (absent or `null` counts as `{}`).
+    fn arguments(
+        &self,
+        tool: &str,
+        arguments: Arguments,
+    ) -> Result<Map<String, Value>, BadArguments> {
+        let limits = &self.config.settings.arguments;
+        let too_large = |got: usize| BadArguments {
+            code: DenyCode::ArgumentsTooLarge,
+            message: format!(
+                "Tool '{tool}' was called with arguments of {got} bytes or more; the limit is {} bytes.",
+                limits.max_bytes
+            ),
+            recorded: Value::String(format!("(not recorded: {got}+ bytes)")),
+            details: vec![("max_bytes", Value::from(limits.max_bytes))],
         };
         let value = match arguments {
             Arguments::Json(v) => v,
             Arguments::Raw(text) => {
                 if text.len() > limits.max_bytes {
-                    return Err(too_large(tool, text.len(), limits.max_bytes));
+                    return Err(too_large(text.len()));
                 }
                 match serde_json::from_str::<Value>(&text) {
                     Ok(v) => v,
                     Err(e) => {
-                        return Err(refuse(
-                            DenyCode::ArgumentsNotJson,
-                            format!(
+                        // Never record the text: it may hold secrets the redactor cannot find
+                        // in unparsed JSON.
+                        return Err(BadArguments {
+                            code: DenyCode::ArgumentsNotJson,
+                            message: format!(
                                 "Tool '{tool}' was called with arguments that are not valid JSON ({e})."
                             ),
-                            Value::String(clip(&text, 256)),
-                        ));
+                            recorded: Value::String(format!(
+                                "(not recorded: {} bytes of invalid JSON)",
+                                text.len()
+                            )),
+                            details: Vec::new(),
+                        });
                     }
                 }
             }
@@ -391,56 +438,51 @@ impl Engine {
         let stats = measure(&value, limits.max_depth, limits.max_bytes);
         if stats.depth > limits.max_depth {
             drop_iteratively(value);
-            return Err(refuse(
-                DenyCode::ArgumentsTooDeep,
-                format!(
+            return Err(BadArguments {
+                code: DenyCode::ArgumentsTooDeep,
+                message: format!(
                     "Tool '{tool}' was called with arguments nested deeper than {} levels.",
                     limits.max_depth
                 ),
-                Value::String("(not recorded: too deep)".into()),
-            ));
+                recorded: Value::String("(not recorded: too deep)".into()),
+                details: vec![("max_depth", Value::from(limits.max_depth))],
+            });
         }
         if stats.bytes > limits.max_bytes {
-            return Err(too_large(tool, stats.bytes, limits.max_bytes));
+            // `measure` stopped at the size limit, so the depth of the rest is unknown: never
+            // let serde_json's recursive drop loose on it.
+            drop_iteratively(value);
+            return Err(too_large(stats.bytes));
         }
         match value {
-            Value::Object(m) => Ok((def, m)),
-            Value::Null => Ok((def, Map::new())),
+            Value::Object(m) => Ok(m),
+            Value::Null => Ok(Map::new()),
             other => {
                 let got = crate::checks::validation::json_type(&other);
-                Err(refuse(
-                    DenyCode::ArgumentsNotObject,
-                    format!(
-                        "Tool '{tool}' was called with arguments that are {} {got}, not an object.",
-                        if got.starts_with(['a', 'i', 'o']) {
-                            "an"
-                        } else {
-                            "a"
-                        }
+                let article = if got.starts_with(['a', 'i', 'o']) {
+                    "an"
+                } else {
+                    "a"
+                };
+                Err(BadArguments {
+                    code: DenyCode::ArgumentsNotObject,
+                    message: format!(
+                        "Tool '{tool}' was called with arguments that are {article} {got}, not an object."
                     ),
-                    other,
-                ))
+                    recorded: self.config.redactor.redact_value(&other),
+                    details: Vec::new(),
+                })
             }
         }
     }
 }
 
-fn too_large(tool: &str, got: usize, max: usize) -> Box<(Refused, Value)> {
-    Box::new((
-        Refused {
-            refusal: Refusal::new(
-                DenyCode::ArgumentsTooLarge,
-                tool,
-                format!(
-                    "Tool '{tool}' was called with arguments of {got} bytes or more; the limit is {max} bytes."
-                ),
-            )
-            .with_detail("max_bytes", max),
-            check: None,
-            internal: None,
-        },
-        Value::String(format!("(not recorded: {got}+ bytes)")),
-    ))
+/// Arguments refused at intake: the code, the message, what to record.
+struct BadArguments {
+    code: DenyCode,
+    message: String,
+    recorded: Value,
+    details: Vec<(&'static str, Value)>,
 }
 
 fn event_for(
@@ -688,5 +730,72 @@ mod tests {
             .build()
             .unwrap();
         assert!(Engine::builder().config(config).build().is_err());
+    }
+
+    #[test]
+    fn too_large_value_of_unmeasured_depth_does_not_overflow() {
+        // Regression (review finding 1): `measure` stops at the size limit before it reaches the
+        // deep part, so the refused value must be dropped without recursion.
+        let mut deep = json!(1);
+        for _ in 0..200_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        // `measure` walks with a stack, so the last key is measured first.
+        let mut args = Map::new();
+        args.insert("deep".into(), deep);
+        args.insert("big".into(), json!("x".repeat(2 << 20)));
+        let e = engine(UnknownArgs::Block, Arc::new(MemorySink::new()));
+        let d = e.check(Call::new("read_file", Value::Object(args)));
+        assert_eq!(
+            d.refusal().map(|r| r.code),
+            Some(DenyCode::ArgumentsTooLarge)
+        );
+    }
+
+    #[test]
+    fn refused_calls_record_nothing_secret() {
+        let sink = Arc::new(MemorySink::new());
+        let e = engine(UnknownArgs::Block, sink.clone());
+        let _ = e.check(Call::new(
+            "read_file",
+            json!([{"password": "hunter2", "api_key": "sk-live-123"}, "y".repeat(5000)]),
+        ));
+        let _ = e.check(Call::new(
+            "read_file",
+            Arguments::Raw(r#"{"path":"a","password":"hunter2",}"#.into()),
+        ));
+        let _ = e.check(Call::new(
+            "no_such_tool",
+            json!({"token": "sk-live-123", "q": 1}),
+        ));
+        let mut caller = CallerContext::default().agent("bot");
+        caller
+            .metadata
+            .insert("authorization".into(), "Bearer sk-live-123".into());
+        let _ = e.check(Call::new("read_file", json!({"path": "a"})).caller(caller));
+        let events = sink.events();
+        let text = serde_json::to_string(
+            &events
+                .iter()
+                .map(|e| serde_json::to_value(e).unwrap())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("sk-live-123"), "{text}");
+        assert!(!text.contains(&"y".repeat(300)), "long values are cut");
+        assert_eq!(events[2].code, Some(DenyCode::UnknownTool));
+        assert_eq!(events[2].arguments, json!({"token": "[REDACTED]", "q": 1}));
+        assert_eq!(events[3].caller.metadata["authorization"], "[REDACTED]");
+    }
+
+    #[test]
+    fn audit_path_without_a_sink_is_an_error() {
+        let config = ConfigBuilder::new()
+            .set("audit.path", "a.jsonl", "test")
+            .build()
+            .unwrap();
+        let e = Engine::builder().config(config).build().unwrap_err();
+        assert!(matches!(e, EngineError::AuditPathWithoutSink(_)));
     }
 }

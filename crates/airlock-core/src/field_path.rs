@@ -43,6 +43,37 @@ impl FieldPath {
         self.0.is_empty()
     }
 
+    /// Parse a JSON pointer into `root`: a segment is an index only where the value it steps
+    /// into is an array, so an object key `"1"` stays a key.
+    pub fn from_pointer_in(pointer: &str, root: &serde_json::Value) -> Self {
+        let mut out = Vec::new();
+        let mut cur = Some(root);
+        for raw in pointer.split('/').skip(1) {
+            let seg = raw.replace("~1", "/").replace("~0", "~");
+            match cur {
+                Some(serde_json::Value::Array(items)) => match seg.parse::<usize>() {
+                    Ok(i) => {
+                        cur = items.get(i);
+                        out.push(Segment::Index(i));
+                    }
+                    Err(_) => {
+                        cur = None;
+                        out.push(Segment::Key(seg));
+                    }
+                },
+                Some(serde_json::Value::Object(map)) => {
+                    cur = map.get(&seg);
+                    out.push(Segment::Key(seg));
+                }
+                _ => {
+                    cur = None;
+                    out.push(Segment::Key(seg));
+                }
+            }
+        }
+        FieldPath(out)
+    }
+
     /// Parse a JSON pointer (`/items/2/name`) into a path. Numeric segments become indices.
     pub fn from_pointer(pointer: &str) -> Self {
         let mut out = Vec::new();
@@ -90,6 +121,19 @@ impl fmt::Display for FieldPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digit_keys_stay_keys_inside_objects() {
+        let v = serde_json::json!({"labels": {"1": 5}, "items": [0, {"a": 1}]});
+        assert_eq!(
+            FieldPath::from_pointer_in("/labels/1", &v).to_string(),
+            "labels.1"
+        );
+        assert_eq!(
+            FieldPath::from_pointer_in("/items/1/a", &v).to_string(),
+            "items[1].a"
+        );
+    }
 
     #[test]
     fn displays_like_a_model_reads() {

@@ -17,7 +17,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::field_path::FieldPath;
+use crate::audit::{REDACTED, Redactor};
+use crate::field_path::{FieldPath, Segment};
 use crate::pipeline::{CallState, Check, CheckError, Outcome, Phase};
 use crate::refusal::{DenyCode, FieldError, Refusal};
 use crate::schema::SchemaError;
@@ -33,20 +34,23 @@ const MAX_OPTIONS: usize = 12;
 #[derive(Clone, Debug)]
 pub struct Validation {
     max_errors: usize,
+    redactor: Redactor,
 }
 
 impl Validation {
-    /// A check that reports at most `max_errors` problems per call (at least 1).
-    pub fn new(max_errors: usize) -> Self {
+    /// A check that reports at most `max_errors` problems per call (at least 1), and never
+    /// echoes values under names `redactor` calls sensitive.
+    pub fn new(max_errors: usize, redactor: Redactor) -> Self {
         Validation {
             max_errors: max_errors.max(1),
+            redactor,
         }
     }
 }
 
 impl Default for Validation {
     fn default() -> Self {
-        Validation::new(10)
+        Validation::new(10, Redactor::default())
     }
 }
 
@@ -80,7 +84,14 @@ impl Check for Validation {
             validator
                 .iter_errors(&instance)
                 .take(self.max_errors)
-                .map(|e| describe(&call.tool.input_schema, &e))
+                .map(|e| {
+                    let ctx = Ctx {
+                        schema: &call.tool.input_schema,
+                        args: &instance,
+                        redactor: &self.redactor,
+                    };
+                    describe(&ctx, &e)
+                })
                 .collect::<Vec<_>>()
         };
         call.arguments = match instance {
@@ -132,12 +143,29 @@ fn summary(e: &FieldError) -> String {
     }
 }
 
-fn describe(schema: &Value, err: &jsonschema::ValidationError<'_>) -> Problem {
-    let path = FieldPath::from_pointer(err.instance_path().as_str());
+/// What describing an error needs besides the error.
+struct Ctx<'a> {
+    schema: &'a Value,
+    args: &'a Value,
+    redactor: &'a Redactor,
+}
+
+fn describe(ctx: &Ctx<'_>, err: &jsonschema::ValidationError<'_>) -> Problem {
+    let schema = ctx.schema;
+    let path = FieldPath::from_pointer_in(err.instance_path().as_str(), ctx.args);
     let field = path.to_string();
     let instance: &Value = err.instance();
     let got_type = json_type(instance);
-    let shown = show(instance);
+    // Never echo a value that sits under a sensitive name (a key, a token, a password).
+    let secret = path
+        .0
+        .iter()
+        .any(|seg| matches!(seg, Segment::Key(k) if ctx.redactor.is_sensitive(k)));
+    let shown = if secret {
+        REDACTED.to_owned()
+    } else {
+        show(instance)
+    };
     let mk = |code, kind, expected: Option<String>, got: Option<String>, hint: String| Problem {
         code,
         error: FieldError {
@@ -154,7 +182,8 @@ fn describe(schema: &Value, err: &jsonschema::ValidationError<'_>) -> Problem {
                 TypeKind::Single(t) => vec![t.as_str()],
                 TypeKind::Multiple(set) => set.iter().map(|t| t.as_str()).collect(),
             };
-            let hint = type_hint(&field, &expected, instance);
+            let optional = is_optional(schema, err.schema_path().as_str());
+            let hint = type_hint(&field, &expected, instance, secret, optional);
             mk(
                 DenyCode::ValidationType,
                 "type",
@@ -199,7 +228,7 @@ fn describe(schema: &Value, err: &jsonschema::ValidationError<'_>) -> Problem {
             };
             let listed = list_values(&opts);
             let mut hint = format!("'{field}' must be one of {listed}; got {shown}");
-            if let Some(s) = instance.as_str() {
+            if let Some(s) = instance.as_str().filter(|_| !secret) {
                 let names = opts.iter().filter_map(|o| o.as_str());
                 if let Some(near) = closest(s, names) {
                     hint.push_str(&format!(" (did you mean \"{near}\"?)"));
@@ -292,7 +321,7 @@ fn describe(schema: &Value, err: &jsonschema::ValidationError<'_>) -> Problem {
                 .enumerate()
                 .filter_map(|(i, branch)| {
                     branch.first().map(|e| {
-                        let p = describe(schema, e);
+                        let p = describe(ctx, e);
                         format!("shape {}: {}", i + 1, summary(&p.error))
                     })
                 })
@@ -565,8 +594,30 @@ fn describe_type(t: &Value) -> Option<String> {
     }
 }
 
-/// A concrete fix for a type mismatch, e.g. `send 5, not "5"`.
-fn type_hint(field: &str, expected: &[&str], got: &Value) -> String {
+/// Whether the property a `type` error is about is optional in its parent (`None`: unknown).
+fn is_optional(schema: &Value, schema_path: &str) -> Option<bool> {
+    // `…/properties/<name>/type`, reachable as a plain pointer.
+    let rest = schema_path.strip_suffix("/type")?;
+    let (props, name) = rest.rsplit_once('/')?;
+    let parent = props.strip_suffix("/properties")?;
+    let parent = schema.pointer(parent)?;
+    let name = name.replace("~1", "/").replace("~0", "~");
+    let required = parent
+        .get("required")
+        .and_then(Value::as_array)
+        .is_some_and(|r| r.iter().any(|n| n.as_str() == Some(name.as_str())));
+    Some(!required)
+}
+
+/// A concrete fix for a type mismatch, e.g. `send 5, not "5"`. Values under sensitive names
+/// (`secret`) are never echoed.
+fn type_hint(
+    field: &str,
+    expected: &[&str],
+    got: &Value,
+    secret: bool,
+    optional: Option<bool>,
+) -> String {
     let want = expected
         .iter()
         .map(|t| article(t))
@@ -578,10 +629,25 @@ fn type_hint(field: &str, expected: &[&str], got: &Value) -> String {
     let fix: Option<String> = match got {
         Value::String(s) => {
             let t = s.trim();
-            if (wants("integer") && t.parse::<i64>().is_ok())
-                || (wants("number") && t.parse::<f64>().is_ok_and(f64::is_finite))
+            // Re-print what was parsed, so the suggestion is valid JSON ("+5" → 5, "05" → 5).
+            let as_number = if wants("integer")
+                && let Ok(n) = t.parse::<i64>()
             {
-                Some(format!("send {}, not \"{}\"", t, clip(s, MAX_SHOWN)))
+                Some(n.to_string())
+            } else if wants("number")
+                && let Ok(f) = t.parse::<f64>()
+                && let Some(n) = serde_json::Number::from_f64(f)
+            {
+                Some(n.to_string())
+            } else {
+                None
+            };
+            if let Some(n) = as_number {
+                if secret {
+                    Some("send the number itself, without quotes".to_owned())
+                } else {
+                    Some(format!("send {n}, not \"{}\"", clip(s, MAX_SHOWN)))
+                }
             } else if wants("boolean")
                 && matches!(t.to_ascii_lowercase().as_str(), "true" | "false")
             {
@@ -599,16 +665,27 @@ fn type_hint(field: &str, expected: &[&str], got: &Value) -> String {
             {
                 Some("send the JSON value itself, not a string holding JSON".to_owned())
             } else if wants("array") {
-                Some(format!("send a JSON array, e.g. [{}]", show(got)))
+                if secret {
+                    Some("send a JSON array holding the value".to_owned())
+                } else {
+                    Some(format!("send a JSON array, e.g. [{}]", show(got)))
+                }
             } else {
                 None
             }
         }
         Value::Number(n) => {
             if wants("integer") && !wants("number") && !(n.is_i64() || n.is_u64()) {
+                if secret {
+                    return format!("'{field}' must be a whole number (an integer).");
+                }
                 return format!("'{field}' must be a whole number (an integer); got {n}.");
             } else if wants("string") {
-                Some(format!("send \"{n}\" in quotes"))
+                if secret {
+                    Some("send the value in quotes, as a string".to_owned())
+                } else {
+                    Some(format!("send \"{n}\" in quotes"))
+                }
             } else if wants("boolean") {
                 Some("send true or false, not 1 or 0".to_owned())
             } else {
@@ -624,9 +701,12 @@ fn type_hint(field: &str, expected: &[&str], got: &Value) -> String {
                 None
             }
         }
-        Value::Null => Some(format!(
-            "send {want}, or leave '{field}' out if it is optional"
-        )),
+        Value::Null => match optional {
+            Some(true) => Some(format!(
+                "send {want}, or leave '{field}' out: it is optional"
+            )),
+            _ => Some(format!("send {want} instead of null")),
+        },
         Value::Array(a) if a.len() == 1 && !wants("array") => {
             Some("send the single value itself, not an array holding it".to_owned())
         }
@@ -867,7 +947,7 @@ mod tests {
                 with("amount", json!(null)),
                 DenyCode::ValidationType,
                 "amount",
-                "'amount' must be an integer, not null: send an integer, or leave 'amount' out if it is optional.",
+                "'amount' must be an integer, not null: send an integer instead of null.",
             ),
         ];
         for (args, code, field, hint) in cases {
@@ -941,5 +1021,40 @@ mod tests {
             r.code,
             DenyCode::ValidationPattern | DenyCode::ValidationLimit
         ));
+    }
+
+    #[test]
+    fn hints_never_echo_secrets_and_always_suggest_valid_json() {
+        let schema = json!({"type": "object", "properties": {
+            "api_key": {"type": "string", "pattern": "^sk-"},
+            "pin": {"type": "integer"},
+            "n": {"type": "integer"}, "x": {"type": "number"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "opt": {"type": "string"}
+        }, "required": ["n"]});
+        let r = refuse(
+            schema.clone(),
+            json!({"n": 1, "api_key": "pk-live-SECRET1234"}),
+        )
+        .unwrap();
+        let all = serde_json::to_string(&r).unwrap();
+        assert!(!all.contains("SECRET1234"), "{all}");
+        let r = refuse(schema.clone(), json!({"n": 1, "pin": "12345678"})).unwrap();
+        assert!(!serde_json::to_string(&r).unwrap().contains("12345678"));
+        for (sent, want) in [("+5", "send 5, not \"+5\""), ("05", "send 5, not \"05\"")] {
+            let r = refuse(schema.clone(), json!({"n": sent})).unwrap();
+            assert!(r.fix_hints[0].contains(want), "{}", r.fix_hints[0]);
+        }
+        for (sent, want) in [(".5", "send 0.5"), ("5.", "send 5.0")] {
+            let r = refuse(schema.clone(), json!({"n": 1, "x": sent})).unwrap();
+            assert!(r.fix_hints[0].contains(want), "{}", r.fix_hints[0]);
+        }
+        let r = refuse(schema.clone(), json!({"n": 1, "labels": {"1": 5}})).unwrap();
+        assert_eq!(r.errors[0].field, "labels.1");
+        let r = refuse(schema, json!({"n": 1, "opt": null})).unwrap();
+        assert_eq!(
+            r.fix_hints[0],
+            "'opt' must be a string, not null: send a string, or leave 'opt' out: it is optional."
+        );
     }
 }
