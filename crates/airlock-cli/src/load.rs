@@ -49,6 +49,10 @@ pub fn config(args: &ConfigArgs) -> anyhow::Result<(Option<String>, Config)> {
         .env(std::env::vars())
         .build()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let printer = crate::printer::Printer::stderr();
+    for w in &config.warnings {
+        printer.warn(w);
+    }
     Ok((shown, config))
 }
 

@@ -36,6 +36,12 @@ impl Printer {
         }
     }
 
+    /// Print `warning: …`.
+    pub fn warn(&self, text: &str) {
+        let mut out = std::io::stderr().lock();
+        let _ = writeln!(out, "{}: {}", self.paint("warning", "1;33"), escape(text));
+    }
+
     /// Wrap `text` in an ANSI style when colours are on.
     pub fn paint(&self, text: &str, style: &str) -> String {
         paint(self.color, text, style)

@@ -259,6 +259,33 @@ fn usage_and_config_errors_exit_2_with_hints() {
 }
 
 #[test]
+fn warnings_go_to_stderr_and_bad_audit_paths_fail_verify() {
+    let r = run(check("read_file", r#"{"path": "a"}"#)
+        .env("AIRLOCK_HOME", "/x")
+        .env("AIRLOCK_GHOST_ARGS__MODE", "strip_silent"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: ignoring environment variable AIRLOCK_HOME"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("strip_silent"), "{}", r.stderr);
+    serde_json::from_str::<Value>(&r.stdout).expect("stdout holds only the decision");
+
+    let r = run(airlock()
+        .arg("verify")
+        .env("AIRLOCK_AUDIT__PATH", "/nonexistent/dir/a.jsonl"));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("cannot be opened for appending"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("hint:"), "{}", r.stderr);
+}
+
+#[test]
 fn at_and_caller_flags_are_accepted() {
     let r = run(check("read_file", r#"{"path": "a"}"#).args([
         "--at",

@@ -185,15 +185,18 @@ pub struct Config {
     pub origins: BTreeMap<String, Origin>,
     /// The audit redactor built from `[audit]`.
     pub redactor: Redactor,
+    /// Things worth saying at start-up: ignored variables, settings that weaken protection.
+    pub warnings: Vec<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         // The defaults are known to be valid; compile cannot fail on them.
-        compile(Settings::default(), BTreeMap::new()).unwrap_or_else(|_| Config {
+        compile(Settings::default(), BTreeMap::new(), None).unwrap_or_else(|_| Config {
             settings: Settings::default(),
             origins: BTreeMap::new(),
             redactor: Redactor::default(),
+            warnings: Vec::new(),
         })
     }
 }
@@ -394,11 +397,25 @@ impl ConfigBuilder {
             record_origins(&patch, "", &origin, &mut origins);
             merge(&mut merged, patch);
         }
+        let mut warnings = Vec::new();
         for (var, raw) in &self.env {
             let origin = Origin::Env(var.clone());
-            let key = env_key(var)?;
-            let patch = patch_for(&key, env_value(raw), &origin)?;
-            check_layer(&patch, &origin)?;
+            let Some(key) = env_key(var) else {
+                warnings.push(format!(
+                    "ignoring environment variable {var}: configuration variables are AIRLOCK_<SECTION>__<KEY> with a double underscore, e.g. AIRLOCK_GHOST_ARGS__MODE"
+                ));
+                continue;
+            };
+            let typed = env_value(raw);
+            let mut patch = patch_for(&key, typed.clone(), &origin)?;
+            if let Err(e) = check_layer(&patch, &origin) {
+                // `AIRLOCK_AUDIT__PATH=1234` means the string "1234": retry untyped values as text.
+                let as_text = patch_for(&key, toml::Value::String(raw.clone()), &origin)?;
+                if typed.is_str() || check_layer(&as_text, &origin).is_err() {
+                    return Err(e);
+                }
+                patch = as_text;
+            }
             record_origins(&patch, "", &origin, &mut origins);
             merge(&mut merged, patch);
         }
@@ -410,17 +427,35 @@ impl ConfigBuilder {
                 message: e.to_string(),
                 hint: None,
             })?;
-        compile(settings, origins)
+        let mut config = compile(settings, origins, self.file.as_ref())?;
+        if config.settings.ghost_args.mode == UnknownArgs::StripSilent {
+            warnings.push(
+                "ghost_args.mode = \"strip_silent\": undeclared arguments are removed without any audit record; use \"strip_and_log\" to keep a trace".to_owned(),
+            );
+        }
+        config.warnings = warnings;
+        Ok(config)
     }
 }
 
-fn compile(settings: Settings, origins: BTreeMap<String, Origin>) -> Result<Config, ConfigError> {
-    let bad = |key: &str, message: String, hint: &str| ConfigError {
-        origin: origins.get(key).cloned().unwrap_or(Origin::Default),
-        line: None,
-        key: key.to_owned(),
-        message,
-        hint: Some(hint.to_owned()),
+fn compile(
+    settings: Settings,
+    origins: BTreeMap<String, Origin>,
+    file: Option<&(String, String)>,
+) -> Result<Config, ConfigError> {
+    let bad = |key: &str, message: String, hint: &str| {
+        let origin = origins.get(key).cloned().unwrap_or(Origin::Default);
+        let line = match (&origin, file) {
+            (Origin::File(_), Some((_, text))) => line_of_key(text, key),
+            _ => None,
+        };
+        ConfigError {
+            origin,
+            line,
+            key: key.to_owned(),
+            message,
+            hint: Some(hint.to_owned()),
+        }
     };
     let within = |key: &str, v: usize, lo: usize, hi: usize| {
         if v < lo || v > hi {
@@ -480,7 +515,30 @@ fn compile(settings: Settings, origins: BTreeMap<String, Origin>) -> Result<Conf
         settings,
         origins,
         redactor,
+        warnings: Vec::new(),
     })
+}
+
+/// The line of `section.key` in TOML text: the `key =` line under `[section]` (or a dotted
+/// `section.key =` at the top). `None` when it cannot be found this simply.
+fn line_of_key(text: &str, dotted: &str) -> Option<usize> {
+    let (section, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(header) = t.strip_prefix('[').and_then(|h| h.split(']').next()) {
+            current = header.trim().trim_matches('"').to_owned();
+            continue;
+        }
+        let Some((lhs, _)) = t.split_once('=') else {
+            continue;
+        };
+        let lhs = lhs.trim().trim_matches('"');
+        if (current == section && lhs == key) || (current.is_empty() && lhs == dotted) {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 fn parse_file(name: &str, text: &str) -> Result<toml::Table, ConfigError> {
@@ -575,25 +633,18 @@ fn describe_serde_error(
     }
 }
 
-fn env_key(var: &str) -> Result<String, ConfigError> {
+/// `AIRLOCK_GHOST_ARGS__MODE` → `ghost_args.mode`; `None` for variables without `__`.
+fn env_key(var: &str) -> Option<String> {
     let rest = var.trim_start_matches("AIRLOCK_");
     if !rest.contains("__") {
-        return Err(ConfigError {
-            origin: Origin::Env(var.to_owned()),
-            line: None,
-            key: String::new(),
-            message: "not a configuration variable".into(),
-            hint: Some(format!(
-                "configuration variables are AIRLOCK_<SECTION>__<KEY> with a double underscore, e.g. AIRLOCK_GHOST_ARGS__MODE=strip_and_log; other AIRLOCK_ variables: {}",
-                RESERVED_ENV.join(", ")
-            )),
-        });
+        return None;
     }
-    Ok(rest
-        .split("__")
-        .map(str::to_ascii_lowercase)
-        .collect::<Vec<_>>()
-        .join("."))
+    Some(
+        rest.split("__")
+            .map(str::to_ascii_lowercase)
+            .collect::<Vec<_>>()
+            .join("."),
+    )
 }
 
 fn env_value(raw: &str) -> toml::Value {
@@ -702,6 +753,20 @@ mod tests {
     }
 
     #[test]
+    fn out_of_range_values_in_the_file_have_a_line() {
+        let e = file("# c\n[validation]\n\nmax_errors = 0\n").unwrap_err();
+        assert_eq!(e.line, Some(4));
+        assert_eq!(e.key, "validation.max_errors");
+    }
+
+    #[test]
+    fn strip_silent_is_announced() {
+        let c = file("[ghost_args]\nmode = \"strip_silent\"\n").unwrap();
+        assert!(c.warnings.iter().any(|w| w.contains("strip_silent")));
+        assert!(file("").unwrap().warnings.is_empty());
+    }
+
+    #[test]
     fn out_of_range_values_name_their_origin() {
         let e = ConfigBuilder::new()
             .file("a.toml", "[arguments]\nmax_depth = 4\n")
@@ -763,11 +828,25 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.origin, Origin::Env("AIRLOCK_GHOST_ARGS__MODDE".into()));
         assert!(e.hint.unwrap().starts_with("did you mean `mode`?"));
-        let e = ConfigBuilder::new()
-            .env([("AIRLOCK_MODE", "block")])
+        // Variables that cannot be configuration keys are ignored, with a warning.
+        let c = ConfigBuilder::new()
+            .env([("AIRLOCK_HOME", "/x")])
             .build()
-            .unwrap_err();
-        assert!(e.hint.unwrap().contains("AIRLOCK_GHOST_ARGS__MODE"));
+            .unwrap();
+        assert!(c.warnings[0].contains("AIRLOCK_HOME"));
+        // A string key given digits is the string, not an error.
+        let c = ConfigBuilder::new()
+            .env([("AIRLOCK_AUDIT__PATH", "1234")])
+            .build()
+            .unwrap();
+        assert_eq!(c.settings.audit.path.as_deref(), Some("1234"));
+        // A number key given text is still an error.
+        assert!(
+            ConfigBuilder::new()
+                .env([("AIRLOCK_ARGUMENTS__MAX_DEPTH", "deep")])
+                .build()
+                .is_err()
+        );
     }
 
     #[test]
