@@ -383,6 +383,7 @@ impl Engine {
         match args {
             Ok(map) => Ok((def, map)),
             Err(bad) => {
+                let bad = *bad;
                 let mut r = refuse(bad.code, bad.message, bad.recorded);
                 for (k, v) in bad.details {
                     r.0.refusal.details.insert(k.to_owned(), v);
@@ -398,16 +399,18 @@ impl Engine {
         &self,
         tool: &str,
         arguments: Arguments,
-    ) -> Result<Map<String, Value>, BadArguments> {
+    ) -> Result<Map<String, Value>, Box<BadArguments>> {
         let limits = &self.config.settings.arguments;
-        let too_large = |got: usize| BadArguments {
-            code: DenyCode::ArgumentsTooLarge,
-            message: format!(
-                "Tool '{tool}' was called with arguments of {got} bytes or more; the limit is {} bytes.",
-                limits.max_bytes
-            ),
-            recorded: Value::String(format!("(not recorded: {got}+ bytes)")),
-            details: vec![("max_bytes", Value::from(limits.max_bytes))],
+        let too_large = |got: usize| {
+            Box::new(BadArguments {
+                code: DenyCode::ArgumentsTooLarge,
+                message: format!(
+                    "Tool '{tool}' was called with arguments of {got} bytes or more; the limit is {} bytes.",
+                    limits.max_bytes
+                ),
+                recorded: Value::String(format!("(not recorded: {got}+ bytes)")),
+                details: vec![("max_bytes", Value::from(limits.max_bytes))],
+            })
         };
         let value = match arguments {
             Arguments::Json(v) => v,
@@ -420,7 +423,7 @@ impl Engine {
                     Err(e) => {
                         // Never record the text: it may hold secrets the redactor cannot find
                         // in unparsed JSON.
-                        return Err(BadArguments {
+                        return Err(Box::new(BadArguments {
                             code: DenyCode::ArgumentsNotJson,
                             message: format!(
                                 "Tool '{tool}' was called with arguments that are not valid JSON ({e})."
@@ -430,7 +433,7 @@ impl Engine {
                                 text.len()
                             )),
                             details: Vec::new(),
-                        });
+                        }));
                     }
                 }
             }
@@ -438,7 +441,7 @@ impl Engine {
         let stats = measure(&value, limits.max_depth, limits.max_bytes);
         if stats.depth > limits.max_depth {
             drop_iteratively(value);
-            return Err(BadArguments {
+            return Err(Box::new(BadArguments {
                 code: DenyCode::ArgumentsTooDeep,
                 message: format!(
                     "Tool '{tool}' was called with arguments nested deeper than {} levels.",
@@ -446,7 +449,7 @@ impl Engine {
                 ),
                 recorded: Value::String("(not recorded: too deep)".into()),
                 details: vec![("max_depth", Value::from(limits.max_depth))],
-            });
+            }));
         }
         if stats.bytes > limits.max_bytes {
             // `measure` stopped at the size limit, so the depth of the rest is unknown: never
@@ -464,14 +467,14 @@ impl Engine {
                 } else {
                     "a"
                 };
-                Err(BadArguments {
+                Err(Box::new(BadArguments {
                     code: DenyCode::ArgumentsNotObject,
                     message: format!(
                         "Tool '{tool}' was called with arguments that are {article} {got}, not an object."
                     ),
                     recorded: self.config.redactor.redact_value(&other),
                     details: Vec::new(),
-                })
+                }))
             }
         }
     }
