@@ -309,6 +309,57 @@ mod properties {
         }
 
         #[test]
+        fn tagged_unions_and_refs_refuse_exactly_the_undeclared(
+            base in names(),
+            branches in proptest::collection::vec(names(), 1..4),
+            opts in names(),
+            kind in 0usize..5,
+            sent in names(),
+            sent_opts in proptest::option::of(names()),
+        ) {
+            let schema = union_schema(&base, &branches, &opts);
+            // What the model of the semantics says is declared at the top level.
+            let mut declared: BTreeSet<String> = base.iter().map(|k| (*k).to_owned()).collect();
+            declared.extend(["kind".to_owned(), "opts".to_owned()]);
+            match branches.get(kind) {
+                Some(b) => declared.extend(b.iter().map(|k| (*k).to_owned())),
+                // No branch matches the tag: every branch counts (validation refuses anyway).
+                None => {
+                    for b in &branches {
+                        declared.extend(b.iter().map(|k| (*k).to_owned()));
+                    }
+                }
+            }
+            let mut args = args(sent.clone(), None);
+            args.insert("kind".into(), json!(format!("k{kind}")));
+            let mut expected: BTreeSet<String> = sent.iter().filter(|k| !declared.contains(**k)).map(|k| (*k).to_owned()).collect();
+            if let Some(inner) = &sent_opts {
+                args.insert("opts".into(), Value::Object(inner.iter().map(|k| ((*k).to_owned(), json!(1))).collect()));
+                expected.extend(inner.iter().filter(|k| !opts.contains(*k)).map(|k| format!("opts.{k}")));
+            }
+
+            let d = engine(UnknownArgs::Block, schema.clone()).check(Call::new("t", Value::Object(args.clone())));
+            match d.refusal() {
+                Some(r) if r.code == DenyCode::GhostArgsUnknown => {
+                    let listed: BTreeSet<String> = serde_json::from_value(r.details["unknown"].clone()).unwrap();
+                    prop_assert_eq!(listed, expected);
+                }
+                // Anything else must not hide ghosts: only validation may refuse a ghost-free call.
+                other => prop_assert!(expected.is_empty(), "ghosts {:?} not refused ({:?})", expected, other.map(|r| r.code)),
+            }
+
+            let d = engine(UnknownArgs::StripAndLog, schema.clone()).check(Call::new("t", Value::Object(args.clone())));
+            if let Decision::Allowed(a) = d {
+                prop_assert!(find_ghosts(&ToolDef::new("t", schema), &a.arguments).is_empty());
+                for (k, v) in &args {
+                    if k != "opts" && declared.contains(k) {
+                        prop_assert_eq!(a.arguments.get(k), Some(v), "declared {} stripped", k);
+                    }
+                }
+            }
+        }
+
+        #[test]
         fn any_json_gets_a_decision(v in arb_json()) {
             let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "array", "items": {"type": "object", "properties": {"c": {}}}}}});
             for mode in [UnknownArgs::Block, UnknownArgs::StripAndLog] {
@@ -319,6 +370,37 @@ mod properties {
                 }
             }
         }
+    }
+
+    /// A tagged union (`kind` discriminator) of branches, a shared base, and a `$ref`'d closed
+    /// `opts` object: (schema, what a value with each `kind` may hold at the top level).
+    fn union_schema(
+        base: &BTreeSet<&str>,
+        branches: &[BTreeSet<&str>],
+        opts: &BTreeSet<&str>,
+    ) -> Value {
+        let mut base_props: Map<String, Value> =
+            base.iter().map(|k| ((*k).to_owned(), json!({}))).collect();
+        base_props.insert("kind".into(), json!({"type": "string"}));
+        base_props.insert("opts".into(), json!({"$ref": "#/$defs/opts"}));
+        let one_of: Vec<Value> = branches
+            .iter()
+            .enumerate()
+            .map(|(i, names)| {
+                let mut props: Map<String, Value> =
+                    names.iter().map(|k| ((*k).to_owned(), json!({}))).collect();
+                props.insert("kind".into(), json!({"const": format!("k{i}")}));
+                json!({"properties": props, "required": ["kind"]})
+            })
+            .collect();
+        let opts_props: Map<String, Value> =
+            opts.iter().map(|k| ((*k).to_owned(), json!({}))).collect();
+        json!({
+            "type": "object",
+            "$defs": {"opts": {"type": "object", "properties": opts_props, "additionalProperties": false}},
+            "properties": base_props,
+            "oneOf": one_of
+        })
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {
