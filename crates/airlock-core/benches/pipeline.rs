@@ -28,6 +28,27 @@ fn transfer() -> ToolDef {
     )
 }
 
+/// A draft-07 tool with a `$ref`'d closed filter and an array of enums: the full ghost walk.
+fn query() -> ToolDef {
+    ToolDef::new(
+        "query",
+        json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "definitions": {"filter": {"type": "object", "properties": {
+                "country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+                "since": {"type": "string", "format": "date"}
+            }, "additionalProperties": false}},
+            "properties": {
+                "where": {"$ref": "#/definitions/filter"},
+                "columns": {"type": "array", "items": {"enum": ["id", "name", "email", "country"]}, "uniqueItems": true},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 100}
+            },
+            "required": ["columns"]
+        }),
+    )
+}
+
 fn valid() -> Value {
     json!({"to": "DE89370400440532013000", "amount": 500, "currency": "EUR"})
 }
@@ -35,7 +56,9 @@ fn valid() -> Value {
 fn bench(c: &mut Criterion) {
     let def = Arc::new(transfer());
     let caller = CallerContext::default().agent("bench").session("s1");
-    let engine = Engine::builder().tools([transfer()]).build().unwrap();
+    let engine = Engine::builder().tools([transfer(), query()]).build().unwrap();
+    let nested = json!({"where": {"country": "DE", "since": "2024-01-01"}, "columns": ["id", "email"], "limit": 10});
+    assert!(engine.check(Call::new("query", nested.clone())).is_allowed());
     let audited = Engine::builder()
         .tools([transfer()])
         .audit(Arc::new(JsonlSink::new(std::io::sink())))
@@ -90,6 +113,12 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let call = Call::new("transfer", Arguments::Raw(black_box(&raw).clone()))
                 .caller(caller.clone());
+            engine.check(call)
+        })
+    });
+    g.bench_function("valid_nested_call", |b| {
+        b.iter(|| {
+            let call = Call::new("query", black_box(&nested).clone()).caller(caller.clone());
             engine.check(call)
         })
     });
