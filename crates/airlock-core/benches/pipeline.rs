@@ -56,9 +56,16 @@ fn valid() -> Value {
 fn bench(c: &mut Criterion) {
     let def = Arc::new(transfer());
     let caller = CallerContext::default().agent("bench").session("s1");
-    let engine = Engine::builder().tools([transfer(), query()]).build().unwrap();
+    let engine = Engine::builder()
+        .tools([transfer(), query()])
+        .build()
+        .unwrap();
     let nested = json!({"where": {"country": "DE", "since": "2024-01-01"}, "columns": ["id", "email"], "limit": 10});
-    assert!(engine.check(Call::new("query", nested.clone())).is_allowed());
+    assert!(
+        engine
+            .check(Call::new("query", nested.clone()))
+            .is_allowed()
+    );
     let audited = Engine::builder()
         .tools([transfer()])
         .audit(Arc::new(JsonlSink::new(std::io::sink())))
@@ -115,6 +122,10 @@ fn bench(c: &mut Criterion) {
                 .caller(caller.clone());
             engine.check(call)
         })
+    });
+    let query_validator = jsonschema::validator_for(&query().input_schema).unwrap();
+    g.bench_function("baseline_nested_jsonschema_is_valid", |b| {
+        b.iter(|| query_validator.is_valid(black_box(&nested)))
     });
     g.bench_function("valid_nested_call", |b| {
         b.iter(|| {

@@ -302,7 +302,7 @@ pub fn scan(tool: &ToolDef, args: &Map<String, Value>) -> Scan {
     let mut walker = Walker {
         root: &tool.input_schema,
         compiled,
-        memo: HashMap::new(),
+        memo: PtrMap::default(),
         steps: 0,
     };
     let root_value = RootRef(args);
@@ -346,7 +346,7 @@ struct Walker<'s> {
     root: &'s Value,
     compiled: &'s CompiledSchema,
     /// Expansions that did not depend on the value (no `anyOf`/`oneOf` choice), by schema.
-    memo: HashMap<*const Value, Schemas<'s>>,
+    memo: PtrMap<Schemas<'s>>,
     steps: usize,
 }
 
@@ -427,18 +427,27 @@ impl<'s> Walker<'s> {
         schema: &'s Value,
         value: &dyn View,
     ) -> Result<Schemas<'s>, Undecidable> {
-        let key = schema as *const Value;
+        let key = schema as *const Value as usize;
         if let Some(hit) = self.memo.get(&key).cloned() {
             self.step(1)?;
             return Ok(hit);
         }
         let mut out: Vec<&'s Value> = Vec::new();
-        let mut seen: HashSet<*const Value> = HashSet::new();
+        let mut seen_many: HashSet<*const Value> = HashSet::new();
         let mut chose = false;
         let mut stack: Vec<(&'s Value, usize)> = vec![(schema, 0)];
         while let Some((s, hops)) = stack.pop() {
             let Value::Object(m) = s else { continue };
-            if !seen.insert(s as *const Value) {
+            // Small sets (the usual case) are searched linearly; large ones through a set.
+            let repeat = if out.len() < 32 {
+                out.iter().any(|seen| std::ptr::eq(*seen, s))
+            } else {
+                if seen_many.is_empty() {
+                    seen_many.extend(out.iter().map(|v| *v as *const Value));
+                }
+                !seen_many.insert(s as *const Value)
+            };
+            if repeat {
                 continue;
             }
             self.step(1)?;
@@ -448,44 +457,38 @@ impl<'s> Walker<'s> {
                     "more than {MAX_APPLICABLE} subschemas apply to one value"
                 )));
             }
-            for kw in ["$ref", "$dynamicRef", "$recursiveRef"] {
-                if let Some(Value::String(r)) = m.get(kw) {
-                    if hops >= MAX_REF_HOPS {
-                        return Err(Undecidable(format!(
-                            "more than {MAX_REF_HOPS} $ref hops in a chain"
-                        )));
-                    }
-                    let target = self.resolve(r)?;
-                    stack.push((target, hops + 1));
+            let kw = Kw::of(m);
+            for r in kw.refs.into_iter().flatten() {
+                if hops >= MAX_REF_HOPS {
+                    return Err(Undecidable(format!(
+                        "more than {MAX_REF_HOPS} $ref hops in a chain"
+                    )));
                 }
+                let target = self.resolve(r)?;
+                stack.push((target, hops + 1));
             }
-            if let Some(Value::Array(branches)) = m.get("allOf") {
+            if let Some(branches) = kw.all_of {
                 stack.extend(branches.iter().map(|b| (b, hops)));
             }
-            for kw in ["anyOf", "oneOf"] {
-                if let Some(Value::Array(branches)) = m.get(kw) {
-                    chose = true;
-                    let live: Vec<&'s Value> = branches
-                        .iter()
-                        .filter(|b| !self.excludes(b, value))
-                        .collect();
-                    if live.is_empty() {
-                        stack.extend(branches.iter().map(|b| (b, hops)));
-                    } else {
-                        stack.extend(live.into_iter().map(|b| (b, hops)));
-                    }
+            for branches in [kw.any_of, kw.one_of].into_iter().flatten() {
+                chose = true;
+                let live: Vec<&'s Value> = branches
+                    .iter()
+                    .filter(|b| !self.excludes(b, value))
+                    .collect();
+                if live.is_empty() {
+                    stack.extend(branches.iter().map(|b| (b, hops)));
+                } else {
+                    stack.extend(live.into_iter().map(|b| (b, hops)));
                 }
             }
-            for kw in ["if", "then", "else"] {
-                if let Some(sub) = m.get(kw) {
-                    stack.push((sub, hops));
-                }
-            }
-            for kw in ["dependentSchemas", "dependencies"] {
-                if let Some(Value::Object(deps)) = m.get(kw) {
-                    // `dependencies` also holds arrays of names (draft-07); only schemas expand.
-                    stack.extend(deps.values().filter(|d| d.is_object()).map(|d| (d, hops)));
-                }
+            stack.extend(kw.conditional.into_iter().flatten().map(|c| (c, hops)));
+            for deps in [kw.dependent_schemas, kw.dependencies]
+                .into_iter()
+                .flatten()
+            {
+                // `dependencies` also holds arrays of names (draft-07); only schemas expand.
+                stack.extend(deps.values().filter(|d| d.is_object()).map(|d| (d, hops)));
             }
         }
         let out = Rc::new(out);
@@ -509,7 +512,8 @@ impl<'s> Walker<'s> {
             }
         }
         let Value::Object(m) = b else { return false };
-        if let Some(t) = m.get("type") {
+        let kw = Kw::of(m);
+        if let Some(t) = kw.type_ {
             let got = value.json_type();
             let allows = |name: &str| name == got || (name == "number" && got == "integer");
             let ok = match t {
@@ -524,7 +528,7 @@ impl<'s> Walker<'s> {
         let Some(obj) = value.object() else {
             return false;
         };
-        if let Some(Value::Array(required)) = m.get("required")
+        if let Some(required) = kw.required
             && required
                 .iter()
                 .filter_map(Value::as_str)
@@ -532,7 +536,7 @@ impl<'s> Walker<'s> {
         {
             return true;
         }
-        if let Some(Value::Object(props)) = m.get("properties") {
+        if let Some(props) = kw.properties {
             for (name, sub) in props {
                 let Some(sent) = obj.get(name) else { continue };
                 if let Some(c) = sub.get("const")
@@ -593,32 +597,34 @@ impl<'s> Walker<'s> {
         stack: &mut Vec<(Node<'v>, FieldPath, Schemas<'s>)>,
         ghosts: &mut Vec<Ghost>,
     ) -> Result<(), Undecidable> {
+        let kws: Vec<Kw<'s>> = schemas
+            .iter()
+            .filter_map(|s| s.as_object().map(Kw::of))
+            .collect();
         let mut declares = false;
         let mut open = false;
-        let mut named: HashSet<&'s str> = HashSet::new();
-        for s in schemas {
-            let props = s.get("properties").is_some_and(Value::is_object);
-            let pattern_props = s.get("patternProperties").and_then(Value::as_object);
-            declares |= props || pattern_props.is_some();
-            for kw in ["additionalProperties", "unevaluatedProperties"] {
-                match s.get(kw) {
-                    Some(Value::Bool(false)) => declares = true,
-                    Some(Value::Bool(true)) | Some(Value::Object(_)) => open = true,
+        let mut named: Vec<&'s str> = Vec::new();
+        for kw in &kws {
+            declares |= kw.properties.is_some() || kw.pattern_properties.is_some();
+            for v in [kw.additional, kw.unevaluated].into_iter().flatten() {
+                match v {
+                    Value::Bool(false) => declares = true,
+                    Value::Bool(true) | Value::Object(_) => open = true,
                     _ => {}
                 }
             }
-            if let Some(Value::Array(required)) = s.get("required") {
+            if let Some(required) = kw.required {
                 named.extend(required.iter().filter_map(Value::as_str));
             }
-            if let Some(Value::Object(dep)) = s.get("dependentRequired") {
+            if let Some(dep) = kw.dependent_required {
                 for (k, v) in dep {
-                    named.insert(k.as_str());
+                    named.push(k.as_str());
                     if let Value::Array(list) = v {
                         named.extend(list.iter().filter_map(Value::as_str));
                     }
                 }
             }
-            if let Some(Value::Object(dep)) = s.get("dependencies") {
+            if let Some(dep) = kw.dependencies {
                 for v in dep.values() {
                     if let Value::Array(list) = v {
                         named.extend(list.iter().filter_map(Value::as_str));
@@ -629,23 +635,23 @@ impl<'s> Walker<'s> {
         let closed = declares && !open;
         let mut unknown_here = Vec::new();
         for (key, value) in map {
-            self.step(schemas.len())?;
+            self.step(kws.len())?;
             let child = match value {
                 Value::Object(m) => Some(Node::Obj(m)),
                 Value::Array(a) => Some(Node::Arr(a)),
                 _ => None,
             };
-            let mut known = named.contains(key.as_str());
+            let mut known = named.contains(&key.as_str());
             let mut child_schemas: Vec<&'s Value> = Vec::new();
-            for s in schemas {
+            for kw in &kws {
                 let mut matched = false;
-                if let Some(sub) = s.get("properties").and_then(|p| p.get(key)) {
+                if let Some(sub) = kw.properties.and_then(|p| p.get(key)) {
                     matched = true;
                     if child.is_some() {
                         child_schemas.extend(self.expand(sub, value)?.iter().copied());
                     }
                 }
-                if let Some(pp) = s.get("patternProperties").and_then(Value::as_object) {
+                if let Some(pp) = kw.pattern_properties {
                     for (pattern, sub) in pp {
                         let Some(re) = self.compiled.pattern(pattern) else {
                             return Err(Undecidable(format!(
@@ -670,7 +676,7 @@ impl<'s> Walker<'s> {
                 }
                 if !matched
                     && child.is_some()
-                    && let Some(ap @ Value::Object(_)) = s.get("additionalProperties")
+                    && let Some(ap @ Value::Object(_)) = kw.additional
                 {
                     child_schemas.extend(self.expand(ap, value)?.iter().copied());
                 }
@@ -693,8 +699,8 @@ impl<'s> Walker<'s> {
             return Ok(());
         }
         let mut declared: Vec<String> = Vec::new();
-        for s in schemas {
-            if let Some(Value::Object(p)) = s.get("properties") {
+        for kw in &kws {
+            if let Some(p) = kw.properties {
                 declared.extend(p.keys().cloned());
             }
         }
@@ -716,6 +722,76 @@ impl<'s> Walker<'s> {
         Ok(())
     }
 }
+
+/// The keywords of one schema object this check reads, found in one pass over its keys (a
+/// schema object has a handful of keys; looking each keyword up would hash a dozen times).
+#[derive(Default)]
+struct Kw<'s> {
+    refs: [Option<&'s str>; 3],
+    all_of: Option<&'s [Value]>,
+    any_of: Option<&'s [Value]>,
+    one_of: Option<&'s [Value]>,
+    conditional: [Option<&'s Value>; 3],
+    dependent_schemas: Option<&'s Map<String, Value>>,
+    dependencies: Option<&'s Map<String, Value>>,
+    properties: Option<&'s Map<String, Value>>,
+    pattern_properties: Option<&'s Map<String, Value>>,
+    additional: Option<&'s Value>,
+    unevaluated: Option<&'s Value>,
+    required: Option<&'s [Value]>,
+    dependent_required: Option<&'s Map<String, Value>>,
+    type_: Option<&'s Value>,
+}
+
+impl<'s> Kw<'s> {
+    fn of(m: &'s Map<String, Value>) -> Self {
+        let mut k = Kw::default();
+        for (name, v) in m {
+            match name.as_str() {
+                "$ref" => k.refs[0] = v.as_str(),
+                "$dynamicRef" => k.refs[1] = v.as_str(),
+                "$recursiveRef" => k.refs[2] = v.as_str(),
+                "allOf" => k.all_of = v.as_array().map(Vec::as_slice),
+                "anyOf" => k.any_of = v.as_array().map(Vec::as_slice),
+                "oneOf" => k.one_of = v.as_array().map(Vec::as_slice),
+                "if" => k.conditional[0] = Some(v),
+                "then" => k.conditional[1] = Some(v),
+                "else" => k.conditional[2] = Some(v),
+                "dependentSchemas" => k.dependent_schemas = v.as_object(),
+                "dependencies" => k.dependencies = v.as_object(),
+                "properties" => k.properties = v.as_object(),
+                "patternProperties" => k.pattern_properties = v.as_object(),
+                "additionalProperties" => k.additional = Some(v),
+                "unevaluatedProperties" => k.unevaluated = Some(v),
+                "required" => k.required = v.as_array().map(Vec::as_slice),
+                "dependentRequired" => k.dependent_required = v.as_object(),
+                "type" => k.type_ = Some(v),
+                _ => {}
+            }
+        }
+        k
+    }
+}
+
+/// Hashes schema addresses for the per-call memo: they are unique, so a multiply is enough.
+#[derive(Default)]
+struct PtrHasher(u64);
+
+impl std::hash::Hasher for PtrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type PtrMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<PtrHasher>>;
 
 fn too_many(path: &FieldPath) -> Undecidable {
     Undecidable(format!(
