@@ -55,6 +55,7 @@ pub mod config;
 pub mod engine;
 pub mod field_path;
 pub mod pipeline;
+pub mod policy;
 pub mod refusal;
 pub mod schema;
 pub mod suggest;
