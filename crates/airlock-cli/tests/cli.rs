@@ -286,6 +286,54 @@ fn warnings_go_to_stderr_and_bad_audit_paths_fail_verify() {
 }
 
 #[test]
+fn policy_decisions_follow_at_roles_and_tenant() {
+    let cfg = root().join("examples/airlock.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("a.jsonl");
+    let transfer = r#"{"to": "DE89370400440532013000", "amount": 5, "currency": "EUR"}"#;
+    let run_at = |at: &str, roles: &str, tenant: Option<&str>| {
+        let mut c = check("transfer_money", transfer);
+        c.args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "--audit",
+            audit.to_str().unwrap(),
+            "--at",
+            at,
+            "--agent",
+            "bot",
+            "--roles",
+            roles,
+        ]);
+        if let Some(t) = tenant {
+            c.args(["--tenant", t]);
+        }
+        run(&mut c)
+    };
+    // Monday 10:00 in Berlin, with the finance role: allowed.
+    let r = run_at("2026-05-04T08:00:00Z", "finance", None);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // Monday 20:00 in Berlin: refused until Tuesday 08:00, with retry advice.
+    let r = run_at("2026-05-04T18:00:00Z", "finance", None);
+    assert_eq!(r.code, 1);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["metadata"]["code"], "time_window.closed");
+    assert_eq!(v["metadata"]["retry_after_seconds"], 12.0 * 3600.0);
+    // Without the role: refused, without naming it.
+    let r = run_at("2026-05-04T08:00:00Z", "reader", None);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("tool_access.role_required") && !r.stdout.contains("finance"),
+        "{}",
+        r.stdout
+    );
+    // A contractor (read-only tenant) cannot transfer at all.
+    let r = run_at("2026-05-04T08:00:00Z", "finance", Some("contractors"));
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("tool_access.denied"), "{}", r.stdout);
+}
+
+#[test]
 fn at_and_caller_flags_are_accepted() {
     let r = run(check("read_file", r#"{"path": "a"}"#).args([
         "--at",

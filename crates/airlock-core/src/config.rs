@@ -18,8 +18,11 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use crate::audit::Redactor;
 use crate::checks::UnknownArgs;
+use crate::policy::{ConfigPolicies, Policy, PolicySettings, TenantSettings, ToolRule};
 use crate::suggest::closest;
 
 /// Environment variables with the `AIRLOCK_` prefix that are not configuration keys.
@@ -39,6 +42,12 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     /// The audit log.
     pub audit: AuditSettings,
+    /// Who may call which tool, when, with which capabilities.
+    pub policy: PolicySettings,
+    /// Rules for tools by name or glob (`[tools."write_*"]`).
+    pub tools: BTreeMap<String, ToolRule>,
+    /// Per-tenant overrides of `[policy]` and `[tools]`, chosen by the caller's tenant.
+    pub tenants: BTreeMap<String, TenantSettings>,
 }
 
 /// `[ghost_args]`
@@ -187,16 +196,24 @@ pub struct Config {
     pub redactor: Redactor,
     /// Things worth saying at start-up: ignored variables, settings that weaken protection.
     pub warnings: Vec<String>,
+    /// The compiled base and per-tenant policies.
+    pub policies: ConfigPolicies,
 }
 
 impl Default for Config {
     fn default() -> Self {
         // The defaults are known to be valid; compile cannot fail on them.
-        compile(Settings::default(), BTreeMap::new(), None).unwrap_or_else(|_| Config {
-            settings: Settings::default(),
-            origins: BTreeMap::new(),
-            redactor: Redactor::default(),
-            warnings: Vec::new(),
+        compile(Settings::default(), BTreeMap::new(), None, BTreeMap::new()).unwrap_or_else(|_| {
+            Config {
+                settings: Settings::default(),
+                origins: BTreeMap::new(),
+                redactor: Redactor::default(),
+                warnings: Vec::new(),
+                policies: ConfigPolicies {
+                    base: Arc::new(Policy::permissive()),
+                    tenants: BTreeMap::new(),
+                },
+            }
         })
     }
 }
@@ -215,9 +232,17 @@ pub struct Explanation {
 }
 
 impl Config {
-    /// Where a key's value came from.
+    /// Where a key's value came from (for a table: where its first set key came from).
     pub fn origin(&self, key: &str) -> Origin {
-        self.origins.get(key).cloned().unwrap_or(Origin::Default)
+        if let Some(o) = self.origins.get(key) {
+            return o.clone();
+        }
+        let prefix = format!("{key}.");
+        self.origins
+            .iter()
+            .find(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, o)| o.clone())
+            .unwrap_or(Origin::Default)
     }
 
     /// The effective settings, key by key, with what each means.
@@ -312,6 +337,133 @@ impl Config {
                 s.audit.max_value_chars
             ),
         );
+        let p = &s.policy;
+        let list = |v: &[String]| format!("{v:?}");
+        add(
+            "policy.preset",
+            format!("{:?}", p.preset.as_str()),
+            match p.preset {
+                crate::policy::Preset::Permissive => "every tool allowed and every capability granted, unless the rules below say otherwise".into(),
+                crate::policy::Preset::Strict => "callers must name an agent; only read capabilities are granted, so destructive, open-world, writing or executing tools are refused".into(),
+                crate::policy::Preset::ReadOnly => "only reading tools (read_/get_/list_/search_/find_/describe_ names or readOnlyHint) may be called; writing names and destructiveHint tools are denied".into(),
+                crate::policy::Preset::BusinessHours => format!("destructive tools only {} on {} ({})", p.business_hours, p.business_days.join(","), p.timezone),
+            },
+        );
+        add(
+            "policy.allow",
+            list(&p.allow),
+            if p.allow.is_empty() {
+                if p.default_deny {
+                    "no allow list and default_deny: every tool is refused unless the preset allows it".into()
+                } else {
+                    "no allow list: every tool not denied may be called".into()
+                }
+            } else {
+                format!(
+                    "only tools matching these {} pattern(s) may be called (besides the preset's)",
+                    p.allow.len()
+                )
+            },
+        );
+        add(
+            "policy.deny",
+            list(&p.deny),
+            format!(
+                "tools matching these {} pattern(s) are always refused; deny wins over allow",
+                p.deny.len()
+            ),
+        );
+        add(
+            "policy.default_deny",
+            p.default_deny.to_string(),
+            if p.default_deny {
+                "with an empty allow list, every tool is refused".into()
+            } else {
+                "with an empty allow list, every tool is allowed".into()
+            },
+        );
+        add(
+            "policy.require_agent",
+            p.require_agent.to_string(),
+            if p.require_agent {
+                "calls without an agent id are refused".into()
+            } else {
+                "calls need no agent id (the strict preset requires one)".into()
+            },
+        );
+        add(
+            "policy.timezone",
+            format!("{:?}", p.timezone),
+            format!("every time window is read in {}", p.timezone),
+        );
+        add(
+            "policy.grant",
+            list(&p.grant),
+            "capabilities granted on top of the preset's".into(),
+        );
+        add(
+            "policy.deny_capabilities",
+            list(&p.deny_capabilities),
+            "capabilities never granted, whatever grants them".into(),
+        );
+        add(
+            "policy.business_hours",
+            format!("{:?}", p.business_hours),
+            "the window of the business_hours preset".into(),
+        );
+        add(
+            "policy.business_days",
+            list(&p.business_days),
+            "the days of the business_hours preset".into(),
+        );
+        for (pattern, rule) in &s.tools {
+            let mut parts = Vec::new();
+            if !rule.roles.is_empty() {
+                parts.push(format!(
+                    "callers need one of the roles {}",
+                    rule.roles.join(", ")
+                ));
+            }
+            if let Some(h) = &rule.hours {
+                let days = if rule.days.is_empty() {
+                    "every day".to_owned()
+                } else {
+                    rule.days.join(",")
+                };
+                parts.push(format!("only {h} on {days} ({})", p.timezone));
+            }
+            if !rule.capabilities.is_empty() {
+                parts.push(format!(
+                    "needs the capabilities {}",
+                    rule.capabilities.join(", ")
+                ));
+            }
+            let value = toml::to_string(rule)
+                .unwrap_or_default()
+                .trim_end()
+                .replace('\n', "; ");
+            add(
+                &format!("tools.{pattern}"),
+                value,
+                format!(
+                    "tools matching {pattern:?}: {}",
+                    if parts.is_empty() {
+                        "no restriction".to_owned()
+                    } else {
+                        parts.join("; ")
+                    }
+                ),
+            );
+        }
+        for name in s.tenants.keys() {
+            add(
+                &format!("tenants.{name}"),
+                "(overrides)".into(),
+                format!(
+                    "callers of tenant {name:?} get the base policy and tool rules with this section's overrides on top"
+                ),
+            );
+        }
         add(
             "audit.max_items",
             s.audit.max_items.to_string(),
@@ -419,6 +571,7 @@ impl ConfigBuilder {
             record_origins(&patch, "", &origin, &mut origins);
             merge(&mut merged, patch);
         }
+        let merged_for_tenants = merged.clone();
         let settings =
             Settings::deserialize(toml::Value::Table(merged)).map_err(|e| ConfigError {
                 origin: Origin::Default,
@@ -427,7 +580,33 @@ impl ConfigBuilder {
                 message: e.to_string(),
                 hint: None,
             })?;
-        let mut config = compile(settings, origins, self.file.as_ref())?;
+        // Each tenant's effective settings: the merged base with its overrides on top.
+        let mut tenant_settings = BTreeMap::new();
+        if let Some(toml::Value::Table(tenants)) = merged_for_tenants.get("tenants") {
+            let mut base = merged_for_tenants.clone();
+            base.remove("tenants");
+            for (name, overrides) in tenants {
+                let mut effective = base.clone();
+                if let toml::Value::Table(t) = overrides {
+                    merge(&mut effective, t.clone());
+                }
+                let s = Settings::deserialize(toml::Value::Table(effective)).map_err(|e| {
+                    ConfigError {
+                        origin: origins
+                            .iter()
+                            .find(|(k, _)| k.starts_with(&format!("tenants.{name}.")))
+                            .map(|(_, o)| o.clone())
+                            .unwrap_or(Origin::Default),
+                        line: None,
+                        key: format!("tenants.{name}"),
+                        message: e.message().to_owned(),
+                        hint: None,
+                    }
+                })?;
+                tenant_settings.insert(name.clone(), s);
+            }
+        }
+        let mut config = compile(settings, origins, self.file.as_ref(), tenant_settings)?;
         if config.settings.ghost_args.mode == UnknownArgs::StripSilent {
             warnings.push(
                 "ghost_args.mode = \"strip_silent\": undeclared arguments are removed without any audit record; use \"strip_and_log\" to keep a trace".to_owned(),
@@ -442,6 +621,7 @@ fn compile(
     settings: Settings,
     origins: BTreeMap<String, Origin>,
     file: Option<&(String, String)>,
+    tenant_settings: BTreeMap<String, Settings>,
 ) -> Result<Config, ConfigError> {
     let bad = |key: &str, message: String, hint: &str| {
         let origin = origins.get(key).cloned().unwrap_or(Origin::Default);
@@ -511,11 +691,41 @@ fn compile(
         settings.audit.max_value_chars,
         settings.audit.max_items,
     );
+    let policy_error = |e: crate::policy::PolicyError| {
+        // The origin of the key, or of the nearest enclosing key that was set.
+        let origin = origins
+            .iter()
+            .filter(|(k, _)| e.key.starts_with(k.as_str()) || k.starts_with(&e.key))
+            .max_by_key(|(k, _)| k.len())
+            .map(|(_, o)| o.clone())
+            .unwrap_or(Origin::Default);
+        let line = match (&origin, file) {
+            (Origin::File(_), Some((_, text))) => line_of_key(text, &e.key),
+            _ => None,
+        };
+        ConfigError {
+            origin,
+            line,
+            key: e.key,
+            message: e.message,
+            hint: Some(e.hint),
+        }
+    };
+    let base = Policy::compile("base", &settings.policy, &settings.tools).map_err(policy_error)?;
+    let mut tenants = BTreeMap::new();
+    for (name, s) in &tenant_settings {
+        let p = Policy::compile(name, &s.policy, &s.tools).map_err(policy_error)?;
+        tenants.insert(name.clone(), Arc::new(p));
+    }
     Ok(Config {
         settings,
         origins,
         redactor,
         warnings: Vec::new(),
+        policies: ConfigPolicies {
+            base: Arc::new(base),
+            tenants,
+        },
     })
 }
 
@@ -527,13 +737,14 @@ fn line_of_key(text: &str, dotted: &str) -> Option<usize> {
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
         if let Some(header) = t.strip_prefix('[').and_then(|h| h.split(']').next()) {
-            current = header.trim().trim_matches('"').to_owned();
+            current = header.trim().replace('"', "");
             continue;
         }
         let Some((lhs, _)) = t.split_once('=') else {
             continue;
         };
-        let lhs = lhs.trim().trim_matches('"');
+        let lhs = lhs.trim().replace('"', "");
+        let lhs = lhs.as_str();
         if (current == section && lhs == key) || (current.is_empty() && lhs == dotted) {
             return Some(i + 1);
         }
@@ -870,5 +1081,13 @@ mod tests {
         for key in all.keys() {
             assert!(keys.contains(key), "explain() misses {key}");
         }
+        let c = ConfigBuilder::new()
+            .file("a.toml", "[tools.\"write_*\"]\nroles = [\"editor\"]\n[tenants.acme.policy]\npreset = \"read_only\"\n")
+            .build()
+            .unwrap();
+        let keys: Vec<String> = c.explain().into_iter().map(|e| e.key).collect();
+        assert!(
+            keys.contains(&"tools.write_*".to_owned()) && keys.contains(&"tenants.acme".to_owned())
+        );
     }
 }

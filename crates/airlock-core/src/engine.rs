@@ -23,10 +23,11 @@ use serde_json::{Map, Value};
 use crate::audit::{AuditEvent, AuditSink, Recorded};
 use crate::call::{Arguments, Call, ToolDef};
 use crate::checks::validation::clip;
-use crate::checks::{GhostArgs, Validation};
+use crate::checks::{Capabilities, GhostArgs, TimeWindow, ToolAccess, Validation};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::pipeline::{CallState, Change, Check, Pipeline, PipelineError, Verdict};
+use crate::policy::PolicyResolver;
 use crate::refusal::{DenyCode, Refusal};
 use crate::schema::measure;
 use crate::suggest::closest;
@@ -148,6 +149,7 @@ impl Catalog {
 /// Builds an [`Engine`].
 pub struct EngineBuilder {
     config: Config,
+    resolver: Option<Arc<dyn PolicyResolver>>,
     extra: Vec<Arc<dyn Check>>,
     audit: Option<Arc<dyn AuditSink>>,
     clock: Arc<dyn Clock>,
@@ -159,6 +161,15 @@ impl EngineBuilder {
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Decide each caller's policy with this resolver instead of the configuration's
+    /// `[policy]`/`[tenants]` (a closure `Fn(&CallerContext) -> Option<Arc<Policy>>` works).
+    /// A resolver that returns `None` refuses the call.
+    #[must_use]
+    pub fn policy_resolver(mut self, resolver: Arc<dyn PolicyResolver>) -> Self {
+        self.resolver = Some(resolver);
         self
     }
 
@@ -198,6 +209,9 @@ impl EngineBuilder {
             return Err(EngineError::AuditPathWithoutSink(path.clone()));
         }
         let mut checks: Vec<Arc<dyn Check>> = vec![
+            Arc::new(ToolAccess),
+            Arc::new(TimeWindow),
+            Arc::new(Capabilities),
             Arc::new(GhostArgs::new(s.ghost_args.mode)),
             Arc::new(Validation::new(
                 s.validation.max_errors,
@@ -206,7 +220,11 @@ impl EngineBuilder {
         ];
         checks.extend(self.extra);
         let pipeline = Pipeline::new(checks)?.with_order(&s.pipeline.order)?;
+        let resolver = self
+            .resolver
+            .unwrap_or_else(|| Arc::new(self.config.policies.clone()));
         Ok(Engine {
+            resolver,
             config: Arc::new(self.config),
             pipeline,
             audit: self.audit,
@@ -219,6 +237,7 @@ impl EngineBuilder {
 /// The decision engine. Share it (`Arc<Engine>`) across threads and sessions.
 pub struct Engine {
     config: Arc<Config>,
+    resolver: Arc<dyn PolicyResolver>,
     pipeline: Pipeline,
     audit: Option<Arc<dyn AuditSink>>,
     clock: Arc<dyn Clock>,
@@ -239,6 +258,7 @@ impl Engine {
     pub fn builder() -> EngineBuilder {
         EngineBuilder {
             config: Config::default(),
+            resolver: None,
             extra: Vec::new(),
             audit: None,
             clock: Arc::new(SystemClock),
@@ -291,31 +311,70 @@ impl Engine {
                     .audit
                     .as_ref()
                     .map(|_| self.config.redactor.redact(&args));
-                let mut state = CallState {
-                    tool: &def,
-                    caller: &caller,
-                    at,
-                    arguments: args,
-                };
-                let decision = match self.pipeline.run(&mut state) {
-                    Verdict::Pass(changes) => Decision::Allowed(Allowed {
-                        tool: tool_name.clone(),
-                        arguments: state.arguments,
-                        changes,
-                    }),
-                    Verdict::Refuse {
-                        refusal,
-                        check,
-                        internal,
-                    } => Decision::Refused(Box::new(Refused {
-                        refusal: *refusal,
-                        check: Some(check),
-                        internal,
+                let decision = match self.resolver.resolve(&caller) {
+                    None => Decision::Refused(Box::new(Refused {
+                        refusal: Refusal::new(
+                            DenyCode::PolicyUnresolved,
+                            &tool_name,
+                            format!(
+                                "Tool '{tool_name}' was not called: no policy applies to this caller."
+                            ),
+                        ),
+                        check: None,
+                        internal: None,
                     })),
+                    Some(policy) => self.run_pipeline(&tool_name, &def, &caller, &policy, at, args),
                 };
                 (decision, recorded.unwrap_or(Value::Null))
             }
         };
+        self.record(decision, tool_name, caller, at, recorded_args, started)
+    }
+
+    fn run_pipeline(
+        &self,
+        tool_name: &str,
+        def: &ToolDef,
+        caller: &crate::call::CallerContext,
+        policy: &crate::policy::Policy,
+        at: jiff::Timestamp,
+        args: Map<String, Value>,
+    ) -> Decision {
+        let mut state = CallState {
+            tool: def,
+            caller,
+            policy,
+            at,
+            arguments: args,
+        };
+        match self.pipeline.run(&mut state) {
+            Verdict::Pass(changes) => Decision::Allowed(Allowed {
+                tool: tool_name.to_owned(),
+                arguments: state.arguments,
+                changes,
+            }),
+            Verdict::Refuse {
+                refusal,
+                check,
+                internal,
+            } => Decision::Refused(Box::new(Refused {
+                refusal: *refusal,
+                check: Some(check),
+                internal,
+            })),
+        }
+    }
+
+    /// Write the audit record, then answer; an unrecordable call is refused.
+    fn record(
+        &self,
+        decision: Decision,
+        tool_name: String,
+        caller: crate::call::CallerContext,
+        at: jiff::Timestamp,
+        recorded_args: Value,
+        started: Instant,
+    ) -> Decision {
         let Some(sink) = &self.audit else {
             return decision;
         };

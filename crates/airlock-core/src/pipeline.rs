@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::call::{CallerContext, ToolDef};
+use crate::policy::Policy;
 use crate::refusal::{DenyCode, Refusal};
 
 /// The fixed phases a check can run in, in order. Nothing is spent before `Spend`.
@@ -60,6 +61,8 @@ pub struct CallState<'a> {
     pub tool: &'a ToolDef,
     /// Who is calling.
     pub caller: &'a CallerContext,
+    /// The policy that applies to this caller.
+    pub policy: &'a Policy,
     /// The time the call is evaluated at.
     pub at: Timestamp,
     /// The arguments, possibly changed by earlier checks.
@@ -308,9 +311,11 @@ mod tests {
     fn run(p: &Pipeline) -> Verdict {
         let tool = ToolDef::new("t", json!({"type": "object"}));
         let caller = CallerContext::default();
+        let policy = Policy::permissive();
         let mut state = CallState {
             tool: &tool,
             caller: &caller,
+            policy: &policy,
             at: Timestamp::UNIX_EPOCH,
             arguments: Map::new(),
         };

@@ -135,9 +135,45 @@ pub struct ToolRule {
 #[serde(deny_unknown_fields, default)]
 pub struct TenantSettings {
     /// Overrides of `[policy]` keys (unset keys keep the base value).
-    pub policy: PolicySettings,
+    #[serde(skip_serializing_if = "PolicyOverrides::is_empty")]
+    pub policy: PolicyOverrides,
     /// Overrides of `[tools]` rules, by the same names or globs.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tools: BTreeMap<String, ToolRule>,
+}
+
+/// `[tenants.NAME.policy]`: the `[policy]` keys a tenant overrides; the rest are inherited.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+#[allow(missing_docs)] // each field is the `[policy]` key of the same name
+pub struct PolicyOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deny: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_deny: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_agent: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deny_capabilities: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub business_hours: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub business_days: Option<Vec<String>>,
+}
+
+impl PolicyOverrides {
+    /// Whether nothing is overridden.
+    pub fn is_empty(&self) -> bool {
+        *self == PolicyOverrides::default()
+    }
 }
 
 macro_rules! capabilities {
@@ -549,7 +585,7 @@ impl Policy {
         granted = granted.minus(denied);
         let mut rules = Vec::new();
         for (pattern, rule) in tools {
-            let key = format!("{prefix}tools.{pattern:?}");
+            let key = format!("{prefix}tools.{pattern}");
             let matcher = glob(pattern, &key)?.compile_matcher();
             let literal_chars = pattern
                 .chars()
@@ -581,7 +617,7 @@ impl Policy {
                 },
             });
         }
-        rules.sort_by(|a, b| b.specificity.cmp(&a.specificity));
+        rules.sort_by_key(|r| std::cmp::Reverse(r.specificity));
         Ok(Policy {
             name: name.to_owned(),
             preset: settings.preset,
@@ -599,6 +635,24 @@ impl Policy {
             granted,
             business,
         })
+    }
+
+    /// A policy that allows every tool and grants every capability (the default's meaning),
+    /// built without anything that can fail.
+    pub fn permissive() -> Policy {
+        Policy {
+            name: "base".to_owned(),
+            preset: Preset::Permissive,
+            allow: None,
+            deny: globset::GlobSet::empty(),
+            default_deny: false,
+            require_agent: false,
+            tz: TimeZone::UTC,
+            tz_name: "UTC".to_owned(),
+            rules: Vec::new(),
+            granted: CapSet::all(),
+            business: None,
+        }
     }
 
     fn most_specific<'p, T>(

@@ -139,6 +139,18 @@ macro_rules! deny_codes {
 deny_codes! {
     /// The tool is not in the server's tool list.
     UnknownTool = "tool_integrity.unknown_tool",
+    /// No policy applies to this caller (the resolver returned none).
+    PolicyUnresolved = "policy.unresolved",
+    /// The policy denies the tool, or does not allow it.
+    ToolAccessDenied = "tool_access.denied",
+    /// The policy requires an agent id and the call has none.
+    ToolAccessAgentRequired = "tool_access.agent_required",
+    /// The tool requires a role the caller does not hold.
+    ToolAccessRoleRequired = "tool_access.role_required",
+    /// The tool may only be called inside a time window, and the call is outside it.
+    TimeWindowClosed = "time_window.closed",
+    /// The tool needs a capability the caller's policy does not grant.
+    CapabilityDenied = "capabilities.denied",
     /// The arguments are not valid JSON.
     ArgumentsNotJson = "arguments.not_json",
     /// The arguments are JSON but not an object.
@@ -195,6 +207,12 @@ impl DenyCode {
     pub fn block_reason(self) -> BlockReason {
         match self {
             DenyCode::UnknownTool => BlockReason::UnknownTool,
+            DenyCode::PolicyUnresolved
+            | DenyCode::ToolAccessDenied
+            | DenyCode::ToolAccessAgentRequired
+            | DenyCode::ToolAccessRoleRequired
+            | DenyCode::TimeWindowClosed => BlockReason::PolicyViolation,
+            DenyCode::CapabilityDenied => BlockReason::CapabilityDenied,
             DenyCode::ArgumentsNotJson
             | DenyCode::ArgumentsNotObject
             | DenyCode::ArgumentsTooLarge
@@ -247,6 +265,12 @@ impl DenyCode {
             | DenyCode::ValidationProperties
             | DenyCode::ValidationOther => Fault::Caller,
             DenyCode::SchemaInvalid | DenyCode::GhostArgsUndecidable => Fault::Upstream,
+            DenyCode::PolicyUnresolved
+            | DenyCode::ToolAccessDenied
+            | DenyCode::ToolAccessAgentRequired
+            | DenyCode::ToolAccessRoleRequired
+            | DenyCode::TimeWindowClosed
+            | DenyCode::CapabilityDenied => Fault::Policy,
             DenyCode::ValidationLimit | DenyCode::AuditUnavailable | DenyCode::InternalError => {
                 Fault::Airlock
             }
@@ -277,7 +301,14 @@ impl DenyCode {
             | DenyCode::ValidationProperties
             | DenyCode::ValidationOther
             | DenyCode::ValidationLimit => Retry::AfterFix,
-            DenyCode::SchemaInvalid | DenyCode::GhostArgsUndecidable => Retry::Never,
+            DenyCode::SchemaInvalid
+            | DenyCode::GhostArgsUndecidable
+            | DenyCode::PolicyUnresolved
+            | DenyCode::ToolAccessDenied
+            | DenyCode::ToolAccessAgentRequired
+            | DenyCode::ToolAccessRoleRequired
+            | DenyCode::CapabilityDenied => Retry::Never,
+            DenyCode::TimeWindowClosed => Retry::Later,
             DenyCode::AuditUnavailable | DenyCode::InternalError => Retry::Later,
         }
     }
@@ -290,6 +321,24 @@ impl DenyCode {
         match self {
             DenyCode::UnknownTool => {
                 "Call only tools from the server's tool list (tools/list); check the spelling of the tool name."
+            }
+            DenyCode::PolicyUnresolved => {
+                "Retrying will not help: no policy applies to this caller. The operator must configure one for this agent or tenant."
+            }
+            DenyCode::ToolAccessDenied => {
+                "Retrying will not help: this tool is not available to this caller. Use another tool from the list."
+            }
+            DenyCode::ToolAccessAgentRequired => {
+                "Retrying will not help: calls must carry an agent identity, which the operator configures for this client."
+            }
+            DenyCode::ToolAccessRoleRequired => {
+                "Retrying will not help: this tool needs a role this caller does not hold. Use another tool or ask the operator."
+            }
+            DenyCode::TimeWindowClosed => {
+                "This tool is only available at certain times; try again when the window opens (see retry_after_seconds)."
+            }
+            DenyCode::CapabilityDenied => {
+                "Retrying will not help: this tool needs a capability this caller's policy does not grant. Use a tool that does less, or ask the operator."
             }
             DenyCode::ArgumentsNotJson => {
                 "Send the arguments as one JSON object, e.g. {\"path\": \"notes.txt\"}."

@@ -422,3 +422,272 @@ mod properties {
         })
     }
 }
+
+mod policy {
+    use std::sync::Arc;
+
+    use airlock_core::policy::{Policy, PolicySettings};
+    use airlock_core::{Call, CallerContext, ConfigBuilder, DenyCode, Engine, ToolDef};
+    use serde_json::{Value, json};
+
+    const CONFIG: &str = r#"
+[policy]
+timezone = "Europe/Berlin"
+deny = ["delete_*"]
+grant = ["fs_write"]
+deny_capabilities = ["process_shell"]
+
+[tools."write_*"]
+roles = ["editor"]
+hours = "09:00-17:00"
+days = ["mon", "tue", "wed", "thu", "fri"]
+capabilities = ["fs_write"]
+
+[tools."write_log"]
+hours = "00:00-24:00"
+
+[tools."run_shell"]
+capabilities = ["process_shell"]
+
+[tenants.acme.policy]
+preset = "read_only"
+
+[tenants.night.policy]
+preset = "strict"
+"#;
+
+    fn tools() -> Vec<ToolDef> {
+        let t = |name: &str, ann: Value| {
+            let mut d = ToolDef::new(name, json!({"type": "object"}));
+            d.annotations = Some(ann);
+            d
+        };
+        vec![
+            t("read_file", json!({"readOnlyHint": true})),
+            t("write_file", json!({})),
+            t("write_log", json!({})),
+            t("delete_file", json!({"destructiveHint": true})),
+            t("run_shell", json!({})),
+            t("fetch", json!({"openWorldHint": true})),
+        ]
+    }
+
+    fn engine() -> Engine {
+        let config = ConfigBuilder::new()
+            .file("airlock.toml", CONFIG)
+            .build()
+            .unwrap();
+        Engine::builder()
+            .config(config)
+            .tools(tools())
+            .build()
+            .unwrap()
+    }
+
+    fn decide(e: &Engine, tool: &str, caller: CallerContext, at: &str) -> Option<DenyCode> {
+        e.check(
+            Call::new(tool, json!({}))
+                .caller(caller)
+                .at(at.parse().unwrap()),
+        )
+        .refusal()
+        .map(|r| r.code)
+    }
+
+    // 2026-05-04 is a Monday; Berlin is UTC+2 then.
+    const MON_10_BERLIN: &str = "2026-05-04T08:00:00Z";
+    const MON_20_BERLIN: &str = "2026-05-04T18:00:00Z";
+    const SAT_10_BERLIN: &str = "2026-05-09T08:00:00Z";
+
+    #[test]
+    fn table_of_admit_decisions() {
+        let e = engine();
+        let editor = || CallerContext::default().agent("a").roles(["editor"]);
+        let anyone = || CallerContext::default().agent("a");
+        let cases: Vec<(&str, CallerContext, &str, Option<DenyCode>)> = vec![
+            ("read_file", anyone(), MON_20_BERLIN, None),
+            ("write_file", editor(), MON_10_BERLIN, None),
+            (
+                "write_file",
+                anyone(),
+                MON_10_BERLIN,
+                Some(DenyCode::ToolAccessRoleRequired),
+            ),
+            (
+                "write_file",
+                editor(),
+                MON_20_BERLIN,
+                Some(DenyCode::TimeWindowClosed),
+            ),
+            (
+                "write_file",
+                editor(),
+                SAT_10_BERLIN,
+                Some(DenyCode::TimeWindowClosed),
+            ),
+            // The exact rule's window beats the glob's; roles still come from the glob.
+            ("write_log", editor(), MON_20_BERLIN, None),
+            (
+                "delete_file",
+                editor(),
+                MON_10_BERLIN,
+                Some(DenyCode::ToolAccessDenied),
+            ),
+            (
+                "run_shell",
+                anyone(),
+                MON_10_BERLIN,
+                Some(DenyCode::CapabilityDenied),
+            ),
+            ("fetch", anyone(), MON_10_BERLIN, None),
+            // Tenant acme is read-only: reading tools and readOnlyHint tools only.
+            ("read_file", anyone().tenant("acme"), MON_10_BERLIN, None),
+            (
+                "write_log",
+                editor().tenant("acme"),
+                MON_10_BERLIN,
+                Some(DenyCode::ToolAccessDenied),
+            ),
+            (
+                "fetch",
+                anyone().tenant("acme"),
+                MON_10_BERLIN,
+                Some(DenyCode::ToolAccessDenied),
+            ),
+            // Tenant night is strict: an agent is required; open-world tools need net_any.
+            (
+                "read_file",
+                CallerContext::default().tenant("night"),
+                MON_10_BERLIN,
+                Some(DenyCode::ToolAccessAgentRequired),
+            ),
+            (
+                "fetch",
+                anyone().tenant("night"),
+                MON_10_BERLIN,
+                Some(DenyCode::CapabilityDenied),
+            ),
+            // Tenants without a section get the base policy.
+            ("fetch", anyone().tenant("other"), MON_10_BERLIN, None),
+        ];
+        for (tool, caller, at, want) in cases {
+            assert_eq!(
+                decide(&e, tool, caller.clone(), at),
+                want,
+                "{tool} {caller:?} {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_never_reveal_rules_and_say_when_to_retry() {
+        let e = engine();
+        let d = e
+            .check(Call::new("delete_file", json!({})).caller(CallerContext::default().agent("a")));
+        let text = serde_json::to_string(&d.refusal().unwrap()).unwrap();
+        assert!(!text.contains("delete_*"), "{text}");
+        assert!(text.contains("Retrying will not help"));
+        let d =
+            e.check(Call::new("write_file", json!({})).caller(CallerContext::default().agent("a")));
+        let text = serde_json::to_string(&d.refusal().unwrap()).unwrap();
+        assert!(!text.contains("editor"), "{text}");
+
+        let d = e.check(
+            Call::new("write_file", json!({}))
+                .caller(CallerContext::default().agent("a").roles(["editor"]))
+                .at("2026-05-08T16:00:00Z".parse().unwrap()),
+        );
+        let r = d.refusal().unwrap();
+        // Friday 18:00 Berlin → Monday 09:00 Berlin = 63 hours.
+        assert_eq!(
+            r.retry_after,
+            Some(std::time::Duration::from_secs(63 * 3600))
+        );
+        assert_eq!(
+            r.fix_hints[0],
+            "Try again after Mon 2026-05-11 09:00 (Europe/Berlin), in 3780 minutes."
+        );
+        assert!(r.render_text().contains("Retry after 226800 seconds."));
+    }
+
+    #[test]
+    fn a_resolver_without_a_policy_refuses() {
+        let resolver = |c: &CallerContext| -> Option<Arc<Policy>> {
+            (c.agent.as_deref() == Some("known")).then(|| {
+                Arc::new(
+                    Policy::compile("base", &PolicySettings::default(), &Default::default())
+                        .unwrap(),
+                )
+            })
+        };
+        let e = Engine::builder()
+            .tools(tools())
+            .policy_resolver(Arc::new(resolver))
+            .build()
+            .unwrap();
+        let code = |agent: &str| {
+            e.check(Call::new("read_file", json!({})).caller(CallerContext::default().agent(agent)))
+                .refusal()
+                .map(|r| r.code)
+        };
+        assert_eq!(code("known"), None);
+        assert_eq!(code("stranger"), Some(DenyCode::PolicyUnresolved));
+    }
+
+    #[test]
+    fn bad_policy_config_names_file_key_and_fix() {
+        let cases = [
+            (
+                "[policy]\ntimezone = \"Mars/Base\"\n",
+                "policy.timezone",
+                Some(2),
+            ),
+            (
+                "[policy]\ngrant = [\"fs_wirte\"]\n",
+                "policy.grant",
+                Some(2),
+            ),
+            (
+                "[tools.\"write_*\"]\nhours = \"9-17\"\n",
+                "tools.write_*.hours",
+                Some(2),
+            ),
+            (
+                "[tools.\"write_*\"]\ndays = [\"funday\"]\n",
+                "tools.write_*.days",
+                Some(2),
+            ),
+            (
+                "[tools.\"write_[\"]\nroles = [\"a\"]\n",
+                "tools.write_[",
+                None,
+            ),
+            (
+                "[tenants.acme.policy]\ntimezone = \"Nowhere\"\n",
+                "tenants.acme.policy.timezone",
+                Some(2),
+            ),
+            (
+                "[policy]\npreset = \"paranoid\"\n",
+                "policy.preset",
+                Some(2),
+            ),
+        ];
+        for (text, key, line) in cases {
+            let e = ConfigBuilder::new()
+                .file("p.toml", text)
+                .build()
+                .unwrap_err();
+            assert_eq!(e.key, key, "{text}");
+            assert_eq!(
+                e.origin,
+                airlock_core::Origin::File("p.toml".into()),
+                "{text}"
+            );
+            if line.is_some() {
+                assert_eq!(e.line, line, "{text}");
+            }
+            assert!(e.hint.is_some(), "{text}");
+        }
+    }
+}

@@ -886,12 +886,14 @@ mod tests {
     fn run(mode: UnknownArgs, schema: Value, args: Value) -> (Outcome, Value) {
         let tool = ToolDef::new("t", schema);
         let caller = CallerContext::default();
+        let policy = crate::policy::Policy::permissive();
         let Value::Object(arguments) = args else {
             panic!("args must be an object")
         };
         let mut state = CallState {
             tool: &tool,
             caller: &caller,
+            policy: &policy,
             at: Timestamp::UNIX_EPOCH,
             arguments,
         };

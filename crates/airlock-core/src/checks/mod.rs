@@ -3,8 +3,14 @@
 //! implements [`crate::Check`], a config section of the same name, a deny-code prefix of the
 //! same name, and a table of allowed and refused cases beside it.
 
+pub mod capabilities;
 pub mod ghost_args;
+pub mod time_window;
+pub mod tool_access;
 pub mod validation;
 
+pub use capabilities::Capabilities;
 pub use ghost_args::{GhostArgs, UnknownArgs};
+pub use time_window::TimeWindow;
+pub use tool_access::ToolAccess;
 pub use validation::Validation;

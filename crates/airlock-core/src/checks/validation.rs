@@ -781,12 +781,14 @@ mod tests {
     fn refuse(schema: Value, args: Value) -> Option<Refusal> {
         let tool = ToolDef::new("transfer", schema);
         let caller = CallerContext::default();
+        let policy = crate::policy::Policy::permissive();
         let Value::Object(arguments) = args else {
             panic!()
         };
         let mut state = CallState {
             tool: &tool,
             caller: &caller,
+            policy: &policy,
             at: Timestamp::UNIX_EPOCH,
             arguments: arguments.clone(),
         };
