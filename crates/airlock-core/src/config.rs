@@ -438,6 +438,21 @@ impl Config {
                     rule.capabilities.join(", ")
                 ));
             }
+            if let Some(rate) = &rule.rate_limit {
+                let scope = match rule.rate_key.unwrap_or_default() {
+                    crate::limits::RateKey::ToolCaller => "tool and caller",
+                    crate::limits::RateKey::Tool => "tool",
+                    crate::limits::RateKey::Caller => "caller",
+                    crate::limits::RateKey::Tenant => "tenant",
+                    crate::limits::RateKey::Global => "everyone together",
+                };
+                parts.push(format!(
+                    "at most {rate}{} per {scope}",
+                    rule.burst
+                        .map(|b| format!(" (bursts of {b})"))
+                        .unwrap_or_default()
+                ));
+            }
             let value = toml::to_string(rule)
                 .unwrap_or_default()
                 .trim_end()

@@ -23,9 +23,10 @@ use serde_json::{Map, Value};
 use crate::audit::{AuditEvent, AuditSink, Recorded};
 use crate::call::{Arguments, Call, ToolDef};
 use crate::checks::validation::clip;
-use crate::checks::{Capabilities, GhostArgs, TimeWindow, ToolAccess, Validation};
+use crate::checks::{Capabilities, GhostArgs, RateLimit, TimeWindow, ToolAccess, Validation};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::limits::{MemoryRateStore, RateStore};
 use crate::pipeline::{CallState, Change, Check, Pipeline, PipelineError, Verdict};
 use crate::policy::PolicyResolver;
 use crate::refusal::{DenyCode, Refusal};
@@ -150,6 +151,7 @@ impl Catalog {
 pub struct EngineBuilder {
     config: Config,
     resolver: Option<Arc<dyn PolicyResolver>>,
+    rate_store: Option<Arc<dyn RateStore>>,
     extra: Vec<Arc<dyn Check>>,
     audit: Option<Arc<dyn AuditSink>>,
     clock: Arc<dyn Clock>,
@@ -170,6 +172,14 @@ impl EngineBuilder {
     #[must_use]
     pub fn policy_resolver(mut self, resolver: Arc<dyn PolicyResolver>) -> Self {
         self.resolver = Some(resolver);
+        self
+    }
+
+    /// Keep rate-limit state in this store (default: in memory, per engine). Engines sharing
+    /// one store share their limits.
+    #[must_use]
+    pub fn rate_store(mut self, store: Arc<dyn RateStore>) -> Self {
+        self.rate_store = Some(store);
         self
     }
 
@@ -217,6 +227,10 @@ impl EngineBuilder {
                 s.validation.max_errors,
                 self.config.redactor.clone(),
             )),
+            Arc::new(RateLimit::new(
+                self.rate_store
+                    .unwrap_or_else(|| Arc::new(MemoryRateStore::new())),
+            )),
         ];
         checks.extend(self.extra);
         let pipeline = Pipeline::new(checks)?.with_order(&s.pipeline.order)?;
@@ -259,6 +273,7 @@ impl Engine {
         EngineBuilder {
             config: Config::default(),
             resolver: None,
+            rate_store: None,
             extra: Vec::new(),
             audit: None,
             clock: Arc::new(SystemClock),

@@ -25,6 +25,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::call::{CallerContext, ToolDef};
+use crate::limits::{Rate, RateKey};
 
 /// A named starting point for a policy, composable with explicit rules.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema, Hash)]
@@ -128,6 +129,26 @@ pub struct ToolRule {
     /// Capabilities the tool needs (besides what its annotations imply).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub capabilities: Vec<String>,
+    /// At most this many calls, `"N/second|minute|hour|day"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<String>,
+    /// Most calls admitted at once under `rate_limit` (default: N).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    /// What one limiter bucket covers: `tool_caller` (default), `tool`, `caller`, `tenant`, `global`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_key: Option<RateKey>,
+}
+
+/// A compiled rate limit and the rule it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolRate {
+    /// The `[tools]` pattern that set it (part of the bucket key).
+    pub pattern: String,
+    /// The rate.
+    pub rate: Rate,
+    /// What one bucket covers.
+    pub key: RateKey,
 }
 
 /// `[tenants.NAME]`: overrides for callers of that tenant.
@@ -447,6 +468,7 @@ struct Rule {
     roles: Option<Vec<String>>,
     window: Option<Window>,
     capabilities: Option<CapSet>,
+    rate: Option<ToolRate>,
 }
 
 /// A compiled policy: what the admit-phase checks run on.
@@ -600,7 +622,28 @@ impl Policy {
                 )?),
                 None => None,
             };
+            let rate = match &rule.rate_limit {
+                Some(text) => Some(ToolRate {
+                    pattern: pattern.clone(),
+                    rate: Rate::parse(text, rule.burst).map_err(|message| PolicyError {
+                        key: format!("{key}.rate_limit"),
+                        message,
+                        hint: "write it as N/unit, e.g. \"10/minute\", with burst = M for bursts"
+                            .to_owned(),
+                    })?,
+                    key: rule.rate_key.unwrap_or_default(),
+                }),
+                None if rule.burst.is_some() || rule.rate_key.is_some() => {
+                    return Err(PolicyError {
+                        key: format!("{key}.burst"),
+                        message: "burst and rate_key need a rate_limit".to_owned(),
+                        hint: "add rate_limit = \"N/unit\" to this rule".to_owned(),
+                    });
+                }
+                None => None,
+            };
             rules.push(Rule {
+                rate,
                 pattern: pattern.clone(),
                 matcher,
                 specificity: (is_literal(pattern), literal_chars),
@@ -722,6 +765,12 @@ impl Policy {
             need = need.with(Capability::NetAny);
         }
         need
+    }
+
+    /// The rate limit of the most specific rule that sets one for `tool`.
+    pub fn rate(&self, tool: &str) -> Option<&ToolRate> {
+        self.most_specific(tool, |r| r.rate.as_ref())
+            .map(|(rate, _)| rate)
     }
 
     /// The capabilities granted.

@@ -151,6 +151,8 @@ deny_codes! {
     TimeWindowClosed = "time_window.closed",
     /// The tool needs a capability the caller's policy does not grant.
     CapabilityDenied = "capabilities.denied",
+    /// The tool's rate limit is exhausted for this caller; retry after `retry_after_seconds`.
+    RateLimited = "rate_limit.exceeded",
     /// The arguments are not valid JSON.
     ArgumentsNotJson = "arguments.not_json",
     /// The arguments are JSON but not an object.
@@ -213,6 +215,7 @@ impl DenyCode {
             | DenyCode::ToolAccessRoleRequired
             | DenyCode::TimeWindowClosed => BlockReason::PolicyViolation,
             DenyCode::CapabilityDenied => BlockReason::CapabilityDenied,
+            DenyCode::RateLimited => BlockReason::RateLimit,
             DenyCode::ArgumentsNotJson
             | DenyCode::ArgumentsNotObject
             | DenyCode::ArgumentsTooLarge
@@ -263,7 +266,8 @@ impl DenyCode {
             | DenyCode::ValidationAlternatives
             | DenyCode::ValidationItems
             | DenyCode::ValidationProperties
-            | DenyCode::ValidationOther => Fault::Caller,
+            | DenyCode::ValidationOther
+            | DenyCode::RateLimited => Fault::Caller,
             DenyCode::SchemaInvalid | DenyCode::GhostArgsUndecidable => Fault::Upstream,
             DenyCode::PolicyUnresolved
             | DenyCode::ToolAccessDenied
@@ -308,7 +312,7 @@ impl DenyCode {
             | DenyCode::ToolAccessAgentRequired
             | DenyCode::ToolAccessRoleRequired
             | DenyCode::CapabilityDenied => Retry::Never,
-            DenyCode::TimeWindowClosed => Retry::Later,
+            DenyCode::TimeWindowClosed | DenyCode::RateLimited => Retry::Later,
             DenyCode::AuditUnavailable | DenyCode::InternalError => Retry::Later,
         }
     }
@@ -339,6 +343,9 @@ impl DenyCode {
             }
             DenyCode::CapabilityDenied => {
                 "Retrying will not help: this tool needs a capability this caller's policy does not grant. Use a tool that does less, or ask the operator."
+            }
+            DenyCode::RateLimited => {
+                "Slow down: wait retry_after_seconds before calling this tool again; calling sooner is refused again."
             }
             DenyCode::ArgumentsNotJson => {
                 "Send the arguments as one JSON object, e.g. {\"path\": \"notes.txt\"}."

@@ -691,3 +691,142 @@ preset = "strict"
         }
     }
 }
+
+mod rate_limits {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use airlock_core::limits::{Acquire, MemoryRateStore, Rate, RateStore, RateStoreError};
+    use airlock_core::{Call, CallerContext, ConfigBuilder, DenyCode, Engine, ToolDef};
+    use jiff::Timestamp;
+    use serde_json::json;
+
+    const CONFIG: &str = r#"
+[tools."send_*"]
+rate_limit = "2/minute"
+
+[tools."send_sms"]
+rate_limit = "1/hour"
+rate_key = "tool"
+"#;
+
+    fn engine(store: Arc<dyn RateStore>) -> Engine {
+        let config = ConfigBuilder::new().file("r.toml", CONFIG).build().unwrap();
+        let schema =
+            json!({"type": "object", "properties": {"to": {"type": "string"}}, "required": ["to"]});
+        Engine::builder()
+            .config(config)
+            .tools([
+                ToolDef::new("send_mail", schema.clone()),
+                ToolDef::new("send_sms", schema),
+            ])
+            .rate_store(store)
+            .build()
+            .unwrap()
+    }
+
+    fn call(
+        e: &Engine,
+        tool: &str,
+        agent: &str,
+        args: serde_json::Value,
+        at: i64,
+    ) -> Option<airlock_core::Refusal> {
+        e.check(
+            Call::new(tool, args)
+                .caller(CallerContext::default().agent(agent))
+                .at(Timestamp::from_second(at).unwrap()),
+        )
+        .refusal()
+        .cloned()
+    }
+
+    #[test]
+    fn limits_per_tool_and_caller_and_say_when_to_retry() {
+        let e = engine(Arc::new(MemoryRateStore::new()));
+        let ok = json!({"to": "x"});
+        assert!(call(&e, "send_mail", "a", ok.clone(), 0).is_none());
+        assert!(call(&e, "send_mail", "a", ok.clone(), 0).is_none());
+        let r = call(&e, "send_mail", "a", ok.clone(), 0).unwrap();
+        assert_eq!(r.code, DenyCode::RateLimited);
+        assert_eq!(r.retry_after, Some(Duration::from_secs(30)));
+        assert!(
+            r.render_text().contains("Retry after 30 seconds."),
+            "{}",
+            r.render_text()
+        );
+        // Another caller has its own bucket; time refills.
+        assert!(call(&e, "send_mail", "b", ok.clone(), 0).is_none());
+        assert!(call(&e, "send_mail", "a", ok.clone(), 30).is_none());
+        // The exact rule (1/hour, shared by every caller) wins over the glob.
+        assert!(call(&e, "send_sms", "a", ok.clone(), 0).is_none());
+        assert_eq!(
+            call(&e, "send_sms", "b", ok, 0).unwrap().code,
+            DenyCode::RateLimited
+        );
+    }
+
+    #[test]
+    fn malformed_calls_spend_nothing() {
+        let e = engine(Arc::new(MemoryRateStore::new()));
+        for _ in 0..10 {
+            let r = call(&e, "send_mail", "a", json!({"to": 5}), 0).unwrap();
+            assert_eq!(r.code, DenyCode::ValidationType);
+            let r = call(&e, "send_mail", "a", json!({"to": "x", "cc": "y"}), 0).unwrap();
+            assert_eq!(r.code, DenyCode::GhostArgsUnknown);
+        }
+        assert!(call(&e, "send_mail", "a", json!({"to": "x"}), 0).is_none());
+        assert!(call(&e, "send_mail", "a", json!({"to": "x"}), 0).is_none());
+    }
+
+    #[test]
+    fn engines_sharing_a_store_share_the_limit() {
+        let store: Arc<dyn RateStore> = Arc::new(MemoryRateStore::new());
+        let (e1, e2) = (engine(store.clone()), engine(store));
+        assert!(call(&e1, "send_mail", "a", json!({"to": "x"}), 0).is_none());
+        assert!(call(&e2, "send_mail", "a", json!({"to": "x"}), 0).is_none());
+        assert_eq!(
+            call(&e1, "send_mail", "a", json!({"to": "x"}), 0)
+                .unwrap()
+                .code,
+            DenyCode::RateLimited
+        );
+    }
+
+    struct Down;
+    impl RateStore for Down {
+        fn acquire(&self, _: &str, _: Rate, _: Timestamp) -> Result<Acquire, RateStoreError> {
+            Err(RateStoreError("connection refused".into()))
+        }
+    }
+
+    #[test]
+    fn a_failing_store_refuses() {
+        let e = engine(Arc::new(Down));
+        let r = call(&e, "send_mail", "a", json!({"to": "x"}), 0).unwrap();
+        assert_eq!(r.code, DenyCode::InternalError);
+        assert!(!r.render_text().contains("connection refused"));
+    }
+
+    #[test]
+    fn bad_rates_name_the_key() {
+        for (text, key) in [
+            (
+                "[tools.x]\nrate_limit = \"10/fortnight\"\n",
+                "tools.x.rate_limit",
+            ),
+            ("[tools.x]\nburst = 3\n", "tools.x.burst"),
+            (
+                "[tools.x]\nrate_limit = \"0/minute\"\n",
+                "tools.x.rate_limit",
+            ),
+        ] {
+            let e = ConfigBuilder::new()
+                .file("r.toml", text)
+                .build()
+                .unwrap_err();
+            assert_eq!(e.key, key, "{text}");
+            assert_eq!(e.line, Some(2), "{text}");
+        }
+    }
+}

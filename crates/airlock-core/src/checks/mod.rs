@@ -5,12 +5,14 @@
 
 pub mod capabilities;
 pub mod ghost_args;
+pub mod rate_limit;
 pub mod time_window;
 pub mod tool_access;
 pub mod validation;
 
 pub use capabilities::Capabilities;
 pub use ghost_args::{GhostArgs, UnknownArgs};
+pub use rate_limit::RateLimit;
 pub use time_window::TimeWindow;
 pub use tool_access::ToolAccess;
 pub use validation::Validation;

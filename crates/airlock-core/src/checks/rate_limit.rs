@@ -1,0 +1,93 @@
+//! `rate_limit` — how often a tool may be called. Phase: spend.
+//!
+//! Guards against runaway agents and abuse: the most specific `[tools]` rule with a
+//! `rate_limit = "N/unit"` (and optional `burst`, `rate_key`) limits matching calls with GCRA,
+//! keyed by tool × caller by default (or tool, caller, tenant, global). It runs in the spend
+//! phase, after validation and the guards, so a malformed or otherwise refused call never
+//! consumes a token. A refusal says when to retry (`retry_after_seconds`).
+//!
+//! A store that fails refuses the call (fail closed). Not covered: sharing limits between
+//! processes (a shared `RateStore`, e.g. Redis, plugs in through the engine builder).
+
+use std::sync::Arc;
+
+use crate::limits::{Acquire, RateKey, RateStore};
+use crate::pipeline::{CallState, Check, CheckError, Outcome, Phase};
+use crate::refusal::{DenyCode, Refusal};
+
+/// The rate-limit check.
+#[derive(Clone)]
+pub struct RateLimit {
+    store: Arc<dyn RateStore>,
+}
+
+impl std::fmt::Debug for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RateLimit")
+    }
+}
+
+impl RateLimit {
+    /// A check keeping its state in `store`.
+    pub fn new(store: Arc<dyn RateStore>) -> Self {
+        RateLimit { store }
+    }
+}
+
+impl Check for RateLimit {
+    fn name(&self) -> &'static str {
+        "rate_limit"
+    }
+
+    fn phase(&self) -> Phase {
+        Phase::Spend
+    }
+
+    fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError> {
+        let tool = &call.tool.name;
+        let Some(limit) = call.policy.rate(tool) else {
+            return Ok(Outcome::Pass);
+        };
+        let c = call.caller;
+        let caller = c
+            .agent
+            .as_deref()
+            .map(|a| format!("agent:{a}"))
+            .or_else(|| c.session.as_deref().map(|s| format!("session:{s}")))
+            .unwrap_or_else(|| "anonymous".to_owned());
+        let tenant = c.tenant.as_deref().unwrap_or("");
+        let scope = match limit.key {
+            RateKey::ToolCaller => format!("tool:{tool}|{caller}"),
+            RateKey::Tool => format!("tool:{tool}"),
+            RateKey::Caller => caller,
+            RateKey::Tenant => format!("tenant:{tenant}"),
+            RateKey::Global => "global".to_owned(),
+        };
+        // The policy and the rule name the bucket, so rules and tenants never share one.
+        let key = format!("{}|{}|{scope}", call.policy.name, limit.pattern);
+        match self
+            .store
+            .acquire(&key, limit.rate, call.at)
+            .map_err(|e| CheckError::new(e.to_string()))?
+        {
+            Acquire::Allowed => Ok(Outcome::Pass),
+            Acquire::Limited { retry_after } => {
+                let secs = retry_after.as_secs_f64();
+                let mut r = Refusal::new(
+                    DenyCode::RateLimited,
+                    tool,
+                    format!(
+                        "Tool '{tool}' was called too often: the limit is {}.",
+                        limit.rate
+                    ),
+                )
+                .with_hints(vec![format!(
+                    "Wait {:.1} seconds before calling '{tool}' again; do not retry sooner.",
+                    (secs * 10.0).ceil() / 10.0
+                )]);
+                r.retry_after = Some(retry_after);
+                Ok(Outcome::Refuse(r))
+            }
+        }
+    }
+}
