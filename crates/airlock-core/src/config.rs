@@ -438,6 +438,9 @@ impl Config {
                     rule.capabilities.join(", ")
                 ));
             }
+            if rule.approval == Some(crate::policy::ApprovalMode::Required) {
+                parts.push("every call needs a person's approval".to_owned());
+            }
             if let Some(rate) = &rule.rate_limit {
                 let scope = match rule.rate_key.unwrap_or_default() {
                     crate::limits::RateKey::ToolCaller => "tool and caller",

@@ -23,7 +23,9 @@ use serde_json::{Map, Value};
 use crate::audit::{AuditEvent, AuditSink, Recorded};
 use crate::call::{Arguments, Call, ToolDef};
 use crate::checks::validation::clip;
-use crate::checks::{Capabilities, GhostArgs, RateLimit, TimeWindow, ToolAccess, Validation};
+use crate::checks::{
+    Approval, Approver, Capabilities, GhostArgs, RateLimit, TimeWindow, ToolAccess, Validation,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::limits::{MemoryRateStore, RateStore};
@@ -152,6 +154,7 @@ pub struct EngineBuilder {
     config: Config,
     resolver: Option<Arc<dyn PolicyResolver>>,
     rate_store: Option<Arc<dyn RateStore>>,
+    approver: Option<Arc<dyn Approver>>,
     extra: Vec<Arc<dyn Check>>,
     audit: Option<Arc<dyn AuditSink>>,
     clock: Arc<dyn Clock>,
@@ -180,6 +183,14 @@ impl EngineBuilder {
     #[must_use]
     pub fn rate_store(mut self, store: Arc<dyn RateStore>) -> Self {
         self.rate_store = Some(store);
+        self
+    }
+
+    /// Ask this approver for tools whose rule says `approval = "required"` (default: none, so
+    /// such calls are refused with `approval.required`).
+    #[must_use]
+    pub fn approver(mut self, approver: Arc<dyn Approver>) -> Self {
+        self.approver = Some(approver);
         self
     }
 
@@ -231,6 +242,7 @@ impl EngineBuilder {
                 self.rate_store
                     .unwrap_or_else(|| Arc::new(MemoryRateStore::new())),
             )),
+            Arc::new(Approval::new(self.approver)),
         ];
         checks.extend(self.extra);
         let pipeline = Pipeline::new(checks)?.with_order(&s.pipeline.order)?;
@@ -274,6 +286,7 @@ impl Engine {
             config: Config::default(),
             resolver: None,
             rate_store: None,
+            approver: None,
             extra: Vec::new(),
             audit: None,
             clock: Arc::new(SystemClock),

@@ -138,6 +138,19 @@ pub struct ToolRule {
     /// What one limiter bucket covers: `tool_caller` (default), `tool`, `caller`, `tenant`, `global`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_key: Option<RateKey>,
+    /// `"required"`: every call needs a person's approval; `"none"`: it does not (overrides a glob).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalMode>,
+}
+
+/// Whether calls need approval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalMode {
+    /// Every call needs a person's approval.
+    Required,
+    /// No approval needed.
+    None,
 }
 
 /// A compiled rate limit and the rule it came from.
@@ -469,6 +482,7 @@ struct Rule {
     window: Option<Window>,
     capabilities: Option<CapSet>,
     rate: Option<ToolRate>,
+    approval: Option<ApprovalMode>,
 }
 
 /// A compiled policy: what the admit-phase checks run on.
@@ -644,6 +658,7 @@ impl Policy {
             };
             rules.push(Rule {
                 rate,
+                approval: rule.approval,
                 pattern: pattern.clone(),
                 matcher,
                 specificity: (is_literal(pattern), literal_chars),
@@ -771,6 +786,12 @@ impl Policy {
     pub fn rate(&self, tool: &str) -> Option<&ToolRate> {
         self.most_specific(tool, |r| r.rate.as_ref())
             .map(|(rate, _)| rate)
+    }
+
+    /// Whether the most specific rule that says so requires approval for `tool`.
+    pub fn needs_approval(&self, tool: &str) -> bool {
+        self.most_specific(tool, |r| r.approval)
+            .is_some_and(|(mode, _)| mode == ApprovalMode::Required)
     }
 
     /// The capabilities granted.

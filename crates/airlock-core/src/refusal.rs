@@ -153,6 +153,12 @@ deny_codes! {
     CapabilityDenied = "capabilities.denied",
     /// The tool's rate limit is exhausted for this caller; retry after `retry_after_seconds`.
     RateLimited = "rate_limit.exceeded",
+    /// The tool needs a person's approval and no approver is configured.
+    ApprovalRequired = "approval.required",
+    /// The approver denied the call.
+    ApprovalDenied = "approval.denied",
+    /// The approver did not answer in time.
+    ApprovalTimedOut = "approval.timed_out",
     /// The arguments are not valid JSON.
     ArgumentsNotJson = "arguments.not_json",
     /// The arguments are JSON but not an object.
@@ -216,6 +222,8 @@ impl DenyCode {
             | DenyCode::TimeWindowClosed => BlockReason::PolicyViolation,
             DenyCode::CapabilityDenied => BlockReason::CapabilityDenied,
             DenyCode::RateLimited => BlockReason::RateLimit,
+            DenyCode::ApprovalRequired => BlockReason::ApprovalRequired,
+            DenyCode::ApprovalDenied | DenyCode::ApprovalTimedOut => BlockReason::ApprovalDenied,
             DenyCode::ArgumentsNotJson
             | DenyCode::ArgumentsNotObject
             | DenyCode::ArgumentsTooLarge
@@ -274,7 +282,10 @@ impl DenyCode {
             | DenyCode::ToolAccessAgentRequired
             | DenyCode::ToolAccessRoleRequired
             | DenyCode::TimeWindowClosed
-            | DenyCode::CapabilityDenied => Fault::Policy,
+            | DenyCode::CapabilityDenied
+            | DenyCode::ApprovalRequired
+            | DenyCode::ApprovalDenied
+            | DenyCode::ApprovalTimedOut => Fault::Policy,
             DenyCode::ValidationLimit | DenyCode::AuditUnavailable | DenyCode::InternalError => {
                 Fault::Airlock
             }
@@ -311,7 +322,10 @@ impl DenyCode {
             | DenyCode::ToolAccessDenied
             | DenyCode::ToolAccessAgentRequired
             | DenyCode::ToolAccessRoleRequired
-            | DenyCode::CapabilityDenied => Retry::Never,
+            | DenyCode::CapabilityDenied
+            | DenyCode::ApprovalRequired
+            | DenyCode::ApprovalDenied => Retry::Never,
+            DenyCode::ApprovalTimedOut => Retry::Later,
             DenyCode::TimeWindowClosed | DenyCode::RateLimited => Retry::Later,
             DenyCode::AuditUnavailable | DenyCode::InternalError => Retry::Later,
         }
@@ -343,6 +357,15 @@ impl DenyCode {
             }
             DenyCode::CapabilityDenied => {
                 "Retrying will not help: this tool needs a capability this caller's policy does not grant. Use a tool that does less, or ask the operator."
+            }
+            DenyCode::ApprovalRequired => {
+                "Retrying will not help: this tool needs a person's approval and none can be asked here. Use another tool or ask the operator."
+            }
+            DenyCode::ApprovalDenied => {
+                "A person declined this call. Do not retry it; ask the user how to proceed."
+            }
+            DenyCode::ApprovalTimedOut => {
+                "Nobody approved this call in time. Retry later, or ask the user to be ready to approve it."
             }
             DenyCode::RateLimited => {
                 "Slow down: wait retry_after_seconds before calling this tool again; calling sooner is refused again."

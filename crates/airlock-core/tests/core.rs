@@ -830,3 +830,99 @@ rate_key = "tool"
         }
     }
 }
+
+mod approval {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use airlock_core::checks::{ApprovalOutcome, ApprovalRequest};
+    use airlock_core::{
+        BlockReason, Call, CallerContext, ConfigBuilder, DenyCode, Engine, ToolDef,
+    };
+    use serde_json::json;
+
+    const CONFIG: &str = r#"
+[tools."transfer_*"]
+approval = "required"
+
+[tools."transfer_small"]
+approval = "none"
+"#;
+
+    fn engine(approver: Option<Arc<dyn airlock_core::checks::Approver>>) -> Engine {
+        let config = ConfigBuilder::new().file("a.toml", CONFIG).build().unwrap();
+        let schema = json!({"type": "object", "properties": {"amount": {"type": "integer"}}, "required": ["amount"]});
+        let mut b = Engine::builder().config(config).tools([
+            ToolDef::new("transfer_money", schema.clone()),
+            ToolDef::new("transfer_small", schema),
+        ]);
+        if let Some(a) = approver {
+            b = b.approver(a);
+        }
+        b.build().unwrap()
+    }
+
+    fn code(e: &Engine, tool: &str, amount: serde_json::Value) -> Option<DenyCode> {
+        e.check(
+            Call::new(tool, json!({"amount": amount})).caller(CallerContext::default().agent("a")),
+        )
+        .refusal()
+        .map(|r| r.code)
+    }
+
+    #[test]
+    fn without_an_approver_approval_is_required() {
+        let e = engine(None);
+        assert_eq!(
+            code(&e, "transfer_money", json!(5)),
+            Some(DenyCode::ApprovalRequired)
+        );
+        assert_eq!(
+            code(&e, "transfer_small", json!(5)),
+            None,
+            "the exact rule says none"
+        );
+        let d = e.check(Call::new("transfer_money", json!({"amount": 5})));
+        assert_eq!(
+            d.refusal().unwrap().block_reason(),
+            BlockReason::ApprovalRequired
+        );
+    }
+
+    #[test]
+    fn the_approver_sees_only_valid_calls_and_its_answer_counts() {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let seen = asked.clone();
+        let approver = move |r: &ApprovalRequest<'_>| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            match r.arguments["amount"].as_i64() {
+                Some(n) if n < 100 => ApprovalOutcome::Approved,
+                Some(n) if n < 1000 => ApprovalOutcome::Denied(Some("too much for today".into())),
+                _ => ApprovalOutcome::TimedOut,
+            }
+        };
+        let e = engine(Some(Arc::new(approver)));
+        assert_eq!(code(&e, "transfer_money", json!(5)), None);
+        assert_eq!(
+            code(&e, "transfer_money", json!(500)),
+            Some(DenyCode::ApprovalDenied)
+        );
+        assert_eq!(
+            code(&e, "transfer_money", json!(5000)),
+            Some(DenyCode::ApprovalTimedOut)
+        );
+        // A malformed call is refused before anyone is asked.
+        assert_eq!(
+            code(&e, "transfer_money", json!("5")),
+            Some(DenyCode::ValidationType)
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 3);
+        let d = e.check(Call::new("transfer_money", json!({"amount": 500})));
+        assert!(
+            d.refusal()
+                .unwrap()
+                .render_text()
+                .contains("The approver said: too much for today.")
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! implements [`crate::Check`], a config section of the same name, a deny-code prefix of the
 //! same name, and a table of allowed and refused cases beside it.
 
+pub mod approval;
 pub mod capabilities;
 pub mod ghost_args;
 pub mod rate_limit;
@@ -10,6 +11,7 @@ pub mod time_window;
 pub mod tool_access;
 pub mod validation;
 
+pub use approval::{Approval, ApprovalOutcome, ApprovalRequest, Approver};
 pub use capabilities::Capabilities;
 pub use ghost_args::{GhostArgs, UnknownArgs};
 pub use rate_limit::RateLimit;
