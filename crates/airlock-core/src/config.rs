@@ -42,6 +42,8 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     /// The audit log.
     pub audit: AuditSettings,
+    /// Limits on a whole session (all tools).
+    pub session: SessionSettings,
     /// Who may call which tool, when, with which capabilities.
     pub policy: PolicySettings,
     /// Rules for tools by name or glob (`[tools."write_*"]`).
@@ -97,6 +99,30 @@ impl Default for ArgumentsSettings {
 pub struct PipelineSettings {
     /// Check names to run first within their phase, in this order. Phases never mix.
     pub order: Vec<String>,
+}
+
+/// `[session]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// Most calls one session may make (all tools). Unset: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_calls: Option<u64>,
+    /// Cut a session off once more than this share of its calls were refused (0 < r ≤ 1). Unset: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_refused_ratio: Option<f64>,
+    /// Calls a session makes before `max_refused_ratio` applies.
+    pub min_calls: u64,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            max_calls: None,
+            max_refused_ratio: None,
+            min_calls: 10,
+        }
+    }
 }
 
 /// `[audit]`
@@ -337,6 +363,35 @@ impl Config {
                 s.audit.max_value_chars
             ),
         );
+        add(
+            "session.max_calls",
+            s.session
+                .max_calls
+                .map_or_else(|| "(unset)".to_owned(), |n| n.to_string()),
+            match s.session.max_calls {
+                Some(n) => format!("a session may make at most {n} calls"),
+                None => "no limit on calls per session".into(),
+            },
+        );
+        add(
+            "session.max_refused_ratio",
+            s.session
+                .max_refused_ratio
+                .map_or_else(|| "(unset)".to_owned(), |r| r.to_string()),
+            match s.session.max_refused_ratio {
+                Some(r) => format!(
+                    "a session with more than {:.0}% of its calls refused (after {} calls) is cut off",
+                    r * 100.0,
+                    s.session.min_calls
+                ),
+                None => "sessions are never cut off for refused calls".into(),
+            },
+        );
+        add(
+            "session.min_calls",
+            s.session.min_calls.to_string(),
+            "calls a session makes before the refused-call ratio applies".into(),
+        );
         let p = &s.policy;
         let list = |v: &[String]| format!("{v:?}");
         add(
@@ -440,6 +495,18 @@ impl Config {
             }
             if rule.approval == Some(crate::policy::ApprovalMode::Required) {
                 parts.push("every call needs a person's approval".to_owned());
+            }
+            if let Some(n) = rule.max_calls_per_session {
+                parts.push(format!("at most {n} calls per session"));
+            }
+            if let Some(c) = &rule.cooldown {
+                parts.push(format!("at least {c} between calls in a session"));
+            }
+            if !rule.required_before.is_empty() {
+                parts.push(format!(
+                    "only after {} succeeded in the session",
+                    rule.required_before.join(", ")
+                ));
             }
             if let Some(rate) = &rule.rate_limit {
                 let scope = match rule.rate_key.unwrap_or_default() {
@@ -686,6 +753,22 @@ fn compile(
         1 << 20,
     )?;
     within("audit.max_items", settings.audit.max_items, 1, 10_000)?;
+    if let Some(r) = settings.session.max_refused_ratio
+        && !(r > 0.0 && r <= 1.0)
+    {
+        return Err(bad(
+            "session.max_refused_ratio",
+            format!("{r} is out of range"),
+            "use a share above 0 and at most 1, e.g. 0.5 to cut off sessions with more than half their calls refused",
+        ));
+    }
+    if settings.session.max_calls == Some(0) {
+        return Err(bad(
+            "session.max_calls",
+            "0 refuses every call".into(),
+            "remove the key for no limit, or give a positive number",
+        ));
+    }
     if let Some(p) = &settings.audit.path
         && p.trim().is_empty()
     {

@@ -24,7 +24,8 @@ use crate::audit::{AuditEvent, AuditSink, Recorded};
 use crate::call::{Arguments, Call, ToolDef};
 use crate::checks::validation::clip;
 use crate::checks::{
-    Approval, Approver, Capabilities, GhostArgs, RateLimit, TimeWindow, ToolAccess, Validation,
+    Approval, Approver, Capabilities, GhostArgs, RateLimit, SessionLimits, TimeWindow, ToolAccess,
+    Validation,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -33,6 +34,7 @@ use crate::pipeline::{CallState, Change, Check, Pipeline, PipelineError, Verdict
 use crate::policy::PolicyResolver;
 use crate::refusal::{DenyCode, Refusal};
 use crate::schema::measure;
+use crate::sessions::{SessionState, Sessions, session_key};
 use crate::suggest::closest;
 
 /// What the engine decided.
@@ -226,6 +228,7 @@ impl EngineBuilder {
     /// Assemble the pipeline and the engine.
     pub fn build(self) -> Result<Engine, EngineError> {
         let s = &self.config.settings;
+        let sessions = Arc::new(Sessions::new());
         if let (Some(path), None) = (&s.audit.path, &self.audit) {
             return Err(EngineError::AuditPathWithoutSink(path.clone()));
         }
@@ -242,6 +245,7 @@ impl EngineBuilder {
                 self.rate_store
                     .unwrap_or_else(|| Arc::new(MemoryRateStore::new())),
             )),
+            Arc::new(SessionLimits::new(sessions.clone(), s.session.clone())),
             Arc::new(Approval::new(self.approver)),
         ];
         checks.extend(self.extra);
@@ -250,6 +254,7 @@ impl EngineBuilder {
             .resolver
             .unwrap_or_else(|| Arc::new(self.config.policies.clone()));
         Ok(Engine {
+            sessions,
             resolver,
             config: Arc::new(self.config),
             pipeline,
@@ -264,6 +269,7 @@ impl EngineBuilder {
 pub struct Engine {
     config: Arc<Config>,
     resolver: Arc<dyn PolicyResolver>,
+    sessions: Arc<Sessions>,
     pipeline: Pipeline,
     audit: Option<Arc<dyn AuditSink>>,
     clock: Arc<dyn Clock>,
@@ -356,7 +362,42 @@ impl Engine {
                 (decision, recorded.unwrap_or(Value::Null))
             }
         };
+        self.count(&caller, at, &decision);
         self.record(decision, tool_name, caller, at, recorded_args, started)
+    }
+
+    /// Report how an allowed call ended (after the tool ran): a success satisfies
+    /// `required_before` rules of later calls in the session.
+    pub fn record_outcome(&self, caller: &crate::call::CallerContext, tool: &str, succeeded: bool) {
+        if succeeded {
+            let now = self.clock.now();
+            self.sessions.with(&session_key(caller), now, |s| {
+                s.succeeded.insert(tool.to_owned());
+            });
+        }
+    }
+
+    /// What the caller's session has done so far.
+    pub fn session(&self, caller: &crate::call::CallerContext) -> Option<SessionState> {
+        self.sessions.get(&session_key(caller))
+    }
+
+    /// Count the decision against the session; cut the session off past the refused ratio.
+    fn count(&self, caller: &crate::call::CallerContext, at: jiff::Timestamp, decision: &Decision) {
+        let settings = &self.config.settings.session;
+        let refused = !decision.is_allowed();
+        self.sessions.with(&session_key(caller), at, |s| {
+            s.attempts += 1;
+            if refused {
+                s.refused += 1;
+            }
+            if let Some(ratio) = settings.max_refused_ratio
+                && s.attempts >= settings.min_calls
+                && (s.refused as f64) / (s.attempts as f64) > ratio
+            {
+                s.cut_off = true;
+            }
+        });
     }
 
     fn run_pipeline(

@@ -59,6 +59,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod refusal;
 pub mod schema;
+pub mod sessions;
 pub mod suggest;
 
 pub use audit::{AuditEvent, AuditSink, JsonlSink, MemorySink, Redactor};

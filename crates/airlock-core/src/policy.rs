@@ -141,6 +141,49 @@ pub struct ToolRule {
     /// `"required"`: every call needs a person's approval; `"none"`: it does not (overrides a glob).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalMode>,
+    /// At most this many calls of the tool per session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_calls_per_session: Option<u64>,
+    /// At least this long between two calls of the tool in a session: `"500ms"`, `"30s"`, `"5m"`, `"1h"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<String>,
+    /// Tools that must have succeeded in the session before this one may be called.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub required_before: Vec<String>,
+}
+
+/// Session constraints of a tool, from the most specific rule that sets each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionRule {
+    /// Calls per session.
+    pub max_calls: Option<u64>,
+    /// Minimum spacing between calls.
+    pub cooldown: Option<std::time::Duration>,
+    /// Tools that must have succeeded first.
+    pub required_before: Vec<String>,
+}
+
+/// Parse `"500ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like \"30s\""))?;
+    let secs = |s: u64| std::time::Duration::from_secs(n.saturating_mul(s));
+    Ok(match unit.trim() {
+        "ms" => std::time::Duration::from_millis(n),
+        "s" => secs(1),
+        "m" => secs(60),
+        "h" => secs(3600),
+        "d" => secs(86_400),
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration like \"30s\" (units: ms, s, m, h, d)"
+            ));
+        }
+    })
 }
 
 /// Whether calls need approval.
@@ -483,6 +526,9 @@ struct Rule {
     capabilities: Option<CapSet>,
     rate: Option<ToolRate>,
     approval: Option<ApprovalMode>,
+    max_calls: Option<u64>,
+    cooldown: Option<std::time::Duration>,
+    required_before: Option<Vec<String>>,
 }
 
 /// A compiled policy: what the admit-phase checks run on.
@@ -656,9 +702,21 @@ impl Policy {
                 }
                 None => None,
             };
+            let cooldown = match &rule.cooldown {
+                Some(text) => Some(parse_duration(text).map_err(|message| PolicyError {
+                    key: format!("{key}.cooldown"),
+                    message,
+                    hint: "write a whole number with a unit: 500ms, 30s, 5m, 1h, 1d".to_owned(),
+                })?),
+                None => None,
+            };
             rules.push(Rule {
                 rate,
                 approval: rule.approval,
+                max_calls: rule.max_calls_per_session,
+                cooldown,
+                required_before: (!rule.required_before.is_empty())
+                    .then(|| rule.required_before.clone()),
                 pattern: pattern.clone(),
                 matcher,
                 specificity: (is_literal(pattern), literal_chars),
@@ -786,6 +844,18 @@ impl Policy {
     pub fn rate(&self, tool: &str) -> Option<&ToolRate> {
         self.most_specific(tool, |r| r.rate.as_ref())
             .map(|(rate, _)| rate)
+    }
+
+    /// The session constraints of `tool`.
+    pub fn session_rule(&self, tool: &str) -> SessionRule {
+        SessionRule {
+            max_calls: self.most_specific(tool, |r| r.max_calls).map(|(v, _)| v),
+            cooldown: self.most_specific(tool, |r| r.cooldown).map(|(v, _)| v),
+            required_before: self
+                .most_specific(tool, |r| r.required_before.clone())
+                .map(|(v, _)| v)
+                .unwrap_or_default(),
+        }
     }
 
     /// Whether the most specific rule that says so requires approval for `tool`.

@@ -159,6 +159,16 @@ deny_codes! {
     ApprovalDenied = "approval.denied",
     /// The approver did not answer in time.
     ApprovalTimedOut = "approval.timed_out",
+    /// The session was cut off after too many refused calls.
+    SessionCutOff = "session.cut_off",
+    /// The session has used all its calls (`session.max_calls`).
+    SessionBudgetExceeded = "session.budget_exceeded",
+    /// The session has used all its calls of this tool (`max_calls_per_session`).
+    SessionToolBudgetExceeded = "session.tool_budget_exceeded",
+    /// The tool was called too recently in this session (`cooldown`).
+    SessionCooldown = "session.cooldown",
+    /// Tools that must succeed first (`required_before`) have not.
+    SessionPrerequisite = "session.prerequisite",
     /// The arguments are not valid JSON.
     ArgumentsNotJson = "arguments.not_json",
     /// The arguments are JSON but not an object.
@@ -224,6 +234,11 @@ impl DenyCode {
             DenyCode::RateLimited => BlockReason::RateLimit,
             DenyCode::ApprovalRequired => BlockReason::ApprovalRequired,
             DenyCode::ApprovalDenied | DenyCode::ApprovalTimedOut => BlockReason::ApprovalDenied,
+            DenyCode::SessionCutOff
+            | DenyCode::SessionBudgetExceeded
+            | DenyCode::SessionToolBudgetExceeded => BlockReason::BudgetExceeded,
+            DenyCode::SessionCooldown => BlockReason::RateLimit,
+            DenyCode::SessionPrerequisite => BlockReason::PolicyViolation,
             DenyCode::ArgumentsNotJson
             | DenyCode::ArgumentsNotObject
             | DenyCode::ArgumentsTooLarge
@@ -275,7 +290,12 @@ impl DenyCode {
             | DenyCode::ValidationItems
             | DenyCode::ValidationProperties
             | DenyCode::ValidationOther
-            | DenyCode::RateLimited => Fault::Caller,
+            | DenyCode::RateLimited
+            | DenyCode::SessionCutOff
+            | DenyCode::SessionBudgetExceeded
+            | DenyCode::SessionToolBudgetExceeded
+            | DenyCode::SessionCooldown
+            | DenyCode::SessionPrerequisite => Fault::Caller,
             DenyCode::SchemaInvalid | DenyCode::GhostArgsUndecidable => Fault::Upstream,
             DenyCode::PolicyUnresolved
             | DenyCode::ToolAccessDenied
@@ -315,7 +335,12 @@ impl DenyCode {
             | DenyCode::ValidationItems
             | DenyCode::ValidationProperties
             | DenyCode::ValidationOther
-            | DenyCode::ValidationLimit => Retry::AfterFix,
+            | DenyCode::ValidationLimit
+            | DenyCode::SessionPrerequisite => Retry::AfterFix,
+            DenyCode::SessionCutOff
+            | DenyCode::SessionBudgetExceeded
+            | DenyCode::SessionToolBudgetExceeded => Retry::Never,
+            DenyCode::SessionCooldown => Retry::Later,
             DenyCode::SchemaInvalid
             | DenyCode::GhostArgsUndecidable
             | DenyCode::PolicyUnresolved
@@ -366,6 +391,21 @@ impl DenyCode {
             }
             DenyCode::ApprovalTimedOut => {
                 "Nobody approved this call in time. Retry later, or ask the user to be ready to approve it."
+            }
+            DenyCode::SessionCutOff => {
+                "Retrying will not help: this session made too many refused calls and was cut off. Start a new session and read each refusal's fix hints."
+            }
+            DenyCode::SessionBudgetExceeded => {
+                "Retrying will not help: this session has no calls left. Finish with what you have or start a new session."
+            }
+            DenyCode::SessionToolBudgetExceeded => {
+                "Retrying will not help: this tool has no calls left in this session. Use what earlier calls returned."
+            }
+            DenyCode::SessionCooldown => {
+                "Wait retry_after_seconds before calling this tool again in this session."
+            }
+            DenyCode::SessionPrerequisite => {
+                "Call the tools named in the error first; once they have succeeded, call this one again."
             }
             DenyCode::RateLimited => {
                 "Slow down: wait retry_after_seconds before calling this tool again; calling sooner is refused again."

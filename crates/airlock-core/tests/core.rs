@@ -926,3 +926,133 @@ approval = "none"
         );
     }
 }
+
+mod sessions {
+    use std::time::Duration;
+
+    use airlock_core::{Call, CallerContext, ConfigBuilder, DenyCode, Engine, ToolDef};
+    use jiff::Timestamp;
+    use serde_json::json;
+
+    fn engine(config: &str) -> Engine {
+        let config = ConfigBuilder::new().file("s.toml", config).build().unwrap();
+        let schema = json!({"type": "object", "properties": {"q": {"type": "string"}}});
+        Engine::builder()
+            .config(config)
+            .tools(
+                ["search", "read_doc", "summarize", "delete_doc"]
+                    .map(|n| ToolDef::new(n, schema.clone())),
+            )
+            .build()
+            .unwrap()
+    }
+
+    fn call(e: &Engine, tool: &str, session: &str, at: i64) -> Option<airlock_core::Refusal> {
+        e.check(
+            Call::new(tool, json!({"q": "x"}))
+                .caller(CallerContext::default().agent("a").session(session))
+                .at(Timestamp::from_second(at).unwrap()),
+        )
+        .refusal()
+        .cloned()
+    }
+
+    #[test]
+    fn budgets_cooldowns_and_prerequisites() {
+        let e = engine(
+            r#"
+[session]
+max_calls = 5
+
+[tools.search]
+max_calls_per_session = 2
+
+[tools.read_doc]
+cooldown = "10s"
+
+[tools.summarize]
+required_before = ["read_doc"]
+"#,
+        );
+        assert!(call(&e, "search", "s1", 0).is_none());
+        assert!(call(&e, "search", "s1", 1).is_none());
+        assert_eq!(
+            call(&e, "search", "s1", 2).unwrap().code,
+            DenyCode::SessionToolBudgetExceeded
+        );
+        // Another session has its own budget.
+        assert!(call(&e, "search", "s2", 2).is_none());
+
+        assert!(call(&e, "read_doc", "s1", 3).is_none());
+        let r = call(&e, "read_doc", "s1", 8).unwrap();
+        assert_eq!(r.code, DenyCode::SessionCooldown);
+        assert_eq!(r.retry_after, Some(Duration::from_secs(5)));
+        assert!(call(&e, "read_doc", "s1", 13).is_none());
+
+        // summarize needs read_doc to have *succeeded*, which only the caller can report.
+        let r = call(&e, "summarize", "s1", 14).unwrap();
+        assert_eq!(r.code, DenyCode::SessionPrerequisite);
+        assert_eq!(
+            r.fix_hints[0],
+            "Call 'read_doc' first, then call 'summarize' again."
+        );
+        e.record_outcome(
+            &CallerContext::default().agent("a").session("s1"),
+            "read_doc",
+            true,
+        );
+        assert!(call(&e, "summarize", "s1", 15).is_none());
+
+        // Five calls charged in s1: the session budget is spent.
+        assert_eq!(
+            call(&e, "delete_doc", "s1", 16).unwrap().code,
+            DenyCode::SessionBudgetExceeded
+        );
+    }
+
+    #[test]
+    fn sessions_with_too_many_refusals_are_cut_off() {
+        let e = engine("[session]\nmax_refused_ratio = 0.5\nmin_calls = 4\n");
+        let bad = |at| {
+            e.check(
+                Call::new("search", json!({"q": 5}))
+                    .caller(CallerContext::default().session("s"))
+                    .at(Timestamp::from_second(at).unwrap()),
+            )
+        };
+        assert!(call(&e, "search", "s", 0).is_none());
+        bad(1);
+        bad(2);
+        assert!(
+            call(&e, "search", "s", 3).is_none(),
+            "2 of 4 refused: not above half"
+        );
+        bad(4);
+        // 3 of 5 refused: cut off, even for valid calls.
+        let r = call(&e, "search", "s", 5).unwrap();
+        assert_eq!(r.code, DenyCode::SessionCutOff);
+        assert!(r.render_text().contains("Retrying will not help"));
+        assert!(call(&e, "search", "other", 5).is_none());
+        let state = e.session(&CallerContext::default().session("s")).unwrap();
+        assert!(state.cut_off);
+    }
+
+    #[test]
+    fn bad_session_config_names_the_key() {
+        for (text, key) in [
+            (
+                "[session]\nmax_refused_ratio = 1.5\n",
+                "session.max_refused_ratio",
+            ),
+            ("[session]\nmax_calls = 0\n", "session.max_calls"),
+            ("[tools.x]\ncooldown = \"soon\"\n", "tools.x.cooldown"),
+        ] {
+            let e = ConfigBuilder::new()
+                .file("s.toml", text)
+                .build()
+                .unwrap_err();
+            assert_eq!(e.key, key, "{text}");
+            assert_eq!(e.line, Some(2), "{text}");
+        }
+    }
+}
