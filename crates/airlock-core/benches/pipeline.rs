@@ -162,5 +162,59 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// A policy with 50 `[tools]` rules (exact names and globs, roles, windows, capabilities) and a
+/// local rate limit, decided by the admit-phase checks and `rate_limit` directly.
+fn policy(c: &mut Criterion) {
+    use airlock_core::checks::{Capabilities, RateLimit, TimeWindow, ToolAccess};
+    use airlock_core::limits::MemoryRateStore;
+    use airlock_core::{CallState, Check, ConfigBuilder};
+
+    let mut toml = String::from(
+        "[policy]\ntimezone = \"Europe/Berlin\"\ndeny = [\"delete_*\", \"drop_*\"]\nallow = [\"read_*\", \"write_*\", \"list_*\", \"send_*\"]\n",
+    );
+    for i in 0..46 {
+        toml.push_str(&format!(
+            "[tools.\"write_{i}_*\"]\nroles = [\"editor\"]\nhours = \"08:00-18:00\"\ncapabilities = [\"fs_write\"]\n"
+        ));
+    }
+    toml.push_str("[tools.\"send_*\"]\nroles = [\"mailer\"]\n");
+    toml.push_str(
+        "[tools.\"send_mail\"]\nhours = \"00:00-24:00\"\ncapabilities = [\"net_https\"]\n",
+    );
+    toml.push_str("[tools.\"send_m*\"]\nrate_limit = \"1000000000/second\"\n");
+    toml.push_str("[tools.\"list_*\"]\ncapabilities = [\"fs_read\"]\n");
+    let config = ConfigBuilder::new()
+        .file("bench.toml", toml)
+        .build()
+        .unwrap();
+    let policy = config.policies.base.clone();
+    let tool = ToolDef::new("send_mail", json!({"type": "object"}));
+    let caller = CallerContext::default().agent("bench").roles(["mailer"]);
+    let checks: Vec<Box<dyn Check>> = vec![
+        Box::new(ToolAccess),
+        Box::new(TimeWindow),
+        Box::new(Capabilities),
+        Box::new(RateLimit::new(Arc::new(MemoryRateStore::new()))),
+    ];
+    let at: jiff::Timestamp = "2026-05-04T08:00:00Z".parse().unwrap();
+    let mut g = c.benchmark_group("policy");
+    g.bench_function("50_rules_and_rate_limit", |b| {
+        b.iter(|| {
+            let mut state = CallState {
+                tool: &tool,
+                caller: &caller,
+                policy: &policy,
+                at,
+                arguments: serde_json::Map::new(),
+            };
+            for check in &checks {
+                let out = check.check(&mut state).unwrap();
+                assert!(matches!(out, airlock_core::Outcome::Pass));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, policy);
 criterion_main!(benches);

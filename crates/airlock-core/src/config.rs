@@ -258,6 +258,21 @@ pub struct Explanation {
 }
 
 impl Config {
+    /// Whether any session constraint is configured (base, tools or tenants); without one the
+    /// engine keeps no session state at all.
+    pub fn sessions_enabled(&self) -> bool {
+        let s = &self.settings;
+        let rule_uses = |r: &crate::policy::ToolRule| {
+            r.max_calls_per_session.is_some()
+                || r.cooldown.is_some()
+                || !r.required_before.is_empty()
+        };
+        s.session.max_calls.is_some()
+            || s.session.max_refused_ratio.is_some()
+            || s.tools.values().any(rule_uses)
+            || s.tenants.values().any(|t| t.tools.values().any(rule_uses))
+    }
+
     /// Where a key's value came from (for a table: where its first set key came from).
     pub fn origin(&self, key: &str) -> Origin {
         if let Some(o) = self.origins.get(key) {

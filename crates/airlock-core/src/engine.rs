@@ -245,9 +245,17 @@ impl EngineBuilder {
                 self.rate_store
                     .unwrap_or_else(|| Arc::new(MemoryRateStore::new())),
             )),
-            Arc::new(SessionLimits::new(sessions.clone(), s.session.clone())),
-            Arc::new(Approval::new(self.approver)),
         ];
+        // Spend phase, in this order: rate_limit, session_limits (only when configured),
+        // approval last — a person is asked only about calls nothing else refuses.
+        let sessions_enabled = self.config.sessions_enabled();
+        if sessions_enabled {
+            checks.push(Arc::new(SessionLimits::new(
+                sessions.clone(),
+                s.session.clone(),
+            )));
+        }
+        checks.push(Arc::new(Approval::new(self.approver)));
         checks.extend(self.extra);
         let pipeline = Pipeline::new(checks)?.with_order(&s.pipeline.order)?;
         let resolver = self
@@ -255,6 +263,7 @@ impl EngineBuilder {
             .unwrap_or_else(|| Arc::new(self.config.policies.clone()));
         Ok(Engine {
             sessions,
+            sessions_enabled,
             resolver,
             config: Arc::new(self.config),
             pipeline,
@@ -270,6 +279,7 @@ pub struct Engine {
     config: Arc<Config>,
     resolver: Arc<dyn PolicyResolver>,
     sessions: Arc<Sessions>,
+    sessions_enabled: bool,
     pipeline: Pipeline,
     audit: Option<Arc<dyn AuditSink>>,
     clock: Arc<dyn Clock>,
@@ -384,6 +394,9 @@ impl Engine {
 
     /// Count the decision against the session; cut the session off past the refused ratio.
     fn count(&self, caller: &crate::call::CallerContext, at: jiff::Timestamp, decision: &Decision) {
+        if !self.sessions_enabled {
+            return;
+        }
         let settings = &self.config.settings.session;
         let refused = !decision.is_allowed();
         self.sessions.with(&session_key(caller), at, |s| {

@@ -54,6 +54,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod field_path;
+pub mod fnv;
 pub mod limits;
 pub mod pipeline;
 pub mod policy;

@@ -9,7 +9,6 @@
 //! through the same trait. A store that fails makes the `rate_limit` check refuse the call
 //! (fail closed).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -27,6 +26,8 @@ pub struct Rate {
     pub period: Duration,
     /// Most calls admitted at once (at least 1).
     pub burst: u32,
+    interval: i128,
+    tolerance: i128,
 }
 
 impl Rate {
@@ -57,21 +58,25 @@ impl Rate {
         if burst == 0 {
             return Err("burst must be at least 1".to_owned());
         }
+        let period = Duration::from_secs(secs);
+        let interval = (period.as_nanos() / u128::from(count)) as i128;
         Ok(Rate {
             count,
-            period: Duration::from_secs(secs),
+            period,
             burst,
+            interval,
+            tolerance: interval * i128::from(burst - 1),
         })
     }
 
     /// The emission interval `T`, in nanoseconds.
     pub fn interval_nanos(&self) -> i128 {
-        (self.period.as_nanos() / u128::from(self.count)) as i128
+        self.interval
     }
 
     /// The tolerance `τ = (burst − 1) · T`, in nanoseconds.
     pub fn tolerance_nanos(&self) -> i128 {
-        self.interval_nanos() * i128::from(self.burst - 1)
+        self.tolerance
     }
 }
 
@@ -144,7 +149,7 @@ pub fn gcra(tat: Option<i128>, rate: Rate, now: i128) -> (Acquire, i128) {
 /// In-process limiter state: exact, not shared between processes.
 #[derive(Debug, Default)]
 pub struct MemoryRateStore {
-    tats: Mutex<HashMap<String, i128>>,
+    tats: Mutex<crate::fnv::FnvMap<i128>>,
 }
 
 /// Keys kept before expired ones are pruned.
@@ -167,7 +172,12 @@ impl RateStore for MemoryRateStore {
         }
         let (outcome, tat) = gcra(tats.get(key).copied(), rate, now);
         if outcome == Acquire::Allowed {
-            tats.insert(key.to_owned(), tat);
+            match tats.get_mut(key) {
+                Some(v) => *v = tat,
+                None => {
+                    tats.insert(key.to_owned(), tat);
+                }
+            }
         }
         Ok(outcome)
     }

@@ -479,7 +479,7 @@ impl Window {
 
     /// Whether `at` falls inside the window, in `tz`.
     pub fn contains(&self, at: Timestamp, tz: &TimeZone) -> bool {
-        let local = at.to_zoned_datetime(tz.clone());
+        let local = tz.to_datetime(at);
         let t = local.time();
         let day = weekday_index(local.weekday());
         let prev = (day + 6) % 7;
@@ -524,11 +524,46 @@ struct Rule {
     roles: Option<Vec<String>>,
     window: Option<Window>,
     capabilities: Option<CapSet>,
-    rate: Option<ToolRate>,
+    rate: Option<Arc<ToolRate>>,
     approval: Option<ApprovalMode>,
     max_calls: Option<u64>,
     cooldown: Option<std::time::Duration>,
     required_before: Option<Vec<String>>,
+}
+
+/// Everything the rules say about one tool name, resolved once and cached.
+#[derive(Debug, Default)]
+struct Resolved {
+    denied: bool,
+    /// `None`: no allow list.
+    allowed: Option<bool>,
+    roles: Option<Vec<String>>,
+    window: Option<Window>,
+    capabilities: Option<CapSet>,
+    rate: Option<Arc<ToolRate>>,
+    approval: Option<ApprovalMode>,
+    session: SessionRule,
+}
+
+type FnvMap<V> = crate::fnv::FnvMap<V>;
+
+/// Most tool names kept resolved (tool names reaching checks come from the server's list).
+const RESOLVED_CACHE: usize = 10_000;
+
+/// Per-name resolutions; starts empty on clone.
+#[derive(Default)]
+struct ResolveCache(std::sync::RwLock<FnvMap<Arc<Resolved>>>);
+
+impl Clone for ResolveCache {
+    fn clone(&self) -> Self {
+        ResolveCache::default()
+    }
+}
+
+impl fmt::Debug for ResolveCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResolveCache")
+    }
 }
 
 /// A compiled policy: what the admit-phase checks run on.
@@ -550,6 +585,7 @@ pub struct Policy {
     rules: Vec<Rule>,
     granted: CapSet,
     business: Option<Window>,
+    cache: ResolveCache,
 }
 
 /// How a policy judges access to a tool (no reasons that reveal rules).
@@ -683,7 +719,7 @@ impl Policy {
                 None => None,
             };
             let rate = match &rule.rate_limit {
-                Some(text) => Some(ToolRate {
+                Some(text) => Some(Arc::new(ToolRate {
                     pattern: pattern.clone(),
                     rate: Rate::parse(text, rule.burst).map_err(|message| PolicyError {
                         key: format!("{key}.rate_limit"),
@@ -692,7 +728,7 @@ impl Policy {
                             .to_owned(),
                     })?,
                     key: rule.rate_key.unwrap_or_default(),
-                }),
+                })),
                 None if rule.burst.is_some() || rule.rate_key.is_some() => {
                     return Err(PolicyError {
                         key: format!("{key}.burst"),
@@ -750,6 +786,7 @@ impl Policy {
             rules,
             granted,
             business,
+            cache: ResolveCache::default(),
         })
     }
 
@@ -768,7 +805,42 @@ impl Policy {
             rules: Vec::new(),
             granted: CapSet::all(),
             business: None,
+            cache: ResolveCache::default(),
         }
+    }
+
+    /// What the rules say about `tool`, from the cache or resolved now.
+    fn resolved(&self, tool: &str) -> Arc<Resolved> {
+        let cache = &self.cache.0;
+        if let Some(r) = cache.read().unwrap_or_else(|p| p.into_inner()).get(tool) {
+            return r.clone();
+        }
+        let r = Arc::new(Resolved {
+            denied: self.deny.is_match(tool),
+            allowed: self.allow.as_ref().map(|a| a.is_match(tool)),
+            roles: self
+                .most_specific(tool, |r| r.roles.clone())
+                .map(|(v, _)| v),
+            window: self
+                .most_specific(tool, |r| r.window.clone())
+                .map(|(v, _)| v),
+            capabilities: self.most_specific(tool, |r| r.capabilities).map(|(v, _)| v),
+            rate: self.most_specific(tool, |r| r.rate.clone()).map(|(v, _)| v),
+            approval: self.most_specific(tool, |r| r.approval).map(|(v, _)| v),
+            session: SessionRule {
+                max_calls: self.most_specific(tool, |r| r.max_calls).map(|(v, _)| v),
+                cooldown: self.most_specific(tool, |r| r.cooldown).map(|(v, _)| v),
+                required_before: self
+                    .most_specific(tool, |r| r.required_before.clone())
+                    .map(|(v, _)| v)
+                    .unwrap_or_default(),
+            },
+        });
+        let mut w = cache.write().unwrap_or_else(|p| p.into_inner());
+        if w.len() < RESOLVED_CACHE {
+            w.insert(tool.to_owned(), r.clone());
+        }
+        r
     }
 
     fn most_specific<'p, T>(
@@ -784,8 +856,8 @@ impl Policy {
 
     /// Whether the tool may be called at all (deny wins; annotations count for presets).
     pub fn access(&self, tool: &ToolDef) -> Access {
-        let name = tool.name.as_str();
-        if self.deny.is_match(name) {
+        let resolved = self.resolved(&tool.name);
+        if resolved.denied {
             return Access::Denied;
         }
         if self.preset == Preset::ReadOnly {
@@ -798,39 +870,56 @@ impl Policy {
                 return Access::Allowed;
             }
         }
-        match &self.allow {
-            Some(allow) if allow.is_match(name) => Access::Allowed,
-            Some(_) => Access::Denied,
+        match resolved.allowed {
+            Some(true) => Access::Allowed,
+            Some(false) => Access::Denied,
             None if self.default_deny => Access::Denied,
             None => Access::Allowed,
         }
     }
 
     /// The roles the most specific rule for `tool` requires, if any.
-    pub fn roles(&self, tool: &str) -> Option<&[String]> {
-        self.most_specific(tool, |r| r.roles.as_deref())
-            .map(|(roles, _)| roles)
+    pub fn roles(&self, tool: &str) -> Option<Vec<String>> {
+        self.resolved(tool).roles.clone()
+    }
+
+    /// Whether a caller holding `roles` may call `tool` (no roles rule: yes).
+    pub fn has_role(&self, tool: &str, roles: &[String]) -> bool {
+        match &self.resolved(tool).roles {
+            Some(needed) => roles.iter().any(|r| needed.contains(r)),
+            None => true,
+        }
     }
 
     /// The window the tool is restricted to, if any: the most specific rule's, else the
     /// `business_hours` preset's for destructive tools.
-    pub fn window(&self, tool: &ToolDef) -> Option<&Window> {
-        if let Some((w, _)) = self.most_specific(&tool.name, |r| r.window.as_ref()) {
-            return Some(w);
+    pub fn window(&self, tool: &ToolDef) -> Option<Window> {
+        if let Some(w) = &self.resolved(&tool.name).window {
+            return Some(w.clone());
         }
         match &self.business {
-            Some(w) if is_destructive(tool) => Some(w),
+            Some(w) if is_destructive(tool) => Some(w.clone()),
             _ => None,
         }
+    }
+
+    /// The window `tool` is restricted to, if `at` is outside it (`None`: the call may go on).
+    pub fn window_closed(&self, tool: &ToolDef, at: Timestamp) -> Option<Window> {
+        let resolved = self.resolved(&tool.name);
+        let window = match &resolved.window {
+            Some(w) => w,
+            None => match &self.business {
+                Some(w) if is_destructive(tool) => w,
+                _ => return None,
+            },
+        };
+        (!window.contains(at, &self.tz)).then(|| window.clone())
     }
 
     /// The capabilities `tool` needs: the most specific rule's, plus what its annotations imply
     /// (`destructiveHint: true` → `destructive`, `openWorldHint: true` → `net_any`).
     pub fn needs(&self, tool: &ToolDef) -> CapSet {
-        let mut need = self
-            .most_specific(&tool.name, |r| r.capabilities)
-            .map(|(c, _)| c)
-            .unwrap_or_default();
+        let mut need = self.resolved(&tool.name).capabilities.unwrap_or_default();
         if hint(tool, "destructiveHint") == Some(true) && hint(tool, "readOnlyHint") != Some(true) {
             need = need.with(Capability::Destructive);
         }
@@ -841,27 +930,18 @@ impl Policy {
     }
 
     /// The rate limit of the most specific rule that sets one for `tool`.
-    pub fn rate(&self, tool: &str) -> Option<&ToolRate> {
-        self.most_specific(tool, |r| r.rate.as_ref())
-            .map(|(rate, _)| rate)
+    pub fn rate(&self, tool: &str) -> Option<Arc<ToolRate>> {
+        self.resolved(tool).rate.clone()
     }
 
     /// The session constraints of `tool`.
     pub fn session_rule(&self, tool: &str) -> SessionRule {
-        SessionRule {
-            max_calls: self.most_specific(tool, |r| r.max_calls).map(|(v, _)| v),
-            cooldown: self.most_specific(tool, |r| r.cooldown).map(|(v, _)| v),
-            required_before: self
-                .most_specific(tool, |r| r.required_before.clone())
-                .map(|(v, _)| v)
-                .unwrap_or_default(),
-        }
+        self.resolved(tool).session.clone()
     }
 
     /// Whether the most specific rule that says so requires approval for `tool`.
     pub fn needs_approval(&self, tool: &str) -> bool {
-        self.most_specific(tool, |r| r.approval)
-            .is_some_and(|(mode, _)| mode == ApprovalMode::Required)
+        self.resolved(tool).approval == Some(ApprovalMode::Required)
     }
 
     /// The capabilities granted.
@@ -1002,7 +1082,7 @@ mod tests {
         assert_eq!(p.window(&def("write_log")).unwrap().text, "00:00-24:00");
         assert_eq!(p.window(&def("write_file")).unwrap().text, "09:00-17:00");
         // Roles come from the most specific rule that sets them.
-        assert_eq!(p.roles("write_log"), Some(&["editor".to_owned()][..]));
+        assert_eq!(p.roles("write_log"), Some(vec!["editor".to_owned()]));
         assert_eq!(p.access(&def("write_secrets")), Access::Denied);
         assert_eq!(p.access(&def("read_x")), Access::Allowed);
         assert_eq!(p.access(&def("delete_x")), Access::Denied);

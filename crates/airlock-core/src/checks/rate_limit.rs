@@ -48,23 +48,43 @@ impl Check for RateLimit {
         let Some(limit) = call.policy.rate(tool) else {
             return Ok(Outcome::Pass);
         };
+        // One allocation: policy | rule | scope. The policy and the rule name the bucket, so
+        // rules and tenants never share one.
         let c = call.caller;
-        let caller = c
-            .agent
-            .as_deref()
-            .map(|a| format!("agent:{a}"))
-            .or_else(|| c.session.as_deref().map(|s| format!("session:{s}")))
-            .unwrap_or_else(|| "anonymous".to_owned());
-        let tenant = c.tenant.as_deref().unwrap_or("");
-        let scope = match limit.key {
-            RateKey::ToolCaller => format!("tool:{tool}|{caller}"),
-            RateKey::Tool => format!("tool:{tool}"),
-            RateKey::Caller => caller,
-            RateKey::Tenant => format!("tenant:{tenant}"),
-            RateKey::Global => "global".to_owned(),
+        let mut key = String::with_capacity(96);
+        key.push_str(&call.policy.name);
+        key.push('|');
+        key.push_str(&limit.pattern);
+        key.push('|');
+        let push_caller = |key: &mut String| match (&c.agent, &c.session) {
+            (Some(a), _) => {
+                key.push_str("agent:");
+                key.push_str(a);
+            }
+            (None, Some(s)) => {
+                key.push_str("session:");
+                key.push_str(s);
+            }
+            (None, None) => key.push_str("anonymous"),
         };
-        // The policy and the rule name the bucket, so rules and tenants never share one.
-        let key = format!("{}|{}|{scope}", call.policy.name, limit.pattern);
+        match limit.key {
+            RateKey::ToolCaller => {
+                key.push_str("tool:");
+                key.push_str(tool);
+                key.push('|');
+                push_caller(&mut key);
+            }
+            RateKey::Tool => {
+                key.push_str("tool:");
+                key.push_str(tool);
+            }
+            RateKey::Caller => push_caller(&mut key),
+            RateKey::Tenant => {
+                key.push_str("tenant:");
+                key.push_str(c.tenant.as_deref().unwrap_or(""));
+            }
+            RateKey::Global => key.push_str("global"),
+        }
         match self
             .store
             .acquire(&key, limit.rate, call.at)

@@ -31,12 +31,9 @@ impl Check for TimeWindow {
 
     fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError> {
         let policy = call.policy;
-        let Some(window) = policy.window(call.tool) else {
+        let Some(window) = policy.window_closed(call.tool, call.at) else {
             return Ok(Outcome::Pass);
         };
-        if window.contains(call.at, &policy.tz) {
-            return Ok(Outcome::Pass);
-        }
         let tool = &call.tool.name;
         let mut refusal = Refusal::new(
             DenyCode::TimeWindowClosed,

@@ -44,9 +44,7 @@ impl Check for ToolAccess {
                 format!("Tool '{tool}' is not available to this caller."),
             )));
         }
-        if let Some(roles) = policy.roles(tool)
-            && !call.caller.roles.iter().any(|r| roles.contains(r))
-        {
+        if !policy.has_role(tool, &call.caller.roles) {
             return Ok(Outcome::Refuse(Refusal::new(
                 DenyCode::ToolAccessRoleRequired,
                 tool,
