@@ -62,11 +62,42 @@ pub fn engine(config: Config) -> anyhow::Result<Engine> {
         Some(path) => Some(Arc::new(FileSink::open(path, config.settings.audit.fsync)?)),
         None => None,
     };
+    let store = rate_store(&config.settings.limits)?;
     let mut builder = Engine::builder().config(config);
     if let Some(sink) = audit {
         builder = builder.audit(sink);
     }
+    if let Some(store) = store {
+        builder = builder.rate_store(store);
+    }
     builder.build().map_err(|e| {
         anyhow::anyhow!("invalid configuration: {e}\nhint: list only check names that exist, e.g. ghost_args, validation")
     })
+}
+
+/// The rate store `[limits]` asks for: `None` for the engine's in-memory default.
+fn rate_store(
+    limits: &airlock_core::config::LimitsSettings,
+) -> anyhow::Result<Option<Arc<dyn airlock_core::limits::RateStore>>> {
+    if !limits.is_redis() {
+        return Ok(None);
+    }
+    #[cfg(feature = "redis")]
+    {
+        let store = airlock_redis::RedisRateStore::open(
+            &limits.backend,
+            &limits.prefix,
+            limits.timeout_ms,
+            limits.on_unavailable,
+        )
+        .map_err(|e| anyhow::anyhow!("invalid configuration: limits.backend: {e}"))?;
+        Ok(Some(Arc::new(store)))
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        anyhow::bail!(
+            "invalid configuration: limits.backend is {}, but this airlock was built without Redis support\nhint: build with `cargo build -p airlock-cli --features redis`, or set limits.backend = \"memory\"",
+            airlock_core::config::redact_url(&limits.backend)
+        )
+    }
 }

@@ -420,3 +420,47 @@ fn broken_stdout_ends_quietly() {
     assert!(out.status.code().is_some(), "no crash by signal");
     assert!(String::from_utf8_lossy(&out.stderr).is_empty());
 }
+
+/// Two separate `airlock check` processes share one rate limit through a real Redis.
+#[cfg(feature = "redis")]
+#[test]
+fn limits_are_shared_between_processes_through_redis() {
+    let redis = airlock_testkit::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("airlock.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[limits]\nbackend = \"{}\"\n[tools.read_file]\nrate_limit = \"1/hour\"\n",
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let once = || {
+        run(check("read_file", r#"{"path": "a"}"#).args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "--agent",
+            "bot",
+            "--at",
+            "2026-05-04T08:00:00Z",
+        ]))
+    };
+    assert_eq!(once().code, 0);
+    let second = once();
+    assert_eq!(second.code, 1, "{}", second.stdout);
+    assert!(
+        second.stdout.contains("rate_limit.exceeded"),
+        "{}",
+        second.stdout
+    );
+    // Redis gone: refused (fail closed), not allowed.
+    drop(redis);
+    let third = once();
+    assert_eq!(third.code, 1, "{}", third.stdout);
+    assert!(
+        third.stdout.contains("engine.internal_error"),
+        "{}",
+        third.stdout
+    );
+}

@@ -92,6 +92,9 @@ pub struct AuditEvent {
     /// Paths of arguments removed (`strip_and_log`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stripped: Vec<String>,
+    /// Checks that decided in a degraded way, and why (`check: reason`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<String>,
     /// How long the decision took, in microseconds.
     pub duration_us: u64,
 }
@@ -384,6 +387,7 @@ mod tests {
             internal_error: None,
             arguments: json!({"x": 1}),
             stripped: vec![],
+            degraded: vec![],
             duration_us: 3,
         };
         sink.record(&ev).unwrap();

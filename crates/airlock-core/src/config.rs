@@ -42,6 +42,8 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     /// The audit log.
     pub audit: AuditSettings,
+    /// Where rate-limit state lives.
+    pub limits: LimitsSettings,
     /// Limits on a whole session (all tools).
     pub session: SessionSettings,
     /// Who may call which tool, when, with which capabilities.
@@ -99,6 +101,56 @@ impl Default for ArgumentsSettings {
 pub struct PipelineSettings {
     /// Check names to run first within their phase, in this order. Phases never mix.
     pub order: Vec<String>,
+}
+
+/// `[limits]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSettings {
+    /// `"memory"` (per process) or a Redis URL (`redis://host:port/db`, `rediss://…`,
+    /// `unix:///path`) to share limits between airlock instances (needs the `redis` feature).
+    pub backend: String,
+    /// When Redis cannot be reached: `refuse` the call (default) or use `local` limits and say
+    /// so in the audit log.
+    pub on_unavailable: crate::limits::OnUnavailable,
+    /// Prefix of every Redis key airlock writes.
+    pub prefix: String,
+    /// Connect, read and write timeout for Redis, in milliseconds (1–10000).
+    pub timeout_ms: u64,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        LimitsSettings {
+            backend: "memory".to_owned(),
+            on_unavailable: crate::limits::OnUnavailable::Refuse,
+            prefix: "airlock:rl:".to_owned(),
+            timeout_ms: 100,
+        }
+    }
+}
+
+impl LimitsSettings {
+    /// Whether the backend is Redis.
+    pub fn is_redis(&self) -> bool {
+        ["redis://", "rediss://", "unix://", "redis+unix://"]
+            .iter()
+            .any(|p| self.backend.starts_with(p))
+    }
+}
+
+/// A URL with any password replaced by `***`, for printing.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => format!("{}***{}", &url[..scheme + 3], &url[at..]),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// `[session]`
@@ -377,6 +429,45 @@ impl Config {
                 "string values longer than {} characters are cut in records",
                 s.audit.max_value_chars
             ),
+        );
+        let l = &s.limits;
+        add(
+            "limits.backend",
+            format!("{:?}", redact_url(&l.backend)),
+            if l.is_redis() {
+                "rate limits are shared with every airlock instance using this Redis".into()
+            } else {
+                "rate limits are kept in this process only".into()
+            },
+        );
+        add(
+            "limits.on_unavailable",
+            format!(
+                "{:?}",
+                serde_json::to_value(l.on_unavailable)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            ),
+            match l.on_unavailable {
+                crate::limits::OnUnavailable::Refuse => {
+                    "if Redis cannot be reached, rate-limited calls are refused".into()
+                }
+                crate::limits::OnUnavailable::Local => {
+                    "if Redis cannot be reached, local limits are used and the audit log says so"
+                        .into()
+                }
+            },
+        );
+        add(
+            "limits.prefix",
+            format!("{:?}", l.prefix),
+            "every Redis key airlock writes starts with this".into(),
+        );
+        add(
+            "limits.timeout_ms",
+            l.timeout_ms.to_string(),
+            format!("Redis must answer within {} ms", l.timeout_ms),
         );
         add(
             "session.max_calls",
@@ -768,6 +859,22 @@ fn compile(
         1 << 20,
     )?;
     within("audit.max_items", settings.audit.max_items, 1, 10_000)?;
+    within(
+        "limits.timeout_ms",
+        usize::try_from(settings.limits.timeout_ms).unwrap_or(usize::MAX),
+        1,
+        10_000,
+    )?;
+    if settings.limits.backend != "memory" && !settings.limits.is_redis() {
+        return Err(bad(
+            "limits.backend",
+            format!(
+                "{:?} is not a backend",
+                redact_url(&settings.limits.backend)
+            ),
+            "use \"memory\" or a Redis URL such as \"redis://127.0.0.1:6379/0\"",
+        ));
+    }
     if let Some(r) = settings.session.max_refused_ratio
         && !(r > 0.0 && r <= 1.0)
     {

@@ -640,12 +640,21 @@ fn event_for(
     let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     match decision {
         Decision::Allowed(a) => {
-            let stripped: Vec<String> = a
+            let stripped: Vec<String> =
+                a.changes
+                    .iter()
+                    .filter_map(|c| match c {
+                        Change::StrippedArgument { path, logged: true } => Some(path.clone()),
+                        Change::StrippedArgument { logged: false, .. }
+                        | Change::Degraded { .. } => None,
+                    })
+                    .collect();
+            let degraded: Vec<String> = a
                 .changes
                 .iter()
                 .filter_map(|c| match c {
-                    Change::StrippedArgument { path, logged: true } => Some(path.clone()),
-                    Change::StrippedArgument { logged: false, .. } => None,
+                    Change::Degraded { check, reason } => Some(format!("{check}: {reason}")),
+                    Change::StrippedArgument { .. } => None,
                 })
                 .collect();
             AuditEvent {
@@ -663,6 +672,7 @@ fn event_for(
                 internal_error: None,
                 arguments,
                 stripped,
+                degraded,
                 duration_us,
             }
         }
@@ -677,6 +687,7 @@ fn event_for(
             internal_error: r.internal.clone(),
             arguments,
             stripped: Vec::new(),
+            degraded: Vec::new(),
             duration_us,
         },
     }

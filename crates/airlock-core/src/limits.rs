@@ -126,10 +126,45 @@ pub enum Acquire {
 #[error("rate store: {0}")]
 pub struct RateStoreError(pub String);
 
+/// A decision, and why the store decided in a degraded way if it did (e.g. a shared store was
+/// unreachable and local limits were used instead).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Noted {
+    /// The decision.
+    pub acquire: Acquire,
+    /// Set when the decision was made in a degraded way; recorded in the audit log.
+    pub degraded: Option<String>,
+}
+
 /// Where GCRA state lives.
 pub trait RateStore: Send + Sync {
     /// Decide one call for `key` at `now`, charging the bucket when admitted.
     fn acquire(&self, key: &str, rate: Rate, now: Timestamp) -> Result<Acquire, RateStoreError>;
+
+    /// [`RateStore::acquire`], saying whether the decision was degraded. Stores that can fall
+    /// back (a shared store using local limits while it is unreachable) override this.
+    fn acquire_noted(
+        &self,
+        key: &str,
+        rate: Rate,
+        now: Timestamp,
+    ) -> Result<Noted, RateStoreError> {
+        Ok(Noted {
+            acquire: self.acquire(key, rate, now)?,
+            degraded: None,
+        })
+    }
+}
+
+/// What a shared store does when it cannot be reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnUnavailable {
+    /// Refuse the call (fail closed).
+    #[default]
+    Refuse,
+    /// Use local, per-process limits and record that in the audit log.
+    Local,
 }
 
 /// The GCRA step on a stored TAT: the decision and the new TAT (unchanged when refused).

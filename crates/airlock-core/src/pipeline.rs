@@ -80,6 +80,14 @@ pub enum Change {
         /// Whether the change is recorded in the audit log (`strip_and_log`) or not (`strip_silent`).
         logged: bool,
     },
+    /// A check decided in a degraded way (e.g. local rate limits while the shared store was
+    /// unreachable); always recorded in the audit log.
+    Degraded {
+        /// The check.
+        check: &'static str,
+        /// What happened.
+        reason: String,
+    },
 }
 
 /// What a check answers.

@@ -178,6 +178,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     .iter()
                     .map(|ch| match ch {
                         airlock_core::Change::StrippedArgument { path, .. } => format!("'{path}'"),
+                        airlock_core::Change::Degraded { check, reason } => {
+                            format!("({check} degraded: {reason})")
+                        }
                     })
                     .collect();
                 writeln!(

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use crate::limits::{Acquire, RateKey, RateStore};
-use crate::pipeline::{CallState, Check, CheckError, Outcome, Phase};
+use crate::pipeline::{CallState, Change, Check, CheckError, Outcome, Phase};
 use crate::refusal::{DenyCode, Refusal};
 
 /// The rate-limit check.
@@ -85,12 +85,18 @@ impl Check for RateLimit {
             }
             RateKey::Global => key.push_str("global"),
         }
-        match self
+        let noted = self
             .store
-            .acquire(&key, limit.rate, call.at)
-            .map_err(|e| CheckError::new(e.to_string()))?
-        {
-            Acquire::Allowed => Ok(Outcome::Pass),
+            .acquire_noted(&key, limit.rate, call.at)
+            .map_err(|e| CheckError::new(e.to_string()))?;
+        match noted.acquire {
+            Acquire::Allowed => Ok(match noted.degraded {
+                None => Outcome::Pass,
+                Some(reason) => Outcome::Changed(vec![Change::Degraded {
+                    check: "rate_limit",
+                    reason,
+                }]),
+            }),
             Acquire::Limited { retry_after } => {
                 let secs = retry_after.as_secs_f64();
                 let mut r = Refusal::new(

@@ -1,0 +1,137 @@
+//! Against a real `redis-server` started on a free loopback port for each test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_core::audit::MemorySink;
+use airlock_core::limits::{Acquire, OnUnavailable, Rate, RateStore};
+use airlock_core::{Call, CallerContext, ConfigBuilder, Decision, DenyCode, Engine, ToolDef};
+use airlock_redis::RedisRateStore;
+use airlock_testkit::{RedisServer, free_port};
+use jiff::Timestamp;
+use serde_json::json;
+
+const CONFIG: &str = r#"
+[tools."send_*"]
+rate_limit = "3/minute"
+"#;
+
+fn engine(store: Arc<dyn RateStore>, audit: Option<Arc<MemorySink>>) -> Engine {
+    let config = ConfigBuilder::new().file("r.toml", CONFIG).build().unwrap();
+    let mut b = Engine::builder()
+        .config(config)
+        .tools([ToolDef::new(
+            "send_mail",
+            json!({"type": "object", "properties": {"to": {"type": "string"}}}),
+        )])
+        .rate_store(store);
+    if let Some(a) = audit {
+        b = b.audit(a);
+    }
+    b.build().unwrap()
+}
+
+fn send(e: &Engine, agent: &str, at: i64) -> Decision {
+    e.check(
+        Call::new("send_mail", json!({"to": "x"}))
+            .caller(CallerContext::default().agent(agent))
+            .at(Timestamp::from_second(at).unwrap()),
+    )
+}
+
+fn store(url: &str, on_unavailable: OnUnavailable) -> Arc<RedisRateStore> {
+    Arc::new(RedisRateStore::open(url, "airlock:rl:", 100, on_unavailable).unwrap())
+}
+
+#[test]
+fn two_engines_sharing_one_redis_enforce_one_limit() {
+    let redis = RedisServer::start();
+    let a = engine(store(&redis.url(), OnUnavailable::Refuse), None);
+    let b = engine(store(&redis.url(), OnUnavailable::Refuse), None);
+    assert!(send(&a, "bot", 0).is_allowed());
+    assert!(send(&b, "bot", 0).is_allowed());
+    assert!(send(&a, "bot", 0).is_allowed());
+    // The fourth call in the same minute is refused, whichever engine takes it.
+    let d = send(&b, "bot", 0);
+    let r = d.refusal().unwrap();
+    assert_eq!(r.code, DenyCode::RateLimited);
+    assert_eq!(r.retry_after, Some(Duration::from_secs(20)));
+    assert!(!send(&a, "bot", 10).is_allowed());
+    // Another caller has its own bucket; time refills the first.
+    assert!(send(&a, "other", 10).is_allowed());
+    assert!(send(&b, "bot", 20).is_allowed());
+}
+
+#[test]
+fn keys_are_namespaced_and_expire() {
+    let redis = RedisServer::start();
+    let e = engine(store(&redis.url(), OnUnavailable::Refuse), None);
+    let now = Timestamp::now().as_second();
+    assert!(send(&e, "bot", now).is_allowed());
+    let mut c = redis.connection();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].starts_with("airlock:rl:base|send_*|"), "{keys:?}");
+    let ttl: i64 = redis::cmd("PTTL").arg(&keys[0]).query(&mut c).unwrap();
+    assert!(ttl > 0 && ttl <= 21_000, "{ttl}");
+}
+
+#[test]
+fn concurrent_callers_never_exceed_the_limit() {
+    let redis = RedisServer::start();
+    let shared = store(&redis.url(), OnUnavailable::Refuse);
+    let rate = Rate::parse("50/minute", Some(50)).unwrap();
+    let at = Timestamp::from_second(1_000).unwrap();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let s = shared.clone();
+            std::thread::spawn(move || {
+                (0..25)
+                    .filter(|_| s.acquire("k", rate, at).unwrap() == Acquire::Allowed)
+                    .count()
+            })
+        })
+        .collect();
+    let admitted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(admitted, 50, "200 concurrent calls against a burst of 50");
+}
+
+#[test]
+fn unreachable_redis_refuses_by_default() {
+    let url = format!("redis://127.0.0.1:{}/0", free_port());
+    let e = engine(store(&url, OnUnavailable::Refuse), None);
+    let d = send(&e, "bot", 0);
+    let Decision::Refused(r) = d else {
+        panic!("an unreachable store must not let calls through")
+    };
+    assert_eq!(r.refusal.code, DenyCode::InternalError);
+    assert!(r.internal.unwrap().contains("redis unavailable"));
+}
+
+#[test]
+fn unreachable_redis_can_fall_back_to_local_limits_and_says_so() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let sink = Arc::new(MemorySink::new());
+    let e = engine(store(&url, OnUnavailable::Local), Some(sink.clone()));
+    assert!(send(&e, "bot", 0).is_allowed());
+    // Redis goes away in the middle of the run.
+    drop(redis);
+    // Local limits start empty: three more calls, then the local limit holds.
+    assert!(send(&e, "bot", 0).is_allowed());
+    assert!(send(&e, "bot", 0).is_allowed());
+    assert!(send(&e, "bot", 0).is_allowed());
+    assert_eq!(
+        send(&e, "bot", 0).refusal().unwrap().code,
+        DenyCode::RateLimited
+    );
+    let events = sink.events();
+    assert!(events[0].degraded.is_empty());
+    assert!(
+        events[1].degraded[0].starts_with("rate_limit: redis unavailable"),
+        "{:?}",
+        events[1].degraded
+    );
+}
