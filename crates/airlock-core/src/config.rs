@@ -777,9 +777,40 @@ impl ConfigBuilder {
             let mut base = merged_for_tenants.clone();
             base.remove("tenants");
             for (name, overrides) in tenants {
+                if name == "base" {
+                    return Err(ConfigError {
+                        origin: origins
+                            .iter()
+                            .find(|(k, _)| k.starts_with("tenants.base."))
+                            .map(|(_, o)| o.clone())
+                            .unwrap_or(Origin::Default),
+                        line: None,
+                        key: "tenants.base".into(),
+                        message: "\"base\" names the base policy and cannot be a tenant".into(),
+                        hint: Some("rename the tenant".into()),
+                    });
+                }
                 let mut effective = base.clone();
                 if let toml::Value::Table(t) = overrides {
                     merge(&mut effective, t.clone());
+                }
+                // Deny lists add up: a tenant can deny more than the base, never less.
+                for key in ["deny", "deny_capabilities"] {
+                    let base_list = base
+                        .get("policy")
+                        .and_then(|p| p.get(key))
+                        .and_then(toml::Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    if let Some(toml::Value::Table(policy)) = effective.get_mut("policy")
+                        && let Some(toml::Value::Array(list)) = policy.get_mut(key)
+                    {
+                        for v in base_list {
+                            if !list.contains(&v) {
+                                list.push(v);
+                            }
+                        }
+                    }
                 }
                 let s = Settings::deserialize(toml::Value::Table(effective)).map_err(|e| {
                     ConfigError {
@@ -798,6 +829,13 @@ impl ConfigBuilder {
             }
         }
         let mut config = compile(settings, origins, self.file.as_ref(), tenant_settings)?;
+        for pattern in &config.settings.policy.allow {
+            if config.settings.policy.deny.contains(pattern) {
+                warnings.push(format!(
+                    "policy.allow and policy.deny both list {pattern:?}; deny wins, so it is never allowed"
+                ));
+            }
+        }
         if config.settings.ghost_args.mode == UnknownArgs::StripSilent {
             warnings.push(
                 "ghost_args.mode = \"strip_silent\": undeclared arguments are removed without any audit record; use \"strip_and_log\" to keep a trace".to_owned(),

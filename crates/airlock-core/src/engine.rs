@@ -119,6 +119,11 @@ pub enum EngineError {
         "audit.path is set to {0:?} but no audit sink was given; the engine opens no files\nhint: pass EngineBuilder::audit(sink) (the airlock binary opens audit.path for you), or remove audit.path"
     )]
     AuditPathWithoutSink(String),
+    /// `limits.backend` names a shared store but no store was given: the core opens no sockets.
+    #[error(
+        "limits.backend is {0} but no rate store was given; the engine opens no connections\nhint: pass EngineBuilder::rate_store(airlock_redis::RedisRateStore::open(…)) (the airlock binary does this for you), or set limits.backend = \"memory\""
+    )]
+    SharedStoreWithoutStore(String),
 }
 
 /// The tools the engine knows by name (from the server's `tools/list`).
@@ -232,6 +237,11 @@ impl EngineBuilder {
         if let (Some(path), None) = (&s.audit.path, &self.audit) {
             return Err(EngineError::AuditPathWithoutSink(path.clone()));
         }
+        if s.limits.is_redis() && self.rate_store.is_none() {
+            return Err(EngineError::SharedStoreWithoutStore(
+                crate::config::redact_url(&s.limits.backend),
+            ));
+        }
         let mut checks: Vec<Arc<dyn Check>> = vec![
             Arc::new(ToolAccess),
             Arc::new(TimeWindow),
@@ -248,7 +258,8 @@ impl EngineBuilder {
         ];
         // Spend phase, in this order: rate_limit, session_limits (only when configured),
         // approval last — a person is asked only about calls nothing else refuses.
-        let sessions_enabled = self.config.sessions_enabled();
+        // A library resolver's policies are not known here: keep session state for them.
+        let sessions_enabled = self.config.sessions_enabled() || self.resolver.is_some();
         if sessions_enabled {
             checks.push(Arc::new(SessionLimits::new(
                 sessions.clone(),

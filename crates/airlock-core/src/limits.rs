@@ -59,6 +59,12 @@ impl Rate {
             return Err("burst must be at least 1".to_owned());
         }
         let period = Duration::from_secs(secs);
+        if u128::from(count) > period.as_nanos() / 1_000 {
+            return Err(format!(
+                "{count} per {unit} is finer than a microsecond apart; use a smaller rate or remove the limit",
+                unit = unit.trim()
+            ));
+        }
         let interval = (period.as_nanos() / u128::from(count)) as i128;
         Ok(Rate {
             count,
@@ -184,7 +190,9 @@ pub fn gcra(tat: Option<i128>, rate: Rate, now: i128) -> (Acquire, i128) {
 /// In-process limiter state: exact, not shared between processes.
 #[derive(Debug, Default)]
 pub struct MemoryRateStore {
-    tats: Mutex<crate::fnv::FnvMap<i128>>,
+    // Keys hold caller identities: std's keyed hasher, not FNV.
+    tats: Mutex<std::collections::HashMap<String, i128>>,
+    next_prune: std::sync::atomic::AtomicUsize,
 }
 
 /// Keys kept before expired ones are pruned.
@@ -201,9 +209,18 @@ impl RateStore for MemoryRateStore {
     fn acquire(&self, key: &str, rate: Rate, now: Timestamp) -> Result<Acquire, RateStoreError> {
         let now = now.as_nanosecond();
         let mut tats = self.tats.lock().unwrap_or_else(|p| p.into_inner());
-        if tats.len() >= PRUNE_AT && !tats.contains_key(key) {
-            // A TAT in the past is the same as no entry at all.
+        let threshold = self
+            .next_prune
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(PRUNE_AT);
+        if tats.len() >= threshold && !tats.contains_key(key) {
+            // A TAT in the past is the same as no entry at all. Prune again only after the map
+            // has doubled, so live keys never cost a rescan per insert.
             tats.retain(|_, tat| *tat > now);
+            self.next_prune.store(
+                tats.len().saturating_mul(2).max(PRUNE_AT),
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
         let (outcome, tat) = gcra(tats.get(key).copied(), rate, now);
         if outcome == Acquire::Allowed {

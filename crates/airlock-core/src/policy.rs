@@ -62,9 +62,70 @@ impl Preset {
 pub const READ_PREFIXES: &[&str] = &["read_", "get_", "list_", "search_", "find_", "describe_"];
 /// Name prefixes that mark a writing (destructive) tool.
 pub const WRITE_PREFIXES: &[&str] = &[
-    "write_", "delete_", "update_", "create_", "remove_", "drop_", "insert_", "move_", "rename_",
+    "write_",
+    "delete_",
+    "update_",
+    "create_",
+    "remove_",
+    "drop_",
+    "insert_",
+    "move_",
+    "rename_",
     "set_",
+    "exec_",
+    "execute_",
+    "run_",
+    "kill_",
+    "send_",
+    "post_",
+    "put_",
+    "patch_",
+    "deploy_",
+    "terminate_",
+    "purge_",
+    "truncate_",
+    "reset_",
+    "revoke_",
+    "grant_",
+    "transfer_",
+    "pay_",
+    "upload_",
+    "edit_",
+    "modify_",
+    "replace_",
+    "append_",
+    "destroy_",
+    "erase_",
+    "wipe_",
 ];
+
+/// A tool name in `snake_case` and lower case (`deleteFile`, `Delete-File` → `delete_file`),
+/// so name-based preset rules cannot be sidestepped by spelling.
+pub fn normalise_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_uppercase() {
+            if prev_lower {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+            prev_lower = false;
+        } else if c == '-' || c == '.' || c == ' ' {
+            out.push('_');
+            prev_lower = false;
+        } else {
+            out.push(c);
+            prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        }
+    }
+    out
+}
+
+fn has_prefix(name: &str, prefixes: &[&str]) -> bool {
+    let n = normalise_name(name);
+    prefixes.iter().any(|p| n.starts_with(p))
+}
 
 /// `[policy]` (also inside `[tenants.NAME]`).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -455,13 +516,23 @@ impl Window {
         let mut set = [days.is_empty(); 7];
         for d in days {
             let lower = d.to_ascii_lowercase();
+            const FULL: [&str; 7] = [
+                "monday",
+                "tuesday",
+                "wednesday",
+                "thursday",
+                "friday",
+                "saturday",
+                "sunday",
+            ];
             let i = DAY_NAMES
                 .iter()
-                .position(|n| lower.starts_with(n))
+                .position(|n| lower == *n)
+                .or_else(|| FULL.iter().position(|n| lower == *n))
                 .ok_or_else(|| PolicyError {
                     key: key.to_owned(),
                     message: format!("{d:?} is not a day of the week"),
-                    hint: "use mon, tue, wed, thu, fri, sat, sun".to_owned(),
+                    hint: "list each day: mon, tue, wed, thu, fri, sat, sun (ranges like mon-fri are not read)".to_owned(),
                 })?;
             set[i] = true;
         }
@@ -506,7 +577,9 @@ impl Window {
                 .to_datetime(self.start)
                 .to_zoned_datetime(tz.clone())
                 .ok()?;
-            if opens.timestamp() > at {
+            // On a day whose start time falls in a DST gap, the resolved instant can lie
+            // outside the window: skip such a day.
+            if opens.timestamp() > at && self.contains(opens.timestamp(), tz) {
                 return Some(opens.timestamp());
             }
         }
@@ -600,6 +673,7 @@ pub enum Access {
 fn glob(pattern: &str, key: &str) -> Result<globset::Glob, PolicyError> {
     globset::GlobBuilder::new(pattern)
         .literal_separator(false)
+        .case_insensitive(true)
         .build()
         .map_err(|e| PolicyError {
             key: key.to_owned(),
@@ -638,6 +712,22 @@ fn caps(names: &[String], key: &str, as_grant: bool) -> Result<CapSet, PolicyErr
         set = set.union(parsed);
     }
     Ok(set)
+}
+
+/// Characters a glob matches literally: outside `[…]` and `{…}` groups, not `*` or `?`.
+fn literal_len(pattern: &str) -> usize {
+    let mut depth = 0usize;
+    let mut n = 0;
+    for c in pattern.chars() {
+        match c {
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth = depth.saturating_sub(1),
+            '*' | '?' => {}
+            _ if depth == 0 => n += 1,
+            _ => {}
+        }
+    }
+    n
 }
 
 /// Whether a name is a literal (no glob metacharacters).
@@ -686,29 +776,36 @@ impl Policy {
                 default_deny = true;
                 granted = granted.union(CapSet::parse("safe_read", true).unwrap_or_default());
             }
-            Preset::BusinessHours => {
-                granted = CapSet::all();
-                business = Some(Window::parse(
-                    &settings.business_hours,
-                    &settings.business_days,
-                    &format!("{prefix}policy.business_hours"),
-                )?);
-            }
+            Preset::BusinessHours => granted = CapSet::all(),
         }
         let denied = caps(
             &settings.deny_capabilities,
             &format!("{prefix}policy.deny_capabilities"),
             true,
         )?;
+        // A tool needing `net_any` may reach any scheme: denying one scheme denies it too.
+        let denied =
+            if denied.contains(Capability::NetHttp) || denied.contains(Capability::NetHttps) {
+                denied.with(Capability::NetAny)
+            } else {
+                denied
+            };
         granted = granted.minus(denied);
+        // The business window is checked whatever the preset, so a typo never waits for a
+        // preset change to surface.
+        let business_window = Window::parse(
+            &settings.business_hours,
+            &settings.business_days,
+            &format!("{prefix}policy.business_hours"),
+        )?;
+        if settings.preset == Preset::BusinessHours {
+            business = Some(business_window);
+        }
         let mut rules = Vec::new();
         for (pattern, rule) in tools {
             let key = format!("{prefix}tools.{pattern}");
             let matcher = glob(pattern, &key)?.compile_matcher();
-            let literal_chars = pattern
-                .chars()
-                .filter(|c| !matches!(c, '*' | '?' | '[' | ']' | '{' | '}'))
-                .count();
+            let literal_chars = literal_len(pattern);
             let window = match &rule.hours {
                 Some(h) => Some(Window::parse(h, &rule.days, &format!("{key}.hours"))?),
                 None if !rule.days.is_empty() => Some(Window::parse(
@@ -722,7 +819,11 @@ impl Policy {
                 Some(text) => Some(Arc::new(ToolRate {
                     pattern: pattern.clone(),
                     rate: Rate::parse(text, rule.burst).map_err(|message| PolicyError {
-                        key: format!("{key}.rate_limit"),
+                        key: if message.starts_with("burst") {
+                            format!("{key}.burst")
+                        } else {
+                            format!("{key}.rate_limit")
+                        },
                         message,
                         hint: "write it as N/unit, e.g. \"10/minute\", with burst = M for bursts"
                             .to_owned(),
@@ -861,12 +962,10 @@ impl Policy {
             return Access::Denied;
         }
         if self.preset == Preset::ReadOnly {
-            if hint(tool, "destructiveHint") == Some(true)
-                && hint(tool, "readOnlyHint") != Some(true)
-            {
+            if is_destructive(tool) {
                 return Access::Denied;
             }
-            if hint(tool, "readOnlyHint") == Some(true) {
+            if hint(tool, "readOnlyHint") == Some(true) || has_prefix(&tool.name, READ_PREFIXES) {
                 return Access::Allowed;
             }
         }
@@ -920,7 +1019,7 @@ impl Policy {
     /// (`destructiveHint: true` → `destructive`, `openWorldHint: true` → `net_any`).
     pub fn needs(&self, tool: &ToolDef) -> CapSet {
         let mut need = self.resolved(&tool.name).capabilities.unwrap_or_default();
-        if hint(tool, "destructiveHint") == Some(true) && hint(tool, "readOnlyHint") != Some(true) {
+        if is_destructive(tool) {
             need = need.with(Capability::Destructive);
         }
         if hint(tool, "openWorldHint") == Some(true) {
@@ -956,12 +1055,10 @@ fn hint(tool: &ToolDef, name: &str) -> Option<bool> {
 }
 
 /// Whether a tool counts as destructive for the `business_hours` preset.
+/// Whether a tool counts as destructive: annotated `destructiveHint: true` (whatever else its
+/// hints claim: contradictory hints are read the cautious way) or named like a writing tool.
 fn is_destructive(tool: &ToolDef) -> bool {
-    if hint(tool, "readOnlyHint") == Some(true) {
-        return false;
-    }
-    hint(tool, "destructiveHint") == Some(true)
-        || WRITE_PREFIXES.iter().any(|p| tool.name.starts_with(p))
+    hint(tool, "destructiveHint") == Some(true) || has_prefix(&tool.name, WRITE_PREFIXES)
 }
 
 /// Decides which policy applies to a caller. `None` refuses the call.
@@ -979,8 +1076,9 @@ where
     }
 }
 
-/// The configuration's resolver: the caller's tenant's policy if it has a `[tenants.NAME]`
-/// section, else the base policy.
+/// The configuration's resolver: a caller without a tenant gets the base policy; a caller whose
+/// tenant has a `[tenants.NAME]` section gets that policy. Once any tenant is configured, a
+/// caller naming a tenant that is not configured gets none — the call is refused.
 #[derive(Clone, Debug)]
 pub struct ConfigPolicies {
     /// The base policy.
@@ -991,9 +1089,13 @@ pub struct ConfigPolicies {
 
 impl PolicyResolver for ConfigPolicies {
     fn resolve(&self, caller: &CallerContext) -> Option<Arc<Policy>> {
-        match caller.tenant.as_deref().and_then(|t| self.tenants.get(t)) {
-            Some(p) => Some(p.clone()),
+        match caller.tenant.as_deref() {
             None => Some(self.base.clone()),
+            Some(t) => match self.tenants.get(t) {
+                Some(p) => Some(p.clone()),
+                None if self.tenants.is_empty() => Some(self.base.clone()),
+                None => None,
+            },
         }
     }
 }

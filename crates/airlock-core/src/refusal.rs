@@ -393,10 +393,10 @@ impl DenyCode {
                 "Nobody approved this call in time. Retry later, or ask the user to be ready to approve it."
             }
             DenyCode::SessionCutOff => {
-                "Retrying will not help: this session made too many refused calls and was cut off. Start a new session and read each refusal's fix hints."
+                "Retrying will not help: this session made too many refused calls and was cut off. Stop and ask the user how to proceed."
             }
             DenyCode::SessionBudgetExceeded => {
-                "Retrying will not help: this session has no calls left. Finish with what you have or start a new session."
+                "Retrying will not help: this session has no calls left. Finish with what you have, or ask the user."
             }
             DenyCode::SessionToolBudgetExceeded => {
                 "Retrying will not help: this tool has no calls left in this session. Use what earlier calls returned."

@@ -32,13 +32,14 @@ pub struct SessionState {
 
 /// The session key of a caller.
 pub fn session_key(caller: &CallerContext) -> String {
-    let id = caller
-        .session
-        .as_deref()
-        .map(|s| format!("session:{s}"))
-        .or_else(|| caller.agent.as_deref().map(|a| format!("agent:{a}")))
-        .unwrap_or_else(|| "anonymous".to_owned());
-    format!("{}|{id}", caller.tenant.as_deref().unwrap_or(""))
+    // Length-prefixed parts: no tenant or id can be crafted to collide with another.
+    let tenant = caller.tenant.as_deref().unwrap_or("");
+    let (kind, id) = match (&caller.session, &caller.agent) {
+        (Some(s), _) => ("s", s.as_str()),
+        (None, Some(a)) => ("a", a.as_str()),
+        (None, None) => ("anonymous", ""),
+    };
+    format!("{}:{tenant}|{kind}{}:{id}", tenant.len(), id.len())
 }
 
 /// Sessions kept before idle ones are pruned.
@@ -46,10 +47,11 @@ const PRUNE_AT: usize = 10_000;
 /// Idle time after which a session may be pruned.
 const IDLE_NANOS: i128 = 86_400 * 1_000_000_000;
 
-/// In-memory session state.
+/// In-memory session state. Keys hold caller-chosen ids, so the map uses std's keyed hasher.
 #[derive(Debug, Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, SessionState>>,
+    next_prune: std::sync::atomic::AtomicUsize,
 }
 
 impl Sessions {
@@ -62,8 +64,17 @@ impl Sessions {
     pub fn with<R>(&self, key: &str, now: Timestamp, f: impl FnOnce(&mut SessionState) -> R) -> R {
         let now = now.as_nanosecond();
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= PRUNE_AT && !map.contains_key(key) {
+        let threshold = self
+            .next_prune
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(PRUNE_AT);
+        if map.len() >= threshold && !map.contains_key(key) {
             map.retain(|_, s| now - s.last_seen < IDLE_NANOS);
+            // Prune again only after the map has doubled: never a rescan per insert.
+            self.next_prune.store(
+                map.len().saturating_mul(2).max(PRUNE_AT),
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
         let state = map.entry(key.to_owned()).or_default();
         state.last_seen = now;

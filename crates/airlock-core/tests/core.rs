@@ -567,8 +567,13 @@ preset = "strict"
                 MON_10_BERLIN,
                 Some(DenyCode::CapabilityDenied),
             ),
-            // Tenants without a section get the base policy.
-            ("fetch", anyone().tenant("other"), MON_10_BERLIN, None),
+            // Once tenants are configured, an unknown tenant gets no policy at all.
+            (
+                "fetch",
+                anyone().tenant("other"),
+                MON_10_BERLIN,
+                Some(DenyCode::PolicyUnresolved),
+            ),
         ];
         for (tool, caller, at, want) in cases {
             assert_eq!(
@@ -1054,5 +1059,266 @@ required_before = ["read_doc"]
             assert_eq!(e.key, key, "{text}");
             assert_eq!(e.line, Some(2), "{text}");
         }
+    }
+}
+
+/// Regression tests for the policy review's findings (named after them).
+mod policy_review {
+    use std::sync::Arc;
+
+    use airlock_core::policy::{Policy, PolicySettings, ToolRule};
+    use airlock_core::{Call, CallerContext, ConfigBuilder, DenyCode, Engine, ToolDef};
+    use jiff::Timestamp;
+    use serde_json::{Value, json};
+
+    fn tool(name: &str, ann: Value) -> ToolDef {
+        let mut d = ToolDef::new(name, json!({"type": "object"}));
+        d.annotations = Some(ann);
+        d
+    }
+
+    fn code(e: &Engine, t: &str, caller: CallerContext) -> Option<DenyCode> {
+        e.check(Call::new(t, json!({})).caller(caller))
+            .refusal()
+            .map(|r| r.code)
+    }
+
+    fn engine(config: &str, tools: Vec<ToolDef>) -> Engine {
+        let config = ConfigBuilder::new().file("p.toml", config).build().unwrap();
+        Engine::builder()
+            .config(config)
+            .tools(tools)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn strict_refuses_writing_tools_without_annotations_and_contradictory_hints() {
+        let e = engine(
+            "[policy]\npreset = \"strict\"\n",
+            vec![
+                tool("write_file", json!({})),
+                tool("deleteAll", json!({})),
+                tool(
+                    "exec_cmd",
+                    json!({"destructiveHint": true, "readOnlyHint": true}),
+                ),
+                tool("read_file", json!({})),
+            ],
+        );
+        let a = || CallerContext::default().agent("a");
+        assert_eq!(
+            code(&e, "write_file", a()),
+            Some(DenyCode::CapabilityDenied)
+        );
+        assert_eq!(code(&e, "deleteAll", a()), Some(DenyCode::CapabilityDenied));
+        assert_eq!(code(&e, "exec_cmd", a()), Some(DenyCode::CapabilityDenied));
+        assert_eq!(code(&e, "read_file", a()), None);
+        let ro = engine(
+            "[policy]\npreset = \"read_only\"\n",
+            vec![
+                tool(
+                    "exec_cmd",
+                    json!({"destructiveHint": true, "readOnlyHint": true}),
+                ),
+                tool("getUser", json!({})),
+            ],
+        );
+        assert_eq!(code(&ro, "exec_cmd", a()), Some(DenyCode::ToolAccessDenied));
+        assert_eq!(
+            code(&ro, "getUser", a()),
+            None,
+            "camelCase reading names count"
+        );
+    }
+
+    #[test]
+    fn tenant_deny_lists_add_to_the_base() {
+        let e = engine(
+            "[policy]\ndeny = [\"delete_*\"]\ndeny_capabilities = [\"destructive\"]\n[tenants.acme.policy]\ndeny = [\"send_email\"]\n",
+            vec![
+                tool("delete_file", json!({})),
+                tool("send_email", json!({})),
+                tool("rm", json!({"destructiveHint": true})),
+            ],
+        );
+        let acme = || CallerContext::default().tenant("acme");
+        assert_eq!(
+            code(&e, "delete_file", acme()),
+            Some(DenyCode::ToolAccessDenied)
+        );
+        assert_eq!(
+            code(&e, "send_email", acme()),
+            Some(DenyCode::ToolAccessDenied)
+        );
+        assert_eq!(code(&e, "rm", acme()), Some(DenyCode::CapabilityDenied));
+    }
+
+    #[test]
+    fn unknown_tenants_are_refused_once_tenants_exist() {
+        let e = engine(
+            "[tenants.acme.policy]\npreset = \"read_only\"\n",
+            vec![tool("write_x", json!({}))],
+        );
+        assert_eq!(
+            code(&e, "write_x", CallerContext::default().tenant("ACME")),
+            Some(DenyCode::PolicyUnresolved)
+        );
+        assert_eq!(
+            code(&e, "write_x", CallerContext::default()),
+            None,
+            "no tenant: the base policy"
+        );
+        let e = ConfigBuilder::new()
+            .file("p.toml", "[tenants.base.policy]\npreset = \"strict\"\n")
+            .build()
+            .unwrap_err();
+        assert_eq!(e.key, "tenants.base");
+    }
+
+    #[test]
+    fn deny_globs_ignore_case() {
+        let e = engine(
+            "[policy]\ndeny = [\"delete_*\"]\n",
+            vec![
+                tool("DELETE_FILE", json!({})),
+                tool("Delete_file", json!({})),
+            ],
+        );
+        assert_eq!(
+            code(&e, "DELETE_FILE", CallerContext::default()),
+            Some(DenyCode::ToolAccessDenied)
+        );
+        assert_eq!(
+            code(&e, "Delete_file", CallerContext::default()),
+            Some(DenyCode::ToolAccessDenied)
+        );
+    }
+
+    #[test]
+    fn session_rules_of_a_library_resolver_are_enforced() {
+        let mut tools = std::collections::BTreeMap::new();
+        tools.insert(
+            "pay".to_owned(),
+            ToolRule {
+                max_calls_per_session: Some(1),
+                ..Default::default()
+            },
+        );
+        let policy = Arc::new(Policy::compile("base", &PolicySettings::default(), &tools).unwrap());
+        let e = Engine::builder()
+            .tools([tool("pay", json!({}))])
+            .policy_resolver(Arc::new(move |_: &CallerContext| Some(policy.clone())))
+            .build()
+            .unwrap();
+        let s = || CallerContext::default().session("s");
+        assert_eq!(code(&e, "pay", s()), None);
+        assert_eq!(
+            code(&e, "pay", s()),
+            Some(DenyCode::SessionToolBudgetExceeded)
+        );
+    }
+
+    #[test]
+    fn approval_without_an_approver_spends_nothing() {
+        let e = engine(
+            "[tools.pay]\napproval = \"required\"\nrate_limit = \"1/hour\"\n[tools.other]\nrate_limit = \"1/hour\"\n",
+            vec![tool("pay", json!({})), tool("other", json!({}))],
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                code(&e, "pay", CallerContext::default()),
+                Some(DenyCode::ApprovalRequired)
+            );
+        }
+    }
+
+    #[test]
+    fn next_open_skips_dst_gaps() {
+        for (zone, gap_day_utc) in [
+            ("Europe/Berlin", "2026-03-29T00:30:00Z"),
+            ("America/New_York", "2026-03-08T06:30:00Z"),
+        ] {
+            let e = engine(
+                &format!("[policy]\ntimezone = \"{zone}\"\n[tools.t]\nhours = \"02:00-03:00\"\n"),
+                vec![tool("t", json!({}))],
+            );
+            let at: Timestamp = gap_day_utc.parse().unwrap();
+            let d = e.check(Call::new("t", json!({})).at(at));
+            let r = d.refusal().unwrap();
+            let opens: Timestamp = r.details["opens_at"].as_str().unwrap().parse().unwrap();
+            // The window does not exist on the gap day: the next opening is a day later.
+            let again = e.check(Call::new("t", json!({})).at(opens));
+            assert!(
+                again.is_allowed(),
+                "{zone}: retry_after must land inside the window ({opens})"
+            );
+        }
+    }
+
+    #[test]
+    fn denying_a_scheme_denies_any_network() {
+        let e = engine(
+            "[policy]\ndeny_capabilities = [\"net_http\"]\n",
+            vec![tool("fetch", json!({"openWorldHint": true}))],
+        );
+        assert_eq!(
+            code(&e, "fetch", CallerContext::default()),
+            Some(DenyCode::CapabilityDenied)
+        );
+    }
+
+    #[test]
+    fn glob_groups_are_not_more_specific() {
+        let e = engine(
+            "[tools.\"{delete,drop,remove}_*\"]\nhours = \"00:00-24:00\"\n[tools.\"delete_*\"]\nhours = \"09:00-10:00\"\n",
+            vec![tool("delete_file", json!({}))],
+        );
+        let night: Timestamp = "2026-05-04T23:00:00Z".parse().unwrap();
+        let d = e.check(Call::new("delete_file", json!({})).at(night));
+        assert_eq!(
+            d.refusal().map(|r| r.code),
+            Some(DenyCode::TimeWindowClosed)
+        );
+    }
+
+    #[test]
+    fn absurd_rates_and_day_ranges_are_config_errors() {
+        for (text, key) in [
+            (
+                "[tools.x]\nrate_limit = \"2000000000/second\"\n",
+                "tools.x.rate_limit",
+            ),
+            (
+                "[tools.x]\nrate_limit = \"1/second\"\nburst = 0\n",
+                "tools.x.burst",
+            ),
+            (
+                "[tools.x]\nhours = \"09:00-17:00\"\ndays = [\"mon-fri\"]\n",
+                "tools.x.hours",
+            ),
+            (
+                "[policy]\nbusiness_hours = \"9-5\"\n",
+                "policy.business_hours",
+            ),
+        ] {
+            let e = ConfigBuilder::new()
+                .file("p.toml", text)
+                .build()
+                .unwrap_err();
+            assert_eq!(e.key, key, "{text}");
+        }
+    }
+
+    #[test]
+    fn crafted_ids_do_not_share_buckets_or_sessions() {
+        let e = engine(
+            "[tools.t]\nrate_limit = \"1/hour\"\nmax_calls_per_session = 5\n",
+            vec![tool("t", json!({}))],
+        );
+        let a = CallerContext::default().tenant("").agent("x|agent:y");
+        let b = CallerContext::default().agent("x");
+        assert_eq!(code(&e, "t", a), None);
+        assert_eq!(code(&e, "t", b), None);
     }
 }

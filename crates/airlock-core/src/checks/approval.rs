@@ -82,7 +82,13 @@ impl Check for Approval {
     }
 
     fn phase(&self) -> Phase {
-        Phase::Spend
+        // Without an approver the answer is known up front: refuse in admit, before anything
+        // is spent. With one, ask last, when nothing else can refuse the call.
+        if self.approver.is_some() {
+            Phase::Spend
+        } else {
+            Phase::Admit
+        }
     }
 
     fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError> {
@@ -116,7 +122,7 @@ impl Check for Approval {
                             "The approver said: {}. Do not retry the same call.",
                             crate::checks::validation::clip(&reason, 200)
                         )])
-                        .with_detail("reason", reason);
+                        .with_detail("reason", crate::checks::validation::clip(&reason, 200));
                 }
                 Outcome::Refuse(r)
             }

@@ -56,15 +56,16 @@ impl Check for RateLimit {
         key.push('|');
         key.push_str(&limit.pattern);
         key.push('|');
+        // Caller-chosen parts are length-prefixed, so no id can be crafted to collide.
+        let push_part = |key: &mut String, kind: &str, v: &str| {
+            key.push_str(kind);
+            key.push_str(&v.len().to_string());
+            key.push(':');
+            key.push_str(v);
+        };
         let push_caller = |key: &mut String| match (&c.agent, &c.session) {
-            (Some(a), _) => {
-                key.push_str("agent:");
-                key.push_str(a);
-            }
-            (None, Some(s)) => {
-                key.push_str("session:");
-                key.push_str(s);
-            }
+            (Some(a), _) => push_part(key, "agent", a),
+            (None, Some(s)) => push_part(key, "session", s),
             (None, None) => key.push_str("anonymous"),
         };
         match limit.key {
@@ -79,10 +80,7 @@ impl Check for RateLimit {
                 key.push_str(tool);
             }
             RateKey::Caller => push_caller(&mut key),
-            RateKey::Tenant => {
-                key.push_str("tenant:");
-                key.push_str(c.tenant.as_deref().unwrap_or(""));
-            }
+            RateKey::Tenant => push_part(&mut key, "tenant", c.tenant.as_deref().unwrap_or("")),
             RateKey::Global => key.push_str("global"),
         }
         let noted = self
