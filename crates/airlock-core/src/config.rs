@@ -651,7 +651,7 @@ impl Config {
                 &format!("tenants.{name}"),
                 "(overrides)".into(),
                 format!(
-                    "callers of tenant {name:?} get the base policy and tool rules with this section's overrides on top"
+                    "callers of tenant {name:?} get the base policy and tool rules with this section's overrides on top (deny lists add up); callers naming an unconfigured tenant are refused"
                 ),
             );
         }
