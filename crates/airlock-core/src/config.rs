@@ -577,6 +577,15 @@ impl Config {
             list(&p.business_days),
             "the days of the business_hours preset".into(),
         );
+        add(
+            "policy.roles",
+            list(&p.roles),
+            if p.roles.is_empty() {
+                "roles in [tools] rules are not checked against a list".into()
+            } else {
+                "every role a [tools] rule names must be one of these".into()
+            },
+        );
         for (pattern, rule) in &s.tools {
             let mut parts = Vec::new();
             if !rule.roles.is_empty() {
@@ -835,6 +844,10 @@ impl ConfigBuilder {
                     "policy.allow and policy.deny both list {pattern:?}; deny wins, so it is never allowed"
                 ));
             }
+        }
+        warnings.extend(config.policies.base.contradictions());
+        for p in config.policies.tenants.values() {
+            warnings.extend(p.contradictions());
         }
         if config.settings.ghost_args.mode == UnknownArgs::StripSilent {
             warnings.push(

@@ -151,6 +151,9 @@ pub struct PolicySettings {
     pub business_hours: String,
     /// The days of the `business_hours` preset (`mon` … `sun`).
     pub business_days: Vec<String>,
+    /// The role names in use. When set, every role a `[tools]` rule names must be listed here,
+    /// so a misspelt role is an error instead of a rule nobody can satisfy.
+    pub roles: Vec<String>,
 }
 
 impl Default for PolicySettings {
@@ -168,6 +171,7 @@ impl Default for PolicySettings {
             business_days: ["mon", "tue", "wed", "thu", "fri"]
                 .map(str::to_owned)
                 .to_vec(),
+            roles: Vec::new(),
         }
     }
 }
@@ -804,6 +808,31 @@ impl Policy {
         let mut rules = Vec::new();
         for (pattern, rule) in tools {
             let key = format!("{prefix}tools.{pattern}");
+            if !settings.roles.is_empty() {
+                for role in &rule.roles {
+                    if !settings.roles.contains(role) {
+                        let near = crate::suggest::closest(
+                            role,
+                            settings.roles.iter().map(String::as_str),
+                        );
+                        return Err(PolicyError {
+                            key: format!("{key}.roles"),
+                            message: format!(
+                                "{role:?} is not one of the roles listed in policy.roles"
+                            ),
+                            hint: match near {
+                                Some(n) => {
+                                    format!("did you mean {n:?}? or add {role:?} to policy.roles")
+                                }
+                                None => format!(
+                                    "add {role:?} to policy.roles, or use one of {}",
+                                    settings.roles.join(", ")
+                                ),
+                            },
+                        });
+                    }
+                }
+            }
             let matcher = glob(pattern, &key)?.compile_matcher();
             let literal_chars = literal_len(pattern);
             let window = match &rule.hours {
@@ -1041,6 +1070,27 @@ impl Policy {
     /// Whether the most specific rule that says so requires approval for `tool`.
     pub fn needs_approval(&self, tool: &str) -> bool {
         self.resolved(tool).approval == Some(ApprovalMode::Required)
+    }
+
+    /// Rules that can never apply, for start-up warnings: a `[tools]` rule for a literal tool
+    /// name that the deny list always refuses.
+    pub fn contradictions(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|r| r.specificity.0 && self.deny.is_match(&r.pattern))
+            .map(|r| {
+                format!(
+                    "{}tools.{}: the deny list always refuses {:?}, so this rule never applies",
+                    if self.name == "base" {
+                        String::new()
+                    } else {
+                        format!("tenants.{}.", self.name)
+                    },
+                    r.pattern,
+                    r.pattern
+                )
+            })
+            .collect()
     }
 
     /// The capabilities granted.

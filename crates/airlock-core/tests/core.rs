@@ -1322,3 +1322,47 @@ mod policy_review {
         assert_eq!(code(&e, "t", b), None);
     }
 }
+
+mod policy_bad_input {
+    use airlock_core::ConfigBuilder;
+
+    #[test]
+    fn unknown_roles_are_errors_when_roles_are_declared() {
+        let e = ConfigBuilder::new()
+            .file(
+                "p.toml",
+                "[policy]\nroles = [\"editor\", \"finance\"]\n[tools.pay]\nroles = [\"finanse\"]\n",
+            )
+            .build()
+            .unwrap_err();
+        assert_eq!(e.key, "tools.pay.roles");
+        assert_eq!(e.line, Some(4));
+        assert!(e.hint.unwrap().starts_with("did you mean \"finance\"?"));
+        assert!(
+            ConfigBuilder::new()
+                .file("p.toml", "[tools.pay]\nroles = [\"anything\"]\n")
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn contradictory_rules_are_reported() {
+        let c = ConfigBuilder::new()
+            .file("p.toml", "[policy]\nallow = [\"x\"]\ndeny = [\"x\", \"delete_*\"]\n[tools.delete_file]\napproval = \"required\"\n")
+            .build()
+            .unwrap();
+        assert!(
+            c.warnings.iter().any(|w| w.contains("both list \"x\"")),
+            "{:?}",
+            c.warnings
+        );
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.starts_with("tools.delete_file: the deny list always refuses")),
+            "{:?}",
+            c.warnings
+        );
+    }
+}
