@@ -620,6 +620,10 @@ struct Resolved {
     rate: Option<Arc<ToolRate>>,
     approval: Option<ApprovalMode>,
     session: SessionRule,
+    /// Named like a writing tool (`WRITE_PREFIXES`, after normalising the name).
+    write_named: bool,
+    /// Named like a reading tool (`READ_PREFIXES`, after normalising the name).
+    read_named: bool,
 }
 
 type FnvMap<V> = crate::fnv::FnvMap<V>;
@@ -957,6 +961,8 @@ impl Policy {
             capabilities: self.most_specific(tool, |r| r.capabilities).map(|(v, _)| v),
             rate: self.most_specific(tool, |r| r.rate.clone()).map(|(v, _)| v),
             approval: self.most_specific(tool, |r| r.approval).map(|(v, _)| v),
+            write_named: has_prefix(tool, WRITE_PREFIXES),
+            read_named: has_prefix(tool, READ_PREFIXES),
             session: SessionRule {
                 max_calls: self.most_specific(tool, |r| r.max_calls).map(|(v, _)| v),
                 cooldown: self.most_specific(tool, |r| r.cooldown).map(|(v, _)| v),
@@ -991,10 +997,10 @@ impl Policy {
             return Access::Denied;
         }
         if self.preset == Preset::ReadOnly {
-            if is_destructive(tool) {
+            if self.is_destructive(tool) {
                 return Access::Denied;
             }
-            if hint(tool, "readOnlyHint") == Some(true) || has_prefix(&tool.name, READ_PREFIXES) {
+            if hint(tool, "readOnlyHint") == Some(true) || resolved.read_named {
                 return Access::Allowed;
             }
         }
@@ -1026,7 +1032,7 @@ impl Policy {
             return Some(w.clone());
         }
         match &self.business {
-            Some(w) if is_destructive(tool) => Some(w.clone()),
+            Some(w) if self.is_destructive(tool) => Some(w.clone()),
             _ => None,
         }
     }
@@ -1037,7 +1043,7 @@ impl Policy {
         let window = match &resolved.window {
             Some(w) => w,
             None => match &self.business {
-                Some(w) if is_destructive(tool) => w,
+                Some(w) if self.is_destructive(tool) => w,
                 _ => return None,
             },
         };
@@ -1047,8 +1053,9 @@ impl Policy {
     /// The capabilities `tool` needs: the most specific rule's, plus what its annotations imply
     /// (`destructiveHint: true` → `destructive`, `openWorldHint: true` → `net_any`).
     pub fn needs(&self, tool: &ToolDef) -> CapSet {
-        let mut need = self.resolved(&tool.name).capabilities.unwrap_or_default();
-        if is_destructive(tool) {
+        let resolved = self.resolved(&tool.name);
+        let mut need = resolved.capabilities.unwrap_or_default();
+        if hint(tool, "destructiveHint") == Some(true) || resolved.write_named {
             need = need.with(Capability::Destructive);
         }
         if hint(tool, "openWorldHint") == Some(true) {
@@ -1093,6 +1100,13 @@ impl Policy {
             .collect()
     }
 
+    /// Whether a tool counts as destructive: annotated `destructiveHint: true` (whatever else
+    /// its hints claim: contradictory hints are read the cautious way) or named like a writing
+    /// tool.
+    pub fn is_destructive(&self, tool: &ToolDef) -> bool {
+        hint(tool, "destructiveHint") == Some(true) || self.resolved(&tool.name).write_named
+    }
+
     /// The capabilities granted.
     pub fn granted(&self) -> CapSet {
         self.granted
@@ -1102,13 +1116,6 @@ impl Policy {
 /// An annotation hint as written (absent hints are not claims).
 fn hint(tool: &ToolDef, name: &str) -> Option<bool> {
     tool.annotations.as_ref()?.get(name)?.as_bool()
-}
-
-/// Whether a tool counts as destructive for the `business_hours` preset.
-/// Whether a tool counts as destructive: annotated `destructiveHint: true` (whatever else its
-/// hints claim: contradictory hints are read the cautious way) or named like a writing tool.
-fn is_destructive(tool: &ToolDef) -> bool {
-    hint(tool, "destructiveHint") == Some(true) || has_prefix(&tool.name, WRITE_PREFIXES)
 }
 
 /// Decides which policy applies to a caller. `None` refuses the call.
