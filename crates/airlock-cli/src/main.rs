@@ -27,6 +27,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Load and validate a configuration, and print what it means.
     Verify(cmd::verify::Args),
+    /// Run an MCP server behind the airlock, over stdio: `airlock run -- <server command…>`.
+    Run(cmd::run::Args),
 }
 
 /// How a subcommand ended, when it did not fail.
@@ -35,6 +37,8 @@ pub enum Outcome {
     Ok,
     /// The call was refused.
     Refused,
+    /// Exit with this code (the proxied server's).
+    Exit(i32),
 }
 
 fn main() -> ExitCode {
@@ -44,10 +48,12 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Verify(args) => cmd::verify::run(args),
+        Command::Run(args) => cmd::run::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Refused) => ExitCode::from(1),
+        Ok(Outcome::Exit(code)) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             if printer::is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;

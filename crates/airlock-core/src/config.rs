@@ -26,7 +26,15 @@ use crate::policy::{ConfigPolicies, Policy, PolicySettings, TenantSettings, Tool
 use crate::suggest::closest;
 
 /// Environment variables with the `AIRLOCK_` prefix that are not configuration keys.
-pub const RESERVED_ENV: &[&str] = &["AIRLOCK_CONFIG", "AIRLOCK_LOG", "AIRLOCK_BLESS"];
+pub const RESERVED_ENV: &[&str] = &[
+    "AIRLOCK_CONFIG",
+    "AIRLOCK_LOG",
+    "AIRLOCK_BLESS",
+    "AIRLOCK_AGENT",
+    "AIRLOCK_ROLES",
+    "AIRLOCK_TENANT",
+    "AIRLOCK_SESSION",
+];
 
 /// The whole configuration file.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]

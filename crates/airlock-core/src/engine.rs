@@ -398,6 +398,14 @@ impl Engine {
         }
     }
 
+    /// The policy that applies to `caller` (`None`: calls by this caller are refused).
+    pub fn policy_for(
+        &self,
+        caller: &crate::call::CallerContext,
+    ) -> Option<Arc<crate::policy::Policy>> {
+        self.resolver.resolve(caller)
+    }
+
     /// What the caller's session has done so far.
     pub fn session(&self, caller: &crate::call::CallerContext) -> Option<SessionState> {
         self.sessions.get(&session_key(caller))

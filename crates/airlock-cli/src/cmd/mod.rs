@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod demo;
+pub mod run;
 pub mod verify;

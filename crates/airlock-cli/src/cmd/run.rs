@@ -1,0 +1,70 @@
+//! `airlock run [--config F] -- <server command…>` — the stdio proxy in front of an MCP server.
+//!
+//! Drop-in for any MCP client configuration: replace `"command": "my-server"` with
+//! `"command": "airlock", "args": ["run", "--", "my-server", …]`. stdout carries the protocol;
+//! everything human goes to stderr.
+
+use std::sync::Arc;
+
+use airlock_core::CallerContext;
+use airlock_mcp::stdio::StdioProxy;
+use anyhow::Context;
+
+use crate::Outcome;
+use crate::load::{self, ConfigArgs};
+
+/// `airlock run` options.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The caller's agent id.
+    #[arg(long, value_name = "ID", env = "AIRLOCK_AGENT")]
+    agent: Option<String>,
+    /// The caller's roles, comma-separated.
+    #[arg(long, value_name = "A,B", value_delimiter = ',', env = "AIRLOCK_ROLES")]
+    roles: Vec<String>,
+    /// The caller's tenant.
+    #[arg(long, value_name = "NAME", env = "AIRLOCK_TENANT")]
+    tenant: Option<String>,
+    /// The session id (default: one per `airlock run` process).
+    #[arg(long, value_name = "ID", env = "AIRLOCK_SESSION")]
+    session: Option<String>,
+    /// Refuse client messages larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    max_line_bytes: usize,
+    /// The MCP server command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let (_, config) = load::config(&args.config)?;
+    let engine = Arc::new(load::engine(config)?);
+    let caller = CallerContext {
+        agent: args.agent,
+        session: Some(
+            args.session
+                .unwrap_or_else(|| format!("stdio-{}", std::process::id())),
+        ),
+        tenant: args.tenant,
+        roles: args.roles.into_iter().filter(|r| !r.is_empty()).collect(),
+        metadata: Default::default(),
+    };
+    let (program, rest) = args
+        .command
+        .split_first()
+        .context("no server command after --\nhint: airlock run -- npx -y @modelcontextprotocol/server-everything")?;
+    let mut server = tokio::process::Command::new(program);
+    server.args(rest);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let proxy = StdioProxy::new(engine, caller).max_line_bytes(args.max_line_bytes);
+    let status = runtime
+        .block_on(proxy.run(server, tokio::io::stdin(), tokio::io::stdout()))
+        .with_context(|| format!("cannot run the MCP server {program:?}\nhint: check that the command exists and is executable"))?;
+    Ok(Outcome::Exit(status.code().unwrap_or(1)))
+}

@@ -1,0 +1,307 @@
+//! `airlock run` end to end: the real binary in front of the testkit's real MCP server, over
+//! real pipes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::{Value, json};
+
+fn test_server() -> PathBuf {
+    // target/debug/deps/run-… → target/debug/examples/airlock-test-server
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let server = dir.join("examples").join("airlock-test-server");
+    assert!(
+        server.exists(),
+        "build the example first: cargo test builds it ({})",
+        server.display()
+    );
+    server
+}
+
+struct Session {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Session {
+    fn start(extra: &[&str], config: Option<&str>, env: &[(&str, &str)]) -> Session {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("server.log");
+        let mut cmd = Command::cargo_bin("airlock").unwrap();
+        cmd.arg("run");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AIRLOCK_") {
+                cmd.env_remove(k);
+            }
+        }
+        if let Some(text) = config {
+            let path = dir.path().join("airlock.toml");
+            std::fs::write(&path, text).unwrap();
+            cmd.args(["--config", path.to_str().unwrap()]);
+        }
+        cmd.args(extra).arg("--").arg(test_server());
+        cmd.env("AIRLOCK_TEST_LOG", &log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Session {
+            child,
+            stdin,
+            stdout,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn recv(&mut self) -> Value {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "the proxy closed its stdout");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    fn server_saw(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.starts_with("pid "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn server_pid(&self) -> u32 {
+        let text = std::fs::read_to_string(&self.log).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("pid "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn close(mut self) -> (std::process::ExitStatus, Session) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, self);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "airlock run did not exit after stdin closed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}"#;
+
+#[test]
+fn valid_calls_pass_byte_for_byte_and_answers_come_back() {
+    let mut s = Session::start(&[], None, &[]);
+    s.send(INIT);
+    assert_eq!(
+        s.recv()["result"]["serverInfo"]["name"],
+        "airlock-test-server"
+    );
+    // Odd spacing, a progress token and an unknown field: all forwarded exactly as sent.
+    let call = r#"{"jsonrpc":"2.0", "id":7,"method":"tools/call","params":{"name":"add","arguments":{"b":3,"a":2},"_meta":{"progressToken":"p1"}},"x-extra":[1]}"#;
+    s.send(call);
+    let answer = s.recv();
+    assert_eq!(answer["id"], 7);
+    assert_eq!(answer["result"]["structuredContent"]["sum"], 5);
+    assert!(
+        s.server_saw().contains(&call.to_owned()),
+        "{:?}",
+        s.server_saw()
+    );
+    // Unknown methods and notifications pass too.
+    let discover = r#"{"jsonrpc":"2.0","id":"d1","method":"server/discover","params":{"what":1}}"#;
+    s.send(discover);
+    assert_eq!(s.recv()["error"]["code"], -32601);
+    assert!(s.server_saw().contains(&discover.to_owned()));
+    let (status, _) = s.close();
+    assert!(status.success());
+}
+
+#[test]
+fn refused_calls_never_reach_the_server_and_carry_fix_hints() {
+    let mut s = Session::start(&[], None, &[]);
+    s.send(INIT);
+    s.recv();
+    s.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":2,"b":"3"}}}"#);
+    let r = s.recv();
+    assert_eq!(r["id"], 2);
+    assert_eq!(r["result"]["isError"], true);
+    let text = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("AIRLOCK_BLOCK: Tool 'add' validation failed."),
+        "{text}"
+    );
+    assert!(text.contains("send 3, not \"3\""), "{text}");
+    assert_eq!(
+        r["result"]["_meta"]["airlock/refusal"]["metadata"]["code"],
+        "validation.type"
+    );
+    s.send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2,"carry":true}}}"#);
+    assert_eq!(
+        s.recv()["result"]["_meta"]["airlock/refusal"]["block_reason"],
+        "ghost_arguments"
+    );
+    s.send(
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"nope","arguments":{}}}"#,
+    );
+    assert_eq!(
+        s.recv()["result"]["_meta"]["airlock/refusal"]["metadata"]["code"],
+        "tool_integrity.unknown_tool"
+    );
+    // The proxy fetched the tool list itself; the refused calls never reached the server.
+    let saw = s.server_saw();
+    assert!(
+        saw.iter()
+            .any(|l| l.contains("\"airlock-1\"") && l.contains("tools/list")),
+        "{saw:?}"
+    );
+    assert!(
+        !saw.iter()
+            .any(|l| l.contains("\"id\":2") || l.contains("\"id\":3") || l.contains("\"id\":4")),
+        "{saw:?}"
+    );
+}
+
+#[test]
+fn stripped_arguments_are_forwarded_without_the_ghosts() {
+    let mut s = Session::start(&["--unknown-args", "strip_and_log"], None, &[]);
+    s.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi","loud":true}}}"#);
+    let r = s.recv();
+    assert_eq!(r["result"]["content"][0]["text"], "hi");
+    let saw = s.server_saw();
+    let forwarded = saw.iter().find(|l| l.contains("tools/call")).unwrap();
+    let v: Value = serde_json::from_str(forwarded).unwrap();
+    assert_eq!(v["params"]["arguments"], json!({"text": "hi"}));
+}
+
+#[test]
+fn malformed_input_gets_errors_and_the_session_goes_on() {
+    let mut s = Session::start(&["--max-line-bytes", "2048"], None, &[]);
+    s.send("this is not json");
+    assert_eq!(s.recv()["error"]["code"], -32700);
+    s.send(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#);
+    assert_eq!(s.recv()["error"]["code"], -32600);
+    s.send(&format!(r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{}"}}}}}}"#, "x".repeat(5000)));
+    let r = s.recv();
+    assert_eq!(r["error"]["code"], -32600);
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 2048 bytes")
+    );
+    s.send(r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#);
+    assert_eq!(s.recv()["id"], 3);
+    // A response to an id nobody asked for is passed to the server, which ignores it.
+    s.send(r#"{"jsonrpc":"2.0","id":99,"result":{}}"#);
+    s.send(r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#);
+    assert_eq!(s.recv()["id"], 4);
+}
+
+#[test]
+fn a_crashing_server_answers_calls_in_flight_and_leaves_no_process() {
+    let mut s = Session::start(&[], None, &[]);
+    s.send(INIT);
+    s.recv();
+    let pid = s.server_pid();
+    s.send(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"crash","arguments":{}}}"#);
+    let r = s.recv();
+    assert_eq!(r["id"], 5);
+    assert_eq!(r["error"]["code"], -32000);
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("exited before answering")
+    );
+    let (status, _) = s.close();
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "airlock exits with the server's code"
+    );
+    assert!(!alive(pid));
+}
+
+#[test]
+fn closing_stdin_stops_the_server() {
+    let mut s = Session::start(&[], None, &[]);
+    s.send(INIT);
+    s.recv();
+    let pid = s.server_pid();
+    assert!(alive(pid));
+    let (status, _) = s.close();
+    assert!(status.success());
+    assert!(!alive(pid), "no orphan server process");
+}
+
+#[test]
+fn listed_tools_hide_what_the_policy_denies_and_paging_is_followed() {
+    let mut s = Session::start(
+        &[],
+        Some("[policy]\ndeny = [\"delete_*\"]\n"),
+        &[("AIRLOCK_TEST_PAGE", "1")],
+    );
+    // A call first: the proxy must fetch both pages to know `slow` (on page 2).
+    s.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow","arguments":{"ms":0}}}"#);
+    assert_eq!(s.recv()["result"]["content"][0]["text"], "done");
+    s.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"cursor":"page2"}}"#);
+    let r = s.recv();
+    let names: Vec<&str> = r["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["slow", "crash"], "delete_everything is hidden");
+    s.send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"delete_everything","arguments":{}}}"#);
+    assert_eq!(
+        s.recv()["result"]["_meta"]["airlock/refusal"]["metadata"]["code"],
+        "tool_access.denied"
+    );
+}

@@ -1,0 +1,23 @@
+//! # airlock-mcp — agent-airlock in front of MCP servers
+//!
+//! The transports around the [`airlock_core`] engine. Today: the stdio proxy ([`stdio`]),
+//! which `airlock run -- <server command…>` runs in front of any MCP server. Every `tools/call`
+//! goes through the engine's checks; refusals come back as tool results the model can act on.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use airlock_core::{CallerContext, Engine};
+//! use airlock_mcp::stdio::StdioProxy;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let engine = Arc::new(Engine::builder().build().expect("default config"));
+//! let mut server = tokio::process::Command::new("my-mcp-server");
+//! let status = StdioProxy::new(engine, CallerContext::default().agent("desktop"))
+//!     .run(server, tokio::io::stdin(), tokio::io::stdout())
+//!     .await?;
+//! # let _ = status; Ok(()) }
+//! ```
+//!
+//! Cargo features: none yet.
+
+pub mod stdio;

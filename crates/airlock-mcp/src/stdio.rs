@@ -1,0 +1,532 @@
+//! The stdio proxy: `airlock run -- <server command…>`.
+//!
+//! A raw line-delimited JSON-RPC relay between an MCP client (our stdin/stdout) and a server
+//! process (its stdin/stdout). Lines it does not have to touch pass through byte for byte in
+//! both directions: unknown methods (`server/discover`), unknown fields, ids, progress,
+//! cancellation, server-to-client requests. It intercepts:
+//!
+//! * `tools/call` — the engine decides. A refusal goes back to the client as a tool result with
+//!   `isError: true`, the refusal text (error and fix hints) as its content, and the refusal
+//!   object in `_meta["airlock/refusal"]`; the server never sees the call. An allowed call is
+//!   forwarded unchanged (the original bytes) or, if arguments were stripped, re-serialised.
+//!   A call for a tool not yet listed (or after `notifications/tools/list_changed`) makes the
+//!   proxy fetch `tools/list` from the server first (all pages): it never calls blind.
+//! * `tools/list` answers — the definitions feed the engine's catalog; tools the caller's policy
+//!   denies are removed from the answer.
+//!
+//! Malformed client input (not JSON, a batch, a line over the size limit) gets a JSON-RPC error
+//! and is not forwarded. When the server exits, every request still waiting for it gets an
+//! error saying so; when the client closes its side, the server's stdin is closed and the
+//! server is given a moment to exit before it is killed.
+//!
+//! Not yet covered here: cleaning results (the scanner issue), narrowing `roots/list` answers
+//! (the filesystem-guard issue).
+
+use std::collections::{HashMap, HashSet};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use airlock_core::{Arguments, Call, CallerContext, Decision, Engine, Refusal, ToolDef};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::{mpsc, oneshot};
+
+/// JSON-RPC: invalid JSON.
+pub const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC: not a valid request (batches, oversize lines).
+pub const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC: bad params.
+pub const INVALID_PARAMS: i64 = -32602;
+/// Implementation-defined: the server went away before answering.
+pub const SERVER_GONE: i64 = -32000;
+
+/// The `_meta` key carrying the refusal object in a refused call's result.
+pub const REFUSAL_META: &str = "airlock/refusal";
+
+/// Settings of one stdio proxy.
+#[derive(Clone, Debug)]
+pub struct StdioProxy {
+    engine: Arc<Engine>,
+    caller: CallerContext,
+    max_line_bytes: usize,
+    list_timeout: Duration,
+    shutdown_grace: Duration,
+}
+
+/// A JSON-RPC id as a map key (its JSON text: `1` and `"1"` differ).
+type IdKey = String;
+
+#[derive(Default)]
+struct State {
+    /// Client requests forwarded to the server and not yet answered.
+    in_flight: HashMap<IdKey, Value>,
+    /// Which of those are `tools/list` requests (their answers feed the catalog).
+    client_lists: HashSet<IdKey>,
+    /// Our own requests to the server, waiting for their answers.
+    internal: HashMap<IdKey, oneshot::Sender<Value>>,
+    next_internal: u64,
+    /// The catalog may be out of date (`notifications/tools/list_changed`).
+    stale: bool,
+    server_gone: bool,
+}
+
+/// Outcome of reading one line.
+enum Line {
+    Eof,
+    Ok(Vec<u8>),
+    TooLong,
+}
+
+async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> std::io::Result<Line> {
+    let mut buf = Vec::new();
+    let mut too_long = false;
+    loop {
+        let available = r.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(if buf.is_empty() && !too_long {
+                Line::Eof
+            } else if too_long {
+                Line::TooLong
+            } else {
+                Line::Ok(buf)
+            });
+        }
+        let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
+            Some(i) => (&available[..=i], true),
+            None => (available, false),
+        };
+        let n = chunk.len();
+        if !too_long {
+            if buf.len() + n > max + 1 {
+                too_long = true;
+                buf = Vec::new();
+            } else {
+                buf.extend_from_slice(chunk);
+            }
+        }
+        r.consume(n);
+        if done {
+            return Ok(if too_long {
+                Line::TooLong
+            } else {
+                Line::Ok(buf)
+            });
+        }
+    }
+}
+
+fn key(id: &Value) -> IdKey {
+    id.to_string()
+}
+
+fn error_line(id: Value, code: i64, message: &str) -> Vec<u8> {
+    line(&json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
+}
+
+fn line(v: &Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec(v).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// The tool result a model reads for a refused call.
+pub fn refusal_result(id: Value, refusal: &Refusal) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "result": {
+            "content": [{"type": "text", "text": refusal.render_text()}],
+            "isError": true,
+            "_meta": {REFUSAL_META: refusal.to_json()}
+        }
+    })
+}
+
+impl StdioProxy {
+    /// A proxy deciding with `engine` for calls by `caller`.
+    pub fn new(engine: Arc<Engine>, caller: CallerContext) -> Self {
+        StdioProxy {
+            engine,
+            caller,
+            max_line_bytes: 4 << 20,
+            list_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+
+    /// Refuse client lines longer than this (default 4 MiB).
+    #[must_use]
+    pub fn max_line_bytes(mut self, n: usize) -> Self {
+        self.max_line_bytes = n.max(1024);
+        self
+    }
+
+    /// How long to wait for the server's `tools/list` answer (default 30 s).
+    #[must_use]
+    pub fn list_timeout(mut self, d: Duration) -> Self {
+        self.list_timeout = d;
+        self
+    }
+
+    /// Start `server` and relay between it and the client until either side ends. Returns the
+    /// server's exit status.
+    pub async fn run<R, W>(
+        self,
+        mut server: Command,
+        client_in: R,
+        client_out: W,
+    ) -> std::io::Result<ExitStatus>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut child = server
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let (Some(server_in), Some(server_out)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(std::io::Error::other(
+                "the server's stdio could not be captured",
+            ));
+        };
+        let state = Arc::new(Mutex::new(State::default()));
+        let (to_client, mut to_client_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (to_server, mut to_server_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+
+        let client_writer = tokio::spawn(async move {
+            let mut out = client_out;
+            while let Some(l) = to_client_rx.recv().await {
+                if out.write_all(&l).await.is_err() || out.flush().await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let mut input = server_in;
+            while let Some(l) = to_server_rx.recv().await {
+                if input.write_all(&l).await.is_err() || input.flush().await.is_err() {
+                    break;
+                }
+            }
+            // Dropping `input` closes the server's stdin.
+        });
+        let server_reader = {
+            let state = state.clone();
+            let to_client = to_client.clone();
+            let proxy = self.clone();
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(server_out);
+                loop {
+                    match read_line(&mut reader, usize::MAX / 2).await {
+                        Ok(Line::Ok(bytes)) => proxy.on_server_line(bytes, &state, &to_client),
+                        Ok(Line::TooLong) => continue,
+                        Ok(Line::Eof) | Err(_) => break,
+                    }
+                }
+                // The server is gone: answer everything still waiting for it.
+                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                s.server_gone = true;
+                for (_, id) in s.in_flight.drain() {
+                    let _ = to_client.send(error_line(
+                        id,
+                        SERVER_GONE,
+                        "the MCP server exited before answering this request",
+                    ));
+                }
+                s.internal.clear();
+            })
+        };
+
+        let mut reader = BufReader::new(client_in);
+        loop {
+            match read_line(&mut reader, self.max_line_bytes).await {
+                Ok(Line::Ok(bytes)) => {
+                    self.on_client_line(bytes, &state, &to_client, &to_server)
+                        .await;
+                }
+                Ok(Line::TooLong) => {
+                    let _ = to_client.send(error_line(
+                        Value::Null,
+                        INVALID_REQUEST,
+                        &format!(
+                            "message larger than {} bytes; it was not forwarded",
+                            self.max_line_bytes
+                        ),
+                    ));
+                }
+                Ok(Line::Eof) | Err(_) => break,
+            }
+        }
+        // The client is done: close the server's stdin, give it a moment, then make sure.
+        drop(to_server);
+        let status = match tokio::time::timeout(self.shutdown_grace, child.wait()).await {
+            Ok(status) => status?,
+            Err(_) => {
+                let _ = child.start_kill();
+                child.wait().await?
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), server_reader).await;
+        drop(to_client);
+        let _ = tokio::time::timeout(Duration::from_secs(1), client_writer).await;
+        Ok(status)
+    }
+
+    async fn on_client_line(
+        &self,
+        bytes: Vec<u8>,
+        state: &Arc<Mutex<State>>,
+        to_client: &mpsc::UnboundedSender<Vec<u8>>,
+        to_server: &mpsc::UnboundedSender<Vec<u8>>,
+    ) {
+        let text = String::from_utf8_lossy(&bytes);
+        if text.trim().is_empty() {
+            return;
+        }
+        let msg: Value = match serde_json::from_str(text.trim_end()) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = to_client.send(error_line(
+                    Value::Null,
+                    PARSE_ERROR,
+                    &format!("not valid JSON ({e}); the message was not forwarded"),
+                ));
+                return;
+            }
+        };
+        let Value::Object(obj) = &msg else {
+            let what = if msg.is_array() {
+                "JSON-RPC batches are not supported; send one message per line"
+            } else {
+                "a JSON-RPC message must be an object"
+            };
+            let _ = to_client.send(error_line(Value::Null, INVALID_REQUEST, what));
+            return;
+        };
+        let method = obj.get("method").and_then(Value::as_str);
+        let id = obj.get("id").cloned();
+        match (method, id) {
+            (Some("tools/call"), Some(id)) => {
+                self.call(msg, id, bytes, state, to_client, to_server).await;
+            }
+            (Some(m), Some(id)) => {
+                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                if s.server_gone {
+                    drop(s);
+                    let _ =
+                        to_client.send(error_line(id, SERVER_GONE, "the MCP server has exited"));
+                    return;
+                }
+                if m == "tools/list" {
+                    s.client_lists.insert(key(&id));
+                }
+                s.in_flight.insert(key(&id), id);
+                drop(s);
+                let _ = to_server.send(bytes);
+            }
+            // Notifications and answers to the server's own requests: untouched.
+            _ => {
+                let _ = to_server.send(bytes);
+            }
+        }
+    }
+
+    async fn call(
+        &self,
+        msg: Value,
+        id: Value,
+        raw: Vec<u8>,
+        state: &Arc<Mutex<State>>,
+        to_client: &mpsc::UnboundedSender<Vec<u8>>,
+        to_server: &mpsc::UnboundedSender<Vec<u8>>,
+    ) {
+        let Some(name) = msg
+            .pointer("/params/name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            let _ = to_client.send(error_line(
+                id,
+                INVALID_PARAMS,
+                "tools/call needs params.name, the tool to call",
+            ));
+            return;
+        };
+        let stale = state.lock().unwrap_or_else(|p| p.into_inner()).stale;
+        if stale || self.engine.catalog().get(&name).is_none() {
+            // Never call blind: learn the server's tools first. If that fails, the engine
+            // refuses the call as an unknown tool.
+            self.fetch_tools(state, to_server).await;
+        }
+        let arguments = msg
+            .pointer("/params/arguments")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let decision = self
+            .engine
+            .check(Call::new(name, Arguments::Json(arguments)).caller(self.caller.clone()));
+        match decision {
+            Decision::Refused(r) => {
+                if let Some(internal) = &r.internal {
+                    eprintln!("airlock: a check failed and the call was refused: {internal}");
+                }
+                let _ = to_client.send(line(&refusal_result(id, &r.refusal)));
+            }
+            Decision::Allowed(allowed) => {
+                let bytes = if allowed.changes.is_empty() {
+                    raw
+                } else {
+                    let mut msg = msg;
+                    if let Some(params) = msg.get_mut("params").and_then(Value::as_object_mut) {
+                        params.insert("arguments".into(), Value::Object(allowed.arguments));
+                    }
+                    line(&msg)
+                };
+                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                if s.server_gone {
+                    drop(s);
+                    let _ =
+                        to_client.send(error_line(id, SERVER_GONE, "the MCP server has exited"));
+                    return;
+                }
+                s.in_flight.insert(key(&id), id);
+                drop(s);
+                let _ = to_server.send(bytes);
+            }
+        }
+    }
+
+    /// Ask the server for every page of `tools/list` and load it into the engine.
+    async fn fetch_tools(
+        &self,
+        state: &Arc<Mutex<State>>,
+        to_server: &mpsc::UnboundedSender<Vec<u8>>,
+    ) {
+        let mut tools: Vec<ToolDef> = Vec::new();
+        let mut cursor: Option<Value> = None;
+        for _page in 0..100 {
+            let (tx, rx) = oneshot::channel();
+            let id = {
+                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                if s.server_gone {
+                    return;
+                }
+                s.next_internal += 1;
+                let id = Value::String(format!("airlock-{}", s.next_internal));
+                s.internal.insert(key(&id), tx);
+                id
+            };
+            let mut req = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {}});
+            if let Some(c) = &cursor {
+                req["params"]["cursor"] = c.clone();
+            }
+            if to_server.send(line(&req)).is_err() {
+                return;
+            }
+            let Ok(Ok(answer)) = tokio::time::timeout(self.list_timeout, rx).await else {
+                state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .internal
+                    .remove(&key(&id));
+                return;
+            };
+            let Some(result) = answer.get("result") else {
+                return;
+            };
+            match ToolDef::parse_list(result.clone()) {
+                Ok(mut page) => tools.append(&mut page),
+                Err(_) => return,
+            }
+            cursor = result.get("nextCursor").filter(|c| !c.is_null()).cloned();
+            if cursor.is_none() {
+                self.engine.set_tools(tools);
+                state.lock().unwrap_or_else(|p| p.into_inner()).stale = false;
+                return;
+            }
+        }
+    }
+
+    fn on_server_line(
+        &self,
+        bytes: Vec<u8>,
+        state: &Arc<Mutex<State>>,
+        to_client: &mpsc::UnboundedSender<Vec<u8>>,
+    ) {
+        let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&bytes) else {
+            let _ = to_client.send(bytes);
+            return;
+        };
+        let method = obj.get("method").and_then(Value::as_str);
+        if method == Some("notifications/tools/list_changed") {
+            state.lock().unwrap_or_else(|p| p.into_inner()).stale = true;
+            let _ = to_client.send(bytes);
+            return;
+        }
+        let is_response =
+            method.is_none() && (obj.contains_key("result") || obj.contains_key("error"));
+        let Some(id) = obj.get("id").filter(|_| is_response) else {
+            let _ = to_client.send(bytes);
+            return;
+        };
+        let k = key(id);
+        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(waiter) = s.internal.remove(&k) {
+            drop(s);
+            let _ = waiter.send(Value::Object(obj));
+            return;
+        }
+        s.in_flight.remove(&k);
+        let was_list = s.client_lists.remove(&k);
+        drop(s);
+        if !was_list {
+            let _ = to_client.send(bytes);
+            return;
+        }
+        let mut msg = Value::Object(obj);
+        let Some(result) = msg.get_mut("result") else {
+            let _ = to_client.send(bytes);
+            return;
+        };
+        let Ok(page) = ToolDef::parse_list(result.clone()) else {
+            let _ = to_client.send(bytes);
+            return;
+        };
+        // Learn the definitions (merged by name: the client may be paging).
+        let catalog = self.engine.catalog();
+        let mut merged: HashMap<String, ToolDef> = catalog
+            .names()
+            .into_iter()
+            .filter_map(|n| catalog.get(n).map(|d| (n.to_owned(), (**d).clone())))
+            .collect();
+        for t in &page {
+            merged.insert(t.name.clone(), t.clone());
+        }
+        self.engine.set_tools(merged.into_values());
+        // Hide what this caller may never call.
+        let hidden: HashSet<&str> = match self.engine.policy_for(&self.caller) {
+            Some(policy) => page
+                .iter()
+                .filter(|t| policy.access(t) == airlock_core::policy::Access::Denied)
+                .map(|t| t.name.as_str())
+                .collect(),
+            None => page.iter().map(|t| t.name.as_str()).collect(),
+        };
+        if hidden.is_empty() {
+            let _ = to_client.send(bytes);
+            return;
+        }
+        if let Some(Value::Array(list)) = result.get_mut("tools") {
+            list.retain(|t| {
+                t.get("name")
+                    .and_then(Value::as_str)
+                    .is_none_or(|n| !hidden.contains(n))
+            });
+        }
+        let _ = to_client.send(line(&msg));
+    }
+}

@@ -1,0 +1,116 @@
+//! A small, real MCP server over stdio (line-delimited JSON-RPC) for proxy tests.
+//!
+//! Tools: `echo {text}` returns the text; `add {a, b}` returns the sum; `slow {ms}` answers
+//! after a delay (for cancellation and in-flight tests); `crash {}` exits without answering.
+//! It answers `initialize`, `ping`, `tools/list` (with `nextCursor` paging when
+//! `AIRLOCK_TEST_PAGE=1`), and echoes back unknown methods as JSON-RPC "method not found"
+//! errors. Every line it receives is also appended to `$AIRLOCK_TEST_LOG` when set, so tests can
+//! check what reached the server byte for byte.
+
+use std::io::{BufRead, Write};
+
+use serde_json::{Value, json};
+
+fn tools() -> Value {
+    json!([
+        {"name": "echo", "description": "Echo the text back.",
+         "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}},
+        {"name": "add", "description": "Add two integers.",
+         "inputSchema": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}},
+        {"name": "slow", "description": "Answer after a delay.",
+         "inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0, "maximum": 60000}}}},
+        {"name": "crash", "description": "Exit without answering.",
+         "inputSchema": {"type": "object"}},
+        {"name": "delete_everything", "description": "A destructive tool.",
+         "inputSchema": {"type": "object"}, "annotations": {"destructiveHint": true}}
+    ])
+}
+
+fn main() {
+    let log = std::env::var_os("AIRLOCK_TEST_LOG");
+    let paged = std::env::var_os("AIRLOCK_TEST_PAGE").is_some();
+    if let Some(path) = &log
+        && let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    {
+        let _ = writeln!(f, "pid {}", std::process::id());
+    }
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if let Some(path) = &log
+            && let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+        let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let Some(id) = msg.get("id").cloned() else {
+            continue; // a notification
+        };
+        let Some(method) = msg.get("method").and_then(Value::as_str) else {
+            continue; // a response to something we never asked
+        };
+        let params = msg.get("params").cloned().unwrap_or(Value::Null);
+        let result = match method {
+            "initialize" => Ok(json!({
+                "protocolVersion": "2025-06-18",
+                "capabilities": {"tools": {"listChanged": true}},
+                "serverInfo": {"name": "airlock-test-server", "version": "1.0.0"}
+            })),
+            "ping" => Ok(json!({})),
+            "tools/list" => {
+                let all = tools();
+                let list = all.as_array().cloned().unwrap_or_default();
+                if paged {
+                    match params.get("cursor").and_then(Value::as_str) {
+                        None => Ok(json!({"tools": list[..2], "nextCursor": "page2"})),
+                        Some(_) => Ok(json!({"tools": list[2..]})),
+                    }
+                } else {
+                    Ok(json!({"tools": list}))
+                }
+            }
+            "tools/call" => {
+                let args = params.get("arguments").cloned().unwrap_or(json!({}));
+                match params.get("name").and_then(Value::as_str) {
+                    Some("echo") => Ok(
+                        json!({"content": [{"type": "text", "text": args["text"].as_str().unwrap_or("")}]}),
+                    ),
+                    Some("add") => {
+                        let sum = args["a"].as_i64().unwrap_or(0) + args["b"].as_i64().unwrap_or(0);
+                        Ok(
+                            json!({"content": [{"type": "text", "text": sum.to_string()}], "structuredContent": {"sum": sum}}),
+                        )
+                    }
+                    Some("slow") => {
+                        std::thread::sleep(std::time::Duration::from_millis(
+                            args["ms"].as_u64().unwrap_or(0),
+                        ));
+                        Ok(json!({"content": [{"type": "text", "text": "done"}]}))
+                    }
+                    Some("crash") => std::process::exit(3),
+                    Some("delete_everything") => {
+                        Ok(json!({"content": [{"type": "text", "text": "deleted"}]}))
+                    }
+                    _ => Err(json!({"code": -32602, "message": "unknown tool"})),
+                }
+            }
+            _ => Err(json!({"code": -32601, "message": "Method not found"})),
+        };
+        let reply = match result {
+            Ok(r) => json!({"jsonrpc": "2.0", "id": id, "result": r}),
+            Err(e) => json!({"jsonrpc": "2.0", "id": id, "error": e}),
+        };
+        let mut out = stdout.lock();
+        let _ = writeln!(out, "{reply}");
+        let _ = out.flush();
+    }
+}
