@@ -11,6 +11,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
 
+# Real third-party MCP servers from npm, at pinned versions, for the proxy tests.
+NPM_SERVERS="@modelcontextprotocol/server-everything@2026.8.31"
+if [ ! -x target/npm/node_modules/.bin/mcp-server-everything ]; then
+    echo "== installing MCP servers from npm: $NPM_SERVERS" >&2
+    mkdir -p target/npm
+    (cd target/npm && npm install --no-audit --no-fund --silent $NPM_SERVERS >/dev/null)
+fi
+
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e

@@ -630,7 +630,7 @@ fn type_hint(
         Value::String(s) => {
             let t = s.trim();
             // Re-print what was parsed, so the suggestion is valid JSON ("+5" → 5, "05" → 5).
-            let as_number = if wants("integer")
+            let as_number = if (wants("integer") || wants("number"))
                 && let Ok(n) = t.parse::<i64>()
             {
                 Some(n.to_string())

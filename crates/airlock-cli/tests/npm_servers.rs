@@ -1,0 +1,163 @@
+//! `airlock run` in front of real third-party MCP servers from npm, at pinned versions
+//! (`scripts/test.sh` installs them into `target/npm`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::{Value, json};
+
+fn npm_bin(name: &str) -> PathBuf {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/npm/node_modules/.bin")
+        .join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test.sh, which installs the pinned npm MCP servers",
+        bin.display()
+    );
+    bin
+}
+
+struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    seen: Vec<Value>,
+}
+
+impl Client {
+    fn start(server: &[&str]) -> Client {
+        let mut cmd = Command::cargo_bin("airlock").unwrap();
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AIRLOCK_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd
+            .arg("run")
+            .arg("--")
+            .args(server)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut c = Client {
+            child,
+            stdin,
+            stdout,
+            seen: Vec::new(),
+        };
+        c.send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "airlock-test", "version": "1"}}}));
+        assert!(c.answer(0).get("result").is_some());
+        c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        c
+    }
+
+    fn send(&mut self, v: Value) {
+        writeln!(self.stdin, "{v}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Read until the answer to `id`, keeping everything else seen on the way.
+    fn answer(&mut self, id: i64) -> Value {
+        loop {
+            let mut line = String::new();
+            let n = self.stdout.read_line(&mut line).unwrap();
+            assert!(n > 0, "the proxy closed its stdout while waiting for {id}");
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v.get("id") == Some(&json!(id)) && v.get("method").is_none() {
+                return v;
+            }
+            self.seen.push(v);
+        }
+    }
+
+    fn call(&mut self, id: i64, name: &str, args: Value) -> Value {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": args}}));
+        self.answer(id)
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn refusal_code(v: &Value) -> Option<&str> {
+    v.pointer("/result/_meta/airlock~1refusal/metadata/code")
+        .and_then(Value::as_str)
+}
+
+#[test]
+fn server_everything_over_stdio() {
+    let bin = npm_bin("mcp-server-everything");
+    let mut c = Client::start(&[bin.to_str().unwrap(), "stdio"]);
+
+    // Valid calls pass and their answers come back unchanged.
+    let r = c.call(1, "echo", json!({"message": "hello"}));
+    assert_eq!(refusal_code(&r), None, "{r}");
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("hello"),
+        "{r}"
+    );
+    let r = c.call(2, "get-sum", json!({"a": 2, "b": 3}));
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains('5'),
+        "{r}"
+    );
+
+    // Wrong types and ghost arguments are refused with fix hints; the server never sees them.
+    let r = c.call(3, "get-sum", json!({"a": "2", "b": 3}));
+    assert_eq!(refusal_code(&r), Some("validation.type"), "{r}");
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("send 2, not \"2\"")
+    );
+    let r = c.call(4, "echo", json!({"message": "hi", "loud": true}));
+    assert_eq!(refusal_code(&r), Some("ghost_args.unknown"), "{r}");
+    let r = c.call(5, "get-sum", json!({"a": 1}));
+    assert_eq!(refusal_code(&r), Some("validation.required"), "{r}");
+
+    // Progress notifications of a long operation flow through to the client.
+    c.send(
+        json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {
+        "name": "trigger-long-running-operation", "arguments": {"duration": 1, "steps": 2},
+        "_meta": {"progressToken": "tok-1"}}}),
+    );
+    let r = c.answer(6);
+    assert_eq!(refusal_code(&r), None, "{r}");
+    let progress: Vec<&Value> = c
+        .seen
+        .iter()
+        .filter(|v| {
+            v["method"] == "notifications/progress" && v["params"]["progressToken"] == "tok-1"
+        })
+        .collect();
+    assert!(
+        !progress.is_empty(),
+        "no progress notifications seen: {:?}",
+        c.seen
+    );
+
+    // Other requests (prompts, resources) pass through untouched.
+    c.send(json!({"jsonrpc": "2.0", "id": 7, "method": "prompts/list"}));
+    assert!(c.answer(7)["result"]["prompts"].is_array());
+}
