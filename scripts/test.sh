@@ -12,8 +12,8 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 
 # Real third-party MCP servers from npm, at pinned versions, for the proxy tests.
-NPM_SERVERS="@modelcontextprotocol/server-everything@2026.8.31"
-if [ ! -x target/npm/node_modules/.bin/mcp-server-everything ]; then
+NPM_SERVERS="@modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/server-filesystem@2026.8.31"
+if [ ! -x target/npm/node_modules/.bin/mcp-server-everything ] || [ ! -x target/npm/node_modules/.bin/mcp-server-filesystem ]; then
     echo "== installing MCP servers from npm: $NPM_SERVERS" >&2
     mkdir -p target/npm
     (cd target/npm && npm install --no-audit --no-fund --silent $NPM_SERVERS >/dev/null)

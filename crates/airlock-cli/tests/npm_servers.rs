@@ -31,6 +31,10 @@ struct Client {
 
 impl Client {
     fn start(server: &[&str]) -> Client {
+        Client::start_with(server, &[], json!({}))
+    }
+
+    fn start_with(server: &[&str], airlock_args: &[&str], capabilities: Value) -> Client {
         let mut cmd = Command::cargo_bin("airlock").unwrap();
         for (k, _) in std::env::vars() {
             if k.starts_with("AIRLOCK_") {
@@ -39,6 +43,7 @@ impl Client {
         }
         let mut child = cmd
             .arg("run")
+            .args(airlock_args)
             .arg("--")
             .args(server)
             .stdin(Stdio::piped())
@@ -55,7 +60,7 @@ impl Client {
             seen: Vec::new(),
         };
         c.send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "airlock-test", "version": "1"}}}));
+            "protocolVersion": "2025-06-18", "capabilities": capabilities, "clientInfo": {"name": "airlock-test", "version": "1"}}}));
         assert!(c.answer(0).get("result").is_some());
         c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
         c
@@ -160,4 +165,70 @@ fn server_everything_over_stdio() {
     // Other requests (prompts, resources) pass through untouched.
     c.send(json!({"jsonrpc": "2.0", "id": 7, "method": "prompts/list"}));
     assert!(c.answer(7)["result"]["prompts"].is_array());
+}
+
+/// A client announcing the root `file:///` cannot widen server-filesystem beyond the
+/// configured roots.
+#[test]
+fn server_filesystem_roots_are_narrowed() {
+    let bin = npm_bin("mcp-server-filesystem");
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = dir.path().canonicalize().unwrap().join("allowed");
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::write(allowed.join("note.txt"), "inside").unwrap();
+    let secret = dir.path().canonicalize().unwrap().join("secret.txt");
+    std::fs::write(&secret, "outside").unwrap();
+    let cfg = dir.path().join("airlock.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[filesystem]\nallowed_roots = [{:?}]\n",
+            allowed.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+
+    let mut c = Client::start_with(
+        &[bin.to_str().unwrap(), allowed.to_str().unwrap()],
+        &["--config", cfg.to_str().unwrap()],
+        json!({"roots": {"listChanged": true}}),
+    );
+    // The server asks for the client's roots; the client claims the whole disk.
+    let request = loop {
+        let mut line = String::new();
+        assert!(
+            c.stdout.read_line(&mut line).unwrap() > 0,
+            "no roots/list request"
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        if v["method"] == "roots/list" {
+            break v;
+        }
+    };
+    c.send(json!({"jsonrpc": "2.0", "id": request["id"], "result": {"roots": [{"uri": "file:///", "name": "everything"}]}}));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let r = c.call(1, "list_allowed_directories", json!({}));
+    let text = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains(allowed.to_str().unwrap()), "{text}");
+    assert!(
+        !text.lines().any(|l| l.trim() == "/"),
+        "the root was widened: {text}"
+    );
+
+    let r = c.call(
+        2,
+        "read_text_file",
+        json!({"path": allowed.join("note.txt")}),
+    );
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("inside"),
+        "{r}"
+    );
+    let r = c.call(3, "read_text_file", json!({"path": secret}));
+    let refused = r.get("error").is_some() || r["result"]["isError"] == true;
+    assert!(refused, "a file outside the configured root was read: {r}");
 }

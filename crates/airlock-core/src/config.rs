@@ -50,6 +50,8 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     /// The audit log.
     pub audit: AuditSettings,
+    /// Filesystem roots the tools may work in.
+    pub filesystem: FilesystemSettings,
     /// Where rate-limit state lives.
     pub limits: LimitsSettings,
     /// Limits on a whole session (all tools).
@@ -109,6 +111,46 @@ impl Default for ArgumentsSettings {
 pub struct PipelineSettings {
     /// Check names to run first within their phase, in this order. Phases never mix.
     pub order: Vec<String>,
+}
+
+/// `[filesystem]`
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesystemSettings {
+    /// Absolute directories tools may work in. The MCP proxy narrows the roots a client
+    /// announces (`roots/list` answers) to these. Empty: roots pass unchanged.
+    pub allowed_roots: Vec<String>,
+}
+
+impl FilesystemSettings {
+    /// The allowed roots, lexically normalised (`/srv/data/../x/` → `/srv/x`).
+    pub fn roots(&self) -> Vec<std::path::PathBuf> {
+        self.allowed_roots
+            .iter()
+            .filter_map(|r| normalize_absolute(r))
+            .collect()
+    }
+}
+
+/// A lexically normalised absolute path (`.` and `..` resolved, no trailing `/`), or `None`
+/// for a relative path. Symlinks are not resolved (that needs the filesystem).
+pub fn normalize_absolute(path: &str) -> Option<std::path::PathBuf> {
+    use std::path::{Component, PathBuf};
+    let p = std::path::Path::new(path);
+    if !p.is_absolute() {
+        return None;
+    }
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    Some(out)
 }
 
 /// `[limits]`
@@ -437,6 +479,15 @@ impl Config {
                 "string values longer than {} characters are cut in records",
                 s.audit.max_value_chars
             ),
+        );
+        add(
+            "filesystem.allowed_roots",
+            format!("{:?}", s.filesystem.allowed_roots),
+            if s.filesystem.allowed_roots.is_empty() {
+                "roots announced by the client pass to the server unchanged".into()
+            } else {
+                "roots announced by the client are narrowed to these directories before the server sees them".into()
+            },
         );
         let l = &s.limits;
         add(
@@ -924,6 +975,15 @@ fn compile(
         1,
         10_000,
     )?;
+    for (i, root) in settings.filesystem.allowed_roots.iter().enumerate() {
+        if normalize_absolute(root).is_none() {
+            return Err(bad(
+                "filesystem.allowed_roots",
+                format!("entry {i} ({root:?}) is not an absolute path"),
+                "list absolute directories, e.g. [\"/srv/data\"]",
+            ));
+        }
+    }
     if settings.limits.backend != "memory" && !settings.limits.is_redis() {
         return Err(bad(
             "limits.backend",

@@ -20,4 +20,5 @@
 //!
 //! Cargo features: none yet.
 
+pub mod roots;
 pub mod stdio;

@@ -19,8 +19,11 @@
 //! error saying so; when the client closes its side, the server's stdin is closed and the
 //! server is given a moment to exit before it is killed.
 //!
-//! Not yet covered here: cleaning results (the scanner issue), narrowing `roots/list` answers
-//! (the filesystem-guard issue).
+//! * `roots/list` answers — when `filesystem.allowed_roots` is set, the roots the client
+//!   announces to the server are narrowed to them ([`crate::roots::narrow`]), so a client
+//!   announcing `file:///` cannot widen a filesystem server beyond the configured roots.
+//!
+//! Not yet covered here: cleaning results (the scanner issue).
 
 use std::collections::{HashMap, HashSet};
 use std::process::{ExitStatus, Stdio};
@@ -53,6 +56,7 @@ pub struct StdioProxy {
     max_line_bytes: usize,
     list_timeout: Duration,
     shutdown_grace: Duration,
+    roots: Vec<std::path::PathBuf>,
 }
 
 /// A JSON-RPC id as a map key (its JSON text: `1` and `"1"` differ).
@@ -69,6 +73,8 @@ struct State {
     next_internal: u64,
     /// The catalog may be out of date (`notifications/tools/list_changed`).
     stale: bool,
+    /// The server's `roots/list` requests, waiting for the client's answers.
+    roots_requests: HashSet<IdKey>,
     server_gone: bool,
 }
 
@@ -153,7 +159,15 @@ impl StdioProxy {
             max_line_bytes: 4 << 20,
             list_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
+            roots: Vec::new(),
         }
+    }
+
+    /// Narrow the roots the client announces to these directories (empty: pass unchanged).
+    #[must_use]
+    pub fn allowed_roots(mut self, roots: Vec<std::path::PathBuf>) -> Self {
+        self.roots = roots;
+        self
     }
 
     /// Refuse client lines longer than this (default 4 MiB).
@@ -328,7 +342,24 @@ impl StdioProxy {
                 drop(s);
                 let _ = to_server.send(bytes);
             }
-            // Notifications and answers to the server's own requests: untouched.
+            // An answer to the server's own request: `roots/list` answers are narrowed.
+            (None, Some(id)) => {
+                let was_roots = state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .roots_requests
+                    .remove(&key(&id));
+                if was_roots && !self.roots.is_empty() {
+                    let mut msg = msg;
+                    if let Some(Value::Array(roots)) = msg.pointer_mut("/result/roots") {
+                        *roots = crate::roots::narrow(roots, &self.roots);
+                    }
+                    let _ = to_server.send(line(&msg));
+                } else {
+                    let _ = to_server.send(bytes);
+                }
+            }
+            // Notifications: untouched.
             _ => {
                 let _ = to_server.send(bytes);
             }
@@ -462,6 +493,15 @@ impl StdioProxy {
             return;
         };
         let method = obj.get("method").and_then(Value::as_str);
+        if method == Some("roots/list")
+            && let Some(id) = obj.get("id")
+        {
+            state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .roots_requests
+                .insert(key(id));
+        }
         if method == Some("notifications/tools/list_changed") {
             state.lock().unwrap_or_else(|p| p.into_inner()).stale = true;
             let _ = to_client.send(bytes);

@@ -40,6 +40,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let (_, config) = load::config(&args.config)?;
+    let roots = config.settings.filesystem.roots();
     let engine = Arc::new(load::engine(config)?);
     let caller = CallerContext {
         agent: args.agent,
@@ -62,7 +63,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let proxy = StdioProxy::new(engine, caller).max_line_bytes(args.max_line_bytes);
+    let proxy = StdioProxy::new(engine, caller)
+        .max_line_bytes(args.max_line_bytes)
+        .allowed_roots(roots);
     let status = runtime
         .block_on(proxy.run(server, tokio::io::stdin(), tokio::io::stdout()))
         .with_context(|| format!("cannot run the MCP server {program:?}\nhint: check that the command exists and is executable"))?;
