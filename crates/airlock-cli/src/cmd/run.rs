@@ -58,8 +58,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .context("no server command after --\nhint: airlock run -- npx -y @modelcontextprotocol/server-everything")?;
     let mut server = tokio::process::Command::new(program);
     server.args(rest);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: a relay's work is a few microseconds per line, and cross-thread wake-ups
+    // would cost more than they save.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
@@ -67,7 +68,41 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .max_line_bytes(args.max_line_bytes)
         .allowed_roots(roots);
     let status = runtime
-        .block_on(proxy.run(server, tokio::io::stdin(), tokio::io::stdout()))
+        .block_on(async move {
+            // Pipes (the usual case: an MCP client spawned us) are driven by the reactor
+            // directly; tokio's stdin/stdout hop through the blocking pool on every line.
+            let (input, output) = client_io();
+            proxy.run(server, input, output).await
+        })
         .with_context(|| format!("cannot run the MCP server {program:?}\nhint: check that the command exists and is executable"))?;
     Ok(Outcome::Exit(status.code().unwrap_or(1)))
+}
+
+type ClientIn = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+type ClientOut = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
+
+/// Our stdin and stdout as async streams: non-blocking pipes when they are pipes, tokio's
+/// blocking-pool wrappers otherwise (a terminal, a file).
+fn client_io() -> (ClientIn, ClientOut) {
+    use std::os::fd::AsFd;
+    use tokio::net::unix::pipe;
+    let input: ClientIn = match std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(pipe::Receiver::from_file)
+    {
+        Ok(r) => Box::new(r),
+        Err(_) => Box::new(tokio::io::stdin()),
+    };
+    let output: ClientOut = match std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(pipe::Sender::from_file)
+    {
+        Ok(w) => Box::new(w),
+        Err(_) => Box::new(tokio::io::stdout()),
+    };
+    (input, output)
 }
