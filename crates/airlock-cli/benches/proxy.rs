@@ -62,6 +62,46 @@ fn measure(mut cmd: Command) -> (Vec<Duration>, Duration) {
     (lat, total)
 }
 
+/// Throughput with every request in flight at once: a writer thread sends `N` calls while
+/// this thread reads the `N` answers. Calls per second.
+fn pipelined(mut cmd: Command) -> f64 {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut output = BufReader::new(child.stdout.take().unwrap());
+    let started = Instant::now();
+    let writer = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        for id in 0..N {
+            buf.extend_from_slice(format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"hello airlock"}}}}}}"#
+            ).as_bytes());
+            buf.push(b'\n');
+            if buf.len() > 64 * 1024 {
+                input.write_all(&buf).unwrap();
+                buf.clear();
+            }
+        }
+        input.write_all(&buf).unwrap();
+        input.flush().unwrap();
+        input
+    });
+    let mut line = String::new();
+    for _ in 0..N {
+        line.clear();
+        output.read_line(&mut line).unwrap();
+        assert!(line.contains("hello airlock"), "{line}");
+    }
+    let rate = N as f64 / started.elapsed().as_secs_f64();
+    drop(writer.join().unwrap());
+    let _ = child.wait();
+    rate
+}
+
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
@@ -87,8 +127,16 @@ fn main() {
         pct(&p, 0.99)
     );
     println!(
-        "throughput ratio {:.3}, added median latency {:.1?}",
+        "sequential: throughput ratio {:.3}, added median latency {:.1?}",
         p_rate / d_rate,
         pct(&p, 0.5).saturating_sub(pct(&d, 0.5))
+    );
+    let mut proxied = Command::new(env!("CARGO_BIN_EXE_airlock"));
+    proxied.arg("run").arg("--").arg(&server);
+    let d_pipe = pipelined(Command::new(&server));
+    let p_pipe = pipelined(proxied);
+    println!(
+        "pipelined ({N} in flight): direct {d_pipe:.0} calls/s, proxied {p_pipe:.0} calls/s, ratio {:.3}",
+        p_pipe / d_pipe
     );
 }

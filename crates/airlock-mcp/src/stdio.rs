@@ -62,6 +62,26 @@ pub struct StdioProxy {
 /// A JSON-RPC id as a map key (its JSON text: `1` and `"1"` differ).
 type IdKey = String;
 
+/// Just enough of a message to route it, without building a tree of the rest.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    result: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a serde_json::value::RawValue>,
+}
+
+fn raw_key(id: &serde_json::value::RawValue) -> IdKey {
+    // The id's JSON text, re-serialised so that `1` and ` 1` agree with `key()`.
+    serde_json::from_str::<Value>(id.get())
+        .map(|v| key(&v))
+        .unwrap_or_else(|_| id.get().to_owned())
+}
+
 #[derive(Default)]
 struct State {
     /// Client requests forwarded to the server and not yet answered.
@@ -301,6 +321,28 @@ impl StdioProxy {
         if text.trim().is_empty() {
             return;
         }
+        // Fast path: a request or notification other than `tools/call` is only routed.
+        if let Ok(env) = serde_json::from_slice::<Envelope<'_>>(&bytes)
+            && let Some(method) = env.method.as_deref()
+            && method != "tools/call"
+        {
+            if let Some(id) = env.id {
+                let id: Value = serde_json::from_str(id.get()).unwrap_or(Value::Null);
+                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+                if s.server_gone {
+                    drop(s);
+                    let _ =
+                        to_client.send(error_line(id, SERVER_GONE, "the MCP server has exited"));
+                    return;
+                }
+                if method == "tools/list" {
+                    s.client_lists.insert(key(&id));
+                }
+                s.in_flight.insert(key(&id), id);
+            }
+            let _ = to_server.send(bytes);
+            return;
+        }
         let msg: Value = match serde_json::from_str(text.trim_end()) {
             Ok(v) => v,
             Err(e) => {
@@ -488,6 +530,22 @@ impl StdioProxy {
         state: &Arc<Mutex<State>>,
         to_client: &mpsc::UnboundedSender<Vec<u8>>,
     ) {
+        // Fast path: most server lines are answers to requests the client made; route them by
+        // their envelope without building the whole tree.
+        if let Ok(env) = serde_json::from_slice::<Envelope<'_>>(&bytes)
+            && env.method.is_none()
+            && (env.result.is_some() || env.error.is_some())
+            && let Some(id) = env.id
+        {
+            let k = raw_key(id);
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            if !s.internal.contains_key(&k) && !s.client_lists.contains(&k) {
+                s.in_flight.remove(&k);
+                drop(s);
+                let _ = to_client.send(bytes);
+                return;
+            }
+        }
         let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&bytes) else {
             let _ = to_client.send(bytes);
             return;
