@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use airlock_core::config::normalize_absolute;
+use airlock_core::field_path::percent_decode;
 use serde_json::{Value, json};
 
 /// The path of a `file://` URI (`file:///a%20b` → `/a b`), if it is one.
@@ -19,26 +20,6 @@ pub fn file_uri_path(uri: &str) -> Option<PathBuf> {
     let rest = rest.strip_prefix("localhost").unwrap_or(rest);
     let decoded = percent_decode(rest);
     normalize_absolute(&decoded)
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(hex) = std::str::from_utf8(&bytes[i + 1..i + 3])
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn file_uri(path: &Path) -> String {

@@ -147,6 +147,27 @@ fn key(id: &Value) -> IdKey {
     id.to_string()
 }
 
+/// Record a client request about to be forwarded (its answer is awaited, and for `tools/list`
+/// read). If the server is gone, answer it with an error instead and return false.
+fn track(
+    state: &Arc<Mutex<State>>,
+    to_client: &mpsc::UnboundedSender<Vec<u8>>,
+    id: Value,
+    is_list: bool,
+) -> bool {
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    if s.server_gone {
+        drop(s);
+        let _ = to_client.send(error_line(id, SERVER_GONE, "the MCP server has exited"));
+        return false;
+    }
+    if is_list {
+        s.client_lists.insert(key(&id));
+    }
+    s.in_flight.insert(key(&id), id);
+    true
+}
+
 fn error_line(id: Value, code: i64, message: &str) -> Vec<u8> {
     line(&json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
 }
@@ -328,17 +349,9 @@ impl StdioProxy {
         {
             if let Some(id) = env.id {
                 let id: Value = serde_json::from_str(id.get()).unwrap_or(Value::Null);
-                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-                if s.server_gone {
-                    drop(s);
-                    let _ =
-                        to_client.send(error_line(id, SERVER_GONE, "the MCP server has exited"));
+                if !track(state, to_client, id, method == "tools/list") {
                     return;
                 }
-                if method == "tools/list" {
-                    s.client_lists.insert(key(&id));
-                }
-                s.in_flight.insert(key(&id), id);
             }
             let _ = to_server.send(bytes);
             return;
@@ -370,19 +383,9 @@ impl StdioProxy {
                 self.call(msg, id, bytes, state, to_client, to_server).await;
             }
             (Some(m), Some(id)) => {
-                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-                if s.server_gone {
-                    drop(s);
-                    let _ =
-                        to_client.send(error_line(id, SERVER_GONE, "the MCP server has exited"));
-                    return;
+                if track(state, to_client, id, m == "tools/list") {
+                    let _ = to_server.send(bytes);
                 }
-                if m == "tools/list" {
-                    s.client_lists.insert(key(&id));
-                }
-                s.in_flight.insert(key(&id), id);
-                drop(s);
-                let _ = to_server.send(bytes);
             }
             // An answer to the server's own request: `roots/list` answers are narrowed.
             (None, Some(id)) => {

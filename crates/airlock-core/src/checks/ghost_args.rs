@@ -39,7 +39,7 @@ use serde_json::{Map, Value};
 
 use crate::call::ToolDef;
 use crate::checks::validation::{json_type, schema_invalid};
-use crate::field_path::{FieldPath, Segment};
+use crate::field_path::{FieldPath, Segment, percent_decode};
 use crate::pipeline::{CallState, Change, Check, CheckError, Outcome, Phase};
 use crate::refusal::{DenyCode, FieldError, Refusal};
 use crate::schema::CompiledSchema;
@@ -851,29 +851,6 @@ fn item_schemas(s: &Value, i: usize) -> Vec<&Value> {
         _ => {}
     }
     out
-}
-
-fn percent_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_owned();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(hex) = std::str::from_utf8(&bytes[i + 1..i + 3])
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
