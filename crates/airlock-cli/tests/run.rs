@@ -305,3 +305,21 @@ fn listed_tools_hide_what_the_policy_denies_and_paging_is_followed() {
         "tool_access.denied"
     );
 }
+
+#[test]
+fn a_tools_call_without_an_id_never_reaches_the_server() {
+    let mut s = Session::start(&[], None, &[]);
+    s.send(INIT);
+    s.recv();
+    s.send(r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"delete_everything","arguments":{}}}"#);
+    s.send(r#"{"jsonrpc":"2.0","method":"tools\/call","params":{"name":"delete_everything","arguments":{}}}"#);
+    s.send(r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#);
+    assert_eq!(s.recv()["id"], 9);
+    assert!(
+        !s.server_saw()
+            .iter()
+            .any(|l| l.contains("delete_everything")),
+        "{:?}",
+        s.server_saw()
+    );
+}

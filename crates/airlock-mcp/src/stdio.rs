@@ -382,6 +382,13 @@ impl StdioProxy {
             (Some("tools/call"), Some(id)) => {
                 self.call(msg, id, bytes, state, to_client, to_server).await;
             }
+            // A call without an id cannot be answered, so it cannot be refused either: it is
+            // never forwarded unchecked (fail closed).
+            (Some("tools/call"), None) => {
+                eprintln!(
+                    "airlock: dropped a tools/call without an id (it cannot be checked and answered)"
+                );
+            }
             (Some(m), Some(id)) => {
                 if track(state, to_client, id, m == "tools/list") {
                     let _ = to_server.send(bytes);
