@@ -205,7 +205,11 @@ fn server_filesystem_roots_are_narrowed() {
             break v;
         }
     };
-    c.send(json!({"jsonrpc": "2.0", "id": request["id"], "result": {"roots": [{"uri": "file:///", "name": "everything"}]}}));
+    // The id spelt as a float (`0.0` is `0` to a JavaScript server) must not dodge narrowing.
+    let id = request["id"]
+        .as_f64()
+        .map_or(request["id"].clone(), |f| json!(f));
+    c.send(json!({"jsonrpc": "2.0", "id": id, "result": {"roots": [{"uri": "file:///", "name": "everything"}]}}));
     std::thread::sleep(std::time::Duration::from_millis(300));
 
     let r = c.call(1, "list_allowed_directories", json!({}));

@@ -142,14 +142,18 @@ fn valid_calls_pass_byte_for_byte_and_answers_come_back() {
         s.recv()["result"]["serverInfo"]["name"],
         "airlock-test-server"
     );
-    // Odd spacing, a progress token and an unknown field: all forwarded exactly as sent.
+    // A progress token and an unknown field survive the check.
     let call = r#"{"jsonrpc":"2.0", "id":7,"method":"tools/call","params":{"name":"add","arguments":{"b":3,"a":2},"_meta":{"progressToken":"p1"}},"x-extra":[1]}"#;
     s.send(call);
     let answer = s.recv();
     assert_eq!(answer["id"], 7);
     assert_eq!(answer["result"]["structuredContent"]["sum"], 5);
+    // A checked call is forwarded as checked: the same message, re-serialised.
+    let sent: Value = serde_json::from_str(call).unwrap();
     assert!(
-        s.server_saw().contains(&call.to_owned()),
+        s.server_saw()
+            .iter()
+            .any(|l| serde_json::from_str::<Value>(l).ok() == Some(sent.clone())),
         "{:?}",
         s.server_saw()
     );
@@ -197,7 +201,7 @@ fn refused_calls_never_reach_the_server_and_carry_fix_hints() {
     let saw = s.server_saw();
     assert!(
         saw.iter()
-            .any(|l| l.contains("\"airlock-1\"") && l.contains("tools/list")),
+            .any(|l| l.contains("airlock-internal-") && l.contains("tools/list")),
         "{saw:?}"
     );
     assert!(
@@ -319,6 +323,34 @@ fn a_tools_call_without_an_id_never_reaches_the_server() {
         !s.server_saw()
             .iter()
             .any(|l| l.contains("delete_everything")),
+        "{:?}",
+        s.server_saw()
+    );
+}
+
+#[test]
+fn smuggling_attempts_are_refused_not_forwarded() {
+    let mut s = Session::start(&[], None, &[]);
+    s.send(INIT);
+    s.recv();
+    // A batch whose first element is a call.
+    s.send(r#"[{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"delete_everything","arguments":{}}},"ping"]"#);
+    assert_eq!(s.recv()["error"]["code"], -32600);
+    // A call hidden behind bare carriage returns inside an innocent-looking message.
+    s.send("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"x\":\r{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"delete_everything\",\"arguments\":{}}}\r}");
+    assert_eq!(s.recv()["error"]["code"], -32600);
+    // Duplicate keys: the call is checked with the last value and forwarded as checked.
+    s.send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"arguments":{"text":"y","evil":1}}}"#);
+    assert_eq!(
+        s.recv()["result"]["_meta"]["airlock/refusal"]["metadata"]["code"],
+        "ghost_args.unknown"
+    );
+    s.send(r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#);
+    assert_eq!(s.recv()["id"], 4);
+    assert!(
+        !s.server_saw()
+            .iter()
+            .any(|l| l.contains("delete_everything") || l.contains("evil")),
         "{:?}",
         s.server_saw()
     );

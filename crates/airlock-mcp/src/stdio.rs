@@ -144,6 +144,14 @@ async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> std::io::R
 }
 
 fn key(id: &Value) -> IdKey {
+    // Numbers by value: `1`, `1.0` and `1e0` are one id to a JavaScript server.
+    if let Value::Number(n) = id
+        && let Some(f) = n.as_f64()
+        && f.fract() == 0.0
+        && f.abs() < 9_007_199_254_740_992.0
+    {
+        return format!("{}", f as i64);
+    }
     id.to_string()
 }
 
@@ -338,12 +346,33 @@ impl StdioProxy {
         to_client: &mpsc::UnboundedSender<Vec<u8>>,
         to_server: &mpsc::UnboundedSender<Vec<u8>>,
     ) {
-        let text = String::from_utf8_lossy(&bytes);
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            let _ = to_client.send(error_line(
+                Value::Null,
+                PARSE_ERROR,
+                "the message is not valid UTF-8; it was not forwarded",
+            ));
+            return;
+        };
         if text.trim().is_empty() {
             return;
         }
+        // A bare carriage return inside a line could end a line for a server that also splits
+        // on `\r`, smuggling a second message past the check.
+        let body = text.strip_suffix('\n').unwrap_or(text);
+        let body = body.strip_suffix('\r').unwrap_or(body);
+        if body.contains('\r') {
+            let _ = to_client.send(error_line(
+                Value::Null,
+                INVALID_REQUEST,
+                "a carriage return inside a message is not allowed; it was not forwarded",
+            ));
+            return;
+        }
+        let is_object = body.trim_start().starts_with('{');
         // Fast path: a request or notification other than `tools/call` is only routed.
-        if let Ok(env) = serde_json::from_slice::<Envelope<'_>>(&bytes)
+        if is_object
+            && let Ok(env) = serde_json::from_slice::<Envelope<'_>>(&bytes)
             && let Some(method) = env.method.as_deref()
             && method != "tools/call"
         {
@@ -380,7 +409,7 @@ impl StdioProxy {
         let id = obj.get("id").cloned();
         match (method, id) {
             (Some("tools/call"), Some(id)) => {
-                self.call(msg, id, bytes, state, to_client, to_server).await;
+                self.call(msg, id, state, to_client, to_server).await;
             }
             // A call without an id cannot be answered, so it cannot be refused either: it is
             // never forwarded unchecked (fail closed).
@@ -401,7 +430,10 @@ impl StdioProxy {
                     .unwrap_or_else(|p| p.into_inner())
                     .roots_requests
                     .remove(&key(&id));
-                if was_roots && !self.roots.is_empty() {
+                // Whatever its id claims, an answer carrying roots is narrowed: ids can be
+                // spelt many ways (`0` and `0.0` are one id to a JavaScript server).
+                let carries_roots = msg.pointer("/result/roots").is_some();
+                if (was_roots || carries_roots) && !self.roots.is_empty() {
                     let mut msg = msg;
                     if let Some(Value::Array(roots)) = msg.pointer_mut("/result/roots") {
                         *roots = crate::roots::narrow(roots, &self.roots);
@@ -422,7 +454,6 @@ impl StdioProxy {
         &self,
         msg: Value,
         id: Value,
-        raw: Vec<u8>,
         state: &Arc<Mutex<State>>,
         to_client: &mpsc::UnboundedSender<Vec<u8>>,
         to_server: &mpsc::UnboundedSender<Vec<u8>>,
@@ -460,15 +491,14 @@ impl StdioProxy {
                 let _ = to_client.send(line(&refusal_result(id, &r.refusal)));
             }
             Decision::Allowed(allowed) => {
-                let bytes = if allowed.changes.is_empty() {
-                    raw
-                } else {
-                    let mut msg = msg;
-                    if let Some(params) = msg.get_mut("params").and_then(Value::as_object_mut) {
-                        params.insert("arguments".into(), Value::Object(allowed.arguments));
-                    }
-                    line(&msg)
-                };
+                // The server gets exactly what was checked: the parsed call, re-serialised
+                // (duplicate keys collapsed as checked, arguments as decided) — never the raw
+                // bytes, which a server could read differently.
+                let mut msg = msg;
+                if let Some(params) = msg.get_mut("params").and_then(Value::as_object_mut) {
+                    params.insert("arguments".into(), Value::Object(allowed.arguments));
+                }
+                let bytes = line(&msg);
                 let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
                 if s.server_gone {
                     drop(s);
@@ -499,7 +529,11 @@ impl StdioProxy {
                     return;
                 }
                 s.next_internal += 1;
-                let id = Value::String(format!("airlock-{}", s.next_internal));
+                let id = Value::String(format!(
+                    "airlock-internal-{}-{}",
+                    std::process::id(),
+                    s.next_internal
+                ));
                 s.internal.insert(key(&id), tx);
                 id
             };
