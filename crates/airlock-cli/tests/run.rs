@@ -355,3 +355,75 @@ fn smuggling_attempts_are_refused_not_forwarded() {
         s.server_saw()
     );
 }
+
+/// Start `airlock run -- sh -c '<leave a grandchild>; exec <test server>'`; returns the proxy
+/// and the grandchild's pid.
+fn with_grandchild(dir: &Path) -> (Child, u32) {
+    let pidfile = dir.join("grandchild.pid");
+    let script = format!(
+        "sleep 300 & echo $! > {}; exec {}",
+        pidfile.display(),
+        test_server().display()
+    );
+    let mut cmd = Command::cargo_bin("airlock").unwrap();
+    let child = cmd
+        .args(["run", "--", "sh", "-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        if let Ok(text) = std::fs::read_to_string(&pidfile)
+            && let Ok(pid) = text.trim().parse::<u32>()
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the server script did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (child, pid)
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "airlock run did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn closing_stdin_leaves_no_grandchild() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, grandchild) = with_grandchild(dir.path());
+    assert!(alive(grandchild));
+    drop(child.stdin.take());
+    wait_exit(&mut child);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !alive(grandchild),
+        "the server's grandchild outlived the proxy"
+    );
+}
+
+#[test]
+fn sigterm_stops_the_proxy_the_server_and_its_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, grandchild) = with_grandchild(dir.path());
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_exit(&mut child);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !alive(grandchild),
+        "the server's grandchild outlived the proxy"
+    );
+}

@@ -155,6 +155,77 @@ fn key(id: &Value) -> IdKey {
     id.to_string()
 }
 
+/// SIGTERM, SIGINT or SIGHUP to the proxy: stop the session (and the server's whole group).
+struct Stop {
+    fired: bool,
+    #[cfg(unix)]
+    signals: Vec<tokio::signal::unix::Signal>,
+}
+
+impl Stop {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = [
+                SignalKind::terminate(),
+                SignalKind::interrupt(),
+                SignalKind::hangup(),
+            ]
+            .into_iter()
+            .filter_map(|k| signal(k).ok())
+            .collect();
+            Stop {
+                fired: false,
+                signals,
+            }
+        }
+        #[cfg(not(unix))]
+        Stop { fired: false }
+    }
+
+    async fn signalled(&mut self) {
+        #[cfg(unix)]
+        {
+            if self.signals.is_empty() {
+                return std::future::pending().await;
+            }
+            let waits = self.signals.iter_mut().map(|s| Box::pin(s.recv()));
+            let _ = futures_select_all(waits).await;
+            self.fired = true;
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    }
+}
+
+/// The first of several futures to finish.
+async fn futures_select_all<F: std::future::Future + Unpin>(futs: impl Iterator<Item = F>) {
+    let mut futs: Vec<F> = futs.collect();
+    std::future::poll_fn(move |cx| {
+        for f in futs.iter_mut() {
+            if std::pin::Pin::new(f).poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// SIGKILL the server's process group (ignored when it is already gone).
+fn kill_group(group: Option<u32>) {
+    #[cfg(unix)]
+    if let Some(pid) = group
+        .and_then(|g| i32::try_from(g).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    #[cfg(not(unix))]
+    let _ = group;
+}
+
 /// Record a client request about to be forwarded (its answer is awaited, and for `tools/list`
 /// read). If the server is gone, answer it with an error instead and return false.
 fn track(
@@ -245,12 +316,17 @@ impl StdioProxy {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        // The server gets its own process group, so that everything it starts (a shell, `npx`,
+        // node) can be stopped with it: no orphans.
+        #[cfg(unix)]
+        server.process_group(0);
         let mut child = server
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()?;
+        let group = child.id();
         let (Some(server_in), Some(server_out)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(std::io::Error::other(
                 "the server's stdio could not be captured",
@@ -305,8 +381,13 @@ impl StdioProxy {
         };
 
         let mut reader = BufReader::new(client_in);
+        let mut stop = Stop::new();
         loop {
-            match read_line(&mut reader, self.max_line_bytes).await {
+            let read = tokio::select! {
+                read = read_line(&mut reader, self.max_line_bytes) => read,
+                () = stop.signalled() => break,
+            };
+            match read {
                 Ok(Line::Ok(bytes)) => {
                     self.on_client_line(bytes, &state, &to_client, &to_server)
                         .await;
@@ -326,13 +407,21 @@ impl StdioProxy {
         }
         // The client is done: close the server's stdin, give it a moment, then make sure.
         drop(to_server);
-        let status = match tokio::time::timeout(self.shutdown_grace, child.wait()).await {
+        let grace = if stop.fired {
+            Duration::from_millis(500)
+        } else {
+            self.shutdown_grace
+        };
+        let status = match tokio::time::timeout(grace, child.wait()).await {
             Ok(status) => status?,
             Err(_) => {
+                kill_group(group);
                 let _ = child.start_kill();
                 child.wait().await?
             }
         };
+        // Whatever the server left behind in its group goes with it.
+        kill_group(group);
         let _ = tokio::time::timeout(Duration::from_secs(1), server_reader).await;
         drop(to_client);
         let _ = tokio::time::timeout(Duration::from_secs(1), client_writer).await;
