@@ -524,8 +524,14 @@ impl StdioProxy {
                 let carries_roots = msg.pointer("/result/roots").is_some();
                 if (was_roots || carries_roots) && !self.roots.is_empty() {
                     let mut msg = msg;
-                    if let Some(Value::Array(roots)) = msg.pointer_mut("/result/roots") {
-                        *roots = crate::roots::narrow(roots, &self.roots);
+                    if let Some(roots) = msg.pointer_mut("/result/roots") {
+                        // Anything but a list of roots narrows to nothing.
+                        *roots = match roots {
+                            Value::Array(list) => {
+                                Value::Array(crate::roots::narrow(list, &self.roots))
+                            }
+                            _ => Value::Array(Vec::new()),
+                        };
                     }
                     let _ = to_server.send(line(&msg));
                 } else {
@@ -561,9 +567,12 @@ impl StdioProxy {
         };
         let stale = state.lock().unwrap_or_else(|p| p.into_inner()).stale;
         if stale || self.engine.catalog().get(&name).is_none() {
-            // Never call blind: learn the server's tools first. If that fails, the engine
-            // refuses the call as an unknown tool.
-            self.fetch_tools(state, to_server).await;
+            // Never call blind: learn the server's tools first. If that fails, forget stale
+            // definitions too, so the engine refuses the call instead of checking it against
+            // a schema the server may have changed.
+            if !self.fetch_tools(state, to_server).await && stale {
+                self.engine.set_tools(Vec::new());
+            }
         }
         let arguments = msg
             .pointer("/params/arguments")
@@ -607,7 +616,7 @@ impl StdioProxy {
         &self,
         state: &Arc<Mutex<State>>,
         to_server: &mpsc::UnboundedSender<Vec<u8>>,
-    ) {
+    ) -> bool {
         let mut tools: Vec<ToolDef> = Vec::new();
         let mut cursor: Option<Value> = None;
         for _page in 0..100 {
@@ -615,7 +624,7 @@ impl StdioProxy {
             let id = {
                 let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
                 if s.server_gone {
-                    return;
+                    return false;
                 }
                 s.next_internal += 1;
                 let id = Value::String(format!(
@@ -631,7 +640,7 @@ impl StdioProxy {
                 req["params"]["cursor"] = c.clone();
             }
             if to_server.send(line(&req)).is_err() {
-                return;
+                return false;
             }
             let Ok(Ok(answer)) = tokio::time::timeout(self.list_timeout, rx).await else {
                 state
@@ -639,22 +648,23 @@ impl StdioProxy {
                     .unwrap_or_else(|p| p.into_inner())
                     .internal
                     .remove(&key(&id));
-                return;
+                return false;
             };
             let Some(result) = answer.get("result") else {
-                return;
+                return false;
             };
             match ToolDef::parse_list(result.clone()) {
                 Ok(mut page) => tools.append(&mut page),
-                Err(_) => return,
+                Err(_) => return false,
             }
             cursor = result.get("nextCursor").filter(|c| !c.is_null()).cloned();
             if cursor.is_none() {
                 self.engine.set_tools(tools);
                 state.lock().unwrap_or_else(|p| p.into_inner()).stale = false;
-                return;
+                return true;
             }
         }
+        false
     }
 
     fn on_server_line(
