@@ -332,9 +332,33 @@ impl Engine {
     }
 
     /// Replace the known tools (e.g. after `tools/list` or `notifications/tools/list_changed`).
+    /// A definition equal to one already known keeps the known one, with its compiled schema.
     pub fn set_tools(&self, tools: impl IntoIterator<Item = ToolDef>) {
-        let catalog = Arc::new(Catalog::new(tools));
-        *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog;
+        self.update_tools(tools, false);
+    }
+
+    /// Add or replace these tools, keeping every other known tool (one page of a paged
+    /// `tools/list`). Unchanged definitions keep their compiled schemas.
+    pub fn merge_tools(&self, tools: impl IntoIterator<Item = ToolDef>) {
+        self.update_tools(tools, true);
+    }
+
+    fn update_tools(&self, tools: impl IntoIterator<Item = ToolDef>, keep_others: bool) {
+        let mut slot = self.catalog.write().unwrap_or_else(|p| p.into_inner());
+        let old = &slot.tools;
+        let mut next: HashMap<String, Arc<ToolDef>> = if keep_others {
+            old.clone()
+        } else {
+            HashMap::new()
+        };
+        for t in tools {
+            let def = match old.get(&t.name) {
+                Some(known) if **known == t => known.clone(),
+                _ => Arc::new(t),
+            };
+            next.insert(def.name.clone(), def);
+        }
+        *slot = Arc::new(Catalog { tools: next });
     }
 
     /// The known tools.
@@ -971,5 +995,20 @@ mod tests {
             .unwrap();
         let e = Engine::builder().config(config).build().unwrap_err();
         assert!(matches!(e, EngineError::AuditPathWithoutSink(_)));
+    }
+
+    #[test]
+    fn relisting_unchanged_tools_keeps_their_compiled_schemas() {
+        let e = Engine::builder().tools(tools()).build().unwrap();
+        let before = e.catalog().get("read_file").unwrap().clone();
+        e.set_tools(tools());
+        assert!(Arc::ptr_eq(&before, e.catalog().get("read_file").unwrap()));
+        e.merge_tools([ToolDef::new("other", json!({"type": "object"}))]);
+        assert!(Arc::ptr_eq(&before, e.catalog().get("read_file").unwrap()));
+        assert!(e.catalog().get("other").is_some());
+        // A changed definition replaces the old one.
+        e.set_tools([ToolDef::new("read_file", json!({"type": "object"}))]);
+        assert!(!Arc::ptr_eq(&before, e.catalog().get("read_file").unwrap()));
+        assert!(e.catalog().get("other").is_none());
     }
 }

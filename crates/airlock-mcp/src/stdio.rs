@@ -738,16 +738,7 @@ impl StdioProxy {
             return;
         };
         // Learn the definitions (merged by name: the client may be paging).
-        let catalog = self.engine.catalog();
-        let mut merged: HashMap<String, ToolDef> = catalog
-            .names()
-            .into_iter()
-            .filter_map(|n| catalog.get(n).map(|d| (n.to_owned(), (**d).clone())))
-            .collect();
-        for t in &page {
-            merged.insert(t.name.clone(), t.clone());
-        }
-        self.engine.set_tools(merged.into_values());
+        self.engine.merge_tools(page.iter().cloned());
         // Hide what this caller may never call.
         let hidden: HashSet<&str> = match self.engine.policy_for(&self.caller) {
             Some(policy) => page
