@@ -9,23 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot set up stops loudly
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const N: usize = 5_000;
 const WARM_UP: usize = 500;
-
-fn server() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let release = exe.parent().unwrap().parent().unwrap();
-    let server = release.join("examples").join("airlock-test-server");
-    assert!(
-        server.exists(),
-        "build it first: cargo build --release -p airlock-cli --example airlock-test-server"
-    );
-    server
-}
 
 fn measure(mut cmd: Command) -> (Vec<Duration>, Duration) {
     let mut child = cmd
@@ -106,7 +94,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let server = server();
+    let server = airlock_testkit::test_server();
     let direct = Command::new(&server);
     let mut proxied = Command::new(env!("CARGO_BIN_EXE_airlock"));
     proxied.arg("run").arg("--").arg(&server);

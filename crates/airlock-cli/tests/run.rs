@@ -8,21 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use airlock_testkit::test_server;
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::{Value, json};
-
-fn test_server() -> PathBuf {
-    // target/debug/deps/run-… → target/debug/examples/airlock-test-server
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let server = dir.join("examples").join("airlock-test-server");
-    assert!(
-        server.exists(),
-        "build the example first: cargo test builds it ({})",
-        server.display()
-    );
-    server
-}
 
 struct Session {
     child: Child,

@@ -645,16 +645,13 @@ impl Engine {
             Value::Object(m) => Ok(m),
             Value::Null => Ok(Map::new()),
             other => {
-                let got = crate::checks::validation::json_type(&other);
-                let article = if got.starts_with(['a', 'i', 'o']) {
-                    "an"
-                } else {
-                    "a"
-                };
+                let got = crate::checks::validation::article(crate::checks::validation::json_type(
+                    &other,
+                ));
                 Err(Box::new(BadArguments {
                     code: DenyCode::ArgumentsNotObject,
                     message: format!(
-                        "Tool '{tool}' was called with arguments that are {article} {got}, not an object."
+                        "Tool '{tool}' was called with arguments that are {got}, not an object."
                     ),
                     recorded: self.config.redactor.redact_value(&other),
                     details: Vec::new(),

@@ -46,47 +46,44 @@ impl FieldPath {
     /// Parse a JSON pointer into `root`: a segment is an index only where the value it steps
     /// into is an array, so an object key `"1"` stays a key.
     pub fn from_pointer_in(pointer: &str, root: &serde_json::Value) -> Self {
+        Self::parse(pointer, Some(root))
+    }
+
+    /// Split a JSON pointer. Inside `root`, a segment is an index exactly where it steps into an
+    /// array; with no instance to consult, canonical numbers (`0`, `12`, not `07`) are indices.
+    fn parse(pointer: &str, root: Option<&serde_json::Value>) -> Self {
+        let guess = root.is_none();
         let mut out = Vec::new();
-        let mut cur = Some(root);
+        let mut cur = root;
         for raw in pointer.split('/').skip(1) {
             let seg = raw.replace("~1", "/").replace("~0", "~");
-            match cur {
-                Some(serde_json::Value::Array(items)) => match seg.parse::<usize>() {
-                    Ok(i) => {
-                        cur = items.get(i);
-                        out.push(Segment::Index(i));
-                    }
-                    Err(_) => {
-                        cur = None;
-                        out.push(Segment::Key(seg));
-                    }
-                },
-                Some(serde_json::Value::Object(map)) => {
-                    cur = map.get(&seg);
-                    out.push(Segment::Key(seg));
+            let index = match seg.parse::<usize>() {
+                Ok(i) if !seg.starts_with('+') && (seg == "0" || !seg.starts_with('0')) => Some(i),
+                _ => None,
+            };
+            let segment = match (cur, index) {
+                (Some(serde_json::Value::Array(items)), Some(i)) => {
+                    cur = items.get(i);
+                    Segment::Index(i)
                 }
+                (Some(serde_json::Value::Object(map)), _) => {
+                    cur = map.get(&seg);
+                    Segment::Key(seg)
+                }
+                (None, Some(i)) if guess => Segment::Index(i),
                 _ => {
                     cur = None;
-                    out.push(Segment::Key(seg));
+                    Segment::Key(seg)
                 }
-            }
+            };
+            out.push(segment);
         }
         FieldPath(out)
     }
 
     /// Parse a JSON pointer (`/items/2/name`) into a path. Numeric segments become indices.
     pub fn from_pointer(pointer: &str) -> Self {
-        let mut out = Vec::new();
-        for raw in pointer.split('/').skip(1) {
-            let seg = raw.replace("~1", "/").replace("~0", "~");
-            match seg.parse::<usize>() {
-                Ok(i) if !seg.starts_with('+') && (seg == "0" || !seg.starts_with('0')) => {
-                    out.push(Segment::Index(i))
-                }
-                _ => out.push(Segment::Key(seg)),
-            }
-        }
-        FieldPath(out)
+        Self::parse(pointer, None)
     }
 }
 

@@ -1028,26 +1028,22 @@ impl Policy {
     /// The window the tool is restricted to, if any: the most specific rule's, else the
     /// `business_hours` preset's for destructive tools.
     pub fn window(&self, tool: &ToolDef) -> Option<Window> {
-        if let Some(w) = &self.resolved(&tool.name).window {
-            return Some(w.clone());
-        }
-        match &self.business {
-            Some(w) if self.is_destructive(tool) => Some(w.clone()),
-            _ => None,
+        self.with_window(tool, |w| w.cloned())
+    }
+
+    /// Apply `f` to the window `tool` is restricted to (without copying it).
+    fn with_window<R>(&self, tool: &ToolDef, f: impl FnOnce(Option<&Window>) -> R) -> R {
+        let resolved = self.resolved(&tool.name);
+        match (&resolved.window, &self.business) {
+            (Some(w), _) => f(Some(w)),
+            (None, Some(w)) if self.is_destructive(tool) => f(Some(w)),
+            (None, _) => f(None),
         }
     }
 
     /// The window `tool` is restricted to, if `at` is outside it (`None`: the call may go on).
     pub fn window_closed(&self, tool: &ToolDef, at: Timestamp) -> Option<Window> {
-        let resolved = self.resolved(&tool.name);
-        let window = match &resolved.window {
-            Some(w) => w,
-            None => match &self.business {
-                Some(w) if self.is_destructive(tool) => w,
-                _ => return None,
-            },
-        };
-        (!window.contains(at, &self.tz)).then(|| window.clone())
+        self.with_window(tool, |w| w.filter(|w| !w.contains(at, &self.tz)).cloned())
     }
 
     /// The capabilities `tool` needs: the most specific rule's, plus what its annotations imply

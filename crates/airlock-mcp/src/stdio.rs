@@ -159,7 +159,7 @@ fn key(id: &Value) -> IdKey {
 struct Stop {
     fired: bool,
     #[cfg(unix)]
-    signals: Vec<tokio::signal::unix::Signal>,
+    signals: [Option<tokio::signal::unix::Signal>; 3],
 }
 
 impl Stop {
@@ -172,9 +172,7 @@ impl Stop {
                 SignalKind::interrupt(),
                 SignalKind::hangup(),
             ]
-            .into_iter()
-            .filter_map(|k| signal(k).ok())
-            .collect();
+            .map(|k| signal(k).ok());
             Stop {
                 fired: false,
                 signals,
@@ -187,30 +185,25 @@ impl Stop {
     async fn signalled(&mut self) {
         #[cfg(unix)]
         {
-            if self.signals.is_empty() {
-                return std::future::pending().await;
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
             }
-            let waits = self.signals.iter_mut().map(|s| Box::pin(s.recv()));
-            let _ = futures_select_all(waits).await;
+            let [term, int, hup] = &mut self.signals;
+            tokio::select! {
+                () = recv(term) => {}
+                () = recv(int) => {}
+                () = recv(hup) => {}
+            }
             self.fired = true;
         }
         #[cfg(not(unix))]
         std::future::pending::<()>().await
     }
-}
-
-/// The first of several futures to finish.
-async fn futures_select_all<F: std::future::Future + Unpin>(futs: impl Iterator<Item = F>) {
-    let mut futs: Vec<F> = futs.collect();
-    std::future::poll_fn(move |cx| {
-        for f in futs.iter_mut() {
-            if std::pin::Pin::new(f).poll(cx).is_ready() {
-                return std::task::Poll::Ready(());
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await
 }
 
 /// SIGKILL the server's process group (ignored when it is already gone).

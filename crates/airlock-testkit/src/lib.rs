@@ -9,6 +9,25 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The testkit's MCP server (`airlock-test-server`), built as an example of the crate running
+/// this test or benchmark: `<target>/<profile>/examples/airlock-test-server`. `cargo test`
+/// builds examples; for benchmarks, `cargo build --release --example airlock-test-server`.
+pub fn test_server() -> std::path::PathBuf {
+    // <target>/<profile>/deps/<test binary> → <target>/<profile>/examples/…
+    let exe = std::env::current_exe().expect("the running test's path");
+    let profile = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("a test binary lives in <target>/<profile>/deps");
+    let server = profile.join("examples").join("airlock-test-server");
+    assert!(
+        server.exists(),
+        "{} is missing: build it with `cargo build --example airlock-test-server` (add --release for benchmarks)",
+        server.display()
+    );
+    server
+}
+
 /// A free TCP port on 127.0.0.1 (nothing listens on it when this returns).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -773,25 +773,9 @@ impl<'s> Kw<'s> {
     }
 }
 
-/// Hashes schema addresses for the per-call memo: they are unique, so a multiply is enough.
-#[derive(Default)]
-struct PtrHasher(u64);
-
-impl std::hash::Hasher for PtrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type PtrMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<PtrHasher>>;
+/// The per-call memo, keyed by schema address (the crate's FNV hasher: keys are not chosen by
+/// callers).
+type PtrMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<crate::fnv::Fnv>>;
 
 fn too_many(path: &FieldPath) -> Undecidable {
     Undecidable(format!(

@@ -572,7 +572,8 @@ pub fn json_type(v: &Value) -> &'static str {
     }
 }
 
-fn article(t: &str) -> String {
+/// The type name with its article: `an integer`, `a string`, `null`.
+pub fn article(t: &str) -> String {
     match t {
         "null" => "null".to_owned(),
         "integer" | "object" | "array" => format!("an {t}"),
