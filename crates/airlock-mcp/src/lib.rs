@@ -20,5 +20,6 @@
 //!
 //! Cargo features: none yet.
 
+pub mod intercept;
 pub mod roots;
 pub mod stdio;

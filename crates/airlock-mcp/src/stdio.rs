@@ -30,7 +30,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airlock_core::{Arguments, Call, CallerContext, Decision, Engine, Refusal, ToolDef};
+use airlock_core::{Arguments, Call, CallerContext, Decision, Engine, ToolDef};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::Command;
@@ -45,8 +45,8 @@ pub const INVALID_PARAMS: i64 = -32602;
 /// Implementation-defined: the server went away before answering.
 pub const SERVER_GONE: i64 = -32000;
 
-/// The `_meta` key carrying the refusal object in a refused call's result.
-pub const REFUSAL_META: &str = "airlock/refusal";
+pub use crate::intercept::{REFUSAL_META, refusal_result};
+use crate::intercept::{error_message, id_key as key};
 
 /// Settings of one stdio proxy.
 #[derive(Clone, Debug)]
@@ -143,17 +143,6 @@ async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> std::io::R
     }
 }
 
-fn key(id: &Value) -> IdKey {
-    // Numbers by value: `1`, `1.0` and `1e0` are one id to a JavaScript server.
-    if let Value::Number(n) = id
-        && let Some(f) = n.as_f64()
-        && f.fract() == 0.0
-        && f.abs() < 9_007_199_254_740_992.0
-    {
-        return format!("{}", f as i64);
-    }
-    id.to_string()
-}
 
 /// SIGTERM, SIGINT or SIGHUP to the proxy: stop the session (and the server's whole group).
 struct Stop {
@@ -241,7 +230,7 @@ fn track(
 }
 
 fn error_line(id: Value, code: i64, message: &str) -> Vec<u8> {
-    line(&json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
+    line(&error_message(id, code, message))
 }
 
 fn line(v: &Value) -> Vec<u8> {
@@ -250,18 +239,6 @@ fn line(v: &Value) -> Vec<u8> {
     out
 }
 
-/// The tool result a model reads for a refused call.
-pub fn refusal_result(id: Value, refusal: &Refusal) -> Value {
-    json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "result": {
-            "content": [{"type": "text", "text": refusal.render_text()}],
-            "isError": true,
-            "_meta": {REFUSAL_META: refusal.to_json()}
-        }
-    })
-}
 
 impl StdioProxy {
     /// A proxy deciding with `engine` for calls by `caller`.
@@ -517,15 +494,7 @@ impl StdioProxy {
                 let carries_roots = msg.pointer("/result/roots").is_some();
                 if (was_roots || carries_roots) && !self.roots.is_empty() {
                     let mut msg = msg;
-                    if let Some(roots) = msg.pointer_mut("/result/roots") {
-                        // Anything but a list of roots narrows to nothing.
-                        *roots = match roots {
-                            Value::Array(list) => {
-                                Value::Array(crate::roots::narrow(list, &self.roots))
-                            }
-                            _ => Value::Array(Vec::new()),
-                        };
-                    }
+                    crate::intercept::narrow_roots_answer(&mut msg, &self.roots);
                     let _ = to_server.send(line(&msg));
                 } else {
                     let _ = to_server.send(bytes);
@@ -726,32 +695,11 @@ impl StdioProxy {
             let _ = to_client.send(bytes);
             return;
         };
-        let Ok(page) = ToolDef::parse_list(result.clone()) else {
+        // Learn the definitions and hide what this caller may never call.
+        if crate::intercept::learn_and_hide(&self.engine, &self.caller, result) {
+            let _ = to_client.send(line(&msg));
+        } else {
             let _ = to_client.send(bytes);
-            return;
-        };
-        // Learn the definitions (merged by name: the client may be paging).
-        self.engine.merge_tools(page.iter().cloned());
-        // Hide what this caller may never call.
-        let hidden: HashSet<&str> = match self.engine.policy_for(&self.caller) {
-            Some(policy) => page
-                .iter()
-                .filter(|t| policy.access(t) == airlock_core::policy::Access::Denied)
-                .map(|t| t.name.as_str())
-                .collect(),
-            None => page.iter().map(|t| t.name.as_str()).collect(),
-        };
-        if hidden.is_empty() {
-            let _ = to_client.send(bytes);
-            return;
         }
-        if let Some(Value::Array(list)) = result.get_mut("tools") {
-            list.retain(|t| {
-                t.get("name")
-                    .and_then(Value::as_str)
-                    .is_none_or(|n| !hidden.contains(n))
-            });
-        }
-        let _ = to_client.send(line(&msg));
     }
 }
