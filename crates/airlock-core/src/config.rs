@@ -62,6 +62,122 @@ pub struct Settings {
     pub tools: BTreeMap<String, ToolRule>,
     /// Per-tenant overrides of `[policy]` and `[tools]`, chosen by the caller's tenant.
     pub tenants: BTreeMap<String, TenantSettings>,
+    /// `airlock serve`, the Streamable-HTTP gateway: who may connect and what reaches the upstream.
+    pub gateway: GatewaySettings,
+}
+
+/// `[gateway]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySettings {
+    /// `Host` header values accepted, as `host` (any port) or `host:port`: requests naming any
+    /// other host get 403 (DNS-rebinding defence). `"*"` accepts every host.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted, as `scheme://host[:port]` (`:*` for any port). A request whose
+    /// `Origin` header is not listed gets 403; requests without `Origin` (not browsers) pass.
+    pub allowed_origins: Vec<String>,
+    /// Serve callers that present no credentials, as agent `anonymous` with no roles. Off:
+    /// they get 401.
+    pub allow_anonymous: bool,
+    /// API keys, sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Only the key's
+    /// SHA-256 is configured.
+    pub api_keys: Vec<ApiKeySettings>,
+    /// JWT bearer tokens, verified with keys from a JWKS file, a PEM public key or a shared secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtSettings>,
+    /// Forward the caller's `Authorization` header to the upstream (token passthrough). Off:
+    /// the caller's credentials never leave the gateway.
+    pub pass_credentials: bool,
+    /// An environment variable holding the bearer token the gateway itself sends to an HTTP
+    /// upstream. Unset: no `Authorization` header (unless `pass_credentials`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_token_env: Option<String>,
+    /// Most sessions open at once (1 – 100000); a new session beyond it gets 503.
+    pub max_sessions: usize,
+    /// Seconds without a request after which a session is closed (and its server stopped).
+    pub idle_timeout_secs: u64,
+    /// Largest request body accepted, in bytes (1024 – 67108864); larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            allowed_origins: Vec::new(),
+            allow_anonymous: false,
+            api_keys: Vec::new(),
+            jwt: None,
+            pass_credentials: false,
+            upstream_token_env: None,
+            max_sessions: 1024,
+            idle_timeout_secs: 900,
+            max_body_bytes: 4 << 20,
+        }
+    }
+}
+
+/// One entry of `gateway.api_keys`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeySettings {
+    /// SHA-256 of the key, 64 hex digits (`printf %s "$KEY" | sha256sum`).
+    pub sha256: String,
+    /// The agent id callers with this key get.
+    pub agent: String,
+    /// Their roles.
+    pub roles: Vec<String>,
+    /// Their tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// `[gateway.jwt]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtSettings {
+    /// A JWKS file (`{"keys": [...]}`); the token's `kid` picks the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<String>,
+    /// A PEM public key (RSA, EC or Ed25519).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key_file: Option<String>,
+    /// An environment variable holding a shared secret (HS256/384/512).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+    /// Accepted signature algorithms.
+    pub algorithms: Vec<String>,
+    /// Required `iss`. Unset: not checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Required `aud`. Unset: tokens carrying an `aud` are refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// The claim holding the agent id.
+    pub agent_claim: String,
+    /// The claim holding the roles (an array, or a space- or comma-separated string).
+    pub roles_claim: String,
+    /// The claim holding the tenant.
+    pub tenant_claim: String,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds (0 – 300).
+    pub leeway_secs: u64,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        JwtSettings {
+            jwks_file: None,
+            public_key_file: None,
+            secret_env: None,
+            algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
+            issuer: None,
+            audience: None,
+            agent_claim: "sub".into(),
+            roles_claim: "roles".into(),
+            tenant_claim: "tenant".into(),
+            leeway_secs: 30,
+        }
+    }
 }
 
 /// `[ghost_args]`
@@ -488,6 +604,124 @@ impl Config {
             } else {
                 "roots announced by the client are narrowed to these directories before the server sees them".into()
             },
+        );
+        let g = &s.gateway;
+        add(
+            "gateway.allowed_hosts",
+            format!("{:?}", g.allowed_hosts),
+            if g.allowed_hosts.iter().any(|h| h == "*") {
+                "airlock serve accepts every Host header (no DNS-rebinding defence)".into()
+            } else {
+                "airlock serve answers only requests whose Host header names one of these (DNS-rebinding defence)".into()
+            },
+        );
+        add(
+            "gateway.allowed_origins",
+            format!("{:?}", g.allowed_origins),
+            if g.allowed_origins.is_empty() {
+                "browser requests (with an Origin header) are refused; other clients pass".into()
+            } else {
+                "browser requests are accepted only from these origins".into()
+            },
+        );
+        add(
+            "gateway.allow_anonymous",
+            g.allow_anonymous.to_string(),
+            if g.allow_anonymous {
+                "callers without credentials are served as agent \"anonymous\"".into()
+            } else {
+                "callers without valid credentials get 401".into()
+            },
+        );
+        add(
+            "gateway.api_keys",
+            format!("{} key(s)", g.api_keys.len()),
+            "API keys accepted as `Authorization: Bearer` or `X-API-Key`, each mapped to an agent, roles and tenant".into(),
+        );
+        if let Some(j) = &g.jwt {
+            let source = match (&j.jwks_file, &j.public_key_file, &j.secret_env) {
+                (Some(f), _, _) => format!("keys from the JWKS file {f:?}"),
+                (_, Some(f), _) => format!("the public key in {f:?}"),
+                (_, _, Some(v)) => format!("the shared secret in ${v}"),
+                _ => "no key (every token is refused)".into(),
+            };
+            for key in ["jwks_file", "public_key_file", "secret_env"] {
+                add(
+                    &format!("gateway.jwt.{key}"),
+                    String::new(),
+                    format!("JWT bearer tokens are verified with {source}"),
+                );
+            }
+            add(
+                "gateway.jwt.algorithms",
+                format!("{:?}", j.algorithms),
+                "signature algorithms accepted".into(),
+            );
+            add(
+                "gateway.jwt.issuer",
+                format!("{:?}", j.issuer),
+                "required `iss` (unset: not checked)".into(),
+            );
+            add(
+                "gateway.jwt.audience",
+                format!("{:?}", j.audience),
+                "required `aud` (unset: tokens naming an audience are refused)".into(),
+            );
+            add(
+                "gateway.jwt.agent_claim",
+                format!("{:?}", j.agent_claim),
+                "the claim giving the caller's agent id".into(),
+            );
+            add(
+                "gateway.jwt.roles_claim",
+                format!("{:?}", j.roles_claim),
+                "the claim giving the caller's roles".into(),
+            );
+            add(
+                "gateway.jwt.tenant_claim",
+                format!("{:?}", j.tenant_claim),
+                "the claim giving the caller's tenant".into(),
+            );
+            add(
+                "gateway.jwt.leeway_secs",
+                j.leeway_secs.to_string(),
+                "clock skew allowed on exp and nbf".into(),
+            );
+        }
+        add(
+            "gateway.pass_credentials",
+            g.pass_credentials.to_string(),
+            if g.pass_credentials {
+                "the caller's Authorization header is forwarded to the upstream (token passthrough)"
+                    .into()
+            } else {
+                "the caller's credentials never reach the upstream".into()
+            },
+        );
+        add(
+            "gateway.upstream_token_env",
+            format!("{:?}", g.upstream_token_env),
+            match &g.upstream_token_env {
+                Some(v) => format!(
+                    "the gateway authenticates to an HTTP upstream with the bearer token in ${v}"
+                ),
+                None => "the gateway sends no credentials of its own to the upstream".into(),
+            },
+        );
+        add(
+            "gateway.max_sessions",
+            g.max_sessions.to_string(),
+            "most sessions open at once; more get 503".into(),
+        );
+        add(
+            "gateway.idle_timeout_secs",
+            g.idle_timeout_secs.to_string(),
+            "an idle session is closed and its server stopped after this many seconds".into(),
+        );
+        add(
+            "gateway.max_body_bytes",
+            g.max_body_bytes.to_string(),
+            "larger request bodies get 413".into(),
         );
         let l = &s.limits;
         add(
@@ -984,6 +1218,7 @@ fn compile(
             ));
         }
     }
+    check_gateway(&settings.gateway, &bad)?;
     if settings.limits.backend != "memory" && !settings.limits.is_redis() {
         return Err(bad(
             "limits.backend",
@@ -1240,6 +1475,92 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
             }
         }
     }
+}
+
+fn check_gateway(
+    g: &GatewaySettings,
+    bad: &dyn Fn(&str, String, &str) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let within = |key: &str, v: usize, lo: usize, hi: usize| {
+        if v < lo || v > hi {
+            Err(bad(
+                key,
+                format!("{v} is out of range"),
+                &format!("use a whole number from {lo} to {hi}"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    within("gateway.max_sessions", g.max_sessions, 1, 100_000)?;
+    within("gateway.max_body_bytes", g.max_body_bytes, 1024, 64 << 20)?;
+    for (i, k) in g.api_keys.iter().enumerate() {
+        if k.sha256.len() != 64 || !k.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad(
+                "gateway.api_keys",
+                format!(
+                    "entry {i}: sha256 must be 64 hex digits (the key's SHA-256), not the key itself"
+                ),
+                "printf %s \"$KEY\" | sha256sum",
+            ));
+        }
+        if k.agent.is_empty() {
+            return Err(bad(
+                "gateway.api_keys",
+                format!("entry {i}: agent is empty"),
+                "name the agent that uses this key, e.g. agent = \"ci-bot\"",
+            ));
+        }
+    }
+    if let Some(j) = &g.jwt {
+        let sources = [&j.jwks_file, &j.public_key_file, &j.secret_env]
+            .iter()
+            .filter(|s| s.is_some())
+            .count();
+        if sources != 1 {
+            return Err(bad(
+                "gateway.jwt",
+                format!("{sources} key sources are set; exactly one is needed"),
+                "set one of jwks_file, public_key_file or secret_env",
+            ));
+        }
+        const ALGS: &[&str] = &[
+            "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+            "ES256", "ES384", "EdDSA",
+        ];
+        for a in &j.algorithms {
+            if !ALGS.contains(&a.as_str()) {
+                return Err(bad(
+                    "gateway.jwt.algorithms",
+                    format!("{a:?} is not a signature algorithm"),
+                    &format!("use some of {}", ALGS.join(", ")),
+                ));
+            }
+        }
+        if j.algorithms.is_empty() {
+            return Err(bad(
+                "gateway.jwt.algorithms",
+                "no algorithm is accepted".into(),
+                "e.g. algorithms = [\"RS256\"]",
+            ));
+        }
+        let hs = j.algorithms.iter().any(|a| a.starts_with("HS"));
+        if hs != j.secret_env.is_some() || (hs && j.algorithms.iter().any(|a| !a.starts_with("HS")))
+        {
+            return Err(bad(
+                "gateway.jwt.algorithms",
+                "HS* algorithms go with secret_env, and only with it".into(),
+                "a shared secret: algorithms = [\"HS256\"]; a public key or JWKS: RS256, ES256, EdDSA …",
+            ));
+        }
+        within(
+            "gateway.jwt.leeway_secs",
+            usize::try_from(j.leeway_secs).unwrap_or(usize::MAX),
+            0,
+            300,
+        )?;
+    }
+    Ok(())
 }
 
 fn record_origins(

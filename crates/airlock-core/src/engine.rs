@@ -435,6 +435,11 @@ impl Engine {
         self.sessions.get(&session_key(caller))
     }
 
+    /// Forget the caller's session state: the transport says the session ended.
+    pub fn end_session(&self, caller: &crate::call::CallerContext) {
+        self.sessions.remove(&session_key(caller));
+    }
+
     /// Count the decision against the session; cut the session off past the refused ratio.
     fn count(&self, caller: &crate::call::CallerContext, at: jiff::Timestamp, decision: &Decision) {
         if !self.sessions_enabled {

@@ -81,6 +81,14 @@ impl Sessions {
         f(state)
     }
 
+    /// Forget a session (it ended).
+    pub fn remove(&self, key: &str) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
     /// A copy of the session's state, if it exists.
     pub fn get(&self, key: &str) -> Option<SessionState> {
         self.map

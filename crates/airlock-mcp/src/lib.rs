@@ -20,6 +20,8 @@
 //!
 //! Cargo features: none yet.
 
+pub mod auth;
+pub mod http;
 pub mod intercept;
 pub mod roots;
 pub mod stdio;

@@ -99,13 +99,16 @@ struct State {
 }
 
 /// Outcome of reading one line.
-enum Line {
+pub(crate) enum Line {
     Eof,
     Ok(Vec<u8>),
     TooLong,
 }
 
-async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> std::io::Result<Line> {
+pub(crate) async fn read_line<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> std::io::Result<Line> {
     let mut buf = Vec::new();
     let mut too_long = false;
     loop {
@@ -143,16 +146,15 @@ async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> std::io::R
     }
 }
 
-
 /// SIGTERM, SIGINT or SIGHUP to the proxy: stop the session (and the server's whole group).
-struct Stop {
+pub(crate) struct Stop {
     fired: bool,
     #[cfg(unix)]
     signals: [Option<tokio::signal::unix::Signal>; 3],
 }
 
 impl Stop {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -171,7 +173,7 @@ impl Stop {
         Stop { fired: false }
     }
 
-    async fn signalled(&mut self) {
+    pub(crate) async fn signalled(&mut self) {
         #[cfg(unix)]
         {
             async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
@@ -196,7 +198,7 @@ impl Stop {
 }
 
 /// SIGKILL the server's process group (ignored when it is already gone).
-fn kill_group(group: Option<u32>) {
+pub(crate) fn kill_group(group: Option<u32>) {
     #[cfg(unix)]
     if let Some(pid) = group
         .and_then(|g| i32::try_from(g).ok())
@@ -238,7 +240,6 @@ fn line(v: &Value) -> Vec<u8> {
     out.push(b'\n');
     out
 }
-
 
 impl StdioProxy {
     /// A proxy deciding with `engine` for calls by `caller`.

@@ -1,0 +1,278 @@
+//! An HTTP session's MCP server over Streamable HTTP.
+//!
+//! Every client POST becomes one upstream POST, and everything the upstream answers to it (a
+//! JSON body or an SSE stream of messages) goes back on that client request's stream, so ids
+//! need no renumbering. The upstream's session id (from its `initialize` answer) is kept here
+//! and never shown to the client, which only sees the gateway's own. The caller's credentials
+//! are not forwarded unless `gateway.pass_credentials` is set.
+
+use std::sync::Mutex;
+
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::{Hooks, STREAM_DEPTH};
+use crate::intercept::error_message;
+use crate::stdio::SERVER_GONE;
+
+const SESSION: &str = "mcp-session-id";
+
+/// Client headers that describe the message and go upstream with it (never credentials,
+/// cookies, Host or Origin).
+fn forwarded(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    n == "mcp-protocol-version"
+        || n == "mcp-method"
+        || n == "mcp-name"
+        || n.starts_with("mcp-param-")
+        || n == "last-event-id"
+}
+
+pub(crate) struct HttpLink {
+    client: reqwest::Client,
+    url: String,
+    /// What the gateway itself sends as `Authorization`, if anything.
+    own_auth: Option<HeaderValue>,
+    pass_credentials: bool,
+    upstream_session: Mutex<Option<HeaderValue>>,
+}
+
+impl HttpLink {
+    pub(crate) fn new(
+        client: reqwest::Client,
+        url: String,
+        own_auth: Option<HeaderValue>,
+        pass_credentials: bool,
+    ) -> Self {
+        HttpLink {
+            client,
+            url,
+            own_auth,
+            pass_credentials,
+            upstream_session: Mutex::new(None),
+        }
+    }
+
+    fn headers(&self, client: &HeaderMap) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in client {
+            if forwarded(k) {
+                h.append(k.clone(), v.clone());
+            }
+        }
+        if self.pass_credentials
+            && let Some(a) = client.get(http::header::AUTHORIZATION)
+        {
+            h.insert(http::header::AUTHORIZATION, a.clone());
+        } else if let Some(a) = &self.own_auth {
+            h.insert(http::header::AUTHORIZATION, a.clone());
+        }
+        if let Some(s) = self
+            .upstream_session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            h.insert(SESSION, s);
+        }
+        h
+    }
+
+    async fn post(&self, msg: &Value, client: &HeaderMap) -> Result<reqwest::Response, String> {
+        let body = serde_json::to_vec(msg).unwrap_or_default();
+        self.client
+            .post(&self.url)
+            .headers(self.headers(client))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json, text/event-stream")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("the upstream MCP server could not be reached ({e})"))
+    }
+
+    /// Forward a client request; the upstream's messages for it arrive on the receiver.
+    pub(crate) async fn request(
+        &self,
+        msg: Value,
+        client: &HeaderMap,
+        hooks: Hooks,
+    ) -> Result<mpsc::Receiver<Value>, Value> {
+        let id = msg.get("id").cloned().unwrap_or(Value::Null);
+        let is_initialize = msg.get("method").and_then(Value::as_str) == Some("initialize");
+        let resp = self
+            .post(&msg, client)
+            .await
+            .map_err(|e| error_message(id.clone(), SERVER_GONE, &e))?;
+        if is_initialize && let Some(s) = resp.headers().get(SESSION) {
+            *self
+                .upstream_session
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(s.clone());
+        }
+        let status = resp.status();
+        let is_sse = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let (tx, rx) = mpsc::channel(STREAM_DEPTH);
+        if is_sse {
+            tokio::spawn(relay_sse(resp, tx, hooks, Some(id)));
+            return Ok(rx);
+        }
+        let bytes = resp.bytes().await.map_err(|e| {
+            error_message(
+                id.clone(),
+                SERVER_GONE,
+                &format!("the upstream's answer broke off ({e})"),
+            )
+        })?;
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Array(list)) => {
+                for m in list {
+                    note(&m, &hooks);
+                    let _ = tx.send(m).await;
+                }
+            }
+            Ok(m @ Value::Object(_)) => {
+                note(&m, &hooks);
+                let _ = tx.send(m).await;
+            }
+            _ => {
+                let why = if status.is_success() {
+                    "the upstream's answer is not JSON-RPC".to_owned()
+                } else {
+                    format!("the upstream answered HTTP {status}")
+                };
+                let _ = tx.send(error_message(id, SERVER_GONE, &why)).await;
+            }
+        }
+        Ok(rx)
+    }
+
+    /// Forward a notification or an answer to the upstream's own request.
+    pub(crate) async fn send(&self, msg: Value, client: &HeaderMap) -> Result<(), String> {
+        let resp = self.post(&msg, client).await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the upstream answered HTTP {}", resp.status()))
+        }
+    }
+
+    /// Open the upstream's GET stream for this session. `Err(status)` when it has none.
+    pub(crate) async fn open_stream(
+        &self,
+        client: &HeaderMap,
+        hooks: Hooks,
+    ) -> Result<mpsc::Receiver<Value>, http::StatusCode> {
+        let resp = self
+            .client
+            .get(&self.url)
+            .headers(self.headers(client))
+            .header(http::header::ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .map_err(|_| http::StatusCode::BAD_GATEWAY)?;
+        if !resp.status().is_success() {
+            return Err(resp.status());
+        }
+        let (tx, rx) = mpsc::channel(STREAM_DEPTH);
+        tokio::spawn(relay_sse(resp, tx, hooks, None));
+        Ok(rx)
+    }
+
+    /// End the upstream session (best effort).
+    pub(crate) async fn close(&self) {
+        let session = self
+            .upstream_session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(s) = session {
+            let mut req = self.client.delete(&self.url).header(SESSION, s);
+            if let Some(a) = &self.own_auth {
+                req = req.header(http::header::AUTHORIZATION, a.clone());
+            }
+            let _ = req.send().await;
+        }
+    }
+}
+
+/// What the gateway learns from an upstream message in passing.
+fn note(m: &Value, hooks: &Hooks) {
+    match m.get("method").and_then(Value::as_str) {
+        Some("notifications/tools/list_changed") => hooks.tools_changed(),
+        Some("roots/list") => {
+            if let Some(id) = m.get("id") {
+                hooks.roots_requested(id);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Read an SSE body event by event and pass each message on. When the stream belongs to a
+/// request and ends without its answer, the request gets an error saying so.
+async fn relay_sse(
+    resp: reqwest::Response,
+    tx: mpsc::Sender<Value>,
+    hooks: Hooks,
+    request: Option<Value>,
+) {
+    let mut body = resp.bytes_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut data = String::new();
+    let answered = |m: &Value, id: &Value| {
+        m.get("method").is_none()
+            && m.get("id").map(crate::intercept::id_key) == Some(crate::intercept::id_key(id))
+    };
+    let mut done = false;
+    'read: while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else { break };
+        buf.extend_from_slice(&chunk);
+        while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+            let raw: Vec<u8> = buf.drain(..=nl).collect();
+            let l = String::from_utf8_lossy(&raw);
+            let l = l.trim_end_matches(['\n', '\r']);
+            if l.is_empty() {
+                if !data.is_empty() {
+                    if let Ok(m) = serde_json::from_str::<Value>(&data) {
+                        note(&m, &hooks);
+                        let last = request.as_ref().is_some_and(|id| answered(&m, id));
+                        if tx.send(m).await.is_err() {
+                            break 'read;
+                        }
+                        if last {
+                            done = true;
+                            break 'read;
+                        }
+                    }
+                    data.clear();
+                }
+            } else if let Some(d) = l.strip_prefix("data:") {
+                if !data.is_empty() {
+                    data.push('\n');
+                }
+                data.push_str(d.strip_prefix(' ').unwrap_or(d));
+            }
+            if buf.len() > 64 << 20 || data.len() > 64 << 20 {
+                break 'read;
+            }
+        }
+    }
+    if let Some(id) = request
+        && !done
+    {
+        let _ = tx
+            .send(error_message(
+                id,
+                SERVER_GONE,
+                "the upstream MCP server's stream ended before it answered this request",
+            ))
+            .await;
+    }
+}
