@@ -21,6 +21,9 @@ pub struct ConfigArgs {
     /// Append one JSON line per decision to this file (overrides audit.path).
     #[arg(long, value_name = "FILE")]
     pub audit: Option<String>,
+    /// Settings a subcommand's own flags set: key, value, the flag's name.
+    #[arg(skip)]
+    pub overrides: Vec<(String, toml::Value, String)>,
 }
 
 /// The file's path as shown in messages, and the configuration.
@@ -44,6 +47,9 @@ pub fn config(args: &ConfigArgs) -> anyhow::Result<(Option<String>, Config)> {
     }
     if let Some(audit) = &args.audit {
         builder = builder.set("audit.path", audit.as_str(), "--audit");
+    }
+    for (key, value, flag) in &args.overrides {
+        builder = builder.set(key.as_str(), value.clone(), flag.as_str());
     }
     let config = builder
         .env(std::env::vars())

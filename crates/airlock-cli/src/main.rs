@@ -29,6 +29,8 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Run an MCP server behind the airlock, over stdio: `airlock run -- <server command…>`.
     Run(cmd::run::Args),
+    /// Guard an MCP server over Streamable HTTP, for many authenticated callers.
+    Serve(cmd::serve::Args),
 }
 
 /// How a subcommand ended, when it did not fail.
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Verify(args) => cmd::verify::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -197,6 +197,11 @@ impl Stop {
     }
 }
 
+/// Completes when the process gets SIGTERM, SIGINT or SIGHUP.
+pub async fn stop_signal() {
+    Stop::new().signalled().await;
+}
+
 /// SIGKILL the server's process group (ignored when it is already gone).
 pub(crate) fn kill_group(group: Option<u32>) {
     #[cfg(unix)]

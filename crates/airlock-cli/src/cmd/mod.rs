@@ -3,4 +3,5 @@
 pub mod check;
 pub mod demo;
 pub mod run;
+pub mod serve;
 pub mod verify;

@@ -1,0 +1,74 @@
+//! `airlock serve --listen ADDR (--upstream URL | -- <server command…>)` — the Streamable-HTTP
+//! gateway. Callers authenticate with the API keys or JWTs of `[gateway]`; each session gets
+//! its own server process (`-- <cmd…>`) or upstream session (`--upstream`).
+
+use std::sync::Arc;
+
+use airlock_mcp::http::{Gateway, Upstream};
+use anyhow::Context;
+
+use crate::Outcome;
+use crate::load::{self, ConfigArgs};
+
+/// `airlock serve` options.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Address to listen on. Loopback by default; anything else is reachable by others.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    listen: String,
+    /// A Streamable-HTTP MCP server to guard (instead of a command).
+    #[arg(long, value_name = "URL", conflicts_with = "command")]
+    upstream: Option<String>,
+    /// Serve callers without credentials, as agent "anonymous" (sets gateway.allow_anonymous).
+    #[arg(long)]
+    allow_anonymous: bool,
+    /// The stdio MCP server command, after `--`: one process per session.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
+    if args.allow_anonymous {
+        args.config.overrides.push((
+            "gateway.allow_anonymous".into(),
+            toml::Value::Boolean(true),
+            "--allow-anonymous".into(),
+        ));
+    }
+    let (_, config) = load::config(&args.config)?;
+    let roots = config.settings.filesystem.roots();
+    let settings = config.settings.gateway.clone();
+    let engine = Arc::new(load::engine(config)?);
+    let upstream = match (args.upstream, args.command.is_empty()) {
+        (Some(url), true) => Upstream::Http(url),
+        (None, false) => Upstream::Command(args.command.iter().map(Into::into).collect()),
+        _ => anyhow::bail!(
+            "name the MCP server to guard: --upstream URL, or a command after --\nhint: airlock serve --listen 127.0.0.1:8787 -- npx -y @modelcontextprotocol/server-everything"
+        ),
+    };
+    let shown = match &upstream {
+        Upstream::Http(u) => u.clone(),
+        Upstream::Command(_) => format!("{} (one process per session)", args.command.join(" ")),
+    };
+    let gateway = Gateway::new(engine, settings, upstream)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .allowed_roots(roots);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}\nhint: is the port in use? pick another with --listen", args.listen))?;
+        let addr = listener.local_addr()?;
+        eprintln!("airlock: serving MCP on http://{addr}/mcp, guarding {shown}");
+        gateway
+            .serve(listener, airlock_mcp::stdio::stop_signal())
+            .await
+            .context("the gateway stopped")
+    })?;
+    Ok(Outcome::Ok)
+}
