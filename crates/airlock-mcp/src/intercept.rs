@@ -39,7 +39,7 @@ pub fn error_message(id: Value, code: i64, message: &str) -> Value {
 }
 
 /// Learn the definitions in a `tools/list` result (merged by name: clients page) and remove the
-/// tools `caller` may never call. Returns whether `result` was changed. A result that is not a
+/// tools `caller` may never call (denied by the policy, or needing a role the caller lacks). Returns whether `result` was changed. A result that is not a
 /// tool list is left alone (and false returned).
 pub fn learn_and_hide(engine: &Engine, caller: &CallerContext, result: &mut Value) -> bool {
     let Ok(page) = ToolDef::parse_list(result.clone()) else {
@@ -49,7 +49,9 @@ pub fn learn_and_hide(engine: &Engine, caller: &CallerContext, result: &mut Valu
     let hidden: HashSet<&str> = match engine.policy_for(caller) {
         Some(policy) => page
             .iter()
-            .filter(|t| policy.access(t) == Access::Denied)
+            .filter(|t| {
+                policy.access(t) == Access::Denied || !policy.has_role(&t.name, &caller.roles)
+            })
             .map(|t| t.name.as_str())
             .collect(),
         // A caller without a policy (an unknown tenant) may call nothing.

@@ -62,7 +62,12 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
-            .with_context(|| format!("cannot listen on {}\nhint: is the port in use? pick another with --listen", args.listen))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}\nhint: is the port in use? pick another with --listen",
+                    args.listen
+                )
+            })?;
         let addr = listener.local_addr()?;
         eprintln!("airlock: serving MCP on http://{addr}/mcp, guarding {shown}");
         gateway

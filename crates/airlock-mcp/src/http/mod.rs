@@ -124,10 +124,10 @@ impl Session {
         matches!(&self.link, Link::Child(c) if c.is_gone())
     }
 
-    async fn close(&self) {
+    async fn close(&self, headers: &HeaderMap) {
         match &self.link {
             Link::Child(c) => c.close(),
-            Link::Http(h) => h.close().await,
+            Link::Http(h) => h.close(headers).await,
         }
     }
 }
@@ -320,7 +320,7 @@ impl Inner {
             keep
         });
         for s in closed {
-            s.close().await;
+            s.close(&HeaderMap::new()).await;
             self.engine.end_session(&s.caller);
         }
     }
@@ -752,7 +752,7 @@ async fn with_session(mut response: Response, inner: &Inner, session: &Arc<Sessi
         }
     } else {
         lock(&inner.sessions).remove(&session.id);
-        session.close().await;
+        session.close(&HeaderMap::new()).await;
     }
     response
 }
@@ -876,7 +876,7 @@ async fn delete(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response
     match named_session(&inner, &headers, &identity) {
         Some(Ok(s)) => {
             lock(&inner.sessions).remove(&s.id);
-            s.close().await;
+            s.close(&headers).await;
             inner.engine.end_session(&s.caller);
             StatusCode::NO_CONTENT.into_response()
         }

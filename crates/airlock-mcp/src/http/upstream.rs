@@ -185,19 +185,18 @@ impl HttpLink {
         Ok(rx)
     }
 
-    /// End the upstream session (best effort).
-    pub(crate) async fn close(&self) {
-        let session = self
+    /// End the upstream session (best effort). `client` holds the caller's headers when the
+    /// caller asked for it (empty when the gateway closes an idle session).
+    pub(crate) async fn close(&self, client: &HeaderMap) {
+        let headers = self.headers(client);
+        let had_session = self
             .upstream_session
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(s) = session {
-            let mut req = self.client.delete(&self.url).header(SESSION, s);
-            if let Some(a) = &self.own_auth {
-                req = req.header(http::header::AUTHORIZATION, a.clone());
-            }
-            let _ = req.send().await;
+            .take()
+            .is_some();
+        if had_session {
+            let _ = self.client.delete(&self.url).headers(headers).send().await;
         }
     }
 }

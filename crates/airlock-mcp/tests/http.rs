@@ -1,0 +1,599 @@
+//! The Streamable-HTTP gateway end to end: an rmcp client over real HTTP, real server
+//! processes behind it (the testkit's server, one per session) or a real rmcp Streamable-HTTP
+//! server as the upstream; raw HTTP for authentication, Host/Origin and bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use airlock_core::{ConfigBuilder, Engine};
+use airlock_mcp::http::{Gateway, Upstream};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, JsonObject};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+fn sha(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn config_text(extra_gateway: &str) -> String {
+    format!(
+        r#"
+[policy]
+deny = ["delete_*"]
+
+[tools.add]
+roles = ["math"]
+
+[gateway]
+api_keys = [
+  {{ sha256 = "{alice}", agent = "alice", roles = ["math"] }},
+  {{ sha256 = "{bob}", agent = "bob" }},
+]
+allowed_origins = ["https://app.example.com"]
+{extra_gateway}
+
+[gateway.jwt]
+public_key_file = "{FIXTURES}/jwt-ed25519.pub.pem"
+algorithms = ["EdDSA"]
+issuer = "https://issuer.test"
+audience = "airlock-test"
+"#,
+        alice = sha("key-alice"),
+        bob = sha("key-bob"),
+    )
+}
+
+fn jwt(claims: Value) -> String {
+    let pem = std::fs::read(format!("{FIXTURES}/jwt-ed25519.key.pem")).unwrap();
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::EdDSA),
+        &claims,
+        &EncodingKey::from_ed_pem(&pem).unwrap(),
+    )
+    .unwrap()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+struct Running {
+    url: String,
+    gateway: Gateway,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let task = self.task.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the gateway stops")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+async fn start(toml: &str, upstream: Upstream) -> Running {
+    let config = ConfigBuilder::new()
+        .file("test.toml", toml)
+        .build()
+        .unwrap();
+    let settings = config.settings.gateway.clone();
+    let engine = Arc::new(Engine::builder().config(config).build().unwrap());
+    let gateway = Gateway::new(engine, settings, upstream).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(gateway.clone().serve(listener, async {
+        let _ = rx.await;
+    }));
+    Running {
+        url,
+        gateway,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+fn test_server() -> Upstream {
+    Upstream::Command(vec![airlock_testkit::test_server().into()])
+}
+
+fn args(v: Value) -> JsonObject {
+    v.as_object().unwrap().clone()
+}
+
+fn refusal_code(meta: Option<&rmcp::model::MetaObject>) -> Option<String> {
+    let m = serde_json::to_value(meta?).unwrap();
+    m.pointer("/airlock~1refusal/metadata/code")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+async fn rmcp_client(url: &str, key: &str) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(key.to_owned()),
+    );
+    ().serve(transport).await.expect("the client connects")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_client_through_the_gateway() {
+    let gw = start(&config_text(""), test_server()).await;
+    let alice = rmcp_client(&gw.url, "key-alice").await;
+
+    // The tool list (two pages upstream) arrives without the tools alice may never call.
+    let tools = alice.list_all_tools().await.unwrap();
+    let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["add", "crash", "echo", "slow"]);
+
+    // A valid call passes and its answer comes back.
+    let r = alice
+        .call_tool(
+            CallToolRequestParams::new("echo").with_arguments(args(json!({"text": "hello"}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, None, "{r:?}");
+    assert_eq!(
+        serde_json::to_value(&r.content).unwrap()[0]["text"],
+        "hello"
+    );
+    let r = alice
+        .call_tool(CallToolRequestParams::new("add").with_arguments(args(json!({"a": 2, "b": 3}))))
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(&r.content).unwrap()[0]["text"], "5");
+
+    // Ghost and wrong-typed arguments are refused with fix hints.
+    let r = alice
+        .call_tool(
+            CallToolRequestParams::new("echo")
+                .with_arguments(args(json!({"text": "x", "loud": true}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, Some(true));
+    assert_eq!(
+        refusal_code(r.meta.as_ref()).as_deref(),
+        Some("ghost_args.unknown")
+    );
+    let r = alice
+        .call_tool(
+            CallToolRequestParams::new("add").with_arguments(args(json!({"a": "2", "b": 3}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal_code(r.meta.as_ref()).as_deref(),
+        Some("validation.type")
+    );
+    let text = serde_json::to_value(&r.content).unwrap()[0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains("send 2, not \"2\""), "{text}");
+
+    // bob has no "math" role: add is refused for him, and hidden from his list.
+    let bob = rmcp_client(&gw.url, "key-bob").await;
+    let r = bob
+        .call_tool(CallToolRequestParams::new("add").with_arguments(args(json!({"a": 2, "b": 3}))))
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal_code(r.meta.as_ref()).as_deref(),
+        Some("tool_access.role_required"),
+        "{r:?}"
+    );
+    let tools = bob.list_all_tools().await.unwrap();
+    assert!(tools.iter().all(|t| t.name != "add"));
+
+    // Two clients, two sessions, each with its own server process; closing a client ends its
+    // session.
+    let open = gw.gateway.session_count();
+    assert!(open >= 2, "{open}");
+    alice.cancel().await.unwrap();
+    bob.cancel().await.unwrap();
+    let mut left = gw.gateway.session_count();
+    for _ in 0..50 {
+        if left <= open - 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = gw.gateway.session_count();
+    }
+    assert_eq!(left, open - 2);
+    gw.stop().await;
+}
+
+/// A raw HTTP exchange.
+struct Exchange {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    /// The JSON body, or the messages of an SSE body.
+    messages: Vec<Value>,
+}
+
+async fn post(url: &str, headers: &[(&str, &str)], body: &str) -> Exchange {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let sse = headers
+        .get("content-type")
+        .is_some_and(|c| c.to_str().unwrap().starts_with("text/event-stream"));
+    let text = resp.text().await.unwrap();
+    let messages = if sse {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(|d| serde_json::from_str(d.trim()).unwrap())
+            .collect()
+    } else if text.trim().is_empty() {
+        Vec::new()
+    } else {
+        vec![serde_json::from_str(&text).unwrap_or(Value::String(text))]
+    };
+    Exchange {
+        status,
+        headers,
+        messages,
+    }
+}
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+
+async fn open_session(url: &str, auth: &[(&str, &str)]) -> String {
+    let r = post(url, auth, INIT).await;
+    assert_eq!(r.status, 200, "{:?}", r.messages);
+    r.headers["mcp-session-id"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_must_authenticate() {
+    let gw = start(&config_text(""), test_server()).await;
+    let url = gw.url.clone();
+
+    // No credentials: 401, a challenge, and a body that says what to send.
+    let r = post(&url, &[], INIT).await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let msg = r.messages[0]["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("Authorization: Bearer"), "{msg}");
+    // Wrong credentials.
+    for bad in ["Bearer nope", "Basic a2V5LWFsaWNl", "Bearer "] {
+        let r = post(&url, &[("authorization", bad)], INIT).await;
+        assert_eq!(r.status, 401, "{bad}");
+    }
+    // An API key, as a bearer token or X-API-Key.
+    let sid = open_session(&url, &[("authorization", "Bearer key-alice")]).await;
+    open_session(&url, &[("x-api-key", "key-bob")]).await;
+
+    // A session belongs to the credentials that opened it.
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#;
+    let r = post(
+        &url,
+        &[("x-api-key", "key-bob"), ("mcp-session-id", &sid)],
+        call,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = post(
+        &url,
+        &[("x-api-key", "key-alice"), ("mcp-session-id", &sid)],
+        call,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.messages[0]["result"]["content"][0]["text"], "hi");
+
+    // JWTs: a valid one works and its claims are the caller's identity.
+    let good = jwt(
+        json!({"sub": "carol", "roles": "math reader", "iss": "https://issuer.test",
+        "aud": "airlock-test", "exp": now() + 300}),
+    );
+    let auth = format!("Bearer {good}");
+    let sid = open_session(&url, &[("authorization", &auth)]).await;
+    let add = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}"#;
+    let r = post(
+        &url,
+        &[("authorization", &auth), ("mcp-session-id", &sid)],
+        add,
+    )
+    .await;
+    assert_eq!(
+        r.messages[0]["result"]["content"][0]["text"], "3",
+        "{:?}",
+        r.messages
+    );
+    // Expired, another audience, another issuer, tampered, or no subject: 401.
+    let base = json!({"sub": "carol", "iss": "https://issuer.test", "aud": "airlock-test", "exp": now() + 300});
+    let mut bad_tokens = Vec::new();
+    for (k, v) in [
+        ("exp", json!(now() - 3600)),
+        ("aud", json!("another-service")),
+        ("iss", json!("https://evil.test")),
+        ("sub", json!("")),
+    ] {
+        let mut c = base.clone();
+        c[k] = v;
+        bad_tokens.push(jwt(c));
+    }
+    let mut tampered: Vec<String> = jwt(base.clone()).split('.').map(str::to_owned).collect();
+    tampered[1] = jwt(json!({"sub": "root", "iss": "https://issuer.test", "aud": "airlock-test", "exp": now() + 300}))
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    tampered[2] = jwt(base).split('.').nth(2).unwrap().to_owned();
+    bad_tokens.push(tampered.join("."));
+    for t in bad_tokens {
+        let r = post(&url, &[("authorization", &format!("Bearer {t}"))], INIT).await;
+        assert_eq!(r.status, 401, "{t}");
+        assert!(
+            r.messages[0]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid credentials")
+        );
+    }
+
+    // DNS rebinding: a foreign Host or Origin gets 403 before credentials are even looked at.
+    let r = post(
+        &url,
+        &[("host", "evil.example"), ("x-api-key", "key-alice")],
+        INIT,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = post(
+        &url,
+        &[
+            ("origin", "https://evil.example"),
+            ("x-api-key", "key-alice"),
+        ],
+        INIT,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = post(
+        &url,
+        &[
+            ("origin", "https://app.example.com"),
+            ("x-api-key", "key-alice"),
+        ],
+        INIT,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_and_a_crashing_server() {
+    let gw = start(&config_text("max_body_bytes = 4096"), test_server()).await;
+    let url = gw.url.clone();
+    let auth = [("x-api-key", "key-alice")];
+    let sid = open_session(&url, &auth).await;
+    let with = [("x-api-key", "key-alice"), ("mcp-session-id", sid.as_str())];
+
+    let r = post(&url, &with, "{not json").await;
+    assert_eq!(
+        (r.status, r.messages[0]["error"]["code"].clone()),
+        (400, json!(-32700))
+    );
+    let r = post(&url, &with, "[]").await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.messages[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("batches")
+    );
+    let r = post(&url, &with, &format!("{{\"x\":\"{}\"}}", "a".repeat(8192))).await;
+    assert_eq!(r.status, 413);
+    let r = post(
+        &url,
+        &[("x-api-key", "key-alice"), ("mcp-session-id", "no-such")],
+        INIT,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    // An unknown method goes to the server, which answers it.
+    let r = post(
+        &url,
+        &with,
+        r#"{"jsonrpc":"2.0","id":5,"method":"vendor/thing"}"#,
+    )
+    .await;
+    assert_eq!(r.messages[0]["error"]["code"], -32601);
+
+    // The server dies in the middle of a call: the call gets an error saying so, and the
+    // session is over (404: the client opens a new one).
+    let r = post(
+        &url,
+        &with,
+        r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"crash","arguments":{}}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let err = &r.messages.last().unwrap()["error"];
+    assert_eq!(err["code"], -32000, "{:?}", r.messages);
+    assert!(err["message"].as_str().unwrap().contains("exited"));
+    let mut status = 0;
+    for _ in 0..50 {
+        status = post(&url, &with, r#"{"jsonrpc":"2.0","id":10,"method":"ping"}"#)
+            .await
+            .status;
+        if status == 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 404);
+    // A new session works.
+    open_session(&url, &auth).await;
+    gw.stop().await;
+}
+
+/// A real rmcp Streamable-HTTP server as the upstream, behind a layer that records the
+/// `Authorization` headers it receives.
+mod upstream {
+    use super::*;
+    use rmcp::handler::server::ServerHandler;
+    use rmcp::model::{
+        CallToolResponse, CallToolResult, ContentBlock, ListToolsResult, PaginatedRequestParams,
+        ServerCapabilities, ServerConfig, Tool,
+    };
+    use rmcp::service::{RequestContext, RoleServer};
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    };
+
+    #[derive(Clone)]
+    pub struct Echo;
+
+    impl ServerHandler for Echo {
+        fn get_info(&self) -> ServerConfig {
+            ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        }
+
+        async fn list_tools(
+            &self,
+            _request: Option<PaginatedRequestParams>,
+            _context: RequestContext<RoleServer>,
+        ) -> Result<ListToolsResult, rmcp::ErrorData> {
+            let schema = json!({"type": "object", "properties": {"text": {"type": "string"}},
+                "required": ["text"], "additionalProperties": false});
+            Ok(ListToolsResult::with_all_items(vec![Tool::new(
+                "echo",
+                "Echo the text back.",
+                Arc::new(schema.as_object().unwrap().clone()),
+            )]))
+        }
+
+        async fn call_tool(
+            &self,
+            request: CallToolRequestParams,
+            _context: RequestContext<RoleServer>,
+        ) -> Result<CallToolResponse, rmcp::ErrorData> {
+            let text = request
+                .arguments
+                .and_then(|a| a.get("text").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default();
+            Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
+        }
+    }
+
+    pub async fn start() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let service = StreamableHttpService::new(
+            || Ok(Echo),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default(),
+        );
+        let record = seen.clone();
+        let app =
+            axum::Router::new()
+                .nest_service("/mcp", service)
+                .layer(axum::middleware::from_fn(
+                    move |req: axum::extract::Request, next: axum::middleware::Next| {
+                        let record = record.clone();
+                        async move {
+                            record.lock().unwrap().push(
+                                req.headers()
+                                    .get("authorization")
+                                    .map(|v| v.to_str().unwrap().to_owned()),
+                            );
+                            next.run(req).await
+                        }
+                    },
+                ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (url, seen)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_upstream_never_sees_the_callers_credentials() {
+    let (upstream_url, seen) = upstream::start().await;
+    for pass in [false, true] {
+        seen.lock().unwrap().clear();
+        let gw = start(
+            &config_text(&format!("pass_credentials = {pass}")),
+            Upstream::Http(upstream_url.clone()),
+        )
+        .await;
+        let client = rmcp_client(&gw.url, "key-alice").await;
+        let tools = client.list_all_tools().await.unwrap();
+        assert_eq!(tools.len(), 1);
+        let r = client
+            .call_tool(
+                CallToolRequestParams::new("echo").with_arguments(args(json!({"text": "up"}))),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&r.content).unwrap()[0]["text"],
+            "up",
+            "{r:?}"
+        );
+        let r = client
+            .call_tool(
+                CallToolRequestParams::new("echo")
+                    .with_arguments(args(json!({"text": "up", "x": 1}))),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            refusal_code(r.meta.as_ref()).as_deref(),
+            Some("ghost_args.unknown")
+        );
+        client.cancel().await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert!(!seen.is_empty());
+        if pass {
+            assert!(
+                seen.iter()
+                    .all(|a| a.as_deref() == Some("Bearer key-alice")),
+                "{seen:?}"
+            );
+        } else {
+            assert!(seen.iter().all(Option::is_none), "{seen:?}");
+        }
+        gw.stop().await;
+    }
+}
