@@ -236,3 +236,282 @@ fn server_filesystem_roots_are_narrowed() {
     let refused = r.get("error").is_some() || r["result"]["isError"] == true;
     assert!(refused, "a file outside the configured root was read: {r}");
 }
+
+/// A Streamable-HTTP MCP client speaking raw HTTP, blocking on a private runtime.
+struct HttpClient {
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    url: String,
+    session: Option<String>,
+}
+
+/// An `airlock serve` process, killed when dropped.
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // SIGTERM first: the gateway stops its sessions' servers on the way out.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Processes whose environment holds `marker` (they inherited it from the process under test).
+fn processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(env) = std::fs::read(entry.path().join("environ"))
+            && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn wait_for_port(port: u16) {
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("nothing listens on 127.0.0.1:{port}");
+}
+
+fn airlock_serve(args: &[&str]) -> (Serve, String) {
+    airlock_serve_with(args, &[])
+}
+
+fn airlock_serve_with(args: &[&str], env: &[(&str, &str)]) -> (Serve, String) {
+    let port = airlock_testkit::free_port();
+    let mut cmd = Command::cargo_bin("airlock").unwrap();
+    cmd.envs(env.iter().copied());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AIRLOCK_") {
+            cmd.env_remove(k);
+        }
+    }
+    let child = cmd
+        .args(["serve", "--allow-anonymous", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let serve = Serve(child);
+    wait_for_port(port);
+    (serve, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+impl HttpClient {
+    fn connect(url: &str) -> HttpClient {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut c = HttpClient {
+            rt,
+            http: reqwest::Client::new(),
+            url: url.to_owned(),
+            session: None,
+        };
+        let (headers, msgs) = c.exchange(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "airlock-test", "version": "1"}}}));
+        assert!(msgs.last().unwrap().get("result").is_some(), "{msgs:?}");
+        c.session = Some(headers["mcp-session-id"].to_str().unwrap().to_owned());
+        c.exchange(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        c
+    }
+
+    fn request(&self, body: &Value) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_string());
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s);
+        }
+        req
+    }
+
+    /// POST one message; the answer's headers and every message of its body.
+    fn exchange(&mut self, body: Value) -> (reqwest::header::HeaderMap, Vec<Value>) {
+        let req = self.request(&body);
+        self.rt.block_on(async move {
+            let resp = req.send().await.unwrap();
+            let headers = resp.headers().clone();
+            let text = resp.text().await.unwrap();
+            let msgs = if text.trim_start().starts_with('{') {
+                vec![serde_json::from_str(&text).unwrap()]
+            } else {
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(|d| serde_json::from_str(d.trim()).unwrap())
+                    .collect()
+            };
+            (headers, msgs)
+        })
+    }
+
+    fn call(&mut self, id: i64, name: &str, args: Value) -> Value {
+        let (_, msgs) = self.exchange(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": args}}));
+        msgs.last().unwrap().clone()
+    }
+}
+
+/// The calls every server-everything test makes, over HTTP.
+fn everything_over_http(c: &mut HttpClient) {
+    let r = c.call(1, "echo", json!({"message": "hello"}));
+    assert_eq!(refusal_code(&r), None, "{r}");
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("hello"),
+        "{r}"
+    );
+    let r = c.call(2, "get-sum", json!({"a": 2, "b": 3}));
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains('5'),
+        "{r}"
+    );
+    let r = c.call(3, "get-sum", json!({"a": "2", "b": 3}));
+    assert_eq!(refusal_code(&r), Some("validation.type"), "{r}");
+    let r = c.call(4, "echo", json!({"message": "hi", "loud": true}));
+    assert_eq!(refusal_code(&r), Some("ghost_args.unknown"), "{r}");
+
+    // Progress: the notifications come on the call's SSE stream, before the answer.
+    let (_, msgs) = c.exchange(
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+        "name": "trigger-long-running-operation", "arguments": {"duration": 1, "steps": 2},
+        "_meta": {"progressToken": "tok-1"}}}),
+    );
+    let answer = msgs.last().unwrap();
+    assert_eq!(answer["id"], 5, "{msgs:?}");
+    assert_eq!(refusal_code(answer), None, "{answer}");
+    assert!(
+        msgs.iter()
+            .any(|m| m["method"] == "notifications/progress"
+                && m["params"]["progressToken"] == "tok-1"),
+        "no progress seen: {msgs:?}"
+    );
+
+    // Cancellation: a long operation is cancelled after its first progress notification, and
+    // its stream ends long before the operation would have.
+    let req = c.request(
+        &json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {
+        "name": "trigger-long-running-operation", "arguments": {"duration": 60, "steps": 60},
+        "_meta": {"progressToken": "tok-2"}}}),
+    );
+    let cancel = c.request(
+        &json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 6, "reason": "test"}}),
+    );
+    c.rt.block_on(async move {
+        use futures_util::StreamExt;
+        let resp = req.send().await.unwrap();
+        let mut body = resp.bytes_stream();
+        let mut seen = String::new();
+        while !seen.contains("notifications/progress") {
+            let chunk = body.next().await.expect("progress before the end").unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(cancel.send().await.unwrap().status().is_success());
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(40), async {
+            while let Some(chunk) = body.next().await {
+                if chunk.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the cancelled call's stream did not end");
+    });
+
+    let (_, msgs) = c.exchange(json!({"jsonrpc": "2.0", "id": 7, "method": "prompts/list"}));
+    assert!(
+        msgs.last().unwrap()["result"]["prompts"].is_array(),
+        "{msgs:?}"
+    );
+}
+
+/// server-everything speaking Streamable HTTP itself, with `airlock serve --upstream` in front.
+#[test]
+fn server_everything_over_streamable_http() {
+    let bin = npm_bin("mcp-server-everything");
+    let port = airlock_testkit::free_port();
+    let upstream = Serve(
+        Command::new(&bin)
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    let (_gateway, url) = airlock_serve(&["--upstream", &format!("http://127.0.0.1:{port}/mcp")]);
+    let mut c = HttpClient::connect(&url);
+    everything_over_http(&mut c);
+    drop(upstream);
+}
+
+/// server-everything over stdio, one process per HTTP session behind `airlock serve -- …`.
+#[test]
+fn server_everything_behind_the_gateway_per_session() {
+    let bin = npm_bin("mcp-server-everything");
+    let marker_value = format!("{}-{}", std::process::id(), airlock_testkit::free_port());
+    let (gateway, url) = airlock_serve_with(
+        &["--", bin.to_str().unwrap(), "stdio"],
+        &[("ORPHAN_MARKER", &marker_value)],
+    );
+    let marker = format!("ORPHAN_MARKER={marker_value}");
+    let mut c = HttpClient::connect(&url);
+    everything_over_http(&mut c);
+    // Two more sessions, two more server processes.
+    let _c2 = HttpClient::connect(&url);
+    let _c3 = HttpClient::connect(&url);
+    let running = processes_with(&marker);
+    assert!(
+        running.len() >= 4,
+        "gateway and three servers expected: {running:?}"
+    );
+    // The gateway stops (SIGTERM): no server process outlives it.
+    drop(gateway);
+    let mut left = processes_with(&marker);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        left = processes_with(&marker);
+    }
+    assert!(left.is_empty(), "orphans: {left:?}");
+}

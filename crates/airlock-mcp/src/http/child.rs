@@ -143,12 +143,11 @@ impl ChildLink {
         let is_response =
             method.is_none() && (msg.get("result").is_some() || msg.get("error").is_some());
         if is_response {
+            // An answer to an unknown id (or to a cancelled request) has nobody to go to.
             let Some(n) = msg.get("id").and_then(Value::as_u64) else {
-                eprintln!("airlock: dropped a server response to an unknown id");
                 return;
             };
             let Some(p) = lock(&self.pending).remove(&n) else {
-                eprintln!("airlock: dropped a server response to an unknown id");
                 return;
             };
             msg["id"] = p.orig;
@@ -268,11 +267,17 @@ impl ChildLink {
         if msg.get("method").and_then(Value::as_str) == Some("notifications/cancelled")
             && let Some(req) = msg.pointer("/params/requestId").map(id_key)
         {
-            let n = lock(&self.pending)
+            let mut pending = lock(&self.pending);
+            let n = pending
                 .iter()
                 .filter(|(_, p)| !p.orig.is_null() && id_key(&p.orig) == req)
                 .map(|(n, _)| *n)
                 .max();
+            // The client will not read the answer: forget the request.
+            if let Some(n) = n {
+                pending.remove(&n);
+            }
+            drop(pending);
             match n {
                 Some(n) => msg["params"]["requestId"] = json!(n),
                 // Not in flight (already answered): nothing to cancel.

@@ -24,6 +24,9 @@
 //! server sends nothing else first, otherwise as an SSE stream carrying the request's progress
 //! notifications and the server's own requests before the answer.
 
+// An HTTP response is the natural error of a handler step, returned once per request.
+#![allow(clippy::result_large_err)]
+
 mod child;
 mod upstream;
 
@@ -99,6 +102,27 @@ struct Session {
     link: Link,
     hooks: Hooks,
     last_used: Mutex<Instant>,
+    /// Requests in flight, by id: a client's `notifications/cancelled` ends their streams.
+    inflight: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+}
+
+/// Removes a request from its session's in-flight table when its answer is done.
+struct InFlight {
+    session: Arc<Session>,
+    key: String,
+    cancelled: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut map = lock(&self.session.inflight);
+        if map
+            .get(&self.key)
+            .is_some_and(|n| Arc::ptr_eq(n, &self.cancelled))
+        {
+            map.remove(&self.key);
+        }
+    }
 }
 
 impl Session {
@@ -289,9 +313,22 @@ impl Gateway {
                 }
             })
         };
-        let result = axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping.send(());
+        });
+        // Open streams would hold a graceful shutdown forever: they get a few seconds.
+        let result = tokio::select! {
+            r = server => r,
+            () = async {
+                if stopped.await.is_ok() {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            } => Ok(()),
+        };
         reaper.abort();
         self.inner.reap(Duration::ZERO).await;
         result
@@ -369,6 +406,7 @@ impl Inner {
             link,
             hooks,
             last_used: Mutex::new(Instant::now()),
+            inflight: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -480,14 +518,14 @@ impl Inner {
             ));
         };
         let stale = self.stale.load(Ordering::Acquire);
-        if (stale || self.engine.catalog().get(&name).is_none())
-            && !self
+        if stale || self.engine.catalog().get(&name).is_none() {
+            let fetched = self
                 .fetch_tools(session, &name, msg.pointer("/params/_meta"), headers)
-                .await
-            && stale
-        {
-            // Never check against definitions the server may have changed.
-            self.engine.set_tools(Vec::new());
+                .await;
+            if !fetched && stale {
+                // Never check against definitions the server may have changed.
+                self.engine.set_tools(Vec::new());
+            }
         }
         let arguments = msg
             .pointer("/params/arguments")
@@ -719,10 +757,20 @@ async fn post(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) 
             }
             response
         }
-        (Some(_), None) => match session.send(msg, &headers).await {
-            Ok(()) => StatusCode::ACCEPTED.into_response(),
-            Err(e) => rpc_error_response(StatusCode::BAD_GATEWAY, SERVER_GONE, &e),
-        },
+        (Some(m), None) => {
+            if m == "notifications/cancelled"
+                && let Some(req) = msg.pointer("/params/requestId")
+                && let Some(n) = lock(&session.inflight).remove(&id_key(req))
+            {
+                // The client gives up on the request: its stream ends now, whatever the
+                // server does with the cancellation.
+                n.notify_one();
+            }
+            match session.send(msg, &headers).await {
+                Ok(()) => StatusCode::ACCEPTED.into_response(),
+                Err(e) => rpc_error_response(StatusCode::BAD_GATEWAY, SERVER_GONE, &e),
+            }
+        }
         (None, Some(id)) => {
             // An answer to the server's own request: `roots/list` answers are narrowed (by id,
             // or by carrying roots at all: ids can be spelt many ways).
@@ -789,7 +837,22 @@ async fn request(
             m
         }
     };
-    let Some(first) = rx.recv().await else {
+    let cancelled = Arc::new(tokio::sync::Notify::new());
+    let guard = InFlight {
+        session: session.clone(),
+        key: id_key(&id),
+        cancelled: cancelled.clone(),
+    };
+    lock(&session.inflight).insert(guard.key.clone(), cancelled.clone());
+    let first = tokio::select! {
+        m = rx.recv() => m,
+        () = cancelled.notified() => {
+            // Cancelled before anything came: no answer will be sent, so an empty stream.
+            let empty = futures_util::stream::empty::<Result<Event, Infallible>>();
+            return Sse::new(empty).into_response();
+        }
+    };
+    let Some(first) = first else {
         return json_response(&error_message(
             id,
             SERVER_GONE,
@@ -800,8 +863,9 @@ async fn request(
         return json_response(&finish(first));
     }
     // Something comes before the answer: stream everything, the answer last.
-    let stream =
-        futures_util::stream::unfold((Some(first), rx, false), move |(first, mut rx, done)| {
+    let stream = futures_util::stream::unfold(
+        (Some(first), rx, false, guard),
+        move |(first, mut rx, done, guard)| {
             let id = id.clone();
             let finish = finish.clone();
             async move {
@@ -810,14 +874,18 @@ async fn request(
                 }
                 let m = match first {
                     Some(m) => m,
-                    None => rx.recv().await?,
+                    None => tokio::select! {
+                        m = rx.recv() => m?,
+                        () = guard.cancelled.notified() => return None,
+                    },
                 };
                 let last = is_answer(&m, &id);
                 let m = if last { finish(m) } else { m };
                 let event = Event::default().event("message").data(m.to_string());
-                Some((Ok::<_, Infallible>(event), (None, rx, last)))
+                Some((Ok::<_, Infallible>(event), (None, rx, last, guard)))
             }
-        });
+        },
+    );
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
