@@ -256,7 +256,8 @@ impl Jwt {
                 let by_kid = keys
                     .iter()
                     .find(|(kid, _)| kid.is_some() && *kid == header.kid)
-                    .or_else(|| (keys.len() == 1).then(|| &keys[0]));
+                    // A token without a kid may use the only key there is.
+                    .or_else(|| (header.kid.is_none() && keys.len() == 1).then(|| &keys[0]));
                 &by_kid
                     .ok_or_else(|| {
                         AuthError::Invalid("no key in the JWKS matches the token's kid".into())

@@ -597,3 +597,53 @@ async fn http_upstream_never_sees_the_callers_credentials() {
         gw.stop().await;
     }
 }
+
+#[test]
+fn jwks_keys_are_picked_by_kid() {
+    use airlock_core::config::{GatewaySettings, JwtSettings};
+    use airlock_mcp::auth::{AuthError, Authenticator};
+    let settings = GatewaySettings {
+        jwt: Some(JwtSettings {
+            jwks_file: Some(format!("{FIXTURES}/jwks.json")),
+            algorithms: vec!["EdDSA".into()],
+            roles_claim: "scope".into(),
+            tenant_claim: "org".into(),
+            ..JwtSettings::default()
+        }),
+        ..GatewaySettings::default()
+    };
+    let auth = Authenticator::new(&settings).unwrap();
+    let pem = std::fs::read(format!("{FIXTURES}/jwt-ed25519.key.pem")).unwrap();
+    let key = EncodingKey::from_ed_pem(&pem).unwrap();
+    let token = |kid: &str| {
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = Some(kid.into());
+        let claims = json!({"sub": "dave", "scope": "ops,admin", "org": "acme", "exp": now() + 60});
+        jsonwebtoken::encode(&h, &claims, &key).unwrap()
+    };
+    let headers = |t: &str| {
+        let mut h = http::HeaderMap::new();
+        h.insert("authorization", format!("Bearer {t}").parse().unwrap());
+        h
+    };
+    let id = auth.authenticate(&headers(&token("test-1"))).unwrap();
+    assert_eq!(id.agent, "dave");
+    assert_eq!(id.roles, ["ops", "admin"]);
+    assert_eq!(id.tenant.as_deref(), Some("acme"));
+    assert!(matches!(
+        auth.authenticate(&headers(&token("other"))),
+        Err(AuthError::Invalid(_))
+    ));
+    assert_eq!(
+        auth.authenticate(&http::HeaderMap::new()),
+        Err(AuthError::Missing)
+    );
+    // An HS256 token (the classic algorithm-confusion attack) is refused.
+    let hs = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"sub": "mallory", "exp": now() + 60}),
+        &EncodingKey::from_secret(b"vugxnT21S7lK98gqhJgnGfF6iK1kasiPCvW8p2cx1hY"),
+    )
+    .unwrap();
+    assert!(auth.authenticate(&headers(&hs)).is_err());
+}
