@@ -24,4 +24,5 @@ pub mod auth;
 pub mod http;
 pub mod intercept;
 pub mod roots;
+pub mod server;
 pub mod stdio;

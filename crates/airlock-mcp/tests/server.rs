@@ -1,0 +1,512 @@
+//! The rmcp wrapper: every `ServerHandler` method reaches the wrapped handler (nothing falls
+//! back to rmcp's "method not found"), and tool calls are checked on the way.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
+#![allow(deprecated)] // the probe implements rmcp's deprecated methods too: they must be delegated
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use airlock_core::{CallerContext, ConfigBuilder, Engine};
+use airlock_mcp::server::Guard;
+use rmcp::ErrorData as McpError;
+use rmcp::model::*;
+use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
+use rmcp::{ServerHandler, ServiceExt};
+use serde_json::{Value, json};
+
+/// Records every method called on it; requests answer with a marker error.
+#[derive(Clone, Default)]
+struct Probe {
+    seen: Arc<Mutex<BTreeSet<&'static str>>>,
+}
+
+impl Probe {
+    fn hit<T>(&self, name: &'static str) -> std::future::Ready<Result<T, McpError>> {
+        self.seen.lock().unwrap().insert(name);
+        std::future::ready(Err(McpError::internal_error(format!("probe:{name}"), None)))
+    }
+    fn note(&self, name: &'static str) -> std::future::Ready<()> {
+        self.seen.lock().unwrap().insert(name);
+        std::future::ready(())
+    }
+}
+
+fn probe_tool() -> Tool {
+    let schema = json!({"type": "object", "properties": {"n": {"type": "integer"}}, "additionalProperties": false});
+    Tool::new(
+        "probe_tool",
+        "A probe.",
+        Arc::new(schema.as_object().unwrap().clone()),
+    )
+}
+
+impl ServerHandler for Probe {
+    async fn ping(&self, _c: RequestContext<RoleServer>) -> Result<(), McpError> {
+        self.hit("ping").await
+    }
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        self.seen.lock().unwrap().insert("initialize");
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+    fn negotiate_initialize(
+        &self,
+        request: &InitializeRequestParams,
+    ) -> Result<InitializeResult, McpError> {
+        self.seen.lock().unwrap().insert("negotiate_initialize");
+        let mut info = self.get_info();
+        info.protocol_version = request.protocol_version.clone();
+        Ok(info)
+    }
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        self.seen
+            .lock()
+            .unwrap()
+            .insert("supported_protocol_versions");
+        Cow::Owned(vec![ProtocolVersion::V_2025_06_18])
+    }
+    async fn discover(&self, _c: RequestContext<RoleServer>) -> Result<DiscoverResult, McpError> {
+        self.hit("discover").await
+    }
+    async fn complete(
+        &self,
+        _r: CompleteRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        self.hit("complete").await
+    }
+    async fn set_level(
+        &self,
+        _r: SetLevelRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.hit("set_level").await
+    }
+    async fn get_prompt(
+        &self,
+        _r: GetPromptRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        self.hit("get_prompt").await
+    }
+    async fn list_prompts(
+        &self,
+        _r: Option<PaginatedRequestParams>,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        self.hit("list_prompts").await
+    }
+    async fn list_resources(
+        &self,
+        _r: Option<PaginatedRequestParams>,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        self.hit("list_resources").await
+    }
+    async fn list_resource_templates(
+        &self,
+        _r: Option<PaginatedRequestParams>,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        self.hit("list_resource_templates").await
+    }
+    async fn read_resource(
+        &self,
+        _r: ReadResourceRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        self.hit("read_resource").await
+    }
+    fn accepted_subscription_filter(&self, _r: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        self.seen
+            .lock()
+            .unwrap()
+            .insert("accepted_subscription_filter");
+        None
+    }
+    async fn listen(&self, _c: SubscriptionContext) -> Result<(), McpError> {
+        self.hit("listen").await
+    }
+    async fn subscribe(
+        &self,
+        _r: SubscribeRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.hit("subscribe").await
+    }
+    async fn unsubscribe(
+        &self,
+        _r: UnsubscribeRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.hit("unsubscribe").await
+    }
+    async fn call_tool(
+        &self,
+        r: CallToolRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        self.seen.lock().unwrap().insert("call_tool");
+        let args = serde_json::to_string(&r.arguments).unwrap();
+        Ok(CallToolResult::success(vec![ContentBlock::text(args)]).into())
+    }
+    async fn list_tools(
+        &self,
+        _r: Option<PaginatedRequestParams>,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        self.seen.lock().unwrap().insert("list_tools");
+        let mut denied = probe_tool();
+        denied.name = "delete_all".into();
+        Ok(ListToolsResult::with_all_items(vec![probe_tool(), denied]))
+    }
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.seen.lock().unwrap().insert("get_tool");
+        (name == "probe_tool").then(probe_tool)
+    }
+    async fn on_custom_request(
+        &self,
+        _r: CustomRequest,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, McpError> {
+        self.hit("on_custom_request").await
+    }
+    async fn on_cancelled(
+        &self,
+        _n: CancelledNotificationParam,
+        _c: NotificationContext<RoleServer>,
+    ) {
+        self.note("on_cancelled").await
+    }
+    async fn on_progress(
+        &self,
+        _n: ProgressNotificationParam,
+        _c: NotificationContext<RoleServer>,
+    ) {
+        self.note("on_progress").await
+    }
+    async fn on_initialized(&self, _c: NotificationContext<RoleServer>) {
+        self.note("on_initialized").await
+    }
+    async fn on_roots_list_changed(&self, _c: NotificationContext<RoleServer>) {
+        self.note("on_roots_list_changed").await
+    }
+    async fn on_custom_notification(
+        &self,
+        _n: CustomNotification,
+        _c: NotificationContext<RoleServer>,
+    ) {
+        self.note("on_custom_notification").await
+    }
+    fn get_info(&self) -> ServerConfig {
+        self.seen.lock().unwrap().insert("get_info");
+        let mut info = ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .enable_resources()
+                .enable_completions()
+                .enable_logging()
+                .build(),
+        );
+        info.server_info.name = "probe".into();
+        info
+    }
+    async fn get_task(
+        &self,
+        _r: GetTaskParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        self.hit("get_task").await
+    }
+    async fn update_task(
+        &self,
+        _r: UpdateTaskParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.hit("update_task").await
+    }
+    async fn cancel_task(
+        &self,
+        _r: CancelTaskParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.hit("cancel_task").await
+    }
+    async fn list_skills(
+        &self,
+        _r: Option<PaginatedRequestParams>,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ListSkillsResult, McpError> {
+        self.hit("list_skills").await
+    }
+    async fn get_skill(
+        &self,
+        _r: GetSkillRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<GetSkillResult, McpError> {
+        self.hit("get_skill").await
+    }
+    async fn read_resource_directory(
+        &self,
+        _r: ReadResourceDirectoryRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceDirectoryResult, McpError> {
+        self.hit("read_resource_directory").await
+    }
+}
+
+fn engine() -> Arc<Engine> {
+    let config = ConfigBuilder::new()
+        .file("t.toml", "[policy]\ndeny = [\"delete_*\"]\n")
+        .build()
+        .unwrap();
+    Arc::new(Engine::builder().config(config).build().unwrap())
+}
+
+fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).unwrap()
+}
+
+fn probe_error<T: std::fmt::Debug>(r: Result<T, McpError>, name: &str) {
+    let e = r.expect_err(name);
+    assert_eq!(
+        e.message,
+        format!("probe:{name}"),
+        "{name} fell back to rmcp's default"
+    );
+}
+
+#[tokio::test]
+async fn every_handler_method_reaches_the_wrapped_handler() {
+    let probe = Probe::default();
+    let guarded = probe
+        .clone()
+        .guarded(engine())
+        .caller(CallerContext::default().agent("lib-test"));
+    let (client_io, server_io) = tokio::io::duplex(1 << 16);
+    let served = tokio::spawn(guarded.clone().serve(tokio::io::split(server_io)));
+    let client = ().serve(tokio::io::split(client_io)).await.unwrap();
+    let server = served.await.unwrap().unwrap();
+    assert_eq!(
+        client
+            .peer_info()
+            .unwrap()
+            .server_info
+            .as_ref()
+            .unwrap()
+            .name,
+        "probe"
+    );
+
+    // Notifications, over the wire.
+    for n in [
+        json!({"method": "notifications/initialized"}),
+        json!({"method": "notifications/cancelled", "params": {"requestId": 99}}),
+        json!({"method": "notifications/progress", "params": {"progressToken": "t", "progress": 1}}),
+        json!({"method": "notifications/roots/list_changed"}),
+        json!({"method": "vendor/something", "params": {}}),
+    ] {
+        client.send_notification(from(n)).await.unwrap();
+    }
+
+    // Tool calls, over the wire: checked, then run with the decided arguments.
+    let tools = client.list_all_tools().await.unwrap();
+    assert_eq!(
+        tools.iter().map(|t| t.name.as_ref()).collect::<Vec<_>>(),
+        ["probe_tool"],
+        "denied tools are hidden"
+    );
+    let ok = client
+        .call_tool(CallToolRequestParams::new("probe_tool").with_arguments(from(json!({"n": 1}))))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&ok.content).unwrap()[0]["text"],
+        "{\"n\":1}"
+    );
+    let refused = client
+        .call_tool(CallToolRequestParams::new("probe_tool").with_arguments(from(json!({"n": "1"}))))
+        .await
+        .unwrap();
+    assert_eq!(refused.is_error, Some(true));
+    let meta = serde_json::to_value(refused.meta.unwrap()).unwrap();
+    assert_eq!(
+        meta["airlock/refusal"]["metadata"]["code"],
+        "validation.type"
+    );
+
+    // Every request method, called on the wrapper directly (rmcp gates some of them by
+    // capability or protocol version before they reach a handler).
+    let cx = || RequestContext::new(NumberOrString::Number(7), server.peer().clone());
+    let g = &guarded;
+    probe_error(g.ping(cx()).await, "ping");
+    probe_error(g.discover(cx()).await, "discover");
+    probe_error(
+        g.complete(from(json!({"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "a", "value": "b"}})), cx())
+            .await,
+        "complete",
+    );
+    probe_error(
+        g.set_level(from(json!({"level": "info"})), cx()).await,
+        "set_level",
+    );
+    probe_error(
+        g.get_prompt(from(json!({"name": "p"})), cx()).await,
+        "get_prompt",
+    );
+    probe_error(g.list_prompts(None, cx()).await, "list_prompts");
+    probe_error(g.list_resources(None, cx()).await, "list_resources");
+    probe_error(
+        g.list_resource_templates(None, cx()).await,
+        "list_resource_templates",
+    );
+    probe_error(
+        g.read_resource(from(json!({"uri": "file:///x"})), cx())
+            .await,
+        "read_resource",
+    );
+    probe_error(
+        g.subscribe(from(json!({"uri": "file:///x"})), cx()).await,
+        "subscribe",
+    );
+    probe_error(
+        g.unsubscribe(from(json!({"uri": "file:///x"})), cx()).await,
+        "unsubscribe",
+    );
+    probe_error(
+        g.on_custom_request(from(json!({"method": "vendor/thing", "params": {}})), cx())
+            .await,
+        "on_custom_request",
+    );
+    probe_error(
+        g.get_task(from(json!({"taskId": "t1"})), cx()).await,
+        "get_task",
+    );
+    probe_error(
+        g.update_task(from(json!({"taskId": "t1", "inputResponses": {}})), cx())
+            .await,
+        "update_task",
+    );
+    probe_error(
+        g.cancel_task(from(json!({"taskId": "t1"})), cx()).await,
+        "cancel_task",
+    );
+    probe_error(g.list_skills(None, cx()).await, "list_skills");
+    probe_error(
+        g.get_skill(from(json!({"uri": "skill://x"})), cx()).await,
+        "get_skill",
+    );
+    probe_error(
+        g.read_resource_directory(from(json!({"uri": "file:///x/"})), cx())
+            .await,
+        "read_resource_directory",
+    );
+    assert_eq!(
+        g.accepted_subscription_filter(&SubscriptionFilter::default()),
+        None
+    );
+    assert_eq!(
+        g.get_tool("probe_tool").map(|t| t.name),
+        Some("probe_tool".into())
+    );
+
+    // Notifications are handled asynchronously: wait for them.
+    let mut seen = BTreeSet::new();
+    for _ in 0..50 {
+        seen = probe.seen.lock().unwrap().clone();
+        if seen.contains("on_custom_notification") && seen.contains("on_roots_list_changed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let expected: BTreeSet<&str> = [
+        "accepted_subscription_filter",
+        "call_tool",
+        "cancel_task",
+        "complete",
+        "discover",
+        "get_info",
+        "get_prompt",
+        "get_skill",
+        "get_task",
+        "get_tool",
+        "initialize",
+        "list_prompts",
+        "list_resource_templates",
+        "list_resources",
+        "list_skills",
+        "list_tools",
+        "negotiate_initialize",
+        "on_cancelled",
+        "on_custom_notification",
+        "on_custom_request",
+        "on_initialized",
+        "on_progress",
+        "on_roots_list_changed",
+        "ping",
+        "read_resource",
+        "read_resource_directory",
+        "set_level",
+        "subscribe",
+        "supported_protocol_versions",
+        "unsubscribe",
+        "update_task",
+    ]
+    .into_iter()
+    .collect();
+    // `listen` takes a SubscriptionContext only rmcp can build (a 2026-07-28 subscription);
+    // it is delegated like the rest, but not reachable from here.
+    let missing: Vec<_> = expected.difference(&seen).collect();
+    assert!(missing.is_empty(), "not delegated: {missing:?}");
+    client.cancel().await.unwrap();
+    let _ = server.cancel().await;
+}
+
+#[tokio::test]
+async fn a_call_before_any_list_is_checked_against_the_handlers_definition() {
+    let probe = Probe::default();
+    let (client_io, server_io) = tokio::io::duplex(1 << 16);
+    let served = tokio::spawn(
+        probe
+            .clone()
+            .guarded(engine())
+            .serve(tokio::io::split(server_io)),
+    );
+    let client = ().serve(tokio::io::split(client_io)).await.unwrap();
+    let _server = served.await.unwrap().unwrap();
+    let r = client
+        .call_tool(
+            CallToolRequestParams::new("probe_tool").with_arguments(from(json!({"n": 2, "x": 0}))),
+        )
+        .await
+        .unwrap();
+    let meta = serde_json::to_value(r.meta.unwrap()).unwrap();
+    assert_eq!(
+        meta["airlock/refusal"]["metadata"]["code"],
+        "ghost_args.unknown"
+    );
+    let seen = probe.seen.lock().unwrap().clone();
+    assert!(
+        seen.contains("get_tool") && !seen.contains("call_tool"),
+        "{seen:?}"
+    );
+    // A tool the handler does not have is refused as unknown, never run.
+    let r = client
+        .call_tool(CallToolRequestParams::new("nope").with_arguments(from(json!({}))))
+        .await
+        .unwrap();
+    let meta = serde_json::to_value(r.meta.unwrap()).unwrap();
+    assert_eq!(
+        meta["airlock/refusal"]["metadata"]["code"],
+        "tool_integrity.unknown_tool"
+    );
+    client.cancel().await.unwrap();
+}
