@@ -121,12 +121,12 @@ impl<H: ServerHandler> Guarded<H> {
 }
 
 impl<H: ServerHandler> ServerHandler for Guarded<H> {
-    fn call_tool(
+    async fn call_tool(
         &self,
         mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<CallToolResponse, McpError>> + MaybeSendFuture + '_ {
-        async move {
+    ) -> Result<CallToolResponse, McpError> {
+        {
             let caller = (self.caller)(&context);
             let name = request.name.to_string();
             if self.engine.catalog().get(&name).is_none() {
@@ -158,12 +158,12 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         }
     }
 
-    fn list_tools(
+    async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ListToolsResult, McpError>> + MaybeSendFuture + '_ {
-        async move {
+    ) -> Result<ListToolsResult, McpError> {
+        {
             let caller = (self.caller)(&context);
             let result = self.inner.list_tools(request, context).await?;
             let Ok(mut value) = serde_json::to_value(&result) else {
