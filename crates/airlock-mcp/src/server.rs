@@ -4,7 +4,7 @@
 //! # use std::sync::Arc;
 //! # use airlock_core::Engine;
 //! # use airlock_mcp::server::Guard;
-//! # async fn run<H: rmcp::ServerHandler>(my_handler: H, engine: Arc<Engine>) -> anyhow::Result<()> {
+//! # async fn run<H: rmcp::ServerHandler>(my_handler: H, engine: Arc<Engine>) -> Result<(), Box<dyn std::error::Error>> {
 //! use rmcp::ServiceExt;
 //! let server = my_handler.guarded(engine).serve(rmcp::transport::stdio()).await?;
 //! # Ok(()) }
@@ -126,34 +126,29 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        let caller = (self.caller)(&context);
+        let name = request.name.to_string();
+        if self.engine.catalog().get(&name).is_none() {
+            self.learn(&name, &context).await;
+        }
+        let arguments = request.arguments.take().map_or(Value::Null, Value::Object);
+        match self
+            .engine
+            .check(Call::new(name, Arguments::Json(arguments)).caller(caller))
         {
-            let caller = (self.caller)(&context);
-            let name = request.name.to_string();
-            if self.engine.catalog().get(&name).is_none() {
-                self.learn(&name, &context).await;
+            Decision::Refused(r) => {
+                if let Some(internal) = &r.internal {
+                    eprintln!("airlock: a check failed and the call was refused: {internal}");
+                }
+                let result: CallToolResult =
+                    serde_json::from_value(refusal_tool_result(&r.refusal)).map_err(|e| {
+                        McpError::internal_error(format!("airlock: refusal encoding: {e}"), None)
+                    })?;
+                Ok(result.into())
             }
-            let arguments = request.arguments.take().map_or(Value::Null, Value::Object);
-            match self
-                .engine
-                .check(Call::new(name, Arguments::Json(arguments)).caller(caller))
-            {
-                Decision::Refused(r) => {
-                    if let Some(internal) = &r.internal {
-                        eprintln!("airlock: a check failed and the call was refused: {internal}");
-                    }
-                    let result: CallToolResult =
-                        serde_json::from_value(refusal_tool_result(&r.refusal)).map_err(|e| {
-                            McpError::internal_error(
-                                format!("airlock: refusal encoding: {e}"),
-                                None,
-                            )
-                        })?;
-                    Ok(result.into())
-                }
-                Decision::Allowed(allowed) => {
-                    request.arguments = Some(allowed.arguments);
-                    self.inner.call_tool(request, context).await
-                }
+            Decision::Allowed(allowed) => {
+                request.arguments = Some(allowed.arguments);
+                self.inner.call_tool(request, context).await
             }
         }
     }
@@ -163,19 +158,17 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        {
-            let caller = (self.caller)(&context);
-            let result = self.inner.list_tools(request, context).await?;
-            let Ok(mut value) = serde_json::to_value(&result) else {
-                return Ok(result);
-            };
-            if learn_and_hide(&self.engine, &caller, &mut value) {
-                return serde_json::from_value(value).map_err(|e| {
-                    McpError::internal_error(format!("airlock: tool list encoding: {e}"), None)
-                });
-            }
-            Ok(result)
+        let caller = (self.caller)(&context);
+        let result = self.inner.list_tools(request, context).await?;
+        let Ok(mut value) = serde_json::to_value(&result) else {
+            return Ok(result);
+        };
+        if learn_and_hide(&self.engine, &caller, &mut value) {
+            return serde_json::from_value(value).map_err(|e| {
+                McpError::internal_error(format!("airlock: tool list encoding: {e}"), None)
+            });
         }
+        Ok(result)
     }
 
     // Everything else: the handler's own.
