@@ -21,6 +21,7 @@
 //! Cargo features: none yet.
 
 pub mod auth;
+pub mod demo;
 pub mod http;
 pub mod intercept;
 pub mod roots;

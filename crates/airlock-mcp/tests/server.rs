@@ -510,3 +510,57 @@ async fn a_call_before_any_list_is_checked_against_the_handlers_definition() {
     );
     client.cancel().await.unwrap();
 }
+
+/// The `guarded_server` example, as a real process, with an rmcp client over its stdio.
+#[tokio::test]
+async fn the_guarded_server_example_checks_calls() {
+    use rmcp::transport::TokioChildProcess;
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap()
+        .join("examples/guarded_server");
+    assert!(
+        example.exists(),
+        "{} is missing: cargo test builds examples",
+        example.display()
+    );
+    let mut cmd = tokio::process::Command::new(example);
+    cmd.env_remove("AIRLOCK_CONFIG");
+    let client = ().serve(TokioChildProcess::new(cmd).unwrap()).await.unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "transfer_money"));
+    assert!(
+        tools.iter().all(|t| t.name != "delete_records"),
+        "denied tools are hidden"
+    );
+    let ok = client
+        .call_tool(
+            CallToolRequestParams::new("transfer_money").with_arguments(from(
+                json!({"to": "DE89370400440532013000", "amount": 500, "currency": "EUR"}),
+            )),
+        )
+        .await
+        .unwrap();
+    assert_ne!(ok.is_error, Some(true), "{ok:?}");
+    assert!(
+        serde_json::to_string(&ok.content)
+            .unwrap()
+            .contains("queued")
+    );
+    let refused = client
+        .call_tool(
+            CallToolRequestParams::new("transfer_money").with_arguments(from(
+                json!({"to": "DE89370400440532013000", "amount": "5", "currency": "EUR"}),
+            )),
+        )
+        .await
+        .unwrap();
+    let meta = serde_json::to_value(refused.meta.unwrap()).unwrap();
+    assert_eq!(
+        meta["airlock/refusal"]["metadata"]["code"],
+        "validation.type"
+    );
+    client.cancel().await.unwrap();
+}
