@@ -69,7 +69,7 @@ fn demo_writes_one_audit_record_per_call() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(events.len(), 11);
+    assert_eq!(events.len(), 12);
     assert_eq!(events[0]["decision"], "allowed");
     assert_eq!(events[1]["code"], "ghost_args.unknown");
     assert_eq!(events[2]["decision"], "allowed_with_changes");

@@ -1,25 +1,26 @@
-//! `airlock demo` — a scripted agent session against built-in tools, with a readable report of
-//! every decision: allowed, stripped, refused (with the fix hints the model would read).
+//! `airlock demo` — a whole guarded MCP session, no set-up.
 //!
-//! No set-up: the tools are `examples/tools.json`, compiled in. The calls are the mistakes
-//! models really make: invented arguments, `"5"` for an integer, a missing field, a near-miss
-//! enum value, a URL without a scheme, a tool that does not exist.
+//! The built-in demo MCP server (`airlock_mcp::demo`: files, money, URLs, a customer table full
+//! of personal data; nothing real behind any of it) runs as a child process behind the stdio
+//! proxy, exactly as `airlock run` would run it. An MCP client (rmcp) plays a scripted agent
+//! making the mistakes models really make, and the report shows what the airlock allowed,
+//! stripped and refused (with the fix hints the model reads), read back from its audit trail,
+//! and what the server answered.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use airlock_core::{
-    Arguments, Call, CallerContext, ConfigBuilder, Decision, Engine, ToolDef, UnknownArgs,
-};
+use airlock_core::audit::{AuditError, AuditEvent, AuditSink, MemorySink, Recorded};
+use airlock_core::{CallerContext, ConfigBuilder, Engine, UnknownArgs};
+use airlock_mcp::stdio::StdioProxy;
 use anyhow::Context;
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
 use crate::Outcome;
 use crate::audit_file::FileSink;
 use crate::printer::{escape, paint, use_color};
-
-/// The demo's tools (the same file the README's `airlock check` examples use).
-pub const TOOLS_JSON: &str = include_str!("../../../../examples/tools.json");
 
 /// `airlock demo` options.
 #[derive(clap::Args, Debug)]
@@ -27,13 +28,16 @@ pub struct Args {
     /// Also append the audit record of every decision to this file.
     #[arg(long, value_name = "FILE")]
     audit: Option<String>,
+    /// Be the demo MCP server (on stdio) instead: what the demo runs behind the proxy.
+    #[arg(long, hide = true)]
+    server: bool,
 }
 
 struct Step {
     title: &'static str,
     tool: &'static str,
-    args: Arguments,
-    /// Run with `strip_and_log` instead of the default `block`.
+    args: Value,
+    /// Run in a second session, with `ghost_args.mode = "strip_and_log"`.
     strip: bool,
 }
 
@@ -41,7 +45,7 @@ fn script() -> Vec<Step> {
     let step = |title, tool, args: Value| Step {
         title,
         tool,
-        args: Arguments::Json(args),
+        args,
         strip: false,
     };
     vec![
@@ -53,14 +57,14 @@ fn script() -> Vec<Step> {
         step(
             "It invents an argument the tool does not have",
             "list_directory",
-            json!({"path": "/srv/data", "recurse": true}),
+            json!({"path": "reports", "recurse": true}),
         ),
         Step {
             strip: true,
             ..step(
-                "Same call, with ghost_args.mode = \"strip_and_log\"",
+                "Same call, in a session with ghost_args.mode = \"strip_and_log\"",
                 "list_directory",
-                json!({"path": "/srv/data", "recurse": true}),
+                json!({"path": "reports", "recurse": true}),
             )
         },
         step(
@@ -94,126 +98,189 @@ fn script() -> Vec<Step> {
             json!({"columns": ["name", "email"], "where": {"country": "DE", "sinse": "2024-01-01"}, "limit": 10}),
         ),
         step(
+            "It queries the customer table, correctly",
+            "query_customers",
+            json!({"columns": ["name", "email"], "where": {"country": "DE"}, "limit": 10}),
+        ),
+        step(
+            "It calls a destructive tool the policy denies (and hid from its list)",
+            "delete_records",
+            json!({"ids": ["c-1001"]}),
+        ),
+        step(
             "It calls a tool that does not exist",
             "delete_all_files",
             json!({"confirm": true}),
         ),
-        Step {
-            args: Arguments::Raw("\"reports/q3.txt\"".into()),
-            ..step(
-                "It sends a bare string as the arguments",
-                "read_file",
-                Value::Null,
-            )
-        },
     ]
 }
 
+/// Audit records to the demo's report and, with `--audit`, to a file.
+struct Tee(Arc<MemorySink>, Option<Arc<FileSink>>);
+
+impl AuditSink for Tee {
+    fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
+        if let Some(f) = &self.1 {
+            f.record(event)?;
+        }
+        self.0.record(event)
+    }
+}
+
+type Client = rmcp::service::RunningService<rmcp::RoleClient, ()>;
+type ProxyTask = tokio::task::JoinHandle<std::io::Result<std::process::ExitStatus>>;
+
+/// The demo server behind the stdio proxy, with an MCP client on the proxy's client side.
+async fn session(engine: Arc<Engine>, caller: CallerContext) -> anyhow::Result<(Client, ProxyTask)> {
+    let exe = std::env::current_exe().context("cannot find the airlock executable")?;
+    let mut server = tokio::process::Command::new(exe);
+    server.args(["demo", "--server"]);
+    let (client_side, proxy_side) = tokio::io::duplex(1 << 16);
+    let (from_client, to_client) = tokio::io::split(proxy_side);
+    let proxy = tokio::spawn(StdioProxy::new(engine, caller).run(server, from_client, to_client));
+    let client = ()
+        .serve(tokio::io::split(client_side))
+        .await
+        .context("the MCP session with the demo server did not start")?;
+    Ok((client, proxy))
+}
+
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let tools = ToolDef::parse_list(serde_json::from_str(TOOLS_JSON)?)
-        .context("the built-in demo tools do not parse")?;
-    let sink = match &args.audit {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    if args.server {
+        return runtime.block_on(async {
+            let server = airlock_mcp::demo::DemoServer::new()
+                .serve(rmcp::transport::stdio())
+                .await?;
+            server.waiting().await?;
+            Ok(Outcome::Ok)
+        });
+    }
+    runtime.block_on(report(args))
+}
+
+async fn report(args: Args) -> anyhow::Result<Outcome> {
+    let memory = Arc::new(MemorySink::new());
+    let file = match &args.audit {
         Some(path) => Some(Arc::new(FileSink::open(path, false)?)),
         None => None,
     };
-    let engine_for = |mode: UnknownArgs| -> anyhow::Result<Engine> {
+    let sink = Arc::new(Tee(memory.clone(), file));
+    let engine_for = |mode: UnknownArgs| -> anyhow::Result<Arc<Engine>> {
         let config = ConfigBuilder::new()
+            .file("demo policy", "[policy]\ndeny = [\"delete_*\"]\n")
             .unknown_args(mode)
             .build()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut b = Engine::builder().config(config).tools(tools.clone());
-        if let Some(s) = &sink {
-            b = b.audit(s.clone());
-        }
-        Ok(b.build()?)
+        Ok(Arc::new(
+            Engine::builder().config(config).audit(sink.clone()).build()?,
+        ))
     };
-    let block = engine_for(UnknownArgs::Block)?;
-    let strip = engine_for(UnknownArgs::StripAndLog)?;
     let caller = CallerContext::default()
         .agent("demo-agent")
         .session("demo-session");
+    let (client, proxy) = session(engine_for(UnknownArgs::Block)?, caller.clone()).await?;
+    let (strip_client, strip_proxy) =
+        session(engine_for(UnknownArgs::StripAndLog)?, caller.clone()).await?;
 
     let color = use_color(std::io::stdout().is_terminal());
     let c = |text: &str, style: &str| paint(color, text, style);
     let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", c("agent-airlock demo — a guarded MCP session", "1"))?;
     writeln!(
         out,
-        "{}",
-        c("agent-airlock demo — a scripted agent session", "1")
+        "The demo MCP server runs behind the airlock's stdio proxy; an MCP client plays the agent."
     )?;
     writeln!(
         out,
-        "{} built-in tools: {}",
+        "Policy: deny delete_*. Checks: tool access, ghost arguments (block), strict JSON-Schema validation."
+    )?;
+    let tools = client.list_all_tools().await?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        " 0. {}\n    ← {} tools: {} (delete_records is hidden: the policy denies it)",
+        c("The agent lists the tools", "1"),
         tools.len(),
         tools
             .iter()
-            .map(|t| t.name.as_str())
+            .map(|t| t.name.as_ref())
             .collect::<Vec<_>>()
             .join(", ")
     )?;
-    writeln!(
-        out,
-        "Checks: ghost arguments (block), strict JSON-Schema validation, argument size and depth limits."
-    )?;
+
     let (mut allowed, mut changed, mut refused) = (0, 0, 0);
     for (i, step) in script().into_iter().enumerate() {
         writeln!(out)?;
         writeln!(out, "{:>2}. {}", i + 1, c(step.title, "1"))?;
-        let shown = match &step.args {
-            Arguments::Json(v) => v.to_string(),
-            Arguments::Raw(s) => s.clone(),
-        };
-        writeln!(out, "    → {} {}", step.tool, escape(&shown))?;
-        let engine = if step.strip { &strip } else { &block };
-        let call = Call::new(step.tool, step.args).caller(caller.clone());
-        match engine.check(call) {
-            Decision::Allowed(a) if a.changes.is_empty() => {
+        writeln!(out, "    → {} {}", step.tool, escape(&step.args.to_string()))?;
+        let before = memory.events().len();
+        let who = if step.strip { &strip_client } else { &client };
+        let mut params = CallToolRequestParams::new(step.tool);
+        if let Value::Object(a) = step.args {
+            params = params.with_arguments(a);
+        }
+        let result = who.call_tool(params).await?;
+        let result_json = serde_json::to_value(&result)?;
+        let event = memory.events().into_iter().nth(before);
+        if let Some(refusal) = result_json.pointer("/_meta/airlock~1refusal") {
+            refused += 1;
+            writeln!(
+                out,
+                "    {}  {} · {}",
+                c("✘ REFUSED", "1;31"),
+                refusal["block_reason"].as_str().unwrap_or(""),
+                refusal["metadata"]["code"].as_str().unwrap_or("")
+            )?;
+            writeln!(out, "      {}", escape(refusal["error"].as_str().unwrap_or("")))?;
+            for hint in refusal["fix_hints"].as_array().into_iter().flatten() {
+                writeln!(out, "      {} {}", c("fix:", "36"), escape(hint.as_str().unwrap_or("")))?;
+            }
+            continue;
+        }
+        match event {
+            Some(e) if e.decision == Recorded::AllowedWithChanges => {
+                changed += 1;
+                let stripped: Vec<String> = e.stripped.iter().map(|p| format!("'{p}'")).collect();
+                writeln!(
+                    out,
+                    "    {}  stripped {}",
+                    c("✔ ALLOWED WITH CHANGES", "1;33"),
+                    stripped.join(", ")
+                )?;
+            }
+            _ => {
                 allowed += 1;
                 writeln!(out, "    {}", c("✔ ALLOWED", "1;32"))?;
             }
-            Decision::Allowed(a) => {
-                changed += 1;
-                let stripped: Vec<String> = a
-                    .changes
-                    .iter()
-                    .map(|ch| match ch {
-                        airlock_core::Change::StrippedArgument { path, .. } => format!("'{path}'"),
-                        airlock_core::Change::Degraded { check, reason } => {
-                            format!("({check} degraded: {reason})")
-                        }
-                    })
-                    .collect();
-                writeln!(
-                    out,
-                    "    {}  stripped {}; forwarded {}",
-                    c("✔ ALLOWED WITH CHANGES", "1;33"),
-                    stripped.join(", "),
-                    Value::Object(a.arguments)
-                )?;
-            }
-            Decision::Refused(r) => {
-                refused += 1;
-                let refusal = &r.refusal;
-                writeln!(
-                    out,
-                    "    {}  {} · {}",
-                    c("✘ REFUSED", "1;31"),
-                    refusal.block_reason(),
-                    refusal.code
-                )?;
-                writeln!(out, "      {}", escape(&refusal.error_text()))?;
-                for hint in &refusal.fix_hints {
-                    writeln!(out, "      {} {}", c("fix:", "36"), escape(hint))?;
-                }
-            }
+        }
+        let answer = result_json["content"][0]["text"].as_str().unwrap_or("");
+        for line in answer.lines() {
+            writeln!(out, "    ← {}", escape(line))?;
         }
     }
+    client.cancel().await?;
+    strip_client.cancel().await?;
+    for p in [proxy, strip_proxy] {
+        p.await
+            .context("the proxy task failed")?
+            .context("the demo server did not run")?;
+    }
+
     let total = allowed + changed + refused;
     writeln!(out)?;
     writeln!(
         out,
-        "{} {total} calls: {allowed} allowed, {changed} allowed with changes, {refused} refused — each refusal tells the model what to fix.",
+        "{} {total} calls: {allowed} allowed, {changed} allowed with changes, {refused} refused — each refusal tells the model what to fix, and the server never saw the refused calls.",
         c("Summary:", "1"),
+    )?;
+    writeln!(
+        out,
+        "{} nothing yet: result cleaning (PII and secret masking) is not built, so step 10's customer rows reached the agent as the server sent them.",
+        c("Masked:", "1"),
     )?;
     if let Some(path) = &args.audit {
         writeln!(out, "Audit records appended to {}.", escape(path))?;
