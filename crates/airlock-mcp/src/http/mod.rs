@@ -247,6 +247,7 @@ impl Gateway {
         };
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
@@ -314,6 +315,11 @@ impl Gateway {
             })
         };
         let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+        use axum::serve::ListenerExt;
+        // Small JSON-RPC messages: Nagle's algorithm against delayed ACKs would add 40 ms.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let server = axum::serve(listener, self.router()).with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stopping.send(());
