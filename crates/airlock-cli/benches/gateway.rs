@@ -134,7 +134,12 @@ struct Session {
     http: reqwest::Client,
     url: String,
     id: String,
+    /// The `arguments` of the echo tool, and the text expected back.
+    echo: (&'static str, &'static str),
 }
+
+const OUR_ECHO: (&str, &str) = (r#"{"text":"hello airlock"}"#, "hello airlock");
+const EVERYTHING_ECHO: (&str, &str) = (r#"{"message":"hello airlock"}"#, "Echo: hello airlock");
 
 fn last_message(text: &str) -> Value {
     if text.trim_start().starts_with('{') {
@@ -149,7 +154,7 @@ fn last_message(text: &str) -> Value {
 }
 
 impl Session {
-    async fn open(http: &reqwest::Client, url: &str) -> Session {
+    async fn open(http: &reqwest::Client, url: &str, echo: (&'static str, &'static str)) -> Session {
         let resp = http
             .post(url)
             .header("content-type", "application/json")
@@ -160,7 +165,7 @@ impl Session {
             .unwrap();
         let id = resp.headers()["mcp-session-id"].to_str().unwrap().to_owned();
         let _ = resp.text().await.unwrap();
-        let s = Session { http: http.clone(), url: url.to_owned(), id };
+        let s = Session { http: http.clone(), url: url.to_owned(), id, echo };
         s.post(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.into()).await;
         s
     }
@@ -183,26 +188,27 @@ impl Session {
 
     async fn call(&self, i: usize) -> Duration {
         let body = format!(
-            r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"hello airlock"}}}}}}"#
+            r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"echo","arguments":{}}}}}"#,
+            self.echo.0
         );
         let t0 = Instant::now();
         let text = self.post(body).await;
         let elapsed = t0.elapsed();
         let m = last_message(&text);
-        assert_eq!(m["result"]["content"][0]["text"], "hello airlock", "{text}");
+        assert_eq!(m["result"]["content"][0]["text"], self.echo.1, "{text}");
         elapsed
     }
 }
 
-async fn sequential(url: &str) -> (Vec<Duration>, Duration) {
+async fn sequential(url: &str, echo: (&'static str, &'static str), n: usize) -> (Vec<Duration>, Duration) {
     let http = reqwest::Client::new();
-    let s = Session::open(&http, url).await;
+    let s = Session::open(&http, url, echo).await;
     for i in 0..WARM_UP {
         s.call(i + 1).await;
     }
     let t0 = Instant::now();
-    let mut lat = Vec::with_capacity(SEQUENTIAL);
-    for i in 0..SEQUENTIAL {
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
         lat.push(s.call(WARM_UP + i + 1).await);
     }
     let total = t0.elapsed();
@@ -214,7 +220,7 @@ async fn concurrent(url: &str) -> f64 {
     let http = reqwest::Client::new();
     let mut sessions = Vec::new();
     for _ in 0..SESSIONS {
-        sessions.push(Arc::new(Session::open(&http, url).await));
+        sessions.push(Arc::new(Session::open(&http, url, OUR_ECHO).await));
     }
     let t0 = Instant::now();
     let mut tasks = Vec::new();
@@ -248,8 +254,8 @@ fn main() {
         let (gw, gw_url) = gateway(&["--upstream", &up]);
         let idle = rss_kib(gw.0.id());
 
-        let (d_lat, d_total) = sequential(&up).await;
-        let (g_lat, g_total) = sequential(&gw_url).await;
+        let (d_lat, d_total) = sequential(&up, OUR_ECHO, SEQUENTIAL).await;
+        let (g_lat, g_total) = sequential(&gw_url, OUR_ECHO, SEQUENTIAL).await;
         let d_rate = concurrent(&up).await;
         let g_rate = concurrent(&gw_url).await;
         let after16 = rss_kib(gw.0.id());
@@ -261,11 +267,42 @@ fn main() {
         let http = reqwest::Client::new();
         let mut open = Vec::new();
         for _ in 0..SESSIONS {
-            open.push(Session::open(&http, &child_url).await);
+            open.push(Session::open(&http, &child_url, OUR_ECHO).await);
         }
         let child16 = rss_kib(gw_child.0.id());
         drop(open);
         drop(gw_child);
+
+        // A real-world upstream: the reference server-everything over Streamable HTTP (if
+        // scripts/test.sh installed it), direct and through the gateway.
+        let everything = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/npm/node_modules/.bin/mcp-server-everything");
+        let real = if everything.exists() {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let _node = Killed(
+                Command::new(&everything)
+                    .arg("streamableHttp")
+                    .env("PORT", port.to_string())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            );
+            for _ in 0..300 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let direct = format!("http://127.0.0.1:{port}/mcp");
+            let (gw, via) = gateway(&["--upstream", &direct]);
+            let d = sequential(&direct, EVERYTHING_ECHO, 1000).await;
+            let g = sequential(&via, EVERYTHING_ECHO, 1000).await;
+            drop(gw);
+            Some((d, g))
+        } else {
+            None
+        };
 
         // `airlock run`, idle after the handshake.
         let mut run = Command::new(release_bin("airlock"))
@@ -308,6 +345,19 @@ fn main() {
                 d_total.as_secs_f64() / g_total.as_secs_f64(),
                 g_rate / d_rate
             );
+            if let Some(((d_lat, d_total), (g_lat, g_total))) = &real {
+                println!(
+                    "server-everything (node) over HTTP, 1000 sequential calls: direct {:.0} calls/s p50 {:.1} µs; through airlock serve {:.0} calls/s p50 {:.1} µs; ratio {:.2}×, added median {:.1} µs",
+                    1000.0 / d_total.as_secs_f64(),
+                    us(pct(d_lat, 0.5)),
+                    1000.0 / g_total.as_secs_f64(),
+                    us(pct(g_lat, 0.5)),
+                    d_total.as_secs_f64() / g_total.as_secs_f64(),
+                    us(pct(g_lat, 0.5)) - us(pct(d_lat, 0.5)),
+                );
+            } else {
+                println!("(server-everything not installed: run scripts/test.sh for the real-world comparison)");
+            }
             println!("resident memory (VmRSS):");
             println!("  airlock serve --upstream, idle: {:.1} MiB", idle as f64 / 1024.0);
             println!("  airlock serve --upstream, after {SESSIONS} sessions: {:.1} MiB", after16 as f64 / 1024.0);
