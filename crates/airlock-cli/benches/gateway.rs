@@ -85,8 +85,14 @@ async fn upstream() -> String {
 }
 
 fn release_bin(name: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release").join(name);
-    assert!(p.exists(), "{} is missing: cargo build --release -p airlock-cli --bin airlock --example airlock-test-server", p.display());
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/release")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: cargo build --release -p airlock-cli --bin airlock --example airlock-test-server",
+        p.display()
+    );
     p
 }
 
@@ -154,7 +160,11 @@ fn last_message(text: &str) -> Value {
 }
 
 impl Session {
-    async fn open(http: &reqwest::Client, url: &str, echo: (&'static str, &'static str)) -> Session {
+    async fn open(
+        http: &reqwest::Client,
+        url: &str,
+        echo: (&'static str, &'static str),
+    ) -> Session {
         let resp = http
             .post(url)
             .header("content-type", "application/json")
@@ -163,10 +173,19 @@ impl Session {
             .send()
             .await
             .unwrap();
-        let id = resp.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+        let id = resp.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let _ = resp.text().await.unwrap();
-        let s = Session { http: http.clone(), url: url.to_owned(), id, echo };
-        s.post(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.into()).await;
+        let s = Session {
+            http: http.clone(),
+            url: url.to_owned(),
+            id,
+            echo,
+        };
+        s.post(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.into())
+            .await;
         s
     }
 
@@ -200,7 +219,11 @@ impl Session {
     }
 }
 
-async fn sequential(url: &str, echo: (&'static str, &'static str), n: usize) -> (Vec<Duration>, Duration) {
+async fn sequential(
+    url: &str,
+    echo: (&'static str, &'static str),
+    n: usize,
+) -> (Vec<Duration>, Duration) {
     let http = reqwest::Client::new();
     let s = Session::open(&http, url, echo).await;
     for i in 0..WARM_UP {

@@ -251,6 +251,20 @@ fn a_crashing_server_answers_calls_in_flight_and_leaves_no_process() {
             .unwrap()
             .contains("exited before answering")
     );
+    // The proxy ends by itself (stdin still open), so the client sees its server end.
+    let mut exited = None;
+    for _ in 0..100 {
+        exited = s.child.try_wait().unwrap();
+        if exited.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        exited.and_then(|e| e.code()),
+        Some(3),
+        "the proxy did not exit with its server"
+    );
     let (status, _) = s.close();
     assert_eq!(
         status.code(),

@@ -42,6 +42,10 @@ pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
 /// JSON-RPC: bad params.
 pub const INVALID_PARAMS: i64 = -32602;
+/// The longest server message relayed (a message from the server is not limited by the
+/// client's `max_line_bytes`, but neither may it take all the memory there is).
+const MAX_SERVER_LINE: usize = 64 << 20;
+
 /// Implementation-defined: the server went away before answering.
 pub const SERVER_GONE: i64 = -32000;
 
@@ -329,16 +333,23 @@ impl StdioProxy {
             }
             // Dropping `input` closes the server's stdin.
         });
+        let server_done = Arc::new(tokio::sync::Notify::new());
         let server_reader = {
             let state = state.clone();
             let to_client = to_client.clone();
             let proxy = self.clone();
+            let done = server_done.clone();
             tokio::spawn(async move {
                 let mut reader = BufReader::new(server_out);
                 loop {
-                    match read_line(&mut reader, usize::MAX / 2).await {
+                    match read_line(&mut reader, MAX_SERVER_LINE).await {
                         Ok(Line::Ok(bytes)) => proxy.on_server_line(bytes, &state, &to_client),
-                        Ok(Line::TooLong) => continue,
+                        Ok(Line::TooLong) => {
+                            eprintln!(
+                                "airlock: dropped a server message over {} MiB",
+                                MAX_SERVER_LINE >> 20
+                            );
+                        }
                         Ok(Line::Eof) | Err(_) => break,
                     }
                 }
@@ -353,6 +364,8 @@ impl StdioProxy {
                     ));
                 }
                 s.internal.clear();
+                drop(s);
+                done.notify_one();
             })
         };
 
@@ -362,6 +375,9 @@ impl StdioProxy {
             let read = tokio::select! {
                 read = read_line(&mut reader, self.max_line_bytes) => read,
                 () = stop.signalled() => break,
+                // The server is gone (its calls in flight have their errors): so is the proxy,
+                // and the client sees its server end.
+                () = server_done.notified() => break,
             };
             match read {
                 Ok(Line::Ok(bytes)) => {
@@ -474,7 +490,19 @@ impl StdioProxy {
         let id = obj.get("id").cloned();
         match (method, id) {
             (Some("tools/call"), Some(id)) => {
-                self.call(msg, id, state, to_client, to_server).await;
+                let name = msg.pointer("/params/name").and_then(Value::as_str);
+                let stale = state.lock().unwrap_or_else(|p| p.into_inner()).stale;
+                if stale || name.is_some_and(|n| self.engine.catalog().get(n).is_none()) {
+                    // Learning the tools means waiting for the server, which may first need
+                    // the client (a roots/list request, say): the client's lines keep flowing.
+                    let (proxy, state) = (self.clone(), state.clone());
+                    let (to_client, to_server) = (to_client.clone(), to_server.clone());
+                    tokio::spawn(async move {
+                        proxy.call(msg, id, &state, &to_client, &to_server).await;
+                    });
+                } else {
+                    self.call(msg, id, state, to_client, to_server).await;
+                }
             }
             // A call without an id cannot be answered, so it cannot be refused either: it is
             // never forwarded unchecked (fail closed).

@@ -131,7 +131,10 @@ type Client = rmcp::service::RunningService<rmcp::RoleClient, ()>;
 type ProxyTask = tokio::task::JoinHandle<std::io::Result<std::process::ExitStatus>>;
 
 /// The demo server behind the stdio proxy, with an MCP client on the proxy's client side.
-async fn session(engine: Arc<Engine>, caller: CallerContext) -> anyhow::Result<(Client, ProxyTask)> {
+async fn session(
+    engine: Arc<Engine>,
+    caller: CallerContext,
+) -> anyhow::Result<(Client, ProxyTask)> {
     let exe = std::env::current_exe().context("cannot find the airlock executable")?;
     let mut server = tokio::process::Command::new(exe);
     server.args(["demo", "--server"]);
@@ -176,7 +179,10 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
             .build()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Arc::new(
-            Engine::builder().config(config).audit(sink.clone()).build()?,
+            Engine::builder()
+                .config(config)
+                .audit(sink.clone())
+                .build()?,
         ))
     };
     let caller = CallerContext::default()
@@ -189,7 +195,11 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
     let color = use_color(std::io::stdout().is_terminal());
     let c = |text: &str, style: &str| paint(color, text, style);
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", c("agent-airlock demo — a guarded MCP session", "1"))?;
+    writeln!(
+        out,
+        "{}",
+        c("agent-airlock demo — a guarded MCP session", "1")
+    )?;
     writeln!(
         out,
         "The demo MCP server runs behind the airlock's stdio proxy; an MCP client plays the agent."
@@ -216,7 +226,12 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
     for (i, step) in script().into_iter().enumerate() {
         writeln!(out)?;
         writeln!(out, "{:>2}. {}", i + 1, c(step.title, "1"))?;
-        writeln!(out, "    → {} {}", step.tool, escape(&step.args.to_string()))?;
+        writeln!(
+            out,
+            "    → {} {}",
+            step.tool,
+            escape(&step.args.to_string())
+        )?;
         let before = memory.events().len();
         let who = if step.strip { &strip_client } else { &client };
         let mut params = CallToolRequestParams::new(step.tool);
@@ -235,9 +250,18 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
                 refusal["block_reason"].as_str().unwrap_or(""),
                 refusal["metadata"]["code"].as_str().unwrap_or("")
             )?;
-            writeln!(out, "      {}", escape(refusal["error"].as_str().unwrap_or("")))?;
+            writeln!(
+                out,
+                "      {}",
+                escape(refusal["error"].as_str().unwrap_or(""))
+            )?;
             for hint in refusal["fix_hints"].as_array().into_iter().flatten() {
-                writeln!(out, "      {} {}", c("fix:", "36"), escape(hint.as_str().unwrap_or("")))?;
+                writeln!(
+                    out,
+                    "      {} {}",
+                    c("fix:", "36"),
+                    escape(hint.as_str().unwrap_or(""))
+                )?;
             }
             continue;
         }
