@@ -153,9 +153,8 @@ fn last_message(text: &str) -> Value {
     }
     text.lines()
         .filter_map(|l| l.strip_prefix("data:"))
-        .filter(|d| !d.trim().is_empty())
+        .rfind(|d| !d.trim().is_empty())
         .map(|d| serde_json::from_str(d.trim()).unwrap())
-        .last()
         .unwrap()
 }
 
