@@ -429,3 +429,32 @@ fn sigterm_stops_the_proxy_the_server_and_its_children() {
         "the server's grandchild outlived the proxy"
     );
 }
+
+/// The proxy reports each call's outcome to the engine, so `required_before` rules see what
+/// succeeded.
+#[test]
+fn required_before_sees_successful_calls_through_the_proxy() {
+    let mut s = Session::start(
+        &[],
+        Some("[tools.add]\nrequired_before = [\"echo\"]\n"),
+        &[],
+    );
+    s.send(INIT);
+    s.recv();
+    let add = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}"#;
+    s.send(add);
+    let r = s.recv();
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(
+        r["result"]["_meta"]["airlock/refusal"]["metadata"]["code"]
+            .as_str()
+            .unwrap()
+            .starts_with("session."),
+        "{r}"
+    );
+    s.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"first"}}}"#);
+    assert_eq!(s.recv()["result"]["content"][0]["text"], "first");
+    s.send(&add.replace("\"id\":1", "\"id\":3"));
+    let r = s.recv();
+    assert_eq!(r["result"]["content"][0]["text"], "3", "{r}");
+}

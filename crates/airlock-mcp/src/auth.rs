@@ -231,14 +231,20 @@ impl Jwt {
         validation.algorithms = algorithms;
         validation.leeway = s.leeway_secs;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
+        // A configured issuer or audience must be present, not just right when present.
+        let mut required = vec!["exp"];
         if let Some(iss) = &s.issuer {
             validation.set_issuer(&[iss]);
+            required.push("iss");
         }
         match &s.audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => validation.validate_aud = true,
         }
+        validation.set_required_spec_claims(&required);
         Ok(Jwt {
             keys,
             validation,
@@ -265,7 +271,17 @@ impl Jwt {
                     .1
             }
         };
-        let data = jsonwebtoken::decode::<BTreeMap<String, Value>>(token, key, &self.validation)
+        // The token's algorithm must be one configured; it is then the only one accepted for
+        // this token (jsonwebtoken wants the accepted algorithms to share one key family).
+        if !self.validation.algorithms.contains(&header.alg) {
+            return Err(AuthError::Invalid(format!(
+                "the token's algorithm {:?} is not accepted",
+                header.alg
+            )));
+        }
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![header.alg];
+        let data = jsonwebtoken::decode::<BTreeMap<String, Value>>(token, key, &validation)
             .map_err(invalid)?;
         let claims = data.claims;
         let s = &self.settings;
@@ -294,9 +310,19 @@ impl Jwt {
             .get(&s.tenant_claim)
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+        let iss = claims.get("iss").and_then(Value::as_str);
+        // Unambiguous: JSON of the parts, hashed (no agent or tenant can be crafted to collide).
+        let parts = serde_json::to_vec(&(iss, &agent, &tenant)).unwrap_or_default();
+        let digest: [u8; 32] = Sha256::digest(&parts).into();
+        let principal = format!(
+            "jwt:{}",
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
         Ok(Identity {
-            principal: format!("jwt:{iss}:{agent}:{}", tenant.as_deref().unwrap_or("")),
+            principal,
             agent,
             roles,
             tenant,

@@ -134,7 +134,7 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         let arguments = request.arguments.take().map_or(Value::Null, Value::Object);
         match self
             .engine
-            .check(Call::new(name, Arguments::Json(arguments)).caller(caller))
+            .check(Call::new(name.clone(), Arguments::Json(arguments)).caller(caller.clone()))
         {
             Decision::Refused(r) => {
                 if let Some(internal) = &r.internal {
@@ -148,7 +148,11 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
             }
             Decision::Allowed(allowed) => {
                 request.arguments = Some(allowed.arguments);
-                self.inner.call_tool(request, context).await
+                let result = self.inner.call_tool(request, context).await;
+                // Tell the engine how the call went (for `required_before` rules).
+                let ok = matches!(&result, Ok(CallToolResponse::Complete(r)) if r.is_error != Some(true));
+                self.engine.record_outcome(&caller, &name, ok);
+                result
             }
         }
     }

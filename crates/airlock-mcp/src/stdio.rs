@@ -90,6 +90,8 @@ fn raw_key(id: &serde_json::value::RawValue) -> IdKey {
 struct State {
     /// Client requests forwarded to the server and not yet answered.
     in_flight: HashMap<IdKey, Value>,
+    /// Which of those are tool calls, and of which tool (their outcome is reported).
+    calls: HashMap<IdKey, String>,
     /// Which of those are `tools/list` requests (their answers feed the catalog).
     client_lists: HashSet<IdKey>,
     /// Our own requests to the server, waiting for their answers.
@@ -364,6 +366,7 @@ impl StdioProxy {
                     ));
                 }
                 s.internal.clear();
+                s.calls.clear();
                 drop(s);
                 done.notify_one();
             })
@@ -600,6 +603,9 @@ impl StdioProxy {
                         to_client.send(error_line(id, SERVER_GONE, "the MCP server has exited"));
                     return;
                 }
+                if let Some(tool) = msg.pointer("/params/name").and_then(Value::as_str) {
+                    s.calls.insert(key(&id), tool.to_owned());
+                }
                 s.in_flight.insert(key(&id), id);
                 drop(s);
                 let _ = to_server.send(bytes);
@@ -680,7 +686,20 @@ impl StdioProxy {
             let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
             if !s.internal.contains_key(&k) && !s.client_lists.contains(&k) {
                 s.in_flight.remove(&k);
+                let tool = s.calls.remove(&k);
                 drop(s);
+                if let Some(tool) = tool {
+                    #[derive(serde::Deserialize)]
+                    struct Outcome {
+                        #[serde(rename = "isError", default)]
+                        is_error: Option<bool>,
+                    }
+                    let ok = env.result.is_some_and(|r| {
+                        serde_json::from_str::<Outcome>(r.get())
+                            .is_ok_and(|o| o.is_error != Some(true))
+                    });
+                    self.engine.record_outcome(&self.caller, &tool, ok);
+                }
                 let _ = to_client.send(bytes);
                 return;
             }

@@ -43,7 +43,6 @@ allowed_origins = ["https://app.example.com"]
 
 [gateway.jwt]
 public_key_file = "{FIXTURES}/jwt-ed25519.pub.pem"
-algorithms = ["EdDSA"]
 issuer = "https://issuer.test"
 audience = "airlock-test"
 "#,
@@ -338,7 +337,13 @@ async fn callers_must_authenticate() {
     // Expired, another audience, another issuer, tampered, or no subject: 401.
     let base = json!({"sub": "carol", "iss": "https://issuer.test", "aud": "airlock-test", "exp": now() + 300});
     let mut bad_tokens = Vec::new();
+    for k in ["iss", "aud"] {
+        let mut c = base.clone();
+        c.as_object_mut().unwrap().remove(k);
+        bad_tokens.push(jwt(c));
+    }
     for (k, v) in [
+        ("aud", json!(5)),
         ("exp", json!(now() - 3600)),
         ("aud", json!("another-service")),
         ("iss", json!("https://evil.test")),
@@ -428,6 +433,14 @@ async fn bad_input_and_a_crashing_server() {
     )
     .await;
     assert_eq!(r.status, 404);
+    // A tools/call without an id (a "notification") is never forwarded.
+    let r = post(
+        &url,
+        &with,
+        r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"delete_everything","arguments":{}}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
     // An unknown method goes to the server, which answers it.
     let r = post(
         &url,

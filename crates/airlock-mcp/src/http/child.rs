@@ -26,6 +26,8 @@ const BUFFERED: usize = 256;
 
 struct Pending {
     orig: Value,
+    /// The gateway's own request (learning the tools): never given the server's other messages.
+    internal: bool,
     token: Option<String>,
     tx: mpsc::Sender<Value>,
 }
@@ -42,7 +44,8 @@ pub(crate) struct ChildLink {
     next: AtomicU64,
     general: Mutex<General>,
     gone: AtomicBool,
-    group: Option<u32>,
+    /// The server's process group, until it has been killed (a pid can be reused after).
+    group: Mutex<Option<u32>>,
     child: Mutex<Option<Child>>,
 }
 
@@ -84,7 +87,7 @@ impl ChildLink {
             next: AtomicU64::new(1),
             general: Mutex::new(General::default()),
             gone: AtomicBool::new(false),
-            group: child.id(),
+            group: Mutex::new(child.id()),
             child: Mutex::new(Some(child)),
         });
         tokio::spawn(async move {
@@ -114,6 +117,15 @@ impl ChildLink {
             reader.server_gone().await;
         });
         Ok(link)
+    }
+
+    /// Whether a request is waiting or a GET stream is open.
+    pub(crate) fn is_busy(&self) -> bool {
+        !lock(&self.pending).is_empty()
+            || lock(&self.general)
+                .stream
+                .as_ref()
+                .is_some_and(|s| !s.is_closed())
     }
 
     pub(crate) fn is_gone(&self) -> bool {
@@ -194,7 +206,7 @@ impl ChildLink {
         }
         let newest = lock(&self.pending)
             .iter()
-            .filter(|(_, p)| !p.orig.is_null())
+            .filter(|(_, p)| !p.internal && !p.tx.is_closed())
             .max_by_key(|(n, _)| **n)
             .map(|(_, p)| p.tx.clone());
         if let Some(tx) = newest
@@ -239,10 +251,14 @@ impl ChildLink {
         let token = msg.pointer("/params/_meta/progressToken").map(id_key);
         let (tx, rx) = mpsc::channel(STREAM_DEPTH);
         msg["id"] = json!(n);
+        let internal = orig
+            .as_str()
+            .is_some_and(|s| s.starts_with(super::INTERNAL_ID));
         lock(&self.pending).insert(
             n,
             Pending {
                 orig: orig.clone(),
+                internal,
                 token,
                 tx,
             },
@@ -292,7 +308,7 @@ impl ChildLink {
 
     /// Stop the server and everything it started.
     pub(crate) fn close(&self) {
-        kill_group(self.group);
+        kill_group(lock(&self.group).take());
         if let Some(mut c) = lock(&self.child).take() {
             let _ = c.start_kill();
             tokio::spawn(async move {
@@ -304,6 +320,6 @@ impl ChildLink {
 
 impl Drop for ChildLink {
     fn drop(&mut self) {
-        kill_group(self.group);
+        kill_group(lock(&self.group).take());
     }
 }

@@ -60,6 +60,8 @@ use upstream::HttpLink;
 /// stops reading slows its own session down, never another.
 const STREAM_DEPTH: usize = 256;
 const SESSION_HEADER: &str = "mcp-session-id";
+/// The id prefix of the gateway's own requests to a server.
+const INTERNAL_ID: &str = "airlock-internal-";
 
 /// Where the gateway's MCP server is.
 #[derive(Clone, Debug)]
@@ -148,10 +150,17 @@ impl Session {
         matches!(&self.link, Link::Child(c) if c.is_gone())
     }
 
+    fn is_busy(&self) -> bool {
+        !lock(&self.inflight).is_empty() || matches!(&self.link, Link::Child(c) if c.is_busy())
+    }
+
     async fn close(&self, headers: &HeaderMap) {
         match &self.link {
             Link::Child(c) => c.close(),
-            Link::Http(h) => h.close(headers).await,
+            // A hung upstream must not hold up reaping or shutdown.
+            Link::Http(h) => {
+                let _ = tokio::time::timeout(Duration::from_secs(5), h.close(headers)).await;
+            }
         }
     }
 }
@@ -345,8 +354,10 @@ impl Inner {
     /// Close sessions idle for longer than `idle` (all of them for zero) and those whose server
     /// is gone.
     async fn reap(&self, idle: Duration) {
-        let expired =
-            |s: &Arc<Session>| idle.is_zero() || s.is_gone() || lock(&s.last_used).elapsed() > idle;
+        // A session with a call or a stream open is not idle, however long that takes.
+        let expired = |s: &Arc<Session>| {
+            idle.is_zero() || s.is_gone() || (lock(&s.last_used).elapsed() > idle && !s.is_busy())
+        };
         let mut closed = Vec::new();
         lock(&self.sessions).retain(|_, s| {
             let keep = !expired(s);
@@ -417,7 +428,8 @@ impl Inner {
     }
 
     fn shared_session(&self, identity: &Identity) -> Result<Arc<Session>, Response> {
-        if let Some(s) = lock(&self.shared).get(&identity.principal).cloned() {
+        let found = lock(&self.shared).get(&identity.principal).cloned();
+        if let Some(s) = found {
             if !s.is_gone() {
                 return Ok(s);
             }
@@ -460,7 +472,7 @@ impl Inner {
         let mut cursor: Option<Value> = None;
         for _page in 0..100 {
             let id = json!(format!(
-                "airlock-internal-{}",
+                "{INTERNAL_ID}{}",
                 self.next_internal.fetch_add(1, Ordering::Relaxed)
             ));
             let mut req = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {}});
@@ -508,6 +520,7 @@ impl Inner {
     async fn decide(
         &self,
         session: &Session,
+        caller: &CallerContext,
         mut msg: Value,
         id: &Value,
         headers: &HeaderMap,
@@ -539,7 +552,7 @@ impl Inner {
             .unwrap_or(Value::Null);
         match self
             .engine
-            .check(Call::new(name, Arguments::Json(arguments)).caller(session.caller.clone()))
+            .check(Call::new(name, Arguments::Json(arguments)).caller(caller.clone()))
         {
             Decision::Refused(r) => {
                 if let Some(internal) = &r.internal {
@@ -585,7 +598,12 @@ fn json_response(v: &Value) -> Response {
 fn split_host_port(s: &str) -> (&str, Option<&str>) {
     if s.starts_with('[') {
         match s.find(']') {
-            Some(i) => (&s[..=i], s[i + 1..].strip_prefix(':')),
+            Some(i) if i + 1 == s.len() => (s, None),
+            Some(i) => match s[i + 1..].strip_prefix(':') {
+                Some(port) => (&s[..=i], Some(port)),
+                // `[::1]evil` is no host at all.
+                None => ("", None),
+            },
             None => (s, None),
         }
     } else {
@@ -684,6 +702,11 @@ fn admit(inner: &Inner, headers: &HeaderMap) -> Result<Identity, Response> {
     })
 }
 
+/// The caller's shared (stateless) session, if there is one.
+fn shared_of(inner: &Inner, identity: &Identity) -> Option<Arc<Session>> {
+    lock(&inner.shared).get(&identity.principal).cloned()
+}
+
 /// The session a request names, if it exists and belongs to this caller.
 fn named_session(
     inner: &Inner,
@@ -757,12 +780,22 @@ async fn post(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) 
     *lock(&session.last_used) = Instant::now();
     match (method, id) {
         (Some(m), Some(id)) => {
-            let response = request(&inner, &session, m, id, msg, &headers).await;
+            // The session's identity, with the roles the credentials carry now.
+            let caller = CallerContext {
+                roles: identity.roles.clone(),
+                ..session.caller.clone()
+            };
+            let response = request(&inner, &session, caller, m, id, msg, &headers).await;
             if opened {
                 return with_session(response, &inner, &session).await;
             }
             response
         }
+        (Some(m), None) if !m.starts_with("notifications/") => rpc_error_response(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            "a request needs an id (only notifications/* are sent without one); it was not forwarded",
+        ),
         (Some(m), None) => {
             if m == "notifications/cancelled"
                 && let Some(req) = msg.pointer("/params/requestId")
@@ -814,13 +847,18 @@ async fn with_session(mut response: Response, inner: &Inner, session: &Arc<Sessi
 async fn request(
     inner: &Arc<Inner>,
     session: &Arc<Session>,
+    caller: CallerContext,
     method: String,
     id: Value,
     msg: Value,
     headers: &HeaderMap,
 ) -> Response {
+    let tool = (method == "tools/call")
+        .then(|| msg.pointer("/params/name").and_then(Value::as_str))
+        .flatten()
+        .map(str::to_owned);
     let msg = if method == "tools/call" {
-        match inner.decide(session, msg, &id, headers).await {
+        match inner.decide(session, &caller, msg, &id, headers).await {
             Ok(m) => m,
             Err(answer) => return json_response(&answer),
         }
@@ -833,12 +871,18 @@ async fn request(
     };
     let finish = {
         let inner = inner.clone();
-        let caller = session.caller.clone();
         move |mut m: Value| {
             if method == "tools/list"
                 && let Some(result) = m.get_mut("result")
             {
                 learn_and_hide(&inner.engine, &caller, result);
+            }
+            // Tell the engine how the call went (for `required_before` rules).
+            if let Some(tool) = &tool {
+                let ok = m
+                    .get("result")
+                    .is_some_and(|r| r.get("isError") != Some(&Value::Bool(true)));
+                inner.engine.record_outcome(&caller, tool, ok);
             }
             m
         }
@@ -851,12 +895,13 @@ async fn request(
     };
     lock(&session.inflight).insert(guard.key.clone(), cancelled.clone());
     let first = tokio::select! {
-        m = rx.recv() => m,
+        biased;
         () = cancelled.notified() => {
             // Cancelled before anything came: no answer will be sent, so an empty stream.
             let empty = futures_util::stream::empty::<Result<Event, Infallible>>();
             return Sse::new(empty).into_response();
         }
+        m = rx.recv() => m,
     };
     let Some(first) = first else {
         return json_response(&error_message(
@@ -881,8 +926,9 @@ async fn request(
                 let m = match first {
                     Some(m) => m,
                     None => tokio::select! {
-                        m = rx.recv() => m?,
+                        biased;
                         () = guard.cancelled.notified() => return None,
+                        m = rx.recv() => m?,
                     },
                 };
                 let last = is_answer(&m, &id);
@@ -906,7 +952,7 @@ async fn stream(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response
     let session = match named_session(&inner, &headers, &identity) {
         Some(Ok(s)) => s,
         Some(Err(r)) => return r,
-        None => match lock(&inner.shared).get(&identity.principal).cloned() {
+        None => match shared_of(&inner, &identity) {
             Some(s) => s,
             None => {
                 return rpc_error_response(
@@ -983,6 +1029,8 @@ mod tests {
         assert!(!host_allowed("evil.example", &allowed));
         assert!(!host_allowed("localhost.evil.example", &allowed));
         assert!(!host_allowed("", &allowed));
+        assert!(!host_allowed("[::1]evil", &allowed));
+        assert!(!host_allowed("[::1]evil:80", &allowed));
         assert!(host_allowed("anything", &["*".to_owned()]));
     }
 

@@ -19,15 +19,38 @@ use crate::stdio::SERVER_GONE;
 
 const SESSION: &str = "mcp-session-id";
 
-/// Client headers that describe the message and go upstream with it (never credentials,
-/// cookies, Host or Origin).
+/// Client headers that go upstream (never credentials, cookies, Host or Origin). The headers
+/// that describe the message (`Mcp-Method`, `Mcp-Name`) are made from the message actually
+/// forwarded, never copied from the client, so they cannot disagree with the body.
 fn forwarded(name: &HeaderName) -> bool {
     let n = name.as_str();
-    n == "mcp-protocol-version"
-        || n == "mcp-method"
-        || n == "mcp-name"
-        || n.starts_with("mcp-param-")
-        || n == "last-event-id"
+    n == "mcp-protocol-version" || n == "last-event-id"
+}
+
+/// The largest answer read from the upstream.
+const MAX_ANSWER: usize = 64 << 20;
+
+/// `Mcp-Method` and `Mcp-Name` for a message.
+fn describe(msg: &Value, h: &mut HeaderMap) {
+    let Some(method) = msg.get("method").and_then(Value::as_str) else {
+        return;
+    };
+    if let Ok(v) = HeaderValue::from_str(method) {
+        h.insert("mcp-method", v);
+    }
+    let name = match method {
+        "tools/call" | "prompts/get" => msg.pointer("/params/name"),
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+            msg.pointer("/params/uri")
+        }
+        _ => None,
+    };
+    if let Some(v) = name
+        .and_then(Value::as_str)
+        .and_then(|n| HeaderValue::from_str(n).ok())
+    {
+        h.insert("mcp-name", v);
+    }
 }
 
 pub(crate) struct HttpLink {
@@ -82,9 +105,11 @@ impl HttpLink {
 
     async fn post(&self, msg: &Value, client: &HeaderMap) -> Result<reqwest::Response, String> {
         let body = serde_json::to_vec(msg).unwrap_or_default();
+        let mut headers = self.headers(client);
+        describe(msg, &mut headers);
         self.client
             .post(&self.url)
-            .headers(self.headers(client))
+            .headers(headers)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::ACCEPT, "application/json, text/event-stream")
             .body(body)
@@ -123,13 +148,25 @@ impl HttpLink {
             tokio::spawn(relay_sse(resp, tx, hooks, Some(id)));
             return Ok(rx);
         }
-        let bytes = resp.bytes().await.map_err(|e| {
-            error_message(
-                id.clone(),
-                SERVER_GONE,
-                &format!("the upstream's answer broke off ({e})"),
-            )
-        })?;
+        let mut bytes = Vec::new();
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                error_message(
+                    id.clone(),
+                    SERVER_GONE,
+                    &format!("the upstream's answer broke off ({e})"),
+                )
+            })?;
+            if bytes.len() + chunk.len() > MAX_ANSWER {
+                return Err(error_message(
+                    id,
+                    SERVER_GONE,
+                    "the upstream's answer is larger than 64 MiB; it was not relayed",
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Array(list)) => {
                 for m in list {
@@ -233,6 +270,9 @@ async fn relay_sse(
     'read: while let Some(chunk) = body.next().await {
         let Ok(chunk) = chunk else { break };
         buf.extend_from_slice(&chunk);
+        if buf.len() > MAX_ANSWER {
+            break;
+        }
         while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
             let raw: Vec<u8> = buf.drain(..=nl).collect();
             let l = String::from_utf8_lossy(&raw);
@@ -240,14 +280,21 @@ async fn relay_sse(
             if l.is_empty() {
                 if !data.is_empty() {
                     if let Ok(m) = serde_json::from_str::<Value>(&data) {
-                        note(&m, &hooks);
-                        let last = request.as_ref().is_some_and(|id| answered(&m, id));
-                        if tx.send(m).await.is_err() {
-                            break 'read;
-                        }
-                        if last {
-                            done = true;
-                            break 'read;
+                        // A batch in one event is its messages, one by one.
+                        let list = match m {
+                            Value::Array(list) => list,
+                            m => vec![m],
+                        };
+                        for m in list {
+                            note(&m, &hooks);
+                            let last = request.as_ref().is_some_and(|id| answered(&m, id));
+                            if tx.send(m).await.is_err() {
+                                break 'read;
+                            }
+                            if last {
+                                done = true;
+                                break 'read;
+                            }
                         }
                     }
                     data.clear();
