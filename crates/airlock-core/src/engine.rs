@@ -166,9 +166,18 @@ pub struct EngineBuilder {
     audit: Option<Arc<dyn AuditSink>>,
     clock: Arc<dyn Clock>,
     tools: Vec<ToolDef>,
+    cleaner: Option<Arc<dyn crate::clean::ResultCleaner>>,
 }
 
 impl EngineBuilder {
+    /// Clean every tool result with this cleaner before the model sees it (default: none;
+    /// the scanner is one).
+    #[must_use]
+    pub fn cleaner(mut self, cleaner: Arc<dyn crate::clean::ResultCleaner>) -> Self {
+        self.cleaner = Some(cleaner);
+        self
+    }
+
     /// Use this configuration (default: [`Config::default`]).
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
@@ -281,6 +290,7 @@ impl EngineBuilder {
             audit: self.audit,
             clock: self.clock,
             catalog: RwLock::new(Arc::new(Catalog::new(self.tools))),
+            cleaner: self.cleaner,
         })
     }
 }
@@ -295,6 +305,7 @@ pub struct Engine {
     audit: Option<Arc<dyn AuditSink>>,
     clock: Arc<dyn Clock>,
     catalog: RwLock<Arc<Catalog>>,
+    cleaner: Option<Arc<dyn crate::clean::ResultCleaner>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -318,6 +329,7 @@ impl Engine {
             audit: None,
             clock: Arc::new(SystemClock),
             tools: Vec::new(),
+            cleaner: None,
         }
     }
 
@@ -433,6 +445,45 @@ impl Engine {
     /// What the caller's session has done so far.
     pub fn session(&self, caller: &crate::call::CallerContext) -> Option<SessionState> {
         self.sessions.get(&session_key(caller))
+    }
+
+    /// Whether tool results need cleaning (a cleaner is configured). Transports skip parsing
+    /// results when they do not.
+    pub fn cleans_results(&self) -> bool {
+        self.cleaner.is_some()
+    }
+
+    /// Clean a `tools/call` answer in place (a JSON-RPC response or a bare `CallToolResult`)
+    /// before the model sees it. When the cleaner fails, the result is replaced by one saying
+    /// it was withheld (fail closed) and the error is returned for the logs.
+    pub fn clean_result(
+        &self,
+        tool: &str,
+        caller: &crate::call::CallerContext,
+        answer: &mut Value,
+    ) -> Result<crate::clean::CleanReport, crate::clean::CleanError> {
+        let Some(cleaner) = &self.cleaner else {
+            return Ok(crate::clean::CleanReport::default());
+        };
+        match crate::clean::clean_tool_result(cleaner.as_ref(), tool, caller, answer) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                let withheld = crate::clean::withheld(&e);
+                if answer.get("result").is_some() {
+                    answer["result"] = withheld;
+                } else if answer.get("error").is_some() {
+                    answer["error"]["message"] = Value::String(
+                        "the tool's error was withheld: it could not be checked".into(),
+                    );
+                    if let Some(o) = answer.get_mut("error").and_then(Value::as_object_mut) {
+                        o.remove("data");
+                    }
+                } else {
+                    *answer = withheld;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Forget the caller's session state: the transport says the session ended.

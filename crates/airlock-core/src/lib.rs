@@ -50,6 +50,7 @@
 pub mod audit;
 pub mod call;
 pub mod checks;
+pub mod clean;
 pub mod clock;
 pub mod config;
 pub mod engine;
@@ -66,6 +67,7 @@ pub mod suggest;
 pub use audit::{AuditEvent, AuditSink, JsonlSink, MemorySink, Redactor};
 pub use call::{Arguments, Call, CallerContext, ToolDef};
 pub use checks::{GhostArgs, UnknownArgs, Validation};
+pub use clean::{CleanContext, CleanError, CleanReport, ResultCleaner, TextKind};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::{Config, ConfigBuilder, ConfigError, Origin, Settings};
 pub use engine::{Allowed, Catalog, Decision, Engine, EngineBuilder, EngineError, Refused};

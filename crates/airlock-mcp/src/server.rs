@@ -120,6 +120,50 @@ impl<H: ServerHandler> Guarded<H> {
     }
 }
 
+impl<H: ServerHandler> Guarded<H> {
+    /// Pass a call's result (or error) through the engine's result-cleaning stage.
+    fn clean(
+        &self,
+        tool: &str,
+        caller: &CallerContext,
+        result: Result<CallToolResponse, McpError>,
+    ) -> Result<CallToolResponse, McpError> {
+        if !self.engine.cleans_results() {
+            return result;
+        }
+        let encoding = |e: serde_json::Error| {
+            McpError::internal_error(format!("airlock: result encoding: {e}"), None)
+        };
+        match result {
+            Ok(CallToolResponse::Complete(r)) => {
+                let mut v = serde_json::to_value(&r).map_err(encoding)?;
+                if let Err(e) = self.engine.clean_result(tool, caller, &mut v) {
+                    eprintln!("airlock: a result of {tool} was withheld: {e}");
+                }
+                Ok(CallToolResponse::Complete(
+                    serde_json::from_value(v).map_err(encoding)?,
+                ))
+            }
+            // Not a result the model reads as text (input requests, tasks): as it is.
+            Ok(other) => Ok(other),
+            Err(mut e) => {
+                let mut v =
+                    json!({"error": {"code": e.code.0, "message": e.message, "data": e.data}});
+                if let Err(err) = self.engine.clean_result(tool, caller, &mut v) {
+                    eprintln!("airlock: an error of {tool} was withheld: {err}");
+                }
+                e.message = v["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+                    .into();
+                e.data = v["error"].get("data").cloned().filter(|d| !d.is_null());
+                Err(e)
+            }
+        }
+    }
+}
+
 impl<H: ServerHandler> ServerHandler for Guarded<H> {
     async fn call_tool(
         &self,
@@ -152,7 +196,7 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
                 // Tell the engine how the call went (for `required_before` rules).
                 let ok = matches!(&result, Ok(CallToolResponse::Complete(r)) if r.is_error != Some(true));
                 self.engine.record_outcome(&caller, &name, ok);
-                result
+                self.clean(&name, &caller, result)
             }
         }
     }

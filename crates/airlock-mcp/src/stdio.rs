@@ -699,6 +699,16 @@ impl StdioProxy {
                             .is_ok_and(|o| o.is_error != Some(true))
                     });
                     self.engine.record_outcome(&self.caller, &tool, ok);
+                    // Every text the model will read passes the result-cleaning stage.
+                    if self.engine.cleans_results()
+                        && let Ok(mut answer) = serde_json::from_slice::<Value>(&bytes)
+                    {
+                        if let Err(e) = self.engine.clean_result(&tool, &self.caller, &mut answer) {
+                            eprintln!("airlock: a result of {tool} was withheld: {e}");
+                        }
+                        let _ = to_client.send(line(&answer));
+                        return;
+                    }
                 }
                 let _ = to_client.send(bytes);
                 return;

@@ -883,6 +883,10 @@ async fn request(
                     .get("result")
                     .is_some_and(|r| r.get("isError") != Some(&Value::Bool(true)));
                 inner.engine.record_outcome(&caller, tool, ok);
+                // Every text the model will read passes the result-cleaning stage.
+                if let Err(e) = inner.engine.clean_result(tool, &caller, &mut m) {
+                    eprintln!("airlock: a result of {tool} was withheld: {e}");
+                }
             }
             m
         }
