@@ -1,0 +1,190 @@
+//! The built-in detectors: one entry per type, each a pattern, the part of the match that is
+//! the value, a validator, and how a partial mask keeps a safe tail.
+//!
+//! Patterns are ASCII (`(?-u)` semantics: `\b`, `\s` and `(?i)` are ASCII-only) and are compiled
+//! together into one automaton. Where a bare match would be ambiguous, the context is part of
+//! the pattern (`passport no. X`, `password = X`, `Authorization: Bearer X`) and only the value
+//! group is masked.
+
+use crate::validate;
+
+/// What a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Personal data.
+    Pii,
+    /// Credentials and keys.
+    Secret,
+}
+
+/// How `partial` masking keeps a tail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Partial {
+    /// The last four digits (cards, phones, account numbers).
+    Last4Digits,
+    /// The first character and the domain of an e-mail address.
+    EmailDomain,
+    /// The first `n` characters (a token's public prefix, `ghp_`).
+    Prefix(usize),
+    /// Nothing: the value is masked in full.
+    Nothing,
+}
+
+/// One detector.
+#[derive(Debug)]
+pub struct Detector {
+    /// The type name (`email`, `credit_card`, `github_token`).
+    pub kind: &'static str,
+    /// PII or secret.
+    pub category: Category,
+    /// The pattern (ASCII semantics).
+    pub pattern: &'static str,
+    /// The capture group holding the value (0: the whole match).
+    pub group: usize,
+    /// Whether the value is one (checksum, structure, not a placeholder).
+    pub validate: fn(&str) -> bool,
+    /// Refuse values glued to a longer token (a letter, digit, `_`, `-` or `.` right before
+    /// or after): the digits inside a UUID, a version string, a longer number.
+    pub bounded: bool,
+    /// How `partial` masking keeps a tail.
+    pub partial: Partial,
+}
+
+fn any(_: &str) -> bool {
+    true
+}
+fn not_placeholder(v: &str) -> bool {
+    !validate::placeholder(v)
+}
+fn not_example(v: &str) -> bool {
+    !v.contains("EXAMPLE") && !v.contains("example")
+}
+fn card(v: &str) -> bool {
+    validate::card(v)
+}
+fn aadhaar(v: &str) -> bool {
+    let d = validate::digits(v);
+    d.len() == 12 && validate::verhoeff(&d)
+}
+fn phone(v: &str) -> bool {
+    (8..=15).contains(&validate::digits(v).len())
+}
+fn high_entropy(v: &str) -> bool {
+    !validate::placeholder(v)
+        && validate::entropy(v) >= 3.5
+        // A bare hex digest (a git SHA, a checksum) is not a secret by shape alone.
+        && !(v.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(v.len(), 32 | 40 | 64))
+}
+fn jwt(v: &str) -> bool {
+    v.split('.').count() == 3
+}
+
+macro_rules! detectors {
+    ($( $kind:literal, $cat:ident, $group:literal, $validate:expr, $bounded:literal, $partial:expr, $pattern:literal; )*) => {
+        /// Every built-in detector, in priority order (earlier wins where two match at the same place).
+        pub static DETECTORS: &[Detector] = &[
+            $( Detector {
+                kind: $kind,
+                category: Category::$cat,
+                pattern: $pattern,
+                group: $group,
+                validate: $validate,
+                bounded: $bounded,
+                partial: $partial,
+            }, )*
+        ];
+    };
+}
+
+detectors! {
+    // ── secrets with a recognisable shape ─────────────────────────────────────────────────
+    "private_key", Secret, 0, any, false, Partial::Nothing,
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----";
+    "aws_access_key_id", Secret, 0, not_example, true, Partial::Prefix(4),
+        r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z2-7]{16}\b";
+    "aws_secret_access_key", Secret, 1, not_example, true, Partial::Nothing,
+        r#"(?i:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key)["']?\s*(?:=|:|=>)\s*["']?([A-Za-z0-9/+]{40})\b"#;
+    "github_token", Secret, 0, any, true, Partial::Prefix(4),
+        r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b";
+    "github_fine_grained_token", Secret, 0, any, true, Partial::Prefix(11),
+        r"\bgithub_pat_[A-Za-z0-9_]{82}\b";
+    "gitlab_token", Secret, 0, any, true, Partial::Prefix(6),
+        r"\bgl(?:pat|ptt|dt|rt)-[A-Za-z0-9_-]{20,}";
+    "slack_token", Secret, 0, any, true, Partial::Prefix(5),
+        r"\bxox[abposr]-[A-Za-z0-9-]{10,}";
+    "slack_webhook", Secret, 0, any, false, Partial::Nothing,
+        r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9_/]{20,}";
+    "stripe_key", Secret, 0, any, true, Partial::Prefix(8),
+        r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}";
+    "google_api_key", Secret, 0, any, true, Partial::Prefix(4),
+        r"\bAIza[0-9A-Za-z_-]{35}";
+    "anthropic_key", Secret, 0, any, true, Partial::Prefix(7),
+        r"\bsk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{32,}";
+    "openai_key", Secret, 0, any, true, Partial::Prefix(3),
+        r"\bsk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})";
+    "huggingface_token", Secret, 0, any, true, Partial::Prefix(3),
+        r"\bhf_[A-Za-z0-9]{34,}";
+    "npm_token", Secret, 0, any, true, Partial::Prefix(4),
+        r"\bnpm_[A-Za-z0-9]{36}\b";
+    "pypi_token", Secret, 0, any, true, Partial::Prefix(5),
+        r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}";
+    "sendgrid_key", Secret, 0, any, true, Partial::Prefix(3),
+        r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}";
+    "twilio_api_key", Secret, 0, any, true, Partial::Prefix(2),
+        r"\bSK[0-9a-fA-F]{32}\b";
+    "shopify_token", Secret, 0, any, true, Partial::Prefix(6),
+        r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b";
+    "digitalocean_token", Secret, 0, any, true, Partial::Prefix(7),
+        r"\bdo[opr]_v1_[a-f0-9]{64}\b";
+    "azure_storage_key", Secret, 1, any, false, Partial::Nothing,
+        r"(?i:AccountKey)=([A-Za-z0-9+/]{86}==)";
+    "jwt", Secret, 0, jwt, true, Partial::Nothing,
+        r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}";
+    // ── secrets found by their context ────────────────────────────────────────────────────
+    "bearer_token", Secret, 1, not_placeholder, false, Partial::Nothing,
+        r"(?i:\bbearer)\s+([A-Za-z0-9._~+/-]{16,}=*)";
+    "basic_auth", Secret, 1, not_placeholder, false, Partial::Nothing,
+        r"(?i:\bauthorization\s*:\s*basic)\s+([A-Za-z0-9+/]{8,}=*)";
+    "connection_string", Secret, 1, not_placeholder, false, Partial::Nothing,
+        r"(?i:\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|jdbc:[a-z]+|https?|ftp|smtp|ldap)://)[^\s:/@]{1,64}:([^\s/@]{1,128})@";
+    "password_assignment", Secret, 1, not_placeholder, false, Partial::Nothing,
+        r#"(?i:\b[a-z0-9_.-]*?(?:password|passwd|passphrase|pwd|pass|secret|api_?key|apikey|access_?token|auth_?token|refresh_?token|private_?key))["']?\s*(?:=|:|=>)\s*["']?([^\s"',;&<>]{4,})"#;
+    "password_argument", Secret, 1, not_placeholder, false, Partial::Nothing,
+        r"(?i:\s--?(?:password|passwd|pass|token|api-key|secret|client-secret))(?:=|\s+)([^\s\x22']{4,})";
+    "high_entropy_secret", Secret, 1, high_entropy, false, Partial::Nothing,
+        r#"(?i:[a-z0-9_.-]*(?:key|secret|token|credential|signature|salt|auth)[a-z0-9_.-]*)["']?\s*(?:=|:|=>)\s*["']?([A-Za-z0-9+/=_-]{20,})"#;
+    // ── personal data ─────────────────────────────────────────────────────────────────────
+    "email", Pii, 0, any, false, Partial::EmailDomain,
+        r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b";
+    "upi_id", Pii, 0, any, false, Partial::Nothing,
+        r"\b[A-Za-z0-9._-]{2,64}@(?:okaxis|oksbi|okhdfcbank|okicici|ybl|ibl|axl|paytm|upi|apl|ptyes|ptaxis|pthdfc|ptsbi|airtel|freecharge|ikwik|jio|kotak|icici|hdfcbank|sbi|axisbank|barodampay|yesbank|idfcbank|pnb|unionbank|boi|cnrb|federal|rbl|aubank|dbs|citi|hsbc)\b";
+    "iban", Pii, 0, validate::iban, true, Partial::Last4Digits,
+        r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b";
+    "credit_card", Pii, 0, card, true, Partial::Last4Digits,
+        r"\b[0-9](?:[ -]?[0-9]){12,18}\b";
+    "us_ssn", Pii, 0, validate::ssn, true, Partial::Last4Digits,
+        r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b";
+    "aadhaar", Pii, 0, aadhaar, true, Partial::Last4Digits,
+        r"\b[2-9][0-9]{3}[ -]?[0-9]{4}[ -]?[0-9]{4}\b";
+    "pan_india", Pii, 0, any, true, Partial::Nothing,
+        r"\b[A-Z]{3}[ABCFGHLJPT][A-Z][0-9]{4}[A-Z]\b";
+    "ifsc", Pii, 0, any, true, Partial::Nothing,
+        r"\b[A-Z]{4}0[A-Z0-9]{6}\b";
+    "passport_number", Pii, 1, any, false, Partial::Nothing,
+        r"(?i:passport)(?:[ _-]?(?i:no\.?|number|num|#|id))?\s*[:=#]?\s*[\x22']?([A-Z0-9]{6,9})\b";
+    "phone_india", Pii, 0, phone, true, Partial::Last4Digits,
+        r"\+91[ -]?[6-9][0-9]{4}[ -]?[0-9]{5}\b";
+    "phone_uk", Pii, 0, phone, true, Partial::Last4Digits,
+        r"(?:\+44 ?(?:\(0\) ?)?|\b0)(?:7[0-9]{3} ?[0-9]{3} ?[0-9]{3}|[1-9][0-9]{1,3} ?[0-9]{3,4} ?[0-9]{3,4})\b";
+    "phone_germany", Pii, 0, phone, true, Partial::Last4Digits,
+        r"(?:\+49|\b0049)[ -]?(?:\(0\))?[ -]?[1-9][0-9]{1,4}[ /-]?[0-9]{3,9}\b";
+    "phone_us", Pii, 0, phone, true, Partial::Last4Digits,
+        r"(?:\+1[ .-]?)?(?:\([2-9][0-9]{2}\) ?|\b[2-9][0-9]{2}[ .-])[2-9][0-9]{2}[ .-][0-9]{4}\b";
+    "phone_international", Pii, 0, phone, true, Partial::Last4Digits,
+        r"\+[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,4}\)?){1,2}(?:[ .-]?[0-9]{2,4}){1,4}\b";
+    "ipv4", Pii, 0, validate::ipv4, true, Partial::Nothing,
+        r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b";
+    "ipv6", Pii, 0, validate::ipv6, true, Partial::Nothing,
+        r"(?i)\b(?:[0-9a-f]{1,4}:){2,7}[0-9a-f]{1,4}\b|(?i)\b(?:[0-9a-f]{1,4}:){1,7}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})?|(?i)::(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4}\b";
+}

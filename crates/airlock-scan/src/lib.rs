@@ -1,0 +1,530 @@
+//! # airlock-scan — PII and secret detection and masking
+//!
+//! Everything a tool returns passes through this before the model sees it. One automaton
+//! (`regex-automata`'s meta regex over every detector's pattern, with its literal prefilters)
+//! finds candidates in one pass; validators (Luhn, Verhoeff, mod-97, SSN and card structure,
+//! placeholders, entropy) turn candidates into findings; overlapping findings merge into one
+//! span masked by the strictest strategy.
+//!
+//! ```
+//! use airlock_scan::{Scanner, Strategy};
+//! let scanner = Scanner::builder().strategy("credit_card", Strategy::Partial).build().unwrap();
+//! let masked = scanner.mask("card 4111 1111 1111 1111, mail ada@example.org").unwrap();
+//! assert_eq!(masked, "card **** **** **** 1111, mail [EMAIL]");
+//! ```
+
+pub mod detectors;
+pub mod validate;
+
+use std::collections::HashMap;
+
+use airlock_core::clean::{CleanContext, CleanError, ResultCleaner};
+use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input, PatternID};
+use sha2::{Digest, Sha256};
+
+pub use detectors::{Category, DETECTORS, Detector, Partial};
+
+/// How a finding is masked.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Keep a safe tail (the last 4 digits of a card, an e-mail's domain, a token's public
+    /// prefix); the rest becomes `*`.
+    Partial,
+    /// `[EMAIL:3f2a9c1b]`: a stable keyed hash, so equal values stay linkable.
+    Hash,
+    /// `[EMAIL]`: the type only.
+    TypeOnly,
+    /// `[REDACTED]`.
+    Full,
+}
+
+/// One finding: a UTF-8 byte range of the text and its type.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// Start (byte offset, on a character boundary).
+    pub start: usize,
+    /// End (exclusive).
+    pub end: usize,
+    /// The detector's type name.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// The scanner could not be built.
+#[derive(Debug)]
+pub struct BuildError(pub String);
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Builds a [`Scanner`].
+#[derive(Debug, Default)]
+pub struct ScannerBuilder {
+    disabled: Vec<String>,
+    strategies: HashMap<String, Strategy>,
+    default: Option<Strategy>,
+    allow: Vec<String>,
+    hash_key: Option<Vec<u8>>,
+}
+
+impl ScannerBuilder {
+    /// Turn a detector off by its type name.
+    #[must_use]
+    pub fn disable(mut self, kind: &str) -> Self {
+        self.disabled.push(kind.to_owned());
+        self
+    }
+
+    /// Mask this type with this strategy.
+    #[must_use]
+    pub fn strategy(mut self, kind: &str, s: Strategy) -> Self {
+        self.strategies.insert(kind.to_owned(), s);
+        self
+    }
+
+    /// The strategy for types without their own (default: `type_only`).
+    #[must_use]
+    pub fn default_strategy(mut self, s: Strategy) -> Self {
+        self.default = Some(s);
+        self
+    }
+
+    /// Values never masked: an exact value, or `*suffix` (`*@mycompany.com`).
+    #[must_use]
+    pub fn allow(mut self, value: &str) -> Self {
+        self.allow.push(value.to_owned());
+        self
+    }
+
+    /// The key of `hash` masking (default: random per process, so hashes link values within
+    /// one run only).
+    #[must_use]
+    pub fn hash_key(mut self, key: &[u8]) -> Self {
+        self.hash_key = Some(key.to_vec());
+        self
+    }
+
+    /// Compile.
+    pub fn build(self) -> Result<Scanner, BuildError> {
+        for kind in self.disabled.iter().chain(self.strategies.keys()) {
+            if !DETECTORS.iter().any(|d| d.kind == kind) {
+                return Err(BuildError(format!("no detector is called {kind:?}")));
+            }
+        }
+        let detectors: Vec<&'static Detector> = DETECTORS
+            .iter()
+            .filter(|d| !self.disabled.iter().any(|k| k == d.kind))
+            .collect();
+        let patterns: Vec<&str> = detectors.iter().map(|d| d.pattern).collect();
+        let re = Regex::builder()
+            .syntax(
+                regex_automata::util::syntax::Config::new()
+                    .unicode(false)
+                    .utf8(false),
+            )
+            .configure(Regex::config().utf8_empty(false))
+            .build_many(&patterns)
+            .map_err(|e| BuildError(format!("the detectors do not compile: {e}")))?;
+        let groups = detectors
+            .iter()
+            .map(|d| {
+                (d.group > 0)
+                    .then(|| regex::bytes::Regex::new(&format!("(?-u){}", d.pattern)))
+                    .transpose()
+                    .map_err(|e| BuildError(format!("{}: {e}", d.kind)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let hash_key = self.hash_key.unwrap_or_else(|| {
+            use std::hash::{BuildHasher, RandomState};
+            let a = RandomState::new().hash_one(0u8).to_le_bytes();
+            let b = RandomState::new().hash_one(1u8).to_le_bytes();
+            [a, b].concat()
+        });
+        Ok(Scanner {
+            re,
+            groups,
+            detectors,
+            strategies: self.strategies,
+            default: self.default.unwrap_or(Strategy::TypeOnly),
+            allow: self.allow,
+            hash_key,
+        })
+    }
+}
+
+/// The scanner: find and mask PII and secrets.
+pub struct Scanner {
+    re: Regex,
+    groups: Vec<Option<regex::bytes::Regex>>,
+    detectors: Vec<&'static Detector>,
+    strategies: HashMap<String, Strategy>,
+    default: Strategy,
+    allow: Vec<String>,
+    hash_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner")
+            .field("detectors", &self.detectors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes that continue a token: a value glued to one of these is part of something longer.
+fn glue(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
+impl Scanner {
+    /// A builder with every detector on.
+    pub fn builder() -> ScannerBuilder {
+        ScannerBuilder::default()
+    }
+
+    /// The type names of the detectors in use.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.detectors.iter().map(|d| d.kind).collect()
+    }
+
+    /// The value span of detector `i`'s match at `start..end`, if it is a finding.
+    fn accept(&self, i: usize, text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+        let d = self.detectors[i];
+        let bytes = text.as_bytes();
+        let (mut s, mut e) = (start, end);
+        if let Some(g) = &self.groups[i] {
+            let caps = g.captures(&bytes[start..end])?;
+            let m = caps.get(d.group)?;
+            (s, e) = (start + m.start(), start + m.end());
+        }
+        // Whole characters only.
+        while s > 0 && !text.is_char_boundary(s) {
+            s -= 1;
+        }
+        while e < text.len() && !text.is_char_boundary(e) {
+            e += 1;
+        }
+        let value = &text[s..e];
+        if d.bounded
+            && ((s > 0
+                && glue(bytes[s - 1])
+                && !(bytes[s - 1] == b'.' && s >= 2 && !glue(bytes[s - 2])))
+                || (e < bytes.len()
+                    && glue(bytes[e])
+                    && !(bytes[e] == b'.' && (e + 1 == bytes.len() || !glue(bytes[e + 1])))))
+        {
+            return None;
+        }
+        if !(d.validate)(value) || self.allowed(value) {
+            return None;
+        }
+        Some((s, e))
+    }
+
+    fn allowed(&self, value: &str) -> bool {
+        self.allow.iter().any(|a| match a.strip_prefix('*') {
+            Some(suffix) => value.ends_with(suffix),
+            None => value == a,
+        })
+    }
+
+    /// Every finding in `text`, in order, not overlapping (overlaps are merged into one span
+    /// of the type found first).
+    pub fn find(&self, text: &str) -> Vec<Finding> {
+        let mut raw: Vec<(usize, usize, usize)> = Vec::new();
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            let Some(m) = self.re.search(&Input::new(bytes).range(at..)) else {
+                break;
+            };
+            let (start, end, pid) = (m.start(), m.end(), m.pattern().as_usize());
+            if let Some((s, e)) = self.accept(pid, text, start, end) {
+                raw.push((s, e, pid));
+                at = end.max(start + 1);
+                continue;
+            }
+            // The first pattern to match here was no finding: try the others, anchored here.
+            let mut found = false;
+            for other in 0..self.detectors.len() {
+                if other == pid {
+                    continue;
+                }
+                let input = Input::new(bytes)
+                    .range(start..)
+                    .anchored(Anchored::Pattern(PatternID::new_unchecked(other)));
+                if let Some(m2) = self.re.search(&input)
+                    && let Some((s, e)) = self.accept(other, text, m2.start(), m2.end())
+                {
+                    raw.push((s, e, other));
+                    at = m2.end().max(start + 1);
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
+                at = start + 1;
+            }
+        }
+        raw.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
+        let mut out: Vec<Finding> = Vec::with_capacity(raw.len());
+        for (s, e, pid) in raw {
+            match out.last_mut() {
+                Some(last) if s < last.end => last.end = last.end.max(e),
+                _ => out.push(Finding {
+                    start: s,
+                    end: e,
+                    kind: self.detectors[pid].kind,
+                }),
+            }
+        }
+        out
+    }
+
+    fn strategy_of(&self, kind: &str) -> Strategy {
+        self.strategies.get(kind).copied().unwrap_or(self.default)
+    }
+
+    fn detector(&self, kind: &str) -> Option<&'static Detector> {
+        self.detectors.iter().copied().find(|d| d.kind == kind)
+    }
+
+    /// What replaces one finding's value.
+    fn replacement(&self, kind: &str, value: &str) -> String {
+        let label = kind.to_ascii_uppercase();
+        match self.strategy_of(kind) {
+            Strategy::Full => "[REDACTED]".to_owned(),
+            Strategy::TypeOnly => format!("[{label}]"),
+            Strategy::Hash => {
+                let mut h = Sha256::new();
+                h.update(&self.hash_key);
+                h.update((value.len() as u64).to_le_bytes());
+                h.update(value.as_bytes());
+                let d = h.finalize();
+                format!("[{label}:{:02x}{:02x}{:02x}{:02x}]", d[0], d[1], d[2], d[3])
+            }
+            Strategy::Partial => {
+                let partial = self.detector(kind).map_or(Partial::Nothing, |d| d.partial);
+                partial_mask(value, partial)
+            }
+        }
+    }
+
+    /// The masked text, or `None` when there is nothing to mask.
+    pub fn mask(&self, text: &str) -> Option<String> {
+        let findings = self.find(text);
+        if findings.is_empty() {
+            return None;
+        }
+        Some(self.apply(text, &findings))
+    }
+
+    /// `text` with `findings` masked.
+    pub fn apply(&self, text: &str, findings: &[Finding]) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for f in findings {
+            out.push_str(&text[at..f.start]);
+            out.push_str(&self.replacement(f.kind, &text[f.start..f.end]));
+            at = f.end;
+        }
+        out.push_str(&text[at..]);
+        out
+    }
+}
+
+/// `partial` masking: keep the tail the type allows, star the rest (separators kept).
+fn partial_mask(value: &str, partial: Partial) -> String {
+    match partial {
+        Partial::Last4Digits => {
+            let total = value.chars().filter(char::is_ascii_alphanumeric).count();
+            let mut seen = 0;
+            value
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        seen += 1;
+                        if seen + 4 > total { c } else { '*' }
+                    } else {
+                        c
+                    }
+                })
+                .collect()
+        }
+        Partial::EmailDomain => match value.split_once('@') {
+            Some((local, domain)) => {
+                let first = local.chars().next().unwrap_or('*');
+                format!("{first}***@{domain}")
+            }
+            None => "[REDACTED]".to_owned(),
+        },
+        Partial::Prefix(n) => {
+            let keep: String = value.chars().take(n.min(value.len() / 3)).collect();
+            format!("{keep}…[REDACTED]")
+        }
+        Partial::Nothing => "[REDACTED]".to_owned(),
+    }
+}
+
+impl ResultCleaner for Scanner {
+    fn clean_text(&self, _cx: &CleanContext<'_>, text: &str) -> Result<Option<String>, CleanError> {
+        Ok(self.mask(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(s: &Scanner, text: &str) -> Vec<&'static str> {
+        s.find(text).into_iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn builds_with_every_detector() {
+        let s = Scanner::builder().build().unwrap();
+        assert!(s.kinds().len() >= 40, "{}", s.kinds().len());
+    }
+
+    #[test]
+    fn finds_each_type() {
+        let s = Scanner::builder().build().unwrap();
+        let cases: &[(&str, &str)] = &[
+            ("contact ada.lovelace@example.org today", "email"),
+            ("call +1 202-555-0147 now", "phone_us"),
+            ("call (202) 555-0147 now", "phone_us"),
+            ("ring +44 20 7946 0958", "phone_uk"),
+            ("ring 07700 900123", "phone_uk"),
+            ("ruf +49 30 1234567 an", "phone_germany"),
+            ("mobile +91 98765 43210", "phone_india"),
+            ("reach +33 1 42 68 53 00 today", "phone_international"),
+            ("ssn 123-45-6789", "us_ssn"),
+            ("card 4111 1111 1111 1111 ok", "credit_card"),
+            ("amex 3782-822463-10005", "credit_card"),
+            ("host 192.168.10.20 up", "ipv4"),
+            ("host 2001:db8::8a2e:370:7334 up", "ipv6"),
+            ("iban DE89 3704 0044 0532 0130 00", "iban"),
+            ("iban GB82WEST12345698765432.", "iban"),
+            ("Passport No: X1234567", "passport_number"),
+            ("aadhaar 2363 4201 2341", "aadhaar"),
+            ("PAN ABCPE1234F", "pan_india"),
+            ("pay ramesh@okaxis", "upi_id"),
+            ("IFSC HDFC0001234", "ifsc"),
+            ("key AKIAZ3MXQ4RLT7P2WD5K here", "aws_access_key_id"),
+            (
+                "aws_secret_access_key = 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",
+                "aws_secret_access_key",
+            ),
+            (
+                "token ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+                "github_token",
+            ),
+            ("glpat-x7Yq2Lm9Pk4Rt6Wz8Nv3", "gitlab_token"),
+            (
+                "xoxb-2345678901-2345678901234-AbCdEfGhIjKlMnOpQrStUvWx",
+                "slack_token",
+            ),
+            ("sk_live_51Hx2Ly9Qz8Pw7Rv6Tu5", "stripe_key"),
+            ("AIzaSyD3x7Yq2Lm9Pk4Rt6Wz8Nv3Bc5Df7Gh9Jk", "google_api_key"),
+            (
+                "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH12",
+                "huggingface_token",
+            ),
+            ("npm_abcdefghijklmnopqrstuvwxyz0123456789", "npm_token"),
+            (
+                "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+                "sendgrid_key",
+            ),
+            (
+                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dGhpc2lzYXNpZ25hdHVyZQ",
+                "jwt",
+            ),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nabc\n-----END RSA PRIVATE KEY-----",
+                "private_key",
+            ),
+            ("DB_PASSWORD=hunter2Qx9", "password_assignment"),
+            ("\"password\": \"s3cr3tV4lue\"", "password_assignment"),
+            ("mysql -u root --password=Tr0ub4dor", "password_argument"),
+            (
+                "postgres://app:Zq8vLm2@db.internal:5432/app",
+                "connection_string",
+            ),
+            (
+                "Authorization: Bearer abcdef0123456789ABCDEF",
+                "bearer_token",
+            ),
+            (
+                "Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l",
+                "basic_auth",
+            ),
+            (
+                "signing_key: 9fQ2xL7pR4tZ8vB1nM6cK3wJ5hG0dS2a",
+                "high_entropy_secret",
+            ),
+        ];
+        for (text, kind) in cases {
+            assert_eq!(kinds(&s, text), [*kind], "{text}");
+        }
+    }
+
+    #[test]
+    fn hard_negatives_stay_clean() {
+        let s = Scanner::builder().build().unwrap();
+        for text in [
+            "card 4111 1111 1111 1112 fails Luhn",
+            "aadhaar 2363 4201 2346 fails Verhoeff",
+            "id 550e8400-e29b-41d4-a716-446655440000",
+            "commit 3f786850e387550fdab836ed7e6dc881de23001b",
+            "sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "version 1.2.3 and v10.0.0.1-beta",
+            "at 2024-05-01T12:30:45Z and 1714566645",
+            "ISBN 978-3-16-148410-0",
+            "password=${DB_PASSWORD}",
+            "api_key: <your-api-key>",
+            "password = ********",
+            "AKIAIOSFODNN7EXAMPLE",
+            "ssn 000-12-3456",
+            "iban DE89 3704 0044 0532 0130 01",
+            "order 12345678",
+        ] {
+            assert_eq!(s.find(text), [], "{text}");
+        }
+    }
+
+    #[test]
+    fn masking_strategies_and_merging() {
+        let s = Scanner::builder()
+            .strategy("credit_card", Strategy::Partial)
+            .strategy("email", Strategy::Hash)
+            .hash_key(b"k")
+            .build()
+            .unwrap();
+        let m = s.mask("card 4111-1111-1111-1111").unwrap();
+        assert_eq!(m, "card ****-****-****-1111");
+        let a = s.mask("ada@example.org").unwrap();
+        assert_eq!(a, s.mask("ada@example.org").unwrap(), "hashes are stable");
+        assert_ne!(a, s.mask("bob@example.org").unwrap());
+        assert!(a.starts_with("[EMAIL:"));
+        let t = Scanner::builder().build().unwrap();
+        assert_eq!(t.mask("ssn 123-45-6789.").unwrap(), "ssn [US_SSN].");
+        assert_eq!(t.mask("nothing here"), None);
+        // The company's own domain is allowed.
+        let own = Scanner::builder().allow("*@mycompany.com").build().unwrap();
+        assert_eq!(own.find("mail bob@mycompany.com"), []);
+    }
+
+    #[test]
+    fn unknown_types_are_build_errors() {
+        assert!(Scanner::builder().disable("emial").build().is_err());
+    }
+}

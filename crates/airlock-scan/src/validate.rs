@@ -1,0 +1,340 @@
+//! Checksums and structure rules that turn a pattern match into a finding (or not).
+
+/// The ASCII digits of `s`, as numbers.
+pub fn digits(s: &str) -> Vec<u8> {
+    s.bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect()
+}
+
+/// Luhn (mod 10), as payment cards use it.
+pub fn luhn(digits: &[u8]) -> bool {
+    if digits.len() < 2 {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d);
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+const VERHOEFF_D: [[u8; 10]; 10] = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+    [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+    [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+];
+const VERHOEFF_P: [[u8; 10]; 8] = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+    [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+    [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+    [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+];
+
+/// Verhoeff, as Aadhaar numbers use it (the last digit checks the others).
+pub fn verhoeff(digits: &[u8]) -> bool {
+    if digits.is_empty() {
+        return false;
+    }
+    let mut c = 0u8;
+    for (i, &d) in digits.iter().rev().enumerate() {
+        if d > 9 {
+            return false;
+        }
+        c = VERHOEFF_D[usize::from(c)][usize::from(VERHOEFF_P[i % 8][usize::from(d)])];
+    }
+    c == 0
+}
+
+/// The IBAN length of each country that has IBANs.
+fn iban_length(country: &str) -> Option<usize> {
+    Some(match country {
+        "AD" => 24,
+        "AE" => 23,
+        "AL" => 28,
+        "AT" => 20,
+        "AZ" => 28,
+        "BA" => 20,
+        "BE" => 16,
+        "BG" => 22,
+        "BH" => 22,
+        "BR" => 29,
+        "BY" => 28,
+        "CH" => 21,
+        "CR" => 22,
+        "CY" => 28,
+        "CZ" => 24,
+        "DE" => 22,
+        "DK" => 18,
+        "DO" => 28,
+        "EE" => 20,
+        "EG" => 29,
+        "ES" => 24,
+        "FI" => 18,
+        "FO" => 18,
+        "FR" => 27,
+        "GB" => 22,
+        "GE" => 22,
+        "GI" => 23,
+        "GL" => 18,
+        "GR" => 27,
+        "GT" => 28,
+        "HR" => 21,
+        "HU" => 28,
+        "IE" => 22,
+        "IL" => 23,
+        "IQ" => 23,
+        "IS" => 26,
+        "IT" => 27,
+        "JO" => 30,
+        "KW" => 30,
+        "KZ" => 20,
+        "LB" => 28,
+        "LC" => 32,
+        "LI" => 21,
+        "LT" => 20,
+        "LU" => 20,
+        "LV" => 21,
+        "MC" => 27,
+        "MD" => 24,
+        "ME" => 22,
+        "MK" => 19,
+        "MR" => 27,
+        "MT" => 31,
+        "MU" => 30,
+        "NL" => 18,
+        "NO" => 15,
+        "PK" => 24,
+        "PL" => 28,
+        "PS" => 29,
+        "PT" => 25,
+        "QA" => 29,
+        "RO" => 24,
+        "RS" => 22,
+        "SA" => 24,
+        "SC" => 31,
+        "SE" => 24,
+        "SI" => 19,
+        "SK" => 24,
+        "SM" => 27,
+        "ST" => 25,
+        "SV" => 28,
+        "TL" => 23,
+        "TN" => 24,
+        "TR" => 26,
+        "UA" => 29,
+        "VA" => 22,
+        "VG" => 24,
+        "XK" => 20,
+        _ => return None,
+    })
+}
+
+/// An IBAN: the country's length and the ISO 7064 mod-97 check (spaces ignored).
+pub fn iban(s: &str) -> bool {
+    let compact: Vec<u8> = s.bytes().filter(|b| *b != b' ').collect();
+    if compact.len() < 15 || !compact.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let Ok(country) = std::str::from_utf8(&compact[..2]) else {
+        return false;
+    };
+    if iban_length(country) != Some(compact.len()) {
+        return false;
+    }
+    let mut rem: u32 = 0;
+    for &b in compact[4..].iter().chain(&compact[..4]) {
+        let v = match b {
+            b'0'..=b'9' => u32::from(b - b'0'),
+            b'A'..=b'Z' => u32::from(b - b'A') + 10,
+            _ => return false,
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    rem == 1
+}
+
+/// A US social security number: area not 000, 666 or 9xx; group not 00; serial not 0000.
+pub fn ssn(s: &str) -> bool {
+    let d = digits(s);
+    if d.len() != 9 {
+        return false;
+    }
+    let area = u32::from(d[0]) * 100 + u32::from(d[1]) * 10 + u32::from(d[2]);
+    let group = d[3] * 10 + d[4];
+    let serial = d[5..].iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
+    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+/// A payment card: 13–19 digits, a known brand prefix, and Luhn.
+pub fn card(s: &str) -> bool {
+    let d = digits(s);
+    if !(13..=19).contains(&d.len()) || !luhn(&d) {
+        return false;
+    }
+    let n = |k: usize| d[..k].iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
+    let len = d.len();
+    match d[0] {
+        4 => matches!(len, 13 | 16 | 19),                // Visa
+        5 => (51..=55).contains(&n(2)) && len == 16,     // Mastercard
+        2 => (2221..=2720).contains(&n(4)) && len == 16, // Mastercard 2-series
+        3 => {
+            (matches!(n(2), 34 | 37) && len == 15)                            // Amex
+                || ((3528..=3589).contains(&n(4)) && (16..=19).contains(&len)) // JCB
+                || ((300..=305).contains(&n(3)) || matches!(n(2), 36 | 38 | 39)) && (14..=19).contains(&len) // Diners
+        }
+        6 => {
+            (n(4) == 6011 || n(2) == 65 || (644..=649).contains(&n(3)))       // Discover
+                && (16..=19).contains(&len)
+                || n(2) == 62 && (16..=19).contains(&len) // UnionPay
+        }
+        _ => false,
+    }
+}
+
+/// An IPv4 address: four octets ≤ 255, no leading zeros.
+pub fn ipv4(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 4
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 3
+                && !(p.len() > 1 && p.starts_with('0'))
+                && p.parse::<u16>().is_ok_and(|v| v <= 255)
+        })
+}
+
+/// An IPv6 address (the standard library's parser decides).
+pub fn ipv6(s: &str) -> bool {
+    s.matches(':').count() >= 2 && s.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// Shannon entropy in bits per character.
+pub fn entropy(s: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    for b in s.bytes() {
+        counts[usize::from(b)] += 1;
+    }
+    let n = s.len() as f64;
+    if n == 0.0 {
+        return 0.0;
+    }
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// A value that only stands in for a secret: `${DB_PASSWORD}`, `<your-api-key>`, `********`,
+/// `changeme`-style words, documentation examples, values already masked.
+pub fn placeholder(v: &str) -> bool {
+    let t = v.trim_matches(|c| c == '"' || c == '\'');
+    let lower = t.to_ascii_lowercase();
+    if t.len() < 4
+        || t.starts_with("${")
+        || t.starts_with("$(")
+        || t.starts_with("{{")
+        || t.starts_with('<')
+        || t.starts_with('[')
+        || t.starts_with('%')
+        || t.starts_with("process.env")
+        || t.starts_with("os.environ")
+        || t.starts_with("env.")
+    {
+        return true;
+    }
+    if let Some(first) = t.chars().next()
+        && t.chars().all(|c| c == first)
+    {
+        return true; // ********, xxxxxxxx
+    }
+    const WORDS: &[&str] = &[
+        "example",
+        "placeholder",
+        "redacted",
+        "your_",
+        "your-",
+        "yourpass",
+        "<your",
+        "xxxx",
+        "****",
+        "dummy",
+        "sample",
+        "changeit",
+        "none",
+        "null",
+        "undefined",
+        "true",
+        "false",
+        "required",
+        "optional",
+        "string",
+        "password",
+        "secret",
+        "token",
+        "mask",
+    ];
+    WORDS.iter().any(|w| lower.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        assert!(luhn(&digits("4111 1111 1111 1111")));
+        assert!(!luhn(&digits("4111 1111 1111 1112")));
+        assert!(card("4111-1111-1111-1111"));
+        assert!(card("378282246310005"));
+        assert!(card("5500 0000 0000 0004"));
+        assert!(!card("1234 5678 9012 3456"));
+        assert!(verhoeff(&digits("2363 4201 2341")));
+        assert!(!verhoeff(&digits("2363 4201 2346")));
+        assert!(iban("DE89 3704 0044 0532 0130 00"));
+        assert!(iban("GB82WEST12345698765432"));
+        assert!(!iban("DE89 3704 0044 0532 0130 01"));
+        assert!(!iban("XX89370400440532013000"));
+        assert!(ssn("123-45-6789"));
+        assert!(!ssn("000-45-6789") && !ssn("666-45-6789") && !ssn("900-45-6789"));
+        assert!(!ssn("123-00-6789") && !ssn("123-45-0000"));
+        assert!(ipv4("192.168.1.10") && !ipv4("256.1.1.1") && !ipv4("01.2.3.4"));
+        assert!(ipv6("2001:db8::1") && ipv6("fe80::1") && !ipv6("12:30:45"));
+        assert!(
+            placeholder("${DB_PASSWORD}")
+                && placeholder("********")
+                && placeholder("<your-api-key>")
+        );
+        assert!(!placeholder("hunter2-Qx9!"));
+    }
+}
