@@ -69,7 +69,15 @@ pub fn engine(config: Config) -> anyhow::Result<Engine> {
         None => None,
     };
     let store = rate_store(&config.settings.limits)?;
+    let scanner = if config.settings.sanitize.enabled {
+        Some(scanner(&config.settings.sanitize)?)
+    } else {
+        None
+    };
     let mut builder = Engine::builder().config(config);
+    if let Some(scanner) = scanner {
+        builder = builder.cleaner(Arc::new(scanner));
+    }
     if let Some(sink) = audit {
         builder = builder.audit(sink);
     }
@@ -106,4 +114,41 @@ fn rate_store(
             airlock_core::config::redact_url(&limits.backend)
         )
     }
+}
+
+/// The PII and secret scanner `[sanitize]` describes.
+pub fn scanner(
+    settings: &airlock_core::config::SanitizeSettings,
+) -> anyhow::Result<airlock_scan::Scanner> {
+    use airlock_scan::Strategy;
+    let strategy = |name: &str| -> anyhow::Result<Strategy> {
+        Ok(match name {
+            "full" => Strategy::Full,
+            "partial" => Strategy::Partial,
+            "hash" => Strategy::Hash,
+            "type_only" => Strategy::TypeOnly,
+            other => anyhow::bail!(
+                "invalid configuration: sanitize: {other:?} is not a masking strategy"
+            ),
+        })
+    };
+    let mut b = airlock_scan::Scanner::builder().default_strategy(strategy(&settings.strategy)?);
+    for (kind, s) in &settings.strategies {
+        b = b.strategy(kind, strategy(s)?);
+    }
+    for kind in &settings.disable {
+        b = b.disable(kind);
+    }
+    for value in &settings.allow {
+        b = b.allow(value);
+    }
+    if let Some(var) = &settings.hash_key_env {
+        let key = std::env::var(var).map_err(|_| {
+            anyhow::anyhow!("invalid configuration: sanitize.hash_key_env: ${var} is not set")
+        })?;
+        b = b.hash_key(key.as_bytes());
+    }
+    b.build().map_err(|e| {
+        anyhow::anyhow!("invalid configuration: sanitize: {e}\nhint: `airlock scan --list` names every detector type")
+    })
 }

@@ -31,6 +31,8 @@ enum Command {
     Run(cmd::run::Args),
     /// Guard an MCP server over Streamable HTTP, for many authenticated callers.
     Serve(cmd::serve::Args),
+    /// Mask PII and secrets in text (stdin or files), or print what was found.
+    Scan(cmd::scan::Args),
 }
 
 /// How a subcommand ended, when it did not fail.
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd::verify::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Scan(args) => cmd::scan::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

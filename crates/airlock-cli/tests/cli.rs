@@ -464,3 +464,77 @@ fn limits_are_shared_between_processes_through_redis() {
         third.stdout
     );
 }
+
+fn scan_with(args: &[&str], input: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input.txt");
+    std::fs::write(&path, input).unwrap();
+    run(airlock()
+        .arg("scan")
+        .args(args)
+        .stdin(std::fs::File::open(&path).unwrap()))
+}
+
+#[test]
+fn scan_masks_stdin_and_reports_byte_offsets() {
+    let text = "Grüße von ada@example.org, Karte 4111 1111 1111 1111\nDB_PASSWORD=hunter2Qx9\n";
+    let r = scan_with(&[], text);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "Grüße von [EMAIL], Karte [CREDIT_CARD]\nDB_PASSWORD=[PASSWORD_ASSIGNMENT]\n"
+    );
+    let r = scan_with(&["--findings"], text);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let f = &v["findings"][0];
+    // UTF-8 byte offsets: "Grüße von " is 12 bytes.
+    assert_eq!(
+        (f["start"].as_u64(), f["type"].as_str()),
+        (Some(12), Some("email"))
+    );
+    let start = f["start"].as_u64().unwrap() as usize;
+    let end = f["end"].as_u64().unwrap() as usize;
+    assert_eq!(&text[start..end], "ada@example.org");
+}
+
+#[test]
+fn scan_jsonl_list_and_configured_masking() {
+    let r = scan_with(
+        &["--jsonl"],
+        "{\"id\": \"a\", \"text\": \"ssn 123-45-6789\"}\n{\"id\": 2, \"text\": \"nothing\"}\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines[0],
+        json!({"id": "a", "findings": [{"start": 4, "end": 15, "type": "us_ssn"}]})
+    );
+    assert_eq!(lines[1], json!({"id": 2, "findings": []}));
+    let r = scan_with(&["--jsonl"], "not json\n");
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("line 1"), "{}", r.stderr);
+
+    let r = run(airlock().args(["scan", "--list"]));
+    assert!(r.stdout.lines().count() >= 40, "{}", r.stdout);
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("airlock.toml");
+    std::fs::write(
+        &cfg,
+        "[sanitize]\nstrategies = { credit_card = \"partial\" }\nallow = [\"*@mycompany.com\"]\n",
+    )
+    .unwrap();
+    let r = scan_with(
+        &["--config", cfg.to_str().unwrap()],
+        "4111 1111 1111 1111 bob@mycompany.com",
+    );
+    assert_eq!(r.stdout, "**** **** **** 1111 bob@mycompany.com");
+    std::fs::write(&cfg, "[sanitize]\nstrategy = \"blur\"\n").unwrap();
+    let r = scan_with(&["--config", cfg.to_str().unwrap()], "x");
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not a masking strategy"), "{}", r.stderr);
+}

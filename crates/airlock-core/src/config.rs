@@ -64,7 +64,45 @@ pub struct Settings {
     pub tenants: BTreeMap<String, TenantSettings>,
     /// `airlock serve`, the Streamable-HTTP gateway: who may connect and what reaches the upstream.
     pub gateway: GatewaySettings,
+    /// Masking of PII and secrets in tool results before the model sees them.
+    pub sanitize: SanitizeSettings,
 }
+
+/// `[sanitize]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SanitizeSettings {
+    /// Scan every tool result and mask what is found.
+    pub enabled: bool,
+    /// The masking of types without their own: `full`, `partial`, `type_only` or `hash`.
+    pub strategy: String,
+    /// Per-type masking, e.g. `{ credit_card = "partial", email = "hash" }`.
+    pub strategies: BTreeMap<String, String>,
+    /// Detector types turned off (`airlock scan --list` names them).
+    pub disable: Vec<String>,
+    /// Values never masked: exact values, or `*suffix` such as `*@mycompany.com`.
+    pub allow: Vec<String>,
+    /// An environment variable holding the key of `hash` masking (unset: a random key per
+    /// process, so hashes link values within one run only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash_key_env: Option<String>,
+}
+
+impl Default for SanitizeSettings {
+    fn default() -> Self {
+        SanitizeSettings {
+            enabled: true,
+            strategy: "type_only".into(),
+            strategies: BTreeMap::new(),
+            disable: Vec::new(),
+            allow: Vec::new(),
+            hash_key_env: None,
+        }
+    }
+}
+
+/// The masking strategies `[sanitize]` accepts.
+pub const STRATEGIES: &[&str] = &["full", "partial", "type_only", "hash"];
 
 /// `[gateway]`
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -603,6 +641,49 @@ impl Config {
                 "roots announced by the client pass to the server unchanged".into()
             } else {
                 "roots announced by the client are narrowed to these directories before the server sees them".into()
+            },
+        );
+        let z = &s.sanitize;
+        add(
+            "sanitize.enabled",
+            z.enabled.to_string(),
+            if z.enabled {
+                "every tool result is scanned for PII and secrets, and what is found is masked before the model sees it".into()
+            } else {
+                "tool results reach the model as the server sent them".into()
+            },
+        );
+        add(
+            "sanitize.strategy",
+            format!("{:?}", z.strategy),
+            match z.strategy.as_str() {
+                "full" => "findings become [REDACTED]".into(),
+                "partial" => "findings keep a safe tail (last 4 digits, an e-mail's domain, a token's prefix)".into(),
+                "hash" => "findings become [TYPE:hash], equal values alike".into(),
+                _ => "findings become [TYPE], e.g. [EMAIL]".into(),
+            },
+        );
+        add(
+            "sanitize.strategies",
+            format!("{:?}", z.strategies),
+            "per-type masking that overrides sanitize.strategy".into(),
+        );
+        add(
+            "sanitize.disable",
+            format!("{:?}", z.disable),
+            "detector types not used".into(),
+        );
+        add(
+            "sanitize.allow",
+            format!("{:?}", z.allow),
+            "values never masked".into(),
+        );
+        add(
+            "sanitize.hash_key_env",
+            format!("{:?}", z.hash_key_env),
+            match &z.hash_key_env {
+                Some(v) => format!("hash masking is keyed by ${v}: hashes link values across runs"),
+                None => "hash masking uses a random key per process".into(),
             },
         );
         let g = &s.gateway;
@@ -1219,6 +1300,25 @@ fn compile(
         }
     }
     check_gateway(&settings.gateway, &bad)?;
+    for (key, v) in std::iter::once((
+        String::from("sanitize.strategy"),
+        &settings.sanitize.strategy,
+    ))
+    .chain(
+        settings
+            .sanitize
+            .strategies
+            .iter()
+            .map(|(k, v)| (format!("sanitize.strategies.{k}"), v)),
+    ) {
+        if !STRATEGIES.contains(&v.as_str()) {
+            return Err(bad(
+                &key,
+                format!("{v:?} is not a masking strategy"),
+                &format!("use one of {}", STRATEGIES.join(", ")),
+            ));
+        }
+    }
     if settings.limits.backend != "memory" && !settings.limits.is_redis() {
         return Err(bad(
             "limits.backend",

@@ -178,10 +178,12 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
             .unknown_args(mode)
             .build()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let scanner = crate::load::scanner(&config.settings.sanitize)?;
         Ok(Arc::new(
             Engine::builder()
                 .config(config)
                 .audit(sink.clone())
+                .cleaner(Arc::new(scanner))
                 .build()?,
         ))
     };
@@ -206,7 +208,7 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
     )?;
     writeln!(
         out,
-        "Policy: deny delete_*. Checks: tool access, ghost arguments (block), strict JSON-Schema validation."
+        "Policy: deny delete_*. Checks: tool access, ghost arguments (block), strict JSON-Schema validation; results: PII and secret masking."
     )?;
     let tools = client.list_all_tools().await?;
     writeln!(out)?;
@@ -222,7 +224,7 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
             .join(", ")
     )?;
 
-    let (mut allowed, mut changed, mut refused) = (0, 0, 0);
+    let (mut allowed, mut changed, mut refused, mut masked) = (0, 0, 0, 0);
     for (i, step) in script().into_iter().enumerate() {
         writeln!(out)?;
         writeln!(out, "{:>2}. {}", i + 1, c(step.title, "1"))?;
@@ -285,6 +287,15 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
         for line in answer.lines() {
             writeln!(out, "    ← {}", escape(line))?;
         }
+        masked += answer
+            .split('[')
+            .skip(1)
+            .filter(|rest| {
+                rest.split_once(']').is_some_and(|(label, _)| {
+                    !label.is_empty() && label.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+                })
+            })
+            .count();
     }
     client.cancel().await?;
     strip_client.cancel().await?;
@@ -303,7 +314,7 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
     )?;
     writeln!(
         out,
-        "{} nothing yet: result cleaning (PII and secret masking) is not built, so step 10's customer rows reached the agent as the server sent them.",
+        "{} {masked} values in the results (e-mails, phone numbers, card numbers) before the agent saw them.",
         c("Masked:", "1"),
     )?;
     if let Some(path) = &args.audit {

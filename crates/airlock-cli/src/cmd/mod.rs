@@ -3,5 +3,6 @@
 pub mod check;
 pub mod demo;
 pub mod run;
+pub mod scan;
 pub mod serve;
 pub mod verify;

@@ -1,0 +1,110 @@
+//! `airlock scan` — mask PII and secrets in text from stdin or files, or list what was found.
+//!
+//! * default: the masked text on stdout;
+//! * `--findings`: one JSON line per input with its findings (UTF-8 byte offsets);
+//! * `--jsonl`: input lines `{"id", "text"}` → output lines `{"id", "findings": [{"start", "end", "type"}]}`;
+//! * `--list`: the detector types.
+//!
+//! The masking is `[sanitize]`'s (configuration file, flags, environment).
+
+use std::io::{BufRead, Read, Write};
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::Outcome;
+use crate::load::{self, ConfigArgs};
+
+/// `airlock scan` options.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Print the findings (JSON, UTF-8 byte offsets) instead of the masked text.
+    #[arg(long, conflicts_with = "jsonl")]
+    findings: bool,
+    /// Read JSON lines `{"id", "text"}` and write `{"id", "findings": [...]}` lines.
+    #[arg(long)]
+    jsonl: bool,
+    /// List the detector types and exit.
+    #[arg(long)]
+    list: bool,
+    /// Files to scan (default: stdin).
+    #[arg(value_name = "FILE")]
+    files: Vec<std::path::PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let (_, config) = load::config(&args.config)?;
+    let scanner = load::scanner(&config.settings.sanitize)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if args.list {
+        for d in airlock_scan::DETECTORS {
+            let category = match d.category {
+                airlock_scan::Category::Pii => "pii",
+                airlock_scan::Category::Secret => "secret",
+            };
+            let on = if scanner.kinds().contains(&d.kind) {
+                ""
+            } else {
+                "  (disabled)"
+            };
+            writeln!(out, "{:<28} {category}{on}", d.kind)?;
+        }
+        out.flush()?;
+        return Ok(Outcome::Ok);
+    }
+    if args.jsonl {
+        let stdin = std::io::stdin();
+        let reader: Box<dyn BufRead> = match args.files.first() {
+            Some(f) => Box::new(std::io::BufReader::new(
+                std::fs::File::open(f).with_context(|| format!("cannot read {}", f.display()))?,
+            )),
+            None => Box::new(stdin.lock()),
+        };
+        for (n, line) in reader.lines().enumerate() {
+            let line = line.context("cannot read the input")?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(&line).with_context(|| {
+                format!(
+                    "line {}: not JSON\nhint: each line must be {{\"id\": …, \"text\": \"…\"}}",
+                    n + 1
+                )
+            })?;
+            let text = v["text"].as_str().with_context(|| {
+                format!("line {}: no \"text\" string\nhint: each line must be {{\"id\": …, \"text\": \"…\"}}", n + 1)
+            })?;
+            let findings = scanner.find(text);
+            writeln!(out, "{}", json!({"id": v["id"], "findings": findings}))?;
+        }
+        out.flush()?;
+        return Ok(Outcome::Ok);
+    }
+    let mut inputs: Vec<(String, String)> = Vec::new();
+    if args.files.is_empty() {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read stdin (is it UTF-8 text?)")?;
+        inputs.push(("-".into(), text));
+    } else {
+        for f in &args.files {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read {} (is it UTF-8 text?)", f.display()))?;
+            inputs.push((f.display().to_string(), text));
+        }
+    }
+    for (name, text) in inputs {
+        let findings = scanner.find(&text);
+        if args.findings {
+            writeln!(out, "{}", json!({"source": name, "findings": findings}))?;
+        } else {
+            out.write_all(scanner.apply(&text, &findings).as_bytes())?;
+        }
+    }
+    out.flush()?;
+    Ok(Outcome::Ok)
+}
