@@ -1,0 +1,78 @@
+//! Scanner throughput: sparse realistic text (a few findings per 10 KB), dense text, and masking
+//! a 10 KB tool result with 6 findings. Baseline in the same run: `memchr`-speed search for one
+//! byte over the same text (the floor any scanner pays to look at every byte).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use airlock_scan::Scanner;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+/// A realistic tool result: JSON API rows, log lines, an env file, a stack trace.
+fn sparse_block() -> String {
+    let mut s = String::new();
+    for i in 0..40 {
+        s.push_str(&format!(
+            "{{\"id\": {i}, \"status\": \"shipped\", \"sku\": \"SKU-{i:05}\", \"updated\": \"2024-05-01T12:{:02}:00Z\", \"note\": \"Customer asked about delivery window; follow up next week.\"}}\n",
+            i % 60
+        ));
+        s.push_str(&format!(
+            "2024-05-01 12:00:{:02} INFO  worker-{i} processed batch {} in 35ms (queue depth 4, version 1.4.2)\n",
+            i % 60,
+            1000 + i
+        ));
+    }
+    s.push_str("at com.example.app.Service.handle(Service.java:142)\nat com.example.app.Main.main(Main.java:17)\n");
+    s
+}
+
+fn text_with_findings(kb: usize, findings_per_10kb: usize) -> String {
+    let block = sparse_block();
+    let secrets = [
+        "contact ada.lovelace@example.org",
+        "card 4111 1111 1111 1111",
+        "DB_PASSWORD=hunter2Qx9",
+        "token ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "call +1 202-555-0147",
+        "host 192.168.10.20",
+    ];
+    let mut out = String::new();
+    let mut n = 0;
+    while out.len() < kb * 1024 {
+        out.push_str(&block);
+        let want = out.len() * findings_per_10kb / (10 * 1024);
+        while n < want {
+            out.push_str(secrets[n % secrets.len()]);
+            out.push('\n');
+            n += 1;
+        }
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let scanner = Scanner::builder().build().unwrap();
+    let mut g = c.benchmark_group("scan");
+    for (name, text) in [
+        ("sparse 1 MiB (3 findings / 10 KB)", text_with_findings(1024, 3)),
+        ("dense 1 MiB (60 findings / 10 KB)", text_with_findings(1024, 60)),
+    ] {
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_function(format!("find, {name}"), |b| b.iter(|| black_box(scanner.find(black_box(&text)))));
+        g.bench_function(format!("baseline: memchr for one byte, {name}"), |b| {
+            b.iter(|| black_box(text.as_bytes().iter().position(|&c| c == 0xff)))
+        });
+    }
+    let result = text_with_findings(10, 6);
+    let result = &result[..10 * 1024.min(result.len())];
+    let findings = scanner.find(result).len();
+    g.throughput(Throughput::Bytes(result.len() as u64));
+    g.bench_function(format!("mask a 10 KB tool result ({findings} findings)"), |b| {
+        b.iter(|| black_box(scanner.mask(black_box(result))))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
