@@ -76,6 +76,10 @@ fn high_entropy(v: &str) -> bool {
         // A bare hex digest (a git SHA, a checksum) is not a secret by shape alone.
         && !(v.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(v.len(), 32 | 40 | 64))
 }
+fn ipv6(v: &str) -> bool {
+    // `::` alone (the unspecified address) is punctuation far more often than an address.
+    v.len() >= 3 && validate::ipv6(v)
+}
 fn jwt(v: &str) -> bool {
     v.split('.').count() == 3
 }
@@ -185,6 +189,6 @@ detectors! {
         r"\+[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,4}\)?){1,2}(?:[ .-]?[0-9]{2,4}){1,4}\b";
     "ipv4", Pii, 0, validate::ipv4, true, Partial::Nothing,
         r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b";
-    "ipv6", Pii, 0, validate::ipv6, true, Partial::Nothing,
-        r"(?i)\b(?:[0-9a-f]{1,4}:){2,7}[0-9a-f]{1,4}\b|(?i)\b(?:[0-9a-f]{1,4}:){1,7}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})?|(?i)::(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4}\b";
+    "ipv6", Pii, 0, ipv6, true, Partial::Nothing,
+        r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|(?i)(?:\b[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})?::(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6}\b)?";
 }

@@ -149,9 +149,11 @@ impl ScannerBuilder {
             let b = RandomState::new().hash_one(1u8).to_le_bytes();
             [a, b].concat()
         });
+        let numeric = detectors.iter().map(|d| NUMERIC.contains(&d.kind)).collect();
         Ok(Scanner {
             re,
             groups,
+            numeric,
             detectors,
             strategies: self.strategies,
             default: self.default.unwrap_or(Strategy::TypeOnly),
@@ -165,6 +167,9 @@ impl ScannerBuilder {
 pub struct Scanner {
     re: Regex,
     groups: Vec<Option<regex::bytes::Regex>>,
+    /// Per detector: whether it matches numbers (cards, phones, IPs); a failed numeric
+    /// candidate is retried against the other numeric detectors only.
+    numeric: Vec<bool>,
     detectors: Vec<&'static Detector>,
     strategies: HashMap<String, Strategy>,
     default: Strategy,
@@ -179,6 +184,12 @@ impl std::fmt::Debug for Scanner {
             .finish_non_exhaustive()
     }
 }
+
+/// Detectors whose matches are numbers; only these compete for the same digits.
+const NUMERIC: &[&str] = &[
+    "iban", "credit_card", "us_ssn", "aadhaar", "phone_india", "phone_uk", "phone_germany",
+    "phone_us", "phone_international", "ipv4", "ipv6",
+];
 
 /// Bytes that continue a token: a value glued to one of these is part of something longer.
 fn glue(b: u8) -> bool {
@@ -253,10 +264,12 @@ impl Scanner {
                 at = end.max(start + 1);
                 continue;
             }
-            // The first pattern to match here was no finding: try the others, anchored here.
+            // The first pattern to match here was no finding: try the others that can start
+            // here, anchored here.
             let mut found = false;
+            let numeric = self.numeric[pid];
             for other in 0..self.detectors.len() {
-                if other == pid {
+                if other == pid || self.numeric[other] != numeric {
                     continue;
                 }
                 let input = Input::new(bytes)
