@@ -55,22 +55,53 @@ fn bench(c: &mut Criterion) {
     let scanner = Scanner::builder().build().unwrap();
     let mut g = c.benchmark_group("scan");
     for (name, text) in [
-        ("sparse 1 MiB (3 findings / 10 KB)", text_with_findings(1024, 3)),
-        ("dense 1 MiB (60 findings / 10 KB)", text_with_findings(1024, 60)),
+        (
+            "sparse 1 MiB (3 findings / 10 KB)",
+            text_with_findings(1024, 3),
+        ),
+        (
+            "dense 1 MiB (60 findings / 10 KB)",
+            text_with_findings(1024, 60),
+        ),
     ] {
         g.throughput(Throughput::Bytes(text.len() as u64));
-        g.bench_function(format!("find, {name}"), |b| b.iter(|| black_box(scanner.find(black_box(&text)))));
+        g.bench_function(format!("find, {name}"), |b| {
+            b.iter(|| black_box(scanner.find(black_box(&text))))
+        });
         g.bench_function(format!("baseline: memchr for one byte, {name}"), |b| {
             b.iter(|| black_box(text.as_bytes().iter().position(|&c| c == 0xff)))
         });
     }
-    let result = text_with_findings(10, 6);
-    let result = &result[..10 * 1024.min(result.len())];
+    // A 10 KB tool result with 6 findings spread through it.
+    let block = sparse_block();
+    let lines: Vec<&str> = block.lines().collect();
+    let secrets = [
+        "contact ada.lovelace@example.org",
+        "card 4111 1111 1111 1111",
+        "DB_PASSWORD=hunter2Qx9",
+        "token ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "call +1 202-555-0147",
+        "host 192.168.10.20",
+    ];
+    let mut result = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        if result.len() >= 10 * 1024 - 200 {
+            break;
+        }
+        result.push_str(line);
+        result.push('\n');
+        if i % 12 == 5 && i / 12 < secrets.len() {
+            result.push_str(secrets[i / 12]);
+            result.push('\n');
+        }
+    }
+    let result = result.as_str();
     let findings = scanner.find(result).len();
     g.throughput(Throughput::Bytes(result.len() as u64));
-    g.bench_function(format!("mask a 10 KB tool result ({findings} findings)"), |b| {
-        b.iter(|| black_box(scanner.mask(black_box(result))))
-    });
+    g.bench_function(
+        format!("mask a 10 KB tool result ({findings} findings)"),
+        |b| b.iter(|| black_box(scanner.mask(black_box(result)))),
+    );
     g.finish();
 }
 

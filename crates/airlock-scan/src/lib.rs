@@ -149,7 +149,10 @@ impl ScannerBuilder {
             let b = RandomState::new().hash_one(1u8).to_le_bytes();
             [a, b].concat()
         });
-        let numeric = detectors.iter().map(|d| NUMERIC.contains(&d.kind)).collect();
+        let numeric = detectors
+            .iter()
+            .map(|d| NUMERIC.contains(&d.kind))
+            .collect();
         Ok(Scanner {
             re,
             groups,
@@ -187,8 +190,17 @@ impl std::fmt::Debug for Scanner {
 
 /// Detectors whose matches are numbers; only these compete for the same digits.
 const NUMERIC: &[&str] = &[
-    "iban", "credit_card", "us_ssn", "aadhaar", "phone_india", "phone_uk", "phone_germany",
-    "phone_us", "phone_international", "ipv4", "ipv6",
+    "iban",
+    "credit_card",
+    "us_ssn",
+    "aadhaar",
+    "phone_india",
+    "phone_uk",
+    "phone_germany",
+    "phone_us",
+    "phone_international",
+    "ipv4",
+    "ipv6",
 ];
 
 /// Bytes that continue a token: a value glued to one of these is part of something longer.
