@@ -142,6 +142,12 @@ pub fn scanner(
     for value in &settings.allow {
         b = b.allow(value);
     }
+    if let Some(n) = settings.max_output_chars {
+        b = b.max_chars(n);
+    }
+    if let Some(n) = settings.max_output_tokens {
+        b = b.max_tokens(n);
+    }
     if let Some(var) = &settings.hash_key_env {
         let key = std::env::var(var).map_err(|_| {
             anyhow::anyhow!("invalid configuration: sanitize.hash_key_env: ${var} is not set")

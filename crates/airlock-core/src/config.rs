@@ -86,6 +86,13 @@ pub struct SanitizeSettings {
     /// process, so hashes link values within one run only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hash_key_env: Option<String>,
+    /// Cut each text of a result after this many characters (at a line end when one is near,
+    /// with a notice; JSON texts keep their structure). Unset: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_chars: Option<usize>,
+    /// The same limit in approximate tokens (4 characters each). Unset: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<usize>,
 }
 
 impl Default for SanitizeSettings {
@@ -97,6 +104,8 @@ impl Default for SanitizeSettings {
             disable: Vec::new(),
             allow: Vec::new(),
             hash_key_env: None,
+            max_output_chars: None,
+            max_output_tokens: None,
         }
     }
 }
@@ -677,6 +686,26 @@ impl Config {
             "sanitize.allow",
             format!("{:?}", z.allow),
             "values never masked".into(),
+        );
+        add(
+            "sanitize.max_output_chars",
+            format!("{:?}", z.max_output_chars),
+            match z.max_output_chars {
+                Some(n) => {
+                    format!("each text of a result is cut after {n} characters, with a notice")
+                }
+                None => "results are not cut by characters".into(),
+            },
+        );
+        add(
+            "sanitize.max_output_tokens",
+            format!("{:?}", z.max_output_tokens),
+            match z.max_output_tokens {
+                Some(n) => {
+                    format!("each text of a result is cut after about {n} tokens, with a notice")
+                }
+                None => "results are not cut by tokens".into(),
+            },
         );
         add(
             "sanitize.hash_key_env",

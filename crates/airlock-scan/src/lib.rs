@@ -74,9 +74,24 @@ pub struct ScannerBuilder {
     default: Option<Strategy>,
     allow: Vec<String>,
     hash_key: Option<Vec<u8>>,
+    max_chars: Option<usize>,
 }
 
 impl ScannerBuilder {
+    /// Cut cleaned texts longer than this many characters, at a line boundary when one is
+    /// near, with a notice (default: no limit).
+    #[must_use]
+    pub fn max_chars(mut self, n: usize) -> Self {
+        self.max_chars = Some(self.max_chars.map_or(n, |m| m.min(n)).max(16));
+        self
+    }
+
+    /// Cut cleaned texts longer than about this many tokens (4 characters a token).
+    #[must_use]
+    pub fn max_tokens(self, n: usize) -> Self {
+        self.max_chars(n.saturating_mul(4))
+    }
+
     /// Turn a detector off by its type name.
     #[must_use]
     pub fn disable(mut self, kind: &str) -> Self {
@@ -162,6 +177,7 @@ impl ScannerBuilder {
             default: self.default.unwrap_or(Strategy::TypeOnly),
             allow: self.allow,
             hash_key,
+            max_chars: self.max_chars,
         })
     }
 }
@@ -178,6 +194,7 @@ pub struct Scanner {
     default: Strategy,
     allow: Vec<String>,
     hash_key: Vec<u8>,
+    max_chars: Option<usize>,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -400,9 +417,76 @@ fn partial_mask(value: &str, partial: Partial) -> String {
     }
 }
 
+impl Scanner {
+    /// What a model may read of `text`: masked, and cut to the length limit. A text that is a
+    /// JSON object or array keeps its structure: every string in it is masked (keys kept), and
+    /// long strings are cut instead of the document. `None` when nothing changes.
+    pub fn clean(&self, text: &str) -> Option<String> {
+        let t = text.trim_start();
+        if (t.starts_with('{') || t.starts_with('['))
+            && let Ok(mut v) = serde_json::from_str::<serde_json::Value>(text)
+        {
+            let limit = self.max_chars.filter(|&m| text.chars().count() > m);
+            let mut changed = false;
+            let mut stack = vec![&mut v];
+            while let Some(v) = stack.pop() {
+                match v {
+                    serde_json::Value::String(s) => {
+                        let mut new = self.mask(s);
+                        if let Some(m) = limit {
+                            let cut = truncate(new.as_deref().unwrap_or(s), (m / 8).max(16));
+                            if cut.is_some() {
+                                new = cut;
+                            }
+                        }
+                        if let Some(n) = new {
+                            *s = n;
+                            changed = true;
+                        }
+                    }
+                    serde_json::Value::Array(a) => stack.extend(a.iter_mut()),
+                    serde_json::Value::Object(o) => stack.extend(o.values_mut()),
+                    _ => {}
+                }
+            }
+            return changed.then(|| v.to_string());
+        }
+        let masked = self.mask(text);
+        match self.max_chars {
+            Some(m) => truncate(masked.as_deref().unwrap_or(text), m).or(masked),
+            None => masked,
+        }
+    }
+}
+
+/// `text` cut to at most `max` characters (plus a notice), at a line end when one is within the
+/// last fifth; `None` when it fits.
+pub fn truncate(text: &str, max: usize) -> Option<String> {
+    let total = text.chars().count();
+    if total <= max {
+        return None;
+    }
+    let mut end = text.char_indices().nth(max).map_or(text.len(), |(i, _)| i);
+    if let Some(nl) = text[..end].rfind('\n')
+        && text[..nl].chars().count() >= max - max / 5
+    {
+        end = nl + 1;
+    }
+    let shown = text[..end].chars().count();
+    let mut out = String::with_capacity(end + 64);
+    out.push_str(&text[..end]);
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "[… truncated by airlock: {shown} of {total} characters shown]"
+    ));
+    Some(out)
+}
+
 impl ResultCleaner for Scanner {
     fn clean_text(&self, _cx: &CleanContext<'_>, text: &str) -> Result<Option<String>, CleanError> {
-        Ok(self.mask(text))
+        Ok(self.clean(text))
     }
 }
 
@@ -546,6 +630,38 @@ mod tests {
         // The company's own domain is allowed.
         let own = Scanner::builder().allow("*@mycompany.com").build().unwrap();
         assert_eq!(own.find("mail bob@mycompany.com"), []);
+    }
+
+    #[test]
+    fn truncation_cuts_at_a_line_and_json_keeps_its_shape() {
+        let s = Scanner::builder().max_chars(100).build().unwrap();
+        let text: String = (0..20)
+            .map(|i| format!("line {i:02} of the log\n"))
+            .collect();
+        let cut = s.clean(&text).unwrap();
+        let (body, notice) = cut.rsplit_once('\n').unwrap();
+        assert!(body.lines().all(|l| l.starts_with("line ")), "{cut}");
+        assert!(body.len() <= 100 && body.len() >= 80, "{}", body.len());
+        assert!(notice.contains("95 of 380 characters shown"), "{notice}");
+        assert_eq!(s.clean("short"), None);
+
+        let json = serde_json::json!({"rows": [{"email": "ada@example.org", "bio": "x".repeat(300)}], "n": 1}).to_string();
+        let cleaned: serde_json::Value = serde_json::from_str(&s.clean(&json).unwrap()).unwrap();
+        assert_eq!(cleaned["rows"][0]["email"], "[EMAIL]");
+        assert_eq!(cleaned["n"], 1);
+        assert!(
+            cleaned["rows"][0]["bio"]
+                .as_str()
+                .unwrap()
+                .contains("truncated")
+        );
+        // Token limits are four characters a token.
+        let t = Scanner::builder().max_tokens(10).build().unwrap();
+        assert!(
+            t.clean(&"y".repeat(60))
+                .unwrap()
+                .starts_with(&"y".repeat(40))
+        );
     }
 
     #[test]
