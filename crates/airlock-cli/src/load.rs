@@ -69,14 +69,10 @@ pub fn engine(config: Config) -> anyhow::Result<Engine> {
         None => None,
     };
     let store = rate_store(&config.settings.limits)?;
-    let scanner = if config.settings.sanitize.enabled {
-        Some(scanner(&config.settings.sanitize)?)
-    } else {
-        None
-    };
+    let cleaner = cleaner(&config.settings)?;
     let mut builder = Engine::builder().config(config);
-    if let Some(scanner) = scanner {
-        builder = builder.cleaner(Arc::new(scanner));
+    if let Some(cleaner) = cleaner {
+        builder = builder.cleaner(cleaner);
     }
     if let Some(sink) = audit {
         builder = builder.audit(sink);
@@ -116,6 +112,38 @@ fn rate_store(
     }
 }
 
+/// The result cleaner `[sanitize]` and `[tenants.NAME.sanitize]` describe (`None`: nobody's
+/// results are scanned).
+fn cleaner(
+    settings: &airlock_core::Settings,
+) -> anyhow::Result<Option<Arc<dyn airlock_core::ResultCleaner>>> {
+    let base = &settings.sanitize;
+    let mut tenants = std::collections::HashMap::new();
+    for (name, t) in &settings.tenants {
+        if t.sanitize.is_empty() {
+            continue;
+        }
+        let merged = base.with(&t.sanitize);
+        let scanner = merged
+            .enabled
+            .then(|| scanner(&merged))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("tenants.{name}.sanitize: {e}"))?;
+        tenants.insert(name.clone(), scanner);
+    }
+    let base = base.enabled.then(|| scanner(base)).transpose()?;
+    if base.is_none() && tenants.values().all(Option::is_none) {
+        return Ok(None);
+    }
+    if tenants.is_empty() {
+        return Ok(base.map(|s| Arc::new(s) as Arc<dyn airlock_core::ResultCleaner>));
+    }
+    Ok(Some(Arc::new(airlock_scan::TenantScanners {
+        base,
+        tenants,
+    })))
+}
+
 /// The PII and secret scanner `[sanitize]` describes.
 pub fn scanner(
     settings: &airlock_core::config::SanitizeSettings,
@@ -133,6 +161,14 @@ pub fn scanner(
         })
     };
     let mut b = airlock_scan::Scanner::builder().default_strategy(strategy(&settings.strategy)?);
+    for c in &settings.custom {
+        b = b
+            .custom(&c.name, &c.pattern)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: sanitize.custom: {e}"))?;
+        if let Some(st) = &c.strategy {
+            b = b.strategy(&c.name, strategy(st)?);
+        }
+    }
     for (kind, s) in &settings.strategies {
         b = b.strategy(kind, strategy(s)?);
     }

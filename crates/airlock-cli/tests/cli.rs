@@ -538,3 +538,27 @@ fn scan_jsonl_list_and_configured_masking() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("not a masking strategy"), "{}", r.stderr);
 }
+
+#[test]
+fn scan_custom_detectors_and_tenant_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("airlock.toml");
+    std::fs::write(
+        &cfg,
+        "[sanitize]\ncustom = [{ name = \"employee_id\", pattern = \"EMP-[0-9]{6}\", strategy = \"full\" }]\n\n[tenants.acme.sanitize]\nallow = [\"*@acme.example\"]\n",
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let text = "EMP-123456 bob@acme.example";
+    assert_eq!(
+        scan_with(&["--config", c], text).stdout,
+        "[REDACTED] [EMAIL]"
+    );
+    assert_eq!(
+        scan_with(&["--config", c, "--tenant", "acme"], text).stdout,
+        "[REDACTED] bob@acme.example"
+    );
+    let r = scan_with(&["--config", c, "--tenant", "nobody"], text);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("acme"), "{}", r.stderr);
+}

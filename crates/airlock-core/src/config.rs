@@ -93,6 +93,73 @@ pub struct SanitizeSettings {
     /// The same limit in approximate tokens (4 characters each). Unset: no limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_output_tokens: Option<usize>,
+    /// Detectors of your own: `{ name = "employee_id", pattern = "EMP-[0-9]{6}" }`.
+    pub custom: Vec<CustomDetector>,
+}
+
+/// One entry of `sanitize.custom`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomDetector {
+    /// The type name findings get (letters, digits and `_`; not a built-in type's).
+    pub name: String,
+    /// The regular expression (ASCII classes; `(?i)` for case-insensitive).
+    pub pattern: String,
+    /// Its masking (default: `sanitize.strategy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+}
+
+/// `[tenants.NAME.sanitize]`: a tenant's changes to `[sanitize]`. `enabled` and `strategy`
+/// replace the base values; `strategies` override per type; `disable`, `allow` and `custom`
+/// add to the base lists.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SanitizeOverrides {
+    /// Replaces `sanitize.enabled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Replaces `sanitize.strategy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// Per-type masking on top of the base's.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub strategies: BTreeMap<String, String>,
+    /// More types turned off.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disable: Vec<String>,
+    /// More values never masked (the tenant's own domain, its test card numbers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// More detectors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<CustomDetector>,
+}
+
+impl SanitizeOverrides {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &SanitizeOverrides::default()
+    }
+}
+
+impl SanitizeSettings {
+    /// These settings with a tenant's changes.
+    pub fn with(&self, o: &SanitizeOverrides) -> SanitizeSettings {
+        let mut s = self.clone();
+        if let Some(e) = o.enabled {
+            s.enabled = e;
+        }
+        if let Some(st) = &o.strategy {
+            s.strategy = st.clone();
+        }
+        s.strategies
+            .extend(o.strategies.iter().map(|(k, v)| (k.clone(), v.clone())));
+        s.disable.extend(o.disable.iter().cloned());
+        s.allow.extend(o.allow.iter().cloned());
+        s.custom.extend(o.custom.iter().cloned());
+        s
+    }
 }
 
 impl Default for SanitizeSettings {
@@ -106,6 +173,7 @@ impl Default for SanitizeSettings {
             hash_key_env: None,
             max_output_chars: None,
             max_output_tokens: None,
+            custom: Vec::new(),
         }
     }
 }
@@ -706,6 +774,11 @@ impl Config {
                 }
                 None => "results are not cut by tokens".into(),
             },
+        );
+        add(
+            "sanitize.custom",
+            format!("{} detector(s)", z.custom.len()),
+            "detectors of your own, by name and pattern".into(),
         );
         add(
             "sanitize.hash_key_env",

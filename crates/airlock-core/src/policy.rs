@@ -282,6 +282,9 @@ pub struct TenantSettings {
     /// Overrides of `[tools]` rules, by the same names or globs.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tools: BTreeMap<String, ToolRule>,
+    /// Changes to `[sanitize]` for this tenant's results.
+    #[serde(skip_serializing_if = "crate::config::SanitizeOverrides::is_empty")]
+    pub sanitize: crate::config::SanitizeOverrides,
 }
 
 /// `[tenants.NAME.policy]`: the `[policy]` keys a tenant overrides; the rest are inherited.

@@ -75,9 +75,45 @@ pub struct ScannerBuilder {
     allow: Vec<String>,
     hash_key: Option<Vec<u8>>,
     max_chars: Option<usize>,
+    custom: Vec<&'static Detector>,
 }
 
 impl ScannerBuilder {
+    /// A detector of your own: findings of `pattern` (ASCII classes) get the type `name`.
+    /// Fails when the name is taken or the pattern does not compile.
+    pub fn custom(mut self, name: &str, pattern: &str) -> Result<Self, BuildError> {
+        let valid =
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            return Err(BuildError(format!(
+                "custom detector {name:?}: a name is letters, digits and `_`"
+            )));
+        }
+        if DETECTORS
+            .iter()
+            .chain(self.custom.iter().copied())
+            .any(|d| d.kind == name)
+        {
+            return Err(BuildError(format!(
+                "custom detector {name:?}: the name is taken"
+            )));
+        }
+        regex::bytes::Regex::new(&format!("(?-u){pattern}"))
+            .map_err(|e| BuildError(format!("custom detector {name:?}: {e}")))?;
+        // Leaked once per configuration load: detectors live as long as the process.
+        let d: &'static Detector = Box::leak(Box::new(Detector {
+            kind: Box::leak(name.to_owned().into_boxed_str()),
+            category: Category::Custom,
+            pattern: Box::leak(pattern.to_owned().into_boxed_str()),
+            group: 0,
+            validate: detectors::any,
+            bounded: false,
+            partial: Partial::Nothing,
+        }));
+        self.custom.push(d);
+        Ok(self)
+    }
+
     /// Cut cleaned texts longer than this many characters, at a line boundary when one is
     /// near, with a notice (default: no limit).
     #[must_use]
@@ -131,12 +167,20 @@ impl ScannerBuilder {
     /// Compile.
     pub fn build(self) -> Result<Scanner, BuildError> {
         for kind in self.disabled.iter().chain(self.strategies.keys()) {
-            if !DETECTORS.iter().any(|d| d.kind == kind) {
+            if !DETECTORS
+                .iter()
+                .chain(self.custom.iter().copied())
+                .any(|d| d.kind == kind)
+            {
                 return Err(BuildError(format!("no detector is called {kind:?}")));
             }
         }
-        let detectors: Vec<&'static Detector> = DETECTORS
+        // Custom detectors first: where they match, they win.
+        let detectors: Vec<&'static Detector> = self
+            .custom
             .iter()
+            .copied()
+            .chain(DETECTORS.iter())
             .filter(|d| !self.disabled.iter().any(|k| k == d.kind))
             .collect();
         let patterns: Vec<&str> = detectors.iter().map(|d| d.pattern).collect();
@@ -229,6 +273,11 @@ impl Scanner {
     /// A builder with every detector on.
     pub fn builder() -> ScannerBuilder {
         ScannerBuilder::default()
+    }
+
+    /// The detectors in use (custom ones first).
+    pub fn detectors(&self) -> &[&'static Detector] {
+        &self.detectors
     }
 
     /// The type names of the detectors in use.
@@ -490,6 +539,31 @@ impl ResultCleaner for Scanner {
     }
 }
 
+/// Scanners chosen by the caller's tenant: a tenant with rules of its own gets its scanner,
+/// everyone else the base one (`None`: results of those callers are not scanned).
+#[derive(Debug, Default)]
+pub struct TenantScanners {
+    /// For callers without a tenant of their own.
+    pub base: Option<Scanner>,
+    /// By tenant name.
+    pub tenants: HashMap<String, Option<Scanner>>,
+}
+
+impl ResultCleaner for TenantScanners {
+    fn clean_text(&self, cx: &CleanContext<'_>, text: &str) -> Result<Option<String>, CleanError> {
+        let scanner = match cx
+            .caller
+            .tenant
+            .as_deref()
+            .and_then(|t| self.tenants.get(t))
+        {
+            Some(s) => s.as_ref(),
+            None => self.base.as_ref(),
+        };
+        Ok(scanner.and_then(|s| s.clean(text)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -661,6 +735,50 @@ mod tests {
             t.clean(&"y".repeat(60))
                 .unwrap()
                 .starts_with(&"y".repeat(40))
+        );
+    }
+
+    #[test]
+    fn custom_detectors_and_tenants() {
+        let s = Scanner::builder()
+            .custom("employee_id", "EMP-[0-9]{6}")
+            .unwrap()
+            .strategy("employee_id", Strategy::Full)
+            .build()
+            .unwrap();
+        assert_eq!(
+            s.mask("by EMP-123456 today").unwrap(),
+            "by [REDACTED] today"
+        );
+        assert!(Scanner::builder().custom("email", "x").is_err());
+        assert!(Scanner::builder().custom("bad name", "x").is_err());
+        assert!(Scanner::builder().custom("ok", "(").is_err());
+
+        let t = TenantScanners {
+            base: Some(Scanner::builder().build().unwrap()),
+            tenants: [(
+                "acme".to_owned(),
+                Some(Scanner::builder().allow("*@acme.example").build().unwrap()),
+            )]
+            .into_iter()
+            .collect(),
+        };
+        let acme = airlock_core::CallerContext {
+            tenant: Some("acme".into()),
+            ..Default::default()
+        };
+        let other = airlock_core::CallerContext::default();
+        let cx = |caller| CleanContext {
+            tool: "t",
+            caller,
+            kind: airlock_core::TextKind::Content,
+        };
+        assert_eq!(t.clean_text(&cx(&acme), "bob@acme.example").unwrap(), None);
+        assert_eq!(
+            t.clean_text(&cx(&other), "bob@acme.example")
+                .unwrap()
+                .as_deref(),
+            Some("[EMAIL]")
         );
     }
 

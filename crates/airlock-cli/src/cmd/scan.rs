@@ -29,6 +29,9 @@ pub struct Args {
     /// List the detector types and exit.
     #[arg(long)]
     list: bool,
+    /// Scan as this tenant would be ([tenants.NAME.sanitize] applies).
+    #[arg(long, value_name = "NAME")]
+    tenant: Option<String>,
     /// Files to scan (default: stdin).
     #[arg(value_name = "FILE")]
     files: Vec<std::path::PathBuf>,
@@ -36,21 +39,38 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let (_, config) = load::config(&args.config)?;
-    let scanner = load::scanner(&config.settings.sanitize)?;
+    let settings = match &args.tenant {
+        Some(t) => match config.settings.tenants.get(t) {
+            Some(tenant) => config.settings.sanitize.with(&tenant.sanitize),
+            None => anyhow::bail!(
+                "no tenant {t:?} in the configuration\nhint: configured tenants: {}",
+                config
+                    .settings
+                    .tenants
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+        None => config.settings.sanitize.clone(),
+    };
+    let scanner = load::scanner(&settings)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.list {
+        let name = |c: airlock_scan::Category| match c {
+            airlock_scan::Category::Pii => "pii",
+            airlock_scan::Category::Secret => "secret",
+            airlock_scan::Category::Custom => "custom",
+        };
+        for d in scanner.detectors() {
+            writeln!(out, "{:<28} {}", d.kind, name(d.category))?;
+        }
         for d in airlock_scan::DETECTORS {
-            let category = match d.category {
-                airlock_scan::Category::Pii => "pii",
-                airlock_scan::Category::Secret => "secret",
-            };
-            let on = if scanner.kinds().contains(&d.kind) {
-                ""
-            } else {
-                "  (disabled)"
-            };
-            writeln!(out, "{:<28} {category}{on}", d.kind)?;
+            if !scanner.kinds().contains(&d.kind) {
+                writeln!(out, "{:<28} {}  (disabled)", d.kind, name(d.category))?;
+            }
         }
         out.flush()?;
         return Ok(Outcome::Ok);
