@@ -70,9 +70,24 @@ pub fn engine(config: Config) -> anyhow::Result<Engine> {
     };
     let store = rate_store(&config.settings.limits)?;
     let cleaner = cleaner(&config.settings)?;
+    let argument_scan = match config.settings.sanitize.arguments.as_str() {
+        "refuse" => Some(airlock_scan::arguments::ArgumentMode::Refuse),
+        "mask" => Some(airlock_scan::arguments::ArgumentMode::Mask),
+        _ => None,
+    }
+    .map(|mode| -> anyhow::Result<_> {
+        let scanner = Arc::new(scanner(&config.settings.sanitize)?);
+        Ok(Arc::new(airlock_scan::arguments::ArgumentScan::new(
+            scanner, mode,
+        )))
+    })
+    .transpose()?;
     let mut builder = Engine::builder().config(config);
     if let Some(cleaner) = cleaner {
         builder = builder.cleaner(cleaner);
+    }
+    if let Some(check) = argument_scan {
+        builder = builder.check(check);
     }
     if let Some(sink) = audit {
         builder = builder.audit(sink);

@@ -92,6 +92,9 @@ pub struct AuditEvent {
     /// Paths of arguments removed (`strip_and_log`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stripped: Vec<String>,
+    /// Arguments masked on their way out, as `path: type`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
     /// Checks that decided in a degraded way, and why (`check: reason`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub degraded: Vec<String>,
@@ -387,6 +390,7 @@ mod tests {
             internal_error: None,
             arguments: json!({"x": 1}),
             stripped: vec![],
+            masked: vec![],
             degraded: vec![],
             duration_us: 3,
         };

@@ -95,6 +95,9 @@ pub struct SanitizeSettings {
     pub max_output_tokens: Option<usize>,
     /// Detectors of your own: `{ name = "employee_id", pattern = "EMP-[0-9]{6}" }`.
     pub custom: Vec<CustomDetector>,
+    /// Secrets in a call's arguments (on their way to the tool): `off`, `refuse` the call, or
+    /// `mask` them and let the call go on. Personal data in arguments is left alone.
+    pub arguments: String,
 }
 
 /// One entry of `sanitize.custom`.
@@ -174,6 +177,7 @@ impl Default for SanitizeSettings {
             max_output_chars: None,
             max_output_tokens: None,
             custom: Vec::new(),
+            arguments: "off".into(),
         }
     }
 }
@@ -773,6 +777,15 @@ impl Config {
                     format!("each text of a result is cut after about {n} tokens, with a notice")
                 }
                 None => "results are not cut by tokens".into(),
+            },
+        );
+        add(
+            "sanitize.arguments",
+            format!("{:?}", z.arguments),
+            match z.arguments.as_str() {
+                "refuse" => "a call whose arguments carry a secret (key, token, password) is refused, naming the fields".into(),
+                "mask" => "secrets in a call's arguments are masked before the tool gets them, and the audit log records where".into(),
+                _ => "arguments are not scanned for secrets".into(),
             },
         );
         add(
@@ -1402,6 +1415,13 @@ fn compile(
         }
     }
     check_gateway(&settings.gateway, &bad)?;
+    if !["off", "refuse", "mask"].contains(&settings.sanitize.arguments.as_str()) {
+        return Err(bad(
+            "sanitize.arguments",
+            format!("{:?} is not a mode", settings.sanitize.arguments),
+            "use \"off\", \"refuse\" or \"mask\"",
+        ));
+    }
     for (key, v) in std::iter::once((
         String::from("sanitize.strategy"),
         &settings.sanitize.strategy,

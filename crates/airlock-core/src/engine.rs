@@ -736,28 +736,37 @@ fn event_for(
     let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     match decision {
         Decision::Allowed(a) => {
-            let stripped: Vec<String> =
-                a.changes
-                    .iter()
-                    .filter_map(|c| match c {
-                        Change::StrippedArgument { path, logged: true } => Some(path.clone()),
-                        Change::StrippedArgument { logged: false, .. }
-                        | Change::Degraded { .. } => None,
-                    })
-                    .collect();
+            let stripped: Vec<String> = a
+                .changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::StrippedArgument { path, logged: true } => Some(path.clone()),
+                    Change::StrippedArgument { logged: false, .. }
+                    | Change::Degraded { .. }
+                    | Change::MaskedArgument { .. } => None,
+                })
+                .collect();
             let degraded: Vec<String> = a
                 .changes
                 .iter()
                 .filter_map(|c| match c {
                     Change::Degraded { check, reason } => Some(format!("{check}: {reason}")),
-                    Change::StrippedArgument { .. } => None,
+                    Change::StrippedArgument { .. } | Change::MaskedArgument { .. } => None,
+                })
+                .collect();
+            let masked: Vec<String> = a
+                .changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::MaskedArgument { path, found } => Some(format!("{path}: {found}")),
+                    _ => None,
                 })
                 .collect();
             AuditEvent {
                 ts: at,
                 tool,
                 caller,
-                decision: if stripped.is_empty() {
+                decision: if stripped.is_empty() && masked.is_empty() {
                     Recorded::Allowed
                 } else {
                     Recorded::AllowedWithChanges
@@ -768,6 +777,7 @@ fn event_for(
                 internal_error: None,
                 arguments,
                 stripped,
+                masked,
                 degraded,
                 duration_us,
             }
@@ -783,6 +793,7 @@ fn event_for(
             internal_error: r.internal.clone(),
             arguments,
             stripped: Vec::new(),
+            masked: Vec::new(),
             degraded: Vec::new(),
             duration_us,
         },

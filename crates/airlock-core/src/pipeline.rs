@@ -80,6 +80,13 @@ pub enum Change {
         /// Whether the change is recorded in the audit log (`strip_and_log`) or not (`strip_silent`).
         logged: bool,
     },
+    /// A value in the arguments was masked (a secret on its way out, `sanitize.arguments = "mask"`).
+    MaskedArgument {
+        /// Where it was.
+        path: String,
+        /// What was found there (the detector's type).
+        found: String,
+    },
     /// A check decided in a degraded way (e.g. local rate limits while the shared store was
     /// unreachable); always recorded in the audit log.
     Degraded {

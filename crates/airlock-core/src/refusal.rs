@@ -177,6 +177,9 @@ deny_codes! {
     ArgumentsTooLarge = "arguments.too_large",
     /// The arguments nest deeper than `arguments.max_depth`.
     ArgumentsTooDeep = "arguments.too_deep",
+    /// The arguments carry a secret (a key, a token, a password) out to the tool
+    /// (`sanitize.arguments = "refuse"`).
+    ArgumentsSecret = "arguments.secret",
     /// The arguments hold keys the schema does not declare (mode `block`).
     GhostArgsUnknown = "ghost_args.unknown",
     /// The tool's schema cannot be analysed for undeclared arguments (unresolvable `$ref`,
@@ -229,7 +232,8 @@ impl DenyCode {
             | DenyCode::ToolAccessDenied
             | DenyCode::ToolAccessAgentRequired
             | DenyCode::ToolAccessRoleRequired
-            | DenyCode::TimeWindowClosed => BlockReason::PolicyViolation,
+            | DenyCode::TimeWindowClosed
+            | DenyCode::ArgumentsSecret => BlockReason::PolicyViolation,
             DenyCode::CapabilityDenied => BlockReason::CapabilityDenied,
             DenyCode::RateLimited => BlockReason::RateLimit,
             DenyCode::ApprovalRequired => BlockReason::ApprovalRequired,
@@ -275,6 +279,7 @@ impl DenyCode {
             | DenyCode::ArgumentsNotObject
             | DenyCode::ArgumentsTooLarge
             | DenyCode::ArgumentsTooDeep
+            | DenyCode::ArgumentsSecret
             | DenyCode::GhostArgsUnknown
             | DenyCode::GhostArgsTooComplex
             | DenyCode::ValidationType
@@ -320,6 +325,7 @@ impl DenyCode {
             | DenyCode::ArgumentsNotObject
             | DenyCode::ArgumentsTooLarge
             | DenyCode::ArgumentsTooDeep
+            | DenyCode::ArgumentsSecret
             | DenyCode::GhostArgsUnknown
             | DenyCode::GhostArgsTooComplex
             | DenyCode::ValidationType
@@ -418,6 +424,9 @@ impl DenyCode {
             }
             DenyCode::ArgumentsTooLarge => {
                 "Send smaller arguments: split the work into several calls or pass a reference (a path or id) instead of the content."
+            }
+            DenyCode::ArgumentsSecret => {
+                "Do not send secrets to tools: remove the key, token or password from the arguments and refer to the credential by its name instead."
             }
             DenyCode::ArgumentsTooDeep => {
                 "Flatten the arguments: nest objects and arrays less deeply."

@@ -13,6 +13,7 @@
 //! assert_eq!(masked, "card **** **** **** 1111, mail [EMAIL]");
 //! ```
 
+pub mod arguments;
 pub mod detectors;
 pub mod validate;
 
