@@ -265,6 +265,15 @@ const NUMERIC: &[&str] = &[
     "ipv6",
 ];
 
+/// Detectors that find values by their context alone; a specific detector matching the same
+/// value names it instead.
+const GENERIC: &[&str] = &[
+    "high_entropy_secret",
+    "password_assignment",
+    "password_argument",
+    "bearer_token",
+];
+
 /// Bytes that continue a token: a value glued to one of these is part of something longer.
 fn glue(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
@@ -340,7 +349,13 @@ impl Scanner {
             let (start, end, pid) = (m.start(), m.end(), m.pattern().as_usize());
             if let Some((s, e)) = self.accept(pid, text, start, end) {
                 raw.push((s, e, pid));
-                at = end.max(start + 1);
+                // A value found by its context (`token = …`) may be a token of a known
+                // shape: look inside it too, so the specific type can win.
+                at = if GENERIC.contains(&self.detectors[pid].kind) {
+                    s.max(start + 1)
+                } else {
+                    end.max(start + 1)
+                };
                 continue;
             }
             // The first pattern to match here was no finding: try the others that can start
@@ -370,8 +385,15 @@ impl Scanner {
         raw.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
         let mut out: Vec<Finding> = Vec::with_capacity(raw.len());
         for (s, e, pid) in raw {
+            let kind = self.detectors[pid].kind;
             match out.last_mut() {
-                Some(last) if s < last.end => last.end = last.end.max(e),
+                Some(last) if s < last.end => {
+                    last.end = last.end.max(e);
+                    // The more specific type names the merged span.
+                    if GENERIC.contains(&last.kind) && !GENERIC.contains(&kind) {
+                        last.kind = kind;
+                    }
+                }
                 _ => out.push(Finding {
                     start: s,
                     end: e,
