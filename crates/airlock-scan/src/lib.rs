@@ -15,6 +15,7 @@
 
 pub mod arguments;
 pub mod detectors;
+pub mod stream;
 pub mod validate;
 
 use std::collections::HashMap;

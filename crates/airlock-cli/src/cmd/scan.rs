@@ -103,27 +103,63 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         out.flush()?;
         return Ok(Outcome::Ok);
     }
-    let mut inputs: Vec<(String, String)> = Vec::new();
-    if args.files.is_empty() {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read stdin (is it UTF-8 text?)")?;
-        inputs.push(("-".into(), text));
+    let limit = match (settings.max_output_chars, settings.max_output_tokens) {
+        (Some(c), Some(t)) => Some(c.min(t.saturating_mul(4))),
+        (c, t) => c.or(t.map(|t| t.saturating_mul(4))),
+    };
+    let sources: Vec<Option<&std::path::PathBuf>> = if args.files.is_empty() {
+        vec![None]
     } else {
-        for f in &args.files {
-            let text = std::fs::read_to_string(f)
-                .with_context(|| format!("cannot read {} (is it UTF-8 text?)", f.display()))?;
-            inputs.push((f.display().to_string(), text));
-        }
-    }
-    for (name, text) in inputs {
-        let findings = scanner.find(&text);
+        args.files.iter().map(Some).collect()
+    };
+    for source in sources {
+        let name = source.map_or("-".to_owned(), |p| p.display().to_string());
+        let mut input: Box<dyn Read> = match source {
+            Some(p) => {
+                Box::new(std::fs::File::open(p).with_context(|| format!("cannot read {name}"))?)
+            }
+            None => Box::new(std::io::stdin()),
+        };
         if args.findings {
-            writeln!(out, "{}", json!({"source": name, "findings": findings}))?;
-        } else {
-            out.write_all(scanner.apply(&text, &findings).as_bytes())?;
+            let mut text = String::new();
+            input
+                .read_to_string(&mut text)
+                .with_context(|| format!("cannot read {name} (is it UTF-8 text?)"))?;
+            writeln!(
+                out,
+                "{}",
+                json!({"source": name, "findings": scanner.find(&text)})
+            )?;
+            continue;
         }
+        // Masked text is streamed: memory stays bounded whatever the input's size.
+        let mut stream = airlock_scan::stream::StreamScanner::new(&scanner, limit);
+        let mut buf = vec![0u8; 64 << 10];
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            let n = input
+                .read(&mut buf)
+                .with_context(|| format!("cannot read {name}"))?;
+            if n == 0 {
+                break;
+            }
+            pending.extend_from_slice(&buf[..n]);
+            // Whole characters only; an incomplete one waits for the next read.
+            let valid = match std::str::from_utf8(&pending) {
+                Ok(_) => pending.len(),
+                Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                Err(_) => anyhow::bail!("{name} is not UTF-8 text"),
+            };
+            let text = std::str::from_utf8(&pending[..valid])
+                .unwrap_or_default()
+                .to_owned();
+            pending.drain(..valid);
+            out.write_all(stream.push(&text).as_bytes())?;
+        }
+        if !pending.is_empty() {
+            anyhow::bail!("{name} ends in the middle of a UTF-8 character");
+        }
+        out.write_all(stream.finish().as_bytes())?;
     }
     out.flush()?;
     Ok(Outcome::Ok)
