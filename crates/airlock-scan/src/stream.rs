@@ -86,7 +86,8 @@ impl<'a> StreamScanner<'a> {
                 upto = b;
             } else {
                 // Held too long: whatever follows the BEGIN line is masked as a key.
-                let mut out = self.emit_masked(&self.held[..b].to_owned());
+                let head: String = self.held.drain(..b).collect();
+                let mut out = self.emit_masked(&head);
                 out.push_str(&self.limit("[PRIVATE_KEY]"));
                 self.held.clear();
                 self.swallowing = true;
