@@ -134,6 +134,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }
         // Masked text is streamed: memory stays bounded whatever the input's size.
         let mut stream = airlock_scan::stream::StreamScanner::new(&scanner, limit);
+        let total = source.and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
+        let mut progress = Progress::new(&name, total);
         let mut buf = vec![0u8; 64 << 10];
         let mut pending: Vec<u8> = Vec::new();
         loop {
@@ -143,6 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             if n == 0 {
                 break;
             }
+            progress.advance(n);
             pending.extend_from_slice(&buf[..n]);
             // Whole characters only; an incomplete one waits for the next read.
             let valid = match std::str::from_utf8(&pending) {
@@ -160,7 +163,55 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             anyhow::bail!("{name} ends in the middle of a UTF-8 character");
         }
         out.write_all(stream.finish().as_bytes())?;
+        progress.done();
     }
     out.flush()?;
     Ok(Outcome::Ok)
+}
+
+/// A progress line on stderr for large inputs, when stderr is a terminal.
+struct Progress {
+    name: String,
+    total: Option<u64>,
+    seen: u64,
+    shown_at: u64,
+    on: bool,
+}
+
+impl Progress {
+    const STEP: u64 = 4 << 20;
+
+    fn new(name: &str, total: Option<u64>) -> Self {
+        use std::io::IsTerminal;
+        Progress {
+            name: name.to_owned(),
+            total,
+            seen: 0,
+            shown_at: 0,
+            on: std::io::stderr().is_terminal() && total.is_none_or(|t| t > Self::STEP),
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.seen += n as u64;
+        if !self.on || self.seen - self.shown_at < Self::STEP {
+            return;
+        }
+        self.shown_at = self.seen;
+        let mib = self.seen as f64 / f64::from(1 << 20);
+        match self.total {
+            Some(t) => eprint!(
+                "\rscanning {}: {mib:.0} MiB ({:.0}%)",
+                self.name,
+                100.0 * self.seen as f64 / t.max(1) as f64
+            ),
+            None => eprint!("\rscanning {}: {mib:.0} MiB", self.name),
+        }
+    }
+
+    fn done(&self) {
+        if self.on && self.shown_at > 0 {
+            eprintln!("\rscanning {}: done{:20}", self.name, "");
+        }
+    }
 }
