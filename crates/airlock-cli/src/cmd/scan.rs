@@ -134,7 +134,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }
         // Masked text is streamed: memory stays bounded whatever the input's size.
         let mut stream = airlock_scan::stream::StreamScanner::new(&scanner, limit);
-        let total = source.and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
+        let total = source
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len());
         let mut progress = Progress::new(&name, total);
         let mut buf = vec![0u8; 64 << 10];
         let mut pending: Vec<u8> = Vec::new();
