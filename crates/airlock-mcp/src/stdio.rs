@@ -203,6 +203,89 @@ impl Stop {
     }
 }
 
+/// Bytes queued in one direction before the side feeding it waits.
+const QUEUE_BUDGET: usize = 16 << 20;
+
+/// A queue of lines to one side (the client or the server) that counts the bytes waiting in
+/// it: the reader feeding it waits for room past [`QUEUE_BUDGET`], so a side that does not
+/// read slows the other down instead of growing the proxy's memory.
+#[derive(Clone)]
+pub(crate) struct Queue {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+    drained: Arc<tokio::sync::Notify>,
+    budget: usize,
+}
+
+impl Queue {
+    fn new() -> (Queue, mpsc::UnboundedReceiver<Vec<u8>>) {
+        Queue::with_budget(QUEUE_BUDGET)
+    }
+
+    fn with_budget(budget: usize) -> (Queue, mpsc::UnboundedReceiver<Vec<u8>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let q = Queue {
+            budget,
+            tx,
+            queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            drained: Arc::new(tokio::sync::Notify::new()),
+        };
+        (q, rx)
+    }
+
+    /// Queue a line (never waits: the budget is enforced where input is read).
+    fn send(&self, line: Vec<u8>) -> Result<(), mpsc::error::SendError<Vec<u8>>> {
+        let n = line.len();
+        self.queued
+            .fetch_add(n, std::sync::atomic::Ordering::AcqRel);
+        self.tx.send(line).inspect_err(|_| {
+            self.queued
+                .fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+        })
+    }
+
+    /// What the side writing the lines out needs: the byte count.
+    fn counter(&self) -> Written {
+        Written {
+            queued: self.queued.clone(),
+            drained: self.drained.clone(),
+        }
+    }
+
+    #[cfg(test)]
+    fn written(&self, n: usize) {
+        self.counter().written(n);
+    }
+
+    /// Wait until the queue is under its budget.
+    async fn room(&self) {
+        loop {
+            let drained = self.drained.notified();
+            if self.queued.load(std::sync::atomic::Ordering::Acquire) <= self.budget
+                || self.tx.is_closed()
+            {
+                return;
+            }
+            drained.await;
+        }
+    }
+}
+
+/// The writing side of a [`Queue`]: it reports lines written out.
+pub(crate) struct Written {
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+    drained: Arc<tokio::sync::Notify>,
+}
+
+impl Written {
+    /// A line of `n` bytes has been written out.
+    fn written(&self, n: usize) {
+        self.queued
+            .fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+        self.drained.notify_waiters();
+    }
+}
+
 /// Completes when the process gets SIGTERM, SIGINT or SIGHUP.
 pub async fn stop_signal() {
     Stop::new().signalled().await;
@@ -223,12 +306,7 @@ pub(crate) fn kill_group(group: Option<u32>) {
 
 /// Record a client request about to be forwarded (its answer is awaited, and for `tools/list`
 /// read). If the server is gone, answer it with an error instead and return false.
-fn track(
-    state: &Arc<Mutex<State>>,
-    to_client: &mpsc::UnboundedSender<Vec<u8>>,
-    id: Value,
-    is_list: bool,
-) -> bool {
+fn track(state: &Arc<Mutex<State>>, to_client: &Queue, id: Value, is_list: bool) -> bool {
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
     if s.server_gone {
         drop(s);
@@ -315,26 +393,38 @@ impl StdioProxy {
             ));
         };
         let state = Arc::new(Mutex::new(State::default()));
-        let (to_client, mut to_client_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let (to_server, mut to_server_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (to_client, mut to_client_rx) = Queue::new();
+        let (to_server, mut to_server_rx) = Queue::new();
 
-        let client_writer = tokio::spawn(async move {
-            let mut out = client_out;
-            while let Some(l) = to_client_rx.recv().await {
-                if out.write_all(&l).await.is_err() || out.flush().await.is_err() {
-                    break;
+        let client_writer = {
+            // The writer holds the byte count, not a sender: the channel closes with the
+            // proxy's own senders.
+            let queue = to_client.counter();
+            tokio::spawn(async move {
+                let mut out = client_out;
+                while let Some(l) = to_client_rx.recv().await {
+                    let failed = out.write_all(&l).await.is_err() || out.flush().await.is_err();
+                    queue.written(l.len());
+                    if failed {
+                        break;
+                    }
                 }
-            }
-        });
-        tokio::spawn(async move {
-            let mut input = server_in;
-            while let Some(l) = to_server_rx.recv().await {
-                if input.write_all(&l).await.is_err() || input.flush().await.is_err() {
-                    break;
+            })
+        };
+        {
+            let queue = to_server.counter();
+            tokio::spawn(async move {
+                let mut input = server_in;
+                while let Some(l) = to_server_rx.recv().await {
+                    let failed = input.write_all(&l).await.is_err() || input.flush().await.is_err();
+                    queue.written(l.len());
+                    if failed {
+                        break;
+                    }
                 }
-            }
-            // Dropping `input` closes the server's stdin.
-        });
+                // Dropping `input` closes the server's stdin.
+            });
+        }
         let server_done = Arc::new(tokio::sync::Notify::new());
         let server_reader = {
             let state = state.clone();
@@ -344,6 +434,9 @@ impl StdioProxy {
             tokio::spawn(async move {
                 let mut reader = BufReader::new(server_out);
                 loop {
+                    // A client that does not read slows the server down, instead of the
+                    // proxy queueing without end.
+                    to_client.room().await;
                     match read_line(&mut reader, MAX_SERVER_LINE).await {
                         Ok(Line::Ok(bytes)) => proxy.on_server_line(bytes, &state, &to_client),
                         Ok(Line::TooLong) => {
@@ -375,6 +468,12 @@ impl StdioProxy {
         let mut reader = BufReader::new(client_in);
         let mut stop = Stop::new();
         loop {
+            // A server that does not read slows the client down the same way.
+            tokio::select! {
+                () = to_server.room() => {}
+                () = stop.signalled() => break,
+                () = server_done.notified() => break,
+            }
             let read = tokio::select! {
                 read = read_line(&mut reader, self.max_line_bytes) => read,
                 () = stop.signalled() => break,
@@ -427,8 +526,8 @@ impl StdioProxy {
         &self,
         bytes: Vec<u8>,
         state: &Arc<Mutex<State>>,
-        to_client: &mpsc::UnboundedSender<Vec<u8>>,
-        to_server: &mpsc::UnboundedSender<Vec<u8>>,
+        to_client: &Queue,
+        to_server: &Queue,
     ) {
         let Ok(text) = std::str::from_utf8(&bytes) else {
             let _ = to_client.send(error_line(
@@ -549,8 +648,8 @@ impl StdioProxy {
         msg: Value,
         id: Value,
         state: &Arc<Mutex<State>>,
-        to_client: &mpsc::UnboundedSender<Vec<u8>>,
-        to_server: &mpsc::UnboundedSender<Vec<u8>>,
+        to_client: &Queue,
+        to_server: &Queue,
     ) {
         let Some(name) = msg
             .pointer("/params/name")
@@ -614,11 +713,7 @@ impl StdioProxy {
     }
 
     /// Ask the server for every page of `tools/list` and load it into the engine.
-    async fn fetch_tools(
-        &self,
-        state: &Arc<Mutex<State>>,
-        to_server: &mpsc::UnboundedSender<Vec<u8>>,
-    ) -> bool {
+    async fn fetch_tools(&self, state: &Arc<Mutex<State>>, to_server: &Queue) -> bool {
         let mut tools: Vec<ToolDef> = Vec::new();
         let mut cursor: Option<Value> = None;
         for _page in 0..100 {
@@ -669,12 +764,7 @@ impl StdioProxy {
         false
     }
 
-    fn on_server_line(
-        &self,
-        bytes: Vec<u8>,
-        state: &Arc<Mutex<State>>,
-        to_client: &mpsc::UnboundedSender<Vec<u8>>,
-    ) {
+    fn on_server_line(&self, bytes: Vec<u8>, state: &Arc<Mutex<State>>, to_client: &Queue) {
         // Fast path: most server lines are answers to requests the client made; route them by
         // their envelope without building the whole tree.
         if let Ok(env) = serde_json::from_slice::<Envelope<'_>>(&bytes)
@@ -764,5 +854,37 @@ impl StdioProxy {
         } else {
             let _ = to_client.send(bytes);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_makes_its_feeder_wait_until_lines_are_written() {
+        let (q, mut rx) = Queue::with_budget(10);
+        q.send(vec![b'x'; 8]).unwrap();
+        q.room().await; // under budget: no wait
+        q.send(vec![b'y'; 8]).unwrap();
+        let waiting = tokio::time::timeout(Duration::from_millis(50), q.room()).await;
+        assert!(
+            waiting.is_err(),
+            "16 bytes queued, budget 10: the feeder must wait"
+        );
+        let line = rx.recv().await.unwrap();
+        let (q2, line_len) = (q.clone(), line.len());
+        let waiter = tokio::spawn(async move { q2.room().await });
+        q.written(line_len);
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("room after a line is written")
+            .unwrap();
+        // A queue nobody reads any more never blocks its feeder.
+        drop(rx);
+        q.send(vec![b'z'; 100]).ok();
+        tokio::time::timeout(Duration::from_secs(5), q.room())
+            .await
+            .unwrap();
     }
 }
