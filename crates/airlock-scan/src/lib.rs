@@ -54,6 +54,10 @@ pub struct Finding {
     /// The detector's type name.
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// Findings of several types were merged into this span: it is masked in full whatever
+    /// the type's strategy (a partial mask of a merged span could show another value).
+    #[serde(skip)]
+    pub merged: bool,
 }
 
 /// The scanner could not be built.
@@ -204,6 +208,11 @@ impl ScannerBuilder {
                     .map_err(|e| BuildError(format!("{}: {e}", d.kind)))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if self.hash_key.as_ref().is_some_and(|k| k.len() < 16) {
+            return Err(BuildError(
+                "the hash key is shorter than 16 bytes: short keys let masked values be guessed back".into(),
+            ));
+        }
         let hash_key = self.hash_key.unwrap_or_else(|| {
             use std::hash::{BuildHasher, RandomState};
             let a = RandomState::new().hash_one(0u8).to_le_bytes();
@@ -324,10 +333,25 @@ impl Scanner {
         {
             return None;
         }
-        if !(d.validate)(value) || self.allowed(value) {
+        if self.allowed(value) {
             return None;
         }
-        Some((s, e))
+        if (d.validate)(value) {
+            return Some((s, e));
+        }
+        // A greedy number may have taken a neighbour's digits (`4111…1111 12/27`): try it
+        // shorter, ending before each separator, longest first.
+        if d.bounded && d.group == 0 {
+            for (i, c) in value.char_indices().rev() {
+                if (c == ' ' || c == '-') && i > 0 {
+                    let shorter = &value[..i];
+                    if (d.validate)(shorter) && !self.allowed(shorter) {
+                        return Some((s, s + i));
+                    }
+                }
+            }
+        }
+        None
     }
 
     fn allowed(&self, value: &str) -> bool {
@@ -390,8 +414,20 @@ impl Scanner {
             match out.last_mut() {
                 Some(last) if s < last.end => {
                     last.end = last.end.max(e);
-                    // The more specific type names the merged span.
-                    if GENERIC.contains(&last.kind) && !GENERIC.contains(&kind) {
+                    if last.kind != kind {
+                        last.merged = true;
+                    }
+                    // A secret names the span over personal data; a specific type over one
+                    // found by context alone.
+                    let secret = |k: &str| {
+                        self.detector(k)
+                            .is_some_and(|d| d.category != detectors::Category::Pii)
+                    };
+                    if (secret(kind) && !secret(last.kind))
+                        || (GENERIC.contains(&last.kind)
+                            && !GENERIC.contains(&kind)
+                            && secret(kind) == secret(last.kind))
+                    {
                         last.kind = kind;
                     }
                 }
@@ -399,6 +435,7 @@ impl Scanner {
                     start: s,
                     end: e,
                     kind: self.detectors[pid].kind,
+                    merged: false,
                 }),
             }
         }
@@ -414,17 +451,17 @@ impl Scanner {
     }
 
     /// What replaces one finding's value.
-    fn replacement(&self, kind: &str, value: &str) -> String {
+    fn replacement(&self, kind: &str, value: &str, merged: bool) -> String {
         let label = kind.to_ascii_uppercase();
-        match self.strategy_of(kind) {
+        let strategy = match self.strategy_of(kind) {
+            Strategy::Partial if merged => Strategy::TypeOnly,
+            s => s,
+        };
+        match strategy {
             Strategy::Full => "[REDACTED]".to_owned(),
             Strategy::TypeOnly => format!("[{label}]"),
             Strategy::Hash => {
-                let mut h = Sha256::new();
-                h.update(&self.hash_key);
-                h.update((value.len() as u64).to_le_bytes());
-                h.update(value.as_bytes());
-                let d = h.finalize();
+                let d = hmac_sha256(&self.hash_key, value.as_bytes());
                 format!("[{label}:{:02x}{:02x}{:02x}{:02x}]", d[0], d[1], d[2], d[3])
             }
             Strategy::Partial => {
@@ -432,6 +469,30 @@ impl Scanner {
                 partial_mask(value, partial)
             }
         }
+    }
+
+    /// The findings in a JSON member's value, read with its key as context
+    /// (`"db_password": "…"`, `"Authorization": "Basic …"`), as offsets into `value`.
+    pub fn find_member(&self, key: &str, value: &str) -> Vec<Finding> {
+        let prefix = format!("{}: \"", serde_json::Value::String(key.to_owned()));
+        let text = format!("{prefix}{value}\"");
+        let (lo, hi) = (prefix.len(), prefix.len() + value.len());
+        self.find(&text)
+            .into_iter()
+            .filter(|f| f.end > lo && f.start < hi)
+            .map(|mut f| {
+                f.start = f.start.clamp(lo, hi) - lo;
+                f.end = f.end.clamp(lo, hi) - lo;
+                f
+            })
+            .filter(|f| f.start < f.end)
+            .collect()
+    }
+
+    /// A JSON member's value masked with its key as context; `None` when nothing changes.
+    pub fn mask_member(&self, key: &str, value: &str) -> Option<String> {
+        let findings = self.find_member(key, value);
+        (!findings.is_empty()).then(|| self.apply(value, &findings))
     }
 
     /// The masked text, or `None` when there is nothing to mask.
@@ -449,7 +510,7 @@ impl Scanner {
         let mut at = 0;
         for f in findings {
             out.push_str(&text[at..f.start]);
-            out.push_str(&self.replacement(f.kind, &text[f.start..f.end]));
+            out.push_str(&self.replacement(f.kind, &text[f.start..f.end], f.merged));
             at = f.end;
         }
         out.push_str(&text[at..]);
@@ -499,29 +560,11 @@ impl Scanner {
         if (t.starts_with('{') || t.starts_with('['))
             && let Ok(mut v) = serde_json::from_str::<serde_json::Value>(text)
         {
-            let limit = self.max_chars.filter(|&m| text.chars().count() > m);
-            let mut changed = false;
-            let mut stack = vec![&mut v];
-            while let Some(v) = stack.pop() {
-                match v {
-                    serde_json::Value::String(s) => {
-                        let mut new = self.mask(s);
-                        if let Some(m) = limit {
-                            let cut = truncate(new.as_deref().unwrap_or(s), (m / 8).max(16));
-                            if cut.is_some() {
-                                new = cut;
-                            }
-                        }
-                        if let Some(n) = new {
-                            *s = n;
-                            changed = true;
-                        }
-                    }
-                    serde_json::Value::Array(a) => stack.extend(a.iter_mut()),
-                    serde_json::Value::Object(o) => stack.extend(o.values_mut()),
-                    _ => {}
-                }
-            }
+            let limit = self
+                .max_chars
+                .filter(|&m| text.chars().count() > m)
+                .map(|m| (m / 8).max(16));
+            let changed = self.clean_json(&mut v, limit);
             return changed.then(|| v.to_string());
         }
         let masked = self.mask(text);
@@ -529,6 +572,60 @@ impl Scanner {
             Some(m) => truncate(masked.as_deref().unwrap_or(text), m).or(masked),
             None => masked,
         }
+    }
+}
+
+impl Scanner {
+    /// Mask a JSON document in place, keys kept as context: every string and number value
+    /// (read as `"key": value`), and keys themselves. Strings longer than `cut` are cut.
+    /// Returns whether anything changed.
+    pub fn clean_json(&self, v: &mut serde_json::Value, cut: Option<usize>) -> bool {
+        use serde_json::Value;
+        let mut changed = false;
+        let mut stack: Vec<(Option<String>, &mut Value)> = vec![(None, v)];
+        while let Some((key, v)) = stack.pop() {
+            let scan = |text: &str| match &key {
+                Some(k) => self.mask_member(k, text),
+                None => self.mask(text),
+            };
+            match v {
+                Value::String(s) => {
+                    let mut new = scan(s);
+                    if let Some(m) = cut
+                        && let Some(c) = truncate(new.as_deref().unwrap_or(s), m)
+                    {
+                        new = Some(c);
+                    }
+                    if let Some(n) = new {
+                        *s = n;
+                        changed = true;
+                    }
+                }
+                Value::Number(n) => {
+                    if let Some(masked) = scan(&n.to_string()) {
+                        *v = Value::String(masked);
+                        changed = true;
+                    }
+                }
+                Value::Array(a) => stack.extend(a.iter_mut().map(|x| (key.clone(), x))),
+                Value::Object(o) => {
+                    // Keys can carry data too (`{"ada@example.org": …}`).
+                    let renamed: Vec<(String, String)> = o
+                        .keys()
+                        .filter_map(|k| self.mask(k).map(|m| (k.clone(), m)))
+                        .collect();
+                    for (old, new) in renamed {
+                        if let Some(x) = o.remove(&old) {
+                            o.insert(new, x);
+                            changed = true;
+                        }
+                    }
+                    stack.extend(o.iter_mut().map(|(k, x)| (Some(k.clone()), x)));
+                }
+                _ => {}
+            }
+        }
+        changed
     }
 }
 
@@ -557,9 +654,37 @@ pub fn truncate(text: &str, max: usize) -> Option<String> {
     Some(out)
 }
 
+/// HMAC-SHA256 (RFC 2104).
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let pad = |b: u8| k.map(|x| x ^ b);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
 impl ResultCleaner for Scanner {
     fn clean_text(&self, _cx: &CleanContext<'_>, text: &str) -> Result<Option<String>, CleanError> {
         Ok(self.clean(text))
+    }
+
+    fn clean_json(
+        &self,
+        _cx: &CleanContext<'_>,
+        value: &mut serde_json::Value,
+    ) -> Result<usize, CleanError> {
+        Ok(usize::from(self.clean_json(value, None)))
     }
 }
 
@@ -585,6 +710,23 @@ impl ResultCleaner for TenantScanners {
             None => self.base.as_ref(),
         };
         Ok(scanner.and_then(|s| s.clean(text)))
+    }
+
+    fn clean_json(
+        &self,
+        _cx: &CleanContext<'_>,
+        value: &mut serde_json::Value,
+    ) -> Result<usize, CleanError> {
+        let scanner = match _cx
+            .caller
+            .tenant
+            .as_deref()
+            .and_then(|t| self.tenants.get(t))
+        {
+            Some(s) => s.as_ref(),
+            None => self.base.as_ref(),
+        };
+        Ok(scanner.map_or(0, |s| usize::from(s.clean_json(value, None))))
     }
 }
 
@@ -713,7 +855,7 @@ mod tests {
         let s = Scanner::builder()
             .strategy("credit_card", Strategy::Partial)
             .strategy("email", Strategy::Hash)
-            .hash_key(b"k")
+            .hash_key(b"0123456789abcdef")
             .build()
             .unwrap();
         let m = s.mask("card 4111-1111-1111-1111").unwrap();
@@ -804,6 +946,64 @@ mod tests {
                 .as_deref(),
             Some("[EMAIL]")
         );
+    }
+
+    #[test]
+    fn review_regressions() {
+        let s = Scanner::builder().build().unwrap();
+        // JSON: keys are context, numbers and keys are scanned.
+        let json = r#"{"db_password":"Zq8vLm2Pk4","card":4111111111111111,"ada@example.org":1,"aws_secret_access_key":"wJalrXUtnFEMIK7MDENGbPxRfiCYzQ8vLm2Pk4Rt","h":{"Authorization":"Basic YWxhZGRpbjpvcGVuc2VzYW1l"}}"#;
+        let cleaned = s.clean(json).unwrap();
+        for leaked in [
+            "Zq8vLm2Pk4",
+            "4111111111111111",
+            "ada@example.org",
+            "wJalrXUtn",
+            "YWxhZGRp",
+        ] {
+            assert!(!cleaned.contains(leaked), "{leaked} in {cleaned}");
+        }
+        // A secret merged with personal data is named and masked as the secret.
+        let p = Scanner::builder()
+            .strategy("email", Strategy::Partial)
+            .build()
+            .unwrap();
+        let m = p
+            .mask("password=ada@x.io/ghp_16C7e42F292c6912E7710c838347Ae178B4a")
+            .unwrap();
+        assert!(!m.contains("ghp_16C7") && !m.contains("x.io/"), "{m}");
+        // A greedy number that swallowed its neighbour is tried shorter.
+        assert_eq!(
+            s.mask("4111111111111111 12/27").unwrap(),
+            "[CREDIT_CARD] 12/27"
+        );
+        // Real passwords that contain template words are still passwords.
+        assert!(s.mask("DB_PASSWORD=MySecret2024").is_some());
+        assert!(s.mask("password=Password123!").is_some());
+        // A key block cut off is masked to the end.
+        assert_eq!(
+            s.mask("x\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow")
+                .unwrap(),
+            "x\n[PRIVATE_KEY]"
+        );
+        // Other detector gaps.
+        assert!(
+            s.mask("redis://:p4ss@10.0.0.5")
+                .unwrap()
+                .contains("[CONNECTION_STRING]")
+        );
+        assert!(
+            s.mask(r#""Authorization": "Basic YWxhZGRpbjpvcGVuc2VzYW1l""#)
+                .is_some()
+        );
+        assert!(
+            s.mask("X-Api-Key: 9f86d081884c7d659a2feaa0c55ad015")
+                .is_some()
+        );
+        // Runs of assignments or dotted numbers are scanned in linear time (bounded context
+        // and values); a quadratic scan would not finish here.
+        assert!(!s.find(&"pwd=".repeat(50_000)).is_empty());
+        assert_eq!(s.find(&"1.".repeat(50_000)), []);
     }
 
     #[test]

@@ -10,17 +10,18 @@
 use crate::{Finding, Scanner};
 
 /// Bytes held back between chunks (longer than any value but a key block).
-pub const WINDOW: usize = 1024;
+pub const WINDOW: usize = 4096;
+/// Already-passed bytes kept as context for the next scan.
+const BEHIND: usize = 256;
 /// Most bytes held back waiting for the end of a private key block.
 pub const MAX_HELD: usize = 64 << 10;
-
-const KEY_BEGIN: &str = "-----BEGIN ";
 
 /// A scanner fed chunk by chunk.
 #[derive(Debug)]
 pub struct StreamScanner<'a> {
     scanner: &'a Scanner,
     held: String,
+    behind: String,
     emitted_chars: usize,
     total_chars: usize,
     max_chars: Option<usize>,
@@ -35,6 +36,7 @@ impl<'a> StreamScanner<'a> {
         StreamScanner {
             scanner,
             held: String::new(),
+            behind: String::new(),
             emitted_chars: 0,
             total_chars: 0,
             max_chars,
@@ -76,22 +78,39 @@ impl<'a> StreamScanner<'a> {
         while !self.held.is_char_boundary(upto) {
             upto -= 1;
         }
-        let findings = self.scanner.find(&self.held);
-        // Never emit the start of a key block that is not yet a whole block (a finding).
-        if let Some(b) = self.held.find(KEY_BEGIN)
-            && b < upto
-            && !findings.iter().any(|f| f.start <= b && f.end > b)
+        // Scan with some already-passed text in front: a value's context (`password=`,
+        // `Bearer `) may have gone out with the previous chunk.
+        let scan = format!("{}{}", self.behind, self.held);
+        let shift = self.behind.len();
+        let findings: Vec<Finding> = self
+            .scanner
+            .find(&scan)
+            .into_iter()
+            .filter(|f| f.end > shift)
+            .map(|mut f| {
+                f.start = f.start.max(shift) - shift;
+                f.end -= shift;
+                f
+            })
+            .collect();
+        // A key block that runs to the end of what has arrived is unfinished: hold it.
+        if let Some(f) = findings
+            .iter()
+            .find(|f| f.kind == "private_key" && f.end == self.held.len() && f.start < upto)
         {
+            let b = f.start;
             if self.held.len() - b <= MAX_HELD {
                 upto = b;
             } else {
                 // Held too long: whatever follows the BEGIN line is masked as a key.
                 let head: String = self.held.drain(..b).collect();
-                let mut out = self.emit_masked(&head);
-                out.push_str(&self.limit("[PRIVATE_KEY]"));
+                let ready: Vec<Finding> = findings.iter().filter(|f| f.end <= b).cloned().collect();
+                let mut out = self.scanner.apply(&head, &ready);
+                out.push_str("[PRIVATE_KEY]");
                 self.held.clear();
+                self.behind.clear();
                 self.swallowing = true;
-                return out;
+                return self.limit(&out);
             }
         }
         // A finding that reaches into the held-back part waits with it.
@@ -100,9 +119,22 @@ impl<'a> StreamScanner<'a> {
                 upto = f.start;
             }
         }
+        // Nothing can be passed on and too much is held: pass it on masked (what was found
+        // is masked; memory stays bounded).
+        if upto == 0 && self.held.len() > MAX_HELD {
+            upto = self.held.len();
+        }
         let ready: Vec<Finding> = findings.into_iter().filter(|f| f.end <= upto).collect();
         let out = self.scanner.apply(&self.held[..upto], &ready);
-        self.held.drain(..upto);
+        let passed: String = self.held.drain(..upto).collect();
+        self.behind.push_str(&passed);
+        if self.behind.len() > BEHIND {
+            let mut cut = self.behind.len() - BEHIND;
+            while !self.behind.is_char_boundary(cut) {
+                cut += 1;
+            }
+            self.behind.drain(..cut);
+        }
         self.limit(&out)
     }
 
@@ -110,7 +142,21 @@ impl<'a> StreamScanner<'a> {
     pub fn finish(mut self) -> String {
         let rest = std::mem::take(&mut self.held);
         let rest = if self.swallowing { String::new() } else { rest };
-        let mut out = self.emit_masked(&rest);
+        let behind = std::mem::take(&mut self.behind);
+        let scan = format!("{behind}{rest}");
+        let findings: Vec<Finding> = self
+            .scanner
+            .find(&scan)
+            .into_iter()
+            .filter(|f| f.end > behind.len())
+            .map(|mut f| {
+                f.start = f.start.max(behind.len()) - behind.len();
+                f.end -= behind.len();
+                f
+            })
+            .collect();
+        let masked = self.scanner.apply(&rest, &findings);
+        let mut out = self.limit(&masked);
         if self.cut {
             out.push_str(&format!(
                 "\n[… truncated by airlock: {} of {} characters shown]",
@@ -118,11 +164,6 @@ impl<'a> StreamScanner<'a> {
             ));
         }
         out
-    }
-
-    fn emit_masked(&mut self, text: &str) -> String {
-        let masked = self.scanner.mask(text).unwrap_or_else(|| text.to_owned());
-        self.limit(&masked)
     }
 
     /// `out`, or as much of it as the character limit still allows.
@@ -182,6 +223,25 @@ mod tests {
         let whole = scanner.mask(&text).unwrap();
         for chunk in [1, 7, 64, 1000, 5000] {
             assert_eq!(run(&scanner, &text, chunk, None), whole, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn context_that_passed_with_an_earlier_chunk_still_counts() {
+        let scanner = Scanner::builder().build().unwrap();
+        let text = format!(
+            "{} password=hunter2Qx9 and Authorization: Bearer abcdef0123456789ABCDEF\n{}",
+            "a".repeat(5000),
+            "b".repeat(5000)
+        );
+        let whole = scanner.mask(&text).unwrap();
+        for chunk in [1, 3, 4097] {
+            let out = run(&scanner, &text, chunk, None);
+            assert!(
+                !out.contains("hunter2") && !out.contains("abcdef0123"),
+                "chunk {chunk}"
+            );
+            assert_eq!(out, whole, "chunk {chunk}");
         }
     }
 

@@ -225,19 +225,20 @@ pub fn card(s: &str) -> bool {
     let n = |k: usize| d[..k].iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
     let len = d.len();
     match d[0] {
-        4 => matches!(len, 13 | 16 | 19),                // Visa
-        5 => (51..=55).contains(&n(2)) && len == 16,     // Mastercard
-        2 => (2221..=2720).contains(&n(4)) && len == 16, // Mastercard 2-series
+        4 => matches!(len, 13 | 16 | 19), // Visa
+        5 => ((51..=55).contains(&n(2)) || n(3) == 508) && len == 16, // Mastercard, RuPay
+        2 => ((2221..=2720).contains(&n(4)) || (2200..=2204).contains(&n(4))) && len == 16, // Mastercard 2-series, Mir
         3 => {
             (matches!(n(2), 34 | 37) && len == 15)                            // Amex
                 || ((3528..=3589).contains(&n(4)) && (16..=19).contains(&len)) // JCB
                 || ((300..=305).contains(&n(3)) || matches!(n(2), 36 | 38 | 39)) && (14..=19).contains(&len) // Diners
         }
         6 => {
-            (n(4) == 6011 || n(2) == 65 || (644..=649).contains(&n(3)))       // Discover
+            // Discover, UnionPay, RuPay (60, 65)
+            (n(4) == 6011 || n(2) == 65 || n(2) == 60 || (644..=649).contains(&n(3)) || n(2) == 62)
                 && (16..=19).contains(&len)
-                || n(2) == 62 && (16..=19).contains(&len) // UnionPay
         }
+        8 => matches!(n(2), 81 | 82) && len == 16, // RuPay
         _ => false,
     }
 }
@@ -302,21 +303,30 @@ pub fn placeholder(v: &str) -> bool {
     {
         return true; // ********, xxxxxxxx
     }
-    const WORDS: &[&str] = &[
+    // Words that mark a stand-in wherever they appear.
+    const MARKERS: &[&str] = &[
         "example",
         "placeholder",
         "redacted",
         "your_",
         "your-",
-        "yourpass",
         "<your",
         "xxxx",
         "****",
+    ];
+    if MARKERS.iter().any(|w| lower.contains(w)) {
+        return true;
+    }
+    // Words that are a stand-in only when they are the whole value (`MySecret2024` is a
+    // password; `secret` is a template).
+    const WHOLE: &[&str] = &[
         "dummy",
         "sample",
         "changeit",
+        "changeme",
         "none",
         "null",
+        "nil",
         "undefined",
         "true",
         "false",
@@ -324,11 +334,21 @@ pub fn placeholder(v: &str) -> bool {
         "optional",
         "string",
         "password",
+        "passwd",
         "secret",
         "token",
         "mask",
+        "masked",
+        "hidden",
+        "value",
+        "test",
+        "todo",
+        "tbd",
+        "empty",
+        "default",
     ];
-    WORDS.iter().any(|w| lower.contains(w))
+    let bare: String = lower.chars().filter(char::is_ascii_alphanumeric).collect();
+    WHOLE.iter().any(|w| bare == *w)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ fn scanner(strategy: Strategy) -> &'static Scanner {
                     s,
                     Scanner::builder()
                         .default_strategy(s)
-                        .hash_key(b"k")
+                        .hash_key(b"0123456789abcdef")
                         .build()
                         .unwrap(),
                 )
