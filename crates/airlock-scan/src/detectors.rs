@@ -105,9 +105,6 @@ detectors! {
     // ── secrets with a recognisable shape ─────────────────────────────────────────────────
     "private_key", Secret, 0, any, false, Partial::Nothing,
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----";
-    // A block cut off (`head -5 id_rsa`, a result split in parts): masked to the end.
-    "private_key", Secret, 0, any, false, Partial::Nothing,
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*";
     "aws_access_key_id", Secret, 0, not_example, true, Partial::Prefix(4),
         r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z2-7]{16}\b";
     "aws_secret_access_key", Secret, 1, not_example, true, Partial::Nothing,
@@ -156,11 +153,11 @@ detectors! {
     "connection_string", Secret, 1, not_placeholder, false, Partial::Nothing,
         r"(?i:\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|jdbc:[a-z]+|https?|ftp|smtp|ldap)://)[^\s:/@]{0,64}:([^\s/@]{1,128})@";
     "password_assignment", Secret, 1, not_placeholder, false, Partial::Nothing,
-        r#"(?i:\b[a-z0-9_.-]{0,64}?(?:password|passwd|passphrase|pwd|pass|secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|refresh[_-]?token|private[_-]?key))["']?\s*(?:=|:|=>)\s*["']?([^\s"',;&<>]{4,256})"#;
+        r#"(?i:password|passwd|passphrase|pwd|pass|secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|refresh[_-]?token|private[_-]?key)["']?\s*(?:=|:|=>)\s*["']?([^\s"',;&<>]{4,})"#;
     "password_argument", Secret, 1, not_placeholder, false, Partial::Nothing,
-        r"(?i:\s--?(?:password|passwd|pass|token|api-key|secret|client-secret))(?:=|\s+)([^\s\x22']{4,256})";
+        r"(?i:\s--?(?:password|passwd|pass|token|api-key|secret|client-secret))(?:=|\s+)([^\s\x22']{4,})";
     "high_entropy_secret", Secret, 1, high_entropy, false, Partial::Nothing,
-        r#"(?i:[a-z0-9_.-]{0,64}(?:key|secret|token|credential|signature|salt|auth)[a-z0-9_.-]{0,64})["']?\s*(?:=|:|=>)\s*["']?([A-Za-z0-9+/=_-]{20,512})"#;
+        r#"(?i:(?:key|secret|token|credential|signature|salt|auth)[a-z0-9_.-]*)["']?\s*(?:=|:|=>)\s*["']?([A-Za-z0-9+/=_-]{20,})"#;
     // ── personal data ─────────────────────────────────────────────────────────────────────
     "email", Pii, 0, any, false, Partial::EmailDomain,
         r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b";

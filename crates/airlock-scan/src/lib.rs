@@ -376,7 +376,9 @@ impl Scanner {
                 raw.push((s, e, pid));
                 // A value found by its context (`token = …`) may be a token of a known
                 // shape: look inside it too, so the specific type can win.
-                at = if GENERIC.contains(&self.detectors[pid].kind) {
+                // (Only short values: a long one is masked whole, and looking inside every
+                // long value again would make runs of assignments quadratic.)
+                at = if GENERIC.contains(&self.detectors[pid].kind) && e - s <= 256 {
                     s.max(start + 1)
                 } else {
                     end.max(start + 1)
@@ -405,6 +407,22 @@ impl Scanner {
             }
             if !found {
                 at = start + 1;
+            }
+        }
+        // A key block cut off (`head -5 id_rsa`, a result in parts) is masked to the end.
+        // (Done here, not by a pattern: a pattern running to the end of the text would make
+        // every reverse search of the automaton run back over the whole text.)
+        if let Some(key) = self.detectors.iter().position(|d| d.kind == "private_key") {
+            let mut from = 0;
+            while let Some(i) = text[from..].find("-----BEGIN ") {
+                let b = from + i;
+                let header_end = text[b..].find('\n').map_or(text.len(), |n| b + n);
+                let covered = raw.iter().any(|&(s, e, p)| p == key && s <= b && b < e);
+                if !covered && text[b..header_end].contains("PRIVATE KEY") {
+                    raw.push((b, text.len(), key));
+                    break;
+                }
+                from = b + 11;
             }
         }
         raw.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
