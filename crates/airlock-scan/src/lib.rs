@@ -196,7 +196,11 @@ impl ScannerBuilder {
                     .unicode(false)
                     .utf8(false),
             )
-            .configure(Regex::config().utf8_empty(false))
+            .configure(
+                Regex::config()
+                    .utf8_empty(false)
+                    .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit),
+            )
             .build_many(&patterns)
             .map_err(|e| BuildError(format!("the detectors do not compile: {e}")))?;
         let groups = detectors
