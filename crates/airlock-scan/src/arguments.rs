@@ -79,6 +79,43 @@ impl Check for ArgumentScan {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
                 Value::Array(a) => {
+                    // An argv-style list (`["--password", "x"]`) is read as one command line.
+                    if a.len() > 1 && a.iter().all(Value::is_string) {
+                        let items: Vec<String> = a
+                            .iter()
+                            .map(|v| v.as_str().unwrap_or_default().to_owned())
+                            .collect();
+                        let line = format!(" {}", items.join(" "));
+                        let mut starts = Vec::with_capacity(items.len());
+                        let mut at = 1;
+                        for it in &items {
+                            starts.push(at);
+                            at += it.len() + 1;
+                        }
+                        for f in self
+                            .scanner
+                            .find(&line)
+                            .into_iter()
+                            .filter(|f| secret(f.kind))
+                        {
+                            for (i, it) in items.iter().enumerate() {
+                                let (lo, hi) = (starts[i], starts[i] + it.len());
+                                if f.start < hi && f.end > lo {
+                                    hits.push((format!("{path}[{i}]"), f.kind));
+                                    if self.mode == ArgumentMode::Mask {
+                                        a[i] = Value::String(format!(
+                                            "[{}]",
+                                            f.kind.to_ascii_uppercase()
+                                        ));
+                                        changes.push(Change::MaskedArgument {
+                                            path: format!("{path}[{i}]"),
+                                            found: f.kind.to_owned(),
+                                        });
+                                    }
+                                }
+                            }
+                        }
+                    }
                     for (i, item) in a.iter_mut().enumerate() {
                         stack.push((format!("{path}[{i}]"), key.clone(), item));
                     }
@@ -214,6 +251,7 @@ mod tests {
             json!({"url": "u", "body": {"db_password": "Zq8vLm2Pk4"}}),
             json!({"url": "u", "body": {"headers": {"Authorization": "Basic YWxhZGRpbjpvcGVuc2VzYW1l"}}}),
             json!({"url": "u", "body": {"ghp_16C7e42F292c6912E7710c838347Ae178B4a": 1}}),
+            json!({"url": "u", "body": {"argv": ["mysql", "-u", "root", "--password", "Tr0ub4dor-x"]}}),
         ] {
             assert!(
                 !engine(ArgumentMode::Refuse)

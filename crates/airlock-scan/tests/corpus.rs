@@ -193,7 +193,19 @@ fn secret(r: &mut Rng) -> (&'static str, String) {
 
 /// Values that look like findings and are not.
 fn negative(r: &mut Rng) -> String {
-    match r.below(12) {
+    match r.below(20) {
+        12 => format!("token count: {}", r.below(100_000)),
+        13 => "password reset link sent to the user".to_owned(),
+        14 => "api_key: null".to_owned(),
+        15 => "secret: ${APP_SECRET}".to_owned(),
+        16 => "the bearer token expired; log in again".to_owned(),
+        17 => format!("key={} value={}", r.from("abcdefgh", 5), r.below(100)),
+        18 => format!(
+            "passport office hours {}-{}",
+            8 + r.below(2),
+            16 + r.below(3)
+        ),
+        19 => format!("build {}.{}.{}", r.below(10), r.below(50), r.below(500)),
         0 => format!(
             "{}-{}-4{}-a{}-{}",
             r.from("0123456789abcdef", 8),
