@@ -11,7 +11,7 @@ use airlock_core::pipeline::{CallState, Change, Check, CheckError, Outcome, Phas
 use airlock_core::refusal::{DenyCode, FieldError, Refusal};
 use serde_json::Value;
 
-use crate::{Category, Scanner};
+use crate::Scanner;
 
 /// What `argument_scan` does with a secret in the arguments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,12 +56,7 @@ impl Check for ArgumentScan {
     fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError> {
         let mut hits: Vec<(String, &'static str)> = Vec::new();
         let mut changes = Vec::new();
-        let secret = |kind: &str| {
-            self.scanner
-                .detectors()
-                .iter()
-                .any(|d| d.kind == kind && d.category != Category::Pii)
-        };
+        let secret = |kind: &str| self.scanner.is_secret(kind);
         // Keys can carry secrets too.
         for k in call.arguments.keys() {
             for f in self.scanner.find(k).into_iter().filter(|f| secret(f.kind)) {

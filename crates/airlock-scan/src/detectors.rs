@@ -84,6 +84,20 @@ fn jwt(v: &str) -> bool {
     v.split('.').count() == 3
 }
 
+/// The header of a private key block whose end was cut off (`head -5 id_rsa`, a result in
+/// parts): the scanner masks from it to the end of the text. It follows the whole-block
+/// pattern, which wins where both match. (A pattern that itself ran to the end of the text
+/// would make the automaton's reverse search for every match's start cross the whole text.)
+pub static CUT_PRIVATE_KEY: Detector = Detector {
+    kind: "private_key",
+    category: Category::Secret,
+    pattern: r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----",
+    group: 0,
+    validate: any,
+    bounded: false,
+    partial: Partial::Nothing,
+};
+
 macro_rules! detectors {
     ($( $kind:literal, $cat:ident, $group:literal, $validate:expr, $bounded:literal, $partial:expr, $pattern:literal; )*) => {
         /// Every built-in detector, in priority order (earlier wins where two match at the same place).

@@ -182,13 +182,22 @@ impl ScannerBuilder {
             }
         }
         // Custom detectors first: where they match, they win.
-        let detectors: Vec<&'static Detector> = self
+        let mut detectors: Vec<&'static Detector> = self
             .custom
             .iter()
             .copied()
             .chain(DETECTORS.iter())
             .filter(|d| !self.disabled.iter().any(|k| k == d.kind))
             .collect();
+        // Right after the whole-block key pattern (which wins where both match), its header
+        // alone: a block whose end was cut off.
+        let cut_key = detectors
+            .iter()
+            .position(|d| d.kind == "private_key")
+            .map(|i| {
+                detectors.insert(i + 1, &detectors::CUT_PRIVATE_KEY);
+                i + 1
+            });
         let patterns: Vec<&str> = detectors.iter().map(|d| d.pattern).collect();
         let re = Regex::builder()
             .syntax(
@@ -223,14 +232,19 @@ impl ScannerBuilder {
             let b = RandomState::new().hash_one(1u8).to_le_bytes();
             [a, b].concat()
         });
-        let numeric = detectors
+        let traits = detectors
             .iter()
-            .map(|d| NUMERIC.contains(&d.kind))
+            .map(|d| Traits {
+                numeric: NUMERIC.contains(&d.kind),
+                generic: GENERIC.contains(&d.kind),
+                secret: d.category != Category::Pii,
+            })
             .collect();
         Ok(Scanner {
             re,
             groups,
-            numeric,
+            traits,
+            cut_key,
             detectors,
             strategies: self.strategies,
             default: self.default.unwrap_or(Strategy::TypeOnly),
@@ -245,9 +259,10 @@ impl ScannerBuilder {
 pub struct Scanner {
     re: Regex,
     groups: Vec<Option<regex::bytes::Regex>>,
-    /// Per detector: whether it matches numbers (cards, phones, IPs); a failed numeric
-    /// candidate is retried against the other numeric detectors only.
-    numeric: Vec<bool>,
+    /// Per detector, what `find` needs to know of it.
+    traits: Vec<Traits>,
+    /// The detector of key blocks cut off (its findings run to the end of the text).
+    cut_key: Option<usize>,
     detectors: Vec<&'static Detector>,
     strategies: HashMap<String, Strategy>,
     default: Strategy,
@@ -262,6 +277,18 @@ impl std::fmt::Debug for Scanner {
             .field("detectors", &self.detectors.len())
             .finish_non_exhaustive()
     }
+}
+
+/// What `find` needs to know of a detector, computed once.
+#[derive(Clone, Copy, Debug)]
+struct Traits {
+    /// It matches numbers (cards, phones, IPs): a failed numeric candidate is retried against
+    /// the other numeric detectors only.
+    numeric: bool,
+    /// It finds values by their context alone (see [`GENERIC`]).
+    generic: bool,
+    /// A secret (or a custom type), not personal data.
+    secret: bool,
 }
 
 /// Detectors whose matches are numbers; only these compete for the same digits.
@@ -300,8 +327,13 @@ impl Scanner {
     }
 
     /// The detectors in use (custom ones first).
-    pub fn detectors(&self) -> &[&'static Detector] {
-        &self.detectors
+    pub fn detectors(&self) -> Vec<&'static Detector> {
+        self.detectors
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != self.cut_key)
+            .map(|(_, d)| *d)
+            .collect()
     }
 
     /// The type names of the detectors in use.
@@ -376,13 +408,18 @@ impl Scanner {
                 break;
             };
             let (start, end, pid) = (m.start(), m.end(), m.pattern().as_usize());
+            if Some(pid) == self.cut_key {
+                // A key block with no end in sight: masked to the end of the text.
+                raw.push((start, text.len(), pid));
+                break;
+            }
             if let Some((s, e)) = self.accept(pid, text, start, end) {
                 raw.push((s, e, pid));
                 // A value found by its context (`token = …`) may be a token of a known
                 // shape: look inside it too, so the specific type can win.
                 // (Only short values: a long one is masked whole, and looking inside every
                 // long value again would make runs of assignments quadratic.)
-                at = if GENERIC.contains(&self.detectors[pid].kind) && e - s <= 256 {
+                at = if self.traits[pid].generic && e - s <= 256 {
                     s.max(start + 1)
                 } else {
                     end.max(start + 1)
@@ -392,9 +429,9 @@ impl Scanner {
             // The first pattern to match here was no finding: try the others that can start
             // here, anchored here.
             let mut found = false;
-            let numeric = self.numeric[pid];
+            let numeric = self.traits[pid].numeric;
             for other in 0..self.detectors.len() {
-                if other == pid || self.numeric[other] != numeric {
+                if other == pid || self.traits[other].numeric != numeric {
                     continue;
                 }
                 let input = Input::new(bytes)
@@ -413,55 +450,47 @@ impl Scanner {
                 at = start + 1;
             }
         }
-        // A key block cut off (`head -5 id_rsa`, a result in parts) is masked to the end.
-        // (Done here, not by a pattern: a pattern running to the end of the text would make
-        // every reverse search of the automaton run back over the whole text.)
-        if let Some(key) = self.detectors.iter().position(|d| d.kind == "private_key") {
-            let mut from = 0;
-            while let Some(i) = text[from..].find("-----BEGIN ") {
-                let b = from + i;
-                let header_end = text[b..].find('\n').map_or(text.len(), |n| b + n);
-                let covered = raw.iter().any(|&(s, e, p)| p == key && s <= b && b < e);
-                if !covered && text[b..header_end].contains("PRIVATE KEY") {
-                    raw.push((b, text.len(), key));
-                    break;
-                }
-                from = b + 11;
-            }
-        }
         raw.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
+        // Merge overlaps; `named` is the detector naming each merged span.
         let mut out: Vec<Finding> = Vec::with_capacity(raw.len());
+        let mut named: Vec<usize> = Vec::with_capacity(raw.len());
         for (s, e, pid) in raw {
-            let kind = self.detectors[pid].kind;
-            match out.last_mut() {
-                Some(last) if s < last.end => {
+            match (out.last_mut(), named.last_mut()) {
+                (Some(last), Some(by)) if s < last.end => {
                     last.end = last.end.max(e);
-                    if last.kind != kind {
+                    let (new, old) = (self.traits[pid], self.traits[*by]);
+                    if self.detectors[pid].kind != last.kind {
                         last.merged = true;
                     }
                     // A secret names the span over personal data; a specific type over one
                     // found by context alone.
-                    let secret = |k: &str| {
-                        self.detector(k)
-                            .is_some_and(|d| d.category != detectors::Category::Pii)
-                    };
-                    if (secret(kind) && !secret(last.kind))
-                        || (GENERIC.contains(&last.kind)
-                            && !GENERIC.contains(&kind)
-                            && secret(kind) == secret(last.kind))
+                    if (new.secret && !old.secret)
+                        || (old.generic && !new.generic && new.secret == old.secret)
                     {
-                        last.kind = kind;
+                        last.kind = self.detectors[pid].kind;
+                        *by = pid;
                     }
                 }
-                _ => out.push(Finding {
-                    start: s,
-                    end: e,
-                    kind: self.detectors[pid].kind,
-                    merged: false,
-                }),
+                _ => {
+                    out.push(Finding {
+                        start: s,
+                        end: e,
+                        kind: self.detectors[pid].kind,
+                        merged: false,
+                    });
+                    named.push(pid);
+                }
             }
         }
         out
+    }
+
+    /// Whether findings of `kind` are secrets (or custom types) rather than personal data.
+    pub fn is_secret(&self, kind: &str) -> bool {
+        self.detectors
+            .iter()
+            .zip(&self.traits)
+            .any(|(d, t)| d.kind == kind && t.secret)
     }
 
     fn strategy_of(&self, kind: &str) -> Strategy {
@@ -632,8 +661,11 @@ impl Scanner {
                 Value::Array(a) => stack.extend(a.iter_mut().map(|x| (key.clone(), x))),
                 Value::Object(o) => {
                     // Keys can carry data too (`{"ada@example.org": …}`).
+                    // (Only keys that could hold a value: plain names are skipped, so the
+                    // keys of a large document do not double the scanning.)
                     let renamed: Vec<(String, String)> = o
                         .keys()
+                        .filter(|k| k.bytes().any(|b| b.is_ascii_digit() || b == b'@'))
                         .filter_map(|k| self.mask(k).map(|m| (k.clone(), m)))
                         .collect();
                     for (old, new) in renamed {

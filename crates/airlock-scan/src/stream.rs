@@ -78,21 +78,7 @@ impl<'a> StreamScanner<'a> {
         while !self.held.is_char_boundary(upto) {
             upto -= 1;
         }
-        // Scan with some already-passed text in front: a value's context (`password=`,
-        // `Bearer `) may have gone out with the previous chunk.
-        let scan = format!("{}{}", self.behind, self.held);
-        let shift = self.behind.len();
-        let findings: Vec<Finding> = self
-            .scanner
-            .find(&scan)
-            .into_iter()
-            .filter(|f| f.end > shift)
-            .map(|mut f| {
-                f.start = f.start.max(shift) - shift;
-                f.end -= shift;
-                f
-            })
-            .collect();
+        let findings = self.find_after(&self.held);
         // A key block that runs to the end of what has arrived is unfinished: hold it.
         if let Some(f) = findings
             .iter()
@@ -142,19 +128,8 @@ impl<'a> StreamScanner<'a> {
     pub fn finish(mut self) -> String {
         let rest = std::mem::take(&mut self.held);
         let rest = if self.swallowing { String::new() } else { rest };
-        let behind = std::mem::take(&mut self.behind);
-        let scan = format!("{behind}{rest}");
-        let findings: Vec<Finding> = self
-            .scanner
-            .find(&scan)
-            .into_iter()
-            .filter(|f| f.end > behind.len())
-            .map(|mut f| {
-                f.start = f.start.max(behind.len()) - behind.len();
-                f.end -= behind.len();
-                f
-            })
-            .collect();
+        let findings = self.find_after(&rest);
+        self.behind.clear();
         let masked = self.scanner.apply(&rest, &findings);
         let mut out = self.limit(&masked);
         if self.cut {
@@ -164,6 +139,23 @@ impl<'a> StreamScanner<'a> {
             ));
         }
         out
+    }
+
+    /// The findings in `text`, scanned with the already-passed context in front (a value's
+    /// context — `password=`, `Bearer ` — may have gone out with an earlier chunk), as offsets
+    /// into `text`.
+    fn find_after(&self, text: &str) -> Vec<Finding> {
+        let shift = self.behind.len();
+        self.scanner
+            .find(&format!("{}{text}", self.behind))
+            .into_iter()
+            .filter(|f| f.end > shift)
+            .map(|mut f| {
+                f.start = f.start.max(shift) - shift;
+                f.end -= shift;
+                f
+            })
+            .collect()
     }
 
     /// `out`, or as much of it as the character limit still allows.
