@@ -1368,17 +1368,7 @@ fn compile(
             hint: Some(hint.to_owned()),
         }
     };
-    let within = |key: &str, v: usize, lo: usize, hi: usize| {
-        if v < lo || v > hi {
-            Err(bad(
-                key,
-                format!("{v} is out of range"),
-                &format!("use a whole number from {lo} to {hi}"),
-            ))
-        } else {
-            Ok(())
-        }
-    };
+    let within = |key: &str, v: usize, lo: usize, hi: usize| within(&bad, key, v, lo, hi);
     within(
         "validation.max_errors",
         settings.validation.max_errors,
@@ -1699,21 +1689,30 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
     }
 }
 
+/// `Ok` when `lo <= v <= hi`, else the error saying so.
+fn within(
+    bad: &dyn Fn(&str, String, &str) -> ConfigError,
+    key: &str,
+    v: usize,
+    lo: usize,
+    hi: usize,
+) -> Result<(), ConfigError> {
+    if v < lo || v > hi {
+        Err(bad(
+            key,
+            format!("{v} is out of range"),
+            &format!("use a whole number from {lo} to {hi}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 fn check_gateway(
     g: &GatewaySettings,
     bad: &dyn Fn(&str, String, &str) -> ConfigError,
 ) -> Result<(), ConfigError> {
-    let within = |key: &str, v: usize, lo: usize, hi: usize| {
-        if v < lo || v > hi {
-            Err(bad(
-                key,
-                format!("{v} is out of range"),
-                &format!("use a whole number from {lo} to {hi}"),
-            ))
-        } else {
-            Ok(())
-        }
-    };
+    let within = |key: &str, v: usize, lo: usize, hi: usize| within(&bad, key, v, lo, hi);
     within("gateway.max_sessions", g.max_sessions, 1, 100_000)?;
     within("gateway.max_body_bytes", g.max_body_bytes, 1024, 64 << 20)?;
     for (i, k) in g.api_keys.iter().enumerate() {

@@ -70,6 +70,13 @@ pub fn learn_and_hide(engine: &Engine, caller: &CallerContext, result: &mut Valu
     true
 }
 
+/// Whether a `tools/call` answer reports success (a result not marked `isError`).
+pub fn call_succeeded(answer: &Value) -> bool {
+    answer
+        .get("result")
+        .is_some_and(|r| r.get("isError") != Some(&Value::Bool(true)))
+}
+
 /// Narrow the roots in a client's `roots/list` answer to `allowed` (no-op when `allowed` is
 /// empty). Anything but a list of roots narrows to nothing. Returns whether it changed.
 pub fn narrow_roots_answer(msg: &mut Value, allowed: &[PathBuf]) -> bool {
@@ -97,4 +104,31 @@ pub fn id_key(id: &Value) -> String {
         return format!("{}", f as i64);
     }
     id.to_string()
+}
+
+/// Every page of a server's `tools/list`, asked for with `ask`: given a page's `params`
+/// (`{}` or `{"cursor": …}`), it sends the request and returns the server's answer (the whole
+/// JSON-RPC response), or `None` when there is none. `None` when any page fails; at most 100
+/// pages.
+pub async fn list_all_tools<F, Fut>(mut ask: F) -> Option<Vec<ToolDef>>
+where
+    F: FnMut(Value) -> Fut,
+    Fut: Future<Output = Option<Value>>,
+{
+    let mut tools: Vec<ToolDef> = Vec::new();
+    let mut cursor: Option<Value> = None;
+    for _page in 0..100 {
+        let mut params = json!({});
+        if let Some(c) = cursor.take() {
+            params["cursor"] = c;
+        }
+        let answer = ask(params).await?;
+        let result = answer.get("result")?;
+        tools.append(&mut ToolDef::parse_list(result.clone()).ok()?);
+        cursor = result.get("nextCursor").filter(|c| !c.is_null()).cloned();
+        if cursor.is_none() {
+            return Some(tools);
+        }
+    }
+    None
 }

@@ -30,7 +30,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airlock_core::{Arguments, Call, CallerContext, Decision, Engine, ToolDef};
+use airlock_core::{Arguments, Call, CallerContext, Decision, Engine};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::Command;
@@ -714,14 +714,12 @@ impl StdioProxy {
 
     /// Ask the server for every page of `tools/list` and load it into the engine.
     async fn fetch_tools(&self, state: &Arc<Mutex<State>>, to_server: &Queue) -> bool {
-        let mut tools: Vec<ToolDef> = Vec::new();
-        let mut cursor: Option<Value> = None;
-        for _page in 0..100 {
+        let ask = |params: Value| async move {
             let (tx, rx) = oneshot::channel();
             let id = {
                 let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
                 if s.server_gone {
-                    return false;
+                    return None;
                 }
                 s.next_internal += 1;
                 let id = Value::String(format!(
@@ -732,36 +730,26 @@ impl StdioProxy {
                 s.internal.insert(key(&id), tx);
                 id
             };
-            let mut req = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {}});
-            if let Some(c) = &cursor {
-                req["params"]["cursor"] = c.clone();
+            let req = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params});
+            to_server.send(line(&req)).ok()?;
+            match tokio::time::timeout(self.list_timeout, rx).await {
+                Ok(Ok(answer)) => Some(answer),
+                _ => {
+                    state
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .internal
+                        .remove(&key(&id));
+                    None
+                }
             }
-            if to_server.send(line(&req)).is_err() {
-                return false;
-            }
-            let Ok(Ok(answer)) = tokio::time::timeout(self.list_timeout, rx).await else {
-                state
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .internal
-                    .remove(&key(&id));
-                return false;
-            };
-            let Some(result) = answer.get("result") else {
-                return false;
-            };
-            match ToolDef::parse_list(result.clone()) {
-                Ok(mut page) => tools.append(&mut page),
-                Err(_) => return false,
-            }
-            cursor = result.get("nextCursor").filter(|c| !c.is_null()).cloned();
-            if cursor.is_none() {
-                self.engine.set_tools(tools);
-                state.lock().unwrap_or_else(|p| p.into_inner()).stale = false;
-                return true;
-            }
-        }
-        false
+        };
+        let Some(tools) = crate::intercept::list_all_tools(ask).await else {
+            return false;
+        };
+        self.engine.set_tools(tools);
+        state.lock().unwrap_or_else(|p| p.into_inner()).stale = false;
+        true
     }
 
     fn on_server_line(&self, bytes: Vec<u8>, state: &Arc<Mutex<State>>, to_client: &Queue) {
@@ -779,26 +767,39 @@ impl StdioProxy {
                 let tool = s.calls.remove(&k);
                 drop(s);
                 if let Some(tool) = tool {
-                    #[derive(serde::Deserialize)]
-                    struct Outcome {
-                        #[serde(rename = "isError", default)]
-                        is_error: Option<bool>,
-                    }
-                    let ok = env.result.is_some_and(|r| {
-                        serde_json::from_str::<Outcome>(r.get())
-                            .is_ok_and(|o| o.is_error != Some(true))
-                    });
-                    self.engine.record_outcome(&self.caller, &tool, ok);
-                    // Every text the model will read passes the result-cleaning stage.
-                    if self.engine.cleans_results()
-                        && let Ok(mut answer) = serde_json::from_slice::<Value>(&bytes)
-                    {
-                        if let Err(e) = self.engine.clean_result(&tool, &self.caller, &mut answer) {
-                            eprintln!("airlock: a result of {tool} was withheld: {e}");
+                    if !self.engine.cleans_results() {
+                        // Only whether it failed is read; the answer passes byte for byte.
+                        #[derive(serde::Deserialize)]
+                        struct Outcome {
+                            #[serde(rename = "isError", default)]
+                            is_error: Option<bool>,
                         }
-                        let _ = to_client.send(line(&answer));
+                        let ok = env.result.is_some_and(|r| {
+                            serde_json::from_str::<Outcome>(r.get())
+                                .is_ok_and(|o| o.is_error != Some(true))
+                        });
+                        self.engine.record_outcome(&self.caller, &tool, ok);
+                        let _ = to_client.send(bytes);
                         return;
                     }
+                    // Every text the model will read passes the result-cleaning stage (the
+                    // answer is parsed once, for both).
+                    let Ok(mut answer) = serde_json::from_slice::<Value>(&bytes) else {
+                        let id = serde_json::from_str(id.get()).unwrap_or(Value::Null);
+                        let _ = to_client.send(error_line(
+                            id,
+                            SERVER_GONE,
+                            "the tool's result was withheld: it could not be read to be checked",
+                        ));
+                        return;
+                    };
+                    let ok = crate::intercept::call_succeeded(&answer);
+                    self.engine.record_outcome(&self.caller, &tool, ok);
+                    if let Err(e) = self.engine.clean_result(&tool, &self.caller, &mut answer) {
+                        eprintln!("airlock: a result of {tool} was withheld: {e}");
+                    }
+                    let _ = to_client.send(line(&answer));
+                    return;
                 }
                 let _ = to_client.send(bytes);
                 return;

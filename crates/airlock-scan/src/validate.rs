@@ -53,28 +53,27 @@ const VERHOEFF_P: [[u8; 10]; 8] = [
     [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
 ];
 
-/// The Luhn check digit that completes `digits`.
-pub fn luhn_check_digit(digits: &[u8]) -> u8 {
+/// The check digit that completes `digits` under `valid`.
+fn check_digit(digits: &[u8], valid: fn(&[u8]) -> bool) -> u8 {
     let mut with = digits.to_vec();
     with.push(0);
+    let last = with.len() - 1;
     (0..10)
         .find(|&d| {
-            *with.last_mut().unwrap_or(&mut 0) = d;
-            luhn(&with)
+            with[last] = d;
+            valid(&with)
         })
         .unwrap_or(0)
 }
 
+/// The Luhn check digit that completes `digits`.
+pub fn luhn_check_digit(digits: &[u8]) -> u8 {
+    check_digit(digits, luhn)
+}
+
 /// The Verhoeff check digit that completes `digits`.
 pub fn verhoeff_check_digit(digits: &[u8]) -> u8 {
-    let mut with = digits.to_vec();
-    with.push(0);
-    (0..10)
-        .find(|&d| {
-            *with.last_mut().unwrap_or(&mut 0) = d;
-            verhoeff(&with)
-        })
-        .unwrap_or(0)
+    check_digit(digits, verhoeff)
 }
 
 /// Verhoeff, as Aadhaar numbers use it (the last digit checks the others).

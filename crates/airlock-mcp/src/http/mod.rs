@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use airlock_core::config::GatewaySettings;
-use airlock_core::{Arguments, Call, CallerContext, Decision, Engine, ToolDef};
+use airlock_core::{Arguments, Call, CallerContext, Decision, Engine};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -468,26 +468,20 @@ impl Inner {
             h.insert("mcp-protocol-version", v.clone());
         }
         h.insert("mcp-method", HeaderValue::from_static("tools/list"));
-        let mut tools: Vec<ToolDef> = Vec::new();
-        let mut cursor: Option<Value> = None;
-        for _page in 0..100 {
+        let h = &h;
+        let ask = |mut params: Value| async move {
             let id = json!(format!(
                 "{INTERNAL_ID}{}",
                 self.next_internal.fetch_add(1, Ordering::Relaxed)
             ));
-            let mut req = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {}});
-            if let Some(c) = &cursor {
-                req["params"]["cursor"] = c.clone();
-            }
             if let Some(Value::Object(m)) = meta {
                 let mut m = m.clone();
                 m.remove("progressToken");
-                req["params"]["_meta"] = Value::Object(m);
+                params["_meta"] = Value::Object(m);
             }
-            let Ok(mut rx) = session.request(req, &h).await else {
-                return false;
-            };
-            let answer = tokio::time::timeout(self.list_timeout, async {
+            let req = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params});
+            let mut rx = session.request(req, h).await.ok()?;
+            tokio::time::timeout(self.list_timeout, async {
                 while let Some(m) = rx.recv().await {
                     if is_answer(&m, &id) {
                         return Some(m);
@@ -495,25 +489,16 @@ impl Inner {
                 }
                 None
             })
-            .await;
-            let Ok(Some(answer)) = answer else {
-                return false;
-            };
-            let Some(result) = answer.get("result") else {
-                return false;
-            };
-            match ToolDef::parse_list(result.clone()) {
-                Ok(mut page) => tools.append(&mut page),
-                Err(_) => return false,
-            }
-            cursor = result.get("nextCursor").filter(|c| !c.is_null()).cloned();
-            if cursor.is_none() {
-                self.engine.set_tools(tools);
-                self.stale.store(false, Ordering::Release);
-                return true;
-            }
-        }
-        false
+            .await
+            .ok()
+            .flatten()
+        };
+        let Some(tools) = crate::intercept::list_all_tools(ask).await else {
+            return false;
+        };
+        self.engine.set_tools(tools);
+        self.stale.store(false, Ordering::Release);
+        true
     }
 
     /// The engine's decision on a `tools/call`: the message to forward, or the answer.
@@ -879,9 +864,7 @@ async fn request(
             }
             // Tell the engine how the call went (for `required_before` rules).
             if let Some(tool) = &tool {
-                let ok = m
-                    .get("result")
-                    .is_some_and(|r| r.get("isError") != Some(&Value::Bool(true)));
+                let ok = crate::intercept::call_succeeded(&m);
                 inner.engine.record_outcome(&caller, tool, ok);
                 // Every text the model will read passes the result-cleaning stage.
                 if let Err(e) = inner.engine.clean_result(tool, &caller, &mut m) {
