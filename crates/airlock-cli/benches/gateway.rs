@@ -17,72 +17,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rmcp::ServerHandler;
-use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
-};
-use rmcp::service::{RequestContext, RoleServer};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const SEQUENTIAL: usize = 3_000;
 const SESSIONS: usize = 16;
 const PER_SESSION: usize = 500;
 const WARM_UP: usize = 300;
-
-#[derive(Clone)]
-struct Echo;
-
-impl ServerHandler for Echo {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-    }
-    async fn list_tools(
-        &self,
-        _r: Option<PaginatedRequestParams>,
-        _c: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, rmcp::ErrorData> {
-        let schema = json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]});
-        Ok(ListToolsResult::with_all_items(vec![Tool::new(
-            "echo",
-            "Echo the text back.",
-            Arc::new(schema.as_object().unwrap().clone()),
-        )]))
-    }
-    async fn call_tool(
-        &self,
-        r: CallToolRequestParams,
-        _c: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, rmcp::ErrorData> {
-        let text = r
-            .arguments
-            .and_then(|a| a.get("text").and_then(Value::as_str).map(str::to_owned))
-            .unwrap_or_default();
-        Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
-    }
-}
-
-async fn upstream() -> String {
-    use rmcp::transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-    };
-    let service = StreamableHttpService::new(
-        || Ok(Echo),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
-    let app = axum::Router::new().nest_service("/mcp", service);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let _ = axum::serve(listener, app).await;
-    });
-    url
-}
 
 fn release_bin(name: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -272,7 +212,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let up = upstream().await;
+        let (up, _) = airlock_testkit::echo_http().await;
         let (gw, gw_url) = gateway(&["--upstream", &up]);
         let idle = rss_kib(gw.0.id());
 

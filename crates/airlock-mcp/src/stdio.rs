@@ -324,7 +324,8 @@ fn error_line(id: Value, code: i64, message: &str) -> Vec<u8> {
     line(&error_message(id, code, message))
 }
 
-fn line(v: &Value) -> Vec<u8> {
+/// A message as one line of JSON.
+pub(crate) fn line(v: &Value) -> Vec<u8> {
     let mut out = serde_json::to_vec(v).unwrap_or_default();
     out.push(b'\n');
     out

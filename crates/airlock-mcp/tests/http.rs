@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_core::{ConfigBuilder, Engine};
@@ -478,91 +478,11 @@ async fn bad_input_and_a_crashing_server() {
     gw.stop().await;
 }
 
-/// A real rmcp Streamable-HTTP server as the upstream, behind a layer that records the
-/// `Authorization` headers it receives.
-mod upstream {
-    use super::*;
-    use rmcp::handler::server::ServerHandler;
-    use rmcp::model::{
-        CallToolResponse, CallToolResult, ContentBlock, ListToolsResult, PaginatedRequestParams,
-        ServerCapabilities, ServerConfig, Tool,
-    };
-    use rmcp::service::{RequestContext, RoleServer};
-    use rmcp::transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-    };
-
-    #[derive(Clone)]
-    pub struct Echo;
-
-    impl ServerHandler for Echo {
-        fn get_info(&self) -> ServerConfig {
-            ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-        }
-
-        async fn list_tools(
-            &self,
-            _request: Option<PaginatedRequestParams>,
-            _context: RequestContext<RoleServer>,
-        ) -> Result<ListToolsResult, rmcp::ErrorData> {
-            let schema = json!({"type": "object", "properties": {"text": {"type": "string"}},
-                "required": ["text"], "additionalProperties": false});
-            Ok(ListToolsResult::with_all_items(vec![Tool::new(
-                "echo",
-                "Echo the text back.",
-                Arc::new(schema.as_object().unwrap().clone()),
-            )]))
-        }
-
-        async fn call_tool(
-            &self,
-            request: CallToolRequestParams,
-            _context: RequestContext<RoleServer>,
-        ) -> Result<CallToolResponse, rmcp::ErrorData> {
-            let text = request
-                .arguments
-                .and_then(|a| a.get("text").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_default();
-            Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
-        }
-    }
-
-    pub async fn start() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let service = StreamableHttpService::new(
-            || Ok(Echo),
-            Arc::new(LocalSessionManager::default()),
-            StreamableHttpServerConfig::default(),
-        );
-        let record = seen.clone();
-        let app =
-            axum::Router::new()
-                .nest_service("/mcp", service)
-                .layer(axum::middleware::from_fn(
-                    move |req: axum::extract::Request, next: axum::middleware::Next| {
-                        let record = record.clone();
-                        async move {
-                            record.lock().unwrap().push(
-                                req.headers()
-                                    .get("authorization")
-                                    .map(|v| v.to_str().unwrap().to_owned()),
-                            );
-                            next.run(req).await
-                        }
-                    },
-                ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        (url, seen)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_upstream_never_sees_the_callers_credentials() {
-    let (upstream_url, seen) = upstream::start().await;
+    // A real rmcp Streamable-HTTP server as the upstream, recording the `Authorization`
+    // headers it receives.
+    let (upstream_url, seen) = airlock_testkit::echo_http().await;
     for pass in [false, true] {
         seen.lock().unwrap().clear();
         let gw = start(

@@ -5,6 +5,11 @@
 
 #![allow(clippy::expect_used)] // a test helper that cannot start its server must stop the test
 
+#[cfg(feature = "http")]
+mod echo_http;
+#[cfg(feature = "http")]
+pub use echo_http::{Seen, echo_http};
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -17,9 +17,9 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use super::{Hooks, STREAM_DEPTH};
+use super::{Hooks, STREAM_DEPTH, lock};
 use crate::intercept::{error_message, id_key};
-use crate::stdio::{Line, SERVER_GONE, kill_group, read_line};
+use crate::stdio::{Line, SERVER_GONE, kill_group, line, read_line};
 
 /// Most server messages kept for a GET stream that is not open yet.
 const BUFFERED: usize = 256;
@@ -47,16 +47,6 @@ pub(crate) struct ChildLink {
     /// The server's process group, until it has been killed (a pid can be reused after).
     group: Mutex<Option<u32>>,
     child: Mutex<Option<Child>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn line(v: &Value) -> Vec<u8> {
-    let mut out = serde_json::to_vec(v).unwrap_or_default();
-    out.push(b'\n');
-    out
 }
 
 impl ChildLink {
