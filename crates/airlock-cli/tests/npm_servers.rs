@@ -103,13 +103,11 @@ fn refusal_code(v: &Value) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
-#[test]
-fn server_everything_over_stdio() {
-    let bin = npm_bin("mcp-server-everything");
-    let mut c = Client::start(&[bin.to_str().unwrap(), "stdio"]);
-
-    // Valid calls pass and their answers come back unchanged.
-    let r = c.call(1, "echo", json!({"message": "hello"}));
+/// The calls every server-everything test makes, through any transport: valid calls pass and
+/// their answers come back; wrong types, ghost arguments and missing fields are refused with
+/// fix hints, and the server never sees them.
+fn everything_calls(call: &mut dyn FnMut(i64, &str, Value) -> Value) {
+    let r = call(1, "echo", json!({"message": "hello"}));
     assert_eq!(refusal_code(&r), None, "{r}");
     assert!(
         r["result"]["content"][0]["text"]
@@ -118,7 +116,7 @@ fn server_everything_over_stdio() {
             .contains("hello"),
         "{r}"
     );
-    let r = c.call(2, "get-sum", json!({"a": 2, "b": 3}));
+    let r = call(2, "get-sum", json!({"a": 2, "b": 3}));
     assert!(
         r["result"]["content"][0]["text"]
             .as_str()
@@ -128,7 +126,7 @@ fn server_everything_over_stdio() {
     );
 
     // Wrong types and ghost arguments are refused with fix hints; the server never sees them.
-    let r = c.call(3, "get-sum", json!({"a": "2", "b": 3}));
+    let r = call(3, "get-sum", json!({"a": "2", "b": 3}));
     assert_eq!(refusal_code(&r), Some("validation.type"), "{r}");
     assert!(
         r["result"]["content"][0]["text"]
@@ -136,10 +134,18 @@ fn server_everything_over_stdio() {
             .unwrap()
             .contains("send 2, not \"2\"")
     );
-    let r = c.call(4, "echo", json!({"message": "hi", "loud": true}));
+    let r = call(4, "echo", json!({"message": "hi", "loud": true}));
     assert_eq!(refusal_code(&r), Some("ghost_args.unknown"), "{r}");
-    let r = c.call(5, "get-sum", json!({"a": 1}));
+    let r = call(5, "get-sum", json!({"a": 1}));
     assert_eq!(refusal_code(&r), Some("validation.required"), "{r}");
+}
+
+#[test]
+fn server_everything_over_stdio() {
+    let bin = npm_bin("mcp-server-everything");
+    let mut c = Client::start(&[bin.to_str().unwrap(), "stdio"]);
+
+    everything_calls(&mut |id, name, args| c.call(id, name, args));
 
     // Progress notifications of a long operation flow through to the client.
     c.send(
@@ -384,27 +390,7 @@ impl HttpClient {
 
 /// The calls every server-everything test makes, over HTTP.
 fn everything_over_http(c: &mut HttpClient) {
-    let r = c.call(1, "echo", json!({"message": "hello"}));
-    assert_eq!(refusal_code(&r), None, "{r}");
-    assert!(
-        r["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("hello"),
-        "{r}"
-    );
-    let r = c.call(2, "get-sum", json!({"a": 2, "b": 3}));
-    assert!(
-        r["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains('5'),
-        "{r}"
-    );
-    let r = c.call(3, "get-sum", json!({"a": "2", "b": 3}));
-    assert_eq!(refusal_code(&r), Some("validation.type"), "{r}");
-    let r = c.call(4, "echo", json!({"message": "hi", "loud": true}));
-    assert_eq!(refusal_code(&r), Some("ghost_args.unknown"), "{r}");
+    everything_calls(&mut |id, name, args| c.call(id, name, args));
 
     // Progress: the notifications come on the call's SSE stream, before the answer.
     let (_, msgs) = c.exchange(
