@@ -76,10 +76,20 @@ pub fn engine(config: Config) -> anyhow::Result<Engine> {
         _ => None,
     }
     .map(|mode| -> anyhow::Result<_> {
-        let scanner = Arc::new(scanner(&config.settings.sanitize)?);
-        Ok(Arc::new(airlock_scan::arguments::ArgumentScan::new(
-            scanner, mode,
-        )))
+        let base = &config.settings.sanitize;
+        let mut check =
+            airlock_scan::arguments::ArgumentScan::new(Arc::new(scanner(base)?), mode);
+        // A tenant's own rules (allow lists, disabled types, custom detectors) apply to its
+        // callers' arguments too, whether or not its results are masked.
+        for (name, t) in &config.settings.tenants {
+            if !t.sanitize.is_empty() {
+                let merged = base.with(&t.sanitize);
+                let tenant = scanner(&merged)
+                    .map_err(|e| anyhow::anyhow!("tenants.{name}.sanitize: {e}"))?;
+                check = check.tenant(name, Arc::new(tenant));
+            }
+        }
+        Ok(Arc::new(check))
     })
     .transpose()?;
     let mut builder = Engine::builder().config(config);

@@ -37,6 +37,9 @@ use crate::schema::measure;
 use crate::sessions::{SessionState, Sessions, session_key};
 use crate::suggest::closest;
 
+/// What the audit log records for arguments that held a secret when no masked copy exists.
+const REDACTED_ARGUMENTS: &str = "[REDACTED: the arguments held a secret]";
+
 /// What the engine decided.
 #[derive(Clone, Debug)]
 pub enum Decision {
@@ -398,7 +401,7 @@ impl Engine {
                 (Decision::Refused(Box::new(refused)), recorded)
             }
             Ok((def, args)) => {
-                let recorded = self
+                let mut recorded = self
                     .audit
                     .as_ref()
                     .map(|_| self.config.redactor.redact(&args));
@@ -414,7 +417,32 @@ impl Engine {
                         check: None,
                         internal: None,
                     })),
-                    Some(policy) => self.run_pipeline(&tool_name, &def, &caller, &policy, at, args),
+                    Some(policy) => {
+                        let (decision, after) =
+                            self.run_pipeline(&tool_name, &def, &caller, &policy, at, args);
+                        // Secrets found in the arguments (`sanitize.arguments`) are never
+                        // written to the audit log: the check masked them in place, and the
+                        // masked copy is what is recorded.
+                        let secret_found = match &decision {
+                            Decision::Allowed(a) => a
+                                .changes
+                                .iter()
+                                .any(|c| matches!(c, Change::MaskedArgument { .. })),
+                            Decision::Refused(r) => r.refusal.code == DenyCode::ArgumentsSecret,
+                        };
+                        if secret_found && recorded.is_some() {
+                            let masked = match (&decision, &after) {
+                                (Decision::Allowed(a), _) => Some(&a.arguments),
+                                (Decision::Refused(_), Some(after)) => Some(after),
+                                (Decision::Refused(_), None) => None,
+                            };
+                            recorded = Some(masked.map_or_else(
+                                || Value::String(REDACTED_ARGUMENTS.to_owned()),
+                                |m| self.config.redactor.redact(m),
+                            ));
+                        }
+                        decision
+                    }
                 };
                 (decision, recorded.unwrap_or(Value::Null))
             }
@@ -520,7 +548,7 @@ impl Engine {
         policy: &crate::policy::Policy,
         at: jiff::Timestamp,
         args: Map<String, Value>,
-    ) -> Decision {
+    ) -> (Decision, Option<Map<String, Value>>) {
         let mut state = CallState {
             tool: def,
             caller,
@@ -529,20 +557,26 @@ impl Engine {
             arguments: args,
         };
         match self.pipeline.run(&mut state) {
-            Verdict::Pass(changes) => Decision::Allowed(Allowed {
-                tool: tool_name.to_owned(),
-                arguments: state.arguments,
-                changes,
-            }),
+            Verdict::Pass(changes) => (
+                Decision::Allowed(Allowed {
+                    tool: tool_name.to_owned(),
+                    arguments: state.arguments,
+                    changes,
+                }),
+                None,
+            ),
             Verdict::Refuse {
                 refusal,
                 check,
                 internal,
-            } => Decision::Refused(Box::new(Refused {
-                refusal: *refusal,
-                check: Some(check),
-                internal,
-            })),
+            } => (
+                Decision::Refused(Box::new(Refused {
+                    refusal: *refusal,
+                    check: Some(check),
+                    internal,
+                })),
+                Some(state.arguments),
+            ),
         }
     }
 

@@ -2,14 +2,24 @@
 //!
 //! Every string in the arguments, at any depth, is scanned for secrets (and custom detectors'
 //! types); personal data in arguments is normal (an e-mail address to send to) and is left
-//! alone. `refuse` refuses the call naming the fields and types, never the values; `mask`
-//! replaces what was found and lets the call go on, recording each masked path.
+//! alone. Keys are scanned too, and a member's key is the context of its value
+//! (`{"db_password": "…"}`); a list of strings is also read as one command line
+//! (`["--password", "…"]`). `refuse` refuses the call naming the fields and types, never the
+//! values; `mask` replaces what was found and lets the call go on, recording each masked path.
+//! A secret in a key is refused in either mode (masking a key would change the call's shape).
+//!
+//! In both modes the values are masked in the call's arguments before the verdict, so the audit
+//! log, which records the arguments of such calls after this check, never holds the secret.
+//!
+//! The scanner is chosen by the caller's tenant (`[tenants.NAME.sanitize]`: its allow lists,
+//! disabled types and custom detectors), else the base one.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use airlock_core::pipeline::{CallState, Change, Check, CheckError, Outcome, Phase};
 use airlock_core::refusal::{DenyCode, FieldError, Refusal};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::Scanner;
 
@@ -25,14 +35,25 @@ pub enum ArgumentMode {
 /// The check.
 #[derive(Debug)]
 pub struct ArgumentScan {
-    scanner: Arc<Scanner>,
+    base: Arc<Scanner>,
+    tenants: HashMap<String, Arc<Scanner>>,
     mode: ArgumentMode,
 }
 
 impl ArgumentScan {
     /// Scan arguments with `scanner`.
     pub fn new(scanner: Arc<Scanner>, mode: ArgumentMode) -> Self {
-        ArgumentScan { scanner, mode }
+        ArgumentScan {
+            base: scanner,
+            tenants: HashMap::new(),
+            mode,
+        }
+    }
+
+    /// Scan the arguments of `tenant`'s callers with `scanner` instead of the base one.
+    pub fn tenant(mut self, tenant: &str, scanner: Arc<Scanner>) -> Self {
+        self.tenants.insert(tenant.to_owned(), scanner);
+        self
     }
 }
 
@@ -41,6 +62,109 @@ fn path_of(parent: &str, key: &str) -> String {
         key.to_owned()
     } else {
         format!("{parent}.{key}")
+    }
+}
+
+/// One walk over the arguments: what was found where, and the masks applied.
+struct Walk<'s> {
+    scanner: &'s Scanner,
+    hits: Vec<(String, &'static str)>,
+    changes: Vec<Change>,
+}
+
+impl Walk<'_> {
+    fn secrets(&self, text: &str, key: Option<&str>) -> Vec<crate::Finding> {
+        match key {
+            Some(k) => self.scanner.find_member(k, text),
+            None => self.scanner.find(text),
+        }
+        .into_iter()
+        .filter(|f| self.scanner.is_secret(f.kind))
+        .collect()
+    }
+
+    /// Scan (and mask) the keys of `map`, then its values.
+    fn object(&mut self, path: &str, map: &mut Map<String, Value>) {
+        let keys: Vec<String> = map.keys().cloned().collect();
+        for k in keys {
+            let found = self.secrets(&k, None);
+            let item_path = path_of(path, &k);
+            let key = if found.is_empty() {
+                k
+            } else {
+                for f in &found {
+                    self.hits.push((format!("{item_path} (key)"), f.kind));
+                }
+                let masked = self.scanner.apply(&k, &found);
+                let Some(v) = map.remove(&k) else { continue };
+                map.insert(masked.clone(), v);
+                masked
+            };
+            if let Some(v) = map.get_mut(&key) {
+                self.value(item_path, Some(&key), v);
+            }
+        }
+    }
+
+    fn value(&mut self, path: String, key: Option<&str>, v: &mut Value) {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Object(o) => return self.object(&path, o),
+            Value::Array(a) => {
+                self.argv(&path, a);
+                for (i, item) in a.iter_mut().enumerate() {
+                    self.value(format!("{path}[{i}]"), key, item);
+                }
+                return;
+            }
+            Value::Bool(_) | Value::Null => return,
+        };
+        let found = self.secrets(&text, key);
+        if found.is_empty() {
+            return;
+        }
+        for f in &found {
+            self.hits.push((path.clone(), f.kind));
+            self.changes.push(Change::MaskedArgument {
+                path: path.clone(),
+                found: f.kind.to_owned(),
+            });
+        }
+        *v = Value::String(self.scanner.apply(&text, &found));
+    }
+
+    /// An argv-style list (`["--password", "x"]`) read as one command line: an item holding
+    /// (part of) a secret is masked whole.
+    fn argv(&mut self, path: &str, a: &mut [Value]) {
+        if a.len() < 2 || !a.iter().all(Value::is_string) {
+            return;
+        }
+        let items: Vec<String> = a
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect();
+        let line = format!(" {}", items.join(" "));
+        let mut starts = Vec::with_capacity(items.len());
+        let mut at = 1;
+        for it in &items {
+            starts.push(at);
+            at += it.len() + 1;
+        }
+        for f in self.secrets(&line, None) {
+            for (i, it) in items.iter().enumerate() {
+                let (lo, hi) = (starts[i], starts[i] + it.len());
+                if f.start < hi && f.end > lo {
+                    let item_path = format!("{path}[{i}]");
+                    self.hits.push((item_path.clone(), f.kind));
+                    a[i] = Value::String(format!("[{}]", f.kind.to_ascii_uppercase()));
+                    self.changes.push(Change::MaskedArgument {
+                        path: item_path,
+                        found: f.kind.to_owned(),
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -54,104 +178,21 @@ impl Check for ArgumentScan {
     }
 
     fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError> {
-        let mut hits: Vec<(String, &'static str)> = Vec::new();
-        let mut changes = Vec::new();
-        let secret = |kind: &str| self.scanner.is_secret(kind);
-        // Keys can carry secrets too.
-        for k in call.arguments.keys() {
-            for f in self.scanner.find(k).into_iter().filter(|f| secret(f.kind)) {
-                hits.push((format!("{k} (key)"), f.kind));
-            }
-        }
-        // (path, the member's key as context, value)
-        let mut stack: Vec<(String, Option<String>, &mut Value)> = call
-            .arguments
-            .iter_mut()
-            .map(|(k, v)| (k.clone(), Some(k.clone()), v))
-            .collect();
-        while let Some((path, key, v)) = stack.pop() {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Array(a) => {
-                    // An argv-style list (`["--password", "x"]`) is read as one command line.
-                    if a.len() > 1 && a.iter().all(Value::is_string) {
-                        let items: Vec<String> = a
-                            .iter()
-                            .map(|v| v.as_str().unwrap_or_default().to_owned())
-                            .collect();
-                        let line = format!(" {}", items.join(" "));
-                        let mut starts = Vec::with_capacity(items.len());
-                        let mut at = 1;
-                        for it in &items {
-                            starts.push(at);
-                            at += it.len() + 1;
-                        }
-                        for f in self
-                            .scanner
-                            .find(&line)
-                            .into_iter()
-                            .filter(|f| secret(f.kind))
-                        {
-                            for (i, it) in items.iter().enumerate() {
-                                let (lo, hi) = (starts[i], starts[i] + it.len());
-                                if f.start < hi && f.end > lo {
-                                    hits.push((format!("{path}[{i}]"), f.kind));
-                                    if self.mode == ArgumentMode::Mask {
-                                        a[i] = Value::String(format!(
-                                            "[{}]",
-                                            f.kind.to_ascii_uppercase()
-                                        ));
-                                        changes.push(Change::MaskedArgument {
-                                            path: format!("{path}[{i}]"),
-                                            found: f.kind.to_owned(),
-                                        });
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    for (i, item) in a.iter_mut().enumerate() {
-                        stack.push((format!("{path}[{i}]"), key.clone(), item));
-                    }
-                    continue;
-                }
-                Value::Object(o) => {
-                    for k in o.keys() {
-                        for f in self.scanner.find(k).into_iter().filter(|f| secret(f.kind)) {
-                            hits.push((format!("{} (key)", path_of(&path, k)), f.kind));
-                        }
-                    }
-                    for (k, item) in o.iter_mut() {
-                        stack.push((path_of(&path, k), Some(k.clone()), item));
-                    }
-                    continue;
-                }
-                _ => continue,
-            };
-            let findings: Vec<_> = match &key {
-                Some(k) => self.scanner.find_member(k, &text),
-                None => self.scanner.find(&text),
-            }
-            .into_iter()
-            .filter(|f| secret(f.kind))
-            .collect();
-            if findings.is_empty() {
-                continue;
-            }
-            for f in &findings {
-                hits.push((path.clone(), f.kind));
-            }
-            if self.mode == ArgumentMode::Mask {
-                *v = Value::String(self.scanner.apply(&text, &findings));
-                for f in &findings {
-                    changes.push(Change::MaskedArgument {
-                        path: path.clone(),
-                        found: f.kind.to_owned(),
-                    });
-                }
-            }
-        }
+        let scanner = call
+            .caller
+            .tenant
+            .as_deref()
+            .and_then(|t| self.tenants.get(t))
+            .unwrap_or(&self.base);
+        let mut walk = Walk {
+            scanner,
+            hits: Vec::new(),
+            changes: Vec::new(),
+        };
+        walk.object("", &mut call.arguments);
+        let Walk {
+            mut hits, changes, ..
+        } = walk;
         if hits.is_empty() {
             return Ok(Outcome::Pass);
         }
@@ -203,6 +244,67 @@ mod tests {
             .check(Arc::new(ArgumentScan::new(scanner, mode)))
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn the_audit_log_never_holds_the_secret_and_tenants_have_their_own_rules() {
+        use airlock_core::audit::MemorySink;
+        let token = "ghp_16C7e42F292c6912E7710c838347Ae178B4a";
+        let tool = ToolDef::new(
+            "http_post",
+            json!({"type": "object", "properties": {"url": {"type": "string"}, "body": {"type": "object"}}}),
+        );
+        for mode in [ArgumentMode::Refuse, ArgumentMode::Mask] {
+            let sink = Arc::new(MemorySink::new());
+            let engine = Engine::builder()
+                .tools([tool.clone()])
+                .audit(sink.clone())
+                .check(Arc::new(ArgumentScan::new(
+                    Arc::new(Scanner::builder().build().unwrap()),
+                    mode,
+                )))
+                .build()
+                .unwrap();
+            for args in [
+                json!({"url": "u", "body": {"note": format!("key {token}")}}),
+                json!({"url": "u", "body": {token: 1}}),
+                json!({"url": "u", "body": {"argv": ["gh", "--token", token]}}),
+            ] {
+                let _ = engine.check(call(args));
+            }
+            let events = sink.events();
+            assert_eq!(events.len(), 3);
+            for e in events {
+                let line = serde_json::to_string(&e).unwrap();
+                assert!(!line.contains(token), "{mode:?}: {line}");
+                assert!(line.contains("body"), "the rest is still recorded: {line}");
+            }
+        }
+        // A tenant's allow list applies to its own callers' arguments only.
+        let check = ArgumentScan::new(
+            Arc::new(Scanner::builder().build().unwrap()),
+            ArgumentMode::Refuse,
+        )
+        .tenant(
+            "ci",
+            Arc::new(Scanner::builder().allow(token).build().unwrap()),
+        );
+        let engine = Engine::builder()
+            .tools([tool])
+            .check(Arc::new(check))
+            .build()
+            .unwrap();
+        let args = json!({"url": "u", "body": {"note": token}});
+        let ci = CallerContext {
+            tenant: Some("ci".into()),
+            ..Default::default()
+        };
+        assert!(
+            engine
+                .check(Call::new("http_post", args.clone()).caller(ci))
+                .is_allowed()
+        );
+        assert!(!engine.check(call(args)).is_allowed());
     }
 
     fn call(args: Value) -> Call {
