@@ -50,8 +50,10 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     /// The audit log.
     pub audit: AuditSettings,
-    /// Filesystem roots the tools may work in.
+    /// Paths in arguments: roots, deny lists, symlinks.
     pub filesystem: FilesystemSettings,
+    /// URLs and hosts in arguments: schemes, hosts, ports, internal addresses.
+    pub network: NetworkSettings,
     /// Where rate-limit state lives.
     pub limits: LimitsSettings,
     /// Limits on a whole session (all tools).
@@ -348,13 +350,106 @@ pub struct PipelineSettings {
     pub order: Vec<String>,
 }
 
-/// `[filesystem]`
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+/// `[filesystem]`: the `filesystem` check (paths in arguments) and `roots/list` narrowing.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilesystemSettings {
-    /// Absolute directories tools may work in. The MCP proxy narrows the roots a client
-    /// announces (`roots/list` answers) to these. Empty: roots pass unchanged.
+    /// Check paths found in the arguments (roots narrowing applies either way).
+    pub enabled: bool,
+    /// Absolute directories tools may work in. Paths in arguments must resolve inside one;
+    /// the MCP proxy narrows the roots a client announces (`roots/list` answers) to these.
+    /// Empty: any directory, but the deny lists still apply.
     pub allowed_roots: Vec<String>,
+    /// Globs refused anywhere (matched case-insensitively on the full path, the base name and
+    /// each component): `"**/.ssh/**"`, `"*.pem"`, `".env*"`. Added to the preset's.
+    pub deny: Vec<String>,
+    /// The built-in deny list: `restrictive` (keys, certificates, credentials, `.ssh`, `.aws`,
+    /// `.env*`, `/etc/shadow`, `/proc`, `/sys`, …) or `none`.
+    pub preset: PathPreset,
+    /// Symbolic links: `resolve` (followed; refused when the target leaves the roots or is
+    /// denied), `deny` (any link in a path is refused), `lexical` (the disk is never read: for
+    /// servers on another machine).
+    pub symlinks: Symlinks,
+    /// Relative paths are resolved against this absolute directory (default: the first root;
+    /// with no roots, a relative path may not climb above its start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// What `~` means (default: the airlock process's `HOME`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+    /// Most components a path may have.
+    pub max_depth: usize,
+    /// Compare paths with the roots case-insensitively (for servers on case-insensitive
+    /// filesystems). Deny globs always ignore case.
+    pub case_insensitive: bool,
+    /// Changes for tools by name or glob (`[filesystem.tools."write_*"]`); the most specific
+    /// pattern applies.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tools: BTreeMap<String, FilesystemOverrides>,
+}
+
+impl Default for FilesystemSettings {
+    fn default() -> Self {
+        FilesystemSettings {
+            enabled: true,
+            allowed_roots: Vec::new(),
+            deny: Vec::new(),
+            preset: PathPreset::Restrictive,
+            symlinks: Symlinks::Resolve,
+            base: None,
+            home: None,
+            max_depth: 64,
+            case_insensitive: false,
+            tools: BTreeMap::new(),
+        }
+    }
+}
+
+/// The built-in filesystem deny list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PathPreset {
+    /// Keys, certificates, credential files, shell histories, system secrets, `/proc`, `/sys`.
+    Restrictive,
+    /// Only the configured `deny` globs.
+    None,
+}
+
+/// How the `filesystem` check treats symbolic links.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Symlinks {
+    /// Follow links (and `..` after them) as the kernel would; the target must be allowed.
+    Resolve,
+    /// Refuse any path that goes through a link below `/`.
+    Deny,
+    /// Never read the disk: paths are checked as written (the server runs elsewhere).
+    Lexical,
+}
+
+/// `[filesystem.tools."NAME"]` and `[tenants.NAME.filesystem]`: changes to `[filesystem]`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+#[allow(missing_docs)] // each field replaces the `[filesystem]` key of the same name
+pub struct FilesystemOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_roots: Option<Vec<String>>,
+    /// Added to the deny globs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symlinks: Option<Symlinks>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+}
+
+impl FilesystemOverrides {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &FilesystemOverrides::default()
+    }
 }
 
 impl FilesystemSettings {
@@ -364,6 +459,143 @@ impl FilesystemSettings {
             .iter()
             .filter_map(|r| normalize_absolute(r))
             .collect()
+    }
+
+    /// These settings with `o`'s changes.
+    pub fn with(&self, o: &FilesystemOverrides) -> FilesystemSettings {
+        let mut s = self.clone();
+        if let Some(e) = o.enabled {
+            s.enabled = e;
+        }
+        if let Some(r) = &o.allowed_roots {
+            s.allowed_roots = r.clone();
+        }
+        s.deny.extend(o.deny.iter().cloned());
+        if let Some(l) = o.symlinks {
+            s.symlinks = l;
+        }
+        if let Some(b) = &o.base {
+            s.base = Some(b.clone());
+        }
+        s
+    }
+}
+
+/// `[network]`: the `network` check (URLs and hosts in arguments).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSettings {
+    /// Check URLs and hosts found in the arguments.
+    pub enabled: bool,
+    /// Allowed URL schemes, lower-case.
+    pub schemes: Vec<String>,
+    /// Host globs allowed (`api.example.com`, `*.example.com` — subdomains only — or `*`).
+    /// Empty: any public host.
+    pub allow_hosts: Vec<String>,
+    /// Host globs refused even when allowed (never shown to the model).
+    pub deny_hosts: Vec<String>,
+    /// Allowed ports besides each scheme's default. Empty: default ports only.
+    pub ports: Vec<u16>,
+    /// Allow loopback, private, link-local, CGNAT and local names. Cloud metadata addresses
+    /// stay refused unless listed in `allow_addresses` (or the name in `allow_hosts`).
+    pub allow_private: bool,
+    /// CIDRs allowed even when internal (`"10.1.2.0/24"`, `"fd00::/8"`).
+    pub allow_addresses: Vec<String>,
+    /// Allow credentials in URLs (`https://user:pass@host/`).
+    pub allow_userinfo: bool,
+    /// Resolve host names and refuse those that point at internal addresses. Blocks the call
+    /// for up to `dns_timeout_ms`; does not stop DNS rebinding between the check and the
+    /// tool's own lookup.
+    pub dns_check: bool,
+    /// How long the DNS check may take; past it the call is refused.
+    pub dns_timeout_ms: u64,
+    /// Changes for tools by name or glob (`[network.tools."fetch_*"]`); the most specific
+    /// pattern applies.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tools: BTreeMap<String, NetworkOverrides>,
+}
+
+impl Default for NetworkSettings {
+    fn default() -> Self {
+        NetworkSettings {
+            enabled: true,
+            schemes: vec!["https".into(), "http".into()],
+            allow_hosts: Vec::new(),
+            deny_hosts: Vec::new(),
+            ports: Vec::new(),
+            allow_private: false,
+            allow_addresses: Vec::new(),
+            allow_userinfo: false,
+            dns_check: false,
+            dns_timeout_ms: 2000,
+            tools: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[network.tools."NAME"]` and `[tenants.NAME.network]`: changes to `[network]`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+#[allow(missing_docs)] // each field replaces the `[network]` key of the same name
+pub struct NetworkOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schemes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_hosts: Option<Vec<String>>,
+    /// Added to the denied hosts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny_hosts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<u16>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_private: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_addresses: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_userinfo: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_check: Option<bool>,
+}
+
+impl NetworkOverrides {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &NetworkOverrides::default()
+    }
+}
+
+impl NetworkSettings {
+    /// These settings with `o`'s changes.
+    pub fn with(&self, o: &NetworkOverrides) -> NetworkSettings {
+        let mut s = self.clone();
+        if let Some(e) = o.enabled {
+            s.enabled = e;
+        }
+        if let Some(v) = &o.schemes {
+            s.schemes = v.clone();
+        }
+        if let Some(v) = &o.allow_hosts {
+            s.allow_hosts = v.clone();
+        }
+        s.deny_hosts.extend(o.deny_hosts.iter().cloned());
+        if let Some(v) = &o.ports {
+            s.ports = v.clone();
+        }
+        if let Some(v) = o.allow_private {
+            s.allow_private = v;
+        }
+        if let Some(v) = &o.allow_addresses {
+            s.allow_addresses = v.clone();
+        }
+        if let Some(v) = o.allow_userinfo {
+            s.allow_userinfo = v;
+        }
+        if let Some(v) = o.dns_check {
+            s.dns_check = v;
+        }
+        s
     }
 }
 
@@ -1395,14 +1627,32 @@ fn compile(
         1,
         10_000,
     )?;
-    for (i, root) in settings.filesystem.allowed_roots.iter().enumerate() {
-        if normalize_absolute(root).is_none() {
-            return Err(bad(
-                "filesystem.allowed_roots",
-                format!("entry {i} ({root:?}) is not an absolute path"),
-                "list absolute directories, e.g. [\"/srv/data\"]",
-            ));
-        }
+    let fs = &settings.filesystem;
+    let mut fs_sections: Vec<(String, FilesystemSettings)> =
+        vec![("filesystem".to_owned(), fs.clone())];
+    let mut net_sections: Vec<(String, NetworkSettings)> =
+        vec![("network".to_owned(), settings.network.clone())];
+    for (name, t) in &settings.tenants {
+        fs_sections.push((format!("tenants.{name}.filesystem"), fs.with(&t.filesystem)));
+        net_sections.push((
+            format!("tenants.{name}.network"),
+            settings.network.with(&t.network),
+        ));
+    }
+    for (pattern, o) in &fs.tools {
+        fs_sections.push((format!("filesystem.tools.{pattern:?}"), fs.with(o)));
+    }
+    for (pattern, o) in &settings.network.tools {
+        net_sections.push((
+            format!("network.tools.{pattern:?}"),
+            settings.network.with(o),
+        ));
+    }
+    for (section, f) in &fs_sections {
+        check_filesystem(section, f, &bad)?;
+    }
+    for (section, n) in &net_sections {
+        check_network(section, n, &bad)?;
     }
     check_gateway(&settings.gateway, &bad)?;
     if !["off", "refuse", "mask"].contains(&settings.sanitize.arguments.as_str()) {
@@ -1706,6 +1956,74 @@ fn within(
     } else {
         Ok(())
     }
+}
+
+/// `[filesystem]` (or a tenant's or tool's version of it) as a whole.
+fn check_filesystem(
+    section: &str,
+    f: &FilesystemSettings,
+    bad: &dyn Fn(&str, String, &str) -> ConfigError,
+) -> Result<(), ConfigError> {
+    for (i, root) in f.allowed_roots.iter().enumerate() {
+        if normalize_absolute(root).is_none() {
+            return Err(bad(
+                &format!("{section}.allowed_roots"),
+                format!("entry {i} ({root:?}) is not an absolute path"),
+                "list absolute directories, e.g. [\"/srv/data\"]",
+            ));
+        }
+    }
+    for (key, v) in [("base", &f.base), ("home", &f.home)] {
+        if let Some(p) = v
+            && normalize_absolute(p).is_none()
+        {
+            return Err(bad(
+                &format!("{section}.{key}"),
+                format!("{p:?} is not an absolute path"),
+                "use an absolute directory, e.g. \"/srv/data\"",
+            ));
+        }
+    }
+    for (i, g) in f.deny.iter().enumerate() {
+        if let Err(e) = globset::Glob::new(g) {
+            return Err(bad(
+                &format!("{section}.deny"),
+                format!("entry {i} ({g:?}) is not a glob: {e}"),
+                "use globs like \"**/.ssh/**\", \"*.pem\" or \".env*\"",
+            ));
+        }
+    }
+    within(bad, &format!("{section}.max_depth"), f.max_depth, 1, 4096)?;
+    Ok(())
+}
+
+/// `[network]` (or a tenant's or tool's version of it) as a whole. Host globs and CIDRs are
+/// checked where the `network` check is built.
+fn check_network(
+    section: &str,
+    n: &NetworkSettings,
+    bad: &dyn Fn(&str, String, &str) -> ConfigError,
+) -> Result<(), ConfigError> {
+    for s in &n.schemes {
+        let ok = s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+        if !ok {
+            return Err(bad(
+                &format!("{section}.schemes"),
+                format!("{s:?} is not a lower-case URL scheme"),
+                "list schemes like \"https\", without \"://\"",
+            ));
+        }
+    }
+    within(
+        bad,
+        &format!("{section}.dns_timeout_ms"),
+        usize::try_from(n.dns_timeout_ms).unwrap_or(usize::MAX),
+        1,
+        60_000,
+    )?;
+    Ok(())
 }
 
 fn check_gateway(

@@ -285,6 +285,12 @@ pub struct TenantSettings {
     /// Changes to `[sanitize]` for this tenant's results.
     #[serde(skip_serializing_if = "crate::config::SanitizeOverrides::is_empty")]
     pub sanitize: crate::config::SanitizeOverrides,
+    /// Changes to `[filesystem]` for this tenant's calls.
+    #[serde(skip_serializing_if = "crate::config::FilesystemOverrides::is_empty")]
+    pub filesystem: crate::config::FilesystemOverrides,
+    /// Changes to `[network]` for this tenant's calls.
+    #[serde(skip_serializing_if = "crate::config::NetworkOverrides::is_empty")]
+    pub network: crate::config::NetworkOverrides,
 }
 
 /// `[tenants.NAME.policy]`: the `[policy]` keys a tenant overrides; the rest are inherited.

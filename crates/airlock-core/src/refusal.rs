@@ -180,6 +180,34 @@ deny_codes! {
     /// The arguments carry a secret (a key, a token, a password) out to the tool
     /// (`sanitize.arguments = "refuse"`).
     ArgumentsSecret = "arguments.secret",
+    /// A path in the arguments lies outside the allowed filesystem roots (after resolving
+    /// `..`, `~`, `file://`, percent-encoding and symlinks).
+    FilesystemOutsideRoots = "filesystem.outside_roots",
+    /// A path in the arguments names something the filesystem policy denies (keys, credentials,
+    /// system files); the pattern is not revealed.
+    FilesystemDenied = "filesystem.denied",
+    /// A path in the arguments goes through a symbolic link, and `filesystem.symlinks = "deny"`.
+    FilesystemSymlink = "filesystem.symlink",
+    /// A path in the arguments is malformed or ambiguous (a NUL byte, look-alike separators,
+    /// invisible characters, too deep, relative with nothing to resolve it against, `~user`).
+    FilesystemInvalid = "filesystem.invalid",
+    /// A path in the arguments could not be resolved on disk (permission denied, a symlink
+    /// loop): refused, fail closed.
+    FilesystemUnresolvable = "filesystem.unresolvable",
+    /// A URL's scheme is not allowed (`file:`, `gopher:`, or any not listed).
+    NetworkScheme = "network.scheme",
+    /// A URL's host is not one the network policy allows.
+    NetworkHost = "network.host",
+    /// A URL's port is not allowed.
+    NetworkPort = "network.port",
+    /// A URL points at an internal address: loopback, private, link-local, CGNAT, cloud
+    /// metadata, or a local name (also when a host name resolves to one, with `network.dns_check`).
+    NetworkInternal = "network.internal",
+    /// A URL is malformed or ambiguous (backslashes, whitespace, several `@`), or carries
+    /// credentials (`user:pass@`).
+    NetworkInvalid = "network.invalid",
+    /// A URL's host could not be resolved for the DNS check: refused, fail closed.
+    NetworkUnresolvable = "network.unresolvable",
     /// The arguments hold keys the schema does not declare (mode `block`).
     GhostArgsUnknown = "ghost_args.unknown",
     /// The tool's schema cannot be analysed for undeclared arguments (unresolvable `$ref`,
@@ -235,6 +263,17 @@ impl DenyCode {
             | DenyCode::TimeWindowClosed
             | DenyCode::ArgumentsSecret => BlockReason::PolicyViolation,
             DenyCode::CapabilityDenied => BlockReason::CapabilityDenied,
+            DenyCode::FilesystemOutsideRoots
+            | DenyCode::FilesystemDenied
+            | DenyCode::FilesystemSymlink
+            | DenyCode::FilesystemInvalid
+            | DenyCode::FilesystemUnresolvable => BlockReason::PathViolation,
+            DenyCode::NetworkScheme
+            | DenyCode::NetworkHost
+            | DenyCode::NetworkPort
+            | DenyCode::NetworkInternal
+            | DenyCode::NetworkInvalid
+            | DenyCode::NetworkUnresolvable => BlockReason::EndpointBlocked,
             DenyCode::RateLimited => BlockReason::RateLimit,
             DenyCode::ApprovalRequired => BlockReason::ApprovalRequired,
             DenyCode::ApprovalDenied | DenyCode::ApprovalTimedOut => BlockReason::ApprovalDenied,
@@ -300,7 +339,17 @@ impl DenyCode {
             | DenyCode::SessionBudgetExceeded
             | DenyCode::SessionToolBudgetExceeded
             | DenyCode::SessionCooldown
-            | DenyCode::SessionPrerequisite => Fault::Caller,
+            | DenyCode::SessionPrerequisite
+            | DenyCode::FilesystemInvalid
+            | DenyCode::NetworkInvalid => Fault::Caller,
+            DenyCode::FilesystemOutsideRoots
+            | DenyCode::FilesystemDenied
+            | DenyCode::FilesystemSymlink
+            | DenyCode::NetworkScheme
+            | DenyCode::NetworkHost
+            | DenyCode::NetworkPort
+            | DenyCode::NetworkInternal => Fault::Policy,
+            DenyCode::FilesystemUnresolvable | DenyCode::NetworkUnresolvable => Fault::Airlock,
             DenyCode::SchemaInvalid | DenyCode::GhostArgsUndecidable => Fault::Upstream,
             DenyCode::PolicyUnresolved
             | DenyCode::ToolAccessDenied
@@ -342,7 +391,17 @@ impl DenyCode {
             | DenyCode::ValidationProperties
             | DenyCode::ValidationOther
             | DenyCode::ValidationLimit
-            | DenyCode::SessionPrerequisite => Retry::AfterFix,
+            | DenyCode::SessionPrerequisite
+            | DenyCode::FilesystemOutsideRoots
+            | DenyCode::FilesystemDenied
+            | DenyCode::FilesystemSymlink
+            | DenyCode::FilesystemInvalid
+            | DenyCode::NetworkScheme
+            | DenyCode::NetworkHost
+            | DenyCode::NetworkPort
+            | DenyCode::NetworkInternal
+            | DenyCode::NetworkInvalid => Retry::AfterFix,
+            DenyCode::FilesystemUnresolvable | DenyCode::NetworkUnresolvable => Retry::Later,
             DenyCode::SessionCutOff
             | DenyCode::SessionBudgetExceeded
             | DenyCode::SessionToolBudgetExceeded => Retry::Never,
@@ -409,6 +468,37 @@ impl DenyCode {
             }
             DenyCode::SessionCooldown => {
                 "Wait retry_after_seconds before calling this tool again in this session."
+            }
+            DenyCode::FilesystemOutsideRoots => {
+                "Use a path inside the allowed directories named in the error (relative paths are resolved against the first one)."
+            }
+            DenyCode::FilesystemDenied => {
+                "This file or directory is off limits; do not try other spellings of it. Work with other files inside the allowed directories."
+            }
+            DenyCode::FilesystemSymlink => {
+                "Symbolic links are not followed here: use the real path of the file, inside the allowed directories."
+            }
+            DenyCode::FilesystemInvalid => {
+                "Send a plain path: no NUL bytes, look-alike or invisible characters, or `~user`; relative paths only where a base directory is configured."
+            }
+            DenyCode::FilesystemUnresolvable => {
+                "The path could not be checked on disk (a permission problem or a symlink loop); use another path, or retry later."
+            }
+            DenyCode::NetworkScheme => {
+                "Use a URL with one of the allowed schemes named in the error (usually https)."
+            }
+            DenyCode::NetworkHost => "Use a URL on one of the allowed hosts named in the error.",
+            DenyCode::NetworkPort => {
+                "Use the scheme's default port or one of the allowed ports named in the error."
+            }
+            DenyCode::NetworkInternal => {
+                "Internal, private and cloud-metadata addresses are off limits; use a public host name instead, and do not try other spellings of the address."
+            }
+            DenyCode::NetworkInvalid => {
+                "Send one plain absolute URL (scheme://host/path): no credentials, backslashes, spaces or several '@'."
+            }
+            DenyCode::NetworkUnresolvable => {
+                "The host name could not be resolved to check where it points; check the spelling, or retry later."
             }
             DenyCode::SessionPrerequisite => {
                 "Call the tools named in the error first; once they have succeeded, call this one again."

@@ -1,0 +1,338 @@
+//! The two checks of the guard phase: `filesystem` (paths) and `network` (URLs and hosts).
+//!
+//! Both find their targets with [`crate::find::targets`] and pick the policy for the call from
+//! the configuration: `[filesystem]`/`[network]`, changed by the caller's tenant
+//! (`[tenants.NAME.filesystem]`), changed by the most specific tool pattern
+//! (`[filesystem.tools."write_*"]`; an exact name beats a glob, a longer glob a shorter one).
+//! Every policy is compiled when the check is built, so a call only looks one up.
+//!
+//! A refusal lists every offending value (up to [`MAX_LISTED`]) with the rule that found it;
+//! the code is the first one's. Hints point at what is allowed (the roots, the allowed hosts)
+//! and never at a deny pattern.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use airlock_core::Settings;
+use airlock_core::config::{FilesystemSettings, NetworkSettings};
+use airlock_core::pipeline::{CallState, Check, CheckError, Outcome, Phase};
+use airlock_core::refusal::{DenyCode, FieldError, Refusal};
+
+use crate::endpoint::{EndpointError, EndpointPolicy, Host};
+use crate::find::{Kind, Target, targets};
+use crate::path::PathPolicy;
+
+/// Most offending values named in one refusal.
+pub const MAX_LISTED: usize = 10;
+
+/// Policies by tenant and tool pattern, compiled once.
+#[derive(Debug)]
+struct Scoped<P> {
+    /// Tool patterns, most specific first.
+    patterns: Vec<(String, globset::GlobMatcher)>,
+    /// By (tenant, pattern); `None` for no tenant section / no pattern.
+    policies: HashMap<(Option<String>, Option<String>), P>,
+}
+
+impl<P> Scoped<P> {
+    fn build<S: Clone, O>(
+        base: &S,
+        tenants: &[(String, S)],
+        tools: &std::collections::BTreeMap<String, O>,
+        with: impl Fn(&S, &O) -> S,
+        compile: impl Fn(&S) -> Result<P, String>,
+    ) -> Result<Self, String> {
+        let mut patterns: Vec<(String, globset::GlobMatcher, (bool, usize))> = Vec::new();
+        for p in tools.keys() {
+            let m = globset::Glob::new(p)
+                .map_err(|e| format!("tool pattern {p:?}: {e}"))?
+                .compile_matcher();
+            let literal = !p.contains(['*', '?', '[', '{']);
+            let chars = p.chars().filter(|c| !"*?[]{}".contains(*c)).count();
+            patterns.push((p.clone(), m, (literal, chars)));
+        }
+        patterns.sort_by_key(|(_, _, s)| std::cmp::Reverse(*s));
+        let mut policies = HashMap::new();
+        let scopes = std::iter::once((None, base.clone()))
+            .chain(tenants.iter().map(|(n, s)| (Some(n.clone()), s.clone())));
+        for (tenant, settings) in scopes {
+            policies.insert((tenant.clone(), None), compile(&settings)?);
+            for (pattern, o) in tools {
+                policies.insert(
+                    (tenant.clone(), Some(pattern.clone())),
+                    compile(&with(&settings, o))?,
+                );
+            }
+        }
+        Ok(Scoped {
+            patterns: patterns.into_iter().map(|(p, m, _)| (p, m)).collect(),
+            policies,
+        })
+    }
+
+    fn get(&self, tool: &str, tenant: Option<&str>) -> Option<&P> {
+        let pattern = self
+            .patterns
+            .iter()
+            .find(|(_, m)| m.is_match(tool))
+            .map(|(p, _)| p.clone());
+        let tenant = tenant
+            .map(str::to_owned)
+            .filter(|t| self.policies.contains_key(&(Some(t.clone()), None)));
+        self.policies.get(&(tenant, pattern))
+    }
+}
+
+fn refusal(tool: &str, what: &str, found: Vec<(Target<'_>, DenyCode, String)>) -> Refusal {
+    let code = found.first().map_or(DenyCode::InternalError, |f| f.1);
+    let listed: Vec<String> = found
+        .iter()
+        .take(MAX_LISTED)
+        .map(|(t, _, why)| format!("'{}' ({}): {why}", t.field, t.rule))
+        .collect();
+    let more = found.len().saturating_sub(MAX_LISTED);
+    let mut message = format!(
+        "Tool '{tool}' was not called: {what} {}.",
+        listed.join("; ")
+    );
+    if more > 0 {
+        message.push_str(&format!(" ({more} more)"));
+    }
+    let mut r = Refusal::new(code, tool, message);
+    r.errors = found
+        .iter()
+        .take(MAX_LISTED)
+        .map(|(t, c, _)| FieldError {
+            field: t.field.clone(),
+            kind: c.as_str().rsplit('.').next().unwrap_or("guard"),
+            expected: None,
+            got: None,
+        })
+        .collect();
+    r
+}
+
+/// The `filesystem` check.
+#[derive(Debug)]
+pub struct Filesystem {
+    policies: Scoped<Option<PathPolicy>>,
+}
+
+impl Filesystem {
+    /// Build from the configuration (`[filesystem]`, its tool and tenant changes).
+    pub fn from_settings(settings: &Settings) -> Result<Filesystem, String> {
+        let tenants: Vec<(String, FilesystemSettings)> = settings
+            .tenants
+            .iter()
+            .filter(|(_, t)| !t.filesystem.is_empty())
+            .map(|(n, t)| (n.clone(), settings.filesystem.with(&t.filesystem)))
+            .collect();
+        let policies = Scoped::build(
+            &settings.filesystem,
+            &tenants,
+            &settings.filesystem.tools,
+            FilesystemSettings::with,
+            |s| s.enabled.then(|| PathPolicy::new(s)).transpose(),
+        )?;
+        Ok(Filesystem { policies })
+    }
+
+    /// The policy for `tool` called by a caller of `tenant` (`None`: the check is off there).
+    pub fn policy(&self, tool: &str, tenant: Option<&str>) -> Option<&PathPolicy> {
+        self.policies.get(tool, tenant).and_then(Option::as_ref)
+    }
+}
+
+impl Check for Filesystem {
+    fn name(&self) -> &'static str {
+        "filesystem"
+    }
+
+    fn phase(&self) -> Phase {
+        Phase::Guard
+    }
+
+    fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError> {
+        let Some(policy) = self.policy(&call.tool.name, call.caller.tenant.as_deref()) else {
+            return Ok(Outcome::Pass);
+        };
+        let mut found = Vec::new();
+        for t in targets(&call.tool.input_schema, &call.arguments) {
+            if t.kind != Kind::Path {
+                continue;
+            }
+            // A disk error is a refusal too (`filesystem.unresolvable`): fail closed.
+            if let Err(e) = policy.check(t.value) {
+                let why = e.to_string();
+                found.push((t, e.code(), why));
+            }
+        }
+        if found.is_empty() {
+            return Ok(Outcome::Pass);
+        }
+        let mut r = refusal(&call.tool.name, "a path is not allowed:", found);
+        let roots = policy.roots();
+        if !roots.is_empty() {
+            let list: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+            r.fix_hints
+                .push(format!("Allowed directories: {}.", list.join(", ")));
+        }
+        Ok(Outcome::Refuse(r))
+    }
+}
+
+/// The `network` check.
+#[derive(Debug)]
+pub struct Network {
+    policies: Scoped<Option<(EndpointPolicy, Option<Duration>)>>,
+}
+
+impl Network {
+    /// Build from the configuration (`[network]`, its tool and tenant changes).
+    pub fn from_settings(settings: &Settings) -> Result<Network, String> {
+        let tenants: Vec<(String, NetworkSettings)> = settings
+            .tenants
+            .iter()
+            .filter(|(_, t)| !t.network.is_empty())
+            .map(|(n, t)| (n.clone(), settings.network.with(&t.network)))
+            .collect();
+        let policies = Scoped::build(
+            &settings.network,
+            &tenants,
+            &settings.network.tools,
+            NetworkSettings::with,
+            |s| {
+                if !s.enabled {
+                    return Ok(None);
+                }
+                let p = endpoint_policy(s);
+                p.validate().map_err(|e| format!("network: {e}"))?;
+                let dns = s.dns_check.then(|| Duration::from_millis(s.dns_timeout_ms));
+                Ok(Some((p, dns)))
+            },
+        )?;
+        Ok(Network { policies })
+    }
+
+    /// The policy for `tool` called by a caller of `tenant` (`None`: the check is off there).
+    pub fn policy(&self, tool: &str, tenant: Option<&str>) -> Option<&EndpointPolicy> {
+        self.policies
+            .get(tool, tenant)
+            .and_then(Option::as_ref)
+            .map(|(p, _)| p)
+    }
+}
+
+/// The endpoint policy `[network]` describes.
+pub fn endpoint_policy(s: &NetworkSettings) -> EndpointPolicy {
+    EndpointPolicy {
+        schemes: s.schemes.clone(),
+        allow_hosts: s.allow_hosts.clone(),
+        deny_hosts: s.deny_hosts.clone(),
+        ports: s.ports.clone(),
+        allow_private: s.allow_private,
+        allow_addresses: s.allow_addresses.clone(),
+        allow_userinfo: s.allow_userinfo,
+    }
+}
+
+fn network_code(e: &EndpointError) -> DenyCode {
+    match e {
+        EndpointError::Scheme { .. } => DenyCode::NetworkScheme,
+        EndpointError::HostNotAllowed { .. } => DenyCode::NetworkHost,
+        EndpointError::Port { .. } => DenyCode::NetworkPort,
+        EndpointError::ForbiddenAddress { .. } => DenyCode::NetworkInternal,
+        EndpointError::Unparsable { .. }
+        | EndpointError::Ambiguous { .. }
+        | EndpointError::Userinfo
+        | EndpointError::InvalidPolicy => DenyCode::NetworkInvalid,
+    }
+}
+
+/// Resolve `host` within `timeout` (the lookup runs on its own thread: `getaddrinfo` cannot be
+/// cancelled, so past the timeout the call is refused and the thread finishes on its own).
+fn lookup(host: &str, port: u16, timeout: Duration) -> Result<Vec<IpAddr>, String> {
+    let (tx, rx) = mpsc::channel();
+    let name = host.to_owned();
+    std::thread::Builder::new()
+        .name("airlock-dns".into())
+        .spawn(move || {
+            let r = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|it| it.map(|a| a.ip()).collect::<Vec<_>>());
+            let _ = tx.send(r);
+        })
+        .map_err(|e| format!("cannot start a lookup: {e}"))?;
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
+        Ok(Ok(_)) => Err("no addresses".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+    }
+}
+
+impl Check for Network {
+    fn name(&self) -> &'static str {
+        "network"
+    }
+
+    fn phase(&self) -> Phase {
+        Phase::Guard
+    }
+
+    fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError> {
+        let Some(Some((policy, dns))) = self
+            .policies
+            .get(&call.tool.name, call.caller.tenant.as_deref())
+        else {
+            return Ok(Outcome::Pass);
+        };
+        let mut found = Vec::new();
+        for t in targets(&call.tool.input_schema, &call.arguments) {
+            let checked = match t.kind {
+                Kind::Url => policy.check(t.value),
+                Kind::Host => policy.check_host(t.value),
+                Kind::Path => continue,
+            };
+            let endpoint = match checked {
+                Ok(e) => e,
+                Err(EndpointError::InvalidPolicy) => {
+                    return Err(CheckError::new("network: the policy does not compile"));
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    found.push((t, network_code(&e), why));
+                    continue;
+                }
+            };
+            if let (Some(timeout), Host::Name(name)) = (dns, &endpoint.host) {
+                match lookup(name, endpoint.port.unwrap_or(443), *timeout) {
+                    Ok(addrs) => {
+                        if let Err(e) = policy.check_resolved(name, &addrs) {
+                            let why = e.to_string();
+                            found.push((t, network_code(&e), why));
+                        }
+                    }
+                    Err(reason) => {
+                        found.push((
+                            t,
+                            DenyCode::NetworkUnresolvable,
+                            format!("the host {name:?} could not be resolved ({reason})"),
+                        ));
+                    }
+                }
+            }
+        }
+        if found.is_empty() {
+            return Ok(Outcome::Pass);
+        }
+        let mut r = refusal(&call.tool.name, "an endpoint is not allowed:", found);
+        if !policy.allow_hosts.is_empty() {
+            r.fix_hints
+                .push(format!("Allowed hosts: {}.", policy.allow_hosts.join(", ")));
+        }
+        Ok(Outcome::Refuse(r))
+    }
+}

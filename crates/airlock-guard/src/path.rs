@@ -1,0 +1,662 @@
+//! Filesystem paths in arguments: the `[filesystem]` policy.
+//!
+//! Guards against a tool being pointed outside the directories it may work in, or at files no
+//! agent should read: `../../etc/passwd`, `/srv/data_evil` next to an allowed `/srv/data`
+//! (roots match by whole components, never by string prefix — CVE-2025-53110 in the reference
+//! filesystem server), a symlink inside a root that points out of it (CVE-2025-53109), `~/.ssh`,
+//! `file:///etc/shadow`, `%2e%2e%2f`, `..\..\`, `.SSH` on a case-insensitive disk.
+//!
+//! A path is checked in these steps, and every form of it must pass:
+//!
+//! 1. **Spelling.** NUL bytes, control characters, invisible and bidirectional-control
+//!    characters, look-alike dots and slashes (`․` `／` `∕` `＼` …), components of only dots and
+//!    spaces (`...`, `. .`), Windows drive paths and `~user` are refused as ambiguous
+//!    (`filesystem.invalid`). `file://` URIs (empty host or `localhost`) are decoded to their
+//!    path; a path holding `%XX` escapes is checked both as written and decoded (repeatedly,
+//!    for double encoding), since a server may decode it. Backslashes count as separators.
+//! 2. **Lexical form.** `~` is the home directory, a relative path is joined to the base
+//!    (`filesystem.base`, else the first root; with neither, it may not climb above its start),
+//!    `.` and `..` are resolved. More than `max_depth` components are refused.
+//! 3. **Deny lists.** The preset's and the configured globs, matched case-insensitively on the
+//!    full path and on each component (so `*.pem` and `.ssh` match anywhere).
+//!    (`filesystem.denied`; the pattern is never shown.)
+//! 4. **Roots.** The lexical path must lie inside a root (or inside a root's real location).
+//!    (`filesystem.outside_roots`.)
+//! 5. **Symlinks** (`symlinks = "resolve"`, the default). The path is resolved on disk the
+//!    way the kernel would — links followed where they occur, `..` applied after them — and
+//!    the part that does not exist yet (a file about to be written) is appended to its nearest
+//!    existing ancestor. The resolved path must pass steps 3 and 4 against the roots' own
+//!    resolved locations, so a symlinked root still works and a link out of a root does not.
+//!    With `symlinks = "deny"` any link below a root is refused (`filesystem.symlink`); with
+//!    `"lexical"` the disk is never read (for servers on another machine). A disk error other
+//!    than "not found" refuses the call (`filesystem.unresolvable`, fail closed).
+//!
+//! Not covered: a link created or swapped between this check and the tool opening the file
+//! (only the server can close that race, e.g. with `openat2(RESOLVE_BENEATH)`); Windows path
+//! semantics beyond refusing drive paths; hard links (a hard link inside a root *is* inside).
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use airlock_core::config::{FilesystemSettings, PathPreset, Symlinks, normalize_absolute};
+use airlock_core::refusal::DenyCode;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+/// Most symbolic links followed while resolving one path (the kernel's limit is 40).
+const MAX_LINKS: usize = 40;
+/// Most rounds of percent-decoding tried (double and triple encoding).
+const MAX_DECODES: usize = 3;
+
+/// The restrictive preset: credentials, keys and certificates anywhere; system secrets and
+/// kernel interfaces. Matched like configured globs (full path and each component).
+pub const RESTRICTIVE: &[&str] = &[
+    // Directories of keys and credentials, anywhere.
+    ".ssh",
+    ".gnupg",
+    ".aws",
+    ".azure",
+    ".kube",
+    ".docker",
+    ".password-store",
+    "**/.config/gcloud",
+    "**/.config/gcloud/**",
+    "**/.config/gh",
+    "**/.config/gh/**",
+    // Credential files.
+    ".env",
+    ".env.*",
+    ".envrc",
+    ".netrc",
+    "_netrc",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    ".pgpass",
+    ".my.cnf",
+    ".htpasswd",
+    ".vault-token",
+    "credentials.json",
+    "application_default_credentials.json",
+    "service-account*.json",
+    "terraform.tfstate",
+    "terraform.tfstate.backup",
+    // Shell and client histories.
+    ".bash_history",
+    ".zsh_history",
+    ".python_history",
+    ".psql_history",
+    ".mysql_history",
+    // Keys and certificates.
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    "authorized_keys",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "*.kdbx",
+    "*.crt",
+    "*.cer",
+    "*.der",
+    "*.ovpn",
+    // System secrets and kernel interfaces.
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/passwd",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/sudoers.d/**",
+    "/etc/ssh",
+    "/etc/ssh/**",
+    "/etc/ssl/private",
+    "/etc/ssl/private/**",
+    "/proc",
+    "/proc/**",
+    "/sys",
+    "/sys/**",
+    "/dev",
+    "/dev/**",
+    "/root",
+    "/root/**",
+    "/boot",
+    "/boot/**",
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+    "/run/secrets",
+    "/run/secrets/**",
+    "/var/run/secrets",
+    "/var/run/secrets/**",
+];
+
+/// Characters that look like `.`, `/` or `\`, or that cannot be seen: a server or a person
+/// reading the path may take them for something else.
+const AMBIGUOUS: &[char] = &[
+    '\u{2024}', // one dot leader
+    '\u{2025}', // two dot leader
+    '\u{2026}', // ellipsis
+    '\u{FE52}', // small full stop
+    '\u{FF0E}', // fullwidth full stop
+    '\u{3002}', // ideographic full stop
+    '\u{FF0F}', // fullwidth solidus
+    '\u{2215}', // division slash
+    '\u{2044}', // fraction slash
+    '\u{29F8}', // big solidus
+    '\u{FF3C}', // fullwidth reverse solidus
+    '\u{2216}', // set minus
+    '\u{29F5}', // reverse solidus operator
+    '\u{200B}', // zero width space
+    '\u{200C}', // zero width non-joiner
+    '\u{200D}', // zero width joiner
+    '\u{2060}', // word joiner
+    '\u{FEFF}', // zero width no-break space
+    '\u{00AD}', // soft hyphen
+    '\u{202A}', // bidi controls
+    '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+    '\u{200E}', '\u{200F}',
+];
+
+/// Why a path was refused. Messages are for the model: they name the allowed roots, never a
+/// deny pattern.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// Malformed or ambiguous.
+    #[error("the path {path:?} is not a plain path: {reason}")]
+    Invalid {
+        /// The path as sent.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Outside every allowed root.
+    #[error(
+        "the path {path:?} is outside the allowed directories ({})",
+        list(roots)
+    )]
+    OutsideRoots {
+        /// The path as sent.
+        path: String,
+        /// The allowed roots.
+        roots: Vec<String>,
+    },
+    /// Matches a deny glob.
+    #[error("the path {path:?} is off limits")]
+    Denied {
+        /// The path as sent.
+        path: String,
+    },
+    /// Goes through a symbolic link where links are refused.
+    #[error("the path {path:?} goes through a symbolic link, and links are not followed here")]
+    Symlink {
+        /// The path as sent.
+        path: String,
+    },
+    /// The disk could not be read to resolve it.
+    #[error("the path {path:?} could not be checked on disk ({reason})")]
+    Unresolvable {
+        /// The path as sent.
+        path: String,
+        /// The disk error.
+        reason: String,
+    },
+}
+
+fn list(roots: &[String]) -> String {
+    if roots.is_empty() {
+        "none configured".to_owned()
+    } else {
+        roots.join(", ")
+    }
+}
+
+impl PathError {
+    /// The refusal code.
+    pub fn code(&self) -> DenyCode {
+        match self {
+            PathError::Invalid { .. } => DenyCode::FilesystemInvalid,
+            PathError::OutsideRoots { .. } => DenyCode::FilesystemOutsideRoots,
+            PathError::Denied { .. } => DenyCode::FilesystemDenied,
+            PathError::Symlink { .. } => DenyCode::FilesystemSymlink,
+            PathError::Unresolvable { .. } => DenyCode::FilesystemUnresolvable,
+        }
+    }
+}
+
+/// An allowed root: as configured, and where it really is.
+#[derive(Clone, Debug)]
+struct Root {
+    lexical: PathBuf,
+    real: PathBuf,
+}
+
+/// The compiled `[filesystem]` policy for one tool and tenant.
+#[derive(Clone, Debug)]
+pub struct PathPolicy {
+    roots: Vec<Root>,
+    deny: GlobSet,
+    symlinks: Symlinks,
+    base: Option<PathBuf>,
+    home: Option<PathBuf>,
+    max_depth: usize,
+    case_insensitive: bool,
+}
+
+/// A path that passed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedPath {
+    /// The absolute path, `.` and `..` resolved as written.
+    pub lexical: PathBuf,
+    /// Where it leads on disk (the lexical path with `symlinks = "lexical"`).
+    pub resolved: PathBuf,
+}
+
+impl PathPolicy {
+    /// Compile `settings` (the `[filesystem]` section as it applies to one tool and tenant).
+    pub fn new(settings: &FilesystemSettings) -> Result<PathPolicy, String> {
+        let mut globs = GlobSetBuilder::new();
+        let preset: &[&str] = match settings.preset {
+            PathPreset::Restrictive => RESTRICTIVE,
+            PathPreset::None => &[],
+        };
+        for g in preset
+            .iter()
+            .copied()
+            .chain(settings.deny.iter().map(String::as_str))
+        {
+            let glob = GlobBuilder::new(g)
+                .case_insensitive(true)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| format!("filesystem.deny: {g:?} is not a glob: {e}"))?;
+            globs.add(glob);
+        }
+        let deny = globs.build().map_err(|e| format!("filesystem.deny: {e}"))?;
+        let mut roots = Vec::new();
+        for r in &settings.allowed_roots {
+            let lexical = normalize_absolute(r)
+                .ok_or_else(|| format!("filesystem.allowed_roots: {r:?} is not absolute"))?;
+            let real = match settings.symlinks {
+                Symlinks::Lexical => lexical.clone(),
+                Symlinks::Resolve | Symlinks::Deny => resolve(&lexical, &[])
+                    .map(|(p, _)| p)
+                    .unwrap_or_else(|_| lexical.clone()),
+            };
+            roots.push(Root { lexical, real });
+        }
+        let absolute = |key: &str, v: &Option<String>| -> Result<Option<PathBuf>, String> {
+            v.as_deref()
+                .map(|p| {
+                    normalize_absolute(p)
+                        .ok_or_else(|| format!("filesystem.{key}: {p:?} is not absolute"))
+                })
+                .transpose()
+        };
+        let base =
+            absolute("base", &settings.base)?.or_else(|| roots.first().map(|r| r.lexical.clone()));
+        let home = absolute("home", &settings.home)?.or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .filter(|h| h.is_absolute())
+        });
+        Ok(PathPolicy {
+            roots,
+            deny,
+            symlinks: settings.symlinks,
+            base,
+            home,
+            max_depth: settings.max_depth,
+            case_insensitive: settings.case_insensitive,
+        })
+    }
+
+    /// The allowed roots as configured (normalised); empty: any directory.
+    pub fn roots(&self) -> Vec<PathBuf> {
+        self.roots.iter().map(|r| r.lexical.clone()).collect()
+    }
+
+    fn root_names(&self) -> Vec<String> {
+        self.roots
+            .iter()
+            .map(|r| r.lexical.display().to_string())
+            .collect()
+    }
+
+    /// Check one path (or `file://` URI) as sent in the arguments.
+    pub fn check(&self, raw: &str) -> Result<CheckedPath, PathError> {
+        let invalid = |reason: &str| PathError::Invalid {
+            path: raw.to_owned(),
+            reason: reason.to_owned(),
+        };
+        // A `file:` URI is its decoded path; other text is checked as written and decoded.
+        let mut forms: Vec<String> = Vec::new();
+        if let Some(rest) = strip_prefix_ignore_case(raw, "file:") {
+            let path = match rest.strip_prefix("//") {
+                Some(after) => {
+                    let slash = after.find('/').unwrap_or(after.len());
+                    let host = &after[..slash];
+                    if !host.is_empty() && !host.eq_ignore_ascii_case("localhost") {
+                        return Err(invalid("a file URI naming another host"));
+                    }
+                    &after[slash..]
+                }
+                None => rest,
+            };
+            let path = path.split(['?', '#']).next().unwrap_or_default();
+            let decoded =
+                decode(path).ok_or_else(|| invalid("percent-escapes that are not UTF-8"))?;
+            if decoded.is_empty() {
+                return Err(invalid("a file URI with no path"));
+            }
+            forms.push(decoded);
+        } else {
+            forms.push(raw.to_owned());
+        }
+        for _ in 0..MAX_DECODES {
+            let Some(last) = forms.last() else { break };
+            if !has_escape(last) {
+                break;
+            }
+            let next = decode(last).ok_or_else(|| invalid("percent-escapes that are not UTF-8"))?;
+            if &next == last {
+                break;
+            }
+            forms.push(next);
+        }
+        let mut first = None;
+        for form in &forms {
+            let checked = self.check_form(raw, form)?;
+            first.get_or_insert(checked);
+        }
+        first.ok_or_else(|| invalid("an empty path"))
+    }
+
+    fn check_form(&self, raw: &str, form: &str) -> Result<CheckedPath, PathError> {
+        let invalid = |reason: &str| PathError::Invalid {
+            path: raw.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if form.is_empty() {
+            return Err(invalid("an empty path"));
+        }
+        if form.contains('\0') {
+            return Err(invalid("a NUL byte"));
+        }
+        if form.chars().any(char::is_control) {
+            return Err(invalid("a control character"));
+        }
+        if form.chars().any(|c| AMBIGUOUS.contains(&c)) {
+            return Err(invalid(
+                "a character that looks like a dot or a slash, or cannot be seen",
+            ));
+        }
+        // Backslashes are separators to some servers: they count as such here.
+        let form = form.replace('\\', "/");
+        let b = form.as_bytes();
+        if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+            return Err(invalid("a Windows drive path"));
+        }
+        for c in form.split('/') {
+            if c.len() > 2 && c.trim_end_matches([' ', '.']).is_empty() {
+                return Err(invalid("a component of only dots and spaces"));
+            }
+        }
+        // `~` and relative paths.
+        let absolute: PathBuf = if let Some(rest) = form.strip_prefix('~') {
+            if !(rest.is_empty() || rest.starts_with('/')) {
+                return Err(invalid("`~user` (only `~` is understood)"));
+            }
+            let home = self
+                .home
+                .as_ref()
+                .ok_or_else(|| invalid("`~` with no home directory configured"))?;
+            home.join(rest.trim_start_matches('/'))
+        } else if form.starts_with('/') {
+            PathBuf::from(&form)
+        } else {
+            match &self.base {
+                Some(base) => base.join(&form),
+                None => return self.check_relative(raw, &form),
+            }
+        };
+        let lexical = normalize_absolute(&absolute.to_string_lossy())
+            .ok_or_else(|| invalid("not an absolute path"))?;
+        if lexical.components().count() > self.max_depth + 1 {
+            return Err(invalid("too many directory levels"));
+        }
+        self.denied(raw, &lexical)?;
+        if !self.roots.is_empty()
+            && !self
+                .roots
+                .iter()
+                .any(|r| self.inside(&lexical, &r.lexical) || self.inside(&lexical, &r.real))
+        {
+            return Err(PathError::OutsideRoots {
+                path: raw.to_owned(),
+                roots: self.root_names(),
+            });
+        }
+        if self.symlinks == Symlinks::Lexical {
+            return Ok(CheckedPath {
+                resolved: lexical.clone(),
+                lexical,
+            });
+        }
+        let root_paths: Vec<&Path> = self.roots.iter().map(|r| r.lexical.as_path()).collect();
+        let (resolved, linked) =
+            resolve(&absolute, &root_paths).map_err(|e| PathError::Unresolvable {
+                path: raw.to_owned(),
+                reason: e.to_string(),
+            })?;
+        if linked && self.symlinks == Symlinks::Deny {
+            return Err(PathError::Symlink {
+                path: raw.to_owned(),
+            });
+        }
+        self.denied(raw, &resolved)?;
+        if !self.roots.is_empty() && !self.roots.iter().any(|r| self.inside(&resolved, &r.real)) {
+            return Err(PathError::OutsideRoots {
+                path: raw.to_owned(),
+                roots: self.root_names(),
+            });
+        }
+        Ok(CheckedPath { lexical, resolved })
+    }
+
+    /// A relative path with no base to resolve it against: it may not climb above its start,
+    /// and the deny lists apply to its components. (Only reached with no roots and no base.)
+    fn check_relative(&self, raw: &str, form: &str) -> Result<CheckedPath, PathError> {
+        let mut depth: usize = 0;
+        let mut parts: Vec<&str> = Vec::new();
+        for c in form.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    if depth == 0 {
+                        return Err(PathError::Invalid {
+                            path: raw.to_owned(),
+                            reason: "a relative path climbing above where it starts".to_owned(),
+                        });
+                    }
+                    depth -= 1;
+                    parts.pop();
+                }
+                _ => {
+                    depth += 1;
+                    parts.push(c);
+                }
+            }
+        }
+        if parts.len() > self.max_depth {
+            return Err(PathError::Invalid {
+                path: raw.to_owned(),
+                reason: "too many directory levels".to_owned(),
+            });
+        }
+        let rel: PathBuf = parts.iter().collect();
+        if parts.iter().any(|c| self.deny.is_match(c)) || self.deny.is_match(&rel) {
+            return Err(PathError::Denied {
+                path: raw.to_owned(),
+            });
+        }
+        Ok(CheckedPath {
+            lexical: rel.clone(),
+            resolved: rel,
+        })
+    }
+
+    fn denied(&self, raw: &str, path: &Path) -> Result<(), PathError> {
+        let hit = self.deny.is_match(path)
+            || path.components().any(|c| match c {
+                Component::Normal(n) => self.deny.is_match(n),
+                _ => false,
+            });
+        if hit {
+            Err(PathError::Denied {
+                path: raw.to_owned(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether `path` is `root` or below it, by whole components.
+    fn inside(&self, path: &Path, root: &Path) -> bool {
+        if !self.case_insensitive {
+            return path.starts_with(root);
+        }
+        let lower = |p: &Path| PathBuf::from(p.to_string_lossy().to_lowercase());
+        lower(path).starts_with(lower(root))
+    }
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    (s.len() >= prefix.len()
+        && s.is_char_boundary(prefix.len())
+        && s[..prefix.len()].eq_ignore_ascii_case(prefix))
+    .then(|| &s[prefix.len()..])
+}
+
+fn has_escape(s: &str) -> bool {
+    s.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+}
+
+/// Percent-decode; `None` when the result is not UTF-8.
+fn decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && b[i + 1].is_ascii_hexdigit()
+            && b[i + 2].is_ascii_hexdigit()
+        {
+            let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+            out.push(hex(b[i + 1]) * 16 + hex(b[i + 2]));
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Resolve `path` (absolute, `..` not yet applied) on disk as the kernel would: links followed
+/// where they occur and `..` applied after them; the part that does not exist is appended to
+/// the nearest existing ancestor. Returns the path and whether a link was followed outside the
+/// roots' own paths (`roots`: links that make up a root itself do not count).
+fn resolve(path: &Path, roots: &[&Path]) -> io::Result<(PathBuf, bool)> {
+    let mut pending: VecDeque<OsString> = VecDeque::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => pending.push_back(n.to_owned()),
+            Component::ParentDir => pending.push_back("..".into()),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    let mut out = PathBuf::from("/");
+    let mut links = 0;
+    let mut linked = false;
+    let mut missing = false;
+    while let Some(c) = pending.pop_front() {
+        if c == "." {
+            continue;
+        }
+        if c == ".." {
+            out.pop();
+            continue;
+        }
+        let next = out.join(&c);
+        if missing {
+            out = next;
+            continue;
+        }
+        match std::fs::symlink_metadata(&next) {
+            Ok(m) if m.file_type().is_symlink() => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(io::Error::other("too many levels of symbolic links"));
+                }
+                if !roots.iter().any(|r| r.starts_with(&next)) {
+                    linked = true;
+                }
+                let target = std::fs::read_link(&next)?;
+                if target.is_absolute() {
+                    out = PathBuf::from("/");
+                }
+                let mut front: Vec<OsString> = Vec::new();
+                for t in target.components() {
+                    match t {
+                        Component::Normal(n) => front.push(n.to_owned()),
+                        Component::ParentDir => front.push("..".into()),
+                        Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+                    }
+                }
+                for t in front.into_iter().rev() {
+                    pending.push_front(t);
+                }
+            }
+            Ok(m) => {
+                out = next;
+                // A file in the middle of a path: the rest cannot exist below it.
+                if !m.is_dir() {
+                    missing = true;
+                }
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.kind() == io::ErrorKind::NotADirectory =>
+            {
+                missing = true;
+                out = next;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((out, linked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_is_strict() {
+        assert_eq!(decode("%2e%2E/x").as_deref(), Some("../x"));
+        assert_eq!(decode("100%").as_deref(), Some("100%"));
+        assert_eq!(decode("%zz").as_deref(), Some("%zz"));
+        assert_eq!(decode("%ff"), None);
+        assert!(has_escape("a%2fb") && !has_escape("100%"));
+    }
+}
