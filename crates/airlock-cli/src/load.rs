@@ -77,8 +77,7 @@ pub fn engine(config: Config) -> anyhow::Result<Engine> {
     }
     .map(|mode| -> anyhow::Result<_> {
         let base = &config.settings.sanitize;
-        let mut check =
-            airlock_scan::arguments::ArgumentScan::new(Arc::new(scanner(base)?), mode);
+        let mut check = airlock_scan::arguments::ArgumentScan::new(Arc::new(scanner(base)?), mode);
         // A tenant's own rules (allow lists, disabled types, custom detectors) apply to its
         // callers' arguments too, whether or not its results are masked.
         for (name, t) in &config.settings.tenants {
@@ -92,7 +91,15 @@ pub fn engine(config: Config) -> anyhow::Result<Engine> {
         Ok(Arc::new(check))
     })
     .transpose()?;
-    let mut builder = Engine::builder().config(config);
+    // The guard phase: paths and URLs in arguments.
+    let filesystem = airlock_guard::Filesystem::from_settings(&config.settings)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let network = airlock_guard::Network::from_settings(&config.settings)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let mut builder = Engine::builder()
+        .config(config)
+        .check(Arc::new(filesystem))
+        .check(Arc::new(network));
     if let Some(cleaner) = cleaner {
         builder = builder.cleaner(cleaner);
     }

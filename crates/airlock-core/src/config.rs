@@ -951,10 +951,131 @@ impl Config {
             "filesystem.allowed_roots",
             format!("{:?}", s.filesystem.allowed_roots),
             if s.filesystem.allowed_roots.is_empty() {
-                "roots announced by the client pass to the server unchanged".into()
+                "paths in arguments may name any directory (the deny lists still apply); roots announced by the client pass to the server unchanged".into()
             } else {
-                "roots announced by the client are narrowed to these directories before the server sees them".into()
+                "paths in arguments must resolve inside these directories; roots announced by the client are narrowed to them before the server sees them".into()
             },
+        );
+        let f = &s.filesystem;
+        add(
+            "filesystem.enabled",
+            f.enabled.to_string(),
+            if f.enabled {
+                "paths found in arguments (by schema format, parameter name or shape) are checked before the tool runs".into()
+            } else {
+                "paths in arguments are not checked".into()
+            },
+        );
+        add(
+            "filesystem.preset",
+            format!("{:?}", f.preset).to_lowercase(),
+            match f.preset {
+                PathPreset::Restrictive => "keys, certificates, credential files, shell histories, /etc/shadow, /proc, /sys … are refused anywhere".into(),
+                PathPreset::None => "only the configured deny globs are refused".into(),
+            },
+        );
+        add(
+            "filesystem.deny",
+            format!("{:?}", f.deny),
+            "more globs refused anywhere (full path, base name, each component; case-insensitive)".into(),
+        );
+        add(
+            "filesystem.symlinks",
+            format!("{:?}", f.symlinks).to_lowercase(),
+            match f.symlinks {
+                Symlinks::Resolve => "symlinks are followed on disk; a target outside the roots or denied is refused".into(),
+                Symlinks::Deny => "a path through any symlink below a root is refused".into(),
+                Symlinks::Lexical => "the disk is never read: paths are checked as written".into(),
+            },
+        );
+        add(
+            "filesystem.max_depth",
+            f.max_depth.to_string(),
+            format!("paths deeper than {} components are refused", f.max_depth),
+        );
+        add(
+            "filesystem.case_insensitive",
+            f.case_insensitive.to_string(),
+            if f.case_insensitive {
+                "paths are compared with the roots ignoring case".into()
+            } else {
+                "paths are compared with the roots case by case (deny globs always ignore case)".into()
+            },
+        );
+        let n = &s.network;
+        add(
+            "network.enabled",
+            n.enabled.to_string(),
+            if n.enabled {
+                "URLs and hosts found in arguments are checked before the tool runs".into()
+            } else {
+                "URLs and hosts in arguments are not checked".into()
+            },
+        );
+        add(
+            "network.schemes",
+            format!("{:?}", n.schemes),
+            "URL schemes allowed".into(),
+        );
+        add(
+            "network.allow_hosts",
+            format!("{:?}", n.allow_hosts),
+            if n.allow_hosts.is_empty() {
+                "any public host".into()
+            } else {
+                "only these hosts (`*.x` matches subdomains)".into()
+            },
+        );
+        add(
+            "network.deny_hosts",
+            format!("{} pattern(s)", n.deny_hosts.len()),
+            "hosts refused even when allowed (the patterns are never shown to the model)".into(),
+        );
+        add(
+            "network.ports",
+            format!("{:?}", n.ports),
+            if n.ports.is_empty() {
+                "only each scheme's default port".into()
+            } else {
+                "these ports besides each scheme's default".into()
+            },
+        );
+        add(
+            "network.allow_addresses",
+            format!("{:?}", n.allow_addresses),
+            "internal address ranges (CIDRs) allowed all the same".into(),
+        );
+        add(
+            "network.allow_userinfo",
+            n.allow_userinfo.to_string(),
+            if n.allow_userinfo {
+                "URLs may carry credentials (user:pass@)".into()
+            } else {
+                "URLs carrying credentials (user:pass@) are refused".into()
+            },
+        );
+        add(
+            "network.allow_private",
+            n.allow_private.to_string(),
+            if n.allow_private {
+                "loopback, private, link-local and local names are allowed (cloud metadata stays refused)".into()
+            } else {
+                "loopback, private, link-local, CGNAT, cloud metadata and local names are refused, in every spelling".into()
+            },
+        );
+        add(
+            "network.dns_check",
+            n.dns_check.to_string(),
+            if n.dns_check {
+                format!("host names are resolved (at most {} ms) and refused when they point at internal addresses", n.dns_timeout_ms)
+            } else {
+                "host names are not resolved".into()
+            },
+        );
+        add(
+            "network.dns_timeout_ms",
+            n.dns_timeout_ms.to_string(),
+            "how long the DNS check may take before the call is refused".into(),
         );
         let z = &s.sanitize;
         add(

@@ -4,7 +4,6 @@
 //! airlock is deployed.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 use airlock_core::policy::Access;
 use airlock_core::{CallerContext, Engine, Refusal, ToolDef};
@@ -77,17 +76,17 @@ pub fn call_succeeded(answer: &Value) -> bool {
         .is_some_and(|r| r.get("isError") != Some(&Value::Bool(true)))
 }
 
-/// Narrow the roots in a client's `roots/list` answer to `allowed` (no-op when `allowed` is
-/// empty). Anything but a list of roots narrows to nothing. Returns whether it changed.
-pub fn narrow_roots_answer(msg: &mut Value, allowed: &[PathBuf]) -> bool {
-    if allowed.is_empty() {
+/// Narrow the roots in a client's `roots/list` answer to `policy`'s roots (no-op when it has
+/// none). Anything but a list of roots narrows to nothing. Returns whether it changed.
+pub fn narrow_roots_answer(msg: &mut Value, policy: &airlock_guard::path::PathPolicy) -> bool {
+    if policy.roots().is_empty() {
         return false;
     }
     let Some(roots) = msg.pointer_mut("/result/roots") else {
         return false;
     };
     *roots = match roots {
-        Value::Array(list) => Value::Array(crate::roots::narrow(list, allowed)),
+        Value::Array(list) => Value::Array(crate::roots::narrow(list, policy)),
         _ => Value::Array(Vec::new()),
     };
     true

@@ -60,7 +60,7 @@ pub struct StdioProxy {
     max_line_bytes: usize,
     list_timeout: Duration,
     shutdown_grace: Duration,
-    roots: Vec<std::path::PathBuf>,
+    roots: Option<Arc<airlock_guard::path::PathPolicy>>,
 }
 
 /// A JSON-RPC id as a map key (its JSON text: `1` and `"1"` differ).
@@ -340,14 +340,15 @@ impl StdioProxy {
             max_line_bytes: 4 << 20,
             list_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(5),
-            roots: Vec::new(),
+            roots: None,
         }
     }
 
-    /// Narrow the roots the client announces to these directories (empty: pass unchanged).
+    /// Narrow the roots the client announces to `policy`'s roots, each kept root checked
+    /// against the policy (symlinks, deny lists). A policy without roots: pass unchanged.
     #[must_use]
-    pub fn allowed_roots(mut self, roots: Vec<std::path::PathBuf>) -> Self {
-        self.roots = roots;
+    pub fn allowed_roots(mut self, policy: Arc<airlock_guard::path::PathPolicy>) -> Self {
+        self.roots = (!policy.roots().is_empty()).then_some(policy);
         self
     }
 
@@ -629,9 +630,11 @@ impl StdioProxy {
                 // Whatever its id claims, an answer carrying roots is narrowed: ids can be
                 // spelt many ways (`0` and `0.0` are one id to a JavaScript server).
                 let carries_roots = msg.pointer("/result/roots").is_some();
-                if (was_roots || carries_roots) && !self.roots.is_empty() {
+                if (was_roots || carries_roots)
+                    && let Some(policy) = &self.roots
+                {
                     let mut msg = msg;
-                    crate::intercept::narrow_roots_answer(&mut msg, &self.roots);
+                    crate::intercept::narrow_roots_answer(&mut msg, policy);
                     let _ = to_server.send(line(&msg));
                 } else {
                     let _ = to_server.send(bytes);

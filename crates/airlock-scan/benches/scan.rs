@@ -9,9 +9,9 @@
 use std::hint::black_box;
 
 use airlock_scan::Scanner;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use regex_automata::Input;
 use regex_automata::hybrid::dfa::DFA;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// A realistic tool result: JSON API rows, log lines, an env file, a stack trace.
 fn sparse_block() -> String {

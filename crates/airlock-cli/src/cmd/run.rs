@@ -40,7 +40,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let (_, config) = load::config(&args.config)?;
-    let roots = config.settings.filesystem.roots();
+    let roots = Arc::new(
+        airlock_guard::path::PathPolicy::new(&config.settings.filesystem)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
+    );
     let engine = Arc::new(load::engine(config)?);
     let caller = CallerContext {
         agent: args.agent,

@@ -38,7 +38,10 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
         ));
     }
     let (_, config) = load::config(&args.config)?;
-    let roots = config.settings.filesystem.roots();
+    let roots = Arc::new(
+        airlock_guard::path::PathPolicy::new(&config.settings.filesystem)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
+    );
     let settings = config.settings.gateway.clone();
     let engine = Arc::new(load::engine(config)?);
     let upstream = match (args.upstream, args.command.is_empty()) {

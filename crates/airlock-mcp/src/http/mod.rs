@@ -33,7 +33,6 @@ mod upstream;
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -172,7 +171,7 @@ struct Inner {
     upstream: Upstream,
     client: reqwest::Client,
     own_auth: Option<HeaderValue>,
-    roots: Vec<PathBuf>,
+    roots: Option<Arc<airlock_guard::path::PathPolicy>>,
     list_timeout: Duration,
     /// Sessions opened by `initialize`, by their id.
     sessions: Mutex<HashMap<String, Arc<Session>>>,
@@ -270,7 +269,7 @@ impl Gateway {
                 upstream,
                 client,
                 own_auth,
-                roots: Vec::new(),
+                roots: None,
                 list_timeout: Duration::from_secs(30),
                 sessions: Mutex::new(HashMap::new()),
                 shared: Mutex::new(HashMap::new()),
@@ -281,11 +280,12 @@ impl Gateway {
         })
     }
 
-    /// Narrow the roots clients announce to these directories (empty: pass unchanged).
+    /// Narrow the roots clients announce to `policy`'s roots, each kept root checked against
+    /// the policy (symlinks, deny lists). A policy without roots: pass unchanged.
     #[must_use]
-    pub fn allowed_roots(mut self, roots: Vec<PathBuf>) -> Self {
+    pub fn allowed_roots(mut self, policy: Arc<airlock_guard::path::PathPolicy>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.roots = roots;
+            inner.roots = (!policy.roots().is_empty()).then_some(policy);
         }
         self
     }
@@ -800,8 +800,10 @@ async fn post(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) 
             // or by carrying roots at all: ids can be spelt many ways).
             let mut msg = msg;
             let was_roots = lock(&session.hooks.roots).remove(&id_key(&id));
-            if was_roots || msg.pointer("/result/roots").is_some() {
-                narrow_roots_answer(&mut msg, &inner.roots);
+            if (was_roots || msg.pointer("/result/roots").is_some())
+                && let Some(policy) = &inner.roots
+            {
+                narrow_roots_answer(&mut msg, policy);
             }
             match session.send(msg, &headers).await {
                 Ok(()) => StatusCode::ACCEPTED.into_response(),
