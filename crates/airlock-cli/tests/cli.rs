@@ -69,11 +69,13 @@ fn demo_writes_one_audit_record_per_call() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(events.len(), 12);
+    assert_eq!(events.len(), 14);
     assert_eq!(events[0]["decision"], "allowed");
-    assert_eq!(events[1]["code"], "ghost_args.unknown");
-    assert_eq!(events[2]["decision"], "allowed_with_changes");
-    assert_eq!(events[2]["stripped"], json!(["recurse"]));
+    assert_eq!(events[1]["code"], "filesystem.outside_roots");
+    assert_eq!(events[2]["code"], "ghost_args.unknown");
+    assert_eq!(events[3]["decision"], "allowed_with_changes");
+    assert_eq!(events[3]["stripped"], json!(["recurse"]));
+    assert_eq!(events[9]["code"], "network.internal");
     assert!(events.iter().all(|e| e["caller"]["agent"] == "demo-agent"));
 }
 
@@ -88,7 +90,90 @@ fn check_allowed_prints_arguments_and_exits_0() {
     assert_eq!(
         v,
         json!({"success": true, "status": "allowed", "tool": "read_file",
-               "arguments": {"path": "a.txt", "max_bytes": 10}, "changes": []})
+               "arguments": {"path": "a.txt", "max_bytes": 10}, "changes": [],
+               "guarded": [{"field": "path", "as": "path", "rule": "parameter name 'path'"}]})
+    );
+}
+
+#[test]
+fn paths_and_urls_are_guarded_per_tool_and_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::create_dir_all(work.join("reports")).unwrap();
+    std::fs::create_dir_all(work.join("private")).unwrap();
+    std::os::unix::fs::symlink(work.join("private"), work.join("reports/escape")).unwrap();
+    let config = dir.path().join("airlock.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[filesystem]\nallowed_roots = [{w:?}]\n\n[filesystem.tools.\"list_*\"]\nallowed_roots = [{r:?}]\n\n[network]\nallow_hosts = [\"*.example.com\"]\n\n[tenants.lab.network]\nallow_private = true\n",
+            w = work.display().to_string(),
+            r = work.join("reports").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let verdict = |tool: &str, args: String, extra: &[&str]| {
+        let r = run(check(tool, &args).args(["--config", cfg]).args(extra));
+        let v: Value = serde_json::from_str(&r.stdout).unwrap_or(Value::Null);
+        (
+            r.code,
+            v["metadata"]["code"].as_str().unwrap_or("").to_owned(),
+            v,
+        )
+    };
+    let w = work.display().to_string();
+    // Inside the roots, by a relative path and by an absolute one.
+    assert_eq!(
+        verdict("read_file", r#"{"path": "reports/q3.txt"}"#.into(), &[]).0,
+        0
+    );
+    assert_eq!(
+        verdict("read_file", format!(r#"{{"path": "{w}/private/x"}}"#), &[]).0,
+        0
+    );
+    // A symlink out of the tool's narrower root, a denied file, a prefix look-alike.
+    // (Relative paths resolve against the tool's own first root, `reports`.)
+    let (code, why, v) = verdict("list_directory", r#"{"path": "escape"}"#.into(), &[]);
+    assert_eq!((code, why.as_str()), (1, "filesystem.outside_roots"), "{v}");
+    assert!(
+        v["fix_hints"].to_string().contains("reports"),
+        "the hint names the allowed root: {v}"
+    );
+    let (_, why, _) = verdict("read_file", r#"{"path": "reports/.env"}"#.into(), &[]);
+    assert_eq!(why, "filesystem.denied");
+    let (_, why, _) = verdict("read_file", format!(r#"{{"path": "{w}_evil/x"}}"#), &[]);
+    assert_eq!(why, "filesystem.outside_roots");
+    // URLs: allowed hosts, SSRF spellings, and a tenant that may reach private addresses.
+    assert_eq!(
+        verdict(
+            "fetch_url",
+            r#"{"url": "https://api.example.com/v1"}"#.into(),
+            &[]
+        )
+        .0,
+        0
+    );
+    let (_, why, v) = verdict(
+        "fetch_url",
+        r#"{"url": "https://example.org/"}"#.into(),
+        &[],
+    );
+    assert_eq!(why, "network.host");
+    assert!(v["fix_hints"].to_string().contains("*.example.com"), "{v}");
+    // The host list is checked first; the message shows the address behind the spelling.
+    let (_, why, v) = verdict("fetch_url", r#"{"url": "http://0x7f.1/admin"}"#.into(), &[]);
+    assert_eq!(why, "network.host", "{v}");
+    assert!(v["error"].to_string().contains("127.0.0.1"), "{v}");
+    assert_eq!(v["guarded"][0]["rule"], "schema format 'uri'");
+    let (_, why, _) = verdict(
+        "fetch_url",
+        r#"{"url": "http://10.0.0.5/"}"#.into(),
+        &["--tenant", "lab"],
+    );
+    assert_eq!(
+        why, "network.host",
+        "the tenant allows private addresses, not other hosts"
     );
 }
 
@@ -120,7 +205,7 @@ fn stripped_arguments_are_printed_after_stripping() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         r.stdout.trim(),
-        r#"{"success":true,"status":"allowed_with_changes","tool":"list_directory","arguments":{"path":"/srv"},"changes":[{"kind":"stripped_argument","path":"recurse","logged":true}]}"#
+        r#"{"success":true,"status":"allowed_with_changes","tool":"list_directory","arguments":{"path":"/srv"},"changes":[{"kind":"stripped_argument","path":"recurse","logged":true}],"guarded":[{"field":"path","as":"path","rule":"parameter name 'path'"}]}"#
     );
 }
 

@@ -1,5 +1,6 @@
-//! `airlock check` — dry-run one call: prints the decision JSON on stdout; exit 0 allowed,
-//! 1 refused, 2 usage or configuration error.
+//! `airlock check` — dry-run one call: prints the decision JSON on stdout (with `guarded`: the
+//! values the argument guards checked as paths, URLs or hosts, and the rule that found each);
+//! exit 0 allowed, 1 refused, 2 usage or configuration error.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -76,6 +77,20 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 
     let (_, config) = load::config(&args.config)?;
     let engine = load::engine(config)?;
+    // Which values the argument guards took for paths, URLs and hosts, and by which rule.
+    let guarded: Vec<serde_json::Value> = match (
+        tools.iter().find(|t| t.name == args.tool),
+        serde_json::from_str::<serde_json::Value>(&raw),
+    ) {
+        (Some(def), Ok(serde_json::Value::Object(map))) => airlock_guard::find::targets(
+            &def.input_schema,
+            &map,
+        )
+        .into_iter()
+        .map(|t| serde_json::json!({"field": t.field, "as": t.kind, "rule": t.rule.to_string()}))
+        .collect(),
+        _ => Vec::new(),
+    };
     engine.set_tools(tools);
 
     let caller = CallerContext {
@@ -93,7 +108,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     {
         eprintln!("warning: a check failed internally and the call was refused: {internal}");
     }
-    let json = decision.to_json();
+    let mut json = decision.to_json();
+    if !guarded.is_empty()
+        && let Some(obj) = json.as_object_mut()
+    {
+        obj.insert("guarded".into(), serde_json::Value::Array(guarded));
+    }
     let text = if args.compact {
         serde_json::to_string(&json)?
     } else {

@@ -55,6 +55,11 @@ fn script() -> Vec<Step> {
             json!({"path": "reports/q3.txt"}),
         ),
         step(
+            "It climbs out of the workspace",
+            "read_file",
+            json!({"path": "../finance/payroll.xlsx"}),
+        ),
+        step(
             "It invents an argument the tool does not have",
             "list_directory",
             json!({"path": "reports", "recurse": true}),
@@ -91,6 +96,11 @@ fn script() -> Vec<Step> {
             "It passes a URL without a scheme",
             "fetch_url",
             json!({"url": "example.com/pricing", "timeout_s": 10}),
+        ),
+        step(
+            "It points the fetcher at the cloud metadata service",
+            "fetch_url",
+            json!({"url": "http://169.254.169.254/latest/meta-data/iam/security-credentials/"}),
         ),
         step(
             "It misspells a field inside a nested filter",
@@ -174,14 +184,23 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
     let sink = Arc::new(Tee(memory.clone(), file));
     let engine_for = |mode: UnknownArgs| -> anyhow::Result<Arc<Engine>> {
         let config = ConfigBuilder::new()
-            .file("demo policy", "[policy]\ndeny = [\"delete_*\"]\n")
+            .file(
+                "demo policy",
+                "[policy]\ndeny = [\"delete_*\"]\n\n[filesystem]\nallowed_roots = [\"/srv/workspace\"]\nsymlinks = \"lexical\"\n",
+            )
             .unknown_args(mode)
             .build()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let scanner = crate::load::scanner(&config.settings.sanitize)?;
+        let filesystem = airlock_guard::Filesystem::from_settings(&config.settings)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let network = airlock_guard::Network::from_settings(&config.settings)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Arc::new(
             Engine::builder()
                 .config(config)
+                .check(Arc::new(filesystem))
+                .check(Arc::new(network))
                 .audit(sink.clone())
                 .cleaner(Arc::new(scanner))
                 .build()?,
@@ -208,7 +227,7 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
     )?;
     writeln!(
         out,
-        "Policy: deny delete_*. Checks: tool access, ghost arguments (block), strict JSON-Schema validation; results: PII and secret masking."
+        "Policy: deny delete_*, files only under /srv/workspace. Checks: tool access, ghost arguments (block), strict JSON-Schema validation, path and URL guards; results: PII and secret masking."
     )?;
     let tools = client.list_all_tools().await?;
     writeln!(out)?;
