@@ -92,14 +92,9 @@ pub fn engine(config: Config) -> anyhow::Result<Engine> {
     })
     .transpose()?;
     // The guard phase: paths and URLs in arguments.
-    let filesystem = airlock_guard::Filesystem::from_settings(&config.settings)
+    let guards = airlock_guard::Guards::from_settings(&config.settings)
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let network = airlock_guard::Network::from_settings(&config.settings)
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let mut builder = Engine::builder()
-        .config(config)
-        .check(Arc::new(filesystem))
-        .check(Arc::new(network));
+    let mut builder = Engine::builder().config(config).check(Arc::new(guards));
     if let Some(cleaner) = cleaner {
         builder = builder.cleaner(cleaner);
     }

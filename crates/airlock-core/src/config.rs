@@ -977,13 +977,17 @@ impl Config {
         add(
             "filesystem.deny",
             format!("{:?}", f.deny),
-            "more globs refused anywhere (full path, base name, each component; case-insensitive)".into(),
+            "more globs refused anywhere (full path, base name, each component; case-insensitive)"
+                .into(),
         );
         add(
             "filesystem.symlinks",
             format!("{:?}", f.symlinks).to_lowercase(),
             match f.symlinks {
-                Symlinks::Resolve => "symlinks are followed on disk; a target outside the roots or denied is refused".into(),
+                Symlinks::Resolve => {
+                    "symlinks are followed on disk; a target outside the roots or denied is refused"
+                        .into()
+                }
                 Symlinks::Deny => "a path through any symlink below a root is refused".into(),
                 Symlinks::Lexical => "the disk is never read: paths are checked as written".into(),
             },
@@ -999,7 +1003,8 @@ impl Config {
             if f.case_insensitive {
                 "paths are compared with the roots ignoring case".into()
             } else {
-                "paths are compared with the roots case by case (deny globs always ignore case)".into()
+                "paths are compared with the roots case by case (deny globs always ignore case)"
+                    .into()
             },
         );
         let n = &s.network;
@@ -1067,7 +1072,10 @@ impl Config {
             "network.dns_check",
             n.dns_check.to_string(),
             if n.dns_check {
-                format!("host names are resolved (at most {} ms) and refused when they point at internal addresses", n.dns_timeout_ms)
+                format!(
+                    "host names are resolved (at most {} ms) and refused when they point at internal addresses",
+                    n.dns_timeout_ms
+                )
             } else {
                 "host names are not resolved".into()
             },

@@ -1,5 +1,6 @@
 //! The cost of the argument guards on a call with three path arguments and one URL (no DNS):
-//! the `filesystem` and `network` checks alone, lexical (no disk access) and with symlink
+//! `argument_guards` (both in one walk) and the `filesystem` and `network` checks run one
+//! after the other, lexical (no disk access) and with symlink
 //! resolution (one `lstat` per component, on a real directory tree); and the whole engine
 //! decision with and without the guards, measured in the same run as the baseline.
 //!
@@ -14,7 +15,7 @@ use airlock_core::config::{FilesystemSettings, NetworkSettings, Symlinks};
 use airlock_core::pipeline::{CallState, Check};
 use airlock_core::policy::Policy;
 use airlock_core::{Call, CallerContext, Engine, Settings, ToolDef};
-use airlock_guard::{Filesystem, Network};
+use airlock_guard::{Filesystem, Guards, Network};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value, json};
 
@@ -81,6 +82,22 @@ fn bench(c: &mut Criterion) {
         let s = settings(&root_s, mode);
         let fs = Filesystem::from_settings(&s).unwrap();
         let net = Network::from_settings(&s).unwrap();
+        let both = Guards::from_settings(&s).unwrap();
+        g.bench_function(
+            format!("argument_guards (one walk), 3 paths + 1 URL, {name}"),
+            |b| {
+                b.iter(|| {
+                    let mut state = CallState {
+                        tool: &def,
+                        caller: &caller,
+                        policy: &policy,
+                        at,
+                        arguments: args.clone(),
+                    };
+                    black_box(both.check(&mut state).unwrap())
+                })
+            },
+        );
         g.bench_function(
             format!("filesystem + network checks, 3 paths + 1 URL, {name}"),
             |b| {
@@ -108,8 +125,7 @@ fn bench(c: &mut Criterion) {
     let s = settings(&root_s, Symlinks::Lexical);
     let with = Engine::builder()
         .tools([tool()])
-        .check(Arc::new(Filesystem::from_settings(&s).unwrap()))
-        .check(Arc::new(Network::from_settings(&s).unwrap()))
+        .check(Arc::new(Guards::from_settings(&s).unwrap()))
         .build()
         .unwrap();
     let without = Engine::builder().tools([tool()]).build().unwrap();

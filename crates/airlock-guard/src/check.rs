@@ -1,4 +1,5 @@
-//! The two checks of the guard phase: `filesystem` (paths) and `network` (URLs and hosts).
+//! The checks of the guard phase: `filesystem` (paths) and `network` (URLs and hosts), and
+//! `argument_guards`, both in one walk over the arguments (what the CLI uses).
 //!
 //! Both find their targets with [`crate::find::targets`] and pick the policy for the call from
 //! the configuration: `[filesystem]`/`[network]`, changed by the caller's tenant
@@ -20,20 +21,23 @@ use airlock_core::config::{FilesystemSettings, NetworkSettings};
 use airlock_core::pipeline::{CallState, Check, CheckError, Outcome, Phase};
 use airlock_core::refusal::{DenyCode, FieldError, Refusal};
 
-use crate::endpoint::{EndpointError, EndpointPolicy, Host};
+use crate::endpoint::{CompiledEndpointPolicy, EndpointError, EndpointPolicy, Host};
 use crate::find::{Kind, Target, targets};
 use crate::path::PathPolicy;
 
 /// Most offending values named in one refusal.
 pub const MAX_LISTED: usize = 10;
 
-/// Policies by tenant and tool pattern, compiled once.
+/// Policies by tenant and tool pattern, compiled once; looked up without allocating.
 #[derive(Debug)]
 struct Scoped<P> {
-    /// Tool patterns, most specific first.
-    patterns: Vec<(String, globset::GlobMatcher)>,
-    /// By (tenant, pattern); `None` for no tenant section / no pattern.
-    policies: HashMap<(Option<String>, Option<String>), P>,
+    /// Tool patterns, most specific first, each with its index in a scope's list (0 is the
+    /// section itself, `i + 1` the `i`-th pattern in `tools` order).
+    patterns: Vec<(globset::GlobMatcher, usize)>,
+    /// Callers without a tenant section.
+    base: Vec<P>,
+    /// By tenant.
+    tenants: HashMap<String, Vec<P>>,
 }
 
 impl<P> Scoped<P> {
@@ -44,48 +48,46 @@ impl<P> Scoped<P> {
         with: impl Fn(&S, &O) -> S,
         compile: impl Fn(&S) -> Result<P, String>,
     ) -> Result<Self, String> {
-        let mut patterns: Vec<(String, globset::GlobMatcher, (bool, usize))> = Vec::new();
-        for p in tools.keys() {
+        let mut patterns: Vec<(globset::GlobMatcher, usize, (bool, usize))> = Vec::new();
+        for (i, p) in tools.keys().enumerate() {
             let m = globset::Glob::new(p)
                 .map_err(|e| format!("tool pattern {p:?}: {e}"))?
                 .compile_matcher();
             let literal = !p.contains(['*', '?', '[', '{']);
             let chars = p.chars().filter(|c| !"*?[]{}".contains(*c)).count();
-            patterns.push((p.clone(), m, (literal, chars)));
+            patterns.push((m, i + 1, (literal, chars)));
         }
         patterns.sort_by_key(|(_, _, s)| std::cmp::Reverse(*s));
-        let mut policies = HashMap::new();
-        let scopes = std::iter::once((None, base.clone()))
-            .chain(tenants.iter().map(|(n, s)| (Some(n.clone()), s.clone())));
-        for (tenant, settings) in scopes {
-            policies.insert((tenant.clone(), None), compile(&settings)?);
-            for (pattern, o) in tools {
-                policies.insert(
-                    (tenant.clone(), Some(pattern.clone())),
-                    compile(&with(&settings, o))?,
-                );
-            }
+        let scope = |settings: &S| -> Result<Vec<P>, String> {
+            std::iter::once(compile(settings))
+                .chain(tools.values().map(|o| compile(&with(settings, o))))
+                .collect()
+        };
+        let mut by_tenant = HashMap::new();
+        for (name, settings) in tenants {
+            by_tenant.insert(name.clone(), scope(settings)?);
         }
         Ok(Scoped {
-            patterns: patterns.into_iter().map(|(p, m, _)| (p, m)).collect(),
-            policies,
+            patterns: patterns.into_iter().map(|(m, i, _)| (m, i)).collect(),
+            base: scope(base)?,
+            tenants: by_tenant,
         })
     }
 
     fn get(&self, tool: &str, tenant: Option<&str>) -> Option<&P> {
-        let pattern = self
+        let index = self
             .patterns
             .iter()
-            .find(|(_, m)| m.is_match(tool))
-            .map(|(p, _)| p.clone());
-        let tenant = tenant
-            .map(str::to_owned)
-            .filter(|t| self.policies.contains_key(&(Some(t.clone()), None)));
-        self.policies.get(&(tenant, pattern))
+            .find(|(m, _)| m.is_match(tool))
+            .map_or(0, |(_, i)| *i);
+        let list = tenant
+            .and_then(|t| self.tenants.get(t))
+            .unwrap_or(&self.base);
+        list.get(index)
     }
 }
 
-fn refusal(tool: &str, what: &str, found: Vec<(Target<'_>, DenyCode, String)>) -> Refusal {
+fn refusal(tool: &str, what: &str, found: Vec<(&Target<'_>, DenyCode, String)>) -> Refusal {
     let code = found.first().map_or(DenyCode::InternalError, |f| f.1);
     let listed: Vec<String> = found
         .iter()
@@ -155,11 +157,25 @@ impl Check for Filesystem {
     }
 
     fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError> {
-        let Some(policy) = self.policy(&call.tool.name, call.caller.tenant.as_deref()) else {
+        if self
+            .policy(&call.tool.name, call.caller.tenant.as_deref())
+            .is_none()
+        {
             return Ok(Outcome::Pass);
+        }
+        let found = targets(&call.tool.input_schema, &call.arguments);
+        Ok(self.decide(call, &found))
+    }
+}
+
+impl Filesystem {
+    /// The verdict on the path targets among `found`.
+    fn decide(&self, call: &CallState<'_>, found_targets: &[Target<'_>]) -> Outcome {
+        let Some(policy) = self.policy(&call.tool.name, call.caller.tenant.as_deref()) else {
+            return Outcome::Pass;
         };
         let mut found = Vec::new();
-        for t in targets(&call.tool.input_schema, &call.arguments) {
+        for t in found_targets {
             if t.kind != Kind::Path {
                 continue;
             }
@@ -170,7 +186,7 @@ impl Check for Filesystem {
             }
         }
         if found.is_empty() {
-            return Ok(Outcome::Pass);
+            return Outcome::Pass;
         }
         let mut r = refusal(&call.tool.name, "a path is not allowed:", found);
         let roots = policy.roots();
@@ -179,14 +195,14 @@ impl Check for Filesystem {
             r.fix_hints
                 .push(format!("Allowed directories: {}.", list.join(", ")));
         }
-        Ok(Outcome::Refuse(r))
+        Outcome::Refuse(r)
     }
 }
 
 /// The `network` check.
 #[derive(Debug)]
 pub struct Network {
-    policies: Scoped<Option<(EndpointPolicy, Option<Duration>)>>,
+    policies: Scoped<Option<(CompiledEndpointPolicy, Option<Duration>)>>,
 }
 
 impl Network {
@@ -207,8 +223,9 @@ impl Network {
                 if !s.enabled {
                     return Ok(None);
                 }
-                let p = endpoint_policy(s);
-                p.validate().map_err(|e| format!("network: {e}"))?;
+                let p = endpoint_policy(s)
+                    .compiled()
+                    .map_err(|e| format!("network: {e}"))?;
                 let dns = s.dns_check.then(|| Duration::from_millis(s.dns_timeout_ms));
                 Ok(Some((p, dns)))
             },
@@ -221,7 +238,7 @@ impl Network {
         self.policies
             .get(tool, tenant)
             .and_then(Option::as_ref)
-            .map(|(p, _)| p)
+            .map(|(p, _)| p.policy())
     }
 }
 
@@ -283,6 +300,24 @@ impl Check for Network {
     }
 
     fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError> {
+        if self
+            .policy(&call.tool.name, call.caller.tenant.as_deref())
+            .is_none()
+        {
+            return Ok(Outcome::Pass);
+        }
+        let found = targets(&call.tool.input_schema, &call.arguments);
+        self.decide(call, &found)
+    }
+}
+
+impl Network {
+    /// The verdict on the URL and host targets among `found`.
+    fn decide(
+        &self,
+        call: &CallState<'_>,
+        found_targets: &[Target<'_>],
+    ) -> Result<Outcome, CheckError> {
         let Some(Some((policy, dns))) = self
             .policies
             .get(&call.tool.name, call.caller.tenant.as_deref())
@@ -290,7 +325,7 @@ impl Check for Network {
             return Ok(Outcome::Pass);
         };
         let mut found = Vec::new();
-        for t in targets(&call.tool.input_schema, &call.arguments) {
+        for t in found_targets {
             let checked = match t.kind {
                 Kind::Url => policy.check(t.value),
                 Kind::Host => policy.check_host(t.value),
@@ -329,10 +364,64 @@ impl Check for Network {
             return Ok(Outcome::Pass);
         }
         let mut r = refusal(&call.tool.name, "an endpoint is not allowed:", found);
-        if !policy.allow_hosts.is_empty() {
+        let allowed = &policy.policy().allow_hosts;
+        if !allowed.is_empty() {
             r.fix_hints
-                .push(format!("Allowed hosts: {}.", policy.allow_hosts.join(", ")));
+                .push(format!("Allowed hosts: {}.", allowed.join(", ")));
         }
         Ok(Outcome::Refuse(r))
+    }
+}
+
+/// Both guards in one check (`argument_guards`), walking the arguments once: what the CLI and
+/// the demo use. The refusal is the `filesystem` one when a path is refused, else the `network`
+/// one. [`Filesystem`] and [`Network`] are the same checks on their own.
+#[derive(Debug)]
+pub struct Guards {
+    filesystem: Filesystem,
+    network: Network,
+}
+
+impl Guards {
+    /// Build both from the configuration.
+    pub fn from_settings(settings: &Settings) -> Result<Guards, String> {
+        Ok(Guards {
+            filesystem: Filesystem::from_settings(settings)?,
+            network: Network::from_settings(settings)?,
+        })
+    }
+
+    /// The path check on its own.
+    pub fn filesystem(&self) -> &Filesystem {
+        &self.filesystem
+    }
+
+    /// The URL check on its own.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+}
+
+impl Check for Guards {
+    fn name(&self) -> &'static str {
+        "argument_guards"
+    }
+
+    fn phase(&self) -> Phase {
+        Phase::Guard
+    }
+
+    fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError> {
+        let (tool, tenant) = (&call.tool.name, call.caller.tenant.as_deref());
+        if self.filesystem.policy(tool, tenant).is_none()
+            && self.network.policy(tool, tenant).is_none()
+        {
+            return Ok(Outcome::Pass);
+        }
+        let found = targets(&call.tool.input_schema, &call.arguments);
+        match self.filesystem.decide(call, &found) {
+            Outcome::Pass => self.network.decide(call, &found),
+            other => Ok(other),
+        }
     }
 }

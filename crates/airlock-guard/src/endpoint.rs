@@ -355,11 +355,19 @@ impl EndpointPolicy {
     /// `scheme://` is checked as is; any other as `<first allowed scheme>://<value>`.
     pub fn check_host(&self, raw: &str) -> Result<Endpoint, EndpointError> {
         let compiled = self.compile().map_err(|_| EndpointError::InvalidPolicy)?;
+        self.check_host_compiled(&compiled, raw)
+    }
+
+    fn check_host_compiled(
+        &self,
+        compiled: &Compiled,
+        raw: &str,
+    ) -> Result<Endpoint, EndpointError> {
         let has_scheme = raw
             .split_once("://")
             .is_some_and(|(scheme, _)| check_scheme_name(&scheme.to_ascii_lowercase()).is_ok());
         if has_scheme {
-            return self.check_compiled(&compiled, raw);
+            return self.check_compiled(compiled, raw);
         }
         let scheme = self.schemes.first().map_or("https", String::as_str);
         let url = if raw.parse::<Ipv6Addr>().is_ok() {
@@ -367,7 +375,7 @@ impl EndpointPolicy {
         } else {
             format!("{scheme}://{raw}")
         };
-        self.check_compiled(&compiled, &url)
+        self.check_compiled(compiled, &url)
     }
 
     /// Checks the addresses a host name resolved to, for callers that resolve names before
@@ -380,6 +388,24 @@ impl EndpointPolicy {
     /// name that resolves to `169.254.169.254` is refused whatever the policy.
     pub fn check_resolved(&self, host: &str, addrs: &[IpAddr]) -> Result<(), EndpointError> {
         let compiled = self.compile().map_err(|_| EndpointError::InvalidPolicy)?;
+        self.check_resolved_compiled(&compiled, host, addrs)
+    }
+
+    /// The policy with its patterns and CIDRs parsed once, for checking many values; the
+    /// error is [`EndpointPolicy::validate`]'s.
+    pub fn compiled(&self) -> Result<CompiledEndpointPolicy, String> {
+        Ok(CompiledEndpointPolicy {
+            compiled: self.compile()?,
+            policy: self.clone(),
+        })
+    }
+
+    fn check_resolved_compiled(
+        &self,
+        compiled: &Compiled,
+        host: &str,
+        addrs: &[IpAddr],
+    ) -> Result<(), EndpointError> {
         let lower = match url::Host::parse(host) {
             Ok(url::Host::Domain(domain)) => domain,
             _ => host.to_ascii_lowercase(),
@@ -538,6 +564,44 @@ impl EndpointPolicy {
         } else {
             Err(problems.join("; "))
         }
+    }
+}
+
+/// An [`EndpointPolicy`] with its host patterns and CIDRs parsed once
+/// ([`EndpointPolicy::compiled`]): the same checks, without the per-call parsing.
+pub struct CompiledEndpointPolicy {
+    policy: EndpointPolicy,
+    compiled: Compiled,
+}
+
+impl fmt::Debug for CompiledEndpointPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompiledEndpointPolicy")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompiledEndpointPolicy {
+    /// The policy as written.
+    pub fn policy(&self) -> &EndpointPolicy {
+        &self.policy
+    }
+
+    /// [`EndpointPolicy::check`].
+    pub fn check(&self, raw: &str) -> Result<Endpoint, EndpointError> {
+        self.policy.check_compiled(&self.compiled, raw)
+    }
+
+    /// [`EndpointPolicy::check_host`].
+    pub fn check_host(&self, raw: &str) -> Result<Endpoint, EndpointError> {
+        self.policy.check_host_compiled(&self.compiled, raw)
+    }
+
+    /// [`EndpointPolicy::check_resolved`].
+    pub fn check_resolved(&self, host: &str, addrs: &[IpAddr]) -> Result<(), EndpointError> {
+        self.policy
+            .check_resolved_compiled(&self.compiled, host, addrs)
     }
 }
 

@@ -38,16 +38,16 @@ pub enum Kind {
 
 /// Why a value was taken for a target.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Rule {
+pub enum Rule<'a> {
     /// The schema's `format`.
-    Format(String),
+    Format(&'a str),
     /// The parameter's name.
-    Name(String),
+    Name(&'a str),
     /// The value's shape.
     Shape(&'static str),
 }
 
-impl std::fmt::Display for Rule {
+impl std::fmt::Display for Rule<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Rule::Format(x) => write!(f, "schema format '{x}'"),
@@ -67,7 +67,7 @@ pub struct Target<'a> {
     /// What it names.
     pub kind: Kind,
     /// Which rule found it.
-    pub rule: Rule,
+    pub rule: Rule<'a>,
 }
 
 const URL_FORMATS: &[&str] = &["uri", "uri-reference", "iri", "iri-reference", "url"];
@@ -107,46 +107,78 @@ const MAX_SCHEMAS: usize = 64;
 const MAX_DEPTH: usize = 128;
 
 /// Every target in `args`, given the tool's input schema.
-pub fn targets<'a>(schema: &Value, args: &'a Map<String, Value>) -> Vec<Target<'a>> {
+pub fn targets<'a>(schema: &'a Value, args: &'a Map<String, Value>) -> Vec<Target<'a>> {
     let mut out = Vec::new();
     let root = applicable(schema, schema);
     object(schema, &root, args, "", &mut out, 0);
     out
 }
 
+/// Where a value sits: its parent's field path and its own key or index (the path is built
+/// only for targets and containers).
+#[derive(Clone, Copy)]
+enum Seg<'k> {
+    Key(&'k str),
+    Index(usize),
+}
+
+fn field(parent: &str, seg: Seg<'_>) -> String {
+    match seg {
+        Seg::Key(k) if parent.is_empty() => k.to_owned(),
+        Seg::Key(k) => format!("{parent}.{k}"),
+        Seg::Index(i) => format!("{parent}[{i}]"),
+    }
+}
+
+/// A schema's `properties` and its object-valued `additionalProperties`.
+type Members<'s> = (Option<&'s Map<String, Value>>, Option<&'s Value>);
+
 fn object<'a>(
-    doc: &Value,
-    schemas: &[&Value],
+    doc: &'a Value,
+    schemas: &[&'a Value],
     map: &'a Map<String, Value>,
     path: &str,
     out: &mut Vec<Target<'a>>,
     depth: usize,
 ) {
+    // Each schema's `properties` and object-valued `additionalProperties`, looked up once.
+    let members: Vec<Members<'_>> = schemas
+        .iter()
+        .map(|s| {
+            (
+                s.get("properties").and_then(Value::as_object),
+                s.get("additionalProperties").filter(|a| a.is_object()),
+            )
+        })
+        .collect();
     for (k, v) in map {
-        let field = if path.is_empty() {
-            k.clone()
-        } else {
-            format!("{path}.{k}")
-        };
+        if !matches!(v, Value::String(_) | Value::Object(_) | Value::Array(_)) {
+            continue;
+        }
         let mut child: Vec<&Value> = Vec::new();
-        for s in schemas {
-            if let Some(p) = s.get("properties").and_then(|p| p.get(k)) {
-                child.extend(applicable(doc, p));
-            } else if let Some(a) = s.get("additionalProperties").filter(|a| a.is_object()) {
-                child.extend(applicable(doc, a));
+        for (props, additional) in &members {
+            let Some(sub) = props.and_then(|p| p.get(k)).or(*additional) else {
+                continue;
+            };
+            if child.is_empty() {
+                child = applicable(doc, sub);
+            } else {
+                child.extend(applicable(doc, sub));
             }
         }
         child.truncate(MAX_SCHEMAS);
-        value(doc, &child, v, k, field, out, depth + 1);
+        value(doc, &child, v, k, path, Seg::Key(k), out, depth + 1);
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one recursive walk; a struct would only rename them
 fn value<'a>(
-    doc: &Value,
-    schemas: &[&Value],
+    doc: &'a Value,
+    schemas: &[&'a Value],
     v: &'a Value,
-    name: &str,
-    field: String,
+    name: &'a str,
+    parent: &str,
+    seg: Seg<'_>,
     out: &mut Vec<Target<'a>>,
     depth: usize,
 ) {
@@ -157,16 +189,20 @@ fn value<'a>(
         Value::String(s) => {
             if let Some((kind, rule)) = classify(schemas, name, s) {
                 out.push(Target {
-                    field,
+                    field: field(parent, seg),
                     value: s,
                     kind,
                     rule,
                 });
             }
         }
-        Value::Object(m) => object(doc, schemas, m, &field, out, depth),
+        Value::Object(m) => object(doc, schemas, m, &field(parent, seg), out, depth),
         Value::Array(items) => {
+            let here = field(parent, seg);
             for (i, item) in items.iter().enumerate() {
+                if !matches!(item, Value::String(_) | Value::Object(_) | Value::Array(_)) {
+                    continue;
+                }
                 let mut child: Vec<&Value> = Vec::new();
                 for s in schemas {
                     match s.get("prefixItems").and_then(|p| p.get(i)) {
@@ -184,7 +220,8 @@ fn value<'a>(
                     &child,
                     item,
                     name,
-                    format!("{field}[{i}]"),
+                    &here,
+                    Seg::Index(i),
                     out,
                     depth + 1,
                 );
@@ -196,25 +233,42 @@ fn value<'a>(
 
 /// `schema` and every subschema that applies with it: local `$ref`s, `allOf`, `anyOf`, `oneOf`.
 fn applicable<'a>(doc: &'a Value, schema: &'a Value) -> Vec<&'a Value> {
-    let mut out: Vec<&Value> = Vec::new();
+    // Most property schemas combine nothing: themselves alone.
+    if let Some(obj) = schema.as_object()
+        && !obj
+            .keys()
+            .any(|k| matches!(k.as_str(), "$ref" | "allOf" | "anyOf" | "oneOf"))
+    {
+        return vec![schema];
+    }
+    let mut out: Vec<&Value> = Vec::with_capacity(1);
     let mut todo = vec![schema];
     while let Some(s) = todo.pop() {
         if out.len() >= MAX_SCHEMAS {
             break;
         }
-        if !s.is_object() || out.iter().any(|o| std::ptr::eq(*o, s)) {
+        let Some(obj) = s.as_object() else { continue };
+        if out.iter().any(|o| std::ptr::eq(*o, s)) {
             continue;
         }
         out.push(s);
-        if let Some(r) = s.get("$ref").and_then(Value::as_str)
-            && let Some(pointer) = r.strip_prefix('#')
-            && let Some(target) = doc.pointer(&airlock_core::field_path::percent_decode(pointer))
-        {
-            todo.push(target);
-        }
-        for key in ["allOf", "anyOf", "oneOf"] {
-            if let Some(branches) = s.get(key).and_then(Value::as_array) {
-                todo.extend(branches.iter());
+        // One pass over the (usually few) keywords instead of a lookup per keyword.
+        for (key, v) in obj {
+            match key.as_str() {
+                "$ref" => {
+                    if let Some(pointer) = v.as_str().and_then(|r| r.strip_prefix('#'))
+                        && let Some(target) =
+                            doc.pointer(&airlock_core::field_path::percent_decode(pointer))
+                    {
+                        todo.push(target);
+                    }
+                }
+                "allOf" | "anyOf" | "oneOf" => {
+                    if let Some(branches) = v.as_array() {
+                        todo.extend(branches.iter());
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -239,55 +293,27 @@ fn is_file_uri(s: &str) -> bool {
     s.len() >= 5 && s[..5].eq_ignore_ascii_case("file:")
 }
 
-/// The words of a parameter name, lower-case: `sourceFilePaths` → `source file paths`.
-fn words(name: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    let mut prev_lower = false;
-    for c in name.chars() {
-        if !c.is_alphanumeric() {
-            if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            prev_lower = false;
-            continue;
-        }
-        if c.is_uppercase() && prev_lower && !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
-        }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
-        cur.extend(c.to_lowercase());
+/// `paths` → `path`, `directories` → `directory`, `urls` → `url`, in place: the new length.
+fn singular(w: &mut [u8], len: usize) -> usize {
+    let word = &w[..len];
+    if word.ends_with(b"ies") {
+        w[len - 3] = b'y';
+        return len - 2;
     }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-/// `paths` → `path`, `directories` → `directory`, `urls` → `url`.
-fn singular(w: &str) -> String {
-    if let Some(stem) = w.strip_suffix("ies") {
-        return format!("{stem}y");
-    }
-    if let Some(stem) = w.strip_suffix("es")
-        && (stem.ends_with("ss") || stem.ends_with('x'))
+    if word.ends_with(b"es")
+        && (word[..len - 2].ends_with(b"ss") || word[..len - 2].ends_with(b"x"))
     {
-        return stem.to_owned();
+        return len - 2;
     }
-    match w.strip_suffix('s') {
-        Some(stem) if stem.len() >= 2 && !stem.ends_with('s') => stem.to_owned(),
-        _ => w.to_owned(),
+    if word.ends_with(b"s") && len >= 3 && word[len - 2] != b's' {
+        return len - 1;
     }
+    len
 }
 
-/// What a parameter's name says it holds.
-pub fn kind_of_name(name: &str) -> Option<Kind> {
-    let w = words(name);
-    let last = singular(w.last()?);
-    let pair = (w.len() >= 2).then(|| singular(&format!("{}{}", w[w.len() - 2], w[w.len() - 1])));
-    let is = |set: &[&str]| {
-        set.contains(&last.as_str()) || pair.as_deref().is_some_and(|p| set.contains(&p))
-    };
+/// The kind a lower-case word names.
+fn kind_of_word(w: &[u8]) -> Option<Kind> {
+    let is = |set: &[&str]| set.iter().any(|s| s.as_bytes() == w);
     if is(URL_WORDS) {
         Some(Kind::Url)
     } else if is(HOST_WORDS) {
@@ -299,7 +325,69 @@ pub fn kind_of_name(name: &str) -> Option<Kind> {
     }
 }
 
-fn classify(schemas: &[&Value], name: &str, s: &str) -> Option<(Kind, Rule)> {
+/// The bytes of `ranges` of `b`, lower-cased into `buf`: their length, or `None` when they
+/// are not ASCII or do not fit (every listed word is short and ASCII).
+fn lower_into(b: &[u8], ranges: &[(usize, usize)], buf: &mut [u8; 32]) -> Option<usize> {
+    let mut n = 0;
+    for &(s, e) in ranges {
+        for &c in &b[s..e] {
+            if !c.is_ascii() || n == buf.len() {
+                return None;
+            }
+            buf[n] = c.to_ascii_lowercase();
+            n += 1;
+        }
+    }
+    Some(n)
+}
+
+/// What a parameter's name says it holds: its last word (`sourceFilePath` → `path`), or its
+/// last two words together (`file_name` → `filename`), singular.
+pub fn kind_of_name(name: &str) -> Option<Kind> {
+    // The last two words' byte ranges (words split at non-alphanumerics and at a lower-case
+    // letter or digit followed by an upper-case one); no allocation.
+    let b = name.as_bytes();
+    let mut last: [Option<(usize, usize)>; 2] = [None, None];
+    let mut push = |s: usize, e: usize| {
+        last[0] = last[1];
+        last[1] = Some((s, e));
+    };
+    let mut start: Option<usize> = None;
+    let mut prev_lower = false;
+    for (i, ch) in name.char_indices() {
+        if !ch.is_alphanumeric() {
+            if let Some(s) = start.take() {
+                push(s, i);
+            }
+            prev_lower = false;
+            continue;
+        }
+        if ch.is_uppercase()
+            && prev_lower
+            && let Some(s) = start.take()
+        {
+            push(s, i);
+        }
+        start.get_or_insert(i);
+        prev_lower = ch.is_lowercase() || ch.is_numeric();
+    }
+    if let Some(s) = start {
+        push(s, b.len());
+    }
+    let mut buf = [0u8; 32];
+    let (prev, word) = (last[0], last[1]?);
+    if let Some(n) = lower_into(b, &[word], &mut buf) {
+        let n = singular(&mut buf, n);
+        if let Some(k) = kind_of_word(&buf[..n]) {
+            return Some(k);
+        }
+    }
+    let n = lower_into(b, &[prev?, word], &mut buf)?;
+    let n = singular(&mut buf, n);
+    kind_of_word(&buf[..n])
+}
+
+fn classify<'a>(schemas: &[&'a Value], name: &'a str, s: &str) -> Option<(Kind, Rule<'a>)> {
     if s.is_empty() {
         return None;
     }
@@ -324,12 +412,12 @@ fn classify(schemas: &[&Value], name: &str, s: &str) -> Option<(Kind, Rule)> {
                 None
             };
             if let Some(k) = kind {
-                return Some((url_or_path(k), Rule::Format(f.to_owned())));
+                return Some((url_or_path(k), Rule::Format(f)));
             }
         }
     }
     if let Some(k) = kind_of_name(name) {
-        return Some((url_or_path(k), Rule::Name(name.to_owned())));
+        return Some((url_or_path(k), Rule::Name(name)));
     }
     if is_file_uri(s) {
         return Some((Kind::Path, Rule::Shape("file URI")));

@@ -5,8 +5,9 @@
 //! and checked against policy before the tool runs — paths against `[filesystem]` ([`path`]:
 //! roots by whole components, deny lists, symlinks resolved, traversal and encodings undone),
 //! URLs and hosts against `[network]` ([`endpoint`]: schemes, host globs, ports, internal and
-//! metadata addresses in every spelling). [`check`] puts both into the engine as the
-//! `filesystem` and `network` checks, with per-tool and per-tenant policies.
+//! metadata addresses in every spelling). [`check`] puts them into the engine — as one
+//! `argument_guards` check ([`Guards`], one walk over the arguments) or as the separate
+//! `filesystem` and `network` checks — with per-tool and per-tenant policies.
 //!
 //! ```text
 //!  admit ─► normalise ─► validate ─► guard ─► spend ─► forward ─► clean ─► record
@@ -50,4 +51,4 @@ pub mod endpoint;
 pub mod find;
 pub mod path;
 
-pub use check::{Filesystem, Network};
+pub use check::{Filesystem, Guards, Network};

@@ -42,7 +42,7 @@ use std::path::{Component, Path, PathBuf};
 
 use airlock_core::config::{FilesystemSettings, PathPreset, Symlinks, normalize_absolute};
 use airlock_core::refusal::DenyCode;
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::GlobBuilder;
 
 /// Most symbolic links followed while resolving one path (the kernel's limit is 40).
 const MAX_LINKS: usize = 40;
@@ -236,11 +236,36 @@ struct Root {
     real: PathBuf,
 }
 
+/// The deny globs, lower-cased, as full-path globs compiled into one regex.
+#[derive(Clone, Debug)]
+struct Deny {
+    re: Option<regex::bytes::Regex>,
+}
+
+impl Deny {
+    /// Whether `path` (absolute or relative) is denied, ignoring case.
+    fn matches(&self, path: &Path) -> bool {
+        let Some(re) = &self.re else {
+            return false;
+        };
+        let text = path.to_string_lossy();
+        let lower: std::borrow::Cow<'_, str> = if text
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+        {
+            text.to_lowercase().into()
+        } else {
+            text
+        };
+        re.is_match(lower.as_bytes())
+    }
+}
+
 /// The compiled `[filesystem]` policy for one tool and tenant.
 #[derive(Clone, Debug)]
 pub struct PathPolicy {
     roots: Vec<Root>,
-    deny: GlobSet,
+    deny: Deny,
     symlinks: Symlinks,
     base: Option<PathBuf>,
     home: Option<PathBuf>,
@@ -260,7 +285,10 @@ pub struct CheckedPath {
 impl PathPolicy {
     /// Compile `settings` (the `[filesystem]` section as it applies to one tool and tenant).
     pub fn new(settings: &FilesystemSettings) -> Result<PathPolicy, String> {
-        let mut globs = GlobSetBuilder::new();
+        // Case is ignored by lower-casing both sides (so globset keeps its fast literal,
+        // extension and prefix strategies). A pattern without a `/` names a component: it
+        // becomes `**/P` and `**/P/**`, so one match on the full path covers every component.
+        let mut alternatives: Vec<String> = Vec::new();
         let preset: &[&str] = match settings.preset {
             PathPreset::Restrictive => RESTRICTIVE,
             PathPreset::None => &[],
@@ -270,15 +298,28 @@ impl PathPolicy {
             .copied()
             .chain(settings.deny.iter().map(String::as_str))
         {
-            let glob = GlobBuilder::new(g)
-                .case_insensitive(true)
-                .literal_separator(true)
-                .backslash_escape(true)
-                .build()
-                .map_err(|e| format!("filesystem.deny: {g:?} is not a glob: {e}"))?;
-            globs.add(glob);
+            let lower = g.to_lowercase();
+            let forms = if lower.contains('/') {
+                vec![lower]
+            } else {
+                vec![format!("**/{lower}"), format!("**/{lower}/**")]
+            };
+            for form in forms {
+                let glob = GlobBuilder::new(&form)
+                    .literal_separator(true)
+                    .backslash_escape(true)
+                    .build()
+                    .map_err(|e| format!("filesystem.deny: {g:?} is not a glob: {e}"))?;
+                alternatives.push(format!("(?:{})", glob.regex()));
+            }
         }
-        let deny = globs.build().map_err(|e| format!("filesystem.deny: {e}"))?;
+        // One automaton for every glob: a single pass over the path.
+        let deny = Deny {
+            re: (!alternatives.is_empty())
+                .then(|| regex::bytes::Regex::new(&alternatives.join("|")))
+                .transpose()
+                .map_err(|e| format!("filesystem.deny: {e}"))?,
+        };
         let mut roots = Vec::new();
         for r in &settings.allowed_roots {
             let lexical = normalize_absolute(r)
@@ -335,6 +376,10 @@ impl PathPolicy {
             path: raw.to_owned(),
             reason: reason.to_owned(),
         };
+        // Plain text without escapes (the common case): one form, no copies.
+        if !has_escape(raw) && strip_prefix_ignore_case(raw, "file:").is_none() {
+            return self.check_form(raw, raw);
+        }
         // A `file:` URI is its decoded path; other text is checked as written and decoded.
         let mut forms: Vec<String> = Vec::new();
         if let Some(rest) = strip_prefix_ignore_case(raw, "file:") {
@@ -386,19 +431,25 @@ impl PathPolicy {
         if form.is_empty() {
             return Err(invalid("an empty path"));
         }
-        if form.contains('\0') {
-            return Err(invalid("a NUL byte"));
-        }
-        if form.chars().any(char::is_control) {
-            return Err(invalid("a control character"));
-        }
-        if form.chars().any(|c| AMBIGUOUS.contains(&c)) {
-            return Err(invalid(
-                "a character that looks like a dot or a slash, or cannot be seen",
-            ));
+        for c in form.chars() {
+            if c == '\0' {
+                return Err(invalid("a NUL byte"));
+            }
+            if c.is_control() {
+                return Err(invalid("a control character"));
+            }
+            if !c.is_ascii() && AMBIGUOUS.contains(&c) {
+                return Err(invalid(
+                    "a character that looks like a dot or a slash, or cannot be seen",
+                ));
+            }
         }
         // Backslashes are separators to some servers: they count as such here.
-        let form = form.replace('\\', "/");
+        let form: std::borrow::Cow<'_, str> = if form.contains('\\') {
+            form.replace('\\', "/").into()
+        } else {
+            form.into()
+        };
         let b = form.as_bytes();
         if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
             return Err(invalid("a Windows drive path"));
@@ -409,7 +460,7 @@ impl PathPolicy {
             }
         }
         // `~` and relative paths.
-        let absolute: PathBuf = if let Some(rest) = form.strip_prefix('~') {
+        let absolute: std::borrow::Cow<'_, str> = if let Some(rest) = form.strip_prefix('~') {
             if !(rest.is_empty() || rest.starts_with('/')) {
                 return Err(invalid("`~user` (only `~` is understood)"));
             }
@@ -417,20 +468,38 @@ impl PathPolicy {
                 .home
                 .as_ref()
                 .ok_or_else(|| invalid("`~` with no home directory configured"))?;
-            home.join(rest.trim_start_matches('/'))
+            format!("{}/{rest}", home.display()).into()
         } else if form.starts_with('/') {
-            PathBuf::from(&form)
+            form
         } else {
             match &self.base {
-                Some(base) => base.join(&form),
+                Some(base) => format!("{}/{form}", base.display()).into(),
                 None => return self.check_relative(raw, &form),
             }
         };
-        let lexical = normalize_absolute(&absolute.to_string_lossy())
-            .ok_or_else(|| invalid("not an absolute path"))?;
-        if lexical.components().count() > self.max_depth + 1 {
+        // `.` and `..` resolved as written; one allocation.
+        let mut parts: Vec<&str> = Vec::with_capacity(16);
+        for c in absolute.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                _ => parts.push(c),
+            }
+        }
+        if parts.len() > self.max_depth {
             return Err(invalid("too many directory levels"));
         }
+        let mut text = String::with_capacity(absolute.len());
+        for p in &parts {
+            text.push('/');
+            text.push_str(p);
+        }
+        if text.is_empty() {
+            text.push('/');
+        }
+        let lexical = PathBuf::from(text);
         self.denied(raw, &lexical)?;
         if !self.roots.is_empty()
             && !self
@@ -451,9 +520,11 @@ impl PathPolicy {
         }
         let root_paths: Vec<&Path> = self.roots.iter().map(|r| r.lexical.as_path()).collect();
         let (resolved, linked) =
-            resolve(&absolute, &root_paths).map_err(|e| PathError::Unresolvable {
-                path: raw.to_owned(),
-                reason: e.to_string(),
+            resolve(Path::new(absolute.as_ref()), &root_paths).map_err(|e| {
+                PathError::Unresolvable {
+                    path: raw.to_owned(),
+                    reason: e.to_string(),
+                }
             })?;
         if linked && self.symlinks == Symlinks::Deny {
             return Err(PathError::Symlink {
@@ -501,7 +572,7 @@ impl PathPolicy {
             });
         }
         let rel: PathBuf = parts.iter().collect();
-        if parts.iter().any(|c| self.deny.is_match(c)) || self.deny.is_match(&rel) {
+        if self.deny.matches(&rel) {
             return Err(PathError::Denied {
                 path: raw.to_owned(),
             });
@@ -513,12 +584,7 @@ impl PathPolicy {
     }
 
     fn denied(&self, raw: &str, path: &Path) -> Result<(), PathError> {
-        let hit = self.deny.is_match(path)
-            || path.components().any(|c| match c {
-                Component::Normal(n) => self.deny.is_match(n),
-                _ => false,
-            });
-        if hit {
+        if self.deny.matches(path) {
             Err(PathError::Denied {
                 path: raw.to_owned(),
             })
@@ -528,12 +594,20 @@ impl PathPolicy {
     }
 
     /// Whether `path` is `root` or below it, by whole components.
+    /// (Both are normalised: absolute, no `.`, `..`, doubled or trailing `/`; so comparing
+    /// the text up to a `/` is comparing components.)
     fn inside(&self, path: &Path, root: &Path) -> bool {
-        if !self.case_insensitive {
-            return path.starts_with(root);
+        fn under(p: &[u8], r: &[u8]) -> bool {
+            r == b"/" || p == r || (p.len() > r.len() && p.starts_with(r) && p[r.len()] == b'/')
         }
-        let lower = |p: &Path| PathBuf::from(p.to_string_lossy().to_lowercase());
-        lower(path).starts_with(lower(root))
+        if !self.case_insensitive {
+            return under(
+                path.as_os_str().as_encoded_bytes(),
+                root.as_os_str().as_encoded_bytes(),
+            );
+        }
+        let lower = |p: &Path| p.to_string_lossy().to_lowercase();
+        under(lower(path).as_bytes(), lower(root).as_bytes())
     }
 }
 

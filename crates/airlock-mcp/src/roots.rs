@@ -12,8 +12,8 @@
 use std::path::{Path, PathBuf};
 
 use airlock_core::config::normalize_absolute;
-use airlock_guard::path::PathPolicy;
 use airlock_core::field_path::percent_decode;
+use airlock_guard::path::PathPolicy;
 use serde_json::{Value, json};
 
 /// The path of a `file://` URI (`file:///a%20b` → `/a b`), if it is one.
@@ -129,7 +129,10 @@ mod tests {
         .unwrap();
         let uri = |p: &str| format!("file://{}", t.join(p).display());
         let got = narrow(
-            &[json!({"uri": uri("work/docs")}), json!({"uri": uri("work/escape")})],
+            &[
+                json!({"uri": uri("work/docs")}),
+                json!({"uri": uri("work/escape")}),
+            ],
             &policy,
         );
         assert_eq!(got, vec![json!({"uri": uri("work/docs")})]);

@@ -192,15 +192,12 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
             .build()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let scanner = crate::load::scanner(&config.settings.sanitize)?;
-        let filesystem = airlock_guard::Filesystem::from_settings(&config.settings)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let network = airlock_guard::Network::from_settings(&config.settings)
+        let guards = airlock_guard::Guards::from_settings(&config.settings)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Arc::new(
             Engine::builder()
                 .config(config)
-                .check(Arc::new(filesystem))
-                .check(Arc::new(network))
+                .check(Arc::new(guards))
                 .audit(sink.clone())
                 .cleaner(Arc::new(scanner))
                 .build()?,
