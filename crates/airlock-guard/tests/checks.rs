@@ -1,0 +1,170 @@
+//! The guards as pipeline checks: found at any depth, every offender listed, hints that name
+//! what is allowed and never a deny pattern, per-tool policies, and the optional DNS check.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+
+use airlock_core::config::{FilesystemOverrides, FilesystemSettings, NetworkSettings, Symlinks};
+use airlock_core::{Call, CallerContext, Decision, Engine, Settings, ToolDef};
+use airlock_guard::{Filesystem, Guards, Network};
+use serde_json::{Value, json};
+
+fn tool() -> ToolDef {
+    ToolDef::new(
+        "sync",
+        json!({
+            "type": "object",
+            "properties": {
+                "jobs": {"type": "array", "items": {"type": "object", "properties": {
+                    "from": {"type": "string", "format": "path"},
+                    "notify": {"type": "string"}
+                }}},
+                "options": {"type": "object"}
+            }
+        }),
+    )
+}
+
+fn settings() -> Settings {
+    let mut tools = std::collections::BTreeMap::new();
+    tools.insert(
+        "sync".to_owned(),
+        FilesystemOverrides {
+            deny: vec!["**/quarterly-secret-*/**".into()],
+            ..FilesystemOverrides::default()
+        },
+    );
+    Settings {
+        filesystem: FilesystemSettings {
+            allowed_roots: vec!["/srv/data".into()],
+            symlinks: Symlinks::Lexical,
+            tools,
+            ..FilesystemSettings::default()
+        },
+        network: NetworkSettings {
+            allow_hosts: vec!["hooks.example.com".into()],
+            ..NetworkSettings::default()
+        },
+        ..Settings::default()
+    }
+}
+
+fn decide(engine: &Engine, args: Value) -> Decision {
+    engine.check(Call::new("sync", args).caller(CallerContext::default()))
+}
+
+#[test]
+fn every_offender_is_listed_with_its_rule_and_the_hints_name_what_is_allowed() {
+    let s = settings();
+    let engine = Engine::builder()
+        .tools([tool()])
+        .check(Arc::new(Guards::from_settings(&s).unwrap()))
+        .build()
+        .unwrap();
+    let ok = json!({"jobs": [{"from": "in/a.csv", "notify": "https://hooks.example.com/x"}]});
+    assert!(decide(&engine, ok).is_allowed());
+
+    let bad = json!({
+        "jobs": [
+            {"from": "/srv/data/quarterly-secret-q3/plan.xlsx"},
+            {"from": "/srv/data_evil/x", "notify": "https://hooks.example.com/y"}
+        ],
+        "options": {"backup_dir": "/etc/ssh", "callback_url": "http://[::ffff:169.254.169.254]/"}
+    });
+    let Decision::Refused(r) = decide(&engine, bad) else {
+        panic!("allowed")
+    };
+    let text = r.refusal.render_text();
+    assert_eq!(r.refusal.code.as_str(), "filesystem.denied", "{text}");
+    for field in ["jobs[0].from", "jobs[1].from", "options.backup_dir"] {
+        assert!(text.contains(field), "{field} missing: {text}");
+    }
+    assert!(text.contains("schema format 'path'"), "{text}");
+    assert!(text.contains("parameter name 'backup_dir'"), "{text}");
+    assert!(text.contains("/srv/data"), "the roots are named: {text}");
+    assert!(
+        !text.contains("quarterly-secret-*") && !text.contains("**"),
+        "no deny pattern: {text}"
+    );
+
+    // Paths fixed: the URL is refused next, with the allowed hosts.
+    let bad_url = json!({"options": {"callback_url": "http://[::ffff:169.254.169.254]/"}});
+    let Decision::Refused(r) = decide(&engine, bad_url) else {
+        panic!("allowed")
+    };
+    let text = r.refusal.render_text();
+    assert_eq!(r.refusal.code.as_str(), "network.host", "{text}");
+    assert!(text.contains("hooks.example.com"), "{text}");
+}
+
+#[test]
+fn the_separate_checks_decide_like_the_combined_one() {
+    let s = settings();
+    let separate = Engine::builder()
+        .tools([tool()])
+        .check(Arc::new(Filesystem::from_settings(&s).unwrap()))
+        .check(Arc::new(Network::from_settings(&s).unwrap()))
+        .build()
+        .unwrap();
+    let combined = Engine::builder()
+        .tools([tool()])
+        .check(Arc::new(Guards::from_settings(&s).unwrap()))
+        .build()
+        .unwrap();
+    for args in [
+        json!({"jobs": [{"from": "in/a.csv"}]}),
+        json!({"jobs": [{"from": "../../etc"}]}),
+        json!({"options": {"webhook": "https://hooks.example.com/"}}),
+        json!({"options": {"webhook": "https://evil.example.net/"}}),
+        json!({"options": {"target": "file:///etc/shadow"}}),
+        json!({"options": {"paths": ["/srv/data/a", "/srv/data/../b"]}}),
+    ] {
+        let code = |d: Decision| match d {
+            Decision::Allowed(_) => "allowed".to_owned(),
+            Decision::Refused(r) => r.refusal.code.as_str().to_owned(),
+        };
+        assert_eq!(
+            code(decide(&separate, args.clone())),
+            code(decide(&combined, args.clone())),
+            "{args}"
+        );
+    }
+}
+
+#[test]
+fn the_dns_check_resolves_names_and_refuses_what_it_cannot_resolve() {
+    let mut s = Settings::default();
+    s.network.dns_check = true;
+    s.network.dns_timeout_ms = 3000;
+    s.network.allow_private = true;
+    let engine = Engine::builder()
+        .tools([tool()])
+        .check(Arc::new(Network::from_settings(&s).unwrap()))
+        .build()
+        .unwrap();
+    // `localhost` resolves (to loopback, allowed here): the lookup ran and passed.
+    assert!(decide(&engine, json!({"options": {"url": "http://localhost/"}})).is_allowed());
+    // `.invalid` never resolves (RFC 6761): refused, fail closed.
+    let Decision::Refused(r) = decide(
+        &engine,
+        json!({"options": {"url": "https://no-such-host.invalid/"}}),
+    ) else {
+        panic!("an unresolvable host was allowed")
+    };
+    assert_eq!(r.refusal.code.as_str(), "network.unresolvable");
+
+    // Without private addresses allowed, a name resolving to loopback is refused after the
+    // lookup, whatever it is called (`localhost` is also refused by name before it).
+    s.network.allow_private = false;
+    let strict = Engine::builder()
+        .tools([tool()])
+        .check(Arc::new(Network::from_settings(&s).unwrap()))
+        .build()
+        .unwrap();
+    let Decision::Refused(r) = decide(&strict, json!({"options": {"url": "http://localhost/"}}))
+    else {
+        panic!("loopback allowed")
+    };
+    assert_eq!(r.refusal.code.as_str(), "network.internal");
+}
