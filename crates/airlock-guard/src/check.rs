@@ -17,7 +17,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use airlock_core::Settings;
-use airlock_core::config::{FilesystemSettings, NetworkSettings};
+use airlock_core::config::{
+    FilesystemOverrides, FilesystemSettings, NetworkOverrides, NetworkSettings,
+};
 use airlock_core::pipeline::{CallState, Check, CheckError, Outcome, Phase};
 use airlock_core::refusal::{DenyCode, FieldError, Refusal};
 
@@ -27,6 +29,8 @@ use crate::path::PathPolicy;
 
 /// Most offending values named in one refusal.
 pub const MAX_LISTED: usize = 10;
+/// Most distinct host names the DNS check resolves for one call (more are refused).
+pub const MAX_LOOKUPS: usize = 16;
 
 /// Policies by tenant and tool pattern, compiled once; looked up without allocating.
 #[derive(Debug)]
@@ -41,9 +45,11 @@ struct Scoped<P> {
 }
 
 impl<P> Scoped<P> {
+    /// A tenant's changes apply last, over a tool's: a tenant confined to its own roots or
+    /// hosts stays confined whatever a tool pattern widens.
     fn build<S: Clone, O>(
         base: &S,
-        tenants: &[(String, S)],
+        tenants: &[(String, &O)],
         tools: &std::collections::BTreeMap<String, O>,
         with: impl Fn(&S, &O) -> S,
         compile: impl Fn(&S) -> Result<P, String>,
@@ -58,18 +64,22 @@ impl<P> Scoped<P> {
             patterns.push((m, i + 1, (literal, chars)));
         }
         patterns.sort_by_key(|(_, _, s)| std::cmp::Reverse(*s));
-        let scope = |settings: &S| -> Result<Vec<P>, String> {
-            std::iter::once(compile(settings))
-                .chain(tools.values().map(|o| compile(&with(settings, o))))
+        let scope = |tenant: Option<&O>| -> Result<Vec<P>, String> {
+            let last = |s: S| match tenant {
+                Some(t) => with(&s, t),
+                None => s,
+            };
+            std::iter::once(compile(&last(base.clone())))
+                .chain(tools.values().map(|o| compile(&last(with(base, o)))))
                 .collect()
         };
         let mut by_tenant = HashMap::new();
-        for (name, settings) in tenants {
-            by_tenant.insert(name.clone(), scope(settings)?);
+        for (name, o) in tenants {
+            by_tenant.insert(name.clone(), scope(Some(o))?);
         }
         Ok(Scoped {
             patterns: patterns.into_iter().map(|(m, i, _)| (m, i)).collect(),
-            base: scope(base)?,
+            base: scope(None)?,
             tenants: by_tenant,
         })
     }
@@ -125,11 +135,11 @@ pub struct Filesystem {
 impl Filesystem {
     /// Build from the configuration (`[filesystem]`, its tool and tenant changes).
     pub fn from_settings(settings: &Settings) -> Result<Filesystem, String> {
-        let tenants: Vec<(String, FilesystemSettings)> = settings
+        let tenants: Vec<(String, &FilesystemOverrides)> = settings
             .tenants
             .iter()
             .filter(|(_, t)| !t.filesystem.is_empty())
-            .map(|(n, t)| (n.clone(), settings.filesystem.with(&t.filesystem)))
+            .map(|(n, t)| (n.clone(), &t.filesystem))
             .collect();
         let policies = Scoped::build(
             &settings.filesystem,
@@ -176,7 +186,7 @@ impl Filesystem {
         };
         let mut found = Vec::new();
         for t in found_targets {
-            if t.kind != Kind::Path {
+            if t.kind != Kind::Path && !t.also_path {
                 continue;
             }
             // A disk error is a refusal too (`filesystem.unresolvable`): fail closed.
@@ -208,11 +218,11 @@ pub struct Network {
 impl Network {
     /// Build from the configuration (`[network]`, its tool and tenant changes).
     pub fn from_settings(settings: &Settings) -> Result<Network, String> {
-        let tenants: Vec<(String, NetworkSettings)> = settings
+        let tenants: Vec<(String, &NetworkOverrides)> = settings
             .tenants
             .iter()
             .filter(|(_, t)| !t.network.is_empty())
-            .map(|(n, t)| (n.clone(), settings.network.with(&t.network)))
+            .map(|(n, t)| (n.clone(), &t.network))
             .collect();
         let policies = Scoped::build(
             &settings.network,
@@ -325,6 +335,7 @@ impl Network {
             return Ok(Outcome::Pass);
         };
         let mut found = Vec::new();
+        let mut to_resolve: Vec<(&Target<'_>, String, u16)> = Vec::new();
         for t in found_targets {
             let checked = match t.kind {
                 Kind::Url => policy.check(t.value),
@@ -342,20 +353,43 @@ impl Network {
                     continue;
                 }
             };
-            if let (Some(timeout), Host::Name(name)) = (dns, &endpoint.host) {
-                match lookup(name, endpoint.port.unwrap_or(443), *timeout) {
+            if let (Some(_), Host::Name(name)) = (dns, &endpoint.host) {
+                to_resolve.push((t, name.clone(), endpoint.port.unwrap_or(443)));
+            }
+        }
+        // The DNS check: each name once, at most MAX_LOOKUPS names, one deadline per call.
+        if let Some(timeout) = dns {
+            let mut names: Vec<&str> = to_resolve.iter().map(|(_, n, _)| n.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
+            if names.len() > MAX_LOOKUPS {
+                return Ok(Outcome::Refuse(Refusal::new(
+                    DenyCode::NetworkInvalid,
+                    call.tool.name.clone(),
+                    format!(
+                        "Tool '{}' was not called: its arguments name {} hosts to resolve; at most {MAX_LOOKUPS} are checked in one call.",
+                        call.tool.name,
+                        names.len()
+                    ),
+                )));
+            }
+            let deadline = std::time::Instant::now() + *timeout;
+            let mut answers: HashMap<String, Result<Vec<IpAddr>, String>> = HashMap::new();
+            for (t, name, port) in to_resolve {
+                let answer = answers.entry(name.clone()).or_insert_with(|| {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    lookup(&name, port, left)
+                });
+                match answer {
                     Ok(addrs) => {
-                        if let Err(e) = policy.check_resolved(name, &addrs) {
+                        if let Err(e) = policy.check_resolved(&name, addrs) {
                             let why = e.to_string();
                             found.push((t, network_code(&e), why));
                         }
                     }
                     Err(reason) => {
-                        found.push((
-                            t,
-                            DenyCode::NetworkUnresolvable,
-                            format!("the host {name:?} could not be resolved ({reason})"),
-                        ));
+                        let why = format!("the host {name:?} could not be resolved ({reason})");
+                        found.push((t, DenyCode::NetworkUnresolvable, why));
                     }
                 }
             }

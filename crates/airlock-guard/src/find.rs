@@ -68,6 +68,11 @@ pub struct Target<'a> {
     pub kind: Kind,
     /// Which rule found it.
     pub rule: Rule<'a>,
+    /// A URL the `filesystem` guard checks too: one with no scheme (a relative reference,
+    /// `../../etc/passwd` under `format: uri-reference`), or one under a path's name or
+    /// format (`"path": "http://x/../../etc/passwd"` is a relative path to a server that
+    /// takes it as one).
+    pub also_path: bool,
 }
 
 const URL_FORMATS: &[&str] = &["uri", "uri-reference", "iri", "iri-reference", "url"];
@@ -93,13 +98,18 @@ const PATH_WORDS: &[&str] = &[
     "target",
     "cwd",
     "workdir",
+    "from",
+    "to",
+    "location",
 ];
 /// Last words of parameter names that hold URLs.
 const URL_WORDS: &[&str] = &[
     "url", "uri", "iri", "endpoint", "webhook", "callback", "href", "link", "homepage", "website",
 ];
 /// Last words of parameter names that hold hosts.
-const HOST_WORDS: &[&str] = &["host", "hostname", "domain"];
+const HOST_WORDS: &[&str] = &[
+    "host", "hostname", "domain", "server", "addr", "ip", "proxy",
+];
 
 /// Most `$ref` hops and subschemas followed per value (beyond, names and shapes still apply).
 const MAX_SCHEMAS: usize = 64;
@@ -141,7 +151,8 @@ fn object<'a>(
     out: &mut Vec<Target<'a>>,
     depth: usize,
 ) {
-    // Each schema's `properties` and object-valued `additionalProperties`, looked up once.
+    // Each schema's `properties`, `patternProperties` and object-valued
+    // `additionalProperties`, looked up once.
     let members: Vec<Members<'_>> = schemas
         .iter()
         .map(|s| {
@@ -150,6 +161,12 @@ fn object<'a>(
                 s.get("additionalProperties").filter(|a| a.is_object()),
             )
         })
+        .collect();
+    let patterns: Vec<(regex::Regex, &Value)> = schemas
+        .iter()
+        .filter_map(|s| s.get("patternProperties").and_then(Value::as_object))
+        .flat_map(|p| p.iter())
+        .filter_map(|(re, sub)| Some((regex::Regex::new(re).ok()?, sub)))
         .collect();
     for (k, v) in map {
         if !matches!(v, Value::String(_) | Value::Object(_) | Value::Array(_)) {
@@ -163,6 +180,11 @@ fn object<'a>(
             if child.is_empty() {
                 child = applicable(doc, sub);
             } else {
+                child.extend(applicable(doc, sub));
+            }
+        }
+        for (re, sub) in &patterns {
+            if re.is_match(k) {
                 child.extend(applicable(doc, sub));
             }
         }
@@ -188,11 +210,18 @@ fn value<'a>(
     match v {
         Value::String(s) => {
             if let Some((kind, rule)) = classify(schemas, name, s) {
+                let also_path = kind == Kind::Url && {
+                    let t = s.trim_start_matches(|c: char| c.is_whitespace() || c.is_control());
+                    !(has_scheme(t) || has_special_scheme(t))
+                        || matches!(rule, Rule::Name(n) if kind_of_name(n) == Some(Kind::Path))
+                        || matches!(rule, Rule::Format(f) if PATH_FORMATS.contains(&f))
+                };
                 out.push(Target {
                     field: field(parent, seg),
                     value: s,
                     kind,
                     rule,
+                    also_path,
                 });
             }
         }
@@ -205,10 +234,21 @@ fn value<'a>(
                 }
                 let mut child: Vec<&Value> = Vec::new();
                 for s in schemas {
-                    match s.get("prefixItems").and_then(|p| p.get(i)) {
+                    // 2020-12 `prefixItems`/`items`; draft-07 tuple `items`/`additionalItems`.
+                    let tuple = s
+                        .get("prefixItems")
+                        .or_else(|| s.get("items").filter(|it| it.is_array()));
+                    let rest = if s.get("prefixItems").is_some() {
+                        s.get("items")
+                    } else if tuple.is_some() {
+                        s.get("additionalItems")
+                    } else {
+                        s.get("items")
+                    };
+                    match tuple.and_then(|p| p.get(i)) {
                         Some(p) => child.extend(applicable(doc, p)),
                         None => {
-                            if let Some(it) = s.get("items").filter(|it| it.is_object()) {
+                            if let Some(it) = rest.filter(|it| it.is_object()) {
                                 child.extend(applicable(doc, it));
                             }
                         }
@@ -235,9 +275,12 @@ fn value<'a>(
 fn applicable<'a>(doc: &'a Value, schema: &'a Value) -> Vec<&'a Value> {
     // Most property schemas combine nothing: themselves alone.
     if let Some(obj) = schema.as_object()
-        && !obj
-            .keys()
-            .any(|k| matches!(k.as_str(), "$ref" | "allOf" | "anyOf" | "oneOf"))
+        && !obj.keys().any(|k| {
+            matches!(
+                k.as_str(),
+                "$ref" | "allOf" | "anyOf" | "oneOf" | "then" | "else"
+            )
+        })
     {
         return vec![schema];
     }
@@ -268,6 +311,8 @@ fn applicable<'a>(doc: &'a Value, schema: &'a Value) -> Vec<&'a Value> {
                         todo.extend(branches.iter());
                     }
                 }
+                // Either branch may apply: both count.
+                "then" | "else" => todo.push(v),
                 _ => {}
             }
         }
@@ -290,7 +335,26 @@ fn has_scheme(s: &str) -> bool {
 }
 
 fn is_file_uri(s: &str) -> bool {
-    s.len() >= 5 && s[..5].eq_ignore_ascii_case("file:")
+    s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("file:"))
+}
+
+/// A special scheme and its colon without `//` (`http:169.254.169.254/`): WHATWG parsers and
+/// Node's `fetch` read it as a URL all the same.
+fn has_special_scheme(s: &str) -> bool {
+    ["http:", "https:", "ws:", "wss:", "ftp:"].iter().any(|p| {
+        s.get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p))
+    })
+}
+
+/// Whether any component, with `/` or `\` as separators, is `..`.
+fn climbs(s: &str) -> bool {
+    s.split(['/', '\\']).any(|c| c == "..")
+}
+
+/// An IP address, or an address and port (`10.0.0.5`, `10.0.0.5:6379`, `[::1]:80`, `::1`).
+fn is_address(s: &str) -> bool {
+    s.parse::<std::net::IpAddr>().is_ok() || s.parse::<std::net::SocketAddr>().is_ok()
 }
 
 /// `paths` → `path`, `directories` → `directory`, `urls` → `url`, in place: the new length.
@@ -391,10 +455,12 @@ fn classify<'a>(schemas: &[&'a Value], name: &'a str, s: &str) -> Option<(Kind, 
     if s.is_empty() {
         return None;
     }
+    // Leading spaces and controls are dropped by URL parsers (`" http://…"` is a URL).
+    let t = s.trim_start_matches(|c: char| c.is_whitespace() || c.is_control());
     let url_or_path = |k: Kind| {
-        if is_file_uri(s) {
+        if is_file_uri(t) {
             Kind::Path
-        } else if k == Kind::Path && has_scheme(s) {
+        } else if k == Kind::Path && (has_scheme(t) || has_special_scheme(t)) {
             Kind::Url
         } else {
             k
@@ -419,11 +485,18 @@ fn classify<'a>(schemas: &[&'a Value], name: &'a str, s: &str) -> Option<(Kind, 
     if let Some(k) = kind_of_name(name) {
         return Some((url_or_path(k), Rule::Name(name)));
     }
-    if is_file_uri(s) {
+    if is_file_uri(t) {
         return Some((Kind::Path, Rule::Shape("file URI")));
     }
-    if has_scheme(s) {
+    if has_scheme(t) || has_special_scheme(t) {
         return Some((Kind::Url, Rule::Shape("scheme://")));
+    }
+    if is_address(s) {
+        return Some((Kind::Host, Rule::Shape("IP address")));
+    }
+    // A `..` component is a traversal whatever else the text holds.
+    if climbs(s) {
+        return Some((Kind::Path, Rule::Shape("parent directory")));
     }
     if s.chars().any(char::is_whitespace) {
         return None;
@@ -435,14 +508,6 @@ fn classify<'a>(schemas: &[&'a Value], name: &'a str, s: &str) -> Option<(Kind, 
         Some("home path")
     } else if s.starts_with("./") || s.starts_with(".\\") {
         Some("relative path")
-    } else if s == ".."
-        || s.starts_with("../")
-        || s.starts_with("..\\")
-        || s.contains("/../")
-        || s.contains("\\..\\")
-        || s.ends_with("/..")
-    {
-        Some("parent directory")
     } else if b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && b"\\/".contains(&b[2]) {
         Some("drive path")
     } else {
@@ -541,5 +606,56 @@ mod tests {
                 ("target".into(), Kind::Url, "parameter name 'target'".into()),
             ]
         );
+    }
+
+    #[test]
+    fn review_findings_are_found() {
+        let got = found(
+            json!({"type": "object", "properties": {
+                "ref": {"type": "string", "format": "uri-reference"},
+                "tuple": {"type": "array", "items": [{"type": "string"}, {"type": "string", "format": "path"}]},
+                "by_pattern": {"type": "object", "patternProperties": {"^out": {"format": "path"}}},
+                "cond": {"if": {"type": "string"}, "then": {"format": "uri"}}
+            }}),
+            json!({
+                "ref": "../../etc/passwd",
+                "tuple": ["x", "report.txt"],
+                "by_pattern": {"out_file_x": "a.txt"},
+                "cond": "https://example.com",
+                "query": "\u{e9}\u{e9}\u{e9}",
+                "q": "http:169.254.169.254/latest/",
+                "q2": " http://169.254.169.254/",
+                "q3": "a b/../../etc/passwd",
+                "q4": "a/..\\..",
+                "ip": "10.0.0.5",
+                "misc": "10.0.0.5:6379",
+                "from": ".env"
+            }),
+        );
+        let kinds: Vec<(&str, Kind)> = got.iter().map(|(f, k, _)| (f.as_str(), *k)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("ref", Kind::Url),
+                ("tuple[1]", Kind::Path),
+                ("by_pattern.out_file_x", Kind::Path),
+                ("cond", Kind::Url),
+                ("q", Kind::Url),
+                ("q2", Kind::Url),
+                ("q3", Kind::Path),
+                ("q4", Kind::Path),
+                ("ip", Kind::Host),
+                ("misc", Kind::Host),
+                ("from", Kind::Path),
+            ]
+        );
+        // A relative reference is checked as a path too; so is a URL under a path's name.
+        let schema = json!({"properties": {"ref": {"format": "uri-reference"}}});
+        let args = json!({"ref": "../x", "path": "http://h/../../etc"});
+        let Value::Object(m) = args else {
+            unreachable!()
+        };
+        let t = targets(&schema, &m);
+        assert!(t.iter().all(|t| t.also_path), "{t:?}");
     }
 }

@@ -285,9 +285,9 @@ pub struct CheckedPath {
 impl PathPolicy {
     /// Compile `settings` (the `[filesystem]` section as it applies to one tool and tenant).
     pub fn new(settings: &FilesystemSettings) -> Result<PathPolicy, String> {
-        // Case is ignored by lower-casing both sides (so globset keeps its fast literal,
-        // extension and prefix strategies). A pattern without a `/` names a component: it
-        // becomes `**/P` and `**/P/**`, so one match on the full path covers every component.
+        // Case is ignored by lower-casing both sides. A pattern not anchored at `/` or `**`
+        // becomes `**/P` and `**/P/**`, so one match on the full path covers every component;
+        // every glob's regex joins one automaton, matched once per path.
         let mut alternatives: Vec<String> = Vec::new();
         let preset: &[&str] = match settings.preset {
             PathPreset::Restrictive => RESTRICTIVE,
@@ -299,7 +299,9 @@ impl PathPolicy {
             .chain(settings.deny.iter().map(String::as_str))
         {
             let lower = g.to_lowercase();
-            let forms = if lower.contains('/') {
+            // Anchored patterns (`/etc/shadow`, `**/x/**`) as written; any other (`.ssh`,
+            // `*.pem`, `config/secrets.yml`) matches at any depth, and everything below it.
+            let forms = if lower.starts_with('/') || lower.starts_with("**") {
                 vec![lower]
             } else {
                 vec![format!("**/{lower}"), format!("**/{lower}/**")]
@@ -376,13 +378,22 @@ impl PathPolicy {
             path: raw.to_owned(),
             reason: reason.to_owned(),
         };
-        // Plain text without escapes (the common case): one form, no copies.
-        if !has_escape(raw) && strip_prefix_ignore_case(raw, "file:").is_none() {
+        // Plain text without escapes or backslashes (the common case): one form, no copies.
+        if !has_escape(raw)
+            && !raw.contains('\\')
+            && strip_prefix_ignore_case(raw, "file:").is_none()
+        {
             return self.check_form(raw, raw);
         }
-        // A `file:` URI is its decoded path; other text is checked as written and decoded.
+        // Every reading of the text must pass: a `file:` URI as split here and as a WHATWG
+        // parser (Node's `fileURLToPath`) reads it; text as written and percent-decoded; and
+        // each of those with backslashes as characters (POSIX) and as separators (Windows,
+        // WHATWG).
         let mut forms: Vec<String> = Vec::new();
         if let Some(rest) = strip_prefix_ignore_case(raw, "file:") {
+            if rest.contains(['?', '#']) {
+                return Err(invalid("a file URI with a query or fragment"));
+            }
             let path = match rest.strip_prefix("//") {
                 Some(after) => {
                     let slash = after.find('/').unwrap_or(after.len());
@@ -394,27 +405,54 @@ impl PathPolicy {
                 }
                 None => rest,
             };
-            let path = path.split(['?', '#']).next().unwrap_or_default();
             let decoded =
                 decode(path).ok_or_else(|| invalid("percent-escapes that are not UTF-8"))?;
             if decoded.is_empty() {
                 return Err(invalid("a file URI with no path"));
             }
             forms.push(decoded);
+            match url::Url::parse(raw) {
+                Ok(u) if u.scheme() == "file" => {
+                    if u.host_str()
+                        .is_some_and(|h| !h.eq_ignore_ascii_case("localhost"))
+                    {
+                        return Err(invalid("a file URI naming another host"));
+                    }
+                    let p = decode(u.path())
+                        .ok_or_else(|| invalid("percent-escapes that are not UTF-8"))?;
+                    forms.push(p);
+                }
+                _ => return Err(invalid("a file URI that does not parse")),
+            }
         } else {
             forms.push(raw.to_owned());
         }
-        for _ in 0..MAX_DECODES {
-            let Some(last) = forms.last() else { break };
-            if !has_escape(last) {
+        let mut i = 0;
+        while i < forms.len() {
+            let mut last = forms[i].clone();
+            for _ in 0..MAX_DECODES {
+                if !has_escape(&last) {
+                    break;
+                }
+                let next =
+                    decode(&last).ok_or_else(|| invalid("percent-escapes that are not UTF-8"))?;
+                if next == last {
+                    break;
+                }
+                forms.push(next.clone());
+                last = next;
+            }
+            i += 1;
+            if forms.len() > 16 {
                 break;
             }
-            let next = decode(last).ok_or_else(|| invalid("percent-escapes that are not UTF-8"))?;
-            if &next == last {
-                break;
-            }
-            forms.push(next);
         }
+        let slashed: Vec<String> = forms
+            .iter()
+            .filter(|f| f.contains('\\'))
+            .map(|f| f.replace('\\', "/"))
+            .collect();
+        forms.extend(slashed);
         let mut first = None;
         for form in &forms {
             let checked = self.check_form(raw, form)?;
@@ -443,13 +481,18 @@ impl PathPolicy {
                     "a character that looks like a dot or a slash, or cannot be seen",
                 ));
             }
+            // `ſ` (long s) is `S` to a case-insensitive disk: `.ſſh` would open `.ssh`.
+            if !c.is_ascii()
+                && (c.to_uppercase().any(|u| u.is_ascii())
+                    || c.to_lowercase().any(|l| l.is_ascii()))
+            {
+                return Err(invalid(
+                    "a character whose other case is an ASCII letter (a case-insensitive disk reads it as that letter)",
+                ));
+            }
         }
-        // Backslashes are separators to some servers: they count as such here.
-        let form: std::borrow::Cow<'_, str> = if form.contains('\\') {
-            form.replace('\\', "/").into()
-        } else {
-            form.into()
-        };
+        // (Backslashes: `check` also tries each form with them as separators.)
+        let form: std::borrow::Cow<'_, str> = form.into();
         let b = form.as_bytes();
         if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
             return Err(invalid("a Windows drive path"));
@@ -500,7 +543,8 @@ impl PathPolicy {
             text.push('/');
         }
         let lexical = PathBuf::from(text);
-        self.denied(raw, &lexical)?;
+        // Roots before deny lists: outside the roots every path gets the same answer, so
+        // refusals cannot be used to probe the deny list.
         if !self.roots.is_empty()
             && !self
                 .roots
@@ -512,32 +556,45 @@ impl PathPolicy {
                 roots: self.root_names(),
             });
         }
+        self.denied(raw, &lexical)?;
         if self.symlinks == Symlinks::Lexical {
             return Ok(CheckedPath {
                 resolved: lexical.clone(),
                 lexical,
             });
         }
+        // On disk, two readings: the kernel's (links first, `..` after them) and the tidied
+        // one a server gets when it cleans the text before opening (`path.resolve`,
+        // `os.path.abspath`). They differ only when the path has `..` in it.
         let root_paths: Vec<&Path> = self.roots.iter().map(|r| r.lexical.as_path()).collect();
-        let (resolved, linked) =
-            resolve(Path::new(absolute.as_ref()), &root_paths).map_err(|e| {
-                PathError::Unresolvable {
+        let kernel = Path::new(absolute.as_ref());
+        let mut readings = vec![kernel];
+        if kernel.components().any(|c| c == Component::ParentDir) {
+            readings.push(lexical.as_path());
+        }
+        let mut first = None;
+        for reading in readings {
+            let (resolved, linked) =
+                resolve(reading, &root_paths).map_err(|e| PathError::Unresolvable {
                     path: raw.to_owned(),
                     reason: e.to_string(),
-                }
-            })?;
-        if linked && self.symlinks == Symlinks::Deny {
-            return Err(PathError::Symlink {
-                path: raw.to_owned(),
-            });
+                })?;
+            if linked && self.symlinks == Symlinks::Deny {
+                return Err(PathError::Symlink {
+                    path: raw.to_owned(),
+                });
+            }
+            if !self.roots.is_empty() && !self.roots.iter().any(|r| self.inside(&resolved, &r.real))
+            {
+                return Err(PathError::OutsideRoots {
+                    path: raw.to_owned(),
+                    roots: self.root_names(),
+                });
+            }
+            self.denied(raw, &resolved)?;
+            first.get_or_insert(resolved);
         }
-        self.denied(raw, &resolved)?;
-        if !self.roots.is_empty() && !self.roots.iter().any(|r| self.inside(&resolved, &r.real)) {
-            return Err(PathError::OutsideRoots {
-                path: raw.to_owned(),
-                roots: self.root_names(),
-            });
-        }
+        let resolved = first.unwrap_or_else(|| lexical.clone());
         Ok(CheckedPath { lexical, resolved })
     }
 
@@ -572,7 +629,9 @@ impl PathPolicy {
             });
         }
         let rel: PathBuf = parts.iter().collect();
-        if self.deny.matches(&rel) {
+        // Read from `/` too (a server whose working directory is `/`): `etc/shadow`.
+        let from_root = Path::new("/").join(&rel);
+        if self.deny.matches(&rel) || self.deny.matches(&from_root) {
             return Err(PathError::Denied {
                 path: raw.to_owned(),
             });
@@ -662,18 +721,22 @@ fn resolve(path: &Path, roots: &[&Path]) -> io::Result<(PathBuf, bool)> {
     let mut out = PathBuf::from("/");
     let mut links = 0;
     let mut linked = false;
-    let mut missing = false;
+    // Components appended without existing on disk; once `..` climbs back above them, the
+    // disk is consulted again.
+    let mut missing: usize = 0;
     while let Some(c) = pending.pop_front() {
         if c == "." {
             continue;
         }
         if c == ".." {
             out.pop();
+            missing = missing.saturating_sub(1);
             continue;
         }
         let next = out.join(&c);
-        if missing {
+        if missing > 0 {
             out = next;
+            missing += 1;
             continue;
         }
         match std::fs::symlink_metadata(&next) {
@@ -703,16 +766,16 @@ fn resolve(path: &Path, roots: &[&Path]) -> io::Result<(PathBuf, bool)> {
             }
             Ok(m) => {
                 out = next;
-                // A file in the middle of a path: the rest cannot exist below it.
+                // A file in the middle of a path: nothing below it exists.
                 if !m.is_dir() {
-                    missing = true;
+                    missing = 1;
                 }
             }
             Err(e)
                 if e.kind() == io::ErrorKind::NotFound
                     || e.kind() == io::ErrorKind::NotADirectory =>
             {
-                missing = true;
+                missing = 1;
                 out = next;
             }
             Err(e) => return Err(e),

@@ -168,3 +168,95 @@ fn the_dns_check_resolves_names_and_refuses_what_it_cannot_resolve() {
     };
     assert_eq!(r.refusal.code.as_str(), "network.internal");
 }
+
+#[test]
+fn a_url_under_a_path_name_is_a_path_too_and_a_tenant_stays_confined() {
+    let mut s = settings();
+    // A tool pattern widens the roots; the tenant `acme` is confined to its own.
+    s.filesystem.tools.insert(
+        "sync".to_owned(),
+        FilesystemOverrides {
+            allowed_roots: Some(vec!["/srv/shared".into()]),
+            ..FilesystemOverrides::default()
+        },
+    );
+    s.tenants.insert(
+        "acme".to_owned(),
+        airlock_core::policy::TenantSettings {
+            filesystem: FilesystemOverrides {
+                allowed_roots: Some(vec!["/srv/tenants/acme".into()]),
+                ..FilesystemOverrides::default()
+            },
+            ..Default::default()
+        },
+    );
+    let engine = Engine::builder()
+        .tools([tool()])
+        .check(Arc::new(Guards::from_settings(&s).unwrap()))
+        .build()
+        .unwrap();
+    let code = |args: Value, tenant: Option<&str>| {
+        let caller = CallerContext {
+            tenant: tenant.map(str::to_owned),
+            ..Default::default()
+        };
+        match engine.check(Call::new("sync", args).caller(caller)) {
+            Decision::Allowed(_) => "allowed".to_owned(),
+            Decision::Refused(r) => r.refusal.code.as_str().to_owned(),
+        }
+    };
+    // `path` holding a URL that climbs: refused as a path (the host alone would pass).
+    assert_eq!(
+        code(
+            json!({"options": {"path": "http://hooks.example.com/../../../../etc/passwd"}}),
+            None
+        ),
+        "filesystem.outside_roots"
+    );
+    // A relative reference under `format: uri-reference`-like names is a path as well.
+    assert_eq!(
+        code(json!({"options": {"link": "../../etc/passwd"}}), None),
+        "filesystem.outside_roots"
+    );
+    // The tool's root for everyone else, the tenant's own root for acme.
+    assert_eq!(
+        code(json!({"options": {"dir": "/srv/shared/x"}}), None),
+        "allowed"
+    );
+    assert_eq!(
+        code(json!({"options": {"dir": "/srv/shared/x"}}), Some("acme")),
+        "filesystem.outside_roots"
+    );
+    assert_eq!(
+        code(
+            json!({"options": {"dir": "/srv/tenants/acme/x"}}),
+            Some("acme")
+        ),
+        "allowed"
+    );
+}
+
+#[test]
+fn the_dns_check_resolves_each_name_once_and_refuses_too_many() {
+    let mut s = Settings::default();
+    s.network.dns_check = true;
+    s.network.allow_private = true;
+    let engine = Engine::builder()
+        .tools([tool()])
+        .check(Arc::new(Network::from_settings(&s).unwrap()))
+        .build()
+        .unwrap();
+    let many: Vec<String> = (0..40).map(|i| format!("https://h{i}.invalid/")).collect();
+    let Decision::Refused(r) = decide(&engine, json!({"options": {"urls": many}})) else {
+        panic!("40 lookups allowed")
+    };
+    assert_eq!(r.refusal.code.as_str(), "network.invalid");
+    assert!(
+        r.refusal.message.contains("at most 16"),
+        "{}",
+        r.refusal.message
+    );
+    // The same name many times is one lookup.
+    let same: Vec<&str> = vec!["http://localhost/"; 40];
+    assert!(decide(&engine, json!({"options": {"urls": same}})).is_allowed());
+}

@@ -219,10 +219,43 @@ fn path_table() {
         ("rooted", "T/root/docs/terraform.tfstate", "denied"),
         ("rooted", "T/root/a.keystore", "denied"),
         ("rooted", "T/root/%2eenv", "denied"),
-        ("rooted", "/etc/passwd", "denied"),
-        ("rooted", "/etc/shadow", "denied"),
-        ("rooted", "/proc/self/environ", "denied"),
-        ("rooted", "/sys/kernel", "denied"),
+        // Outside the roots every path gets the same answer (no probing of the deny list).
+        ("rooted", "/etc/passwd", "outside_roots"),
+        ("rooted", "/etc/shadow", "outside_roots"),
+        ("rooted", "/proc/self/environ", "outside_roots"),
+        ("rooted", "/sys/kernel", "outside_roots"),
+        // ── readings a server may take (review findings) ────────────────────────────────
+        // A backslash is a character to a POSIX server: `a\b\c` is one directory.
+        (
+            "rooted",
+            "T/root/a\\b\\c/../../../etc/passwd",
+            "outside_roots",
+        ),
+        // A server that tidies `..` before opening goes through the link the kernel skips.
+        (
+            "rooted",
+            "T/root/nope/../link_out/secret.txt",
+            "outside_roots",
+        ),
+        (
+            "rooted",
+            "T/root/a.txt/../link_out/secret.txt",
+            "outside_roots",
+        ),
+        ("deny_links", "T/root/nope/../link_in/b.txt", "symlink"),
+        // `file:` URIs as a WHATWG parser reads them.
+        ("rooted", "file:etc/passwd", "outside_roots"),
+        ("open", "file:etc/shadow", "denied"),
+        ("open", "file:\\\\localhost\\etc\\shadow", "denied"),
+        ("rooted", "file://T/root/x#/../../../etc/passwd", "invalid"),
+        ("rooted", "file://T/root/a.txt?x=1", "invalid"),
+        // Relative paths with no base, read from `/`.
+        ("open", "etc/shadow", "denied"),
+        ("open", "proc/self/environ", "denied"),
+        ("open", "a/..\\..", "invalid"),
+        // Letters a case-insensitive disk folds to ASCII.
+        ("rooted", "T/root/.\u{17F}\u{17F}h/config", "invalid"),
+        ("open", "/home/u/.aw\u{17F}/credentials", "invalid"),
         // ── spelling ────────────────────────────────────────────────────────────────────
         ("rooted", "", "invalid"),
         ("rooted", "T/root/a.txt\0", "invalid"),
