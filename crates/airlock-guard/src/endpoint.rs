@@ -850,17 +850,15 @@ fn split_raw(raw: &str) -> Result<RawUrl<'_>, EndpointError> {
         EndpointError::unparsable("it has no scheme; write it whole, like `https://example.com/`")
     };
     let (scheme, rest) = raw.split_once(':').ok_or_else(no_scheme)?;
-    if check_scheme_name(&scheme.to_ascii_lowercase()).is_err() {
+    let scheme = scheme.to_ascii_lowercase();
+    if check_scheme_name(&scheme).is_err() {
         return Err(no_scheme());
     }
     let authority = rest.strip_prefix("//").map(|after| {
         let end = after.find(['/', '?', '#']).unwrap_or(after.len());
         &after[..end]
     });
-    Ok(RawUrl {
-        scheme: scheme.to_ascii_lowercase(),
-        authority,
-    })
+    Ok(RawUrl { scheme, authority })
 }
 
 /// Schemes the WHATWG standard treats as "special" (they must have a host), minus `file`.

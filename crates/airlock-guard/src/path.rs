@@ -520,24 +520,27 @@ impl PathPolicy {
                 None => return self.check_relative(raw, &form),
             }
         };
-        // `.` and `..` resolved as written; one allocation.
-        let mut parts: Vec<&str> = Vec::with_capacity(16);
+        // `.` and `..` resolved as written, straight into one string.
+        let mut text = String::with_capacity(absolute.len());
+        let mut depth = 0usize;
         for c in absolute.split('/') {
             match c {
                 "" | "." => {}
                 ".." => {
-                    parts.pop();
+                    if let Some(cut) = text.rfind('/') {
+                        text.truncate(cut);
+                        depth -= 1;
+                    }
                 }
-                _ => parts.push(c),
+                _ => {
+                    text.push('/');
+                    text.push_str(c);
+                    depth += 1;
+                }
             }
         }
-        if parts.len() > self.max_depth {
+        if depth > self.max_depth {
             return Err(invalid("too many directory levels"));
-        }
-        let mut text = String::with_capacity(absolute.len());
-        for p in &parts {
-            text.push('/');
-            text.push_str(p);
         }
         if text.is_empty() {
             text.push('/');
