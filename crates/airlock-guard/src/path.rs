@@ -688,24 +688,16 @@ fn has_escape(s: &str) -> bool {
 
 /// Percent-decode; `None` when the result is not UTF-8.
 fn decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && b[i + 1].is_ascii_hexdigit()
-            && b[i + 2].is_ascii_hexdigit()
-        {
-            let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-            out.push(hex(b[i + 1]) * 16 + hex(b[i + 2]));
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    String::from_utf8(airlock_core::field_path::percent_decode_bytes(s)).ok()
+}
+
+/// A path's names and `..`s, in order (`/` and `.` dropped).
+fn steps(path: &Path) -> impl Iterator<Item = OsString> + '_ {
+    path.components().filter_map(|c| match c {
+        Component::Normal(n) => Some(n.to_owned()),
+        Component::ParentDir => Some("..".into()),
+        Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+    })
 }
 
 /// Resolve `path` (absolute, `..` not yet applied) on disk as the kernel would: links followed
@@ -713,14 +705,7 @@ fn decode(s: &str) -> Option<String> {
 /// the nearest existing ancestor. Returns the path and whether a link was followed outside the
 /// roots' own paths (`roots`: links that make up a root itself do not count).
 fn resolve(path: &Path, roots: &[&Path]) -> io::Result<(PathBuf, bool)> {
-    let mut pending: VecDeque<OsString> = VecDeque::new();
-    for c in path.components() {
-        match c {
-            Component::Normal(n) => pending.push_back(n.to_owned()),
-            Component::ParentDir => pending.push_back("..".into()),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
+    let mut pending: VecDeque<OsString> = steps(path).collect();
     let mut out = PathBuf::from("/");
     let mut links = 0;
     let mut linked = false;
@@ -755,14 +740,7 @@ fn resolve(path: &Path, roots: &[&Path]) -> io::Result<(PathBuf, bool)> {
                 if target.is_absolute() {
                     out = PathBuf::from("/");
                 }
-                let mut front: Vec<OsString> = Vec::new();
-                for t in target.components() {
-                    match t {
-                        Component::Normal(n) => front.push(n.to_owned()),
-                        Component::ParentDir => front.push("..".into()),
-                        Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-                    }
-                }
+                let front: Vec<OsString> = steps(&target).collect();
                 for t in front.into_iter().rev() {
                     pending.push_front(t);
                 }
