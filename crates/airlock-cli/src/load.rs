@@ -94,7 +94,11 @@ pub fn engine(config: Config) -> anyhow::Result<Engine> {
     // The guard phase: paths and URLs in arguments.
     let guards = airlock_guard::Guards::from_settings(&config.settings)
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let mut builder = Engine::builder().config(config).check(Arc::new(guards));
+    let pins = pins(&config.settings.pinning)?;
+    let mut builder = Engine::builder()
+        .config(config)
+        .check(Arc::new(guards))
+        .pins(pins);
     if let Some(cleaner) = cleaner {
         builder = builder.cleaner(cleaner);
     }
@@ -110,6 +114,36 @@ pub fn engine(config: Config) -> anyhow::Result<Engine> {
     builder.build().map_err(|e| {
         anyhow::anyhow!("invalid configuration: {e}\nhint: list only check names that exist, e.g. ghost_args, validation")
     })
+}
+
+/// The pins file of `pinning.mode = "file"` (empty otherwise). A file that cannot be read or
+/// holds anything but `"tool": "sha256:…"` pairs stops the start: pinning fails closed.
+fn pins(
+    pinning: &airlock_core::config::PinningSettings,
+) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    let (airlock_core::pins::PinMode::File, Some(path)) = (pinning.mode, &pinning.file) else {
+        return Ok(Default::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid configuration: pinning.file {path}: {e}\nhint: write it with `airlock pin --tools tools.json --out {path}`"
+        )
+    })?;
+    let pins: std::collections::HashMap<String, String> = serde_json::from_str(&text)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "invalid configuration: pinning.file {path} is not a JSON object of tool name → \"sha256:…\": {e}\nhint: write it with `airlock pin --tools tools.json --out {path}`"
+            )
+        })?;
+    if let Some((tool, _)) = pins
+        .iter()
+        .find(|(_, p)| !(p.len() == 71 && p.starts_with("sha256:")))
+    {
+        anyhow::bail!(
+            "invalid configuration: pinning.file {path}: the pin of {tool:?} is not \"sha256:\" and 64 hex digits\nhint: write the file with `airlock pin`"
+        );
+    }
+    Ok(pins)
 }
 
 /// The rate store `[limits]` asks for: `None` for the engine's in-memory default.

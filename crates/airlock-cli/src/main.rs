@@ -33,6 +33,8 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Mask PII and secrets in text (stdin or files), or print what was found.
     Scan(cmd::scan::Args),
+    /// Write the pins of a server's tools, for `pinning.mode = "file"`.
+    Pin(cmd::pin::Args),
 }
 
 /// How a subcommand ended, when it did not fail.
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Scan(args) => cmd::scan::run(args),
+        Command::Pin(args) => cmd::pin::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

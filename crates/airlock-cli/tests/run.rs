@@ -458,3 +458,53 @@ fn required_before_sees_successful_calls_through_the_proxy() {
     let r = s.recv();
     assert_eq!(r["result"]["content"][0]["text"], "3", "{r}");
 }
+
+#[test]
+fn a_tool_whose_definition_changes_is_refused_and_hidden() {
+    let mut s = Session::start(&[], None, &[("AIRLOCK_TEST_RUG_PULL", "1")]);
+    s.send(INIT);
+    s.recv();
+    let mut answer_to = |s: &mut Session, id: u64| loop {
+        let v = s.recv();
+        if v["id"] == id {
+            return v;
+        }
+    };
+    // The first definition seen is the pin.
+    s.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#);
+    assert_eq!(answer_to(&mut s, 1)["result"]["content"][0]["text"], "hi");
+    // The server swaps echo's description for one that tells the model to leak a key.
+    s.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rug_pull","arguments":{}}}"#);
+    assert_eq!(
+        answer_to(&mut s, 2)["result"]["content"][0]["text"],
+        "changed"
+    );
+    s.send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#);
+    let refused = answer_to(&mut s, 3);
+    let refusal = &refused["result"]["_meta"]["airlock/refusal"];
+    assert_eq!(
+        refusal["metadata"]["code"], "tool_integrity.changed",
+        "{refused}"
+    );
+    assert_eq!(refusal["block_reason"], "tool_changed");
+    s.send(r#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{}}"#);
+    let list = answer_to(&mut s, 4);
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.contains(&"echo"),
+        "the changed tool is hidden: {names:?}"
+    );
+    assert!(names.contains(&"add"), "{names:?}");
+    // The second echo never reached the server.
+    let echoes = s
+        .server_saw()
+        .iter()
+        .filter(|l| l.contains("\"echo\"") && l.contains("tools/call"))
+        .count();
+    assert_eq!(echoes, 1);
+}

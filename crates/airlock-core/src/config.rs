@@ -68,6 +68,21 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     /// Masking of PII and secrets in tool results before the model sees them.
     pub sanitize: SanitizeSettings,
+    /// Tool definitions pinned against change (rug pulls).
+    pub pinning: PinningSettings,
+}
+
+/// `[pinning]`
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PinningSettings {
+    /// `first_seen`: the first definition seen of each tool is its pin, a later different one
+    /// is refused; `file`: pins come from `file` (written by `airlock pin`), a tool without a
+    /// pin or with a different definition is refused; `off`.
+    pub mode: crate::pins::PinMode,
+    /// The pins file for `mode = "file"`: a JSON object, tool name → `sha256:…`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// `[sanitize]`
@@ -956,6 +971,20 @@ impl Config {
                 "paths in arguments must resolve inside these directories; roots announced by the client are narrowed to them before the server sees them".into()
             },
         );
+        add(
+            "pinning.mode",
+            s.pinning.mode.as_str().to_owned(),
+            match s.pinning.mode {
+                crate::pins::PinMode::FirstSeen => "the first definition seen of each tool is pinned; a tool whose definition later changes is refused and hidden until the server lists the pinned one again".into(),
+                crate::pins::PinMode::File => "pins come from pinning.file; a tool without a pin, or whose definition differs from it, is refused and hidden".into(),
+                crate::pins::PinMode::Off => "tool definitions may change at any time".into(),
+            },
+        );
+        add(
+            "pinning.file",
+            format!("{:?}", s.pinning.file),
+            "the pins file for mode = \"file\" (airlock pin writes it)".into(),
+        );
         let f = &s.filesystem;
         add(
             "filesystem.enabled",
@@ -1784,6 +1813,13 @@ fn compile(
         check_network(section, n, &bad)?;
     }
     check_gateway(&settings.gateway, &bad)?;
+    if settings.pinning.mode == crate::pins::PinMode::File && settings.pinning.file.is_none() {
+        return Err(bad(
+            "pinning.mode",
+            "\"file\" needs pinning.file".into(),
+            "set pinning.file = \"airlock-pins.json\" (write it with `airlock pin --tools tools.json`), or use mode = \"first_seen\"",
+        ));
+    }
     if !["off", "refuse", "mask"].contains(&settings.sanitize.arguments.as_str()) {
         return Err(bad(
             "sanitize.arguments",

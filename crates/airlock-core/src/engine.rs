@@ -133,6 +133,8 @@ pub enum EngineError {
 #[derive(Debug, Default)]
 pub struct Catalog {
     tools: HashMap<String, Arc<ToolDef>>,
+    /// Tools whose last listed definition is at odds with its pin (`[pinning]`).
+    pin_problems: HashMap<String, crate::pins::PinProblem>,
 }
 
 impl Catalog {
@@ -143,7 +145,13 @@ impl Catalog {
                 .into_iter()
                 .map(|t| (t.name.clone(), Arc::new(t)))
                 .collect(),
+            pin_problems: HashMap::new(),
         }
+    }
+
+    /// Why the tool's calls are refused by `[pinning]`, if they are.
+    pub fn pin_problem(&self, name: &str) -> Option<crate::pins::PinProblem> {
+        self.pin_problems.get(name).copied()
     }
 
     /// A tool by name.
@@ -170,9 +178,18 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     tools: Vec<ToolDef>,
     cleaner: Option<Arc<dyn crate::clean::ResultCleaner>>,
+    pins: HashMap<String, String>,
 }
 
 impl EngineBuilder {
+    /// Start from these pins (tool name → `sha256:…`, as `airlock pin` writes them): the
+    /// pins file of `pinning.mode = "file"`, or pins to keep across restarts.
+    #[must_use]
+    pub fn pins(mut self, pins: HashMap<String, String>) -> Self {
+        self.pins = pins;
+        self
+    }
+
     /// Clean every tool result with this cleaner before the model sees it (default: none;
     /// the scanner is one).
     #[must_use]
@@ -284,6 +301,12 @@ impl EngineBuilder {
         let resolver = self
             .resolver
             .unwrap_or_else(|| Arc::new(self.config.policies.clone()));
+        let mut pins = crate::pins::Pins::new(s.pinning.mode, self.pins);
+        for t in &self.tools {
+            pins.observe(t);
+        }
+        let mut catalog = Catalog::new(self.tools);
+        catalog.pin_problems = pins.problems().clone();
         Ok(Engine {
             sessions,
             sessions_enabled,
@@ -292,8 +315,9 @@ impl EngineBuilder {
             pipeline,
             audit: self.audit,
             clock: self.clock,
-            catalog: RwLock::new(Arc::new(Catalog::new(self.tools))),
+            catalog: RwLock::new(Arc::new(catalog)),
             cleaner: self.cleaner,
+            pins: std::sync::Mutex::new(pins),
         })
     }
 }
@@ -309,6 +333,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     catalog: RwLock<Arc<Catalog>>,
     cleaner: Option<Arc<dyn crate::clean::ResultCleaner>>,
+    pins: std::sync::Mutex<crate::pins::Pins>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -333,6 +358,7 @@ impl Engine {
             clock: Arc::new(SystemClock),
             tools: Vec::new(),
             cleaner: None,
+            pins: HashMap::new(),
         }
     }
 
@@ -366,14 +392,38 @@ impl Engine {
         } else {
             HashMap::new()
         };
+        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
         for t in tools {
             let def = match old.get(&t.name) {
                 Some(known) if **known == t => known.clone(),
-                _ => Arc::new(t),
+                _ => {
+                    pins.observe(&t);
+                    Arc::new(t)
+                }
             };
             next.insert(def.name.clone(), def);
         }
-        *slot = Arc::new(Catalog { tools: next });
+        let pin_problems = pins
+            .problems()
+            .iter()
+            .filter(|(name, _)| next.contains_key(*name))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        *slot = Arc::new(Catalog {
+            tools: next,
+            pin_problems,
+        });
+    }
+
+    /// Why calls of `tool` are refused by `[pinning]`, if they are (the transports hide such
+    /// tools from `tools/list` answers).
+    pub fn pin_problem(&self, tool: &str) -> Option<crate::pins::PinProblem> {
+        self.catalog().pin_problem(tool)
+    }
+
+    /// The pins so far (tool name → `sha256:…`): what `airlock pin` writes.
+    pub fn pins(&self) -> std::collections::BTreeMap<String, String> {
+        self.pins.lock().unwrap_or_else(|p| p.into_inner()).pinned()
     }
 
     /// The known tools.
@@ -631,7 +681,43 @@ impl Engine {
             ))
         };
         let args = self.arguments(tool, arguments);
-        let def = match definition.or_else(|| self.catalog().get(tool).cloned()) {
+        let catalog = self.catalog();
+        let (def, pin_problem) = match definition {
+            // A definition handed in with the call is checked against the pins here.
+            Some(d) => {
+                let problem = self
+                    .pins
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .observe(&d);
+                (Some(d), problem)
+            }
+            None => (catalog.get(tool).cloned(), catalog.pin_problem(tool)),
+        };
+        if let Some(problem) = pin_problem {
+            let recorded = match &args {
+                Ok(map) => self.config.redactor.redact(map),
+                Err(bad) => bad.recorded.clone(),
+            };
+            let (code, message) = match problem {
+                crate::pins::PinProblem::Changed => (
+                    DenyCode::ToolIntegrityChanged,
+                    format!(
+                        "Tool '{}' was not called: the server changed its definition after it was pinned.",
+                        clip(tool, 80)
+                    ),
+                ),
+                crate::pins::PinProblem::Unpinned => (
+                    DenyCode::ToolIntegrityUnpinned,
+                    format!(
+                        "Tool '{}' was not called: it has no pin, and only pinned tools may be called.",
+                        clip(tool, 80)
+                    ),
+                ),
+            };
+            return Err(refuse(code, message, recorded));
+        }
+        let def = match def {
             Some(d) => d,
             None => {
                 let recorded = match &args {

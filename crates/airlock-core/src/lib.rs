@@ -57,6 +57,7 @@ pub mod engine;
 pub mod field_path;
 pub mod fnv;
 pub mod limits;
+pub mod pins;
 pub mod pipeline;
 pub mod policy;
 pub mod refusal;

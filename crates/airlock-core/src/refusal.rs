@@ -139,6 +139,11 @@ macro_rules! deny_codes {
 deny_codes! {
     /// The tool is not in the server's tool list.
     UnknownTool = "tool_integrity.unknown_tool",
+    /// The tool's definition changed since it was pinned (`[pinning]`): a rug pull, or an
+    /// update nobody reviewed.
+    ToolIntegrityChanged = "tool_integrity.changed",
+    /// The tool has no pin, and pins come from a file (`pinning.mode = "file"`).
+    ToolIntegrityUnpinned = "tool_integrity.unpinned",
     /// No policy applies to this caller (the resolver returned none).
     PolicyUnresolved = "policy.unresolved",
     /// The policy denies the tool, or does not allow it.
@@ -256,6 +261,9 @@ impl DenyCode {
     pub fn block_reason(self) -> BlockReason {
         match self {
             DenyCode::UnknownTool => BlockReason::UnknownTool,
+            DenyCode::ToolIntegrityChanged | DenyCode::ToolIntegrityUnpinned => {
+                BlockReason::ToolChanged
+            }
             DenyCode::PolicyUnresolved
             | DenyCode::ToolAccessDenied
             | DenyCode::ToolAccessAgentRequired
@@ -350,7 +358,10 @@ impl DenyCode {
             | DenyCode::NetworkPort
             | DenyCode::NetworkInternal => Fault::Policy,
             DenyCode::FilesystemUnresolvable | DenyCode::NetworkUnresolvable => Fault::Airlock,
-            DenyCode::SchemaInvalid | DenyCode::GhostArgsUndecidable => Fault::Upstream,
+            DenyCode::SchemaInvalid
+            | DenyCode::GhostArgsUndecidable
+            | DenyCode::ToolIntegrityChanged
+            | DenyCode::ToolIntegrityUnpinned => Fault::Upstream,
             DenyCode::PolicyUnresolved
             | DenyCode::ToolAccessDenied
             | DenyCode::ToolAccessAgentRequired
@@ -408,6 +419,8 @@ impl DenyCode {
             DenyCode::SessionCooldown => Retry::Later,
             DenyCode::SchemaInvalid
             | DenyCode::GhostArgsUndecidable
+            | DenyCode::ToolIntegrityChanged
+            | DenyCode::ToolIntegrityUnpinned
             | DenyCode::PolicyUnresolved
             | DenyCode::ToolAccessDenied
             | DenyCode::ToolAccessAgentRequired
@@ -429,6 +442,12 @@ impl DenyCode {
         match self {
             DenyCode::UnknownTool => {
                 "Call only tools from the server's tool list (tools/list); check the spelling of the tool name."
+            }
+            DenyCode::ToolIntegrityChanged => {
+                "Retrying will not help: the server changed this tool after it was approved, and the change must be reviewed by the operator first. Use another tool."
+            }
+            DenyCode::ToolIntegrityUnpinned => {
+                "Retrying will not help: this tool has not been approved (pinned) by the operator. Use another tool."
             }
             DenyCode::PolicyUnresolved => {
                 "Retrying will not help: no policy applies to this caller. The operator must configure one for this agent or tenant."

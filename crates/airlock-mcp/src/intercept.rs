@@ -45,11 +45,14 @@ pub fn learn_and_hide(engine: &Engine, caller: &CallerContext, result: &mut Valu
         return false;
     };
     engine.merge_tools(page.iter().cloned());
+    // Hidden: tools the caller may never call, and tools at odds with their pin.
     let hidden: HashSet<&str> = match engine.policy_for(caller) {
         Some(policy) => page
             .iter()
             .filter(|t| {
-                policy.access(t) == Access::Denied || !policy.has_role(&t.name, &caller.roles)
+                policy.access(t) == Access::Denied
+                    || !policy.has_role(&t.name, &caller.roles)
+                    || engine.pin_problem(&t.name).is_some()
             })
             .map(|t| t.name.as_str())
             .collect(),

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod demo;
+pub mod pin;
 pub mod run;
 pub mod scan;
 pub mod serve;
