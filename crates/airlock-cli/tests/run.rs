@@ -464,7 +464,7 @@ fn a_tool_whose_definition_changes_is_refused_and_hidden() {
     let mut s = Session::start(&[], None, &[("AIRLOCK_TEST_RUG_PULL", "1")]);
     s.send(INIT);
     s.recv();
-    let mut answer_to = |s: &mut Session, id: u64| loop {
+    let answer_to = |s: &mut Session, id: u64| loop {
         let v = s.recv();
         if v["id"] == id {
             return v;
