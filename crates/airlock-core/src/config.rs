@@ -230,6 +230,9 @@ pub struct GatewaySettings {
     pub upstream_token_env: Option<String>,
     /// Most sessions open at once (1 – 100000); a new session beyond it gets 503.
     pub max_sessions: usize,
+    /// Most sessions one caller (one identity) may have open at once (1 – 100000); a new one
+    /// beyond it gets 429.
+    pub max_sessions_per_caller: usize,
     /// Seconds without a request after which a session is closed (and its server stopped).
     pub idle_timeout_secs: u64,
     /// Largest request body accepted, in bytes (1024 – 67108864); larger ones get 413.
@@ -247,6 +250,7 @@ impl Default for GatewaySettings {
             pass_credentials: false,
             upstream_token_env: None,
             max_sessions: 1024,
+            max_sessions_per_caller: 32,
             idle_timeout_secs: 900,
             max_body_bytes: 4 << 20,
         }
@@ -1300,6 +1304,11 @@ impl Config {
             "most sessions open at once; more get 503".into(),
         );
         add(
+            "gateway.max_sessions_per_caller",
+            g.max_sessions_per_caller.to_string(),
+            "most sessions one caller may have open at once; more get 429".into(),
+        );
+        add(
             "gateway.idle_timeout_secs",
             g.idle_timeout_secs.to_string(),
             "an idle session is closed and its server stopped after this many seconds".into(),
@@ -2197,6 +2206,12 @@ fn check_gateway(
 ) -> Result<(), ConfigError> {
     let within = |key: &str, v: usize, lo: usize, hi: usize| within(&bad, key, v, lo, hi);
     within("gateway.max_sessions", g.max_sessions, 1, 100_000)?;
+    within(
+        "gateway.max_sessions_per_caller",
+        g.max_sessions_per_caller,
+        1,
+        100_000,
+    )?;
     within("gateway.max_body_bytes", g.max_body_bytes, 1024, 64 << 20)?;
     for (i, k) in g.api_keys.iter().enumerate() {
         if k.sha256.len() != 64 || !k.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {

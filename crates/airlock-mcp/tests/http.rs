@@ -580,3 +580,43 @@ fn jwks_keys_are_picked_by_kid() {
     .unwrap();
     assert!(auth.authenticate(&headers(&hs)).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_caller_cannot_take_every_session_and_a_failed_initialize_leaves_none() {
+    let gw = start(&config_text("max_sessions_per_caller = 2"), test_server()).await;
+    let url = gw.url.clone();
+    let alice = [("x-api-key", "key-alice")];
+    let first = open_session(&url, &alice).await;
+    open_session(&url, &alice).await;
+    let r = post(&url, &alice, INIT).await;
+    assert_eq!(r.status, 429, "{:?}", r.messages);
+    assert!(
+        r.messages[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("DELETE")
+    );
+    // Another caller is not affected.
+    open_session(&url, &[("x-api-key", "key-bob")]).await;
+    // Ending one of alice's sessions makes room.
+    let gone = reqwest::Client::new()
+        .delete(&url)
+        .header("x-api-key", "key-alice")
+        .header("mcp-session-id", &first)
+        .send()
+        .await
+        .unwrap();
+    assert!(gone.status().is_success(), "{}", gone.status());
+    open_session(&url, &alice).await;
+    assert_eq!(gw.gateway.session_count(), 3);
+
+    // The server refuses initialize (an error inside HTTP 200): no session is kept, and none
+    // is announced.
+    let failing = INIT.replace("\"raw\"", "\"fail-init\"");
+    let r = post(&url, &[("x-api-key", "key-bob")], &failing).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.messages[0]["error"]["code"], -32602);
+    assert!(r.headers.get("mcp-session-id").is_none());
+    assert_eq!(gw.gateway.session_count(), 3);
+    gw.stop().await;
+}

@@ -387,6 +387,21 @@ impl Inner {
                 "the gateway has as many sessions as it may hold; try again later",
             ));
         }
+        // One caller may not take every slot (each may be a server process).
+        let own = lock(&self.sessions)
+            .values()
+            .filter(|s| s.principal == identity.principal && !s.is_gone())
+            .count()
+            + usize::from(lock(&self.shared).contains_key(&identity.principal));
+        if own >= self.settings.max_sessions_per_caller {
+            return Err(rpc_error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                INVALID_REQUEST,
+                &format!(
+                    "this caller has {own} sessions open, the most allowed; end one (HTTP DELETE with its Mcp-Session-Id) or reuse it"
+                ),
+            ));
+        }
         let hooks = Hooks {
             stale: self.stale.clone(),
             roots: Arc::new(Mutex::new(HashSet::new())),
@@ -819,14 +834,44 @@ async fn post(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) 
 }
 
 /// A new session's `initialize` answer carries its id; a failed handshake ends it.
-async fn with_session(mut response: Response, inner: &Inner, session: &Arc<Session>) -> Response {
-    if response.status() == StatusCode::OK {
-        if let Ok(v) = HeaderValue::from_str(&session.id) {
-            response.headers_mut().insert(SESSION_HEADER, v);
+async fn with_session(response: Response, inner: &Inner, session: &Arc<Session>) -> Response {
+    // A JSON answer is read to see whether `initialize` failed (an error with HTTP 200): then
+    // the session is closed now instead of idling until its timeout.
+    let is_json = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let (mut response, failed) = if response.status() != StatusCode::OK {
+        (response, true)
+    } else if is_json {
+        let (parts, body) = response.into_parts();
+        match axum::body::to_bytes(body, 4 << 20).await {
+            Ok(bytes) => {
+                let failed = serde_json::from_slice::<Value>(&bytes)
+                    .map_or(true, |v| v.get("result").is_none());
+                (
+                    Response::from_parts(parts, axum::body::Body::from(bytes)),
+                    failed,
+                )
+            }
+            Err(_) => (
+                rpc_error_response(
+                    StatusCode::BAD_GATEWAY,
+                    SERVER_GONE,
+                    "the server's answer to initialize could not be read",
+                ),
+                true,
+            ),
         }
     } else {
+        (response, false)
+    };
+    if failed {
         lock(&inner.sessions).remove(&session.id);
         session.close(&HeaderMap::new()).await;
+    } else if let Ok(v) = HeaderValue::from_str(&session.id) {
+        response.headers_mut().insert(SESSION_HEADER, v);
     }
     response
 }

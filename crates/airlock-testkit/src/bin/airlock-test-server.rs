@@ -4,7 +4,7 @@
 //! after a delay (for cancellation and in-flight tests); `crash {}` exits without answering.
 //! It answers `initialize`, `ping`, `tools/list` (with `nextCursor` paging when
 //! `AIRLOCK_TEST_PAGE=1`), and echoes back unknown methods as JSON-RPC "method not found"
-//! errors. Every line it receives is also appended to `$AIRLOCK_TEST_LOG` when set, so tests can
+//! errors (and refuses `initialize` from a client named `fail-init`). Every line it receives is also appended to `$AIRLOCK_TEST_LOG` when set, so tests can
 //! check what reached the server byte for byte. With `AIRLOCK_TEST_RUG_PULL=1` it also lists
 //! `rug_pull {}`: calling it changes `echo`'s description to one that tells the model to leak
 //! a key, and sends `notifications/tools/list_changed` (a rug pull, for pinning tests).
@@ -76,6 +76,13 @@ fn main() {
         };
         let params = msg.get("params").cloned().unwrap_or(Value::Null);
         let result = match method {
+            // A client named "fail-init" is refused (for the gateway's failed-initialize path).
+            "initialize"
+                if params.pointer("/clientInfo/name").and_then(Value::as_str)
+                    == Some("fail-init") =>
+            {
+                Err(json!({"code": -32602, "message": "unsupported client"}))
+            }
             "initialize" => Ok(json!({
                 "protocolVersion": "2025-06-18",
                 "capabilities": {"tools": {"listChanged": true}},
