@@ -88,13 +88,21 @@ impl Running {
 }
 
 async fn start(toml: &str, upstream: Upstream) -> Running {
+    start_with(toml, upstream, |g| g).await
+}
+
+async fn start_with(
+    toml: &str,
+    upstream: Upstream,
+    tune: impl FnOnce(Gateway) -> Gateway,
+) -> Running {
     let config = ConfigBuilder::new()
         .file("test.toml", toml)
         .build()
         .unwrap();
     let settings = config.settings.gateway.clone();
     let engine = Arc::new(Engine::builder().config(config).build().unwrap());
-    let gateway = Gateway::new(engine, settings, upstream).unwrap();
+    let gateway = tune(Gateway::new(engine, settings, upstream).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -618,5 +626,50 @@ async fn one_caller_cannot_take_every_session_and_a_failed_initialize_leaves_non
     assert_eq!(r.messages[0]["error"]["code"], -32602);
     assert!(r.headers.get("mcp-session-id").is_none());
     assert_eq!(gw.gateway.session_count(), 3);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_lists_its_tools_cannot_keep_a_session_alive() {
+    let silent = Upstream::Command(vec![
+        "env".into(),
+        "AIRLOCK_TEST_SILENT_LIST=1".into(),
+        airlock_testkit::test_server().into(),
+    ]);
+    let gw = start_with(&config_text("idle_timeout_secs = 1"), silent, |g| {
+        g.list_timeout(Duration::from_millis(300))
+    })
+    .await;
+    let url = gw.url.clone();
+    let auth = [("x-api-key", "key-alice")];
+    let sid = open_session(&url, &auth).await;
+    let with = [("x-api-key", "key-alice"), ("mcp-session-id", sid.as_str())];
+    // The call needs the tool list, which never comes: refused (never called blind).
+    let r = post(
+        &url,
+        &with,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.messages[0].get("result").is_some() || r.messages[0].get("error").is_some());
+    assert_ne!(
+        r.messages[0]
+            .pointer("/result/content/0/text")
+            .and_then(Value::as_str),
+        Some("x"),
+        "the call went through blind: {:?}",
+        r.messages
+    );
+    // The unanswered fetch does not count as work in flight: the session idles out.
+    let mut open = gw.gateway.session_count();
+    for _ in 0..100 {
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        open = gw.gateway.session_count();
+    }
+    assert_eq!(open, 0, "the session never idled out");
     gw.stop().await;
 }

@@ -109,9 +109,15 @@ impl ChildLink {
         Ok(link)
     }
 
-    /// Whether a request is waiting or a GET stream is open.
+    /// Whether a request is waiting or a GET stream is open. Requests nobody waits for any
+    /// more (a fetch that timed out, a client that went away) are forgotten here, so a server
+    /// that never answers cannot keep its session from idling out.
     pub(crate) fn is_busy(&self) -> bool {
-        !lock(&self.pending).is_empty()
+        let mut pending = lock(&self.pending);
+        pending.retain(|_, p| !p.tx.is_closed());
+        let waiting = !pending.is_empty();
+        drop(pending);
+        waiting
             || lock(&self.general)
                 .stream
                 .as_ref()

@@ -105,6 +105,8 @@ struct Session {
     last_used: Mutex<Instant>,
     /// Requests in flight, by id: a client's `notifications/cancelled` ends their streams.
     inflight: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+    /// One tool-list fetch at a time per session (a slow server delays only its own session).
+    fetch: tokio::sync::Mutex<()>,
 }
 
 /// Removes a request from its session's in-flight table when its answer is done.
@@ -178,7 +180,6 @@ struct Inner {
     /// Sessions of stateless requests, by the caller's principal.
     shared: Mutex<HashMap<String, Arc<Session>>>,
     stale: Arc<AtomicBool>,
-    fetch: tokio::sync::Mutex<()>,
     next_internal: AtomicU64,
 }
 
@@ -274,10 +275,19 @@ impl Gateway {
                 sessions: Mutex::new(HashMap::new()),
                 shared: Mutex::new(HashMap::new()),
                 stale: Arc::new(AtomicBool::new(false)),
-                fetch: tokio::sync::Mutex::new(()),
                 next_internal: AtomicU64::new(1),
             }),
         })
+    }
+
+    /// How long a tool-list fetch may take before the call that needed it is refused
+    /// (default 30 s).
+    #[must_use]
+    pub fn list_timeout(mut self, timeout: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.list_timeout = timeout;
+        }
+        self
     }
 
     /// Narrow the roots clients announce to `policy`'s roots, each kept root checked against
@@ -439,6 +449,7 @@ impl Inner {
             hooks,
             last_used: Mutex::new(Instant::now()),
             inflight: Mutex::new(HashMap::new()),
+            fetch: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -472,7 +483,7 @@ impl Inner {
         meta: Option<&Value>,
         headers: &HeaderMap,
     ) -> bool {
-        let _one = self.fetch.lock().await;
+        let _one = session.fetch.lock().await;
         if !self.stale.load(Ordering::Acquire) && self.engine.catalog().get(name).is_some() {
             return true;
         }

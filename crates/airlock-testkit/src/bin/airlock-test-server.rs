@@ -4,7 +4,8 @@
 //! after a delay (for cancellation and in-flight tests); `crash {}` exits without answering.
 //! It answers `initialize`, `ping`, `tools/list` (with `nextCursor` paging when
 //! `AIRLOCK_TEST_PAGE=1`), and echoes back unknown methods as JSON-RPC "method not found"
-//! errors (and refuses `initialize` from a client named `fail-init`). Every line it receives is also appended to `$AIRLOCK_TEST_LOG` when set, so tests can
+//! errors (and refuses `initialize` from a client named `fail-init`; with
+//! `AIRLOCK_TEST_SILENT_LIST=1` it never answers `tools/list`). Every line it receives is also appended to `$AIRLOCK_TEST_LOG` when set, so tests can
 //! check what reached the server byte for byte. With `AIRLOCK_TEST_RUG_PULL=1` it also lists
 //! `rug_pull {}`: calling it changes `echo`'s description to one that tells the model to leak
 //! a key, and sends `notifications/tools/list_changed` (a rug pull, for pinning tests).
@@ -44,6 +45,7 @@ fn main() {
     let log = std::env::var_os("AIRLOCK_TEST_LOG");
     let paged = std::env::var_os("AIRLOCK_TEST_PAGE").is_some();
     let rug_pull = std::env::var_os("AIRLOCK_TEST_RUG_PULL").is_some();
+    let silent_list = std::env::var_os("AIRLOCK_TEST_SILENT_LIST").is_some();
     let mut rugged = false;
     if let Some(path) = &log
         && let Ok(mut f) = std::fs::OpenOptions::new()
@@ -75,6 +77,9 @@ fn main() {
             continue; // a response to something we never asked
         };
         let params = msg.get("params").cloned().unwrap_or(Value::Null);
+        if silent_list && method == "tools/list" {
+            continue; // never answers: for timeouts
+        }
         let result = match method {
             // A client named "fail-init" is refused (for the gateway's failed-initialize path).
             "initialize"
