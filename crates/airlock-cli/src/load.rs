@@ -255,3 +255,23 @@ pub fn scanner(
         anyhow::anyhow!("invalid configuration: sanitize: {e}\nhint: `airlock scan --list` names every detector type")
     })
 }
+
+/// The tools in a file holding a `tools/list` result, a JSON-RPC response holding one, or an
+/// array of tools (`airlock check --tools`, `airlock pin --tools`).
+pub fn tools_file(path: &std::path::Path) -> anyhow::Result<Vec<airlock_core::ToolDef>> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the tools file {}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "the tools file {} is not valid JSON\nhint: save the result of a tools/list request, e.g. {{\"tools\": [...]}}",
+            path.display()
+        )
+    })?;
+    airlock_core::ToolDef::parse_list(json).with_context(|| {
+        format!(
+            "the tools file {} does not hold a list of tools\nhint: each tool needs at least a \"name\"; give a tools/list result, a JSON-RPC response holding one, or an array of tools",
+            path.display()
+        )
+    })
+}

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use airlock_core::{Arguments, Call, CallerContext, ToolDef};
+use airlock_core::{Arguments, Call, CallerContext};
 use anyhow::Context;
 use jiff::Timestamp;
 
@@ -59,20 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             })
         })
         .transpose()?;
-    let tools_text = std::fs::read_to_string(&args.tools)
-        .with_context(|| format!("cannot read the tools file {}", args.tools.display()))?;
-    let tools_json: serde_json::Value = serde_json::from_str(&tools_text).with_context(|| {
-        format!(
-            "the tools file {} is not valid JSON\nhint: save the result of a tools/list request, e.g. {{\"tools\": [...]}}",
-            args.tools.display()
-        )
-    })?;
-    let tools = ToolDef::parse_list(tools_json).with_context(|| {
-        format!(
-            "the tools file {} does not hold a list of tools\nhint: each tool needs at least a \"name\"; give a tools/list result, a JSON-RPC response holding one, or an array of tools",
-            args.tools.display()
-        )
-    })?;
+    let tools = load::tools_file(&args.tools)?;
     let raw = read_args(&args.args)?;
 
     let (_, config) = load::config(&args.config)?;

@@ -5,7 +5,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use airlock_core::ToolDef;
 use anyhow::Context;
 
 use crate::Outcome;
@@ -25,20 +24,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let text = std::fs::read_to_string(&args.tools)
-        .with_context(|| format!("cannot read the tools file {}", args.tools.display()))?;
-    let json: serde_json::Value = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "the tools file {} is not valid JSON\nhint: save the result of a tools/list request, e.g. {{\"tools\": [...]}}",
-            args.tools.display()
-        )
-    })?;
-    let tools = ToolDef::parse_list(json).with_context(|| {
-        format!(
-            "the tools file {} does not hold a list of tools\nhint: each tool needs at least a \"name\"",
-            args.tools.display()
-        )
-    })?;
+    let tools = crate::load::tools_file(&args.tools)?;
     let pins: std::collections::BTreeMap<String, String> = tools
         .iter()
         .map(|t| (t.name.clone(), airlock_core::pins::pin_of(t)))
