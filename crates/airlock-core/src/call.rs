@@ -44,6 +44,8 @@ pub struct ToolDef {
     pub extra: Map<String, Value>,
     #[serde(skip)]
     compiled: OnceLock<CompiledSchema>,
+    #[serde(skip)]
+    pin: OnceLock<String>,
 }
 
 fn empty_object_schema() -> Value {
@@ -61,6 +63,7 @@ impl Clone for ToolDef {
             annotations: self.annotations.clone(),
             extra: self.extra.clone(),
             compiled: OnceLock::new(),
+            pin: OnceLock::new(),
         }
     }
 }
@@ -89,6 +92,7 @@ impl ToolDef {
             annotations: None,
             extra: Map::new(),
             compiled: OnceLock::new(),
+            pin: OnceLock::new(),
         }
     }
 
@@ -105,6 +109,12 @@ impl ToolDef {
     pub fn compiled(&self) -> &CompiledSchema {
         self.compiled
             .get_or_init(|| CompiledSchema::compile(&self.input_schema))
+    }
+
+    /// The definition's pin (`sha256:…`, see [`crate::pins`]): computed on first use, then
+    /// cached like the compiled schema (change a definition by building a new one).
+    pub fn pin(&self) -> &str {
+        self.pin.get_or_init(|| crate::pins::compute_pin(self))
     }
 
     /// Parse tool definitions from JSON: a `tools/list` result (`{"tools": [...]}`), a JSON-RPC

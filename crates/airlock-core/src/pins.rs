@@ -65,8 +65,13 @@ pub enum PinProblem {
     Unpinned,
 }
 
-/// A definition's pin: `sha256:` and the hex digest of its canonical JSON without `_meta`.
+/// A definition's pin: `sha256:` and the hex digest of its canonical JSON without `_meta`
+/// (cached in the definition: [`ToolDef::pin`]).
 pub fn pin_of(def: &ToolDef) -> String {
+    def.pin().to_owned()
+}
+
+pub(crate) fn compute_pin(def: &ToolDef) -> String {
     let mut v = serde_json::to_value(def).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         m.remove("_meta");
@@ -126,12 +131,12 @@ impl Pins {
         if self.mode == PinMode::Off {
             return None;
         }
-        let pin = pin_of(def);
+        let pin = def.pin();
         let problem = match (self.mode, self.pinned.get(&def.name)) {
-            (_, Some(p)) if *p == pin => None,
+            (_, Some(p)) if p == pin => None,
             (_, Some(_)) => Some(PinProblem::Changed),
             (PinMode::FirstSeen, None) => {
-                self.pinned.insert(def.name.clone(), pin);
+                self.pinned.insert(def.name.clone(), pin.to_owned());
                 None
             }
             (_, None) => Some(PinProblem::Unpinned),
