@@ -2,7 +2,6 @@
 //! every decision is made by `airlock-core`. `main` maps one result to an exit code:
 //! 0 success (or allowed), 1 refused, 2 usage or configuration error.
 
-mod audit_file;
 mod cmd;
 mod load;
 mod printer;

@@ -56,7 +56,17 @@ fn valid() -> Value {
 fn bench(c: &mut Criterion) {
     let def = Arc::new(transfer());
     let caller = CallerContext::default().agent("bench").session("s1");
+    // The core's own checks (the guards and the scanner have benchmarks of their own).
+    let core_only = || {
+        airlock_core::ConfigBuilder::new()
+            .set("filesystem.enabled", false, "bench")
+            .set("network.enabled", false, "bench")
+            .set("sanitize.enabled", false, "bench")
+            .build()
+            .unwrap()
+    };
     let engine = Engine::builder()
+        .config(core_only())
         .tools([transfer(), query()])
         .build()
         .unwrap();
@@ -67,6 +77,7 @@ fn bench(c: &mut Criterion) {
             .is_allowed()
     );
     let audited = Engine::builder()
+        .config(core_only())
         .tools([transfer()])
         .audit(Arc::new(JsonlSink::new(std::io::sink())))
         .build()

@@ -72,6 +72,62 @@ pub struct Settings {
     pub pinning: PinningSettings,
 }
 
+impl Settings {
+    /// Whether paths in arguments are checked for anyone: `[filesystem]`, or a tool's or a
+    /// tenant's change to it, turns the check on.
+    pub fn filesystem_on(&self) -> bool {
+        self.filesystem.enabled
+            || self
+                .filesystem
+                .tools
+                .values()
+                .any(|o| o.enabled == Some(true))
+            || self
+                .tenants
+                .values()
+                .any(|t| t.filesystem.enabled == Some(true))
+    }
+
+    /// Whether URLs in arguments are checked for anyone.
+    pub fn network_on(&self) -> bool {
+        self.network.enabled
+            || self.network.tools.values().any(|o| o.enabled == Some(true))
+            || self
+                .tenants
+                .values()
+                .any(|t| t.network.enabled == Some(true))
+    }
+
+    /// Whether host names are resolved for anyone (the DNS check waits on the network).
+    pub fn dns_check_on(&self) -> bool {
+        self.network_on()
+            && (self.network.dns_check
+                || self
+                    .network
+                    .tools
+                    .values()
+                    .any(|o| o.dns_check == Some(true))
+                || self
+                    .tenants
+                    .values()
+                    .any(|t| t.network.dns_check == Some(true)))
+    }
+
+    /// Whether anyone's tool results are scanned and masked (`[sanitize]` or a tenant's).
+    pub fn sanitize_on(&self) -> bool {
+        self.sanitize.enabled
+            || self
+                .tenants
+                .values()
+                .any(|t| t.sanitize.enabled == Some(true))
+    }
+
+    /// Whether secrets in arguments are refused or masked (`sanitize.arguments`).
+    pub fn argument_scan_on(&self) -> bool {
+        self.sanitize.arguments != "off"
+    }
+}
+
 /// `[pinning]`
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -1570,6 +1626,16 @@ pub struct ConfigBuilder {
     file: Option<(String, String)>,
     code: Vec<(String, toml::Value, String)>,
     env: Vec<(String, String)>,
+}
+
+/// For tests of the core alone: a builder with the sections other crates serve (paths and URLs
+/// in arguments, result masking) off, as an engine of the core alone requires.
+#[cfg(test)]
+pub(crate) fn bare() -> ConfigBuilder {
+    ConfigBuilder::new()
+        .set("filesystem.enabled", false, "test")
+        .set("network.enabled", false, "test")
+        .set("sanitize.enabled", false, "test")
 }
 
 impl ConfigBuilder {

@@ -127,6 +127,27 @@ pub enum EngineError {
         "limits.backend is {0} but no rate store was given; the engine opens no connections\nhint: pass EngineBuilder::rate_store(airlock_redis::RedisRateStore::open(…)) (the airlock binary does this for you), or set limits.backend = \"memory\""
     )]
     SharedStoreWithoutStore(String),
+    /// The configuration turns a section on that no check of this engine serves: the core
+    /// holds no path, URL or secret checks of its own.
+    #[error(
+        "{key} is on, but no check of this engine serves [{section}], so nothing would enforce it\nhint: build the engine with `agent_airlock::engine(config)` (crate agent-airlock), which adds every check the configuration asks for; or add a check that serves [{section}] with EngineBuilder::check; or set {key} = false"
+    )]
+    Unserved {
+        /// The section (`filesystem`, `network`, `sanitize.arguments`).
+        section: &'static str,
+        /// The key that turns it on.
+        key: &'static str,
+    },
+    /// `[sanitize]` is on but no result cleaner was given.
+    #[error(
+        "sanitize.enabled is on, but no result cleaner was given, so tool results would reach the model unmasked\nhint: build the engine with `agent_airlock::engine(config)` (crate agent-airlock), which adds the scanner; or pass EngineBuilder::cleaner(…); or set sanitize.enabled = false"
+    )]
+    NoCleaner,
+    /// `pinning.mode = "file"` but no pins were given: the core reads no files.
+    #[error(
+        "pinning.mode is \"file\" but no pins were given; the engine reads no files\nhint: build the engine with `agent_airlock::engine(config)`, which reads pinning.file; or pass EngineBuilder::pins(…)"
+    )]
+    PinsNotGiven,
 }
 
 /// The tools the engine knows by name (from the server's `tools/list`).
@@ -178,7 +199,7 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     tools: Vec<ToolDef>,
     cleaner: Option<Arc<dyn crate::clean::ResultCleaner>>,
-    pins: HashMap<String, String>,
+    pins: Option<HashMap<String, String>>,
 }
 
 impl EngineBuilder {
@@ -186,7 +207,7 @@ impl EngineBuilder {
     /// pins file of `pinning.mode = "file"`, or pins to keep across restarts.
     #[must_use]
     pub fn pins(mut self, pins: HashMap<String, String>) -> Self {
-        self.pins = pins;
+        self.pins = Some(pins);
         self
     }
 
@@ -297,17 +318,40 @@ impl EngineBuilder {
         }
         checks.push(Arc::new(Approval::new(self.approver)));
         checks.extend(self.extra);
+        // Fail closed: every section the configuration turns on has a check that serves it.
+        let required = [
+            (s.filesystem_on(), "filesystem", "filesystem.enabled"),
+            (s.network_on(), "network", "network.enabled"),
+            (
+                s.argument_scan_on(),
+                "sanitize.arguments",
+                "sanitize.arguments",
+            ),
+        ];
+        for (on, section, key) in required {
+            if on && !checks.iter().any(|c| c.serves().contains(&section)) {
+                return Err(EngineError::Unserved { section, key });
+            }
+        }
+        if s.sanitize_on() && self.cleaner.is_none() {
+            return Err(EngineError::NoCleaner);
+        }
+        if s.pinning.mode == crate::pins::PinMode::File && self.pins.is_none() {
+            return Err(EngineError::PinsNotGiven);
+        }
+        let may_block = checks.iter().any(|c| c.may_block());
         let pipeline = Pipeline::new(checks)?.with_order(&s.pipeline.order)?;
         let resolver = self
             .resolver
             .unwrap_or_else(|| Arc::new(self.config.policies.clone()));
-        let mut pins = crate::pins::Pins::new(s.pinning.mode, self.pins);
+        let mut pins = crate::pins::Pins::new(s.pinning.mode, self.pins.unwrap_or_default());
         for t in &self.tools {
             pins.observe(t);
         }
         let mut catalog = Catalog::new(self.tools);
         catalog.pin_problems = pins.problems().clone();
         Ok(Engine {
+            may_block,
             sessions,
             sessions_enabled,
             resolver,
@@ -324,6 +368,7 @@ impl EngineBuilder {
 
 /// The decision engine. Share it (`Arc<Engine>`) across threads and sessions.
 pub struct Engine {
+    may_block: bool,
     config: Arc<Config>,
     resolver: Arc<dyn PolicyResolver>,
     sessions: Arc<Sessions>,
@@ -358,8 +403,16 @@ impl Engine {
             clock: Arc::new(SystemClock),
             tools: Vec::new(),
             cleaner: None,
-            pins: HashMap::new(),
+            pins: None,
         }
+    }
+
+    /// Whether [`Engine::check`] may wait on the outside world: a check waits on a shared rate
+    /// store, DNS or a person. Async callers then decide off their runtime (e.g. tokio's
+    /// `spawn_blocking`); every wait has its own deadline (`limits.timeout_ms`,
+    /// `network.dns_timeout_ms`, the approver's).
+    pub fn may_block(&self) -> bool {
+        self.may_block
     }
 
     /// The configuration in force.
@@ -938,7 +991,6 @@ mod tests {
     use crate::audit::{AuditError, MemorySink};
     use crate::call::CallerContext;
     use crate::checks::UnknownArgs;
-    use crate::config::ConfigBuilder;
     use serde_json::json;
 
     fn tools() -> Vec<ToolDef> {
@@ -949,7 +1001,7 @@ mod tests {
     }
 
     fn engine(mode: UnknownArgs, sink: Arc<MemorySink>) -> Engine {
-        let config = ConfigBuilder::new().unknown_args(mode).build().unwrap();
+        let config = crate::config::bare().unknown_args(mode).build().unwrap();
         Engine::builder()
             .config(config)
             .tools(tools())
@@ -1066,6 +1118,7 @@ mod tests {
     #[test]
     fn audit_failure_refuses_the_call() {
         let e = Engine::builder()
+            .config(crate::config::bare().build().unwrap())
             .tools(tools())
             .audit(Arc::new(FailingSink))
             .build()
@@ -1087,6 +1140,7 @@ mod tests {
         }
         let mem = Arc::new(MemorySink::new());
         let e = Engine::builder()
+            .config(crate::config::bare().build().unwrap())
             .tools(tools())
             .audit(Arc::new(Witness(mem.clone())))
             .build()
@@ -1103,7 +1157,7 @@ mod tests {
 
     #[test]
     fn bad_pipeline_order_is_an_error() {
-        let config = ConfigBuilder::new()
+        let config = crate::config::bare()
             .set(
                 "pipeline.order",
                 toml::Value::Array(vec!["nope".into()]),
@@ -1173,7 +1227,7 @@ mod tests {
 
     #[test]
     fn audit_path_without_a_sink_is_an_error() {
-        let config = ConfigBuilder::new()
+        let config = crate::config::bare()
             .set("audit.path", "a.jsonl", "test")
             .build()
             .unwrap();
@@ -1183,7 +1237,11 @@ mod tests {
 
     #[test]
     fn relisting_unchanged_tools_keeps_their_compiled_schemas() {
-        let e = Engine::builder().tools(tools()).build().unwrap();
+        let e = Engine::builder()
+            .config(crate::config::bare().build().unwrap())
+            .tools(tools())
+            .build()
+            .unwrap();
         let before = e.catalog().get("read_file").unwrap().clone();
         e.set_tools(tools());
         assert!(Arc::ptr_eq(&before, e.catalog().get("read_file").unwrap()));

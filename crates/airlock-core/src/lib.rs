@@ -31,7 +31,13 @@
 //!     "properties": {"to": {"type": "string"}, "amount": {"type": "integer"}},
 //!     "required": ["to", "amount"]
 //! }));
-//! let config = ConfigBuilder::new().unknown_args(UnknownArgs::Block).build()?;
+//! // The core alone: the sections other crates serve (paths and URLs in arguments, result
+//! // masking) are turned off here, or the build refuses. `agent_airlock::engine(config)`
+//! // (crate agent-airlock) builds the complete engine from any configuration.
+//! let config = ConfigBuilder::new()
+//!     .unknown_args(UnknownArgs::Block)
+//!     .file("core-only.toml", "[filesystem]\nenabled = false\n[network]\nenabled = false\n[sanitize]\nenabled = false\n")
+//!     .build()?;
 //! let engine = Engine::builder().config(config).tools([transfer]).build()?;
 //!
 //! let decision = engine.check(Call::new("transfer", json!({"to": "bob", "amount": "5"})));
@@ -74,8 +80,3 @@ pub use config::{Config, ConfigBuilder, ConfigError, Origin, Settings};
 pub use engine::{Allowed, Catalog, Decision, Engine, EngineBuilder, EngineError, Refused};
 pub use pipeline::{CallState, Change, Check, CheckError, Outcome, Phase, Pipeline, Verdict};
 pub use refusal::{BlockReason, DenyCode, Fault, FieldError, Refusal, Retry};
-
-/// The README's Rust examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;

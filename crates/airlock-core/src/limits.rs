@@ -160,6 +160,12 @@ pub trait RateStore: Send + Sync {
             degraded: None,
         })
     }
+
+    /// Whether [`RateStore::acquire`] may wait on the network (a shared store does): the engine
+    /// then says it may block, and transports decide off their async runtime.
+    fn may_block(&self) -> bool {
+        false
+    }
 }
 
 /// What a shared store does when it cannot be reached.

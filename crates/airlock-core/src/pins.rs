@@ -226,13 +226,14 @@ mod tests {
 
     #[test]
     fn the_engine_refuses_changed_and_unpinned_tools_and_keeps_the_newest_definition() {
-        use crate::{Call, CallerContext, ConfigBuilder, Decision, Engine};
+        use crate::{Call, CallerContext, Decision, Engine};
         let call = || Call::new("read_notes", json!({"id": "n1"})).caller(CallerContext::default());
         let code = |d: Decision| match d {
             Decision::Allowed(_) => "allowed".to_owned(),
             Decision::Refused(r) => r.refusal.code.as_str().to_owned(),
         };
         let engine = Engine::builder()
+            .config(crate::config::bare().build().unwrap())
             .tools([def("Read a note.")])
             .build()
             .unwrap();
@@ -247,7 +248,7 @@ mod tests {
         assert_eq!(code(engine.check(call())), "allowed");
 
         // Pins from a file: only pinned, unchanged tools.
-        let config = ConfigBuilder::new()
+        let config = crate::config::bare()
             .file(
                 "t.toml",
                 "[pinning]\nmode = \"file\"\nfile = \"pins.json\"\n",
@@ -274,7 +275,7 @@ mod tests {
             "tool_integrity.unpinned"
         );
         // Off: anything goes.
-        let config = ConfigBuilder::new()
+        let config = crate::config::bare()
             .file("t.toml", "[pinning]\nmode = \"off\"\n")
             .build()
             .unwrap();
@@ -287,7 +288,7 @@ mod tests {
         assert_eq!(code(engine.check(call())), "allowed");
         // `file` without a file is a configuration error.
         assert!(
-            ConfigBuilder::new()
+            crate::config::bare()
                 .file("t.toml", "[pinning]\nmode = \"file\"\n")
                 .build()
                 .is_err()

@@ -134,6 +134,21 @@ pub trait Check: Send + Sync + 'static {
     fn phase(&self) -> Phase;
     /// Decide on one call.
     fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError>;
+
+    /// The configuration sections this check serves (`"filesystem"`, `"network"`,
+    /// `"sanitize.arguments"`). An engine whose configuration turns a section on refuses to
+    /// build unless some check serves it: a setting nothing enforces is an error, never a
+    /// silent gap (fail closed).
+    fn serves(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether [`Check::check`] may wait on the outside world (a shared store, DNS, a person).
+    /// Transports then take the engine's decision off their async runtime
+    /// ([`crate::Engine::may_block`]).
+    fn may_block(&self) -> bool {
+        false
+    }
 }
 
 /// Why a pipeline could not be built.

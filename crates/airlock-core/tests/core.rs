@@ -3,6 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
 
+/// A configuration for an engine of the core alone: the sections that other crates serve
+/// (paths and URLs in arguments, result masking) are off, as such an engine requires.
+fn bare() -> airlock_core::ConfigBuilder {
+    airlock_core::ConfigBuilder::new()
+        .set("filesystem.enabled", false, "test")
+        .set("network.enabled", false, "test")
+        .set("sanitize.enabled", false, "test")
+}
+
 mod docs {
     use std::path::{Path, PathBuf};
 
@@ -76,11 +85,14 @@ mod docs {
 }
 
 mod hostile {
+    #[allow(unused_imports)]
+    use super::bare;
     use airlock_core::{Call, DenyCode, Engine, ToolDef};
     use serde_json::{Value, json};
 
     fn decide(schema: Value, args: Value) -> Option<DenyCode> {
         let engine = Engine::builder()
+            .config(bare().build().unwrap())
             .tools([ToolDef::new("t", schema)])
             .build()
             .unwrap();
@@ -181,10 +193,12 @@ mod hostile {
 }
 
 mod properties {
+    #[allow(unused_imports)]
+    use super::bare;
     use std::collections::BTreeSet;
 
     use airlock_core::checks::ghost_args::find_ghosts;
-    use airlock_core::{Call, ConfigBuilder, Decision, DenyCode, Engine, ToolDef, UnknownArgs};
+    use airlock_core::{Call, Decision, DenyCode, Engine, ToolDef, UnknownArgs};
     use proptest::prelude::*;
     use serde_json::{Map, Value, json};
 
@@ -238,7 +252,7 @@ mod properties {
     }
 
     fn engine(mode: UnknownArgs, schema: Value) -> Engine {
-        let config = ConfigBuilder::new().unknown_args(mode).build().unwrap();
+        let config = bare().unknown_args(mode).build().unwrap();
         Engine::builder()
             .config(config)
             .tools([ToolDef::new("t", schema)])
@@ -424,10 +438,12 @@ mod properties {
 }
 
 mod policy {
+    #[allow(unused_imports)]
+    use super::bare;
     use std::sync::Arc;
 
     use airlock_core::policy::{Policy, PolicySettings};
-    use airlock_core::{Call, CallerContext, ConfigBuilder, DenyCode, Engine, ToolDef};
+    use airlock_core::{Call, CallerContext, DenyCode, Engine, ToolDef};
     use serde_json::{Value, json};
 
     const CONFIG: &str = r#"
@@ -473,10 +489,7 @@ preset = "strict"
     }
 
     fn engine() -> Engine {
-        let config = ConfigBuilder::new()
-            .file("airlock.toml", CONFIG)
-            .build()
-            .unwrap();
+        let config = bare().file("airlock.toml", CONFIG).build().unwrap();
         Engine::builder()
             .config(config)
             .tools(tools())
@@ -626,6 +639,7 @@ preset = "strict"
             })
         };
         let e = Engine::builder()
+            .config(bare().build().unwrap())
             .tools(tools())
             .policy_resolver(Arc::new(resolver))
             .build()
@@ -679,10 +693,7 @@ preset = "strict"
             ),
         ];
         for (text, key, line) in cases {
-            let e = ConfigBuilder::new()
-                .file("p.toml", text)
-                .build()
-                .unwrap_err();
+            let e = bare().file("p.toml", text).build().unwrap_err();
             assert_eq!(e.key, key, "{text}");
             assert_eq!(
                 e.origin,
@@ -698,11 +709,13 @@ preset = "strict"
 }
 
 mod rate_limits {
+    #[allow(unused_imports)]
+    use super::bare;
     use std::sync::Arc;
     use std::time::Duration;
 
     use airlock_core::limits::{Acquire, MemoryRateStore, Rate, RateStore, RateStoreError};
-    use airlock_core::{Call, CallerContext, ConfigBuilder, DenyCode, Engine, ToolDef};
+    use airlock_core::{Call, CallerContext, DenyCode, Engine, ToolDef};
     use jiff::Timestamp;
     use serde_json::json;
 
@@ -716,7 +729,7 @@ rate_key = "tool"
 "#;
 
     fn engine(store: Arc<dyn RateStore>) -> Engine {
-        let config = ConfigBuilder::new().file("r.toml", CONFIG).build().unwrap();
+        let config = bare().file("r.toml", CONFIG).build().unwrap();
         let schema =
             json!({"type": "object", "properties": {"to": {"type": "string"}}, "required": ["to"]});
         Engine::builder()
@@ -826,10 +839,7 @@ rate_key = "tool"
                 "tools.x.rate_limit",
             ),
         ] {
-            let e = ConfigBuilder::new()
-                .file("r.toml", text)
-                .build()
-                .unwrap_err();
+            let e = bare().file("r.toml", text).build().unwrap_err();
             assert_eq!(e.key, key, "{text}");
             assert_eq!(e.line, Some(2), "{text}");
         }
@@ -837,13 +847,13 @@ rate_key = "tool"
 }
 
 mod approval {
+    #[allow(unused_imports)]
+    use super::bare;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use airlock_core::checks::{ApprovalOutcome, ApprovalRequest};
-    use airlock_core::{
-        BlockReason, Call, CallerContext, ConfigBuilder, DenyCode, Engine, ToolDef,
-    };
+    use airlock_core::{BlockReason, Call, CallerContext, DenyCode, Engine, ToolDef};
     use serde_json::json;
 
     const CONFIG: &str = r#"
@@ -855,7 +865,7 @@ approval = "none"
 "#;
 
     fn engine(approver: Option<Arc<dyn airlock_core::checks::Approver>>) -> Engine {
-        let config = ConfigBuilder::new().file("a.toml", CONFIG).build().unwrap();
+        let config = bare().file("a.toml", CONFIG).build().unwrap();
         let schema = json!({"type": "object", "properties": {"amount": {"type": "integer"}}, "required": ["amount"]});
         let mut b = Engine::builder().config(config).tools([
             ToolDef::new("transfer_money", schema.clone()),
@@ -933,14 +943,16 @@ approval = "none"
 }
 
 mod sessions {
+    #[allow(unused_imports)]
+    use super::bare;
     use std::time::Duration;
 
-    use airlock_core::{Call, CallerContext, ConfigBuilder, DenyCode, Engine, ToolDef};
+    use airlock_core::{Call, CallerContext, DenyCode, Engine, ToolDef};
     use jiff::Timestamp;
     use serde_json::json;
 
     fn engine(config: &str) -> Engine {
-        let config = ConfigBuilder::new().file("s.toml", config).build().unwrap();
+        let config = bare().file("s.toml", config).build().unwrap();
         let schema = json!({"type": "object", "properties": {"q": {"type": "string"}}});
         Engine::builder()
             .config(config)
@@ -1052,10 +1064,7 @@ required_before = ["read_doc"]
             ("[session]\nmax_calls = 0\n", "session.max_calls"),
             ("[tools.x]\ncooldown = \"soon\"\n", "tools.x.cooldown"),
         ] {
-            let e = ConfigBuilder::new()
-                .file("s.toml", text)
-                .build()
-                .unwrap_err();
+            let e = bare().file("s.toml", text).build().unwrap_err();
             assert_eq!(e.key, key, "{text}");
             assert_eq!(e.line, Some(2), "{text}");
         }
@@ -1064,10 +1073,12 @@ required_before = ["read_doc"]
 
 /// Regression tests for the policy review's findings (named after them).
 mod policy_review {
+    #[allow(unused_imports)]
+    use super::bare;
     use std::sync::Arc;
 
     use airlock_core::policy::{Policy, PolicySettings, ToolRule};
-    use airlock_core::{Call, CallerContext, ConfigBuilder, DenyCode, Engine, ToolDef};
+    use airlock_core::{Call, CallerContext, DenyCode, Engine, ToolDef};
     use jiff::Timestamp;
     use serde_json::{Value, json};
 
@@ -1084,7 +1095,7 @@ mod policy_review {
     }
 
     fn engine(config: &str, tools: Vec<ToolDef>) -> Engine {
-        let config = ConfigBuilder::new().file("p.toml", config).build().unwrap();
+        let config = bare().file("p.toml", config).build().unwrap();
         Engine::builder()
             .config(config)
             .tools(tools)
@@ -1169,7 +1180,7 @@ mod policy_review {
             None,
             "no tenant: the base policy"
         );
-        let e = ConfigBuilder::new()
+        let e = bare()
             .file("p.toml", "[tenants.base.policy]\npreset = \"strict\"\n")
             .build()
             .unwrap_err();
@@ -1207,6 +1218,7 @@ mod policy_review {
         );
         let policy = Arc::new(Policy::compile("base", &PolicySettings::default(), &tools).unwrap());
         let e = Engine::builder()
+            .config(bare().build().unwrap())
             .tools([tool("pay", json!({}))])
             .policy_resolver(Arc::new(move |_: &CallerContext| Some(policy.clone())))
             .build()
@@ -1302,10 +1314,7 @@ mod policy_review {
                 "policy.business_hours",
             ),
         ] {
-            let e = ConfigBuilder::new()
-                .file("p.toml", text)
-                .build()
-                .unwrap_err();
+            let e = bare().file("p.toml", text).build().unwrap_err();
             assert_eq!(e.key, key, "{text}");
         }
     }
@@ -1324,11 +1333,12 @@ mod policy_review {
 }
 
 mod policy_bad_input {
-    use airlock_core::ConfigBuilder;
+    #[allow(unused_imports)]
+    use super::bare;
 
     #[test]
     fn unknown_roles_are_errors_when_roles_are_declared() {
-        let e = ConfigBuilder::new()
+        let e = bare()
             .file(
                 "p.toml",
                 "[policy]\nroles = [\"editor\", \"finance\"]\n[tools.pay]\nroles = [\"finanse\"]\n",
@@ -1339,7 +1349,7 @@ mod policy_bad_input {
         assert_eq!(e.line, Some(4));
         assert!(e.hint.unwrap().starts_with("did you mean \"finance\"?"));
         assert!(
-            ConfigBuilder::new()
+            bare()
                 .file("p.toml", "[tools.pay]\nroles = [\"anything\"]\n")
                 .build()
                 .is_ok()
@@ -1348,7 +1358,7 @@ mod policy_bad_input {
 
     #[test]
     fn contradictory_rules_are_reported() {
-        let c = ConfigBuilder::new()
+        let c = bare()
             .file("p.toml", "[policy]\nallow = [\"x\"]\ndeny = [\"x\", \"delete_*\"]\n[tools.delete_file]\napproval = \"required\"\n")
             .build()
             .unwrap();

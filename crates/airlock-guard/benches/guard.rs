@@ -123,12 +123,26 @@ fn bench(c: &mut Criterion) {
 
     // The whole decision, with and without the guards.
     let s = settings(&root_s, Symlinks::Lexical);
+    // The engine's own sections are off: the guards under test are built from `s`.
+    let core_only = || {
+        airlock_core::ConfigBuilder::new()
+            .set("filesystem.enabled", false, "bench")
+            .set("network.enabled", false, "bench")
+            .set("sanitize.enabled", false, "bench")
+            .build()
+            .unwrap()
+    };
     let with = Engine::builder()
+        .config(core_only())
         .tools([tool()])
         .check(Arc::new(Guards::from_settings(&s).unwrap()))
         .build()
         .unwrap();
-    let without = Engine::builder().tools([tool()]).build().unwrap();
+    let without = Engine::builder()
+        .config(core_only())
+        .tools([tool()])
+        .build()
+        .unwrap();
     let call = Value::Object(args.clone());
     for (name, engine) in [
         ("with guards (lexical)", &with),

@@ -162,6 +162,10 @@ impl Check for Filesystem {
         "filesystem"
     }
 
+    fn serves(&self) -> &'static [&'static str] {
+        &["filesystem"]
+    }
+
     fn phase(&self) -> Phase {
         Phase::Guard
     }
@@ -213,6 +217,8 @@ impl Filesystem {
 #[derive(Debug)]
 pub struct Network {
     policies: Scoped<Option<(CompiledEndpointPolicy, Option<Duration>)>>,
+    /// Whether any policy resolves host names (the check then waits on DNS).
+    dns: bool,
 }
 
 impl Network {
@@ -240,7 +246,10 @@ impl Network {
                 Ok(Some((p, dns)))
             },
         )?;
-        Ok(Network { policies })
+        Ok(Network {
+            policies,
+            dns: settings.dns_check_on(),
+        })
     }
 
     /// The policy for `tool` called by a caller of `tenant` (`None`: the check is off there).
@@ -303,6 +312,14 @@ fn lookup(host: &str, port: u16, timeout: Duration) -> Result<Vec<IpAddr>, Strin
 impl Check for Network {
     fn name(&self) -> &'static str {
         "network"
+    }
+
+    fn serves(&self) -> &'static [&'static str] {
+        &["network"]
+    }
+
+    fn may_block(&self) -> bool {
+        self.dns
     }
 
     fn phase(&self) -> Phase {
@@ -439,6 +456,14 @@ impl Guards {
 impl Check for Guards {
     fn name(&self) -> &'static str {
         "argument_guards"
+    }
+
+    fn serves(&self) -> &'static [&'static str] {
+        &["filesystem", "network"]
+    }
+
+    fn may_block(&self) -> bool {
+        self.network.dns
     }
 
     fn phase(&self) -> Phase {

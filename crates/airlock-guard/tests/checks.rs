@@ -10,6 +10,17 @@ use airlock_core::{Call, CallerContext, Decision, Engine, Settings, ToolDef};
 use airlock_guard::{Filesystem, Guards, Network};
 use serde_json::{Value, json};
 
+/// The engine's own configuration: the guard checks under test are built from their own
+/// settings, so the engine's sections they serve (and result masking) are off.
+fn core_only() -> airlock_core::Config {
+    airlock_core::ConfigBuilder::new()
+        .set("filesystem.enabled", false, "test")
+        .set("network.enabled", false, "test")
+        .set("sanitize.enabled", false, "test")
+        .build()
+        .unwrap()
+}
+
 fn tool() -> ToolDef {
     ToolDef::new(
         "sync",
@@ -58,6 +69,7 @@ fn decide(engine: &Engine, args: Value) -> Decision {
 fn every_offender_is_listed_with_its_rule_and_the_hints_name_what_is_allowed() {
     let s = settings();
     let engine = Engine::builder()
+        .config(core_only())
         .tools([tool()])
         .check(Arc::new(Guards::from_settings(&s).unwrap()))
         .build()
@@ -102,12 +114,14 @@ fn every_offender_is_listed_with_its_rule_and_the_hints_name_what_is_allowed() {
 fn the_separate_checks_decide_like_the_combined_one() {
     let s = settings();
     let separate = Engine::builder()
+        .config(core_only())
         .tools([tool()])
         .check(Arc::new(Filesystem::from_settings(&s).unwrap()))
         .check(Arc::new(Network::from_settings(&s).unwrap()))
         .build()
         .unwrap();
     let combined = Engine::builder()
+        .config(core_only())
         .tools([tool()])
         .check(Arc::new(Guards::from_settings(&s).unwrap()))
         .build()
@@ -139,6 +153,7 @@ fn the_dns_check_resolves_names_and_refuses_what_it_cannot_resolve() {
     s.network.dns_timeout_ms = 3000;
     s.network.allow_private = true;
     let engine = Engine::builder()
+        .config(core_only())
         .tools([tool()])
         .check(Arc::new(Network::from_settings(&s).unwrap()))
         .build()
@@ -158,6 +173,7 @@ fn the_dns_check_resolves_names_and_refuses_what_it_cannot_resolve() {
     // lookup, whatever it is called (`localhost` is also refused by name before it).
     s.network.allow_private = false;
     let strict = Engine::builder()
+        .config(core_only())
         .tools([tool()])
         .check(Arc::new(Network::from_settings(&s).unwrap()))
         .build()
@@ -191,6 +207,7 @@ fn a_url_under_a_path_name_is_a_path_too_and_a_tenant_stays_confined() {
         },
     );
     let engine = Engine::builder()
+        .config(core_only())
         .tools([tool()])
         .check(Arc::new(Guards::from_settings(&s).unwrap()))
         .build()
@@ -242,6 +259,7 @@ fn the_dns_check_resolves_each_name_once_and_refuses_too_many() {
     s.network.dns_check = true;
     s.network.allow_private = true;
     let engine = Engine::builder()
+        .config(core_only())
         .tools([tool()])
         .check(Arc::new(Network::from_settings(&s).unwrap()))
         .build()

@@ -4,33 +4,35 @@
 //! the same way. It speaks MCP over stdio:
 //!
 //! ```sh
-//! cargo run -p airlock-mcp --example guarded_server
+//! AIRLOCK_CONFIG=examples/airlock.toml cargo run -p airlock-mcp --example guarded_server
 //! ```
 //!
-//! The configuration is `$AIRLOCK_CONFIG` if set, else a policy that denies `delete_*`; the
-//! `AIRLOCK_*` variables apply on top.
+//! The configuration is `$AIRLOCK_CONFIG` with the `AIRLOCK_*` variables on top
+//! (`agent_airlock::config_from_env`); without `$AIRLOCK_CONFIG`, a policy that denies
+//! `delete_*` and keeps files under `/srv/workspace`. The engine is the complete one the
+//! configuration describes (`agent_airlock::engine`): the same checks, scanner, pins, rate store
+//! and audit file as `airlock run`.
 
 use std::sync::Arc;
 
-use airlock_core::{CallerContext, ConfigBuilder, Engine};
+use agent_airlock::{CallerContext, ConfigBuilder};
 use airlock_mcp::demo::DemoServer;
 use airlock_mcp::server::Guard;
 use rmcp::ServiceExt;
 
+const BUILT_IN: &str = "[policy]\ndeny = [\"delete_*\"]\n\n[filesystem]\nallowed_roots = [\"/srv/workspace\"]\nsymlinks = \"lexical\"\n";
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (name, text) = match std::env::var("AIRLOCK_CONFIG") {
-        Ok(path) => (path.clone(), std::fs::read_to_string(path)?),
-        Err(_) => (
-            "built-in".into(),
-            "[policy]\ndeny = [\"delete_*\"]\n".into(),
-        ),
+    let config = if std::env::var_os("AIRLOCK_CONFIG").is_some() {
+        agent_airlock::config_from_env()?
+    } else {
+        ConfigBuilder::new()
+            .file("built-in", BUILT_IN)
+            .env(std::env::vars())
+            .build()?
     };
-    let config = ConfigBuilder::new()
-        .file(name, text)
-        .env(std::env::vars())
-        .build()?;
-    let engine = Arc::new(Engine::builder().config(config).build()?);
+    let engine = Arc::new(agent_airlock::engine(config)?);
 
     let server = DemoServer::new()
         .guarded(engine) // ← the airlock

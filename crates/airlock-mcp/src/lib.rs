@@ -6,11 +6,12 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use airlock_core::{CallerContext, Engine};
+//! use airlock_core::CallerContext;
 //! use airlock_mcp::stdio::StdioProxy;
 //!
-//! # async fn run() -> std::io::Result<()> {
-//! let engine = Arc::new(Engine::builder().build().expect("default config"));
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // The complete engine the configuration describes ($AIRLOCK_CONFIG, AIRLOCK_* variables).
+//! let engine = Arc::new(agent_airlock::engine(agent_airlock::config_from_env()?)?);
 //! let mut server = tokio::process::Command::new("my-mcp-server");
 //! let status = StdioProxy::new(engine, CallerContext::default().agent("desktop"))
 //!     .run(server, tokio::io::stdin(), tokio::io::stdout())

@@ -29,7 +29,8 @@ fn cleaner(_: &CleanContext<'_>, text: &str) -> Result<Option<String>, CleanErro
 
 fn engine() -> Arc<Engine> {
     Arc::new(
-        Engine::builder()
+        agent_airlock::engine_builder(agent_airlock::Config::default())
+            .unwrap()
             .cleaner(Arc::new(cleaner))
             .build()
             .unwrap(),

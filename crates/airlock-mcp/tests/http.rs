@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_core::{ConfigBuilder, Engine};
+use airlock_core::ConfigBuilder;
 use airlock_mcp::http::{Gateway, Upstream};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rmcp::ServiceExt;
@@ -101,7 +101,7 @@ async fn start_with(
         .build()
         .unwrap();
     let settings = config.settings.gateway.clone();
-    let engine = Arc::new(Engine::builder().config(config).build().unwrap());
+    let engine = Arc::new(agent_airlock::engine(config).unwrap());
     let gateway = tune(Gateway::new(engine, settings, upstream).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());

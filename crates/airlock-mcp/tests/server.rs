@@ -268,7 +268,7 @@ fn engine() -> Arc<Engine> {
         .file("t.toml", "[policy]\ndeny = [\"delete_*\"]\n")
         .build()
         .unwrap();
-    Arc::new(Engine::builder().config(config).build().unwrap())
+    Arc::new(agent_airlock::engine(config).unwrap())
 }
 
 fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {

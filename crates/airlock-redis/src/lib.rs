@@ -19,11 +19,15 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use airlock_core::{Engine, limits::OnUnavailable};
+//! use airlock_core::{ConfigBuilder, Engine, limits::OnUnavailable};
 //! use airlock_redis::RedisRateStore;
 //!
+//! // `agent_airlock::engine(config)` does this (and more) from `limits.backend`.
+//! let config = ConfigBuilder::new()
+//!     .file("core.toml", "[filesystem]\nenabled = false\n[network]\nenabled = false\n[sanitize]\nenabled = false\n")
+//!     .build()?;
 //! let store = RedisRateStore::open("redis://127.0.0.1:6379/0", "airlock:rl:", 100, OnUnavailable::Refuse)?;
-//! let engine = Engine::builder().rate_store(Arc::new(store)).build()?;
+//! let engine = Engine::builder().config(config).rate_store(Arc::new(store)).build()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -161,6 +165,10 @@ impl RedisRateStore {
 }
 
 impl RateStore for RedisRateStore {
+    fn may_block(&self) -> bool {
+        true
+    }
+
     fn acquire(&self, key: &str, rate: Rate, now: Timestamp) -> Result<Acquire, RateStoreError> {
         self.acquire_noted(key, rate, now).map(|n| n.acquire)
     }

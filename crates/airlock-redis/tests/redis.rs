@@ -7,11 +7,20 @@ use std::time::Duration;
 
 use airlock_core::audit::MemorySink;
 use airlock_core::limits::{Acquire, OnUnavailable, Rate, RateStore};
-use airlock_core::{Call, CallerContext, ConfigBuilder, Decision, DenyCode, Engine, ToolDef};
+use airlock_core::{Call, CallerContext, Decision, DenyCode, Engine, ToolDef};
 use airlock_redis::RedisRateStore;
 use airlock_testkit::{RedisServer, free_port};
 use jiff::Timestamp;
 use serde_json::json;
+
+/// The engine's own configuration for a test of one check: the sections other checks serve
+/// (paths, URLs, result masking) are off.
+fn core_only() -> airlock_core::ConfigBuilder {
+    airlock_core::ConfigBuilder::new()
+        .set("filesystem.enabled", false, "test")
+        .set("network.enabled", false, "test")
+        .set("sanitize.enabled", false, "test")
+}
 
 const CONFIG: &str = r#"
 [tools."send_*"]
@@ -19,7 +28,7 @@ rate_limit = "3/minute"
 "#;
 
 fn engine(store: Arc<dyn RateStore>, audit: Option<Arc<MemorySink>>) -> Engine {
-    let config = ConfigBuilder::new().file("r.toml", CONFIG).build().unwrap();
+    let config = core_only().file("r.toml", CONFIG).build().unwrap();
     let mut b = Engine::builder()
         .config(config)
         .tools([ToolDef::new(

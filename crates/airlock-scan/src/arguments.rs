@@ -173,6 +173,10 @@ impl Check for ArgumentScan {
         "argument_scan"
     }
 
+    fn serves(&self) -> &'static [&'static str] {
+        &["sanitize.arguments"]
+    }
+
     fn phase(&self) -> Phase {
         Phase::Guard
     }
@@ -229,6 +233,17 @@ impl Check for ArgumentScan {
 
 #[cfg(test)]
 mod tests {
+    /// The engine's own configuration for tests of this check alone: the sections other
+    /// checks serve (paths, URLs, result masking) are off.
+    fn core_only() -> airlock_core::Config {
+        airlock_core::ConfigBuilder::new()
+            .set("filesystem.enabled", false, "test")
+            .set("network.enabled", false, "test")
+            .set("sanitize.enabled", false, "test")
+            .build()
+            .unwrap()
+    }
+
     use super::*;
     use airlock_core::{Call, CallerContext, Decision, Engine, ToolDef};
     use serde_json::json;
@@ -240,6 +255,7 @@ mod tests {
             json!({"type": "object", "properties": {"url": {"type": "string"}, "body": {"type": "object"}}}),
         );
         Engine::builder()
+            .config(core_only())
             .tools([tool])
             .check(Arc::new(ArgumentScan::new(scanner, mode)))
             .build()
@@ -257,6 +273,7 @@ mod tests {
         for mode in [ArgumentMode::Refuse, ArgumentMode::Mask] {
             let sink = Arc::new(MemorySink::new());
             let engine = Engine::builder()
+                .config(core_only())
                 .tools([tool.clone()])
                 .audit(sink.clone())
                 .check(Arc::new(ArgumentScan::new(
@@ -290,6 +307,7 @@ mod tests {
             Arc::new(Scanner::builder().allow(token).build().unwrap()),
         );
         let engine = Engine::builder()
+            .config(core_only())
             .tools([tool])
             .check(Arc::new(check))
             .build()

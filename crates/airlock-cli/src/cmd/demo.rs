@@ -19,8 +19,8 @@ use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
 use crate::Outcome;
-use crate::audit_file::FileSink;
 use crate::printer::{escape, paint, use_color};
+use agent_airlock::FileSink;
 
 /// `airlock demo` options.
 #[derive(clap::Args, Debug)]
@@ -191,17 +191,11 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
             .unknown_args(mode)
             .build()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let scanner = crate::load::scanner(&config.settings.sanitize)?;
-        let guards = airlock_guard::Guards::from_settings(&config.settings)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(Arc::new(
-            Engine::builder()
-                .config(config)
-                .check(Arc::new(guards))
-                .audit(sink.clone())
-                .cleaner(Arc::new(scanner))
-                .build()?,
-        ))
+        // The complete engine the demo policy describes, recording into the demo's sink.
+        let engine = agent_airlock::engine_builder(config)?
+            .audit(sink.clone())
+            .build()?;
+        Ok(Arc::new(engine))
     };
     let caller = CallerContext::default()
         .agent("demo-agent")

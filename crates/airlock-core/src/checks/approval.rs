@@ -81,6 +81,11 @@ impl Check for Approval {
         "approval"
     }
 
+    fn may_block(&self) -> bool {
+        // A person (or a ticket system) answers in seconds or minutes.
+        self.approver.is_some()
+    }
+
     fn phase(&self) -> Phase {
         // Without an approver the answer is known up front: refuse in admit, before anything
         // is spent. With one, ask last, when nothing else can refuse the call.

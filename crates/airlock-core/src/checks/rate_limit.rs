@@ -39,6 +39,10 @@ impl Check for RateLimit {
         "rate_limit"
     }
 
+    fn may_block(&self) -> bool {
+        self.store.may_block()
+    }
+
     fn phase(&self) -> Phase {
         Phase::Spend
     }

@@ -1,14 +1,16 @@
-//! The audit file: opened for appending, one line per decision, flushed (and optionally
-//! fsynced) before the decision is returned.
+//! The audit file (`audit.path`): opened for appending, one JSON line per decision, flushed (and
+//! with `audit.fsync`, synced to disk) before the decision is returned. Guards against a record
+//! lost to a crash after the answer; it does not stop an operator with write access from editing
+//! the file.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::sync::Mutex;
 
 use airlock_core::audit::{AuditError, AuditEvent, AuditSink, encode_line};
-use anyhow::Context;
 
 /// An append-only JSON Lines audit file.
+#[derive(Debug)]
 pub struct FileSink {
     file: Mutex<File>,
     fsync: bool,
@@ -16,12 +18,15 @@ pub struct FileSink {
 
 impl FileSink {
     /// Open (or create) `path` for appending.
-    pub fn open(path: &str, fsync: bool) -> anyhow::Result<Self> {
+    pub fn open(path: &str, fsync: bool) -> Result<Self, crate::Error> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .with_context(|| format!("cannot open the audit file {path}\nhint: check that the directory exists and is writable, or set audit.path elsewhere"))?;
+            .map_err(|source| crate::Error::Audit {
+                path: path.to_owned(),
+                source,
+            })?;
         Ok(FileSink {
             file: Mutex::new(file),
             fsync,
