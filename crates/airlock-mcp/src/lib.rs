@@ -23,8 +23,14 @@
 
 pub mod auth;
 pub mod demo;
+mod framing;
 pub mod http;
-pub mod intercept;
+pub mod lifecycle;
+mod process;
+pub mod protocol;
 pub mod roots;
 pub mod server;
 pub mod stdio;
+
+pub use lifecycle::{Admission, CallRequest, Lifecycle, REFUSAL_META, Ticket};
+pub use process::stop_signal;

@@ -2,24 +2,28 @@
 //!
 //! ```no_run
 //! # use std::sync::Arc;
-//! # use airlock_core::Engine;
 //! # use airlock_mcp::server::Guard;
-//! # async fn run<H: rmcp::ServerHandler>(my_handler: H, engine: Arc<Engine>) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn run<H: rmcp::ServerHandler>(my_handler: H) -> Result<(), Box<dyn std::error::Error>> {
 //! use rmcp::ServiceExt;
+//! let engine = Arc::new(agent_airlock::engine(agent_airlock::config_from_env()?)?);
 //! let server = my_handler.guarded(engine).serve(rmcp::transport::stdio()).await?;
 //! # Ok(()) }
 //! ```
 //!
 //! [`Guarded`] implements every method of [`ServerHandler`] by handing it to the wrapped
-//! handler — nothing falls back to rmcp's defaults ("method not found") — except two, which it
-//! checks on the way:
+//! handler — nothing falls back to rmcp's defaults ("method not found") — except two, which go
+//! through the one call lifecycle ([`crate::lifecycle`]) exactly as on the stdio proxy and the
+//! HTTP gateway:
 //!
-//! * `call_tool` goes through the engine first. A refusal is answered as a tool result with
-//!   `isError: true`, the refusal text and `_meta["airlock/refusal"]`, and the handler never runs;
-//!   an allowed call runs with the arguments as decided (undeclared ones stripped when so
-//!   configured). A tool the engine has not seen is looked up first (the handler's `get_tool`,
-//!   else its `list_tools`): it never checks blind.
+//! * `call_tool` is admitted or refused first. A refusal is answered as a tool result with
+//!   `isError: true`, the refusal text and `_meta["airlock/refusal"]`, and the handler never
+//!   runs; an allowed call runs with the arguments as decided, and its result (or error) is
+//!   recorded and cleaned before the client sees it. A tool the engine has not seen is looked up
+//!   first (every page of the handler's `list_tools`): it never checks blind.
 //! * `list_tools` answers teach the engine the tools, and lose the ones the caller may never call.
+//!
+//! rmcp writes `resultType` for sessions of protocol 2026-07-28 and leaves it out for older
+//! ones, so the airlock's own results follow the session's version here too.
 //!
 //! The caller is fixed ([`Guarded::caller`]) or read from each request ([`Guarded::caller_from`],
 //! e.g. from the HTTP request parts rmcp puts in the request's extensions).
@@ -27,7 +31,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use airlock_core::{Arguments, Call, CallerContext, Decision, Engine, ToolDef};
+use airlock_core::{CallerContext, Engine};
 use rmcp::ErrorData as McpError;
 use rmcp::ServerHandler;
 use rmcp::model::*;
@@ -36,7 +40,7 @@ use rmcp::service::{
 };
 use serde_json::{Value, json};
 
-use crate::intercept::{learn_and_hide, refusal_tool_result};
+use crate::lifecycle::{Admission, CallRequest, Lifecycle, Ticket};
 
 type CallerFn = dyn Fn(&RequestContext<RoleServer>) -> CallerContext + Send + Sync;
 
@@ -44,8 +48,9 @@ type CallerFn = dyn Fn(&RequestContext<RoleServer>) -> CallerContext + Send + Sy
 #[derive(Clone)]
 pub struct Guarded<H> {
     inner: H,
-    engine: Arc<Engine>,
+    lifecycle: Arc<Lifecycle>,
     caller: Arc<CallerFn>,
+    fetch: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl<H> std::fmt::Debug for Guarded<H> {
@@ -60,13 +65,18 @@ pub trait Guard: ServerHandler + Sized {
     fn guarded(self, engine: Arc<Engine>) -> Guarded<Self> {
         Guarded {
             inner: self,
-            engine,
+            lifecycle: Arc::new(Lifecycle::new(engine)),
             caller: Arc::new(|_| CallerContext::default()),
+            fetch: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 }
 
 impl<H: ServerHandler> Guard for H {}
+
+fn encoding(what: &'static str) -> impl Fn(serde_json::Error) -> McpError {
+    move |e| McpError::internal_error(format!("airlock: {what}: {e}"), None)
+}
 
 impl<H: ServerHandler> Guarded<H> {
     /// Every call is made by this caller.
@@ -91,74 +101,69 @@ impl<H: ServerHandler> Guarded<H> {
         &self.inner
     }
 
-    /// Learn the tool `name` (or, failing that, the whole list) from the handler.
-    async fn learn(&self, name: &str, context: &RequestContext<RoleServer>) {
-        let mut tools: Vec<Value> = Vec::new();
-        if let Some(tool) = self.inner.get_tool(name) {
-            tools.push(serde_json::to_value(&tool).unwrap_or(Value::Null));
-        } else {
-            let mut cursor: Option<String> = None;
-            for _page in 0..100 {
-                let request = cursor
-                    .take()
-                    .map(|c| PaginatedRequestParams::default().with_cursor(Some(c)));
-                let Ok(page) = self.inner.list_tools(request, context.clone()).await else {
-                    break;
-                };
-                for t in &page.tools {
-                    tools.push(serde_json::to_value(t).unwrap_or(Value::Null));
-                }
-                match page.next_cursor {
-                    Some(c) => cursor = Some(c),
-                    None => break,
-                }
-            }
-        }
-        if let Ok(defs) = ToolDef::parse_list(json!({ "tools": tools })) {
-            self.engine.merge_tools(defs);
-        }
-    }
-}
-
-impl<H: ServerHandler> Guarded<H> {
-    /// Pass a call's result (or error) through the engine's result-cleaning stage.
-    fn clean(
+    /// The lifecycle's one request of its own: a page of the handler's `tools/list`.
+    async fn ask(
         &self,
-        tool: &str,
-        caller: &CallerContext,
+        method: &'static str,
+        params: Value,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<Value> {
+        if method != "tools/list" {
+            return None;
+        }
+        let cursor = params
+            .get("cursor")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let request = cursor.map(|c| PaginatedRequestParams::default().with_cursor(Some(c)));
+        let page = self.inner.list_tools(request, context.clone()).await.ok()?;
+        Some(json!({"result": serde_json::to_value(page).ok()?}))
+    }
+
+    /// The handler's answer, as the client gets it: recorded and cleaned by the lifecycle.
+    fn finish(
+        &self,
+        ticket: &Ticket,
         result: Result<CallToolResponse, McpError>,
     ) -> Result<CallToolResponse, McpError> {
-        if !self.engine.cleans_results() {
-            return result;
-        }
-        let encoding = |e: serde_json::Error| {
-            McpError::internal_error(format!("airlock: result encoding: {e}"), None)
+        let through = |mut answer: Value| -> Value {
+            self.lifecycle.finish(ticket, &mut answer);
+            answer
         };
+        let result_of = |answer: Value| answer.get("result").cloned().unwrap_or(Value::Null);
         match result {
             Ok(CallToolResponse::Complete(r)) => {
-                let mut v = serde_json::to_value(&r).map_err(encoding)?;
-                if let Err(e) = self.engine.clean_result(tool, caller, &mut v) {
-                    eprintln!("airlock: a result of {tool} was withheld: {e}");
-                }
+                let answer = through(json!({"result": serde_json::to_value(r).map_err(encoding("result encoding"))?}));
                 Ok(CallToolResponse::Complete(
-                    serde_json::from_value(v).map_err(encoding)?,
+                    serde_json::from_value(result_of(answer)).map_err(encoding("result encoding"))?,
                 ))
             }
-            // Not a result the model reads as text (input requests, tasks): as it is.
-            Ok(other) => Ok(other),
-            Err(mut e) => {
-                let mut v =
-                    json!({"error": {"code": e.code.0, "message": e.message, "data": e.data}});
-                if let Err(err) = self.engine.clean_result(tool, caller, &mut v) {
-                    eprintln!("airlock: an error of {tool} was withheld: {err}");
-                }
-                e.message = v["error"]["message"]
-                    .as_str()
+            Ok(CallToolResponse::InputRequired(r)) => {
+                let answer = through(json!({"result": serde_json::to_value(r).map_err(encoding("result encoding"))?}));
+                Ok(CallToolResponse::InputRequired(
+                    serde_json::from_value(result_of(answer)).map_err(encoding("result encoding"))?,
+                ))
+            }
+            Ok(CallToolResponse::Task(r)) => {
+                let answer = through(json!({"result": serde_json::to_value(r).map_err(encoding("result encoding"))?}));
+                Ok(CallToolResponse::Task(
+                    serde_json::from_value(result_of(answer)).map_err(encoding("result encoding"))?,
+                ))
+            }
+            // A kind of result this airlock does not know yet: nothing it could clean.
+            Ok(other) => {
+                self.lifecycle.finish_unread(ticket);
+                Ok(other)
+            }
+            Err(e) => {
+                let answer = through(json!({"error": {"code": e.code.0, "message": e.message, "data": e.data}}));
+                let message = answer
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
                     .unwrap_or_default()
-                    .to_owned()
-                    .into();
-                e.data = v["error"].get("data").cloned().filter(|d| !d.is_null());
-                Err(e)
+                    .to_owned();
+                let data = answer.pointer("/error/data").cloned().filter(|d| !d.is_null());
+                Err(McpError::new(e.code, message, data))
             }
         }
     }
@@ -167,36 +172,42 @@ impl<H: ServerHandler> Guarded<H> {
 impl<H: ServerHandler> ServerHandler for Guarded<H> {
     async fn call_tool(
         &self,
-        mut request: CallToolRequestParams,
+        request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let caller = (self.caller)(&context);
-        let name = request.name.to_string();
-        if self.engine.catalog().get(&name).is_none() {
-            self.learn(&name, &context).await;
-        }
-        let arguments = request.arguments.take().map_or(Value::Null, Value::Object);
-        match self
-            .engine
-            .check(Call::new(name.clone(), Arguments::Json(arguments)).caller(caller.clone()))
-        {
-            Decision::Refused(r) => {
-                if let Some(internal) = &r.internal {
-                    eprintln!("airlock: a check failed and the call was refused: {internal}");
+        let params = serde_json::to_value(&request).map_err(encoding("call encoding"))?;
+        let call = CallRequest {
+            message: json!({"jsonrpc": "2.0", "id": 0, "method": "tools/call", "params": params}),
+            caller: &caller,
+            // Unknown here: the refusal carries `resultType`, which rmcp keeps for 2026-07-28
+            // sessions and strips for older ones.
+            version: None,
+            fetch_lock: &self.fetch,
+        };
+        let ask = |method: &'static str, params: Value| self.ask(method, params, &context);
+        match self.lifecycle.admit(call, ask).await {
+            Admission::Answer(answer) => match answer.get("result") {
+                Some(result) => {
+                    let result: CallToolResult = serde_json::from_value(result.clone())
+                        .map_err(encoding("refusal encoding"))?;
+                    Ok(result.into())
                 }
-                let result: CallToolResult =
-                    serde_json::from_value(refusal_tool_result(&r.refusal)).map_err(|e| {
-                        McpError::internal_error(format!("airlock: refusal encoding: {e}"), None)
-                    })?;
-                Ok(result.into())
-            }
-            Decision::Allowed(allowed) => {
-                request.arguments = Some(allowed.arguments);
-                let result = self.inner.call_tool(request, context).await;
-                // Tell the engine how the call went (for `required_before` rules).
-                let ok = matches!(&result, Ok(CallToolResponse::Complete(r)) if r.is_error != Some(true));
-                self.engine.record_outcome(&caller, &name, ok);
-                self.clean(&name, &caller, result)
+                None => Err(McpError::invalid_params(
+                    answer
+                        .pointer("/error/message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("the call was not accepted")
+                        .to_owned(),
+                    None,
+                )),
+            },
+            Admission::Forward { request, ticket } => {
+                let params: CallToolRequestParams =
+                    serde_json::from_value(request.get("params").cloned().unwrap_or(Value::Null))
+                        .map_err(encoding("call encoding"))?;
+                let result = self.inner.call_tool(params, context).await;
+                self.finish(&ticket, result)
             }
         }
     }
@@ -211,10 +222,8 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         let Ok(mut value) = serde_json::to_value(&result) else {
             return Ok(result);
         };
-        if learn_and_hide(&self.engine, &caller, &mut value) {
-            return serde_json::from_value(value).map_err(|e| {
-                McpError::internal_error(format!("airlock: tool list encoding: {e}"), None)
-            });
+        if self.lifecycle.tools_listed(&caller, &mut value) {
+            return serde_json::from_value(value).map_err(encoding("tool list encoding"));
         }
         Ok(result)
     }

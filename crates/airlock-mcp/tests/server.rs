@@ -494,8 +494,9 @@ async fn a_call_before_any_list_is_checked_against_the_handlers_definition() {
         "ghost_args.unknown"
     );
     let seen = probe.seen.lock().unwrap().clone();
+    // Learned from the handler's own list (every page), as on every other door.
     assert!(
-        seen.contains("get_tool") && !seen.contains("call_tool"),
+        seen.contains("list_tools") && !seen.contains("call_tool"),
         "{seen:?}"
     );
     // A tool the handler does not have is refused as unknown, never run.

@@ -40,10 +40,6 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let (_, config) = load::config(&args.config)?;
-    let roots = Arc::new(
-        airlock_guard::path::PathPolicy::new(&config.settings.filesystem)
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
-    );
     let engine = Arc::new(load::engine(config)?);
     let caller = CallerContext {
         agent: args.agent,
@@ -68,8 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     let proxy = StdioProxy::new(engine, caller)
-        .max_line_bytes(args.max_line_bytes)
-        .allowed_roots(roots);
+        .max_line_bytes(args.max_line_bytes);
     let status = runtime
         .block_on(async move {
             // Pipes (the usual case: an MCP client spawned us) are driven by the reactor

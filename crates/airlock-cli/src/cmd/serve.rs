@@ -38,10 +38,6 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
         ));
     }
     let (_, config) = load::config(&args.config)?;
-    let roots = Arc::new(
-        airlock_guard::path::PathPolicy::new(&config.settings.filesystem)
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
-    );
     let settings = config.settings.gateway.clone();
     let engine = Arc::new(load::engine(config)?);
     let upstream = match (args.upstream, args.command.is_empty()) {
@@ -56,8 +52,7 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
         Upstream::Command(_) => format!("{} (one process per session)", args.command.join(" ")),
     };
     let gateway = Gateway::new(engine, settings, upstream)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .allowed_roots(roots);
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -74,7 +69,7 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
         let addr = listener.local_addr()?;
         eprintln!("airlock: serving MCP on http://{addr}/mcp, guarding {shown}");
         gateway
-            .serve(listener, airlock_mcp::stdio::stop_signal())
+            .serve(listener, airlock_mcp::stop_signal())
             .await
             .context("the gateway stopped")
     })?;

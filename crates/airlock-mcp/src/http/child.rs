@@ -17,9 +17,11 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use super::{Hooks, STREAM_DEPTH, lock};
-use crate::intercept::{error_message, id_key};
-use crate::stdio::{Line, SERVER_GONE, kill_group, line, read_line};
+use super::STREAM_DEPTH;
+use super::session::{Hooks, lock};
+use crate::framing::{Line, read_line};
+use crate::process::kill_group;
+use crate::protocol::{SERVER_GONE, error_to, id_key, line};
 
 /// Most server messages kept for a GET stream that is not open yet.
 const BUFFERED: usize = 256;
@@ -99,7 +101,7 @@ impl ChildLink {
                         }
                     }
                     Ok(Line::TooLong) => {
-                        eprintln!("airlock: dropped a server message over 64 MiB");
+                        tracing::warn!("dropped a server message over 64 MiB");
                     }
                     Ok(Line::Eof) | Err(_) => break,
                 }
@@ -134,7 +136,7 @@ impl ChildLink {
         for p in pending {
             if !p.orig.is_null() {
                 let _ =
-                    p.tx.send(error_message(
+                    p.tx.send(error_to(
                         p.orig,
                         SERVER_GONE,
                         "the MCP server exited before answering this request",
@@ -177,11 +179,6 @@ impl ChildLink {
                 }
             }
             Some("notifications/tools/list_changed") => hooks.tools_changed(),
-            Some("roots/list") => {
-                if let Some(id) = msg.get("id") {
-                    hooks.roots_requested(id);
-                }
-            }
             _ => {}
         }
         self.to_general(msg).await;
@@ -213,8 +210,8 @@ impl ChildLink {
         let mut g = lock(&self.general);
         if g.buffer.len() == BUFFERED {
             g.buffer.pop_front();
-            eprintln!(
-                "airlock: a session's undelivered server messages overflowed; the oldest was dropped"
+            tracing::warn!(
+                "a session's undelivered server messages overflowed; the oldest was dropped"
             );
         }
         g.buffer.push_back(msg);
@@ -237,7 +234,7 @@ impl ChildLink {
     pub(crate) async fn request(&self, mut msg: Value) -> Result<mpsc::Receiver<Value>, Value> {
         let orig = msg.get("id").cloned().unwrap_or(Value::Null);
         if self.is_gone() {
-            return Err(error_message(
+            return Err(error_to(
                 orig,
                 SERVER_GONE,
                 "the MCP server has exited",
@@ -261,7 +258,7 @@ impl ChildLink {
         );
         if self.to_server.send(line(&msg)).await.is_err() {
             lock(&self.pending).remove(&n);
-            return Err(error_message(
+            return Err(error_to(
                 orig,
                 SERVER_GONE,
                 "the MCP server has exited",

@@ -13,9 +13,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{Hooks, STREAM_DEPTH};
-use crate::intercept::error_message;
-use crate::stdio::SERVER_GONE;
+use super::STREAM_DEPTH;
+use super::session::Hooks;
+use crate::protocol::{SERVER_GONE, error_to};
 
 const SESSION: &str = "mcp-session-id";
 
@@ -130,7 +130,7 @@ impl HttpLink {
         let resp = self
             .post(&msg, client)
             .await
-            .map_err(|e| error_message(id.clone(), SERVER_GONE, &e))?;
+            .map_err(|e| error_to(id.clone(), SERVER_GONE, &e))?;
         if is_initialize && let Some(s) = resp.headers().get(SESSION) {
             *self
                 .upstream_session
@@ -152,14 +152,14 @@ impl HttpLink {
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| {
-                error_message(
+                error_to(
                     id.clone(),
                     SERVER_GONE,
                     &format!("the upstream's answer broke off ({e})"),
                 )
             })?;
             if bytes.len() + chunk.len() > MAX_ANSWER {
-                return Err(error_message(
+                return Err(error_to(
                     id,
                     SERVER_GONE,
                     "the upstream's answer is larger than 64 MiB; it was not relayed",
@@ -184,7 +184,7 @@ impl HttpLink {
                 } else {
                     format!("the upstream answered HTTP {status}")
                 };
-                let _ = tx.send(error_message(id, SERVER_GONE, &why)).await;
+                let _ = tx.send(error_to(id, SERVER_GONE, &why)).await;
             }
         }
         Ok(rx)
@@ -242,11 +242,6 @@ impl HttpLink {
 fn note(m: &Value, hooks: &Hooks) {
     match m.get("method").and_then(Value::as_str) {
         Some("notifications/tools/list_changed") => hooks.tools_changed(),
-        Some("roots/list") => {
-            if let Some(id) = m.get("id") {
-                hooks.roots_requested(id);
-            }
-        }
         _ => {}
     }
 }
@@ -264,7 +259,7 @@ async fn relay_sse(
     let mut data = String::new();
     let answered = |m: &Value, id: &Value| {
         m.get("method").is_none()
-            && m.get("id").map(crate::intercept::id_key) == Some(crate::intercept::id_key(id))
+            && m.get("id").map(crate::protocol::id_key) == Some(crate::protocol::id_key(id))
     };
     let mut done = false;
     'read: while let Some(chunk) = body.next().await {
@@ -314,7 +309,7 @@ async fn relay_sse(
         && !done
     {
         let _ = tx
-            .send(error_message(
+            .send(error_to(
                 id,
                 SERVER_GONE,
                 "the upstream MCP server's stream ended before it answered this request",

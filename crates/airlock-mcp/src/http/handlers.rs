@@ -1,0 +1,407 @@
+//! The gateway's HTTP handlers: POST carries one JSON-RPC message (answered as JSON, or as an
+//! SSE stream when the server sends anything before the answer), GET opens a session's stream
+//! of server messages, DELETE ends a session. A `tools/call` goes through the one call
+//! lifecycle ([`crate::lifecycle`]) like on every other door; the handlers map its answers onto
+//! HTTP. Malformed input (bad JSON, a batch, a request without an id) gets 400 with a JSON-RPC
+//! error body and is not forwarded.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use airlock_core::CallerContext;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::{Value, json};
+
+use super::admit::{admit, header_version, json_response, rpc_error_response};
+use super::session::{InFlight, Link, Session, lock, named_session, random_id, shared_of};
+use super::{INTERNAL_ID, Inner, SESSION_HEADER};
+use crate::lifecycle::{Admission, CallRequest, Ticket};
+use crate::protocol::{self, INVALID_REQUEST, PARSE_ERROR, SERVER_GONE, id_key, is_answer};
+
+pub(crate) async fn post(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let identity = match admit(&inner, &headers) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let msg: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return rpc_error_response(
+                StatusCode::BAD_REQUEST,
+                PARSE_ERROR,
+                &format!("not valid JSON ({e}); the message was not forwarded"),
+                &headers,
+            );
+        }
+    };
+    let Value::Object(obj) = &msg else {
+        let what = if msg.is_array() {
+            "JSON-RPC batches are not supported; send one message per request"
+        } else {
+            "a JSON-RPC message must be an object"
+        };
+        return rpc_error_response(StatusCode::BAD_REQUEST, INVALID_REQUEST, what, &headers);
+    };
+    let method = obj.get("method").and_then(Value::as_str).map(str::to_owned);
+    let id = obj.get("id").cloned();
+    let is_initialize = method.as_deref() == Some("initialize");
+    let (session, opened) = match named_session(&inner, &headers, &identity) {
+        Some(Ok(s)) => (s, false),
+        Some(Err(r)) => return r,
+        None if is_initialize => {
+            let s = match inner.open_session(&identity, random_id(), &headers) {
+                Ok(s) => s,
+                Err(r) => return r,
+            };
+            lock(&inner.sessions).insert(s.id.clone(), s.clone());
+            (s, true)
+        }
+        None => match inner.shared_session(&identity, &headers) {
+            Ok(s) => (s, false),
+            Err(r) => return r,
+        },
+    };
+    *lock(&session.last_used) = Instant::now();
+    match (method, id) {
+        (Some(m), Some(id)) => {
+            // The session's identity, with the roles the credentials carry now.
+            let caller = CallerContext {
+                roles: identity.roles.clone(),
+                ..session.caller.clone()
+            };
+            let response = request(&inner, &session, caller, m, id, msg, &headers).await;
+            if opened {
+                return with_session(response, &inner, &session).await;
+            }
+            response
+        }
+        (Some(m), None) if !m.starts_with("notifications/") => rpc_error_response(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            "a request needs an id (only notifications/* are sent without one); it was not forwarded",
+            &headers,
+        ),
+        (Some(m), None) => {
+            if m == "notifications/cancelled"
+                && let Some(req) = msg.pointer("/params/requestId")
+                && let Some(n) = lock(&session.inflight).remove(&id_key(req))
+            {
+                // The client gives up on the request: its stream ends now, whatever the
+                // server does with the cancellation.
+                n.notify_one();
+            }
+            match session.send(msg, &headers).await {
+                Ok(()) => StatusCode::ACCEPTED.into_response(),
+                Err(e) => rpc_error_response(StatusCode::BAD_GATEWAY, SERVER_GONE, &e, &headers),
+            }
+        }
+        (None, Some(_)) => {
+            // An answer to the server's own request: roots are narrowed (whatever the id: ids
+            // can be spelt many ways).
+            let mut msg = msg;
+            inner.lifecycle.narrow_roots(&mut msg);
+            match session.send(msg, &headers).await {
+                Ok(()) => StatusCode::ACCEPTED.into_response(),
+                Err(e) => rpc_error_response(StatusCode::BAD_GATEWAY, SERVER_GONE, &e, &headers),
+            }
+        }
+        (None, None) => rpc_error_response(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            "a JSON-RPC message needs a method or an id",
+            &headers,
+        ),
+    }
+}
+
+/// A new session's `initialize` answer carries its id; a failed handshake ends it.
+async fn with_session(response: Response, inner: &Inner, session: &Arc<Session>) -> Response {
+    // A JSON answer is read to see whether `initialize` failed (an error with HTTP 200): then
+    // the session is closed now instead of idling until its timeout.
+    let is_json = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let (mut response, failed) = if response.status() != StatusCode::OK {
+        (response, true)
+    } else if is_json {
+        let (parts, body) = response.into_parts();
+        match axum::body::to_bytes(body, 4 << 20).await {
+            Ok(bytes) => {
+                let failed = serde_json::from_slice::<Value>(&bytes)
+                    .map_or(true, |v| v.get("result").is_none());
+                (
+                    Response::from_parts(parts, axum::body::Body::from(bytes)),
+                    failed,
+                )
+            }
+            Err(_) => (
+                rpc_error_response(
+                    StatusCode::BAD_GATEWAY,
+                    SERVER_GONE,
+                    "the server's answer to initialize could not be read",
+                    &HeaderMap::new(),
+                ),
+                true,
+            ),
+        }
+    } else {
+        (response, false)
+    };
+    if failed {
+        lock(&inner.sessions).remove(&session.id);
+        session.close(&HeaderMap::new()).await;
+    } else if let Ok(v) = HeaderValue::from_str(&session.id) {
+        response.headers_mut().insert(SESSION_HEADER, v);
+    }
+    response
+}
+
+/// What the answer to a forwarded request needs on its way back.
+enum Return {
+    /// A `tools/call`: recorded and cleaned ([`crate::lifecycle::Lifecycle::finish`]).
+    Call(Ticket),
+    /// A `tools/list`: learned and filtered for the caller.
+    List(CallerContext),
+    /// `initialize`: its answer settles the session's protocol version.
+    Initialize,
+    /// Anything else: as the server sent it.
+    Plain,
+}
+
+/// One request with an id: through the lifecycle when it is a `tools/call`, then to the server;
+/// the answer (and whatever the server sends before it) back to the client.
+async fn request(
+    inner: &Arc<Inner>,
+    session: &Arc<Session>,
+    caller: CallerContext,
+    method: String,
+    id: Value,
+    mut msg: Value,
+    headers: &HeaderMap,
+) -> Response {
+    let session_version = session
+        .version
+        .get()
+        .or_else(|| header_version(headers).map(str::to_owned));
+    let version = protocol::version_for(&msg, session_version.as_deref()).map(str::to_owned);
+    let ret = match method.as_str() {
+        "tools/call" => {
+            let call = CallRequest {
+                message: msg,
+                caller: &caller,
+                version: version.as_deref(),
+                fetch_lock: &session.fetch,
+            };
+            let ask = |m: &'static str, params: Value| ask(inner, session, m, params, headers);
+            match inner.lifecycle.admit(call, ask).await {
+                Admission::Answer(answer) => return json_response(&answer),
+                Admission::Forward { request, ticket } => {
+                    msg = request;
+                    Return::Call(ticket)
+                }
+            }
+        }
+        "tools/list" => Return::List(caller),
+        "initialize" => {
+            session.version.proposed(&msg);
+            Return::Initialize
+        }
+        _ => Return::Plain,
+    };
+    if !matches!(ret, Return::Call(_)) {
+        // A retried 2026-07-28 request may answer the server's roots/list input requests.
+        inner.lifecycle.narrow_roots(&mut msg);
+    }
+    let mut rx = match session.request(msg, headers).await {
+        Ok(rx) => rx,
+        Err(answer) => return json_response(&answer),
+    };
+    let ret = Arc::new(ret);
+    let finish = {
+        let (inner, session) = (inner.clone(), session.clone());
+        move |mut m: Value| {
+            match ret.as_ref() {
+                Return::Call(ticket) => inner.lifecycle.finish(ticket, &mut m),
+                Return::List(caller) => {
+                    if let Some(result) = m.get_mut("result") {
+                        inner.lifecycle.tools_listed(caller, result);
+                    }
+                }
+                Return::Initialize => session.version.settled(&m),
+                Return::Plain => {}
+            }
+            m
+        }
+    };
+    let cancelled = Arc::new(tokio::sync::Notify::new());
+    let guard = InFlight {
+        session: session.clone(),
+        key: id_key(&id),
+        cancelled: cancelled.clone(),
+    };
+    lock(&session.inflight).insert(guard.key.clone(), cancelled.clone());
+    let first = tokio::select! {
+        biased;
+        () = cancelled.notified() => {
+            // Cancelled before anything came: no answer will be sent, so an empty stream.
+            let empty = futures_util::stream::empty::<Result<Event, Infallible>>();
+            return Sse::new(empty).into_response();
+        }
+        m = rx.recv() => m,
+    };
+    let Some(first) = first else {
+        return json_response(&protocol::error(
+            Some(id),
+            SERVER_GONE,
+            "the MCP server went away before answering this request",
+            version.as_deref(),
+        ));
+    };
+    if is_answer(&first, &id) {
+        return json_response(&finish(first));
+    }
+    // Something comes before the answer: stream everything, the answer last.
+    let stream = futures_util::stream::unfold(
+        (Some(first), rx, false, guard),
+        move |(first, mut rx, done, guard)| {
+            let id = id.clone();
+            let finish = finish.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                let m = match first {
+                    Some(m) => m,
+                    None => tokio::select! {
+                        biased;
+                        () = guard.cancelled.notified() => return None,
+                        m = rx.recv() => m?,
+                    },
+                };
+                let last = is_answer(&m, &id);
+                let m = if last { finish(m) } else { m };
+                let event = Event::default().event("message").data(m.to_string());
+                Some((Ok::<_, Infallible>(event), (None, rx, last, guard)))
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// One request of the gateway's own to the session's server (learning the tools), answered or
+/// given up after `list_timeout`.
+async fn ask(
+    inner: &Inner,
+    session: &Session,
+    method: &'static str,
+    params: Value,
+    headers: &HeaderMap,
+) -> Option<Value> {
+    // Only the protocol version goes with our own request: the message headers of the client's
+    // call would contradict it.
+    let mut h = HeaderMap::new();
+    if let Some(v) = headers.get("mcp-protocol-version") {
+        h.insert("mcp-protocol-version", v.clone());
+    }
+    h.insert("mcp-method", HeaderValue::from_static(method));
+    let id = json!(format!(
+        "{INTERNAL_ID}{}",
+        inner.next_internal.fetch_add(1, Ordering::Relaxed)
+    ));
+    let req = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let mut rx = session.request(req, &h).await.ok()?;
+    tokio::time::timeout(inner.list_timeout, async {
+        while let Some(m) = rx.recv().await {
+            if is_answer(&m, &id) {
+                return Some(m);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// GET: the session's stream of server messages not tied to a request.
+pub(crate) async fn stream(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    let identity = match admit(&inner, &headers) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let session = match named_session(&inner, &headers, &identity) {
+        Some(Ok(s)) => s,
+        Some(Err(r)) => return r,
+        None => match shared_of(&inner, &identity) {
+            Some(s) => s,
+            None => {
+                return rpc_error_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    INVALID_REQUEST,
+                    "no session to stream: send a request first",
+                    &headers,
+                );
+            }
+        },
+    };
+    *lock(&session.last_used) = Instant::now();
+    let rx = match &session.link {
+        Link::Child(c) => c.open_stream(),
+        Link::Http(h) => match h.open_stream(&headers, session.hooks.clone()).await {
+            Ok(rx) => rx,
+            Err(status) => {
+                return rpc_error_response(
+                    status,
+                    INVALID_REQUEST,
+                    "the upstream offers no stream for this session",
+                    &headers,
+                );
+            }
+        },
+    };
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let m = rx.recv().await?;
+        let event = Event::default().event("message").data(m.to_string());
+        Some((Ok::<_, Infallible>(event), rx))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// DELETE: end a session and stop its server.
+pub(crate) async fn delete(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    let identity = match admit(&inner, &headers) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match named_session(&inner, &headers, &identity) {
+        Some(Ok(s)) => {
+            lock(&inner.sessions).remove(&s.id);
+            s.close(&headers).await;
+            inner.lifecycle.end_session(&s.caller);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Some(Err(r)) => r,
+        None => rpc_error_response(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            "DELETE needs the Mcp-Session-Id of the session to end",
+            &headers,
+        ),
+    }
+}

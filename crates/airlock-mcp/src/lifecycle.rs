@@ -1,0 +1,470 @@
+//! The one call lifecycle every door drives: the stdio proxy ([`crate::stdio`]), the HTTP
+//! gateway ([`crate::http`]) and the rmcp wrapper ([`crate::server`]). The doors only move bytes
+//! and map what the lifecycle answers onto their wire, so a call is decided, forwarded, recorded
+//! and cleaned the same way whichever door it came through.
+//!
+//! ```text
+//!  client ─ tools/call ─► admit ─┬─ tool unknown, or the list is stale? fetch every page first
+//!                                │  (never check blind); the decision runs off the async runtime
+//!                                │  when a check may wait (Redis, DNS, an approver)
+//!                                ├─► Answer: the refusal, a tool result with isError ─────► client
+//!                                └─► Forward(request with the arguments as decided, Ticket) ─► server
+//!  server ─ answer ─► finish(Ticket): record the outcome → clean every text → complete → log ─► client
+//!  server ─ tools/list answer ─► tools_listed: learn the definitions, hide what the caller may never call
+//!  client ─ roots (a roots/list answer, or inputResponses of a retried request) ─► narrow_roots ─► server
+//! ```
+//!
+//! Guards against the doors drifting apart: one place decides what a refusal looks like (valid
+//! under the protocol version in force, [`crate::protocol`]), when the tool list is fetched, what
+//! is recorded and what is cleaned. Not covered here: framing, sessions, credentials — those
+//! belong to each door.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use airlock_core::policy::Access;
+use airlock_core::{
+    Arguments, Call, CallerContext, Decision, DenyCode, Engine, Refusal, Refused, ToolDef,
+};
+use airlock_guard::path::PathPolicy;
+use serde_json::{Map, Value, json};
+
+use crate::protocol::{self, INVALID_PARAMS, SERVER_GONE};
+
+/// The `_meta` key carrying the refusal object in a refused call's result.
+pub const REFUSAL_META: &str = "airlock/refusal";
+
+/// Where the roots a client announces are narrowed to.
+#[derive(Debug)]
+enum Roots {
+    /// No `filesystem.allowed_roots`: roots pass unchanged.
+    Any,
+    /// Narrowed to the policy's roots.
+    Narrow(Arc<PathPolicy>),
+    /// Roots are configured but their policy does not compile: every announced root is dropped
+    /// (fail closed). An engine from `agent_airlock::engine` never gets here: it refuses such a
+    /// configuration at build.
+    Broken,
+}
+
+/// One call lifecycle, shared by every session of a door. Cheap to share (`Arc<Lifecycle>`).
+#[derive(Debug)]
+pub struct Lifecycle {
+    engine: Arc<Engine>,
+    roots: Roots,
+    /// The tool list may have changed (`notifications/tools/list_changed`).
+    stale: AtomicBool,
+}
+
+/// A `tools/call` request as a door hands it to [`Lifecycle::admit`].
+#[derive(Debug)]
+pub struct CallRequest<'a> {
+    /// The whole JSON-RPC request as the client sent it.
+    pub message: Value,
+    /// Who is calling.
+    pub caller: &'a CallerContext,
+    /// The protocol version in force for the request ([`protocol::version_for`]); `None` when
+    /// unknown.
+    pub version: Option<&'a str>,
+    /// One tool-list fetch at a time per session: a slow server delays only its own session.
+    pub fetch_lock: &'a tokio::sync::Mutex<()>,
+}
+
+/// What to do with a `tools/call`.
+#[derive(Debug)]
+pub enum Admission {
+    /// Send this request to the server (the client's, with the arguments as decided), then hand
+    /// the server's answer to [`Lifecycle::finish`] with the ticket.
+    Forward {
+        /// The request to send.
+        request: Value,
+        /// What the answer needs.
+        ticket: Ticket,
+    },
+    /// Answer the client with this JSON-RPC response; the server never sees the call.
+    Answer(Value),
+}
+
+/// An allowed call on its way to the server: what its answer needs.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    id: Value,
+    tool: String,
+    caller: CallerContext,
+    version: Option<String>,
+}
+
+impl Ticket {
+    /// The tool called.
+    pub fn tool(&self) -> &str {
+        &self.tool
+    }
+
+    /// The request's id.
+    pub fn id(&self) -> &Value {
+        &self.id
+    }
+}
+
+impl Lifecycle {
+    /// The lifecycle of calls decided by `engine`; roots are narrowed to its configuration's
+    /// `filesystem.allowed_roots`.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        let fs = &engine.config().settings.filesystem;
+        let roots = match PathPolicy::new(fs) {
+            Ok(p) if !p.roots().is_empty() => Roots::Narrow(Arc::new(p)),
+            Ok(_) => Roots::Any,
+            Err(_) if fs.allowed_roots.is_empty() => Roots::Any,
+            Err(e) => {
+                tracing::error!(
+                    "filesystem.allowed_roots cannot be compiled ({e}): every root a client announces is dropped"
+                );
+                Roots::Broken
+            }
+        };
+        Lifecycle {
+            engine,
+            roots,
+            stale: AtomicBool::new(false),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The server said its tools changed: the next call fetches the list first.
+    pub fn tools_changed(&self) {
+        self.stale.store(true, Ordering::Release);
+    }
+
+    fn needs_tools(&self, tool: &str) -> bool {
+        self.stale.load(Ordering::Acquire) || self.engine.catalog().get(tool).is_none()
+    }
+
+    /// Whether admitting `message` may wait: on the server (the tool list must be fetched first)
+    /// or on a check that blocks. A door that reads messages one at a time hands such a call to
+    /// a task of its own, so that the messages behind it keep flowing.
+    pub fn may_wait(&self, message: &Value) -> bool {
+        self.engine.may_block()
+            || message
+                .pointer("/params/name")
+                .and_then(Value::as_str)
+                .is_none_or(|n| self.needs_tools(n))
+    }
+
+    /// Decide a `tools/call`. `ask` sends one request to the server — given its `method` and
+    /// `params`, the door adds an id of its own — and resolves to the server's whole JSON-RPC
+    /// answer, or `None` when there is none (the door's timeout, a dead server).
+    pub async fn admit<A, F>(&self, call: CallRequest<'_>, mut ask: A) -> Admission
+    where
+        A: FnMut(&'static str, Value) -> F,
+        F: Future<Output = Option<Value>>,
+    {
+        let CallRequest {
+            mut message,
+            caller,
+            version,
+            fetch_lock,
+        } = call;
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        let Some(name) = message
+            .pointer("/params/name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            return Admission::Answer(protocol::error(
+                Some(id),
+                INVALID_PARAMS,
+                "tools/call needs params.name, the tool to call",
+                version,
+            ));
+        };
+        if self.needs_tools(&name) {
+            let _one = fetch_lock.lock().await;
+            // Another request of the session may have fetched the list meanwhile.
+            if self.needs_tools(&name) {
+                let stale = self.stale.load(Ordering::Acquire);
+                let meta = list_meta(&message);
+                match list_all_tools(&mut ask, meta).await {
+                    Some(tools) => {
+                        self.engine.set_tools(tools);
+                        self.stale.store(false, Ordering::Release);
+                    }
+                    // Never check against definitions the server may have changed: forget them,
+                    // and the engine refuses the call.
+                    None if stale => self.engine.set_tools(Vec::new()),
+                    None => {}
+                }
+            }
+        }
+        let arguments = message
+            .pointer("/params/arguments")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let check = Call::new(name.clone(), Arguments::Json(arguments)).caller(caller.clone());
+        match self.decide(check).await {
+            Decision::Refused(r) => {
+                if let Some(internal) = &r.internal {
+                    tracing::error!(tool = %name, "a check failed and the call was refused: {internal}");
+                }
+                Admission::Answer(refusal_result(id, &r.refusal, version))
+            }
+            Decision::Allowed(allowed) => {
+                // The server gets exactly what was checked: the parsed call, re-serialised with
+                // the arguments as decided — never the raw bytes, which a server could read
+                // differently.
+                if let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) {
+                    params.insert("arguments".into(), Value::Object(allowed.arguments));
+                }
+                self.narrow_roots(&mut message);
+                Admission::Forward {
+                    request: message,
+                    ticket: Ticket {
+                        id,
+                        tool: name,
+                        caller: caller.clone(),
+                        version: version.map(str::to_owned),
+                    },
+                }
+            }
+        }
+    }
+
+    /// The engine's decision, taken off the async runtime when a check may block (each such
+    /// wait has its own deadline: `limits.timeout_ms`, `network.dns_timeout_ms`, the
+    /// approver's), so that one slow decision never stalls other sessions or requests.
+    async fn decide(&self, call: Call) -> Decision {
+        if !self.engine.may_block() {
+            return self.engine.check(call);
+        }
+        let engine = self.engine.clone();
+        let tool = call.tool.clone();
+        match tokio::task::spawn_blocking(move || engine.check(call)).await {
+            Ok(d) => d,
+            Err(e) => Decision::Refused(Box::new(Refused {
+                refusal: Refusal::new(
+                    DenyCode::InternalError,
+                    &tool,
+                    format!("Tool '{tool}' was not called: the airlock could not decide on it."),
+                ),
+                check: None,
+                internal: Some(format!("the decision task failed: {e}")),
+            })),
+        }
+    }
+
+    /// The server's answer to an allowed call, as the client gets it: the outcome recorded (for
+    /// `required_before` rules), every text a model reads cleaned. A result the cleaner cannot
+    /// check is withheld (fail closed) and the airlock's replacement marked complete where the
+    /// protocol version asks for it.
+    pub fn finish(&self, ticket: &Ticket, answer: &mut Value) {
+        // Succeeded: a complete result not marked as an error (an `input_required` or task
+        // result has not finished yet).
+        let ok = answer.get("result").is_some_and(|r| {
+            r.get("isError") != Some(&Value::Bool(true))
+                && r.get("resultType").is_none_or(|t| t == "complete")
+        });
+        self.engine.record_outcome(&ticket.caller, &ticket.tool, ok);
+        if let Err(e) = self
+            .engine
+            .clean_result(&ticket.tool, &ticket.caller, answer)
+        {
+            tracing::warn!(tool = %ticket.tool, "a tool result was withheld: {e}");
+            if let Some(r) = answer.get_mut("result") {
+                protocol::complete(r, ticket.version.as_deref());
+            }
+        }
+    }
+
+    /// An answer the door passes on without reading it (a kind of result it does not know):
+    /// recorded as not succeeded, nothing cleaned.
+    pub fn finish_unread(&self, ticket: &Ticket) {
+        self.engine
+            .record_outcome(&ticket.caller, &ticket.tool, false);
+    }
+
+    /// [`Lifecycle::finish`] on one line of the stdio framing. When results are not cleaned,
+    /// only whether the call failed is read and the line passes byte for byte; an answer that
+    /// cannot be read to be cleaned is withheld.
+    pub fn finish_line(&self, ticket: &Ticket, line: Vec<u8>) -> Vec<u8> {
+        if !self.engine.cleans_results() {
+            #[derive(serde::Deserialize)]
+            struct Answer<'a> {
+                #[serde(borrow, default)]
+                result: Option<&'a serde_json::value::RawValue>,
+            }
+            #[derive(serde::Deserialize)]
+            struct Outcome<'a> {
+                #[serde(rename = "isError", default)]
+                is_error: Option<bool>,
+                #[serde(rename = "resultType", borrow, default)]
+                result_type: Option<std::borrow::Cow<'a, str>>,
+            }
+            let ok = serde_json::from_slice::<Answer<'_>>(&line).is_ok_and(|a| {
+                a.result.is_some_and(|r| {
+                    serde_json::from_str::<Outcome<'_>>(r.get()).is_ok_and(|o| {
+                        o.is_error != Some(true)
+                            && o.result_type.as_deref().is_none_or(|t| t == "complete")
+                    })
+                })
+            });
+            self.engine.record_outcome(&ticket.caller, &ticket.tool, ok);
+            return line;
+        }
+        let Ok(mut answer) = serde_json::from_slice::<Value>(&line) else {
+            tracing::warn!(tool = %ticket.tool, "a tool result was withheld: it is not JSON");
+            return protocol::line(&protocol::error(
+                Some(ticket.id.clone()),
+                SERVER_GONE,
+                "the tool's result was withheld: it could not be read to be checked",
+                ticket.version.as_deref(),
+            ));
+        };
+        self.finish(ticket, &mut answer);
+        protocol::line(&answer)
+    }
+
+    /// A `tools/list` result from the server: learn the definitions (merged by name: clients
+    /// page) and remove the tools `caller` may never call (denied, a role the caller lacks, at
+    /// odds with its pin). Returns whether `result` was changed; a result that is not a tool
+    /// list is left alone.
+    pub fn tools_listed(&self, caller: &CallerContext, result: &mut Value) -> bool {
+        let Ok(page) = ToolDef::parse_list(result.clone()) else {
+            return false;
+        };
+        let engine = &self.engine;
+        engine.merge_tools(page.iter().cloned());
+        let hidden: HashSet<&str> = match engine.policy_for(caller) {
+            Some(policy) => page
+                .iter()
+                .filter(|t| {
+                    policy.access(t) == Access::Denied
+                        || !policy.has_role(&t.name, &caller.roles)
+                        || engine.pin_problem(&t.name).is_some()
+                })
+                .map(|t| t.name.as_str())
+                .collect(),
+            // A caller without a policy (an unknown tenant) may call nothing.
+            None => page.iter().map(|t| t.name.as_str()).collect(),
+        };
+        if hidden.is_empty() {
+            return false;
+        }
+        if let Some(Value::Array(list)) = result.get_mut("tools") {
+            list.retain(|t| {
+                t.get("name")
+                    .and_then(Value::as_str)
+                    .is_none_or(|n| !hidden.contains(n))
+            });
+        }
+        true
+    }
+
+    /// Whether a client message announces roots: a `roots/list` answer, or a retried 2026-07-28
+    /// request answering input requests (`params.inputResponses`).
+    pub fn announces_roots(message: &Value) -> bool {
+        message.pointer("/result/roots").is_some()
+            || message.pointer("/params/inputResponses").is_some()
+    }
+
+    /// Narrow the roots a client message announces to `filesystem.allowed_roots` (each kept root
+    /// checked against the path policy): a `roots/list` answer (`result.roots`, anything but a
+    /// list narrows to none), and the answers to `roots/list` input requests a retried
+    /// 2026-07-28 request carries (`params.inputResponses.*.roots`). Returns whether it changed.
+    pub fn narrow_roots(&self, message: &mut Value) -> bool {
+        let narrow = |roots: &mut Value| match &self.roots {
+            Roots::Any => false,
+            Roots::Broken => {
+                *roots = Value::Array(Vec::new());
+                true
+            }
+            Roots::Narrow(policy) => {
+                *roots = match roots {
+                    Value::Array(list) => Value::Array(crate::roots::narrow(list, policy)),
+                    _ => Value::Array(Vec::new()),
+                };
+                true
+            }
+        };
+        let mut changed = false;
+        if let Some(roots) = message.pointer_mut("/result/roots") {
+            changed |= narrow(roots);
+        }
+        if let Some(Value::Object(responses)) = message.pointer_mut("/params/inputResponses") {
+            for response in responses.values_mut() {
+                if let Some(roots) = response.get_mut("roots") {
+                    changed |= narrow(roots);
+                }
+            }
+        }
+        changed
+    }
+
+    /// The session of `caller` ended: forget its state.
+    pub fn end_session(&self, caller: &CallerContext) {
+        self.engine.end_session(caller);
+    }
+}
+
+/// The JSON-RPC answer a model reads for a refused call: a tool result with `isError: true`,
+/// the refusal text (what was wrong and how to fix it) as its content, and the refusal object
+/// in `_meta["airlock/refusal"]`, valid under `version` ([`refusal_tool_result`]).
+pub fn refusal_result(id: Value, refusal: &Refusal, version: Option<&str>) -> Value {
+    protocol::result(id, refusal_tool_result(refusal, version), version)
+}
+
+/// The `CallToolResult` of a refusal. No `structuredContent`: a client checks that against the
+/// tool's `outputSchema`, which a refusal cannot match. `resultType: "complete"` from
+/// 2026-07-28 on (and when the version is unknown).
+pub fn refusal_tool_result(refusal: &Refusal, version: Option<&str>) -> Value {
+    let mut result = json!({
+        "content": [{"type": "text", "text": refusal.render_text()}],
+        "isError": true,
+        "_meta": {REFUSAL_META: refusal.to_json()}
+    });
+    protocol::complete(&mut result, version);
+    result
+}
+
+/// The `_meta` for the airlock's own `tools/list` request made on behalf of a call: the call's,
+/// without its progress token (under 2026-07-28 it carries the protocol version and the client's
+/// capabilities, which every request needs).
+fn list_meta(call: &Value) -> Option<Map<String, Value>> {
+    let Some(Value::Object(m)) = call.pointer("/params/_meta") else {
+        return None;
+    };
+    let mut m = m.clone();
+    m.remove("progressToken");
+    Some(m)
+}
+
+/// Every page of a server's `tools/list`, asked for with `ask`. `None` when any page fails; at
+/// most 100 pages.
+async fn list_all_tools<A, F>(ask: &mut A, meta: Option<Map<String, Value>>) -> Option<Vec<ToolDef>>
+where
+    A: FnMut(&'static str, Value) -> F,
+    F: Future<Output = Option<Value>>,
+{
+    let mut tools: Vec<ToolDef> = Vec::new();
+    let mut cursor: Option<Value> = None;
+    for _page in 0..100 {
+        let mut params = Map::new();
+        if let Some(c) = cursor.take() {
+            params.insert("cursor".into(), c);
+        }
+        if let Some(m) = &meta {
+            params.insert("_meta".into(), Value::Object(m.clone()));
+        }
+        let answer = ask("tools/list", Value::Object(params)).await?;
+        let result = answer.get("result")?;
+        tools.append(&mut ToolDef::parse_list(result.clone()).ok()?);
+        cursor = result.get("nextCursor").filter(|c| !c.is_null()).cloned();
+        if cursor.is_none() {
+            return Some(tools);
+        }
+    }
+    None
+}

@@ -1,0 +1,222 @@
+//! What the airlock writes itself, valid under every MCP protocol version: JSON-RPC error
+//! answers, ids as map keys, and the protocol version in force for a message.
+//!
+//! Guards against answers a client rejects: the airlock's own results (refusals, withheld
+//! results) must parse under the version the client speaks. Protocol 2026-07-28 requires
+//! `resultType` on every result (the official Python SDK refuses a `CallToolResult` without
+//! it); earlier versions do not know the field. Requests of 2026-07-28 are stateless and carry
+//! their own version (`_meta["io.modelcontextprotocol/protocolVersion"]`); earlier versions
+//! negotiate one per session with `initialize`. Version strings are dates, so they compare as
+//! strings; an unknown version (none seen yet, or one newer than this code) is treated as the
+//! newest known, whose rules are a superset for what the airlock writes.
+//!
+//! Not covered here: which messages are touched at all (see [`crate::lifecycle`]).
+
+use serde_json::{Map, Value, json};
+
+/// JSON-RPC: invalid JSON.
+pub const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC: not a valid request (batches, oversize lines).
+pub const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC: bad params.
+pub const INVALID_PARAMS: i64 = -32602;
+/// Implementation-defined: the server went away before answering (or its answer could not be
+/// read to be checked).
+pub const SERVER_GONE: i64 = -32000;
+
+/// The protocol versions this airlock knows, oldest first.
+pub const VERSIONS: &[&str] = &[
+    "2024-11-05",
+    "2025-03-26",
+    "2025-06-18",
+    "2025-11-25",
+    "2026-07-28",
+];
+
+/// The first version whose results carry `resultType` and whose error answers may leave out
+/// an id they cannot name.
+const STATELESS: &str = "2026-07-28";
+/// The first version whose error answers may leave out an unknown id.
+const OPTIONAL_ERROR_ID: &str = "2025-11-25";
+
+/// The `_meta` key of a 2026-07-28 request naming its protocol version.
+pub const VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// The protocol version a request or notification names itself (`params._meta`), if any.
+pub fn version_of(message: &Value) -> Option<&str> {
+    message
+        .get("params")?
+        .get("_meta")?
+        .get(VERSION_META)?
+        .as_str()
+}
+
+/// The version in force for `message`: its own, else the session's.
+pub fn version_for<'a>(message: &'a Value, session: Option<&'a str>) -> Option<&'a str> {
+    version_of(message).or(session)
+}
+
+/// Whether results under `version` carry `resultType` (2026-07-28 and later, or unknown).
+pub fn has_result_type(version: Option<&str>) -> bool {
+    version.is_none_or(|v| v >= STATELESS)
+}
+
+/// Mark a result the airlock wrote (or rewrote) as complete where the version asks for it.
+/// A `resultType` already present is kept.
+pub fn complete(result: &mut Value, version: Option<&str>) {
+    if has_result_type(version)
+        && let Value::Object(m) = result
+        && !m.contains_key("resultType")
+    {
+        m.insert("resultType".into(), Value::String("complete".into()));
+    }
+}
+
+/// A JSON-RPC error answer. `id` is the request's; `None` when it cannot be known (bad JSON, an
+/// oversize line): then `"id": null` as JSON-RPC 2.0 asks, except under 2025-11-25 and later,
+/// whose schema leaves the id out instead (null is no request id there).
+pub fn error(id: Option<Value>, code: i64, message: &str, version: Option<&str>) -> Value {
+    let mut m = Map::new();
+    m.insert("jsonrpc".into(), "2.0".into());
+    match id {
+        Some(id) => {
+            m.insert("id".into(), id);
+        }
+        None if version.is_some_and(|v| v < OPTIONAL_ERROR_ID) => {
+            m.insert("id".into(), Value::Null);
+        }
+        None => {}
+    }
+    m.insert("error".into(), json!({"code": code, "message": message}));
+    Value::Object(m)
+}
+
+/// A JSON-RPC error answer to the request with this id (the same under every version).
+pub fn error_to(id: Value, code: i64, message: &str) -> Value {
+    error(Some(id), code, message, None)
+}
+
+/// A JSON-RPC result answer; `result` is marked complete where the version asks for it.
+pub fn result(id: Value, mut result: Value, version: Option<&str>) -> Value {
+    complete(&mut result, version);
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+/// A message as one line of JSON (the stdio framing).
+pub fn line(v: &Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec(v).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// A JSON-RPC id as a map key: numbers by value (`1`, `1.0` and `1e0` are one id to a
+/// JavaScript server), everything else by its JSON text (`1` and `"1"` differ).
+pub fn id_key(id: &Value) -> String {
+    if let Value::Number(n) = id
+        && let Some(f) = n.as_f64()
+        && f.fract() == 0.0
+        && f.abs() < 9_007_199_254_740_992.0
+    {
+        return format!("{}", f as i64);
+    }
+    id.to_string()
+}
+
+/// Whether `m` is the answer (result or error) to the request with id `id`.
+pub fn is_answer(m: &Value, id: &Value) -> bool {
+    m.get("method").is_none()
+        && (m.get("result").is_some() || m.get("error").is_some())
+        && m.get("id").map(id_key) == Some(id_key(id))
+}
+
+/// Tracks the version a session negotiated with `initialize` (the client's proposal until the
+/// server's answer names the version both speak).
+#[derive(Debug, Default)]
+pub struct SessionVersion(std::sync::Mutex<Option<String>>);
+
+impl SessionVersion {
+    /// The negotiated version, if any.
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Note what an `initialize` request proposes (or a server's answer settles).
+    pub fn set(&self, version: &str) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(version.to_owned());
+    }
+
+    /// Note the version an `initialize` request proposes (`params.protocolVersion`).
+    pub fn proposed(&self, request: &Value) {
+        if let Some(v) = request
+            .pointer("/params/protocolVersion")
+            .and_then(Value::as_str)
+        {
+            self.set(v);
+        }
+    }
+
+    /// Note the version the server's answer to `initialize` settles (`result.protocolVersion`).
+    /// Call it with that answer only: no other result names the session's version.
+    pub fn settled(&self, answer: &Value) {
+        if let Some(v) = answer
+            .pointer("/result/protocolVersion")
+            .and_then(Value::as_str)
+        {
+            self.set(v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn result_type_is_added_from_2026_07_28_on_and_when_unknown() {
+        for (v, want) in [
+            (Some("2024-11-05"), false),
+            (Some("2025-11-25"), false),
+            (Some("2026-07-28"), true),
+            (Some("2027-01-01"), true),
+            (None, true),
+        ] {
+            let mut r = json!({"content": []});
+            complete(&mut r, v);
+            assert_eq!(r.get("resultType").is_some(), want, "{v:?}");
+        }
+        let mut r = json!({"resultType": "input_required"});
+        complete(&mut r, None);
+        assert_eq!(r["resultType"], "input_required");
+    }
+
+    #[test]
+    fn an_unknown_id_is_null_before_2025_11_25_and_left_out_after() {
+        assert_eq!(error(None, PARSE_ERROR, "x", Some("2025-06-18"))["id"], Value::Null);
+        assert!(error(None, PARSE_ERROR, "x", Some("2025-06-18"))
+            .as_object()
+            .unwrap()
+            .contains_key("id"));
+        assert!(!error(None, PARSE_ERROR, "x", Some("2025-11-25"))
+            .as_object()
+            .unwrap()
+            .contains_key("id"));
+        assert!(!error(None, PARSE_ERROR, "x", None)
+            .as_object()
+            .unwrap()
+            .contains_key("id"));
+        assert_eq!(error(Some(json!(7)), 1, "x", None)["id"], 7);
+    }
+
+    #[test]
+    fn versions_come_from_the_message_then_the_session() {
+        let stateless = json!({"method": "tools/call", "params": {"_meta": {VERSION_META: "2026-07-28"}}});
+        assert_eq!(version_for(&stateless, Some("2025-06-18")), Some("2026-07-28"));
+        assert_eq!(version_for(&json!({"method": "x"}), Some("2025-06-18")), Some("2025-06-18"));
+        let s = SessionVersion::default();
+        s.proposed(&json!({"method": "initialize", "params": {"protocolVersion": "2025-11-25"}}));
+        assert_eq!(s.get().as_deref(), Some("2025-11-25"));
+        s.settled(&json!({"id": 1, "result": {"protocolVersion": "2025-06-18"}}));
+        assert_eq!(s.get().as_deref(), Some("2025-06-18"));
+    }
+}
