@@ -144,7 +144,6 @@ impl Written {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,6 +73,8 @@ pub struct CallRequest<'a> {
 
 /// What to do with a `tools/call`.
 #[derive(Debug)]
+// Made once per call and taken apart at once: boxing the ticket would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Admission {
     /// Send this request to the server (the client's, with the arguments as decided), then hand
     /// the server's answer to [`Lifecycle::finish`] with the ticket.

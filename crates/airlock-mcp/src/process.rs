@@ -72,4 +72,3 @@ pub(crate) fn kill_group(group: Option<u32>) {
     #[cfg(not(unix))]
     let _ = group;
 }
-

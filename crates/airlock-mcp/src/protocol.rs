@@ -192,27 +192,43 @@ mod tests {
 
     #[test]
     fn an_unknown_id_is_null_before_2025_11_25_and_left_out_after() {
-        assert_eq!(error(None, PARSE_ERROR, "x", Some("2025-06-18"))["id"], Value::Null);
-        assert!(error(None, PARSE_ERROR, "x", Some("2025-06-18"))
-            .as_object()
-            .unwrap()
-            .contains_key("id"));
-        assert!(!error(None, PARSE_ERROR, "x", Some("2025-11-25"))
-            .as_object()
-            .unwrap()
-            .contains_key("id"));
-        assert!(!error(None, PARSE_ERROR, "x", None)
-            .as_object()
-            .unwrap()
-            .contains_key("id"));
+        assert_eq!(
+            error(None, PARSE_ERROR, "x", Some("2025-06-18"))["id"],
+            Value::Null
+        );
+        assert!(
+            error(None, PARSE_ERROR, "x", Some("2025-06-18"))
+                .as_object()
+                .unwrap()
+                .contains_key("id")
+        );
+        assert!(
+            !error(None, PARSE_ERROR, "x", Some("2025-11-25"))
+                .as_object()
+                .unwrap()
+                .contains_key("id")
+        );
+        assert!(
+            !error(None, PARSE_ERROR, "x", None)
+                .as_object()
+                .unwrap()
+                .contains_key("id")
+        );
         assert_eq!(error(Some(json!(7)), 1, "x", None)["id"], 7);
     }
 
     #[test]
     fn versions_come_from_the_message_then_the_session() {
-        let stateless = json!({"method": "tools/call", "params": {"_meta": {VERSION_META: "2026-07-28"}}});
-        assert_eq!(version_for(&stateless, Some("2025-06-18")), Some("2026-07-28"));
-        assert_eq!(version_for(&json!({"method": "x"}), Some("2025-06-18")), Some("2025-06-18"));
+        let stateless =
+            json!({"method": "tools/call", "params": {"_meta": {VERSION_META: "2026-07-28"}}});
+        assert_eq!(
+            version_for(&stateless, Some("2025-06-18")),
+            Some("2026-07-28")
+        );
+        assert_eq!(
+            version_for(&json!({"method": "x"}), Some("2025-06-18")),
+            Some("2025-06-18")
+        );
         let s = SessionVersion::default();
         s.proposed(&json!({"method": "initialize", "params": {"protocolVersion": "2025-11-25"}}));
         assert_eq!(s.get().as_deref(), Some("2025-11-25"));

@@ -133,21 +133,30 @@ impl<H: ServerHandler> Guarded<H> {
         let result_of = |answer: Value| answer.get("result").cloned().unwrap_or(Value::Null);
         match result {
             Ok(CallToolResponse::Complete(r)) => {
-                let answer = through(json!({"result": serde_json::to_value(r).map_err(encoding("result encoding"))?}));
+                let answer = through(
+                    json!({"result": serde_json::to_value(r).map_err(encoding("result encoding"))?}),
+                );
                 Ok(CallToolResponse::Complete(
-                    serde_json::from_value(result_of(answer)).map_err(encoding("result encoding"))?,
+                    serde_json::from_value(result_of(answer))
+                        .map_err(encoding("result encoding"))?,
                 ))
             }
             Ok(CallToolResponse::InputRequired(r)) => {
-                let answer = through(json!({"result": serde_json::to_value(r).map_err(encoding("result encoding"))?}));
+                let answer = through(
+                    json!({"result": serde_json::to_value(r).map_err(encoding("result encoding"))?}),
+                );
                 Ok(CallToolResponse::InputRequired(
-                    serde_json::from_value(result_of(answer)).map_err(encoding("result encoding"))?,
+                    serde_json::from_value(result_of(answer))
+                        .map_err(encoding("result encoding"))?,
                 ))
             }
             Ok(CallToolResponse::Task(r)) => {
-                let answer = through(json!({"result": serde_json::to_value(r).map_err(encoding("result encoding"))?}));
+                let answer = through(
+                    json!({"result": serde_json::to_value(r).map_err(encoding("result encoding"))?}),
+                );
                 Ok(CallToolResponse::Task(
-                    serde_json::from_value(result_of(answer)).map_err(encoding("result encoding"))?,
+                    serde_json::from_value(result_of(answer))
+                        .map_err(encoding("result encoding"))?,
                 ))
             }
             // A kind of result this airlock does not know yet: nothing it could clean.
@@ -156,13 +165,18 @@ impl<H: ServerHandler> Guarded<H> {
                 Ok(other)
             }
             Err(e) => {
-                let answer = through(json!({"error": {"code": e.code.0, "message": e.message, "data": e.data}}));
+                let answer = through(
+                    json!({"error": {"code": e.code.0, "message": e.message, "data": e.data}}),
+                );
                 let message = answer
                     .pointer("/error/message")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned();
-                let data = answer.pointer("/error/data").cloned().filter(|d| !d.is_null());
+                let data = answer
+                    .pointer("/error/data")
+                    .cloned()
+                    .filter(|d| !d.is_null());
                 Err(McpError::new(e.code, message, data))
             }
         }

@@ -63,8 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let proxy = StdioProxy::new(engine, caller)
-        .max_line_bytes(args.max_line_bytes);
+    let proxy = StdioProxy::new(engine, caller).max_line_bytes(args.max_line_bytes);
     let status = runtime
         .block_on(async move {
             // Pipes (the usual case: an MCP client spawned us) are driven by the reactor

@@ -51,8 +51,7 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
         Upstream::Http(u) => u.clone(),
         Upstream::Command(_) => format!("{} (one process per session)", args.command.join(" ")),
     };
-    let gateway = Gateway::new(engine, settings, upstream)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let gateway = Gateway::new(engine, settings, upstream).map_err(|e| anyhow::anyhow!("{e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -3,8 +3,8 @@
 //! DNS-rebinding defence), then the caller's credentials (401 with a JSON-RPC error body saying
 //! what to send). Not covered here: what a caller may do once admitted (the engine decides).
 
-use http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 
 use super::Inner;
@@ -121,19 +121,28 @@ pub(crate) fn admit(inner: &Inner, headers: &HeaderMap) -> Result<Identity, Resp
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     if !host_allowed(host, &inner.settings.allowed_hosts) {
-        return Err(rpc_error_response(StatusCode::FORBIDDEN, INVALID_REQUEST, &format!("the Host {host:?} is not served here (gateway.allowed_hosts)"), headers));
+        return Err(rpc_error_response(
+            StatusCode::FORBIDDEN,
+            INVALID_REQUEST,
+            &format!("the Host {host:?} is not served here (gateway.allowed_hosts)"),
+            headers,
+        ));
     }
     if let Some(origin) = headers.get(http::header::ORIGIN) {
         let o = origin.to_str().unwrap_or("");
         if !origin_allowed(o, &inner.settings.allowed_origins) {
-            return Err(rpc_error_response(StatusCode::FORBIDDEN, INVALID_REQUEST, &format!(
+            return Err(rpc_error_response(
+                StatusCode::FORBIDDEN,
+                INVALID_REQUEST,
+                &format!(
                     "requests from the origin {o:?} are not allowed (gateway.allowed_origins)"
-                ), headers));
+                ),
+                headers,
+            ));
         }
     }
     inner.auth.authenticate(headers).map_err(|e| {
-        let mut r =
-            rpc_error_response(StatusCode::UNAUTHORIZED, -32001, &e.to_string(), headers);
+        let mut r = rpc_error_response(StatusCode::UNAUTHORIZED, -32001, &e.to_string(), headers);
         let challenge = match e {
             AuthError::Missing => "Bearer realm=\"airlock\"",
             AuthError::Invalid(_) => "Bearer realm=\"airlock\", error=\"invalid_token\"",

@@ -234,11 +234,7 @@ impl ChildLink {
     pub(crate) async fn request(&self, mut msg: Value) -> Result<mpsc::Receiver<Value>, Value> {
         let orig = msg.get("id").cloned().unwrap_or(Value::Null);
         if self.is_gone() {
-            return Err(error_to(
-                orig,
-                SERVER_GONE,
-                "the MCP server has exited",
-            ));
+            return Err(error_to(orig, SERVER_GONE, "the MCP server has exited"));
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let token = msg.pointer("/params/_meta/progressToken").map(id_key);
@@ -258,11 +254,7 @@ impl ChildLink {
         );
         if self.to_server.send(line(&msg)).await.is_err() {
             lock(&self.pending).remove(&n);
-            return Err(error_to(
-                orig,
-                SERVER_GONE,
-                "the MCP server has exited",
-            ));
+            return Err(error_to(orig, SERVER_GONE, "the MCP server has exited"));
         }
         Ok(rx)
     }

@@ -266,7 +266,6 @@ impl Inner {
         shared.insert(identity.principal.clone(), s.clone());
         Ok(s)
     }
-
 }
 
 /// The caller's shared (stateless) session, if there is one.
@@ -302,4 +301,3 @@ pub(crate) fn named_session(
         _ => Err(not_found()),
     })
 }
-

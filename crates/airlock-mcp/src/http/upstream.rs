@@ -240,9 +240,8 @@ impl HttpLink {
 
 /// What the gateway learns from an upstream message in passing.
 fn note(m: &Value, hooks: &Hooks) {
-    match m.get("method").and_then(Value::as_str) {
-        Some("notifications/tools/list_changed") => hooks.tools_changed(),
-        _ => {}
+    if m.get("method").and_then(Value::as_str) == Some("notifications/tools/list_changed") {
+        hooks.tools_changed();
     }
 }
 
