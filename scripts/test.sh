@@ -11,12 +11,21 @@ if ! command -v redis-server >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
 
-# Real third-party MCP servers from npm, at pinned versions, for the proxy tests.
-NPM_SERVERS="@modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/server-filesystem@2026.8.31"
-if [ ! -x target/npm/node_modules/.bin/mcp-server-everything ] || [ ! -x target/npm/node_modules/.bin/mcp-server-filesystem ]; then
-    echo "== installing MCP servers from npm: $NPM_SERVERS" >&2
+# Real third-party MCP servers and the official TypeScript client SDK from npm, at pinned versions.
+NPM_PACKAGES="@modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/server-filesystem@2026.8.31 @modelcontextprotocol/sdk@1.32.2"
+if [ ! -x target/npm/node_modules/.bin/mcp-server-everything ] || [ ! -x target/npm/node_modules/.bin/mcp-server-filesystem ] \
+    || [ ! -f target/npm/node_modules/@modelcontextprotocol/sdk/package.json ]; then
+    echo "== installing from npm: $NPM_PACKAGES" >&2
     mkdir -p target/npm
-    (cd target/npm && npm install --no-audit --no-fund --silent $NPM_SERVERS >/dev/null)
+    (cd target/npm && npm install --no-audit --no-fund --silent $NPM_PACKAGES >/dev/null)
+fi
+
+# The official Python MCP SDK (client tests in its default 2026-07-28 mode and its legacy mode).
+PY_PACKAGES="mcp==2.3.0"
+if ! target/py/bin/python -c 'import importlib.metadata as m; assert m.version("mcp") == "2.3.0"' 2>/dev/null; then
+    echo "== installing from PyPI: $PY_PACKAGES" >&2
+    python3 -m venv target/py
+    target/py/bin/pip install --quiet --disable-pip-version-check $PY_PACKAGES
 fi
 
 log="$(mktemp)"

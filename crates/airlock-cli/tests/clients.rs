@@ -1,0 +1,273 @@
+//! Clients nobody at agent-airlock wrote, through both proxy doors: the official Python SDK
+//! (`mcp` from PyPI, pinned in `scripts/test.sh`) in its default mode (protocol 2026-07-28, which
+//! refuses a result without `resultType`) and in its legacy mode (`initialize`), and the official
+//! TypeScript SDK (`@modelcontextprotocol/sdk` from npm, pinned). Every refusal must reach the
+//! client as a readable tool error carrying the fix hints — never a client exception — and valid
+//! calls must work, with personal data masked. (rmcp, the third client, drives every door in the
+//! differential test, `doors.rs`.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn airlock() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_airlock"))
+}
+
+fn python() -> PathBuf {
+    let p = root().join("target/py/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: scripts/test.sh installs the official Python MCP SDK there",
+        p.display()
+    );
+    p
+}
+
+fn npm() -> PathBuf {
+    let p = root().join("target/npm");
+    assert!(
+        p.join("node_modules/@modelcontextprotocol/sdk").exists(),
+        "@modelcontextprotocol/sdk is missing in {}: scripts/test.sh installs it",
+        p.display()
+    );
+    p
+}
+
+const CONFIG: &str = r#"
+[policy]
+deny = ["delete_*"]
+
+[filesystem]
+allowed_roots = ["/srv/workspace"]
+symlinks = "lexical"
+"#;
+
+/// Each call, and the refusal code it must get (`None`: it must work).
+fn calls() -> Vec<(&'static str, Value, Option<&'static str>)> {
+    vec![
+        ("read_file", json!({"path": "reports/q3.txt"}), None),
+        ("query_customers", json!({"columns": ["id", "email"]}), None),
+        (
+            "read_file",
+            json!({"path": "reports/q3.txt", "mode": "r"}),
+            Some("ghost_args.unknown"),
+        ),
+        (
+            "transfer_money",
+            json!({"to": "DE89370400440532013000", "amount": "5", "currency": "EUR"}),
+            Some("validation.type"),
+        ),
+        (
+            "transfer_money",
+            json!({"to": "DE89370400440532013000", "amount": 5}),
+            Some("validation.required"),
+        ),
+        (
+            "read_files",
+            json!({"path": "a"}),
+            Some("tool_integrity.unknown_tool"),
+        ),
+        (
+            "delete_records",
+            json!({"ids": ["c-1"]}),
+            Some("tool_access.denied"),
+        ),
+        (
+            "read_file",
+            json!({"path": "../finance/payroll.xlsx"}),
+            Some("filesystem.outside_roots"),
+        ),
+        (
+            "fetch_url",
+            json!({"url": "http://169.254.169.254/latest/meta-data/"}),
+            Some("network.internal"),
+        ),
+    ]
+}
+
+/// Run a client script with the calls on stdin; its JSON lines.
+fn run_client(mut cmd: Command) -> Vec<Value> {
+    let input: Vec<Value> = calls().into_iter().map(|(t, a, _)| json!([t, a])).collect();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(Value::Array(input).to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        out.status.success() && lines.len() == calls().len() + 2,
+        "the client failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines
+}
+
+/// What every client must see, whatever the door or the protocol version.
+fn check(who: &str, lines: &[Value]) {
+    let tools = lines[1]["tools"].as_array().unwrap();
+    assert!(
+        !tools.iter().any(|t| t == "delete_records"),
+        "{who}: a denied tool is hidden: {tools:?}"
+    );
+    for ((tool, args, want), got) in calls().iter().zip(&lines[2..]) {
+        let what = format!("{who}: {tool} {args}");
+        assert_eq!(
+            got["accepted"], true,
+            "{what}: the client refused the answer: {got}"
+        );
+        let text = got["text"].as_str().unwrap_or_default();
+        match want {
+            Some(code) => {
+                assert_eq!(got["is_error"], true, "{what}: {got}");
+                assert_eq!(got["code"], *code, "{what}: {got}");
+                assert!(text.starts_with("AIRLOCK_BLOCK: "), "{what}: {text}");
+                assert!(
+                    text.contains("How to fix:\n- "),
+                    "{what}: no fix hints: {text}"
+                );
+            }
+            None => {
+                assert_eq!(got["is_error"], false, "{what}: {got}");
+                assert!(!text.is_empty(), "{what}");
+                assert!(
+                    !text.contains('@'),
+                    "{what}: e-mail addresses are masked: {text}"
+                );
+            }
+        }
+    }
+}
+
+fn config_file(dir: &Path) -> PathBuf {
+    let path = dir.join("airlock.toml");
+    std::fs::write(&path, CONFIG).unwrap();
+    path
+}
+
+/// `airlock run --config F -- airlock demo --server`, as a command line.
+fn stdio_door(config: &Path) -> Vec<String> {
+    [
+        airlock().display().to_string(),
+        "run".into(),
+        "--config".into(),
+        config.display().to_string(),
+        "--".into(),
+        airlock().display().to_string(),
+        "demo".into(),
+        "--server".into(),
+    ]
+    .into()
+}
+
+/// `airlock serve` in front of the demo server, stopped when dropped.
+struct Gateway(std::process::Child, String);
+
+impl Gateway {
+    fn start(config: &Path) -> Gateway {
+        let port = airlock_testkit::free_port();
+        let child = Command::new(airlock())
+            .args(["serve", "--allow-anonymous", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--config")
+            .arg(config)
+            .arg("--")
+            .arg(airlock())
+            .args(["demo", "--server"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Gateway(child, format!("http://127.0.0.1:{port}/mcp"))
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+fn python_client(mode: &str) -> Command {
+    let mut cmd = Command::new(python());
+    cmd.arg(root().join("crates/airlock-cli/tests/clients/python_client.py"))
+        .args(["--mode", mode]);
+    cmd
+}
+
+fn ts_client() -> Command {
+    let mut cmd = Command::new("node");
+    cmd.arg(root().join("crates/airlock-cli/tests/clients/ts_client.mjs"))
+        .env("AIRLOCK_NPM", npm());
+    cmd
+}
+
+#[test]
+fn python_sdk_default_and_legacy_over_stdio() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path());
+    for (mode, version) in [("auto", "2026-07-28"), ("legacy", "2025-11-25")] {
+        let mut cmd = python_client(mode);
+        cmd.arg("--").args(stdio_door(&config));
+        let lines = run_client(cmd);
+        assert_eq!(lines[0]["protocol"], version, "python {mode}");
+        check(&format!("python {mode} over stdio"), &lines);
+    }
+}
+
+#[test]
+fn python_sdk_default_and_legacy_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(&config_file(dir.path()));
+    for (mode, version) in [("auto", "2026-07-28"), ("legacy", "2025-11-25")] {
+        let mut cmd = python_client(mode);
+        cmd.args(["--url", &gateway.1]);
+        let lines = run_client(cmd);
+        assert_eq!(lines[0]["protocol"], version, "python {mode}");
+        check(&format!("python {mode} over HTTP"), &lines);
+    }
+}
+
+#[test]
+fn typescript_sdk_over_stdio_and_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path());
+    let mut cmd = ts_client();
+    cmd.arg("--").args(stdio_door(&config));
+    check("typescript over stdio", &run_client(cmd));
+    let gateway = Gateway::start(&config);
+    let mut cmd = ts_client();
+    cmd.args(["--url", &gateway.1]);
+    check("typescript over HTTP", &run_client(cmd));
+}

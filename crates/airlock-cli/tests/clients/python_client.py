@@ -1,0 +1,57 @@
+"""An MCP client nobody at agent-airlock wrote: the official Python SDK (`mcp` from PyPI).
+
+Connects to the airlock (stdio: `-- <command…>`; HTTP: `--url ...`) in the SDK's default mode
+(`auto`: `server/discover`, protocol 2026-07-28) or its `legacy` mode (`initialize`), lists the
+tools, makes the calls given as JSON on stdin (`[[tool, arguments], ...]`) and prints one JSON
+line per call: whether the SDK accepted the answer, whether it is a tool error, its text, and the
+refusal code the airlock put in `_meta`. An SDK exception is printed, not raised: the Rust test
+decides.
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+
+from mcp.client.client import Client
+from mcp.client.stdio import StdioServerParameters
+
+
+async def main() -> None:
+    # Options, then `--` and the stdio command (which may hold `--` of its own).
+    argv = sys.argv[1:]
+    command = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, command = argv[:i], argv[i + 1 :]
+    p = argparse.ArgumentParser()
+    p.add_argument("--mode", default="auto")
+    p.add_argument("--url")
+    a = p.parse_args(argv)
+    calls = json.load(sys.stdin)
+    if a.url:
+        target = a.url
+    else:
+        target = StdioServerParameters(command=command[0], args=command[1:])
+    async with Client(target, mode=a.mode) as c:
+        print(json.dumps({"protocol": c.session.protocol_version}), flush=True)
+        tools = await c.list_tools()
+        print(json.dumps({"tools": sorted(t.name for t in tools.tools)}), flush=True)
+        for tool, args in calls:
+            out = {"tool": tool}
+            try:
+                r = await c.call_tool(tool, args)
+                meta = r.meta or {}
+                refusal = meta.get("airlock/refusal") or {}
+                out.update(
+                    accepted=True,
+                    is_error=bool(r.is_error),
+                    text="\n".join(getattr(b, "text", "") for b in r.content),
+                    code=(refusal.get("metadata") or {}).get("code"),
+                )
+            except Exception as e:  # the SDK refused the answer: the test fails on it
+                out.update(accepted=False, error=f"{type(e).__name__}: {e}")
+            print(json.dumps(out), flush=True)
+
+
+asyncio.run(main())
