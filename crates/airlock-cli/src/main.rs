@@ -48,6 +48,7 @@ pub enum Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    printer::init_logs();
     let printer = printer::Printer::stderr();
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args),

@@ -48,6 +48,88 @@ impl Printer {
     }
 }
 
+/// Send the library crates' logs (`tracing` events: a withheld result, a check that failed, a
+/// server that could not start) to stderr through the printer's style, each line escaped.
+/// `AIRLOCK_LOG` sets the level: `error`, `warn` (the default), `info`, `debug` or `trace`.
+pub fn init_logs() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::{Layer, filter::LevelFilter};
+    let level = match std::env::var("AIRLOCK_LOG")
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "off" => LevelFilter::OFF,
+        "error" => LevelFilter::ERROR,
+        "info" => LevelFilter::INFO,
+        "debug" => LevelFilter::DEBUG,
+        "trace" => LevelFilter::TRACE,
+        _ => LevelFilter::WARN,
+    };
+    let layer = LogLayer {
+        printer: Printer::stderr(),
+    }
+    .with_filter(level);
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+}
+
+struct LogLayer {
+    printer: Printer,
+}
+
+/// The message and the other fields of one event.
+#[derive(Default)]
+struct Fields {
+    message: String,
+    rest: Vec<String>,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message = format!("{value:?}");
+        } else {
+            self.rest.push(format!("{}={value:?}", field.name()));
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.message = value.to_owned();
+        } else {
+            self.rest.push(format!("{}={value}", field.name()));
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogLayer {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let (label, style) = match *event.metadata().level() {
+            tracing::Level::ERROR => ("error", "1;31"),
+            tracing::Level::WARN => ("warning", "1;33"),
+            tracing::Level::INFO => ("info", "1"),
+            _ => ("debug", "2"),
+        };
+        let mut text = fields.message;
+        if !fields.rest.is_empty() {
+            text = format!("{text} ({})", fields.rest.join(", "));
+        }
+        let mut out = std::io::stderr().lock();
+        let _ = writeln!(
+            out,
+            "airlock: {}: {}",
+            self.printer.paint(label, style),
+            escape(&text)
+        );
+    }
+}
+
 /// Wrap `text` in an ANSI style when `color` is on.
 pub fn paint(color: bool, text: &str, style: &str) -> String {
     if color {

@@ -508,3 +508,74 @@ fn a_tool_whose_definition_changes_is_refused_and_hidden() {
         .count();
     assert_eq!(echoes, 1);
 }
+
+#[test]
+fn the_airlocks_own_answers_follow_the_negotiated_protocol_version() {
+    use airlock_testkit::schema::McpSchema;
+    for version in McpSchema::VERSIONS {
+        let schema = McpSchema::load(version);
+        let mut s = Session::start(&[], None, &[]);
+        let meta = if version >= "2026-07-28" {
+            // Stateless: no handshake; every request names its version.
+            json!({"io.modelcontextprotocol/protocolVersion": version, "io.modelcontextprotocol/clientCapabilities": {}})
+        } else {
+            s.send(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}).to_string());
+            assert_eq!(s.recv()["result"]["protocolVersion"], version);
+            json!({})
+        };
+        // Refused by the airlock: a ghost argument, an unknown tool.
+        for (id, name, args) in [
+            (1, "echo", json!({"text": "a", "x": 1})),
+            (2, "ech", json!({})),
+        ] {
+            s.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": args, "_meta": meta}}).to_string());
+            let answer = s.recv();
+            assert_eq!(answer["id"], id);
+            assert_eq!(
+                answer["result"].get("resultType").is_some(),
+                version >= "2026-07-28",
+                "{version}: {answer}"
+            );
+            schema.check(schema.result_response(), &answer).unwrap();
+            schema.check("CallToolResult", &answer["result"]).unwrap();
+        }
+        // Not JSON: no id to answer with.
+        s.send("{oops");
+        let answer = s.recv();
+        assert_eq!(answer["error"]["code"], -32700);
+        if version >= "2025-11-25" {
+            assert!(answer.get("id").is_none(), "{version}: {answer}");
+            schema.check(schema.error_response(), &answer).unwrap();
+        } else {
+            assert_eq!(answer["id"], Value::Null, "{version}: JSON-RPC 2.0's form");
+        }
+    }
+}
+
+#[test]
+fn library_logs_reach_stderr_through_the_printer() {
+    let out = Command::cargo_bin("airlock")
+        .unwrap()
+        .arg("run")
+        .arg("--")
+        .arg(test_server())
+        .env_remove("AIRLOCK_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\",\"params\":{\"name\":\"x\\u001b[2J\"}}\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("airlock: warning: dropped a tools/call without an id"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "stdout belongs to the protocol");
+}

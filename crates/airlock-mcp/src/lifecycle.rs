@@ -333,10 +333,21 @@ impl Lifecycle {
     /// page) and remove the tools `caller` may never call (denied, a role the caller lacks, at
     /// odds with its pin). Returns whether `result` was changed; a result that is not a tool
     /// list is left alone.
+    ///
+    /// A list the server marked cacheable by anyone (`cacheScope: "public"`, 2026-07-28) is
+    /// marked `private`: what a caller sees depends on who it is, so no shared cache may hand
+    /// one caller's list to another.
     pub fn tools_listed(&self, caller: &CallerContext, result: &mut Value) -> bool {
         let Ok(page) = ToolDef::parse_list(result.clone()) else {
             return false;
         };
+        let mut changed = false;
+        if let Some(scope) = result.get_mut("cacheScope")
+            && scope != "private"
+        {
+            *scope = Value::String("private".into());
+            changed = true;
+        }
         let engine = &self.engine;
         engine.merge_tools(page.iter().cloned());
         let hidden: HashSet<&str> = match engine.policy_for(caller) {
@@ -353,7 +364,7 @@ impl Lifecycle {
             None => page.iter().map(|t| t.name.as_str()).collect(),
         };
         if hidden.is_empty() {
-            return false;
+            return changed;
         }
         if let Some(Value::Array(list)) = result.get_mut("tools") {
             list.retain(|t| {

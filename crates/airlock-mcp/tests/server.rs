@@ -565,3 +565,119 @@ async fn the_guarded_server_example_checks_calls() {
     );
     client.cancel().await.unwrap();
 }
+
+/// The `guarded_server` example configured by `$AIRLOCK_CONFIG` alone: the complete engine, as
+/// `airlock run` has it — paths outside the roots and the cloud metadata service refused, the
+/// customer rows masked — seen by rmcp and by the official Python SDK (default mode, protocol
+/// 2026-07-28).
+#[tokio::test]
+async fn the_guarded_server_example_is_configured_by_airlock_config_alone() {
+    use rmcp::transport::TokioChildProcess;
+    let exe = std::env::current_exe().unwrap();
+    let example = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap()
+        .join("examples/guarded_server");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("airlock.toml");
+    std::fs::write(
+        &config,
+        "[filesystem]\nallowed_roots = [\"/srv/workspace\"]\nsymlinks = \"lexical\"\n",
+    )
+    .unwrap();
+    let mut cmd = tokio::process::Command::new(&example);
+    cmd.env("AIRLOCK_CONFIG", &config);
+    let client = ().serve(TokioChildProcess::new(cmd).unwrap()).await.unwrap();
+    let call = |name: &'static str, args: Value| {
+        let client = &client;
+        async move {
+            let r = client
+                .call_tool(CallToolRequestParams::new(name).with_arguments(from(args)))
+                .await
+                .unwrap();
+            serde_json::to_value(r).unwrap()
+        }
+    };
+    let code = |v: &Value| {
+        v.pointer("/_meta/airlock~1refusal/metadata/code")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let outside = call("read_file", json!({"path": "/etc/hostname"})).await;
+    assert_eq!(
+        code(&outside).as_deref(),
+        Some("filesystem.outside_roots"),
+        "{outside}"
+    );
+    let metadata = call(
+        "fetch_url",
+        json!({"url": "http://169.254.169.254/latest/meta-data/"}),
+    )
+    .await;
+    assert_eq!(
+        code(&metadata).as_deref(),
+        Some("network.internal"),
+        "{metadata}"
+    );
+    let rows = call("query_customers", json!({"columns": ["id", "email"]})).await;
+    let text = rows["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("[EMAIL]") && !text.contains("ada@example.org"),
+        "{text}"
+    );
+    client.cancel().await.unwrap();
+
+    // The official Python SDK, in its default mode, through the library door.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join("target/py/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: scripts/test.sh installs the official Python MCP SDK",
+        python.display()
+    );
+    let mut child = std::process::Command::new(python)
+        .arg(root.join("crates/airlock-cli/tests/clients/python_client.py"))
+        .arg("--")
+        .arg(&example)
+        .env("AIRLOCK_CONFIG", &config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            json!([
+                ["read_file", {"path": "/etc/hostname"}],
+                ["transfer_money", {"to": "DE89370400440532013000", "amount": "5", "currency": "EUR"}],
+                ["query_customers", {"columns": ["id", "email"]}]
+            ])
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        5,
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines[0]["protocol"], "2026-07-28");
+    assert_eq!(lines[2]["accepted"], true, "{}", lines[2]);
+    assert_eq!(lines[2]["code"], "filesystem.outside_roots");
+    assert_eq!(lines[3]["code"], "validation.type");
+    assert!(lines[3]["text"].as_str().unwrap().contains("How to fix:"));
+    assert_eq!(lines[4]["is_error"], false);
+    assert!(lines[4]["text"].as_str().unwrap().contains("[EMAIL]"));
+}

@@ -7,6 +7,7 @@
 
 #[cfg(feature = "http")]
 mod echo_http;
+pub mod schema;
 #[cfg(feature = "http")]
 pub use echo_http::{Seen, echo_http};
 

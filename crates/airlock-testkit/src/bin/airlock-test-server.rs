@@ -88,8 +88,13 @@ fn main() {
             {
                 Err(json!({"code": -32602, "message": "unsupported client"}))
             }
+            // The client's version when it is one of the handshake versions, else 2025-06-18.
             "initialize" => Ok(json!({
-                "protocolVersion": "2025-06-18",
+                "protocolVersion": params
+                    .get("protocolVersion")
+                    .and_then(Value::as_str)
+                    .filter(|v| ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"].contains(v))
+                    .unwrap_or("2025-06-18"),
                 "capabilities": {"tools": {"listChanged": true}},
                 "serverInfo": {"name": "airlock-test-server", "version": "1.0.0"}
             })),
