@@ -70,6 +70,23 @@ pub struct Settings {
     pub sanitize: SanitizeSettings,
     /// Tool definitions pinned against change (rug pulls).
     pub pinning: PinningSettings,
+    /// Calls a person must approve (`[tools."X"] approval = "required"`).
+    pub approval: ApprovalSettings,
+}
+
+/// `[approval]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalSettings {
+    /// How long the approver may take before the call is refused (`approval.timed_out`), in
+    /// seconds (1–86400). An approver that answers later is ignored.
+    pub timeout_secs: u64,
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        ApprovalSettings { timeout_secs: 300 }
+    }
 }
 
 impl Settings {
@@ -1442,6 +1459,14 @@ impl Config {
             s.session.min_calls.to_string(),
             "calls a session makes before the refused-call ratio applies".into(),
         );
+        add(
+            "approval.timeout_secs",
+            s.approval.timeout_secs.to_string(),
+            format!(
+                "a call needing approval is refused when the approver has not answered within {} s",
+                s.approval.timeout_secs
+            ),
+        );
         let p = &s.policy;
         let list = |v: &[String]| format!("{v:?}");
         add(
@@ -1938,6 +1963,13 @@ fn compile(
             "session.max_refused_ratio",
             format!("{r} is out of range"),
             "use a share above 0 and at most 1, e.g. 0.5 to cut off sessions with more than half their calls refused",
+        ));
+    }
+    if !(1..=86_400).contains(&settings.approval.timeout_secs) {
+        return Err(bad(
+            "approval.timeout_secs",
+            format!("{} is out of range", settings.approval.timeout_secs),
+            "use 1 to 86400 seconds, e.g. 300 for five minutes",
         ));
     }
     if settings.session.max_calls == Some(0) {

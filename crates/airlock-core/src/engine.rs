@@ -316,7 +316,10 @@ impl EngineBuilder {
                 s.session.clone(),
             )));
         }
-        checks.push(Arc::new(Approval::new(self.approver)));
+        checks.push(Arc::new(Approval::new(
+            self.approver,
+            std::time::Duration::from_secs(s.approval.timeout_secs),
+        )));
         checks.extend(self.extra);
         // Fail closed: every section the configuration turns on has a check that serves it.
         let required = [

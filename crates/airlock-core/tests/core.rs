@@ -940,6 +940,45 @@ approval = "none"
                 .contains("The approver said: too much for today.")
         );
     }
+
+    #[test]
+    fn an_approver_past_its_deadline_times_out_and_a_panic_refuses() {
+        let slow = |_: &ApprovalRequest<'_>| {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            ApprovalOutcome::Approved
+        };
+        let config = bare()
+            .file("a.toml", CONFIG)
+            .set("approval.timeout_secs", 1, "test")
+            .build()
+            .unwrap();
+        let schema = json!({"type": "object", "properties": {"amount": {"type": "integer"}}});
+        let e = Engine::builder()
+            .config(config)
+            .tools([ToolDef::new("transfer_money", schema.clone())])
+            .approver(Arc::new(slow))
+            .build()
+            .unwrap();
+        assert!(e.may_block(), "an engine with an approver may block");
+        assert_eq!(
+            code(&e, "transfer_money", json!(5)),
+            Some(DenyCode::ApprovalTimedOut)
+        );
+        let broken = |_: &ApprovalRequest<'_>| -> ApprovalOutcome { panic!("the approver broke") };
+        let e = engine(Some(Arc::new(broken)));
+        assert_eq!(
+            code(&e, "transfer_money", json!(5)),
+            Some(DenyCode::InternalError),
+            "a broken approver refuses the call (fail closed)"
+        );
+        assert!(!engine(None).may_block());
+        assert!(
+            bare()
+                .set("approval.timeout_secs", 0, "test")
+                .build()
+                .is_err()
+        );
+    }
 }
 
 mod sessions {

@@ -6,9 +6,11 @@
 //! arguments. Without an approver the call is refused (`approval.required`); a denial
 //! (`approval.denied`) and a timeout (`approval.timed_out`) are refusals of their own.
 //!
-//! The approver is a trait: library users plug in their own (a chat prompt, a ticket), the MCP
-//! proxy wires elicitation. Not covered: approvals that outlive the call (no memory of past
-//! approvals; every call asks).
+//! The approver is a trait: library users plug in their own (a chat prompt, a ticket). It runs on
+//! a thread of its own under a deadline (`approval.timeout_secs`): past it the call is refused
+//! as timed out and a late answer is ignored. The engine says it may block while an approver is
+//! configured ([`crate::Engine::may_block`]), so async transports decide off their runtime. Not
+//! covered: approvals that outlive the call (no memory of past approvals; every call asks).
 
 use std::sync::Arc;
 
@@ -56,9 +58,10 @@ where
 }
 
 /// The approval check.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Approval {
     approver: Option<Arc<dyn Approver>>,
+    timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Approval {
@@ -70,9 +73,48 @@ impl std::fmt::Debug for Approval {
 }
 
 impl Approval {
-    /// A check asking `approver` (none: every call needing approval is refused).
-    pub fn new(approver: Option<Arc<dyn Approver>>) -> Self {
-        Approval { approver }
+    /// A check asking `approver` (none: every call needing approval is refused), who must
+    /// answer within `timeout`.
+    pub fn new(approver: Option<Arc<dyn Approver>>, timeout: std::time::Duration) -> Self {
+        Approval { approver, timeout }
+    }
+
+    /// Ask the approver on a thread of its own; `TimedOut` past the deadline.
+    fn ask(
+        &self,
+        approver: &Arc<dyn Approver>,
+        request: &ApprovalRequest<'_>,
+    ) -> Result<ApprovalOutcome, CheckError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let approver = approver.clone();
+        let (tool, arguments, caller) = (
+            request.tool.to_owned(),
+            request.arguments.clone(),
+            request.caller.clone(),
+        );
+        std::thread::Builder::new()
+            .name("airlock-approval".into())
+            .spawn(move || {
+                let request = ApprovalRequest {
+                    tool: &tool,
+                    arguments: &arguments,
+                    caller: &caller,
+                };
+                let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    approver.decide(&request)
+                }))
+                .unwrap_or_else(|_| Err(CheckError::new("the approver panicked")));
+                // The receiver is gone when the deadline passed: the answer is ignored.
+                let _ = tx.send(answer);
+            })
+            .map_err(|e| CheckError::new(format!("cannot start the approval thread: {e}")))?;
+        match rx.recv_timeout(self.timeout) {
+            Ok(answer) => answer,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(ApprovalOutcome::TimedOut),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(CheckError::new(
+                "the approval thread ended without an answer",
+            )),
+        }
     }
 }
 
@@ -113,7 +155,7 @@ impl Check for Approval {
             arguments: &call.arguments,
             caller: call.caller,
         };
-        Ok(match approver.decide(&request)? {
+        Ok(match self.ask(approver, &request)? {
             ApprovalOutcome::Approved => Outcome::Pass,
             ApprovalOutcome::Denied(reason) => {
                 let mut r = Refusal::new(
