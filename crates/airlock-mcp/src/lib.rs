@@ -1,8 +1,18 @@
 //! # airlock-mcp — agent-airlock in front of MCP servers
 //!
-//! The transports around the [`airlock_core`] engine. Today: the stdio proxy ([`stdio`]),
-//! which `airlock run -- <server command…>` runs in front of any MCP server. Every `tools/call`
-//! goes through the engine's checks; refusals come back as tool results the model can act on.
+//! The doors around the [`airlock_core`] engine, all driving one call lifecycle
+//! ([`lifecycle`]), so a call is decided, forwarded, recorded and cleaned the same way whichever
+//! door it comes through:
+//!
+//! * [`stdio`] — the stdio proxy `airlock run -- <server command…>` puts in front of any MCP
+//!   server (a raw line relay: everything it does not touch passes byte for byte);
+//! * [`http`] — the Streamable-HTTP gateway `airlock serve` (Host/Origin checks, API keys and
+//!   JWTs, sessions, a child process or an HTTP upstream behind each);
+//! * [`server`] — an rmcp `ServerHandler` behind the airlock in one line
+//!   (`handler.guarded(engine)`).
+//!
+//! What the airlock writes itself follows the protocol version in force ([`protocol`]: 2024-11-05
+//! to 2026-07-28). Logs go through `tracing` (the `airlock` binary prints them to stderr).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -12,14 +22,14 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! // The complete engine the configuration describes ($AIRLOCK_CONFIG, AIRLOCK_* variables).
 //! let engine = Arc::new(agent_airlock::engine(agent_airlock::config_from_env()?)?);
-//! let mut server = tokio::process::Command::new("my-mcp-server");
+//! let server = tokio::process::Command::new("my-mcp-server");
 //! let status = StdioProxy::new(engine, CallerContext::default().agent("desktop"))
 //!     .run(server, tokio::io::stdin(), tokio::io::stdout())
 //!     .await?;
 //! # let _ = status; Ok(()) }
 //! ```
 //!
-//! Cargo features: none yet.
+//! Cargo features: none.
 
 pub mod auth;
 pub mod demo;
