@@ -8,39 +8,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
 
+use std::path::Path;
+
+use airlock_testkit::clients;
+use common::{airlock, serve};
 use serde_json::{Value, json};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn airlock() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_airlock"))
-}
-
-fn python() -> PathBuf {
-    let p = root().join("target/py/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: scripts/test.sh installs the official Python MCP SDK there",
-        p.display()
-    );
-    p
-}
-
-fn npm() -> PathBuf {
-    let p = root().join("target/npm");
-    assert!(
-        p.join("node_modules/@modelcontextprotocol/sdk").exists(),
-        "@modelcontextprotocol/sdk is missing in {}: scripts/test.sh installs it",
-        p.display()
-    );
-    p
-}
 
 const CONFIG: &str = r#"
 [policy]
@@ -94,34 +68,10 @@ fn calls() -> Vec<(&'static str, Value, Option<&'static str>)> {
     ]
 }
 
-/// Run a client script with the calls on stdin; its JSON lines.
-fn run_client(mut cmd: Command) -> Vec<Value> {
+/// Run a client with the calls on stdin; its JSON lines.
+fn run_client(cmd: std::process::Command) -> Vec<Value> {
     let input: Vec<Value> = calls().into_iter().map(|(t, a, _)| json!([t, a])).collect();
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(Value::Array(input).to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    assert!(
-        out.status.success() && lines.len() == calls().len() + 2,
-        "the client failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    lines
+    clients::run(cmd, &Value::Array(input))
 }
 
 /// What every client must see, whatever the door or the protocol version.
@@ -160,7 +110,7 @@ fn check(who: &str, lines: &[Value]) {
     }
 }
 
-fn config_file(dir: &Path) -> PathBuf {
+fn config_file(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("airlock.toml");
     std::fs::write(&path, CONFIG).unwrap();
     path
@@ -181,56 +131,20 @@ fn stdio_door(config: &Path) -> Vec<String> {
     .into()
 }
 
-/// `airlock serve` in front of the demo server, stopped when dropped.
-struct Gateway(std::process::Child, String);
-
-impl Gateway {
-    fn start(config: &Path) -> Gateway {
-        let port = airlock_testkit::free_port();
-        let child = Command::new(airlock())
-            .args(["serve", "--allow-anonymous", "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--config")
-            .arg(config)
-            .arg("--")
-            .arg(airlock())
-            .args(["demo", "--server"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        for _ in 0..300 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Gateway(child, format!("http://127.0.0.1:{port}/mcp"))
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn python_client(mode: &str) -> Command {
-    let mut cmd = Command::new(python());
-    cmd.arg(root().join("crates/airlock-cli/tests/clients/python_client.py"))
-        .args(["--mode", mode]);
-    cmd
-}
-
-fn ts_client() -> Command {
-    let mut cmd = Command::new("node");
-    cmd.arg(root().join("crates/airlock-cli/tests/clients/ts_client.mjs"))
-        .env("AIRLOCK_NPM", npm());
-    cmd
+/// `airlock serve --config F -- airlock demo --server`: the process and its URL.
+fn http_door(config: &Path) -> (common::Stopped, String) {
+    let airlock = airlock();
+    serve(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--",
+            airlock.to_str().unwrap(),
+            "demo",
+            "--server",
+        ],
+        &[],
+    )
 }
 
 #[test]
@@ -238,7 +152,7 @@ fn python_sdk_default_and_legacy_over_stdio() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path());
     for (mode, version) in [("auto", "2026-07-28"), ("legacy", "2025-11-25")] {
-        let mut cmd = python_client(mode);
+        let mut cmd = clients::python(mode);
         cmd.arg("--").args(stdio_door(&config));
         let lines = run_client(cmd);
         assert_eq!(lines[0]["protocol"], version, "python {mode}");
@@ -249,10 +163,10 @@ fn python_sdk_default_and_legacy_over_stdio() {
 #[test]
 fn python_sdk_default_and_legacy_over_http() {
     let dir = tempfile::tempdir().unwrap();
-    let gateway = Gateway::start(&config_file(dir.path()));
+    let (_gateway, url) = http_door(&config_file(dir.path()));
     for (mode, version) in [("auto", "2026-07-28"), ("legacy", "2025-11-25")] {
-        let mut cmd = python_client(mode);
-        cmd.args(["--url", &gateway.1]);
+        let mut cmd = clients::python(mode);
+        cmd.args(["--url", &url]);
         let lines = run_client(cmd);
         assert_eq!(lines[0]["protocol"], version, "python {mode}");
         check(&format!("python {mode} over HTTP"), &lines);
@@ -263,11 +177,11 @@ fn python_sdk_default_and_legacy_over_http() {
 fn typescript_sdk_over_stdio_and_http() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path());
-    let mut cmd = ts_client();
+    let mut cmd = clients::typescript();
     cmd.arg("--").args(stdio_door(&config));
     check("typescript over stdio", &run_client(cmd));
-    let gateway = Gateway::start(&config);
-    let mut cmd = ts_client();
-    cmd.args(["--url", &gateway.1]);
+    let (_gateway, url) = http_door(&config);
+    let mut cmd = clients::typescript();
+    cmd.args(["--url", &url]);
     check("typescript over HTTP", &run_client(cmd));
 }

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -21,9 +23,7 @@ use serde_json::{Value, json};
 
 type Client = rmcp::service::RunningService<rmcp::RoleClient, ()>;
 
-fn airlock() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_airlock"))
-}
+use common::airlock;
 
 /// The policy every door runs: the demo's, plus secrets refused in arguments and a rate limit.
 const BLOCK: &str = r#"
@@ -217,7 +217,8 @@ struct Door {
     name: &'static str,
     client: Client,
     audit: PathBuf,
-    _keep: Vec<tokio::process::Child>,
+    _stdio: Option<tokio::process::Child>,
+    _http: Option<common::Stopped>,
 }
 
 fn write_config(dir: &Path, door: &str, policy: &str) -> (PathBuf, PathBuf) {
@@ -255,24 +256,15 @@ async fn library(dir: &Path, policy: &str) -> Door {
         name: "library",
         client,
         audit,
-        _keep: Vec::new(),
+        _stdio: None,
+        _http: None,
     }
-}
-
-fn airlock_command() -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(airlock());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AIRLOCK_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.kill_on_drop(true);
-    cmd
 }
 
 async fn stdio(dir: &Path, policy: &str) -> Door {
     let (config, audit) = write_config(dir, "stdio", policy);
-    let mut child = airlock_command()
+    let mut child = tokio::process::Command::from(common::airlock_command())
+        .kill_on_drop(true)
         .args(["run", "--agent", "diff", "--config"])
         .arg(&config)
         .arg("--")
@@ -289,45 +281,34 @@ async fn stdio(dir: &Path, policy: &str) -> Door {
         name: "stdio",
         client,
         audit,
-        _keep: vec![child],
+        _stdio: Some(child),
+        _http: None,
     }
 }
 
 async fn http(dir: &Path, policy: &str) -> Door {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (config, audit) = write_config(dir, "http", policy);
-    let port = airlock_testkit::free_port();
-    let child = airlock_command()
-        .args(["serve", "--allow-anonymous", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--")
-        .arg(airlock())
-        .args(["demo", "--server"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(format!(
-        "http://127.0.0.1:{port}/mcp"
-    ));
+    let airlock = airlock();
+    let (gateway, url) = common::serve(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--",
+            airlock.to_str().unwrap(),
+            "demo",
+            "--server",
+        ],
+        &[],
+    );
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url);
     let client = ().serve(transport).await.unwrap();
     Door {
         name: "http",
         client,
         audit,
-        _keep: vec![child],
+        _stdio: None,
+        _http: Some(gateway),
     }
 }
 

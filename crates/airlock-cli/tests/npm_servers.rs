@@ -3,6 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
 
+mod common;
+
+use common::{Stopped as Serve, serve, wait_for_port};
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -251,26 +255,6 @@ struct HttpClient {
     session: Option<String>,
 }
 
-/// An `airlock serve` process, killed when dropped.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // SIGTERM first: the gateway stops its sessions' servers on the way out.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Processes whose environment holds `marker` (they inherited it from the process under test).
 fn processes_with(marker: &str) -> Vec<u32> {
     let mut found = Vec::new();
@@ -288,43 +272,6 @@ fn processes_with(marker: &str) -> Vec<u32> {
         }
     }
     found
-}
-
-fn wait_for_port(port: u16) {
-    for _ in 0..300 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("nothing listens on 127.0.0.1:{port}");
-}
-
-fn airlock_serve(args: &[&str]) -> (Serve, String) {
-    airlock_serve_with(args, &[])
-}
-
-fn airlock_serve_with(args: &[&str], env: &[(&str, &str)]) -> (Serve, String) {
-    let port = airlock_testkit::free_port();
-    let mut cmd = Command::cargo_bin("airlock").unwrap();
-    cmd.envs(env.iter().copied());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AIRLOCK_") {
-            cmd.env_remove(k);
-        }
-    }
-    let child = cmd
-        .args(["serve", "--allow-anonymous", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let serve = Serve(child);
-    wait_for_port(port);
-    (serve, format!("http://127.0.0.1:{port}/mcp"))
 }
 
 impl HttpClient {
@@ -463,7 +410,10 @@ fn server_everything_over_streamable_http() {
             .unwrap(),
     );
     wait_for_port(port);
-    let (_gateway, url) = airlock_serve(&["--upstream", &format!("http://127.0.0.1:{port}/mcp")]);
+    let (_gateway, url) = serve(
+        &["--upstream", &format!("http://127.0.0.1:{port}/mcp")],
+        &[],
+    );
     let mut c = HttpClient::connect(&url);
     everything_over_http(&mut c);
     drop(upstream);
@@ -474,7 +424,7 @@ fn server_everything_over_streamable_http() {
 fn server_everything_behind_the_gateway_per_session() {
     let bin = npm_bin("mcp-server-everything");
     let marker_value = format!("{}-{}", std::process::id(), airlock_testkit::free_port());
-    let (gateway, url) = airlock_serve_with(
+    let (gateway, url) = serve(
         &["--", bin.to_str().unwrap(), "stdio"],
         &[("ORPHAN_MARKER", &marker_value)],
     );

@@ -124,14 +124,7 @@ fn bench(c: &mut Criterion) {
     // The whole decision, with and without the guards.
     let s = settings(&root_s, Symlinks::Lexical);
     // The engine's own sections are off: the guards under test are built from `s`.
-    let core_only = || {
-        airlock_core::ConfigBuilder::new()
-            .set("filesystem.enabled", false, "bench")
-            .set("network.enabled", false, "bench")
-            .set("sanitize.enabled", false, "bench")
-            .build()
-            .unwrap()
-    };
+    let core_only = || airlock_testkit::core_only().build().unwrap();
     let with = Engine::builder()
         .config(core_only())
         .tools([tool()])

@@ -13,12 +13,7 @@ use serde_json::{Value, json};
 /// The engine's own configuration: the guard checks under test are built from their own
 /// settings, so the engine's sections they serve (and result masking) are off.
 fn core_only() -> airlock_core::Config {
-    airlock_core::ConfigBuilder::new()
-        .set("filesystem.enabled", false, "test")
-        .set("network.enabled", false, "test")
-        .set("sanitize.enabled", false, "test")
-        .build()
-        .unwrap()
+    airlock_testkit::core_only().build().unwrap()
 }
 
 fn tool() -> ToolDef {

@@ -126,48 +126,23 @@ impl<H: ServerHandler> Guarded<H> {
         ticket: &Ticket,
         result: Result<CallToolResponse, McpError>,
     ) -> Result<CallToolResponse, McpError> {
-        let through = |mut answer: Value| -> Value {
-            self.lifecycle.finish(ticket, &mut answer);
-            answer
-        };
-        let result_of = |answer: Value| answer.get("result").cloned().unwrap_or(Value::Null);
-        match result {
+        Ok(match result {
             Ok(CallToolResponse::Complete(r)) => {
-                let answer = through(
-                    json!({"result": serde_json::to_value(r).map_err(encoding("result encoding"))?}),
-                );
-                Ok(CallToolResponse::Complete(
-                    serde_json::from_value(result_of(answer))
-                        .map_err(encoding("result encoding"))?,
-                ))
+                CallToolResponse::Complete(self.through(ticket, r)?)
             }
             Ok(CallToolResponse::InputRequired(r)) => {
-                let answer = through(
-                    json!({"result": serde_json::to_value(r).map_err(encoding("result encoding"))?}),
-                );
-                Ok(CallToolResponse::InputRequired(
-                    serde_json::from_value(result_of(answer))
-                        .map_err(encoding("result encoding"))?,
-                ))
+                CallToolResponse::InputRequired(self.through(ticket, r)?)
             }
-            Ok(CallToolResponse::Task(r)) => {
-                let answer = through(
-                    json!({"result": serde_json::to_value(r).map_err(encoding("result encoding"))?}),
-                );
-                Ok(CallToolResponse::Task(
-                    serde_json::from_value(result_of(answer))
-                        .map_err(encoding("result encoding"))?,
-                ))
-            }
+            Ok(CallToolResponse::Task(r)) => CallToolResponse::Task(self.through(ticket, r)?),
             // A kind of result this airlock does not know yet: nothing it could clean.
             Ok(other) => {
                 self.lifecycle.finish_unread(ticket);
-                Ok(other)
+                other
             }
             Err(e) => {
-                let answer = through(
-                    json!({"error": {"code": e.code.0, "message": e.message, "data": e.data}}),
-                );
+                let mut answer =
+                    json!({"error": {"code": e.code.0, "message": e.message, "data": e.data}});
+                self.lifecycle.finish(ticket, &mut answer);
                 let message = answer
                     .pointer("/error/message")
                     .and_then(Value::as_str)
@@ -177,9 +152,21 @@ impl<H: ServerHandler> Guarded<H> {
                     .pointer("/error/data")
                     .cloned()
                     .filter(|d| !d.is_null());
-                Err(McpError::new(e.code, message, data))
+                return Err(McpError::new(e.code, message, data));
             }
-        }
+        })
+    }
+
+    /// One typed result through [`Lifecycle::finish`], as JSON and back.
+    fn through<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        ticket: &Ticket,
+        result: T,
+    ) -> Result<T, McpError> {
+        let result = serde_json::to_value(result).map_err(encoding("result encoding"))?;
+        let mut answer = json!({ "result": result });
+        self.lifecycle.finish(ticket, &mut answer);
+        serde_json::from_value(answer["result"].take()).map_err(encoding("result encoding"))
     }
 }
 

@@ -516,17 +516,7 @@ async fn a_call_before_any_list_is_checked_against_the_handlers_definition() {
 #[tokio::test]
 async fn the_guarded_server_example_checks_calls() {
     use rmcp::transport::TokioChildProcess;
-    let exe = std::env::current_exe().unwrap();
-    let example = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .unwrap()
-        .join("examples/guarded_server");
-    assert!(
-        example.exists(),
-        "{} is missing: cargo test builds examples",
-        example.display()
-    );
+    let example = airlock_testkit::example("guarded_server");
     let mut cmd = tokio::process::Command::new(example);
     cmd.env_remove("AIRLOCK_CONFIG");
     let client = ().serve(TokioChildProcess::new(cmd).unwrap()).await.unwrap();
@@ -573,12 +563,7 @@ async fn the_guarded_server_example_checks_calls() {
 #[tokio::test]
 async fn the_guarded_server_example_is_configured_by_airlock_config_alone() {
     use rmcp::transport::TokioChildProcess;
-    let exe = std::env::current_exe().unwrap();
-    let example = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .unwrap()
-        .join("examples/guarded_server");
+    let example = airlock_testkit::example("guarded_server");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("airlock.toml");
     std::fs::write(
@@ -629,49 +614,18 @@ async fn the_guarded_server_example_is_configured_by_airlock_config_alone() {
     client.cancel().await.unwrap();
 
     // The official Python SDK, in its default mode, through the library door.
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = root.join("target/py/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: scripts/test.sh installs the official Python MCP SDK",
-        python.display()
-    );
-    let mut child = std::process::Command::new(python)
-        .arg(root.join("crates/airlock-cli/tests/clients/python_client.py"))
+    let mut python = airlock_testkit::clients::python("auto");
+    python
         .arg("--")
         .arg(&example)
-        .env("AIRLOCK_CONFIG", &config)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            json!([
-                ["read_file", {"path": "/etc/hostname"}],
-                ["transfer_money", {"to": "DE89370400440532013000", "amount": "5", "currency": "EUR"}],
-                ["query_customers", {"columns": ["id", "email"]}]
-            ])
-            .to_string()
-            .as_bytes(),
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    assert_eq!(
-        lines.len(),
-        5,
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        .env("AIRLOCK_CONFIG", &config);
+    let lines = airlock_testkit::clients::run(
+        python,
+        &json!([
+            ["read_file", {"path": "/etc/hostname"}],
+            ["transfer_money", {"to": "DE89370400440532013000", "amount": "5", "currency": "EUR"}],
+            ["query_customers", {"columns": ["id", "email"]}]
+        ]),
     );
     assert_eq!(lines[0]["protocol"], "2026-07-28");
     assert_eq!(lines[2]["accepted"], true, "{}", lines[2]);

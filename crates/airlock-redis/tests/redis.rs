@@ -13,22 +13,16 @@ use airlock_testkit::{RedisServer, free_port};
 use jiff::Timestamp;
 use serde_json::json;
 
-/// The engine's own configuration for a test of one check: the sections other checks serve
-/// (paths, URLs, result masking) are off.
-fn core_only() -> airlock_core::ConfigBuilder {
-    airlock_core::ConfigBuilder::new()
-        .set("filesystem.enabled", false, "test")
-        .set("network.enabled", false, "test")
-        .set("sanitize.enabled", false, "test")
-}
-
 const CONFIG: &str = r#"
 [tools."send_*"]
 rate_limit = "3/minute"
 "#;
 
 fn engine(store: Arc<dyn RateStore>, audit: Option<Arc<MemorySink>>) -> Engine {
-    let config = core_only().file("r.toml", CONFIG).build().unwrap();
+    let config = airlock_testkit::core_only()
+        .file("r.toml", CONFIG)
+        .build()
+        .unwrap();
     let mut b = Engine::builder()
         .config(config)
         .tools([ToolDef::new(

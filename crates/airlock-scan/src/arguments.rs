@@ -236,12 +236,7 @@ mod tests {
     /// The engine's own configuration for tests of this check alone: the sections other
     /// checks serve (paths, URLs, result masking) are off.
     fn core_only() -> airlock_core::Config {
-        airlock_core::ConfigBuilder::new()
-            .set("filesystem.enabled", false, "test")
-            .set("network.enabled", false, "test")
-            .set("sanitize.enabled", false, "test")
-            .build()
-            .unwrap()
+        airlock_testkit::core_only().build().unwrap()
     }
 
     use super::*;

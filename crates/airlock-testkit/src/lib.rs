@@ -5,6 +5,7 @@
 
 #![allow(clippy::expect_used)] // a test helper that cannot start its server must stop the test
 
+pub mod clients;
 #[cfg(feature = "http")]
 mod echo_http;
 pub mod schema;
@@ -19,19 +20,35 @@ use std::time::{Duration, Instant};
 /// this test or benchmark: `<target>/<profile>/examples/airlock-test-server`. `cargo test`
 /// builds examples; for benchmarks, `cargo build --release --example airlock-test-server`.
 pub fn test_server() -> std::path::PathBuf {
+    example("airlock-test-server")
+}
+
+/// An example binary of the crate running this test or benchmark
+/// (`<target>/<profile>/examples/NAME`; `cargo test` builds a crate's examples).
+pub fn example(name: &str) -> std::path::PathBuf {
     // <target>/<profile>/deps/<test binary> → <target>/<profile>/examples/…
     let exe = std::env::current_exe().expect("the running test's path");
     let profile = exe
         .parent()
         .and_then(std::path::Path::parent)
         .expect("a test binary lives in <target>/<profile>/deps");
-    let server = profile.join("examples").join("airlock-test-server");
+    let path = profile.join("examples").join(name);
     assert!(
-        server.exists(),
-        "{} is missing: build it with `cargo build --example airlock-test-server` (add --release for benchmarks)",
-        server.display()
+        path.exists(),
+        "{} is missing: build it with `cargo build --example {name}` (add --release for benchmarks)",
+        path.display()
     );
-    server
+    path
+}
+
+/// A configuration builder for an engine that holds only the checks a test gives it: the
+/// sections other crates serve (paths and URLs in arguments, result masking) are off, as the
+/// bare engine requires.
+pub fn core_only() -> airlock_core::ConfigBuilder {
+    airlock_core::ConfigBuilder::new()
+        .set("filesystem.enabled", false, "test")
+        .set("network.enabled", false, "test")
+        .set("sanitize.enabled", false, "test")
 }
 
 /// A free TCP port on 127.0.0.1 (nothing listens on it when this returns).

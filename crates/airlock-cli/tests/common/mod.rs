@@ -1,0 +1,73 @@
+//! What several test binaries of the CLI share: the `airlock` binary and `airlock serve` as a
+//! real process on a free loopback port.
+
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// The `airlock` binary under test.
+pub fn airlock() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_airlock"))
+}
+
+/// `airlock` with no `AIRLOCK_*` variable of the test's environment.
+pub fn airlock_command() -> Command {
+    let mut cmd = Command::new(airlock());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AIRLOCK_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// A process stopped when dropped: SIGTERM first (the gateway stops its sessions' servers on
+/// the way out), then SIGKILL.
+pub struct Stopped(pub Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Wait until something listens on the loopback port.
+pub fn wait_for_port(port: u16) {
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("nothing listens on 127.0.0.1:{port}");
+}
+
+/// `airlock serve --allow-anonymous --listen 127.0.0.1:PORT ARGS…` with these variables set,
+/// and its `/mcp` URL.
+pub fn serve(args: &[&str], env: &[(&str, &str)]) -> (Stopped, String) {
+    let port = airlock_testkit::free_port();
+    let child = airlock_command()
+        .envs(env.iter().copied())
+        .args(["serve", "--allow-anonymous", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("airlock serve starts");
+    let stopped = Stopped(child);
+    wait_for_port(port);
+    (stopped, format!("http://127.0.0.1:{port}/mcp"))
+}

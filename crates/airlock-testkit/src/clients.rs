@@ -1,0 +1,77 @@
+//! MCP clients nobody at agent-airlock wrote, as test drivers: the official Python SDK (`mcp`,
+//! installed by `scripts/test.sh` into `target/py`) and the official TypeScript SDK
+//! (`@modelcontextprotocol/sdk`, in `target/npm`). Each runs a small script (`clients/`) that
+//! connects (over stdio: `-- <command…>`; over HTTP: `--url URL`), lists the tools, makes the
+//! calls it is given on stdin and prints one JSON line per result; see the scripts.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Python SDK client in `mode` (`auto`, its default: protocol 2026-07-28 where the server
+/// speaks it; or `legacy`: `initialize`). Add `-- <command…>` or `--url URL`.
+pub fn python(mode: &str) -> Command {
+    let python = workspace().join("target/py/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: scripts/test.sh installs the official Python MCP SDK there",
+        python.display()
+    );
+    let mut cmd = Command::new(python);
+    cmd.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/python_client.py"))
+        .args(["--mode", mode]);
+    cmd
+}
+
+/// The TypeScript SDK client. Add `-- <command…>` or `--url URL`.
+pub fn typescript() -> Command {
+    let npm = workspace().join("target/npm");
+    assert!(
+        npm.join("node_modules/@modelcontextprotocol/sdk").exists(),
+        "@modelcontextprotocol/sdk is missing in {}: scripts/test.sh installs it",
+        npm.display()
+    );
+    let mut cmd = Command::new("node");
+    cmd.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/ts_client.mjs"))
+        .env("AIRLOCK_NPM", npm);
+    cmd
+}
+
+/// Run a client with `calls` (`[[tool, arguments], …]`) and return its JSON lines: the
+/// protocol version, the tool names, then one line per call. Fails the test when the client
+/// fails or prints fewer lines.
+pub fn run(mut cmd: Command, calls: &Value) -> Vec<Value> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the client starts");
+    child
+        .stdin
+        .take()
+        .expect("a piped stdin")
+        .write_all(calls.to_string().as_bytes())
+        .expect("the client reads its calls");
+    let out = child.wait_with_output().expect("the client ends");
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let want = calls.as_array().map_or(0, Vec::len) + 2;
+    assert!(
+        out.status.success() && lines.len() == want,
+        "the client failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lines
+}
