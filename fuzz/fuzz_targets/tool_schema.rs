@@ -12,7 +12,18 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let (schema, args) = text.split_once('\n').unwrap_or((text, "{}"));
     let Ok(schema) = serde_json::from_str::<Value>(schema) else { return };
-    let engine = Engine::builder().tools([ToolDef::new("t", schema)]).build().unwrap();
+    // The core's own checks: the sections other crates serve are off.
+    let config = airlock_core::ConfigBuilder::new()
+        .set("filesystem.enabled", false, "fuzz")
+        .set("network.enabled", false, "fuzz")
+        .set("sanitize.enabled", false, "fuzz")
+        .build()
+        .unwrap();
+    let engine = Engine::builder()
+        .config(config)
+        .tools([ToolDef::new("t", schema)])
+        .build()
+        .unwrap();
     let decision = engine.check(Call::new("t", Arguments::Raw(args.to_owned())));
     if let Decision::Allowed(a) = decision {
         let def = engine.catalog().get("t").unwrap().clone();
