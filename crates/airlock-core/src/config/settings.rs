@@ -1,0 +1,794 @@
+//! The raw shape of the configuration: one serde struct per section (`[ghost_args]`,
+//! `[filesystem]`, `[gateway]`, …) and per override table (`[tenants.NAME.sanitize]`,
+//! `[filesystem.tools."NAME"]`, …), each rejecting unknown keys, with every field documented
+//! and every default set here (and explained in `docs/defaults.md`). Also the small helpers
+//! that read these shapes: which sections are on for anyone, a section with its overrides
+//! applied, lexical path normalisation and URL redaction. Nothing here checks ranges or
+//! compiles anything; that is `compile.rs`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::checks::UnknownArgs;
+use crate::policy::{PolicySettings, TenantSettings, ToolRule};
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Arguments the tool's schema does not declare.
+    pub ghost_args: GhostArgsSettings,
+    /// Strict JSON-Schema validation of arguments.
+    pub validation: ValidationSettings,
+    /// Limits on the arguments as a whole, checked before any other check.
+    pub arguments: ArgumentsSettings,
+    /// The order of checks within their phases.
+    pub pipeline: PipelineSettings,
+    /// The audit log.
+    pub audit: AuditSettings,
+    /// Paths in arguments: roots, deny lists, symlinks.
+    pub filesystem: FilesystemSettings,
+    /// URLs and hosts in arguments: schemes, hosts, ports, internal addresses.
+    pub network: NetworkSettings,
+    /// Where rate-limit state lives.
+    pub limits: LimitsSettings,
+    /// Limits on a whole session (all tools).
+    pub session: SessionSettings,
+    /// Who may call which tool, when, with which capabilities.
+    pub policy: PolicySettings,
+    /// Rules for tools by name or glob (`[tools."write_*"]`).
+    pub tools: BTreeMap<String, ToolRule>,
+    /// Per-tenant overrides of `[policy]` and `[tools]`, chosen by the caller's tenant.
+    pub tenants: BTreeMap<String, TenantSettings>,
+    /// `airlock serve`, the Streamable-HTTP gateway: who may connect and what reaches the upstream.
+    pub gateway: GatewaySettings,
+    /// Masking of PII and secrets in tool results before the model sees them.
+    pub sanitize: SanitizeSettings,
+    /// Tool definitions pinned against change (rug pulls).
+    pub pinning: PinningSettings,
+    /// Calls a person must approve (`[tools."X"] approval = "required"`).
+    pub approval: ApprovalSettings,
+}
+
+/// `[approval]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalSettings {
+    /// How long the approver may take before the call is refused (`approval.timed_out`), in
+    /// seconds (1–86400). An approver that answers later is ignored.
+    pub timeout_secs: u64,
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        ApprovalSettings { timeout_secs: 300 }
+    }
+}
+
+impl Settings {
+    /// Whether paths in arguments are checked for anyone: `[filesystem]`, or a tool's or a
+    /// tenant's change to it, turns the check on.
+    pub fn filesystem_on(&self) -> bool {
+        self.filesystem.enabled
+            || self
+                .filesystem
+                .tools
+                .values()
+                .any(|o| o.enabled == Some(true))
+            || self
+                .tenants
+                .values()
+                .any(|t| t.filesystem.enabled == Some(true))
+    }
+
+    /// Whether URLs in arguments are checked for anyone.
+    pub fn network_on(&self) -> bool {
+        self.network.enabled
+            || self.network.tools.values().any(|o| o.enabled == Some(true))
+            || self
+                .tenants
+                .values()
+                .any(|t| t.network.enabled == Some(true))
+    }
+
+    /// Whether host names are resolved for anyone (the DNS check waits on the network).
+    pub fn dns_check_on(&self) -> bool {
+        self.network_on()
+            && (self.network.dns_check
+                || self
+                    .network
+                    .tools
+                    .values()
+                    .any(|o| o.dns_check == Some(true))
+                || self
+                    .tenants
+                    .values()
+                    .any(|t| t.network.dns_check == Some(true)))
+    }
+
+    /// Whether anyone's tool results are scanned and masked (`[sanitize]` or a tenant's).
+    pub fn sanitize_on(&self) -> bool {
+        self.sanitize.enabled
+            || self
+                .tenants
+                .values()
+                .any(|t| t.sanitize.enabled == Some(true))
+    }
+
+    /// Whether secrets in arguments are refused or masked (`sanitize.arguments`).
+    pub fn argument_scan_on(&self) -> bool {
+        self.sanitize.arguments != "off"
+    }
+}
+
+/// `[pinning]`
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PinningSettings {
+    /// `first_seen`: the first definition seen of each tool is its pin, a later different one
+    /// is refused; `file`: pins come from `file` (written by `airlock pin`), a tool without a
+    /// pin or with a different definition is refused; `off`.
+    pub mode: crate::pins::PinMode,
+    /// The pins file for `mode = "file"`: a JSON object, tool name → `sha256:…`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// `[sanitize]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SanitizeSettings {
+    /// Scan every tool result and mask what is found.
+    pub enabled: bool,
+    /// The masking of types without their own: `full`, `partial`, `type_only` or `hash`.
+    pub strategy: String,
+    /// Per-type masking, e.g. `{ credit_card = "partial", email = "hash" }`.
+    pub strategies: BTreeMap<String, String>,
+    /// Detector types turned off (`airlock scan --list` names them).
+    pub disable: Vec<String>,
+    /// Values never masked: exact values, or `*suffix` such as `*@mycompany.com`.
+    pub allow: Vec<String>,
+    /// An environment variable holding the key of `hash` masking (unset: a random key per
+    /// process, so hashes link values within one run only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash_key_env: Option<String>,
+    /// Cut each text of a result after this many characters (at a line end when one is near,
+    /// with a notice; JSON texts keep their structure). Unset: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_chars: Option<usize>,
+    /// The same limit in approximate tokens (4 characters each). Unset: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<usize>,
+    /// Detectors of your own: `{ name = "employee_id", pattern = "EMP-[0-9]{6}" }`.
+    pub custom: Vec<CustomDetector>,
+    /// Secrets in a call's arguments (on their way to the tool): `off`, `refuse` the call, or
+    /// `mask` them and let the call go on. Personal data in arguments is left alone.
+    pub arguments: String,
+}
+
+/// One entry of `sanitize.custom`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomDetector {
+    /// The type name findings get (letters, digits and `_`; not a built-in type's).
+    pub name: String,
+    /// The regular expression (ASCII classes; `(?i)` for case-insensitive).
+    pub pattern: String,
+    /// Its masking (default: `sanitize.strategy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+}
+
+/// `[tenants.NAME.sanitize]`: a tenant's changes to `[sanitize]`. `enabled` and `strategy`
+/// replace the base values; `strategies` override per type; `disable`, `allow` and `custom`
+/// add to the base lists.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SanitizeOverrides {
+    /// Replaces `sanitize.enabled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Replaces `sanitize.strategy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// Per-type masking on top of the base's.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub strategies: BTreeMap<String, String>,
+    /// More types turned off.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disable: Vec<String>,
+    /// More values never masked (the tenant's own domain, its test card numbers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// More detectors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<CustomDetector>,
+}
+
+impl SanitizeOverrides {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &SanitizeOverrides::default()
+    }
+}
+
+impl SanitizeSettings {
+    /// These settings with a tenant's changes.
+    pub fn with(&self, o: &SanitizeOverrides) -> SanitizeSettings {
+        let mut s = self.clone();
+        if let Some(e) = o.enabled {
+            s.enabled = e;
+        }
+        if let Some(st) = &o.strategy {
+            s.strategy = st.clone();
+        }
+        s.strategies
+            .extend(o.strategies.iter().map(|(k, v)| (k.clone(), v.clone())));
+        s.disable.extend(o.disable.iter().cloned());
+        s.allow.extend(o.allow.iter().cloned());
+        s.custom.extend(o.custom.iter().cloned());
+        s
+    }
+}
+
+impl Default for SanitizeSettings {
+    fn default() -> Self {
+        SanitizeSettings {
+            enabled: true,
+            strategy: "type_only".into(),
+            strategies: BTreeMap::new(),
+            disable: Vec::new(),
+            allow: Vec::new(),
+            hash_key_env: None,
+            max_output_chars: None,
+            max_output_tokens: None,
+            custom: Vec::new(),
+            arguments: "off".into(),
+        }
+    }
+}
+
+/// The masking strategies `[sanitize]` accepts.
+pub const STRATEGIES: &[&str] = &["full", "partial", "type_only", "hash"];
+
+/// `[gateway]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySettings {
+    /// `Host` header values accepted, as `host` (any port) or `host:port`: requests naming any
+    /// other host get 403 (DNS-rebinding defence). `"*"` accepts every host.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted, as `scheme://host[:port]` (`:*` for any port). A request whose
+    /// `Origin` header is not listed gets 403; requests without `Origin` (not browsers) pass.
+    pub allowed_origins: Vec<String>,
+    /// Serve callers that present no credentials, as agent `anonymous` with no roles. Off:
+    /// they get 401.
+    pub allow_anonymous: bool,
+    /// API keys, sent as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Only the key's
+    /// SHA-256 is configured.
+    pub api_keys: Vec<ApiKeySettings>,
+    /// JWT bearer tokens, verified with keys from a JWKS file, a PEM public key or a shared secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtSettings>,
+    /// Forward the caller's `Authorization` header to the upstream (token passthrough). Off:
+    /// the caller's credentials never leave the gateway.
+    pub pass_credentials: bool,
+    /// An environment variable holding the bearer token the gateway itself sends to an HTTP
+    /// upstream. Unset: no `Authorization` header (unless `pass_credentials`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_token_env: Option<String>,
+    /// Most sessions open at once (1 – 100000); a new session beyond it gets 503.
+    pub max_sessions: usize,
+    /// Most sessions one caller (one identity) may have open at once (1 – 100000); a new one
+    /// beyond it gets 429.
+    pub max_sessions_per_caller: usize,
+    /// Seconds without a request after which a session is closed (and its server stopped).
+    pub idle_timeout_secs: u64,
+    /// Largest request body accepted, in bytes (1024 – 67108864); larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            allowed_origins: Vec::new(),
+            allow_anonymous: false,
+            api_keys: Vec::new(),
+            jwt: None,
+            pass_credentials: false,
+            upstream_token_env: None,
+            max_sessions: 1024,
+            max_sessions_per_caller: 32,
+            idle_timeout_secs: 900,
+            max_body_bytes: 4 << 20,
+        }
+    }
+}
+
+/// One entry of `gateway.api_keys`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiKeySettings {
+    /// SHA-256 of the key, 64 hex digits (`printf %s "$KEY" | sha256sum`).
+    pub sha256: String,
+    /// The agent id callers with this key get.
+    pub agent: String,
+    /// Their roles.
+    pub roles: Vec<String>,
+    /// Their tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// `[gateway.jwt]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtSettings {
+    /// A JWKS file (`{"keys": [...]}`); the token's `kid` picks the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<String>,
+    /// A PEM public key (RSA, EC or Ed25519).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key_file: Option<String>,
+    /// An environment variable holding a shared secret (HS256/384/512).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+    /// Accepted signature algorithms.
+    pub algorithms: Vec<String>,
+    /// Required `iss`. Unset: not checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Required `aud`. Unset: tokens carrying an `aud` are refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// The claim holding the agent id.
+    pub agent_claim: String,
+    /// The claim holding the roles (an array, or a space- or comma-separated string).
+    pub roles_claim: String,
+    /// The claim holding the tenant.
+    pub tenant_claim: String,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds (0 – 300).
+    pub leeway_secs: u64,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        JwtSettings {
+            jwks_file: None,
+            public_key_file: None,
+            secret_env: None,
+            algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
+            issuer: None,
+            audience: None,
+            agent_claim: "sub".into(),
+            roles_claim: "roles".into(),
+            tenant_claim: "tenant".into(),
+            leeway_secs: 30,
+        }
+    }
+}
+
+/// `[ghost_args]`
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GhostArgsSettings {
+    /// `block` (refuse the call), `strip_and_log` (remove them, record it), or `strip_silent`.
+    pub mode: UnknownArgs,
+}
+
+/// `[validation]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationSettings {
+    /// Most problems reported in one refusal (1–100).
+    pub max_errors: usize,
+}
+
+impl Default for ValidationSettings {
+    fn default() -> Self {
+        ValidationSettings { max_errors: 10 }
+    }
+}
+
+/// `[arguments]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArgumentsSettings {
+    /// Largest arguments object accepted, in bytes of JSON (64 – 67108864).
+    pub max_bytes: usize,
+    /// Deepest nesting of objects and arrays accepted (1–128).
+    pub max_depth: usize,
+}
+
+impl Default for ArgumentsSettings {
+    fn default() -> Self {
+        ArgumentsSettings {
+            max_bytes: 1 << 20,
+            max_depth: 32,
+        }
+    }
+}
+
+/// `[pipeline]`
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSettings {
+    /// Check names to run first within their phase, in this order. Phases never mix.
+    pub order: Vec<String>,
+}
+
+/// `[filesystem]`: the `filesystem` check (paths in arguments) and `roots/list` narrowing.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesystemSettings {
+    /// Check paths found in the arguments (roots narrowing applies either way).
+    pub enabled: bool,
+    /// Absolute directories tools may work in. Paths in arguments must resolve inside one;
+    /// the MCP proxy narrows the roots a client announces (`roots/list` answers) to these.
+    /// Empty: any directory, but the deny lists still apply.
+    pub allowed_roots: Vec<String>,
+    /// Globs refused anywhere (matched case-insensitively on the full path, the base name and
+    /// each component): `"**/.ssh/**"`, `"*.pem"`, `".env*"`. Added to the preset's.
+    pub deny: Vec<String>,
+    /// The built-in deny list: `restrictive` (keys, certificates, credentials, `.ssh`, `.aws`,
+    /// `.env*`, `/etc/shadow`, `/proc`, `/sys`, …) or `none`.
+    pub preset: PathPreset,
+    /// Symbolic links: `resolve` (followed; refused when the target leaves the roots or is
+    /// denied), `deny` (any link in a path is refused), `lexical` (the disk is never read: for
+    /// servers on another machine).
+    pub symlinks: Symlinks,
+    /// Relative paths are resolved against this absolute directory (default: the first root;
+    /// with no roots, a relative path may not climb above its start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// What `~` means (default: the airlock process's `HOME`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+    /// Most components a path may have.
+    pub max_depth: usize,
+    /// Compare paths with the roots case-insensitively (for servers on case-insensitive
+    /// filesystems). Deny globs always ignore case.
+    pub case_insensitive: bool,
+    /// Changes for tools by name or glob (`[filesystem.tools."write_*"]`); the most specific
+    /// pattern applies.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tools: BTreeMap<String, FilesystemOverrides>,
+}
+
+impl Default for FilesystemSettings {
+    fn default() -> Self {
+        FilesystemSettings {
+            enabled: true,
+            allowed_roots: Vec::new(),
+            deny: Vec::new(),
+            preset: PathPreset::Restrictive,
+            symlinks: Symlinks::Resolve,
+            base: None,
+            home: None,
+            max_depth: 64,
+            case_insensitive: false,
+            tools: BTreeMap::new(),
+        }
+    }
+}
+
+/// The built-in filesystem deny list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PathPreset {
+    /// Keys, certificates, credential files, shell histories, system secrets, `/proc`, `/sys`.
+    Restrictive,
+    /// Only the configured `deny` globs.
+    None,
+}
+
+/// How the `filesystem` check treats symbolic links.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Symlinks {
+    /// Follow links (and `..` after them) as the kernel would; the target must be allowed.
+    Resolve,
+    /// Refuse any path that goes through a link below `/`.
+    Deny,
+    /// Never read the disk: paths are checked as written (the server runs elsewhere).
+    Lexical,
+}
+
+/// `[filesystem.tools."NAME"]` and `[tenants.NAME.filesystem]`: changes to `[filesystem]`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+#[allow(missing_docs)] // each field replaces the `[filesystem]` key of the same name
+pub struct FilesystemOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_roots: Option<Vec<String>>,
+    /// Added to the deny globs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symlinks: Option<Symlinks>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+}
+
+impl FilesystemOverrides {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &FilesystemOverrides::default()
+    }
+}
+
+impl FilesystemSettings {
+    /// The allowed roots, lexically normalised (`/srv/data/../x/` → `/srv/x`).
+    pub fn roots(&self) -> Vec<std::path::PathBuf> {
+        self.allowed_roots
+            .iter()
+            .filter_map(|r| normalize_absolute(r))
+            .collect()
+    }
+
+    /// These settings with `o`'s changes.
+    pub fn with(&self, o: &FilesystemOverrides) -> FilesystemSettings {
+        let mut s = self.clone();
+        if let Some(e) = o.enabled {
+            s.enabled = e;
+        }
+        if let Some(r) = &o.allowed_roots {
+            s.allowed_roots = r.clone();
+        }
+        s.deny.extend(o.deny.iter().cloned());
+        if let Some(l) = o.symlinks {
+            s.symlinks = l;
+        }
+        if let Some(b) = &o.base {
+            s.base = Some(b.clone());
+        }
+        s
+    }
+}
+
+/// `[network]`: the `network` check (URLs and hosts in arguments).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSettings {
+    /// Check URLs and hosts found in the arguments.
+    pub enabled: bool,
+    /// Allowed URL schemes, lower-case.
+    pub schemes: Vec<String>,
+    /// Host globs allowed (`api.example.com`, `*.example.com` — subdomains only — or `*`).
+    /// Empty: any public host.
+    pub allow_hosts: Vec<String>,
+    /// Host globs refused even when allowed (never shown to the model).
+    pub deny_hosts: Vec<String>,
+    /// Allowed ports besides each scheme's default. Empty: default ports only.
+    pub ports: Vec<u16>,
+    /// Allow loopback, private, link-local, CGNAT and local names. Cloud metadata addresses
+    /// stay refused unless listed in `allow_addresses` (or the name in `allow_hosts`).
+    pub allow_private: bool,
+    /// CIDRs allowed even when internal (`"10.1.2.0/24"`, `"fd00::/8"`).
+    pub allow_addresses: Vec<String>,
+    /// Allow credentials in URLs (`https://user:pass@host/`).
+    pub allow_userinfo: bool,
+    /// Resolve host names and refuse those that point at internal addresses. Blocks the call
+    /// for up to `dns_timeout_ms`; does not stop DNS rebinding between the check and the
+    /// tool's own lookup.
+    pub dns_check: bool,
+    /// How long the DNS check may take; past it the call is refused.
+    pub dns_timeout_ms: u64,
+    /// Changes for tools by name or glob (`[network.tools."fetch_*"]`); the most specific
+    /// pattern applies.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tools: BTreeMap<String, NetworkOverrides>,
+}
+
+impl Default for NetworkSettings {
+    fn default() -> Self {
+        NetworkSettings {
+            enabled: true,
+            schemes: vec!["https".into(), "http".into()],
+            allow_hosts: Vec::new(),
+            deny_hosts: Vec::new(),
+            ports: Vec::new(),
+            allow_private: false,
+            allow_addresses: Vec::new(),
+            allow_userinfo: false,
+            dns_check: false,
+            dns_timeout_ms: 2000,
+            tools: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[network.tools."NAME"]` and `[tenants.NAME.network]`: changes to `[network]`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+#[allow(missing_docs)] // each field replaces the `[network]` key of the same name
+pub struct NetworkOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schemes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_hosts: Option<Vec<String>>,
+    /// Added to the denied hosts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny_hosts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<u16>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_private: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_addresses: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_userinfo: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_check: Option<bool>,
+}
+
+impl NetworkOverrides {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &NetworkOverrides::default()
+    }
+}
+
+impl NetworkSettings {
+    /// These settings with `o`'s changes.
+    pub fn with(&self, o: &NetworkOverrides) -> NetworkSettings {
+        let mut s = self.clone();
+        if let Some(e) = o.enabled {
+            s.enabled = e;
+        }
+        if let Some(v) = &o.schemes {
+            s.schemes = v.clone();
+        }
+        if let Some(v) = &o.allow_hosts {
+            s.allow_hosts = v.clone();
+        }
+        s.deny_hosts.extend(o.deny_hosts.iter().cloned());
+        if let Some(v) = &o.ports {
+            s.ports = v.clone();
+        }
+        if let Some(v) = o.allow_private {
+            s.allow_private = v;
+        }
+        if let Some(v) = &o.allow_addresses {
+            s.allow_addresses = v.clone();
+        }
+        if let Some(v) = o.allow_userinfo {
+            s.allow_userinfo = v;
+        }
+        if let Some(v) = o.dns_check {
+            s.dns_check = v;
+        }
+        s
+    }
+}
+
+/// A lexically normalised absolute path (`.` and `..` resolved, no trailing `/`), or `None`
+/// for a relative path. Symlinks are not resolved (that needs the filesystem).
+pub fn normalize_absolute(path: &str) -> Option<std::path::PathBuf> {
+    use std::path::{Component, PathBuf};
+    let p = std::path::Path::new(path);
+    if !p.is_absolute() {
+        return None;
+    }
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    Some(out)
+}
+
+/// `[limits]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSettings {
+    /// `"memory"` (per process) or a Redis URL (`redis://host:port/db`, `rediss://…`,
+    /// `unix:///path`) to share limits between airlock instances (needs the `redis` feature).
+    pub backend: String,
+    /// When Redis cannot be reached: `refuse` the call (default) or use `local` limits and say
+    /// so in the audit log.
+    pub on_unavailable: crate::limits::OnUnavailable,
+    /// Prefix of every Redis key airlock writes.
+    pub prefix: String,
+    /// Connect, read and write timeout for Redis, in milliseconds (1–10000).
+    pub timeout_ms: u64,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        LimitsSettings {
+            backend: "memory".to_owned(),
+            on_unavailable: crate::limits::OnUnavailable::Refuse,
+            prefix: "airlock:rl:".to_owned(),
+            timeout_ms: 100,
+        }
+    }
+}
+
+impl LimitsSettings {
+    /// Whether the backend is Redis.
+    pub fn is_redis(&self) -> bool {
+        ["redis://", "rediss://", "unix://", "redis+unix://"]
+            .iter()
+            .any(|p| self.backend.starts_with(p))
+    }
+}
+
+/// A URL with any password replaced by `***`, for printing.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => format!("{}***{}", &url[..scheme + 3], &url[at..]),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `[session]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// Most calls one session may make (all tools). Unset: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_calls: Option<u64>,
+    /// Cut a session off once more than this share of its calls were refused (0 < r ≤ 1). Unset: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_refused_ratio: Option<f64>,
+    /// Calls a session makes before `max_refused_ratio` applies.
+    pub min_calls: u64,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            max_calls: None,
+            max_refused_ratio: None,
+            min_calls: 10,
+        }
+    }
+}
+
+/// `[audit]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// JSON Lines file to append one record per decision to. Unset: no audit file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// `fsync` every record (survives power loss, not just a killed process). Slower.
+    pub fsync: bool,
+    /// Extra field names whose values are redacted (matched ignoring case, `_` and `-`).
+    pub redact_keys: Vec<String>,
+    /// Longest string value kept in a record; longer ones are cut (8 – 1048576).
+    pub max_value_chars: usize,
+    /// Most array items or object keys kept per level (1 – 10000).
+    pub max_items: usize,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            path: None,
+            fsync: false,
+            redact_keys: Vec::new(),
+            max_value_chars: 256,
+            max_items: 32,
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! The engine: takes a [`Call`], decides, records, answers.
+//!
+//! ```text
+//!   Call ──► intake ──► admit ─► normalise ─► validate ─► guard ─► spend ──► record ──► Decision
+//!            │          (checks, in fixed phases; first refusal wins)         │
+//!            │ tool known? arguments JSON, an object, within size and depth?   │ audit event
+//!            └── refuse ───────────────────────────────────────────────────────┘ written first
+//! ```
+//!
+//! Intake finds the tool's definition (on the call, or in the engine's catalog) and checks the
+//! arguments as a whole: valid JSON, an object (absent or `null` counts as `{}`), no larger
+//! than `arguments.max_bytes`, no deeper than `arguments.max_depth`. Then the pipeline runs.
+//! Whatever the outcome, one audit event is handed to the sink *before* the decision is
+//! returned; if the sink fails, the call is refused (`audit.unavailable`).
+//!
+//! One job per file: `builder.rs` assembles an engine ([`EngineBuilder`], [`EngineError`]),
+//! `decision.rs` holds what it answers ([`Decision`], [`Allowed`], [`Refused`]), `intake.rs`
+//! finds the tool and bounds the arguments, and `record.rs` builds the audit event. The
+//! [`Engine`] itself, with the tools it knows ([`Catalog`]), is here.
+
+mod builder;
+mod decision;
+mod intake;
+mod record;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use crate::audit::AuditSink;
+use crate::call::{Call, ToolDef};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::pipeline::{CallState, Change, Pipeline, Verdict};
+use crate::policy::PolicyResolver;
+use crate::refusal::{DenyCode, Refusal};
+use crate::sessions::{SessionState, Sessions, session_key};
+
+pub use builder::{EngineBuilder, EngineError};
+pub use decision::{Allowed, Decision, Refused};
+use record::REDACTED_ARGUMENTS;
+
+/// The tools the engine knows by name (from the server's `tools/list`).
+#[derive(Debug, Default)]
+pub struct Catalog {
+    tools: HashMap<String, Arc<ToolDef>>,
+    /// Tools whose last listed definition is at odds with its pin (`[pinning]`).
+    pin_problems: HashMap<String, crate::pins::PinProblem>,
+}
+
+impl Catalog {
+    /// A catalog of these tools (a later tool of the same name replaces an earlier one).
+    pub fn new(tools: impl IntoIterator<Item = ToolDef>) -> Self {
+        Catalog {
+            tools: tools
+                .into_iter()
+                .map(|t| (t.name.clone(), Arc::new(t)))
+                .collect(),
+            pin_problems: HashMap::new(),
+        }
+    }
+
+    /// Why the tool's calls are refused by `[pinning]`, if they are.
+    pub fn pin_problem(&self, name: &str) -> Option<crate::pins::PinProblem> {
+        self.pin_problems.get(name).copied()
+    }
+
+    /// A tool by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<ToolDef>> {
+        self.tools.get(name)
+    }
+
+    /// The names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.tools.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// The decision engine. Share it (`Arc<Engine>`) across threads and sessions.
+pub struct Engine {
+    may_block: bool,
+    config: Arc<Config>,
+    resolver: Arc<dyn PolicyResolver>,
+    sessions: Arc<Sessions>,
+    sessions_enabled: bool,
+    pipeline: Pipeline,
+    audit: Option<Arc<dyn AuditSink>>,
+    clock: Arc<dyn Clock>,
+    catalog: RwLock<Arc<Catalog>>,
+    cleaner: Option<Arc<dyn crate::clean::ResultCleaner>>,
+    pins: std::sync::Mutex<crate::pins::Pins>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("pipeline", &self.pipeline)
+            .field("audit", &self.audit.is_some())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Whether [`Engine::check`] may wait on the outside world: a check waits on a shared rate
+    /// store, DNS or a person. Async callers then decide off their runtime (e.g. tokio's
+    /// `spawn_blocking`); every wait has its own deadline (`limits.timeout_ms`,
+    /// `network.dns_timeout_ms`, the approver's).
+    pub fn may_block(&self) -> bool {
+        self.may_block
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The pipeline (for `airlock verify` and docs).
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Replace the known tools (e.g. after `tools/list` or `notifications/tools/list_changed`).
+    /// A definition equal to one already known keeps the known one, with its compiled schema.
+    pub fn set_tools(&self, tools: impl IntoIterator<Item = ToolDef>) {
+        self.update_tools(tools, false);
+    }
+
+    /// Add or replace these tools, keeping every other known tool (one page of a paged
+    /// `tools/list`). Unchanged definitions keep their compiled schemas.
+    pub fn merge_tools(&self, tools: impl IntoIterator<Item = ToolDef>) {
+        self.update_tools(tools, true);
+    }
+
+    fn update_tools(&self, tools: impl IntoIterator<Item = ToolDef>, keep_others: bool) {
+        let mut slot = self.catalog.write().unwrap_or_else(|p| p.into_inner());
+        let old = &slot.tools;
+        let mut next: HashMap<String, Arc<ToolDef>> = if keep_others {
+            old.clone()
+        } else {
+            HashMap::new()
+        };
+        let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+        for t in tools {
+            let def = match old.get(&t.name) {
+                Some(known) if **known == t => known.clone(),
+                _ => {
+                    pins.observe(&t);
+                    Arc::new(t)
+                }
+            };
+            next.insert(def.name.clone(), def);
+        }
+        let pin_problems = pins
+            .problems()
+            .iter()
+            .filter(|(name, _)| next.contains_key(*name))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        *slot = Arc::new(Catalog {
+            tools: next,
+            pin_problems,
+        });
+    }
+
+    /// Why calls of `tool` are refused by `[pinning]`, if they are (the transports hide such
+    /// tools from `tools/list` answers).
+    pub fn pin_problem(&self, tool: &str) -> Option<crate::pins::PinProblem> {
+        self.catalog().pin_problem(tool)
+    }
+
+    /// The pins so far (tool name → `sha256:…`): what `airlock pin` writes.
+    pub fn pins(&self) -> std::collections::BTreeMap<String, String> {
+        self.pins.lock().unwrap_or_else(|p| p.into_inner()).pinned()
+    }
+
+    /// The known tools.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Decide on one call: intake, the pipeline, the audit record, then the answer.
+    pub fn check(&self, call: Call) -> Decision {
+        let started = Instant::now();
+        let at = call.at.unwrap_or_else(|| self.clock.now());
+        let Call {
+            tool: tool_name,
+            arguments,
+            definition,
+            caller,
+            ..
+        } = call;
+        let (decision, recorded_args) = match self.intake(&tool_name, definition, arguments) {
+            Err(rejected) => {
+                let (refused, recorded) = *rejected;
+                (Decision::Refused(Box::new(refused)), recorded)
+            }
+            Ok((def, args)) => {
+                let mut recorded = self
+                    .audit
+                    .as_ref()
+                    .map(|_| self.config.redactor.redact(&args));
+                let decision = match self.resolver.resolve(&caller) {
+                    None => Decision::Refused(Box::new(Refused {
+                        refusal: Refusal::new(
+                            DenyCode::PolicyUnresolved,
+                            &tool_name,
+                            format!(
+                                "Tool '{tool_name}' was not called: no policy applies to this caller."
+                            ),
+                        ),
+                        check: None,
+                        internal: None,
+                    })),
+                    Some(policy) => {
+                        let (decision, after) =
+                            self.run_pipeline(&tool_name, &def, &caller, &policy, at, args);
+                        // Secrets found in the arguments (`sanitize.arguments`) are never
+                        // written to the audit log: the check masked them in place, and the
+                        // masked copy is what is recorded.
+                        let secret_found = match &decision {
+                            Decision::Allowed(a) => a
+                                .changes
+                                .iter()
+                                .any(|c| matches!(c, Change::MaskedArgument { .. })),
+                            Decision::Refused(r) => r.refusal.code == DenyCode::ArgumentsSecret,
+                        };
+                        if secret_found && recorded.is_some() {
+                            let masked = match (&decision, &after) {
+                                (Decision::Allowed(a), _) => Some(&a.arguments),
+                                (Decision::Refused(_), Some(after)) => Some(after),
+                                (Decision::Refused(_), None) => None,
+                            };
+                            recorded = Some(masked.map_or_else(
+                                || Value::String(REDACTED_ARGUMENTS.to_owned()),
+                                |m| self.config.redactor.redact(m),
+                            ));
+                        }
+                        decision
+                    }
+                };
+                (decision, recorded.unwrap_or(Value::Null))
+            }
+        };
+        self.count(&caller, at, &decision);
+        self.record(decision, tool_name, caller, at, recorded_args, started)
+    }
+
+    /// Report how an allowed call ended (after the tool ran): a success satisfies
+    /// `required_before` rules of later calls in the session.
+    pub fn record_outcome(&self, caller: &crate::call::CallerContext, tool: &str, succeeded: bool) {
+        if succeeded {
+            let now = self.clock.now();
+            self.sessions.with(&session_key(caller), now, |s| {
+                s.succeeded.insert(tool.to_owned());
+            });
+        }
+    }
+
+    /// The policy that applies to `caller` (`None`: calls by this caller are refused).
+    pub fn policy_for(
+        &self,
+        caller: &crate::call::CallerContext,
+    ) -> Option<Arc<crate::policy::Policy>> {
+        self.resolver.resolve(caller)
+    }
+
+    /// What the caller's session has done so far.
+    pub fn session(&self, caller: &crate::call::CallerContext) -> Option<SessionState> {
+        self.sessions.get(&session_key(caller))
+    }
+
+    /// Whether tool results need cleaning (a cleaner is configured). Transports skip parsing
+    /// results when they do not.
+    pub fn cleans_results(&self) -> bool {
+        self.cleaner.is_some()
+    }
+
+    /// Clean a `tools/call` answer in place (a JSON-RPC response or a bare `CallToolResult`)
+    /// before the model sees it. When the cleaner fails, the result is replaced by one saying
+    /// it was withheld (fail closed) and the error is returned for the logs.
+    pub fn clean_result(
+        &self,
+        tool: &str,
+        caller: &crate::call::CallerContext,
+        answer: &mut Value,
+    ) -> Result<crate::clean::CleanReport, crate::clean::CleanError> {
+        let Some(cleaner) = &self.cleaner else {
+            return Ok(crate::clean::CleanReport::default());
+        };
+        match crate::clean::clean_tool_result(cleaner.as_ref(), tool, caller, answer) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                let withheld = crate::clean::withheld(&e);
+                if answer.get("result").is_some() {
+                    answer["result"] = withheld;
+                } else if answer.get("error").is_some() {
+                    answer["error"]["message"] = Value::String(
+                        "the tool's error was withheld: it could not be checked".into(),
+                    );
+                    if let Some(o) = answer.get_mut("error").and_then(Value::as_object_mut) {
+                        o.remove("data");
+                    }
+                } else {
+                    *answer = withheld;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Forget the caller's session state: the transport says the session ended.
+    pub fn end_session(&self, caller: &crate::call::CallerContext) {
+        self.sessions.remove(&session_key(caller));
+    }
+
+    /// Count the decision against the session; cut the session off past the refused ratio.
+    fn count(&self, caller: &crate::call::CallerContext, at: jiff::Timestamp, decision: &Decision) {
+        if !self.sessions_enabled {
+            return;
+        }
+        let settings = &self.config.settings.session;
+        let refused = !decision.is_allowed();
+        self.sessions.with(&session_key(caller), at, |s| {
+            s.attempts += 1;
+            if refused {
+                s.refused += 1;
+            }
+            if let Some(ratio) = settings.max_refused_ratio
+                && s.attempts >= settings.min_calls
+                && (s.refused as f64) / (s.attempts as f64) > ratio
+            {
+                s.cut_off = true;
+            }
+        });
+    }
+
+    fn run_pipeline(
+        &self,
+        tool_name: &str,
+        def: &ToolDef,
+        caller: &crate::call::CallerContext,
+        policy: &crate::policy::Policy,
+        at: jiff::Timestamp,
+        args: Map<String, Value>,
+    ) -> (Decision, Option<Map<String, Value>>) {
+        let mut state = CallState {
+            tool: def,
+            caller,
+            policy,
+            at,
+            arguments: args,
+        };
+        match self.pipeline.run(&mut state) {
+            Verdict::Pass(changes) => (
+                Decision::Allowed(Allowed {
+                    tool: tool_name.to_owned(),
+                    arguments: state.arguments,
+                    changes,
+                }),
+                None,
+            ),
+            Verdict::Refuse {
+                refusal,
+                check,
+                internal,
+            } => (
+                Decision::Refused(Box::new(Refused {
+                    refusal: *refusal,
+                    check: Some(check),
+                    internal,
+                })),
+                Some(state.arguments),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::MemorySink;
+    use crate::checks::UnknownArgs;
+    use serde_json::json;
+
+    pub(super) fn tools() -> Vec<ToolDef> {
+        vec![ToolDef::new(
+            "read_file",
+            json!({"type": "object", "properties": {"path": {"type": "string"}, "max_bytes": {"type": "integer"}}, "required": ["path"]}),
+        )]
+    }
+
+    pub(super) fn engine(mode: UnknownArgs, sink: Arc<MemorySink>) -> Engine {
+        let config = crate::config::bare().unknown_args(mode).build().unwrap();
+        Engine::builder()
+            .config(config)
+            .tools(tools())
+            .audit(sink)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn relisting_unchanged_tools_keeps_their_compiled_schemas() {
+        let e = Engine::builder()
+            .config(crate::config::bare().build().unwrap())
+            .tools(tools())
+            .build()
+            .unwrap();
+        let before = e.catalog().get("read_file").unwrap().clone();
+        e.set_tools(tools());
+        assert!(Arc::ptr_eq(&before, e.catalog().get("read_file").unwrap()));
+        e.merge_tools([ToolDef::new("other", json!({"type": "object"}))]);
+        assert!(Arc::ptr_eq(&before, e.catalog().get("read_file").unwrap()));
+        assert!(e.catalog().get("other").is_some());
+        // A changed definition replaces the old one.
+        e.set_tools([ToolDef::new("read_file", json!({"type": "object"}))]);
+        assert!(!Arc::ptr_eq(&before, e.catalog().get("read_file").unwrap()));
+        assert!(e.catalog().get("other").is_none());
+    }
+}

@@ -1,0 +1,255 @@
+//! The audit record of a decision: one [`AuditEvent`] per call, allowed or refused, built from
+//! the decision (what was stripped, masked or degraded; the code and check of a refusal) and
+//! handed to the sink *before* the answer is returned. A call that cannot be recorded is
+//! refused (`audit.unavailable`). Arguments are recorded redacted; arguments that held a
+//! secret are recorded masked, or not at all.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::{Decision, Engine, Refused};
+use crate::audit::{AuditEvent, Recorded};
+use crate::pipeline::Change;
+use crate::refusal::{DenyCode, Refusal};
+
+/// What the audit log records for arguments that held a secret when no masked copy exists.
+pub(super) const REDACTED_ARGUMENTS: &str = "[REDACTED: the arguments held a secret]";
+
+impl Engine {
+    /// Write the audit record, then answer; an unrecordable call is refused.
+    pub(super) fn record(
+        &self,
+        decision: Decision,
+        tool_name: String,
+        caller: crate::call::CallerContext,
+        at: jiff::Timestamp,
+        recorded_args: Value,
+        started: Instant,
+    ) -> Decision {
+        let Some(sink) = &self.audit else {
+            return decision;
+        };
+        let caller = self.config.redactor.redact_caller(&caller);
+        let event = event_for(&decision, tool_name, caller, at, recorded_args, started);
+        match sink.record(&event) {
+            Ok(()) => decision,
+            Err(e) => Decision::Refused(Box::new(Refused {
+                refusal: Refusal::new(
+                    DenyCode::AuditUnavailable,
+                    &event.tool,
+                    format!(
+                        "Tool '{}' was not called: the call could not be recorded in the audit log.",
+                        event.tool
+                    ),
+                ),
+                check: None,
+                internal: Some(e.to_string()),
+            })),
+        }
+    }
+}
+
+fn event_for(
+    decision: &Decision,
+    tool: String,
+    caller: crate::call::CallerContext,
+    at: jiff::Timestamp,
+    arguments: Value,
+    started: Instant,
+) -> AuditEvent {
+    let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    match decision {
+        Decision::Allowed(a) => {
+            let stripped: Vec<String> = a
+                .changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::StrippedArgument { path, logged: true } => Some(path.clone()),
+                    Change::StrippedArgument { logged: false, .. }
+                    | Change::Degraded { .. }
+                    | Change::MaskedArgument { .. } => None,
+                })
+                .collect();
+            let degraded: Vec<String> = a
+                .changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::Degraded { check, reason } => Some(format!("{check}: {reason}")),
+                    Change::StrippedArgument { .. } | Change::MaskedArgument { .. } => None,
+                })
+                .collect();
+            let masked: Vec<String> = a
+                .changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::MaskedArgument { path, found } => Some(format!("{path}: {found}")),
+                    _ => None,
+                })
+                .collect();
+            AuditEvent {
+                ts: at,
+                tool,
+                caller,
+                decision: if stripped.is_empty() && masked.is_empty() {
+                    Recorded::Allowed
+                } else {
+                    Recorded::AllowedWithChanges
+                },
+                block_reason: None,
+                code: None,
+                check: None,
+                internal_error: None,
+                arguments,
+                stripped,
+                masked,
+                degraded,
+                duration_us,
+            }
+        }
+        Decision::Refused(r) => AuditEvent {
+            ts: at,
+            tool,
+            caller,
+            decision: Recorded::Refused,
+            block_reason: Some(r.refusal.block_reason()),
+            code: Some(r.refusal.code),
+            check: r.check,
+            internal_error: r.internal.clone(),
+            arguments,
+            stripped: Vec::new(),
+            masked: Vec::new(),
+            degraded: Vec::new(),
+            duration_us,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::tests::{engine, tools};
+    use super::*;
+    use crate::audit::{AuditError, AuditSink, MemorySink};
+    use crate::call::{Arguments, Call, CallerContext};
+    use crate::checks::UnknownArgs;
+    use serde_json::json;
+
+    #[test]
+    fn allowed_refused_and_stripped_are_all_recorded() {
+        let sink = Arc::new(MemorySink::new());
+        let e = engine(UnknownArgs::StripAndLog, sink.clone());
+        let caller = CallerContext::default().agent("bot").roles(["reader"]);
+        let ok = e.check(Call::new("read_file", json!({"path": "a.txt"})).caller(caller.clone()));
+        assert!(ok.is_allowed());
+        let stripped = e.check(Call::new(
+            "read_file",
+            json!({"path": "a", "token": "sekrit", "x": 1}),
+        ));
+        let Decision::Allowed(a) = &stripped else {
+            panic!()
+        };
+        assert_eq!(Value::Object(a.arguments.clone()), json!({"path": "a"}));
+        let refused = e.check(Call::new("read_file", json!({"path": 5})));
+        assert_eq!(refused.refusal().unwrap().code, DenyCode::ValidationType);
+
+        let events = sink.events();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[0].decision, Recorded::Allowed);
+        assert_eq!(events[0].caller.agent.as_deref(), Some("bot"));
+        assert_eq!(events[1].decision, Recorded::AllowedWithChanges);
+        assert_eq!(events[1].stripped, ["token", "x"]);
+        // Recorded as received, with the sensitive field redacted.
+        assert_eq!(
+            events[1].arguments,
+            json!({"path": "a", "token": "[REDACTED]", "x": 1})
+        );
+        assert_eq!(events[2].code, Some(DenyCode::ValidationType));
+        assert_eq!(events[2].check, Some("validation"));
+    }
+
+    struct FailingSink;
+    impl AuditSink for FailingSink {
+        fn record(&self, _: &AuditEvent) -> Result<(), AuditError> {
+            Err(AuditError::Io(std::io::Error::other("disk full")))
+        }
+    }
+
+    #[test]
+    fn audit_failure_refuses_the_call() {
+        let e = Engine::builder()
+            .config(crate::config::bare().build().unwrap())
+            .tools(tools())
+            .audit(Arc::new(FailingSink))
+            .build()
+            .unwrap();
+        let Decision::Refused(r) = e.check(Call::new("read_file", json!({"path": "a"}))) else {
+            panic!("an unrecorded call must not be allowed")
+        };
+        assert_eq!(r.refusal.code, DenyCode::AuditUnavailable);
+        assert!(r.internal.unwrap().contains("disk full"));
+    }
+
+    #[test]
+    fn the_record_exists_before_the_answer() {
+        struct Witness(Arc<MemorySink>);
+        impl AuditSink for Witness {
+            fn record(&self, e: &AuditEvent) -> Result<(), AuditError> {
+                self.0.record(e)
+            }
+        }
+        let mem = Arc::new(MemorySink::new());
+        let e = Engine::builder()
+            .config(crate::config::bare().build().unwrap())
+            .tools(tools())
+            .audit(Arc::new(Witness(mem.clone())))
+            .build()
+            .unwrap();
+        for i in 0..5 {
+            let _ = e.check(Call::new("read_file", json!({"path": i.to_string()})));
+            assert_eq!(
+                mem.events().len(),
+                i + 1,
+                "record {i} must be written when check returns"
+            );
+        }
+    }
+
+    #[test]
+    fn refused_calls_record_nothing_secret() {
+        let sink = Arc::new(MemorySink::new());
+        let e = engine(UnknownArgs::Block, sink.clone());
+        let _ = e.check(Call::new(
+            "read_file",
+            json!([{"password": "hunter2", "api_key": "sk-live-123"}, "y".repeat(5000)]),
+        ));
+        let _ = e.check(Call::new(
+            "read_file",
+            Arguments::Raw(r#"{"path":"a","password":"hunter2",}"#.into()),
+        ));
+        let _ = e.check(Call::new(
+            "no_such_tool",
+            json!({"token": "sk-live-123", "q": 1}),
+        ));
+        let mut caller = CallerContext::default().agent("bot");
+        caller
+            .metadata
+            .insert("authorization".into(), "Bearer sk-live-123".into());
+        let _ = e.check(Call::new("read_file", json!({"path": "a"})).caller(caller));
+        let events = sink.events();
+        let text = serde_json::to_string(
+            &events
+                .iter()
+                .map(|e| serde_json::to_value(e).unwrap())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("sk-live-123"), "{text}");
+        assert!(!text.contains(&"y".repeat(300)), "long values are cut");
+        assert_eq!(events[2].code, Some(DenyCode::UnknownTool));
+        assert_eq!(events[2].arguments, json!({"token": "[REDACTED]", "q": 1}));
+        assert_eq!(events[3].caller.metadata["authorization"], "[REDACTED]");
+    }
+}
