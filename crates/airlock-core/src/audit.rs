@@ -3,7 +3,8 @@
 //! Guards against: unaccountable tool use, and secrets leaking into the audit log itself.
 //! Every decision (allowed, allowed with changes, refused) produces one [`AuditEvent`] with the
 //! time, tool, caller, decision, block reason and code, the arguments with sensitive-named
-//! fields redacted and long values cut ([`Redactor`]), what was stripped, and the duration.
+//! fields redacted and long values cut ([`Redactor`]), what was stripped or masked, which checks
+//! decided in a degraded way, and the duration.
 //!
 //! The engine hands the event to an [`AuditSink`] and only returns the decision once the sink
 //! has accepted it; a sink that fails makes the engine refuse the call (`audit.unavailable`),
@@ -55,6 +56,7 @@ pub const REDACTED: &str = "[REDACTED]";
 /// The decision as recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Recorded {
     /// Allowed unchanged (or with silent changes).
     Allowed,
@@ -111,6 +113,7 @@ pub trait AuditSink: Send + Sync {
 
 /// An audit sink failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuditError {
     /// Writing failed.
     #[error("could not write the audit record: {0}")]

@@ -106,7 +106,7 @@ impl ToolDef {
     /// The compiled input schema: built on first use, then cached for the life of the definition.
     ///
     /// A schema that does not compile is cached as such; calls to the tool are refused.
-    pub fn compiled(&self) -> &CompiledSchema {
+    pub(crate) fn compiled(&self) -> &CompiledSchema {
         self.compiled
             .get_or_init(|| CompiledSchema::compile(&self.input_schema))
     }

@@ -17,6 +17,7 @@ use crate::call::CallerContext;
 
 /// Where a text sits in a tool result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TextKind {
     /// `content[i].text` of a `text` item.
     Content,

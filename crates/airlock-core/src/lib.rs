@@ -54,22 +54,22 @@
 //! None yet: the core builds with the default features of its few dependencies.
 
 pub mod audit;
-pub mod call;
+mod call;
 pub mod checks;
 pub mod clean;
-pub mod clock;
+mod clock;
 pub mod config;
-pub mod engine;
+mod engine;
 pub mod field_path;
-pub mod fnv;
+mod fnv;
 pub mod limits;
 pub mod pins;
 pub mod pipeline;
 pub mod policy;
 pub mod refusal;
-pub mod schema;
-pub mod sessions;
-pub mod suggest;
+mod schema;
+mod sessions;
+mod suggest;
 
 pub use audit::{AuditEvent, AuditSink, JsonlSink, MemorySink, Redactor};
 pub use call::{Arguments, Call, CallerContext, ToolDef};
@@ -80,3 +80,4 @@ pub use config::{Config, ConfigBuilder, ConfigError, Origin, Settings};
 pub use engine::{Allowed, Catalog, Decision, Engine, EngineBuilder, EngineError, Refused};
 pub use pipeline::{CallState, Change, Check, CheckError, Outcome, Phase, Pipeline, Verdict};
 pub use refusal::{BlockReason, DenyCode, Fault, FieldError, Refusal, Retry};
+pub use sessions::SessionState;

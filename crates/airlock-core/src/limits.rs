@@ -117,6 +117,7 @@ pub enum RateKey {
 
 /// The outcome of asking for one call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Acquire {
     /// Admitted; the bucket was charged.
     Allowed,

@@ -58,6 +58,7 @@ impl PinMode {
 
 /// Why a tool's calls are refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PinProblem {
     /// Its definition differs from its pin.
     Changed,

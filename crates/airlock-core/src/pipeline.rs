@@ -27,6 +27,7 @@ use crate::refusal::{DenyCode, Refusal};
 /// The fixed phases a check can run in, in order. Nothing is spent before `Spend`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Phase {
     /// Identity, allow/deny, roles, time windows, capabilities, tool integrity. Nothing spent.
     Admit,
@@ -72,6 +73,7 @@ pub struct CallState<'a> {
 /// A change a check made to a call that it let pass.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Change {
     /// An undeclared argument was removed.
     StrippedArgument {
@@ -99,6 +101,7 @@ pub enum Change {
 
 /// What a check answers.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The call passes this check unchanged.
     Pass,
@@ -153,6 +156,7 @@ pub trait Check: Send + Sync + 'static {
 
 /// Why a pipeline could not be built.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PipelineError {
     /// An order names a check that is not in the pipeline.
     #[error("unknown check '{name}' in the order; known checks: {known}")]

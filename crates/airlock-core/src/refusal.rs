@@ -10,6 +10,10 @@
 //! text a model reads in an MCP tool result.
 //!
 //! What this module does not do: decide anything. Checks build refusals; the engine returns them.
+//!
+//! [`DenyCode`], [`BlockReason`], [`Fault`] and [`Retry`] are `#[non_exhaustive]`: code outside
+//! this crate matches them with a wildcard arm, so a new code is not a breaking change; inside
+//! it, every `match` stays exhaustive.
 
 use std::fmt;
 use std::time::Duration;
@@ -23,6 +27,7 @@ use serde_json::{Map, Value};
 /// Fine-grained reasons are [`DenyCode`]s; each maps to exactly one `BlockReason`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum BlockReason {
     /// The arguments do not match the tool's input schema (or are not a JSON object at all).
     ValidationError,
@@ -91,6 +96,7 @@ impl fmt::Display for BlockReason {
 /// Whose fault a refusal is. Tells operators where to look and models whether to change the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Fault {
     /// The caller (the model) sent something wrong; it can fix the call.
     Caller,
@@ -105,6 +111,7 @@ pub enum Fault {
 /// Whether retrying can help.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Retry {
     /// Retrying the same call will not help, but a corrected call may pass.
     AfterFix,
@@ -118,6 +125,7 @@ macro_rules! deny_codes {
     ($( $(#[$doc:meta])* $variant:ident = $code:literal ),+ $(,)?) => {
         /// A fine-grained, stable refusal code `<check>.<reason>`, listed in `docs/errors.md`.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
         pub enum DenyCode {
             $( $(#[$doc])* $variant, )+
         }

@@ -1,6 +1,7 @@
 //! "Did you mean …?": the closest known name to a misspelt one.
 //!
-//! Used for ghost arguments (`recurse` → `recursive`), unknown tools and unknown config keys.
+//! Used for ghost arguments (`recurse` → `recursive`), unknown tools, enum values, unknown config
+//! keys and values, and role and capability names in policies.
 //! Names that differ only in case, `_` or `-` match first (`filePath` → `file_path`); otherwise
 //! the nearest by Damerau–Levenshtein distance within a third of the name's length.
 

@@ -33,6 +33,7 @@ pub struct ApprovalRequest<'a> {
 
 /// What an approver answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ApprovalOutcome {
     /// Go ahead.
     Approved,

@@ -3,14 +3,14 @@
 //! implements [`crate::Check`], a config section of the same name, a deny-code prefix of the
 //! same name, and a table of allowed and refused cases beside it.
 
-pub mod approval;
-pub mod capabilities;
+mod approval;
+mod capabilities;
 pub mod ghost_args;
-pub mod rate_limit;
-pub mod session_limits;
-pub mod time_window;
-pub mod tool_access;
-pub mod validation;
+mod rate_limit;
+mod session_limits;
+mod time_window;
+mod tool_access;
+pub(crate) mod validation;
 
 pub use approval::{Approval, ApprovalOutcome, ApprovalRequest, Approver};
 pub use capabilities::Capabilities;

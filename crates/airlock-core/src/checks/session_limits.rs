@@ -26,7 +26,7 @@ pub struct SessionLimits {
 
 impl SessionLimits {
     /// A check over `sessions` with session-wide `settings`.
-    pub fn new(sessions: Arc<Sessions>, settings: SessionSettings) -> Self {
+    pub(crate) fn new(sessions: Arc<Sessions>, settings: SessionSettings) -> Self {
         SessionLimits { sessions, settings }
     }
 }

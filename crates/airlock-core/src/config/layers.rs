@@ -30,6 +30,7 @@ pub const RESERVED_ENV: &[&str] = &[
 /// Where a setting came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Origin {
     /// The built-in default.
     Default,
@@ -54,6 +55,7 @@ impl fmt::Display for Origin {
 
 /// A configuration error: where, which key, what is wrong, and how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub struct ConfigError {
     /// Where the bad setting came from.
     pub origin: Origin,

@@ -24,6 +24,7 @@ use crate::sessions::Sessions;
 
 /// Why an engine could not be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
     /// The pipeline could not be assembled (bad `pipeline.order`, duplicate checks).
     #[error("pipeline.order: {0}")]

@@ -7,9 +7,10 @@
 //!            └── refuse ───────────────────────────────────────────────────────┘ written first
 //! ```
 //!
-//! Intake finds the tool's definition (on the call, or in the engine's catalog) and checks the
-//! arguments as a whole: valid JSON, an object (absent or `null` counts as `{}`), no larger
-//! than `arguments.max_bytes`, no deeper than `arguments.max_depth`. Then the pipeline runs.
+//! Intake finds the tool's definition (on the call, or in the engine's catalog), refuses it when
+//! `[pinning]` does, and checks the arguments as a whole: valid JSON, an object (absent or
+//! `null` counts as `{}`), no larger than `arguments.max_bytes`, no deeper than
+//! `arguments.max_depth`. Then the pipeline runs.
 //! Whatever the outcome, one audit event is handed to the sink *before* the decision is
 //! returned; if the sink fails, the call is refused (`audit.unavailable`).
 //!

@@ -84,7 +84,7 @@ fn event_for(
                 .iter()
                 .filter_map(|c| match c {
                     Change::MaskedArgument { path, found } => Some(format!("{path}: {found}")),
-                    _ => None,
+                    Change::StrippedArgument { .. } | Change::Degraded { .. } => None,
                 })
                 .collect();
             AuditEvent {

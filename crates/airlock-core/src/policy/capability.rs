@@ -8,6 +8,7 @@ macro_rules! capabilities {
         /// Something a tool may do that a policy grants or denies.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[repr(u8)]
+        #[non_exhaustive]
         pub enum Capability {
             $( $(#[$doc])* $variant, )+
         }

@@ -63,6 +63,7 @@ pub struct ToolRate {
 
 /// Why a window, day, zone, glob, capability or rule could not be compiled.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PolicyError {
     /// The key path under the policy (`policy.timezone`, `tools."write_*".hours`).
     pub key: String,
