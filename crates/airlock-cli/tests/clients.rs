@@ -13,7 +13,7 @@ mod common;
 use std::path::Path;
 
 use airlock_testkit::clients;
-use common::{airlock, serve};
+use common::airlock;
 use serde_json::{Value, json};
 
 const CONFIG: &str = r#"
@@ -131,22 +131,6 @@ fn stdio_door(config: &Path) -> Vec<String> {
     .into()
 }
 
-/// `airlock serve --config F -- airlock demo --server`: the process and its URL.
-fn http_door(config: &Path) -> (common::Stopped, String) {
-    let airlock = airlock();
-    serve(
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--",
-            airlock.to_str().unwrap(),
-            "demo",
-            "--server",
-        ],
-        &[],
-    )
-}
-
 #[test]
 fn python_sdk_default_and_legacy_over_stdio() {
     let dir = tempfile::tempdir().unwrap();
@@ -163,7 +147,7 @@ fn python_sdk_default_and_legacy_over_stdio() {
 #[test]
 fn python_sdk_default_and_legacy_over_http() {
     let dir = tempfile::tempdir().unwrap();
-    let (_gateway, url) = http_door(&config_file(dir.path()));
+    let (_gateway, url) = common::serve_demo(&config_file(dir.path()));
     for (mode, version) in [("auto", "2026-07-28"), ("legacy", "2025-11-25")] {
         let mut cmd = clients::python(mode);
         cmd.args(["--url", &url]);
@@ -180,7 +164,7 @@ fn typescript_sdk_over_stdio_and_http() {
     let mut cmd = clients::typescript();
     cmd.arg("--").args(stdio_door(&config));
     check("typescript over stdio", &run_client(cmd));
-    let (_gateway, url) = http_door(&config);
+    let (_gateway, url) = common::serve_demo(&config);
     let mut cmd = clients::typescript();
     cmd.args(["--url", &url]);
     check("typescript over HTTP", &run_client(cmd));

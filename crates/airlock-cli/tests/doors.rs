@@ -289,18 +289,7 @@ async fn stdio(dir: &Path, policy: &str) -> Door {
 async fn http(dir: &Path, policy: &str) -> Door {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (config, audit) = write_config(dir, "http", policy);
-    let airlock = airlock();
-    let (gateway, url) = common::serve(
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--",
-            airlock.to_str().unwrap(),
-            "demo",
-            "--server",
-        ],
-        &[],
-    );
+    let (gateway, url) = common::serve_demo(&config);
     let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url);
     let client = ().serve(transport).await.unwrap();
     Door {

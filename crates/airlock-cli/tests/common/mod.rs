@@ -71,3 +71,20 @@ pub fn serve(args: &[&str], env: &[(&str, &str)]) -> (Stopped, String) {
     wait_for_port(port);
     (stopped, format!("http://127.0.0.1:{port}/mcp"))
 }
+
+/// `airlock serve --config CONFIG -- airlock demo --server`: the gateway in front of the demo
+/// server (one per session), and its `/mcp` URL.
+pub fn serve_demo(config: &std::path::Path) -> (Stopped, String) {
+    let airlock = airlock();
+    serve(
+        &[
+            "--config",
+            config.to_str().expect("a UTF-8 path"),
+            "--",
+            airlock.to_str().expect("a UTF-8 path"),
+            "demo",
+            "--server",
+        ],
+        &[],
+    )
+}
