@@ -579,3 +579,35 @@ fn library_logs_reach_stderr_through_the_printer() {
     );
     assert!(out.stdout.is_empty(), "stdout belongs to the protocol");
 }
+
+#[test]
+fn roots_in_input_responses_are_narrowed_however_the_key_is_spelt() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("work");
+    std::fs::create_dir_all(&root).unwrap();
+    let config = format!(
+        "[filesystem]\nallowed_roots = [{:?}]\n",
+        root.display().to_string()
+    );
+    let mut s = Session::start(&[], Some(&config), &[]);
+    let meta = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+    // A retried 2026-07-28 request answering the server's roots/list input request, once with
+    // the key as is and once spelt with an escape.
+    for key in ["inputResponses", "\\u0069nputResponses"] {
+        s.send(&format!(
+            r#"{{"jsonrpc":"2.0","id":"{key}","method":"prompts/get","params":{{"name":"p","_meta":{meta},"{key}":{{"r":{{"roots":[{{"uri":"file:///"}}]}}}}}}}}"#
+        ));
+        s.recv();
+    }
+    let seen: Vec<Value> = s
+        .server_saw()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["method"] == "prompts/get")
+        .collect();
+    assert_eq!(seen.len(), 2);
+    let want = json!([{"uri": format!("file://{}", root.display())}]);
+    for v in seen {
+        assert_eq!(v["params"]["inputResponses"]["r"]["roots"], want, "{v}");
+    }
+}

@@ -69,6 +69,22 @@ struct Envelope<'a> {
     result: Option<&'a serde_json::value::RawValue>,
     #[serde(borrow, default)]
     error: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    params: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Whether a request's params answer input requests (`inputResponses`, 2026-07-28), however
+/// the key is spelt (`\u0069nputResponses` is the same key): their roots are narrowed.
+fn answers_input(params: Option<&serde_json::value::RawValue>) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "inputResponses", default)]
+        input_responses: Option<serde::de::IgnoredAny>,
+    }
+    params.is_some_and(|p| {
+        // Not an object of params, or unreadable: the whole message is read on the slow path.
+        serde_json::from_str::<Probe>(p.get()).map_or(true, |probe| probe.input_responses.is_some())
+    })
 }
 
 fn raw_key(id: &serde_json::value::RawValue) -> IdKey {
@@ -377,7 +393,7 @@ impl StdioProxy {
             && let Ok(env) = serde_json::from_slice::<Envelope<'_>>(&bytes)
             && let Some(method) = env.method.as_deref()
             && !matches!(method, "tools/call" | "initialize")
-            && !body.contains("\"inputResponses\"")
+            && !answers_input(env.params)
         {
             if let Some(id) = env.id {
                 let id: Value = serde_json::from_str(id.get()).unwrap_or(Value::Null);
