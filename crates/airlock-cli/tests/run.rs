@@ -304,7 +304,11 @@ fn listed_tools_hide_what_the_policy_denies_and_paging_is_followed() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["slow", "crash"], "delete_everything is hidden");
+    assert_eq!(
+        names,
+        ["slow", "crash", "hostile"],
+        "delete_everything is hidden"
+    );
     s.send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"delete_everything","arguments":{}}}"#);
     assert_eq!(
         s.recv()["result"]["_meta"]["airlock/refusal"]["metadata"]["code"],
@@ -341,12 +345,19 @@ fn smuggling_attempts_are_refused_not_forwarded() {
     // A call hidden behind bare carriage returns inside an innocent-looking message.
     s.send("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"x\":\r{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"delete_everything\",\"arguments\":{}}}\r}");
     assert_eq!(s.recv()["error"]["code"], -32600);
-    // Duplicate keys: the call is checked with the last value and forwarded as checked.
+    // Duplicate keys, at any depth: refused, never forwarded (a receiver may read either).
     s.send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"arguments":{"text":"y","evil":1}}}"#);
-    assert_eq!(
-        s.recv()["result"]["_meta"]["airlock/refusal"]["metadata"]["code"],
-        "ghost_args.unknown"
+    let answer = s.recv();
+    assert_eq!(answer["id"], 3);
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"arguments\" appears twice")
     );
+    s.send(r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x","text":"evil"}}}"#);
+    assert_eq!(s.recv()["error"]["code"], -32600);
     s.send(r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#);
     assert_eq!(s.recv()["id"], 4);
     assert!(
@@ -610,4 +621,74 @@ fn roots_in_input_responses_are_narrowed_however_the_key_is_spelt() {
     for v in seen {
         assert_eq!(v["params"]["inputResponses"]["r"]["roots"], want, "{v}");
     }
+}
+
+/// Issue 12, id games: a client reusing an id in flight, a null id, an id that cannot be read
+/// exactly — refused, never forwarded; a server answering ids nobody sent, answering twice, or
+/// with two `result` members — never relayed.
+#[test]
+fn id_games_are_refused_and_unsolicited_answers_dropped() {
+    let mut s = Session::start(&[], None, &[]);
+    s.send(INIT);
+    s.recv();
+    // Two requests with one id in one write: the second is refused, not forwarded.
+    s.send(concat!(
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"slow","arguments":{"ms":300}}}"#,
+        "\n",
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"ann@example.com"}}}"#
+    ));
+    let refused = s.recv();
+    assert_eq!(refused["id"], 7);
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already in flight")
+    );
+    let answered = s.recv();
+    assert_eq!(
+        answered["result"]["content"][0]["text"], "done",
+        "{answered}"
+    );
+    // Once answered, the id is free again.
+    s.send(r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#);
+    assert_eq!(s.recv()["id"], 7);
+    // A null id and an id that is not exact JSON text.
+    s.send(r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}"#);
+    assert_eq!(s.recv()["error"]["code"], -32600);
+    s.send(r#"{"jsonrpc":"2.0","id":"x\ud800","method":"tools/list"}"#);
+    assert!(s.recv()["error"]["code"].as_i64().is_some());
+    s.send(r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#);
+    assert_eq!(s.recv()["error"]["code"], -32600);
+    // The airlock's own id namespace is not the client's.
+    s.send(r#"{"jsonrpc":"2.0","id":"airlock-internal-1-1","method":"ping"}"#);
+    assert_eq!(s.recv()["error"]["code"], -32600);
+    assert!(
+        !s.server_saw().iter().any(|l| l.contains("ann@example.com")
+            || l.contains("null")
+            || l.contains("ud800")
+            || l.contains("1.5")
+            || l.contains("airlock-internal-1-1")),
+        "{:?}",
+        s.server_saw()
+    );
+
+    // The server's games: only the answer to what was asked reaches the client, cleaned.
+    for (id, mode) in [(20, "unknown_id"), (21, "twice"), (22, "duplicate_result")] {
+        s.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "hostile", "arguments": {"mode": mode}}}).to_string());
+        let answer = s.recv();
+        assert_eq!(answer["id"], id, "{mode}: {answer}");
+        let text = answer.to_string();
+        assert!(!text.contains("ann@example.com"), "{mode}: {text}");
+        if mode == "duplicate_result" {
+            assert_eq!(answer["error"]["code"], -32000, "{answer}");
+            assert!(text.contains("appears twice"), "{text}");
+        } else {
+            assert_eq!(answer["result"]["content"][0]["text"], "clean");
+        }
+    }
+    // Nothing else came: the next answer is the ping's.
+    s.send(r#"{"jsonrpc":"2.0","id":30,"method":"ping"}"#);
+    assert_eq!(s.recv()["id"], 30);
 }

@@ -122,6 +122,139 @@ pub fn id_key(id: &Value) -> String {
     id.to_string()
 }
 
+/// Why a request id cannot be tracked exactly, if it cannot: the airlock matches answers to
+/// requests by id, so only ids every peer reads the same way pass — a string, or a whole number
+/// within ±2^53 (what a JavaScript peer reads exactly). `null` is refused as the specification
+/// requires; so are fractions, booleans, arrays and objects.
+pub fn untrackable_id(id: &Value) -> Option<&'static str> {
+    match id {
+        Value::String(_) => None,
+        Value::Number(n) => {
+            let exact = match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => i.unsigned_abs() <= 1 << 53,
+                (None, Some(u)) => u <= 1 << 53,
+                _ => n
+                    .as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0),
+            };
+            (!exact).then_some("a request id must be a string or a whole number within ±2^53")
+        }
+        Value::Null => Some("a request id must not be null"),
+        _ => Some("a request id must be a string or a number"),
+    }
+}
+
+/// Whether a JSON text holds an object with the same member name twice, at any depth (`Err`
+/// with the name). Peers keep different members of such an object (most parsers the last, some
+/// the first), so a message the airlock relays must not hold one: what it checked would not be
+/// what the receiver reads. `Ok` for text that is not JSON: that is found by the parse.
+pub fn unique_members(text: &[u8]) -> Result<(), String> {
+    use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Unique;
+
+    impl<'de> Deserialize<'de> for Unique {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(UniqueVisitor)
+        }
+    }
+
+    struct UniqueVisitor;
+
+    impl<'de> Visitor<'de> for UniqueVisitor {
+        type Value = Unique;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_unit<E>(self) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Unique, A::Error> {
+            while seq.next_element::<Unique>()?.is_some() {}
+            Ok(Unique)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
+            let mut keys: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+            let mut set: Option<std::collections::HashSet<std::borrow::Cow<'de, str>>> = None;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                // Small objects: a linear scan; larger ones: a set.
+                let seen = match &mut set {
+                    Some(set) => !set.insert(key.clone()),
+                    None => keys.contains(&key),
+                };
+                if seen {
+                    return Err(serde::de::Error::custom(format!(
+                        "the member {key:?} appears twice in one object"
+                    )));
+                }
+                if set.is_none() {
+                    keys.push(key);
+                    if keys.len() > 16 {
+                        set = Some(keys.drain(..).collect());
+                    }
+                }
+                map.next_value::<Unique>()?;
+            }
+            Ok(Unique)
+        }
+    }
+
+    match serde_json::from_slice::<Unique>(text) {
+        Ok(Unique) => Ok(()),
+        Err(e) if e.to_string().contains("appears twice") => {
+            let message = e.to_string();
+            let cut = message.find(" at line ").unwrap_or(message.len());
+            Err(message[..cut].to_owned())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// The value of the top-level member `name` of a JSON object text, when it appears exactly once
+/// (a message with members named twice is refused, but its id is still wanted for the answer).
+pub fn sole_member(text: &[u8], name: &str) -> Option<Value> {
+    use serde::de::{Deserializer, MapAccess, Visitor};
+    struct Find<'n>(&'n str);
+    impl<'de> Visitor<'de> for Find<'_> {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+            let mut found: Vec<Value> = Vec::new();
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == self.0 {
+                    found.push(map.next_value::<Value>()?);
+                } else {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            Ok((found.len() == 1).then(|| found.remove(0)))
+        }
+    }
+    let mut d = serde_json::Deserializer::from_slice(text);
+    d.deserialize_map(Find(name)).ok().flatten()
+}
+
 /// Whether `m` is the answer (result or error) to the request with id `id`.
 pub fn is_answer(m: &Value, id: &Value) -> bool {
     m.get("method").is_none()
@@ -215,6 +348,46 @@ mod tests {
                 .contains_key("id")
         );
         assert_eq!(error(Some(json!(7)), 1, "x", None)["id"], 7);
+    }
+
+    #[test]
+    fn only_ids_every_peer_reads_alike_are_tracked() {
+        for ok in [
+            json!("a"),
+            json!(""),
+            json!(0),
+            json!(-7),
+            json!(9_007_199_254_740_992u64),
+            json!(1.0),
+        ] {
+            assert_eq!(untrackable_id(&ok), None, "{ok}");
+        }
+        for bad in [
+            json!(null),
+            json!(1.5),
+            json!(true),
+            json!([1]),
+            json!({"a": 1}),
+            json!(9_007_199_254_740_993u64),
+            json!(1e300),
+        ] {
+            assert!(untrackable_id(&bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn duplicate_members_are_found_at_any_depth() {
+        assert!(unique_members(br#"{"a":1,"b":{"c":[{"d":1,"e":2}]}}"#).is_ok());
+        let e = unique_members(br#"{"result":{"x":1},"result":{"y":2}}"#).unwrap_err();
+        assert!(e.contains("\"result\" appears twice"), "{e}");
+        assert!(unique_members(br#"{"a":[{"k":1,"k":2}]}"#).is_err());
+        // The same name spelt with an escape is the same name.
+        assert!(unique_members(br#"{"method":"a","\u006dethod":"b"}"#).is_err());
+        let wide: String = (0..40).map(|i| format!("\"k{i}\":{i},")).collect();
+        assert!(unique_members(format!("{{{wide}\"k3\":0}}").as_bytes()).is_err());
+        assert!(unique_members(format!("{{{wide}\"z\":0}}").as_bytes()).is_ok());
+        // Not JSON: for the parse to report.
+        assert!(unique_members(b"{oops").is_ok());
     }
 
     #[test]

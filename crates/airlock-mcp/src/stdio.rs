@@ -132,28 +132,57 @@ impl Conn {
             .send(line(&protocol::error(id, code, message, v.as_deref())));
     }
 
-    /// Record a client request about to be forwarded. If the server is gone, answer it with an
-    /// error instead and return false.
+    /// Record a client request about to be forwarded. If it cannot be tracked exactly (a null
+    /// or ambiguous id, an id already in flight, an id in the airlock's own namespace), or the
+    /// server is gone, answer it with an error instead and return false: a request is never
+    /// forwarded when its answer could not be told apart.
     fn track(&self, id: Value, method: &str) -> bool {
+        if let Some(why) = protocol::untrackable_id(&id) {
+            let id = (!id.is_null()).then_some(id);
+            self.error(
+                id,
+                INVALID_REQUEST,
+                &format!("{why}; the request was not forwarded"),
+            );
+            return false;
+        }
+        let k = key(&id);
         let mut s = self.lock();
         if s.server_gone {
             drop(s);
             self.error(Some(id), SERVER_GONE, "the MCP server has exited");
             return false;
         }
+        if s.in_flight.contains_key(&k) || id.as_str().is_some_and(|i| i.starts_with(INTERNAL_ID)) {
+            drop(s);
+            self.error(
+                Some(id),
+                INVALID_REQUEST,
+                "a request with this id is already in flight; give every request its own id (the request was not forwarded)",
+            );
+            return false;
+        }
         match method {
             "tools/list" => {
-                s.client_lists.insert(key(&id));
+                s.client_lists.insert(k.clone());
             }
             "initialize" => {
-                s.initializing.insert(key(&id));
+                s.initializing.insert(k.clone());
             }
             _ => {}
         }
-        s.in_flight.insert(key(&id), id);
+        s.in_flight.insert(k, id);
         true
     }
+
+    /// Forget a request the airlock answered itself.
+    fn untrack(&self, id: &Value) {
+        self.lock().in_flight.remove(&key(id));
+    }
 }
+
+/// The id prefix of the airlock's own requests to the server; clients may not use it.
+const INTERNAL_ID: &str = "airlock-internal-";
 
 impl StdioProxy {
     /// A proxy deciding with `engine` for calls by `caller`. Roots are narrowed to the engine
@@ -388,6 +417,11 @@ impl StdioProxy {
             return;
         }
         let is_object = body.trim_start().starts_with('{');
+        // A member named twice would be read one way here and another way by the server.
+        if let Err(why) = protocol::unique_members(&bytes) {
+            self.refuse_ambiguous(&bytes, &why, conn);
+            return;
+        }
         // Fast path: a request or notification the airlock does not touch is only routed.
         if is_object
             && let Ok(env) = serde_json::from_slice::<Envelope<'_>>(&bytes)
@@ -396,7 +430,15 @@ impl StdioProxy {
             && !answers_input(env.params)
         {
             if let Some(id) = env.id {
-                let id: Value = serde_json::from_str(id.get()).unwrap_or(Value::Null);
+                // An id that does not parse (a lone surrogate) cannot be tracked exactly.
+                let Ok(id) = serde_json::from_str::<Value>(id.get()) else {
+                    conn.error(
+                        None,
+                        INVALID_REQUEST,
+                        "the request id is not valid JSON text; the request was not forwarded",
+                    );
+                    return;
+                };
                 if !conn.track(id, method) {
                     return;
                 }
@@ -427,7 +469,12 @@ impl StdioProxy {
         let method = obj.get("method").and_then(Value::as_str).map(str::to_owned);
         let id = obj.get("id").cloned();
         match (method.as_deref(), id) {
-            (Some("tools/call"), Some(_)) => {
+            (Some("tools/call"), Some(id)) => {
+                // The id is taken now, so that no other request can claim it while this one
+                // waits for its decision.
+                if !conn.track(id, "tools/call") {
+                    return;
+                }
                 if self.lifecycle.may_wait(&msg) {
                     // Waiting on the server (its tool list, which may first need the client: a
                     // roots/list request) or on a slow check: the client's lines keep flowing.
@@ -473,6 +520,26 @@ impl StdioProxy {
         }
     }
 
+    /// A client message with a member named twice is not forwarded: a request gets an error, an
+    /// answer to the server's request is replaced by an error for the server, a notification is
+    /// dropped.
+    fn refuse_ambiguous(&self, bytes: &[u8], why: &str, conn: &Conn) {
+        let id =
+            protocol::sole_member(bytes, "id").filter(|id| protocol::untrackable_id(id).is_none());
+        let is_request = protocol::sole_member(bytes, "method").is_some();
+        let message = format!("{why}: the message is ambiguous and was not forwarded");
+        match (is_request, id) {
+            (true, id) => conn.error(id, INVALID_REQUEST, &message),
+            (false, Some(id)) => {
+                tracing::warn!("a client answer was withheld from the server: {why}");
+                let _ =
+                    conn.to_server
+                        .send(line(&protocol::error_to(id, INVALID_REQUEST, &message)));
+            }
+            (false, None) => tracing::warn!("dropped a client message: {why}"),
+        }
+    }
+
     /// One `tools/call` through the lifecycle: answered here, or forwarded with its ticket.
     async fn call(&self, msg: Value, conn: &Conn) {
         let session = conn.version.get();
@@ -484,20 +551,19 @@ impl StdioProxy {
             fetch_lock: &conn.fetch,
         };
         let ask = |method: &'static str, params: Value| self.ask(conn, method, params);
+        let id = request.message.get("id").cloned().unwrap_or(Value::Null);
         match self.lifecycle.admit(request, ask).await {
             Admission::Answer(answer) => {
+                conn.untrack(&id);
                 let _ = conn.to_client.send(line(&answer));
             }
             Admission::Forward { request, ticket } => {
-                let id = ticket.id().clone();
                 let mut s = conn.lock();
                 if s.server_gone {
-                    drop(s);
-                    conn.error(Some(id), SERVER_GONE, "the MCP server has exited");
+                    // Its error was sent when the server went (it was in flight).
                     return;
                 }
                 s.calls.insert(key(&id), ticket);
-                s.in_flight.insert(key(&id), id);
                 drop(s);
                 let _ = conn.to_server.send(line(&request));
             }
@@ -514,7 +580,7 @@ impl StdioProxy {
             }
             s.next_internal += 1;
             let id = Value::String(format!(
-                "airlock-internal-{}-{}",
+                "{INTERNAL_ID}{}-{}",
                 std::process::id(),
                 s.next_internal
             ));
@@ -533,6 +599,14 @@ impl StdioProxy {
     }
 
     fn on_server_line(&self, bytes: Vec<u8>, conn: &Conn) {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        // A member named twice would be read one way here and another way by the client.
+        if let Err(why) = protocol::unique_members(&bytes) {
+            self.withhold(&bytes, &why, conn);
+            return;
+        }
         // Fast path: most server lines are answers to requests the client made; route them by
         // their envelope without building the whole tree.
         if let Ok(env) = serde_json::from_slice::<Envelope<'_>>(&bytes)
@@ -546,9 +620,14 @@ impl StdioProxy {
                 && !s.client_lists.contains(&k)
                 && !s.initializing.contains(&k)
             {
-                s.in_flight.remove(&k);
+                let asked = s.in_flight.remove(&k).is_some();
                 let ticket = s.calls.remove(&k);
                 drop(s);
+                if !asked {
+                    // Never asked, or answered already: the client has nobody waiting for it.
+                    tracing::warn!("dropped a server answer to a request not in flight (id {k})");
+                    return;
+                }
                 let out = match ticket {
                     Some(ticket) => self.lifecycle.finish_line(&ticket, bytes),
                     None => bytes,
@@ -558,7 +637,7 @@ impl StdioProxy {
             }
         }
         let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&bytes) else {
-            let _ = conn.to_client.send(bytes);
+            self.withhold(&bytes, "the message is not a JSON object", conn);
             return;
         };
         let method = obj.get("method").and_then(Value::as_str);
@@ -580,7 +659,12 @@ impl StdioProxy {
             let _ = waiter.send(Value::Object(obj));
             return;
         }
-        s.in_flight.remove(&k);
+        if s.in_flight.remove(&k).is_none() {
+            drop(s);
+            tracing::warn!("dropped a server answer to a request not in flight (id {k})");
+            return;
+        }
+        s.calls.remove(&k);
         let was_list = s.client_lists.remove(&k);
         let was_initialize = s.initializing.remove(&k);
         drop(s);
@@ -602,5 +686,45 @@ impl StdioProxy {
         } else {
             let _ = conn.to_client.send(bytes);
         }
+    }
+
+    /// A server message the airlock cannot read exactly (not JSON, a member named twice) is
+    /// never relayed: when it answers a request in flight, the client gets an error for that
+    /// request instead; anything else is dropped and logged.
+    fn withhold(&self, bytes: &[u8], why: &str, conn: &Conn) {
+        let id = protocol::sole_member(bytes, "id").or_else(|| {
+            serde_json::from_slice::<Envelope<'_>>(bytes)
+                .ok()
+                .and_then(|e| e.id)
+                .and_then(|id| serde_json::from_str::<Value>(id.get()).ok())
+        });
+        if let Some(id) = id {
+            let k = key(&id);
+            let mut s = conn.lock();
+            // The airlock's own request: its waiter gives up (the call is then refused).
+            if s.internal.remove(&k).is_some() {
+                drop(s);
+                tracing::warn!(
+                    "a server answer to the airlock's own request was unreadable: {why}"
+                );
+                return;
+            }
+            if let Some(asked) = s.in_flight.remove(&k) {
+                s.calls.remove(&k);
+                s.client_lists.remove(&k);
+                s.initializing.remove(&k);
+                drop(s);
+                tracing::warn!("a server answer was withheld: {why}");
+                conn.error(
+                    Some(asked),
+                    SERVER_GONE,
+                    &format!(
+                        "the server's answer was withheld: it could not be read exactly ({why})"
+                    ),
+                );
+                return;
+            }
+        }
+        tracing::warn!("dropped a server message: {why}");
     }
 }

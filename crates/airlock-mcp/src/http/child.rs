@@ -96,7 +96,11 @@ impl ChildLink {
             loop {
                 match read_line(&mut r, 64 << 20).await {
                     Ok(Line::Ok(bytes)) => {
-                        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+                        // A member named twice would be read one way here and another way by
+                        // the client: withheld.
+                        if let Err(why) = crate::protocol::unique_members(&bytes) {
+                            reader.withhold(&bytes, &why).await;
+                        } else if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
                             reader.on_server_message(v, &hooks).await;
                         }
                     }
@@ -146,6 +150,20 @@ impl ChildLink {
         }
         lock(&self.general).stream = None;
         self.close();
+    }
+
+    /// A server message that cannot be read exactly: when it answers a request in flight, that
+    /// request gets an error instead; anything else is dropped.
+    async fn withhold(&self, bytes: &[u8], why: &str) {
+        tracing::warn!("a server message was withheld: {why}");
+        let Some(n) = crate::protocol::sole_member(bytes, "id").and_then(|v| v.as_u64()) else {
+            return;
+        };
+        let Some(p) = lock(&self.pending).remove(&n) else {
+            return;
+        };
+        let why = format!("the server's answer was withheld: it could not be read exactly ({why})");
+        let _ = p.tx.send(error_to(p.orig, SERVER_GONE, &why)).await;
     }
 
     async fn on_server_message(&self, mut msg: Value, hooks: &Hooks) {

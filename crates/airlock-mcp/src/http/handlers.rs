@@ -72,6 +72,16 @@ pub(crate) async fn post(
         },
     };
     *lock(&session.last_used) = Instant::now();
+    if method.is_some()
+        && let Some(why) = id.as_ref().and_then(protocol::untrackable_id)
+    {
+        return rpc_error_response(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            &format!("{why}; the request was not forwarded"),
+            &headers,
+        );
+    }
     match (method, id) {
         (Some(m), Some(id)) => {
             // The session's identity, with the roles the credentials carry now.
@@ -196,6 +206,29 @@ async fn request(
         .get()
         .or_else(|| header_version(headers).map(str::to_owned));
     let version = protocol::version_for(&msg, session_version.as_deref()).map(str::to_owned);
+    // The id is taken for as long as the request is in flight. A session of its own belongs to
+    // one client, which must not reuse an id in flight; the shared session of stateless
+    // requests holds many independent clients, whose answers travel on their own HTTP
+    // responses, so there the newest request owns the id (for cancellation).
+    let cancelled = Arc::new(tokio::sync::Notify::new());
+    let guard = {
+        let key = id_key(&id);
+        let mut inflight = lock(&session.inflight);
+        if !session.id.starts_with("shared-") && inflight.contains_key(&key) {
+            return json_response(&protocol::error(
+                Some(id),
+                INVALID_REQUEST,
+                "a request with this id is already in flight; give every request its own id (the request was not forwarded)",
+                version.as_deref(),
+            ));
+        }
+        inflight.insert(key.clone(), cancelled.clone());
+        InFlight {
+            session: session.clone(),
+            key,
+            cancelled: cancelled.clone(),
+        }
+    };
     let ret = match method.as_str() {
         "tools/call" => {
             let call = CallRequest {
@@ -245,13 +278,6 @@ async fn request(
             m
         }
     };
-    let cancelled = Arc::new(tokio::sync::Notify::new());
-    let guard = InFlight {
-        session: session.clone(),
-        key: id_key(&id),
-        cancelled: cancelled.clone(),
-    };
-    lock(&session.inflight).insert(guard.key.clone(), cancelled.clone());
     let first = tokio::select! {
         biased;
         () = cancelled.notified() => {
@@ -261,6 +287,28 @@ async fn request(
         }
         m = rx.recv() => m,
     };
+    // An answer to another id (one nobody sent, or one already answered) has nobody waiting
+    // for it here: dropped, never streamed to this client.
+    let stray = |m: &Value| {
+        let stray = m.get("method").is_none()
+            && (m.get("result").is_some() || m.get("error").is_some())
+            && !is_answer(m, &id);
+        if stray {
+            tracing::warn!("dropped a server answer to a request not in flight here");
+        }
+        stray
+    };
+    let mut first = first;
+    while first.as_ref().is_some_and(&stray) {
+        first = tokio::select! {
+            biased;
+            () = cancelled.notified() => {
+                let empty = futures_util::stream::empty::<Result<Event, Infallible>>();
+                return Sse::new(empty).into_response();
+            }
+            m = rx.recv() => m,
+        };
+    }
     let Some(first) = first else {
         return json_response(&protocol::error(
             Some(id),
@@ -282,7 +330,7 @@ async fn request(
                 if done {
                     return None;
                 }
-                let m = match first {
+                let mut m = match first {
                     Some(m) => m,
                     None => tokio::select! {
                         biased;
@@ -290,6 +338,18 @@ async fn request(
                         m = rx.recv() => m?,
                     },
                 };
+                // Answers to other ids are dropped (see `stray` above).
+                while m.get("method").is_none()
+                    && (m.get("result").is_some() || m.get("error").is_some())
+                    && !is_answer(&m, &id)
+                {
+                    tracing::warn!("dropped a server answer to a request not in flight here");
+                    m = tokio::select! {
+                        biased;
+                        () = guard.cancelled.notified() => return None,
+                        m = rx.recv() => m?,
+                    };
+                }
                 let last = is_answer(&m, &id);
                 let m = if last { finish(m) } else { m };
                 let event = Event::default().event("message").data(m.to_string());

@@ -167,6 +167,14 @@ impl HttpLink {
             }
             bytes.extend_from_slice(&chunk);
         }
+        // A member named twice would be read one way here and another way by the client.
+        if let Err(why) = crate::protocol::unique_members(&bytes) {
+            tracing::warn!("an upstream answer was withheld: {why}");
+            let why =
+                format!("the server's answer was withheld: it could not be read exactly ({why})");
+            let _ = tx.send(error_to(id, SERVER_GONE, &why)).await;
+            return Ok(rx);
+        }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Array(list)) => {
                 for m in list {
@@ -273,7 +281,20 @@ async fn relay_sse(
             let l = l.trim_end_matches(['\n', '\r']);
             if l.is_empty() {
                 if !data.is_empty() {
-                    if let Ok(m) = serde_json::from_str::<Value>(&data) {
+                    if let Err(why) = crate::protocol::unique_members(data.as_bytes()) {
+                        // Withheld: answered with an error when it answers this stream's
+                        // request, dropped otherwise.
+                        tracing::warn!("an upstream message was withheld: {why}");
+                        if let Some(id) = &request
+                            && crate::protocol::sole_member(data.as_bytes(), "id").as_ref()
+                                == Some(id)
+                        {
+                            let why = format!(
+                                "the server's answer was withheld: it could not be read exactly ({why})"
+                            );
+                            let _ = tx.send(error_to(id.clone(), SERVER_GONE, &why)).await;
+                        }
+                    } else if let Ok(m) = serde_json::from_str::<Value>(&data) {
                         // A batch in one event is its messages, one by one.
                         let list = match m {
                             Value::Array(list) => list,
