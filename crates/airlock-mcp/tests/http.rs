@@ -242,9 +242,14 @@ struct Exchange {
 async fn post(url: &str, headers: &[(&str, &str)], body: &str) -> Exchange {
     let mut req = reqwest::Client::new()
         .post(url)
-        .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .body(body.to_owned());
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        req = req.header("content-type", "application/json");
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -402,6 +407,44 @@ async fn callers_must_authenticate() {
         &url,
         &[
             ("origin", "https://app.example.com"),
+            ("x-api-key", "key-alice"),
+        ],
+        INIT,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // The gateway's own loopback origin is same-origin: served by default (issue 12, the
+    // conformance suite's DNS-rebinding scenario); another port of it is not.
+    let own = url.trim_end_matches("/mcp").to_owned();
+    let r = post(&url, &[("origin", &own), ("x-api-key", "key-alice")], INIT).await;
+    assert_eq!(r.status, 200, "{:?}", r.messages);
+    let other = format!("{}1", own);
+    let r = post(
+        &url,
+        &[("origin", &other), ("x-api-key", "key-alice")],
+        INIT,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    // Only JSON is read: a body a browser page could send without asking first gets 415.
+    for kind in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let r = post(
+            &url,
+            &[("content-type", kind), ("x-api-key", "key-alice")],
+            INIT,
+        )
+        .await;
+        assert_eq!(r.status, 415, "{kind}");
+        assert_eq!(r.messages[0]["error"]["code"], -32600);
+    }
+    let r = post(
+        &url,
+        &[
+            ("content-type", "application/json; charset=utf-8"),
             ("x-api-key", "key-alice"),
         ],
         INIT,

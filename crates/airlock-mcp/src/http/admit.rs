@@ -114,6 +114,24 @@ pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
     })
 }
 
+/// Whether `origin` is the gateway's own loopback origin: `http://` or `https://` and exactly
+/// the `Host` the request was sent to, that host being a loopback name or address. The Host
+/// has passed `gateway.allowed_hosts`, so a rebound name (`evil.example` pointing at 127.0.0.1)
+/// never gets here; a page on the gateway's own loopback origin is what the conformance suite
+/// calls a same-origin request.
+pub fn same_loopback_origin(origin: &str, host: &str) -> bool {
+    let host = host.trim().to_ascii_lowercase();
+    let (name, _) = split_host_port(&host);
+    let loopback = matches!(name, "localhost" | "[::1]")
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback());
+    let origin = origin.trim().to_ascii_lowercase();
+    loopback
+        && !host.is_empty()
+        && (origin == format!("http://{host}") || origin == format!("https://{host}"))
+}
+
 /// Host, Origin and credentials, in that order.
 pub(crate) fn admit(inner: &Inner, headers: &HeaderMap) -> Result<Identity, Response> {
     let host = headers
@@ -130,7 +148,7 @@ pub(crate) fn admit(inner: &Inner, headers: &HeaderMap) -> Result<Identity, Resp
     }
     if let Some(origin) = headers.get(http::header::ORIGIN) {
         let o = origin.to_str().unwrap_or("");
-        if !origin_allowed(o, &inner.settings.allowed_origins) {
+        if !origin_allowed(o, &inner.settings.allowed_origins) && !same_loopback_origin(o, host) {
             return Err(rpc_error_response(
                 StatusCode::FORBIDDEN,
                 INVALID_REQUEST,
@@ -178,6 +196,33 @@ mod tests {
         assert!(!host_allowed("[::1]evil", &allowed));
         assert!(!host_allowed("[::1]evil:80", &allowed));
         assert!(host_allowed("anything", &["*".to_owned()]));
+    }
+
+    #[test]
+    fn the_gateways_own_loopback_origin_is_same_origin() {
+        assert!(same_loopback_origin(
+            "http://127.0.0.1:8787",
+            "127.0.0.1:8787"
+        ));
+        assert!(same_loopback_origin(
+            "http://localhost:3000",
+            "localhost:3000"
+        ));
+        assert!(same_loopback_origin("http://[::1]:9", "[::1]:9"));
+        assert!(
+            !same_loopback_origin("http://127.0.0.1:8788", "127.0.0.1:8787"),
+            "another port is another origin"
+        );
+        assert!(
+            !same_loopback_origin("http://evil.example:8787", "evil.example:8787"),
+            "not loopback"
+        );
+        assert!(!same_loopback_origin(
+            "http://127.0.0.1:8787.evil.example",
+            "127.0.0.1:8787"
+        ));
+        assert!(!same_loopback_origin("null", "127.0.0.1:8787"));
+        assert!(!same_loopback_origin("http://", ""));
     }
 
     #[test]

@@ -33,6 +33,21 @@ pub(crate) async fn post(
         Ok(i) => i,
         Err(r) => return r,
     };
+    // A browser page may send `text/plain` and friends without asking first (a CORS "simple"
+    // request): only JSON is read.
+    let json = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return rpc_error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            INVALID_REQUEST,
+            "send the message as Content-Type: application/json; it was not read",
+            &headers,
+        );
+    }
     let msg: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
