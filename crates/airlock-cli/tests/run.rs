@@ -692,3 +692,23 @@ fn id_games_are_refused_and_unsolicited_answers_dropped() {
     s.send(r#"{"jsonrpc":"2.0","id":30,"method":"ping"}"#);
     assert_eq!(s.recv()["id"], 30);
 }
+
+/// Issue 12: an integer a JavaScript server would read as another number never reaches it.
+#[test]
+fn integers_beyond_2_pow_53_never_reach_the_server() {
+    let mut s = Session::start(&[], None, &[]);
+    s.send(INIT);
+    s.recv();
+    s.send(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"a":9007199254740993,"b":0}}}"#);
+    let answer = s.recv();
+    assert_eq!(
+        answer["result"]["_meta"]["airlock/refusal"]["metadata"]["code"],
+        "arguments.unsafe_integer",
+        "{answer}"
+    );
+    assert!(
+        !s.server_saw()
+            .iter()
+            .any(|l| l.contains("9007199254740993"))
+    );
+}

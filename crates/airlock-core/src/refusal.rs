@@ -190,6 +190,9 @@ deny_codes! {
     ArgumentsTooLarge = "arguments.too_large",
     /// The arguments nest deeper than `arguments.max_depth`.
     ArgumentsTooDeep = "arguments.too_deep",
+    /// An integer in the arguments lies beyond ±2^53: a JavaScript server would read another
+    /// number than the one checked (`arguments.large_integers = "refuse"`).
+    ArgumentsUnsafeInteger = "arguments.unsafe_integer",
     /// The arguments carry a secret (a key, a token, a password) out to the tool
     /// (`sanitize.arguments = "refuse"`).
     ArgumentsSecret = "arguments.secret",
@@ -302,6 +305,7 @@ impl DenyCode {
             | DenyCode::ArgumentsNotObject
             | DenyCode::ArgumentsTooLarge
             | DenyCode::ArgumentsTooDeep
+            | DenyCode::ArgumentsUnsafeInteger
             | DenyCode::ValidationType
             | DenyCode::ValidationRequired
             | DenyCode::ValidationEnum
@@ -334,6 +338,7 @@ impl DenyCode {
             | DenyCode::ArgumentsNotObject
             | DenyCode::ArgumentsTooLarge
             | DenyCode::ArgumentsTooDeep
+            | DenyCode::ArgumentsUnsafeInteger
             | DenyCode::ArgumentsSecret
             | DenyCode::GhostArgsUnknown
             | DenyCode::GhostArgsTooComplex
@@ -393,6 +398,7 @@ impl DenyCode {
             | DenyCode::ArgumentsNotObject
             | DenyCode::ArgumentsTooLarge
             | DenyCode::ArgumentsTooDeep
+            | DenyCode::ArgumentsUnsafeInteger
             | DenyCode::ArgumentsSecret
             | DenyCode::GhostArgsUnknown
             | DenyCode::GhostArgsTooComplex
@@ -547,6 +553,9 @@ impl DenyCode {
             }
             DenyCode::ArgumentsTooDeep => {
                 "Flatten the arguments: nest objects and arrays less deeply."
+            }
+            DenyCode::ArgumentsUnsafeInteger => {
+                "Send whole numbers between -9007199254740992 and 9007199254740992; a larger identifier or amount must go as a string where the tool accepts one."
             }
             DenyCode::GhostArgsUnknown => {
                 "Remove the arguments the tool does not declare; use only the parameter names from the tool's input schema."

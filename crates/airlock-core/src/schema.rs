@@ -286,18 +286,31 @@ pub struct Stats {
     pub depth: usize,
     /// Approximate length of the value's compact JSON text, in bytes.
     pub bytes: usize,
+    /// Whether an integer beyond ±2^53 was seen (a JavaScript peer rounds it).
+    pub unsafe_integer: bool,
 }
 
 /// Measure `value` with an explicit stack. Stops early (returning the exceeded figure) once
 /// `max_depth` or `max_bytes` is passed, so the cost is bounded by the limits, not the input.
 pub fn measure(value: &Value, max_depth: usize, max_bytes: usize) -> Stats {
-    let mut stats = Stats { depth: 0, bytes: 0 };
+    let mut stats = Stats {
+        depth: 0,
+        bytes: 0,
+        unsafe_integer: false,
+    };
     let mut stack: Vec<(&Value, usize)> = vec![(value, 0)];
     while let Some((v, depth)) = stack.pop() {
         match v {
             Value::Null => stats.bytes += 4,
             Value::Bool(b) => stats.bytes += if *b { 4 } else { 5 },
-            Value::Number(n) => stats.bytes += number_len(n),
+            Value::Number(n) => {
+                stats.bytes += number_len(n);
+                stats.unsafe_integer |= match (n.as_i64(), n.as_u64()) {
+                    (Some(i), _) => i.unsigned_abs() > 1 << 53,
+                    (None, Some(u)) => u > 1 << 53,
+                    _ => false,
+                };
+            }
             Value::String(s) => stats.bytes += s.len() + 2,
             Value::Array(items) => {
                 stats.depth = stats.depth.max(depth + 1);

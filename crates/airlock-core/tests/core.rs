@@ -99,6 +99,45 @@ mod hostile {
         engine.check(Call::new("t", args)).refusal().map(|r| r.code)
     }
 
+    /// Issue 12: `minimum: 9007199254740993` and `{"v": 9007199254740993}` passed here while
+    /// node reads the value as 9007199254740992, below the minimum.
+    #[test]
+    fn integers_beyond_2_pow_53_are_refused_unless_allowed() {
+        let schema = json!({"type": "object", "properties": {"v": {"type": "integer", "minimum": 9007199254740993u64}, "w": {}}});
+        let big: Value = serde_json::from_str(r#"{"v": 9007199254740993}"#).unwrap();
+        assert_eq!(
+            decide(schema.clone(), big.clone()),
+            Some(DenyCode::ArgumentsUnsafeInteger)
+        );
+        let nested: Value =
+            serde_json::from_str(r#"{"w": [1, {"x": -9007199254740993}]}"#).unwrap();
+        let engine = Engine::builder()
+            .config(bare().build().unwrap())
+            .tools([ToolDef::new("t", schema.clone())])
+            .build()
+            .unwrap();
+        let d = engine.check(Call::new("t", nested));
+        let r = d.refusal().unwrap();
+        assert_eq!(r.code, DenyCode::ArgumentsUnsafeInteger);
+        assert!(r.render_text().contains("w[1].x"), "{}", r.render_text());
+        assert!(r.render_text().contains("9007199254740992"));
+        // The edge itself and floats pass.
+        let edge: Value =
+            serde_json::from_str(r#"{"w": [9007199254740992, -9007199254740992, 1e300]}"#).unwrap();
+        assert_eq!(decide(schema.clone(), edge), None);
+        // Allowed by configuration: then the schema decides (here: at the minimum, so valid).
+        let allow = bare()
+            .set("arguments.large_integers", "allow", "test")
+            .build()
+            .unwrap();
+        let engine = Engine::builder()
+            .config(allow)
+            .tools([ToolDef::new("t", schema)])
+            .build()
+            .unwrap();
+        assert!(engine.check(Call::new("t", big)).is_allowed());
+    }
+
     #[test]
     fn cyclic_refs_terminate() {
         let mutual = json!({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"});

@@ -69,6 +69,18 @@ impl Config {
             ),
         );
         add(
+            "arguments.large_integers",
+            format!("{:?}", s.arguments.large_integers).to_lowercase(),
+            match s.arguments.large_integers {
+                crate::config::LargeIntegers::Refuse => {
+                    "integers beyond ±2^53 are refused: a JavaScript server would read another number".into()
+                }
+                crate::config::LargeIntegers::Allow => {
+                    "integers beyond ±2^53 pass (the server must read 64-bit integers exactly)".into()
+                }
+            },
+        );
+        add(
             "pipeline.order",
             format!("{:?}", s.pipeline.order),
             if s.pipeline.order.is_empty() {

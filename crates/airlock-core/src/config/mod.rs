@@ -34,7 +34,7 @@ pub use layers::{ConfigBuilder, ConfigError, Origin, RESERVED_ENV};
 pub use settings::{
     ApiKeySettings, ApprovalSettings, ArgumentsSettings, AuditSettings, CustomDetector,
     FilesystemOverrides, FilesystemSettings, GatewaySettings, GhostArgsSettings, JwtSettings,
-    LimitsSettings, NetworkOverrides, NetworkSettings, PathPreset, PinningSettings,
+    LargeIntegers, LimitsSettings, NetworkOverrides, NetworkSettings, PathPreset, PinningSettings,
     PipelineSettings, STRATEGIES, SanitizeOverrides, SanitizeSettings, SessionSettings, Settings,
     Symlinks, ValidationSettings, normalize_absolute, redact_url,
 };

@@ -401,6 +401,20 @@ pub struct ArgumentsSettings {
     pub max_bytes: usize,
     /// Deepest nesting of objects and arrays accepted (1–128).
     pub max_depth: usize,
+    /// Integers beyond ±2^53 (9007199254740992): `refuse` the call, since a JavaScript server
+    /// reads them as another number than the one checked; `allow` them.
+    pub large_integers: LargeIntegers,
+}
+
+/// What `arguments.large_integers` does with integers beyond ±2^53.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LargeIntegers {
+    /// Refuse the call (`arguments.unsafe_integer`).
+    #[default]
+    Refuse,
+    /// Let them through (for servers known to read 64-bit integers exactly).
+    Allow,
 }
 
 impl Default for ArgumentsSettings {
@@ -408,6 +422,7 @@ impl Default for ArgumentsSettings {
         ArgumentsSettings {
             max_bytes: 1 << 20,
             max_depth: 32,
+            large_integers: LargeIntegers::Refuse,
         }
     }
 }

@@ -171,6 +171,23 @@ impl Engine {
             drop_iteratively(value);
             return Err(too_large(stats.bytes));
         }
+        if stats.unsafe_integer
+            && self.config.settings.arguments.large_integers == crate::config::LargeIntegers::Refuse
+            && let Some((path, n)) = unsafe_integer(&value)
+        {
+            let read = n.as_f64().map_or_else(String::new, |f| format!("{f:.0}"));
+            return Err(Box::new(BadArguments {
+                code: DenyCode::ArgumentsUnsafeInteger,
+                message: format!(
+                    "Tool '{tool}' was called with the integer {n} at '{path}', beyond ±2^53: a JavaScript server would read it as {read}, another number than the one checked."
+                ),
+                recorded: self.config.redactor.redact_value(&value),
+                details: vec![
+                    ("field", Value::String(path)),
+                    ("value", Value::String(n.to_string())),
+                ],
+            }));
+        }
         match value {
             Value::Object(m) => Ok(m),
             Value::Null => Ok(Map::new()),
@@ -189,6 +206,48 @@ impl Engine {
             }
         }
     }
+}
+
+/// The first integer beyond ±2^53 in `value` (a JavaScript peer rounds it), with its path.
+fn unsafe_integer(value: &Value) -> Option<(String, serde_json::Number)> {
+    const SAFE: u64 = 1 << 53;
+    let mut stack: Vec<(&Value, String)> = vec![(value, String::new())];
+    while let Some((v, path)) = stack.pop() {
+        match v {
+            Value::Number(n) => {
+                let unsafe_ = match (n.as_i64(), n.as_u64()) {
+                    (Some(i), _) => i.unsigned_abs() > SAFE,
+                    (None, Some(u)) => u > SAFE,
+                    // Floats are read as floats by every peer.
+                    _ => false,
+                };
+                if unsafe_ {
+                    return Some((path, n.clone()));
+                }
+            }
+            Value::Array(items) => {
+                stack.extend(
+                    items
+                        .iter()
+                        .enumerate()
+                        .rev()
+                        .map(|(i, v)| (v, format!("{path}[{i}]"))),
+                );
+            }
+            Value::Object(map) => {
+                for (k, v) in map.iter().rev() {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    stack.push((v, p));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Arguments refused at intake: the code, the message, what to record.
