@@ -23,8 +23,21 @@ pub struct ConfigArgs {
     pub overrides: Vec<(String, toml::Value, String)>,
 }
 
-/// The file's path as shown in messages, and the configuration.
+/// The file's path as shown in messages, and the configuration; its warnings are printed.
 pub fn config(args: &ConfigArgs) -> anyhow::Result<(Option<String>, Config)> {
+    let (shown, config) = build(args)?;
+    warn(&config);
+    Ok((shown, config))
+}
+
+fn warn(config: &Config) {
+    let printer = crate::printer::Printer::stderr();
+    for w in &config.warnings {
+        printer.warn(w);
+    }
+}
+
+fn build(args: &ConfigArgs) -> anyhow::Result<(Option<String>, Config)> {
     let path = args
         .config
         .clone()
@@ -52,11 +65,27 @@ pub fn config(args: &ConfigArgs) -> anyhow::Result<(Option<String>, Config)> {
         .env(std::env::vars())
         .build()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    let printer = crate::printer::Printer::stderr();
-    for w in &config.warnings {
-        printer.warn(w);
-    }
     Ok((shown, config))
+}
+
+/// The configuration for a door that starts the MCP server itself: `filesystem.base`, unless
+/// set, is the working directory the server is started in (this process's), since that is where
+/// the server resolves relative paths.
+pub fn config_for_started_server(args: &ConfigArgs) -> anyhow::Result<(Option<String>, Config)> {
+    let (shown, first) = build(args)?;
+    if first.settings.filesystem.base.is_some() {
+        warn(&first);
+        return Ok((shown, first));
+    }
+    let cwd = std::env::current_dir()
+        .context("cannot read the working directory the MCP server is started in")?;
+    let mut args = args.clone();
+    args.overrides.push((
+        "filesystem.base".into(),
+        toml::Value::String(cwd.display().to_string()),
+        "the MCP server's working directory".into(),
+    ));
+    config(&args)
 }
 
 /// The complete engine this configuration describes (`agent_airlock::engine`): every check,

@@ -106,7 +106,7 @@ fn paths_and_urls_are_guarded_per_tool_and_tenant() {
     std::fs::write(
         &config,
         format!(
-            "[filesystem]\nallowed_roots = [{w:?}]\n\n[filesystem.tools.\"list_*\"]\nallowed_roots = [{r:?}]\n\n[network]\nallow_hosts = [\"*.example.com\"]\n\n[tenants.lab.network]\nallow_private = true\n",
+            "[filesystem]\nallowed_roots = [{w:?}]\nbase = {w:?}\n\n[filesystem.tools.\"list_*\"]\nallowed_roots = [{r:?}]\nbase = {r:?}\n\n[network]\nallow_hosts = [\"*.example.com\"]\n\n[tenants.lab.network]\nallow_private = true\n",
             w = work.display().to_string(),
             r = work.join("reports").display().to_string(),
         ),
@@ -133,7 +133,7 @@ fn paths_and_urls_are_guarded_per_tool_and_tenant() {
         0
     );
     // A symlink out of the tool's narrower root, a denied file, a prefix look-alike.
-    // (Relative paths resolve against the tool's own first root, `reports`.)
+    // (Relative paths resolve against the tool's own base, `reports`.)
     let (code, why, v) = verdict("list_directory", r#"{"path": "escape"}"#.into(), &[]);
     assert_eq!((code, why.as_str()), (1, "filesystem.outside_roots"), "{v}");
     assert!(

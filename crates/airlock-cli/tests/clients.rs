@@ -22,6 +22,8 @@ deny = ["delete_*"]
 
 [filesystem]
 allowed_roots = ["/srv/workspace"]
+# The demo server reads paths relative to its workspace.
+base = "/srv/workspace"
 symlinks = "lexical"
 "#;
 

@@ -32,6 +32,8 @@ deny = ["delete_*"]
 
 [filesystem]
 allowed_roots = ["/srv/workspace"]
+# The demo server reads paths relative to its workspace.
+base = "/srv/workspace"
 symlinks = "lexical"
 
 [sanitize]
@@ -51,6 +53,8 @@ deny = ["delete_*"]
 
 [filesystem]
 allowed_roots = ["/srv/workspace"]
+# The demo server reads paths relative to its workspace.
+base = "/srv/workspace"
 symlinks = "lexical"
 "#;
 

@@ -39,7 +39,20 @@ impl Client {
     }
 
     fn start_with(server: &[&str], airlock_args: &[&str], capabilities: Value) -> Client {
+        Client::start_in(server, airlock_args, capabilities, None)
+    }
+
+    /// `airlock run` (and so the server) started in `cwd`.
+    fn start_in(
+        server: &[&str],
+        airlock_args: &[&str],
+        capabilities: Value,
+        cwd: Option<&Path>,
+    ) -> Client {
         let mut cmd = Command::cargo_bin("airlock").unwrap();
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
         for (k, _) in std::env::vars() {
             if k.starts_with("AIRLOCK_") {
                 cmd.env_remove(k);
@@ -245,6 +258,42 @@ fn server_filesystem_roots_are_narrowed() {
     let r = c.call(3, "read_text_file", json!({"path": secret}));
     let refused = r.get("error").is_some() || r["result"]["isError"] == true;
     assert!(refused, "a file outside the configured root was read: {r}");
+}
+
+/// Issue 12: server-filesystem started on a directory, the airlock's root a subdirectory of it.
+/// The server resolves relative paths against its own working directory, so the airlock must
+/// too: `outside/secret.txt` and `.` are outside the root, `sub/note.txt` inside.
+#[test]
+fn server_filesystem_relative_paths_resolve_where_the_server_resolves_them() {
+    let bin = npm_bin("mcp-server-filesystem");
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path().canonicalize().unwrap();
+    std::fs::create_dir_all(top.join("sub")).unwrap();
+    std::fs::create_dir_all(top.join("outside")).unwrap();
+    std::fs::write(top.join("sub/note.txt"), "inside").unwrap();
+    std::fs::write(top.join("outside/secret.txt"), "the secret").unwrap();
+    let cfg = top.join("airlock.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[filesystem]\nallowed_roots = [{:?}]\n",
+            top.join("sub").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut c = Client::start_in(
+        &[bin.to_str().unwrap(), top.to_str().unwrap()],
+        &["--config", cfg.to_str().unwrap()],
+        json!({}),
+        Some(&top),
+    );
+    let r = c.call(1, "read_text_file", json!({"path": "outside/secret.txt"}));
+    assert_eq!(refusal_code(&r), Some("filesystem.outside_roots"), "{r}");
+    assert!(!r.to_string().contains("the secret"));
+    let r = c.call(2, "list_directory", json!({"path": "."}));
+    assert_eq!(refusal_code(&r), Some("filesystem.outside_roots"), "{r}");
+    let r = c.call(3, "read_text_file", json!({"path": "sub/note.txt"}));
+    assert_eq!(r["result"]["content"][0]["text"], "inside", "{r}");
 }
 
 /// A Streamable-HTTP MCP client speaking raw HTTP, blocking on a private runtime.

@@ -207,6 +207,10 @@ deny_codes! {
     /// A path in the arguments is malformed or ambiguous (a NUL byte, look-alike separators,
     /// invisible characters, too deep, relative with nothing to resolve it against, `~user`).
     FilesystemInvalid = "filesystem.invalid",
+    /// A relative path, where the airlock does not know which directory the server resolves it
+    /// against (`filesystem.allowed_roots` set, no `filesystem.base`, and a server the airlock
+    /// did not start).
+    FilesystemRelative = "filesystem.relative",
     /// A path in the arguments could not be resolved on disk (permission denied, a symlink
     /// loop): refused, fail closed.
     FilesystemUnresolvable = "filesystem.unresolvable",
@@ -286,6 +290,7 @@ impl DenyCode {
             | DenyCode::FilesystemDenied
             | DenyCode::FilesystemSymlink
             | DenyCode::FilesystemInvalid
+            | DenyCode::FilesystemRelative
             | DenyCode::FilesystemUnresolvable => BlockReason::PathViolation,
             DenyCode::NetworkScheme
             | DenyCode::NetworkHost
@@ -362,6 +367,7 @@ impl DenyCode {
             | DenyCode::SessionCooldown
             | DenyCode::SessionPrerequisite
             | DenyCode::FilesystemInvalid
+            | DenyCode::FilesystemRelative
             | DenyCode::NetworkInvalid => Fault::Caller,
             DenyCode::FilesystemOutsideRoots
             | DenyCode::FilesystemDenied
@@ -421,6 +427,7 @@ impl DenyCode {
             | DenyCode::FilesystemDenied
             | DenyCode::FilesystemSymlink
             | DenyCode::FilesystemInvalid
+            | DenyCode::FilesystemRelative
             | DenyCode::NetworkScheme
             | DenyCode::NetworkHost
             | DenyCode::NetworkPort
@@ -503,13 +510,16 @@ impl DenyCode {
                 "Wait retry_after_seconds before calling this tool again in this session."
             }
             DenyCode::FilesystemOutsideRoots => {
-                "Use a path inside the allowed directories named in the error (relative paths are resolved against the first one)."
+                "Use a path inside the allowed directories named in the error; an absolute path is the surest."
             }
             DenyCode::FilesystemDenied => {
                 "This file or directory is off limits; do not try other spellings of it. Work with other files inside the allowed directories."
             }
             DenyCode::FilesystemSymlink => {
                 "Symbolic links are not followed here: use the real path of the file, inside the allowed directories."
+            }
+            DenyCode::FilesystemRelative => {
+                "Send an absolute path inside the allowed directories named in the error: where this server resolves a relative path is not known here."
             }
             DenyCode::FilesystemInvalid => {
                 "Send a plain path: no NUL bytes, look-alike or invisible characters, or `~user`; relative paths only where a base directory is configured."

@@ -15,7 +15,10 @@
 //!    path; a path holding `%XX` escapes is checked both as written and decoded (repeatedly,
 //!    for double encoding), since a server may decode it. Backslashes count as separators.
 //! 2. **Lexical form.** `~` is the home directory, a relative path is joined to the base
-//!    (`filesystem.base`, else the first root; with neither, it may not climb above its start),
+//!    (`filesystem.base`: where the server resolves relative paths; the proxies set it to the
+//!    working directory they start the server in). With roots but no base a relative path is
+//!    refused (`filesystem.relative`): joining it to a root the server does not use would check
+//!    one file and let the server open another. With neither, it may not climb above its start.
 //!    `.` and `..` are resolved. More than `max_depth` components are refused.
 //! 3. **Deny lists.** The preset's and the configured globs, matched case-insensitively on the
 //!    full path and on each component (so `*.pem` and `.ssh` match anywhere).
@@ -186,6 +189,17 @@ pub enum PathError {
         /// The allowed roots.
         roots: Vec<String>,
     },
+    /// Relative, and where the server resolves it is unknown.
+    #[error(
+        "the path {path:?} is relative, and where the server resolves it is not known; give an absolute path inside the allowed directories ({})",
+        list(roots)
+    )]
+    Relative {
+        /// The path as sent.
+        path: String,
+        /// The allowed roots.
+        roots: Vec<String>,
+    },
     /// Matches a deny glob.
     #[error("the path {path:?} is off limits")]
     Denied {
@@ -221,6 +235,7 @@ impl PathError {
     pub fn code(&self) -> DenyCode {
         match self {
             PathError::Invalid { .. } => DenyCode::FilesystemInvalid,
+            PathError::Relative { .. } => DenyCode::FilesystemRelative,
             PathError::OutsideRoots { .. } => DenyCode::FilesystemOutsideRoots,
             PathError::Denied { .. } => DenyCode::FilesystemDenied,
             PathError::Symlink { .. } => DenyCode::FilesystemSymlink,
@@ -342,8 +357,7 @@ impl PathPolicy {
                 })
                 .transpose()
         };
-        let base =
-            absolute("base", &settings.base)?.or_else(|| roots.first().map(|r| r.lexical.clone()));
+        let base = absolute("base", &settings.base)?;
         let home = absolute("home", &settings.home)?.or_else(|| {
             std::env::var_os("HOME")
                 .map(PathBuf::from)
@@ -517,6 +531,16 @@ impl PathPolicy {
         } else {
             match &self.base {
                 Some(base) => format!("{}/{form}", base.display()).into(),
+                None if !self.roots.is_empty() => {
+                    return Err(PathError::Relative {
+                        path: raw.to_owned(),
+                        roots: self
+                            .roots
+                            .iter()
+                            .map(|r| r.lexical.display().to_string())
+                            .collect(),
+                    });
+                }
                 None => return self.check_relative(raw, &form),
             }
         };

@@ -44,6 +44,9 @@ fn settings() -> Settings {
     Settings {
         filesystem: FilesystemSettings {
             allowed_roots: vec!["/srv/data".into()],
+            // Where the server resolves relative paths (the proxies set it to the server's
+            // working directory).
+            base: Some("/srv/data".into()),
             symlinks: Symlinks::Lexical,
             tools,
             ..FilesystemSettings::default()

@@ -64,10 +64,17 @@ fn policy(t: &Path, name: &str) -> PathPolicy {
     let rooted = FilesystemSettings {
         allowed_roots: vec![s("root"), s("symroot")],
         home: Some(s("root")),
+        // Where the server resolves relative paths (the proxies: its working directory).
+        base: Some(s("root")),
         ..FilesystemSettings::default()
     };
     let settings = match name {
         "rooted" => rooted,
+        // Roots, but where the server resolves relative paths is unknown.
+        "unbased" => FilesystemSettings {
+            base: None,
+            ..rooted
+        },
         "deny_links" => FilesystemSettings {
             symlinks: Symlinks::Deny,
             ..rooted
@@ -112,6 +119,7 @@ fn outcome(r: &Result<airlock_guard::path::CheckedPath, PathError>) -> &'static 
         Err(PathError::Denied { .. }) => "denied",
         Err(PathError::Symlink { .. }) => "symlink",
         Err(PathError::Unresolvable { .. }) => "unresolvable",
+        Err(PathError::Relative { .. }) => "relative",
     }
 }
 
@@ -128,6 +136,15 @@ fn path_table() {
         ("rooted", "T/root", "ok"),
         ("rooted", "a.txt", "ok"),
         ("rooted", "sub/../a.txt", "ok"),
+        // Issue 12: a server resolving `a.txt` against its own working directory, not the
+        // first root: with roots and no base, relative paths are refused.
+        ("unbased", "a.txt", "relative"),
+        ("unbased", "sub/../a.txt", "relative"),
+        ("unbased", "../outside/secret.txt", "relative"),
+        ("unbased", "outside/secret.txt", "relative"),
+        ("unbased", ".", "relative"),
+        ("unbased", "T/root/a.txt", "ok"),
+        ("unbased", "T/outside/secret.txt", "outside_roots"),
         ("rooted", "T/root/sub/./b.txt", "ok"),
         ("rooted", "T/root//sub///b.txt", "ok"),
         ("rooted", "T/root/sub/", "ok"),

@@ -20,7 +20,7 @@ use airlock_mcp::demo::DemoServer;
 use airlock_mcp::server::Guard;
 use rmcp::ServiceExt;
 
-const BUILT_IN: &str = "[policy]\ndeny = [\"delete_*\"]\n\n[filesystem]\nallowed_roots = [\"/srv/workspace\"]\nsymlinks = \"lexical\"\n";
+const BUILT_IN: &str = "[policy]\ndeny = [\"delete_*\"]\n\n[filesystem]\nallowed_roots = [\"/srv/workspace\"]\nbase = \"/srv/workspace\"\nsymlinks = \"lexical\"\n";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

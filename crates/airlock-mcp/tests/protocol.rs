@@ -273,7 +273,12 @@ async fn filtered_lists_and_narrowed_roots_are_valid_under_every_version() {
     // 2026-07-28: roots come back in a retried request's inputResponses, narrowed too.
     let schema = McpSchema::load("2026-07-28");
     let l = lifecycle();
-    let mut retried = call(Some("2026-07-28"), 7, "read_file", json!({"path": "a.txt"}));
+    let mut retried = call(
+        Some("2026-07-28"),
+        7,
+        "read_file",
+        json!({"path": "/srv/workspace/a.txt"}),
+    );
     retried["params"]["inputResponses"] = json!({"roots": {"roots": [{"uri": "file:///"}]}});
     retried["params"]["requestState"] = json!("opaque");
     schema.check("CallToolRequest", &retried).unwrap();

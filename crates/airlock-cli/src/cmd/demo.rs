@@ -186,7 +186,7 @@ async fn report(args: Args) -> anyhow::Result<Outcome> {
         let config = ConfigBuilder::new()
             .file(
                 "demo policy",
-                "[policy]\ndeny = [\"delete_*\"]\n\n[filesystem]\nallowed_roots = [\"/srv/workspace\"]\nsymlinks = \"lexical\"\n",
+                "[policy]\ndeny = [\"delete_*\"]\n\n[filesystem]\nallowed_roots = [\"/srv/workspace\"]\nbase = \"/srv/workspace\"\nsymlinks = \"lexical\"\n",
             )
             .unknown_args(mode)
             .build()

@@ -39,7 +39,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let (_, config) = load::config(&args.config)?;
+    // The server is started here, in this working directory: relative paths resolve there.
+    let (_, config) = load::config_for_started_server(&args.config)?;
     let engine = Arc::new(load::engine(config)?);
     let caller = CallerContext {
         agent: args.agent,

@@ -37,7 +37,13 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
             "--allow-anonymous".into(),
         ));
     }
-    let (_, config) = load::config(&args.config)?;
+    // A server command is started here, in this working directory: relative paths resolve
+    // there. Behind an HTTP upstream, where they resolve is not known.
+    let (_, config) = if args.command.is_empty() {
+        load::config(&args.config)?
+    } else {
+        load::config_for_started_server(&args.config)?
+    };
     let settings = config.settings.gateway.clone();
     let engine = Arc::new(load::engine(config)?);
     let upstream = match (args.upstream, args.command.is_empty()) {

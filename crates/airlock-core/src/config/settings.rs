@@ -455,8 +455,10 @@ pub struct FilesystemSettings {
     /// denied), `deny` (any link in a path is refused), `lexical` (the disk is never read: for
     /// servers on another machine).
     pub symlinks: Symlinks,
-    /// Relative paths are resolved against this absolute directory (default: the first root;
-    /// with no roots, a relative path may not climb above its start).
+    /// The absolute directory the server resolves relative paths against. Default: the working
+    /// directory of a server the airlock starts itself (`airlock run`, `airlock serve -- …`);
+    /// otherwise unset, and then relative paths are refused while `allowed_roots` is set (with
+    /// no roots either, a relative path may not climb above its start).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
     /// What `~` means (default: the airlock process's `HOME`).
