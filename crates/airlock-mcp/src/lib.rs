@@ -36,6 +36,7 @@ pub mod demo;
 mod framing;
 pub mod http;
 pub mod lifecycle;
+pub mod messages;
 mod process;
 pub mod protocol;
 pub mod roots;

@@ -283,6 +283,21 @@ impl Engine {
         self.cleaner.is_some()
     }
 
+    /// Clean any other MCP message a server sends, in place ([`crate::clean::clean_message`]):
+    /// `method` is the message's own, or for an answer the method of the request it answers.
+    /// On `Err` the message may be half cleaned: the caller must withhold it (fail closed).
+    pub fn clean_message(
+        &self,
+        method: &str,
+        caller: &crate::call::CallerContext,
+        message: &mut Value,
+    ) -> Result<crate::clean::CleanReport, crate::clean::CleanError> {
+        match &self.cleaner {
+            Some(cleaner) => crate::clean::clean_message(cleaner.as_ref(), method, caller, message),
+            None => Ok(crate::clean::CleanReport::default()),
+        }
+    }
+
     /// Clean a `tools/call` answer in place (a JSON-RPC response or a bare `CallToolResult`)
     /// before the model sees it. When the cleaner fails, the result is replaced by one saying
     /// it was withheld (fail closed) and the error is returned for the logs.
