@@ -158,3 +158,55 @@ async fn id_games_through_the_gateway() {
         }
     }
 }
+
+/// Issue 12, through the gateway as through the stdio proxy (`run.rs`): every message a reader
+/// sees is cleaned — the tool result in every field, resources, prompts, completions, errors,
+/// and the log, progress, sampling and elicitation messages streamed before an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_a_reader_sees_is_cleaned_through_the_gateway() {
+    let g = Gateway::start().await;
+    let (_, sid, _) = g.post(None, INIT).await;
+    let sid = sid.unwrap();
+    g.post(
+        Some(&sid),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    )
+    .await;
+    let requests = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "leaky", "arguments": {}, "_meta": {"progressToken": "p1"}}}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "leaky_error", "arguments": {}}}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "resources/list"}),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "resources/templates/list"}),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "resources/read", "params": {"uri": "file:///r/a.txt"}}),
+        json!({"jsonrpc": "2.0", "id": 6, "method": "prompts/list"}),
+        json!({"jsonrpc": "2.0", "id": 7, "method": "prompts/get", "params": {"name": "p"}}),
+        json!({"jsonrpc": "2.0", "id": 8, "method": "completion/complete", "params": {"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "a", "value": ""}}}),
+    ];
+    let mut seen = Vec::new();
+    for r in &requests {
+        let (_, _, m) = g.post(Some(&sid), &r.to_string()).await;
+        assert!(
+            m.iter()
+                .any(|v| v["id"] == r["id"] && v.get("method").is_none()),
+            "no answer to {r}: {m:?}"
+        );
+        seen.extend(m);
+    }
+    let all = serde_json::to_string(&seen).unwrap();
+    for secret in ["ann@example.com", "4111 1111 1111 1111", "ghp_a1B2c3D4"] {
+        assert!(!all.contains(secret), "{secret} reached the client: {all}");
+    }
+    for method in [
+        "notifications/progress",
+        "notifications/message",
+        "sampling/createMessage",
+        "elicitation/create",
+    ] {
+        assert!(
+            seen.iter().any(|v| v["method"] == method),
+            "{method} was not streamed: {all}"
+        );
+    }
+    assert!(all.contains("bm90IGEgc2VjcmV0"), "images are left alone");
+    assert!(all.contains("AAECAwQ="), "binary blobs are left alone");
+}

@@ -76,8 +76,14 @@ impl Client {
             stdout,
             seen: Vec::new(),
         };
+        // Tasks came with 2025-11-25.
+        let version = if capabilities.get("tasks").is_some() {
+            "2025-11-25"
+        } else {
+            "2025-06-18"
+        };
         c.send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": capabilities, "clientInfo": {"name": "airlock-test", "version": "1"}}}));
+            "protocolVersion": version, "capabilities": capabilities, "clientInfo": {"name": "airlock-test", "version": "1"}}}));
         assert!(c.answer(0).get("result").is_some());
         c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
         c
@@ -294,6 +300,46 @@ fn server_filesystem_relative_paths_resolve_where_the_server_resolves_them() {
     assert_eq!(refusal_code(&r), Some("filesystem.outside_roots"), "{r}");
     let r = c.call(3, "read_text_file", json!({"path": "sub/note.txt"}));
     assert_eq!(r["result"]["content"][0]["text"], "inside", "{r}");
+}
+
+/// Issue 12: a task-augmented `tools/call` on server-everything (`"task": {"ttl": 60000}`): the
+/// task's status messages and its result (`tasks/result`) are cleaned like any tool result.
+#[test]
+fn server_everything_task_results_are_cleaned() {
+    let bin = npm_bin("mcp-server-everything");
+    let mut c = Client::start_with(&[bin.to_str().unwrap(), "stdio"], &[], json!({"tasks": {}}));
+    let planted = "mail ann@example.com card 4111 1111 1111 1111";
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "simulate-research-query", "arguments": {"topic": planted}, "task": {"ttl": 60000}}}));
+    let created = c.answer(1);
+    let task = created["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no task: {created}"))
+        .to_owned();
+    let mut done = false;
+    for i in 0..40 {
+        c.send(json!({"jsonrpc": "2.0", "id": 100 + i, "method": "tasks/get", "params": {"taskId": task}}));
+        let status = c.answer(100 + i);
+        if status["result"]["status"] == "completed" {
+            done = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(done, "the task did not complete");
+    c.send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tasks/result", "params": {"taskId": task}}),
+    );
+    let result = c.answer(2);
+    let text = result.to_string();
+    assert!(
+        text.contains("[EMAIL]"),
+        "the topic is in the report, masked: {text}"
+    );
+    assert!(!text.contains("ann@example.com"), "{text}");
+    assert!(!text.contains("4111 1111 1111 1111"), "{text}");
+    let everything = serde_json::to_string(&c.seen).unwrap();
+    assert!(!everything.contains("ann@example.com"), "{everything}");
 }
 
 /// A Streamable-HTTP MCP client speaking raw HTTP, blocking on a private runtime.

@@ -306,7 +306,7 @@ fn listed_tools_hide_what_the_policy_denies_and_paging_is_followed() {
         .collect();
     assert_eq!(
         names,
-        ["slow", "crash", "hostile"],
+        ["slow", "crash", "hostile", "leaky", "leaky_error"],
         "delete_everything is hidden"
     );
     s.send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"delete_everything","arguments":{}}}"#);
@@ -710,5 +710,101 @@ fn integers_beyond_2_pow_53_never_reach_the_server() {
         !s.server_saw()
             .iter()
             .any(|l| l.contains("9007199254740993"))
+    );
+}
+
+/// The planted secrets of the test server's hostile parts.
+const PLANTED: [&str; 3] = ["ann@example.com", "4111 1111 1111 1111", "ghp_a1B2c3D4"];
+
+/// Issue 12: everything a model or a person reads is cleaned — tool results in every field,
+/// resources, prompts, completions, errors, log and progress notifications, and the server's
+/// own sampling and elicitation requests; binary content is left alone.
+#[test]
+fn every_message_a_reader_sees_is_cleaned() {
+    let mut s = Session::start(&[], None, &[]);
+    s.send(INIT);
+    s.recv();
+    let requests = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "leaky", "arguments": {}, "_meta": {"progressToken": "p1"}}}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "leaky_error", "arguments": {}}}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "resources/list"}),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "resources/templates/list"}),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "resources/read", "params": {"uri": "file:///r/a.txt"}}),
+        json!({"jsonrpc": "2.0", "id": 6, "method": "prompts/list"}),
+        json!({"jsonrpc": "2.0", "id": 7, "method": "prompts/get", "params": {"name": "p"}}),
+        json!({"jsonrpc": "2.0", "id": 8, "method": "completion/complete", "params": {"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "a", "value": ""}}}),
+    ];
+    let mut seen: Vec<Value> = Vec::new();
+    for r in &requests {
+        s.send(&r.to_string());
+        loop {
+            let m = s.recv();
+            let done = m["id"] == r["id"] && m.get("method").is_none();
+            seen.push(m);
+            if done {
+                break;
+            }
+        }
+    }
+    let all = serde_json::to_string(&seen).unwrap();
+    for secret in PLANTED {
+        assert!(!all.contains(secret), "{secret} reached the client: {all}");
+    }
+    let by_method = |m: &str| {
+        seen.iter()
+            .find(|v| v["method"] == m)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        by_method("notifications/progress")["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[EMAIL]")
+    );
+    assert!(
+        by_method("notifications/message")["params"]["data"]["line"]
+            .as_str()
+            .unwrap()
+            .contains("[EMAIL]")
+    );
+    assert!(
+        by_method("sampling/createMessage")["params"]["systemPrompt"]
+            .as_str()
+            .unwrap()
+            .contains("[EMAIL]")
+    );
+    assert!(
+        by_method("elicitation/create")["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[EMAIL]")
+    );
+    let leaky = seen
+        .iter()
+        .find(|v| v["id"] == 1 && v.get("result").is_some())
+        .unwrap();
+    assert_eq!(
+        leaky["result"]["content"][4]["data"], "bm90IGEgc2VjcmV0",
+        "images are left alone"
+    );
+    assert!(
+        leaky["result"]["content"][1]["description"]
+            .as_str()
+            .unwrap()
+            .contains("[EMAIL]")
+    );
+    let read = seen.iter().find(|v| v["id"] == 5).unwrap();
+    assert_eq!(
+        read["result"]["contents"][2]["blob"], "AAECAwQ=",
+        "binary blobs are left alone"
+    );
+    let error = seen.iter().find(|v| v["id"] == 2).unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[EMAIL]"),
+        "{error}"
     );
 }

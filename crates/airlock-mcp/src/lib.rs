@@ -43,5 +43,5 @@ pub mod roots;
 pub mod server;
 pub mod stdio;
 
-pub use lifecycle::{Admission, CallRequest, Lifecycle, REFUSAL_META, Ticket};
+pub use lifecycle::{Admission, CallRequest, FromServer, Lifecycle, REFUSAL_META, Ticket};
 pub use process::stop_signal;

@@ -30,7 +30,8 @@ use airlock_core::{
 use airlock_guard::path::PathPolicy;
 use serde_json::{Map, Value, json};
 
-use crate::protocol::{self, INVALID_PARAMS, SERVER_GONE};
+use crate::messages::Sender;
+use crate::protocol::{self, INTERNAL_ERROR, INVALID_PARAMS, SERVER_GONE};
 
 /// The `_meta` key carrying the refusal object in a refused call's result.
 pub const REFUSAL_META: &str = "airlock/refusal";
@@ -329,6 +330,39 @@ impl Lifecycle {
         protocol::line(&answer)
     }
 
+    /// A message the server sends that is not the answer to a `tools/call` (that is
+    /// [`Lifecycle::finish`]): a request or a notification (`answers: None`), or the answer to a
+    /// client request of the method `answers`. Cleaned as the message table says
+    /// ([`crate::messages`]): every answer, and the requests and notifications a reader sees.
+    pub fn from_server(
+        &self,
+        caller: &CallerContext,
+        answers: Option<&str>,
+        message: &mut Value,
+    ) -> FromServer {
+        if !self.engine.cleans_results() {
+            return FromServer::Relay;
+        }
+        let method = match answers {
+            Some(m) => m.to_owned(),
+            None => {
+                let m = message.get("method").and_then(Value::as_str).unwrap_or("");
+                if !crate::messages::server_message_cleaned(m) {
+                    return FromServer::Relay;
+                }
+                m.to_owned()
+            }
+        };
+        match self.engine.clean_message(&method, caller, message) {
+            Ok(r) if r.changed > 0 => FromServer::Rewritten,
+            Ok(_) => FromServer::Relay,
+            Err(e) => {
+                tracing::warn!(method = %method, "a server message was withheld: {e}");
+                FromServer::Withheld(e.to_string())
+            }
+        }
+    }
+
     /// A `tools/list` result from the server: learn the definitions (merged by name: clients
     /// page) and remove the tools `caller` may never call (denied, a role the caller lacks, at
     /// odds with its pin). Returns whether `result` was changed; a result that is not a tool
@@ -420,6 +454,45 @@ impl Lifecycle {
     pub fn end_session(&self, caller: &CallerContext) {
         self.engine.end_session(caller);
     }
+}
+
+/// What a door does with a message from the server ([`Lifecycle::from_server`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum FromServer {
+    /// Pass it on as it came (over stdio, its bytes).
+    Relay,
+    /// Pass on the message as it is now: something in it was masked.
+    Rewritten,
+    /// Do not pass it on: it could not be checked ([`withheld`] says what to send instead).
+    Withheld(String),
+}
+
+/// What replaces a server message that could not be checked, if anything: for an answer, an error
+/// for its request (to the client); for a server request, an error answer (back to the server);
+/// for a notification, nothing. The first element says which side it goes to.
+pub fn withheld(message: &Value, why: &str, version: Option<&str>) -> Option<(Sender, Value)> {
+    let id = message.get("id")?.clone();
+    if message.get("method").is_some() {
+        return Some((
+            Sender::Server,
+            protocol::error_to(
+                id,
+                INTERNAL_ERROR,
+                &format!(
+                    "the airlock withheld this request from the client: it could not be checked ({why})"
+                ),
+            ),
+        ));
+    }
+    Some((
+        Sender::Client,
+        protocol::error(
+            Some(id),
+            SERVER_GONE,
+            &format!("the server's answer was withheld: it could not be checked ({why})"),
+            version,
+        ),
+    ))
 }
 
 /// The JSON-RPC answer a model reads for a refused call: a tool result with `isError: true`,

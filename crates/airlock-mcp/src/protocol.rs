@@ -20,6 +20,8 @@ pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
 /// JSON-RPC: bad params.
 pub const INVALID_PARAMS: i64 = -32602;
+/// JSON-RPC: internal error.
+pub const INTERNAL_ERROR: i64 = -32603;
 /// Implementation-defined: the server went away before answering (or its answer could not be
 /// read to be checked).
 pub const SERVER_GONE: i64 = -32000;

@@ -40,7 +40,7 @@ use rmcp::service::{
 };
 use serde_json::{Value, json};
 
-use crate::lifecycle::{Admission, CallRequest, Lifecycle, Ticket};
+use crate::lifecycle::{Admission, CallRequest, FromServer, Lifecycle, Ticket};
 
 type CallerFn = dyn Fn(&RequestContext<RoleServer>) -> CallerContext + Send + Sync;
 
@@ -170,6 +170,63 @@ impl<H: ServerHandler> Guarded<H> {
     }
 }
 
+impl<H: ServerHandler> Guarded<H> {
+    /// An error the handler answered, as the client gets it (cleaned).
+    fn clean_error(&self, caller: &CallerContext, method: &str, e: McpError) -> McpError {
+        match self.clean_answer::<Value>(caller, method, Err(e)) {
+            Err(e) => e,
+            // An error stays an error.
+            Ok(_) => McpError::internal_error("the answer was withheld", None),
+        }
+    }
+
+    /// What the handler answered a request of `method` (not `tools/call`), as the client gets
+    /// it: cleaned as the message table says ([`crate::messages`]); withheld as an error when it
+    /// cannot be checked.
+    fn clean_answer<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        caller: &CallerContext,
+        method: &str,
+        result: Result<T, McpError>,
+    ) -> Result<T, McpError> {
+        if !self.lifecycle.engine().cleans_results() {
+            return result;
+        }
+        let mut answer = match &result {
+            Ok(r) => {
+                json!({"result": serde_json::to_value(r).map_err(encoding("result encoding"))?})
+            }
+            Err(e) => json!({"error": {"code": e.code.0, "message": e.message, "data": e.data}}),
+        };
+        match self
+            .lifecycle
+            .from_server(caller, Some(method), &mut answer)
+        {
+            FromServer::Relay => result,
+            FromServer::Withheld(why) => Err(McpError::internal_error(
+                format!("the answer was withheld: it could not be checked ({why})"),
+                None,
+            )),
+            FromServer::Rewritten => match result {
+                Ok(_) => serde_json::from_value(answer["result"].take())
+                    .map_err(encoding("result encoding")),
+                Err(e) => Err(McpError::new(
+                    e.code,
+                    answer
+                        .pointer("/error/message")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    answer
+                        .pointer("/error/data")
+                        .cloned()
+                        .filter(|d| !d.is_null()),
+                )),
+            },
+        }
+    }
+}
+
 impl<H: ServerHandler> ServerHandler for Guarded<H> {
     async fn call_tool(
         &self,
@@ -264,12 +321,14 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         self.inner.discover(context)
     }
 
-    fn complete(
+    async fn complete(
         &self,
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<CompleteResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.complete(request, context)
+    ) -> Result<CompleteResult, McpError> {
+        let caller = (self.caller)(&context);
+        let result = self.inner.complete(request, context).await;
+        self.clean_answer(&caller, "completion/complete", result)
     }
 
     #[allow(deprecated)] // delegated while rmcp still has it
@@ -281,45 +340,70 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         self.inner.set_level(request, context)
     }
 
-    fn get_prompt(
+    async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<GetPromptResponse, McpError>> + MaybeSendFuture + '_ {
-        self.inner.get_prompt(request, context)
+    ) -> Result<GetPromptResponse, McpError> {
+        let caller = (self.caller)(&context);
+        match self.inner.get_prompt(request, context).await {
+            Ok(GetPromptResponse::Complete(r)) => self
+                .clean_answer(&caller, "prompts/get", Ok(r))
+                .map(GetPromptResponse::Complete),
+            Ok(GetPromptResponse::InputRequired(r)) => self
+                .clean_answer(&caller, "prompts/get", Ok(r))
+                .map(GetPromptResponse::InputRequired),
+            Ok(other) => Ok(other),
+            Err(e) => Err(self.clean_error(&caller, "prompts/get", e)),
+        }
     }
 
-    fn list_prompts(
+    async fn list_prompts(
         &self,
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ListPromptsResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.list_prompts(request, context)
+    ) -> Result<ListPromptsResult, McpError> {
+        let caller = (self.caller)(&context);
+        let result = self.inner.list_prompts(request, context).await;
+        self.clean_answer(&caller, "prompts/list", result)
     }
 
-    fn list_resources(
+    async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ListResourcesResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.list_resources(request, context)
+    ) -> Result<ListResourcesResult, McpError> {
+        let caller = (self.caller)(&context);
+        let result = self.inner.list_resources(request, context).await;
+        self.clean_answer(&caller, "resources/list", result)
     }
 
-    fn list_resource_templates(
+    async fn list_resource_templates(
         &self,
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ListResourceTemplatesResult, McpError>> + MaybeSendFuture + '_
-    {
-        self.inner.list_resource_templates(request, context)
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let caller = (self.caller)(&context);
+        let result = self.inner.list_resource_templates(request, context).await;
+        self.clean_answer(&caller, "resources/templates/list", result)
     }
 
-    fn read_resource(
+    async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ReadResourceResponse, McpError>> + MaybeSendFuture + '_ {
-        self.inner.read_resource(request, context)
+    ) -> Result<ReadResourceResponse, McpError> {
+        let caller = (self.caller)(&context);
+        match self.inner.read_resource(request, context).await {
+            Ok(ReadResourceResponse::Complete(r)) => self
+                .clean_answer(&caller, "resources/read", Ok(r))
+                .map(ReadResourceResponse::Complete),
+            Ok(ReadResourceResponse::InputRequired(r)) => self
+                .clean_answer(&caller, "resources/read", Ok(r))
+                .map(ReadResourceResponse::InputRequired),
+            Ok(other) => Ok(other),
+            Err(e) => Err(self.clean_error(&caller, "resources/read", e)),
+        }
     }
 
     fn accepted_subscription_filter(

@@ -35,7 +35,8 @@ use tokio::process::Command;
 use tokio::sync::oneshot;
 
 use crate::framing::{Line, Queue, read_line};
-use crate::lifecycle::{Admission, CallRequest, Lifecycle, Ticket};
+use crate::lifecycle::{Admission, CallRequest, FromServer, Lifecycle, Ticket, withheld};
+use crate::messages::Sender;
 use crate::process::{Stop, kill_group};
 use crate::protocol::{
     self, INVALID_REQUEST, PARSE_ERROR, SERVER_GONE, SessionVersion, id_key as key, line,
@@ -94,10 +95,16 @@ fn raw_key(id: &serde_json::value::RawValue) -> IdKey {
         .unwrap_or_else(|_| id.get().to_owned())
 }
 
+/// A client request in flight: its id as sent, and its method (what its answer is cleaned as).
+struct Asked {
+    id: Value,
+    method: String,
+}
+
 #[derive(Default)]
 struct State {
     /// Client requests forwarded to the server and not yet answered.
-    in_flight: HashMap<IdKey, Value>,
+    in_flight: HashMap<IdKey, Asked>,
     /// Which of those are tool calls: what their answers need.
     calls: HashMap<IdKey, Ticket>,
     /// Which of those are `tools/list` requests (their answers feed the catalog).
@@ -171,7 +178,13 @@ impl Conn {
             }
             _ => {}
         }
-        s.in_flight.insert(k, id);
+        s.in_flight.insert(
+            k,
+            Asked {
+                id,
+                method: method.to_owned(),
+            },
+        );
         true
     }
 
@@ -325,7 +338,7 @@ impl StdioProxy {
                     s.server_gone = true;
                     s.internal.clear();
                     s.calls.clear();
-                    s.in_flight.drain().map(|(_, id)| id).collect()
+                    s.in_flight.drain().map(|(_, a)| a.id).collect()
                 };
                 for id in waiting {
                     conn.error(
@@ -620,17 +633,17 @@ impl StdioProxy {
                 && !s.client_lists.contains(&k)
                 && !s.initializing.contains(&k)
             {
-                let asked = s.in_flight.remove(&k).is_some();
+                let asked = s.in_flight.remove(&k);
                 let ticket = s.calls.remove(&k);
                 drop(s);
-                if !asked {
+                let Some(asked) = asked else {
                     // Never asked, or answered already: the client has nobody waiting for it.
                     tracing::warn!("dropped a server answer to a request not in flight (id {k})");
                     return;
-                }
+                };
                 let out = match ticket {
                     Some(ticket) => self.lifecycle.finish_line(&ticket, bytes),
-                    None => bytes,
+                    None => self.answer(&asked, bytes, None, conn),
                 };
                 let _ = conn.to_client.send(out);
                 return;
@@ -643,13 +656,27 @@ impl StdioProxy {
         let method = obj.get("method").and_then(Value::as_str);
         if method == Some("notifications/tools/list_changed") {
             self.lifecycle.tools_changed();
-            let _ = conn.to_client.send(bytes);
-            return;
         }
         let is_response =
             method.is_none() && (obj.contains_key("result") || obj.contains_key("error"));
         let Some(id) = obj.get("id").filter(|_| is_response) else {
-            let _ = conn.to_client.send(bytes);
+            // The server's own request or a notification: cleaned where a reader sees it.
+            let mut msg = Value::Object(obj);
+            match self.lifecycle.from_server(&self.caller, None, &mut msg) {
+                FromServer::Relay => {
+                    let _ = conn.to_client.send(bytes);
+                }
+                FromServer::Rewritten => {
+                    let _ = conn.to_client.send(line(&msg));
+                }
+                FromServer::Withheld(why) => {
+                    let version = conn.version.get();
+                    if let Some((Sender::Server, answer)) = withheld(&msg, &why, version.as_deref())
+                    {
+                        let _ = conn.to_server.send(line(&answer));
+                    }
+                }
+            }
             return;
         };
         let k = key(id);
@@ -659,11 +686,11 @@ impl StdioProxy {
             let _ = waiter.send(Value::Object(obj));
             return;
         }
-        if s.in_flight.remove(&k).is_none() {
+        let Some(asked) = s.in_flight.remove(&k) else {
             drop(s);
             tracing::warn!("dropped a server answer to a request not in flight (id {k})");
             return;
-        }
+        };
         s.calls.remove(&k);
         let was_list = s.client_lists.remove(&k);
         let was_initialize = s.initializing.remove(&k);
@@ -672,19 +699,57 @@ impl StdioProxy {
         if was_initialize {
             conn.version.settled(&msg);
         }
-        if !was_list {
-            let _ = conn.to_client.send(bytes);
-            return;
-        }
-        let Some(result) = msg.get_mut("result") else {
-            let _ = conn.to_client.send(bytes);
-            return;
-        };
         // Learn the definitions and hide what this caller may never call.
-        if self.lifecycle.tools_listed(&self.caller, result) {
-            let _ = conn.to_client.send(line(&msg));
-        } else {
-            let _ = conn.to_client.send(bytes);
+        let filtered = was_list
+            && msg
+                .get_mut("result")
+                .is_some_and(|result| self.lifecycle.tools_listed(&self.caller, result));
+        let out = self.answer(&asked, bytes, Some((msg, filtered)), conn);
+        let _ = conn.to_client.send(out);
+    }
+
+    /// The server's answer to a client request other than `tools/call`, cleaned as its method
+    /// says: the line to send the client (the original bytes when nothing changed).
+    fn answer(
+        &self,
+        asked: &Asked,
+        bytes: Vec<u8>,
+        parsed: Option<(Value, bool)>,
+        conn: &Conn,
+    ) -> Vec<u8> {
+        if !self.lifecycle.engine().cleans_results() && parsed.as_ref().is_none_or(|(_, f)| !f) {
+            return bytes;
+        }
+        let (mut msg, changed) = match parsed {
+            Some(p) => p,
+            None => match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) => (v, false),
+                Err(_) => {
+                    let version = conn.version.get();
+                    return line(&protocol::error(
+                        Some(asked.id.clone()),
+                        SERVER_GONE,
+                        "the server's answer was withheld: it could not be read to be checked",
+                        version.as_deref(),
+                    ));
+                }
+            },
+        };
+        match self
+            .lifecycle
+            .from_server(&self.caller, Some(&asked.method), &mut msg)
+        {
+            FromServer::Relay if !changed => bytes,
+            FromServer::Relay | FromServer::Rewritten => line(&msg),
+            FromServer::Withheld(why) => {
+                let version = conn.version.get();
+                line(&protocol::error(
+                    Some(asked.id.clone()),
+                    SERVER_GONE,
+                    &format!("the server's answer was withheld: it could not be checked ({why})"),
+                    version.as_deref(),
+                ))
+            }
         }
     }
 
@@ -709,7 +774,7 @@ impl StdioProxy {
                 );
                 return;
             }
-            if let Some(asked) = s.in_flight.remove(&k) {
+            if let Some(Asked { id: asked, .. }) = s.in_flight.remove(&k) {
                 s.calls.remove(&k);
                 s.client_lists.remove(&k);
                 s.initializing.remove(&k);

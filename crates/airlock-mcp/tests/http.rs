@@ -150,7 +150,18 @@ async fn rmcp_client_through_the_gateway() {
     let tools = alice.list_all_tools().await.unwrap();
     let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["add", "crash", "echo", "hostile", "slow"]);
+    assert_eq!(
+        names,
+        [
+            "add",
+            "crash",
+            "echo",
+            "hostile",
+            "leaky",
+            "leaky_error",
+            "slow"
+        ]
+    );
 
     // A valid call passes and its answer comes back.
     let r = alice

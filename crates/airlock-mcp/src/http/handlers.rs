@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::admit::{admit, header_version, json_response, rpc_error_response};
 use super::session::{InFlight, Link, Session, lock, named_session, random_id, shared_of};
 use super::{INTERNAL_ID, Inner, SESSION_HEADER};
-use crate::lifecycle::{Admission, CallRequest, Ticket};
+use crate::lifecycle::{Admission, CallRequest, FromServer, Ticket, withheld};
 use crate::protocol::{self, INVALID_REQUEST, PARSE_ERROR, SERVER_GONE, id_key, is_answer};
 
 pub(crate) async fn post(
@@ -201,8 +201,8 @@ enum Return {
     List(CallerContext),
     /// `initialize`: its answer settles the session's protocol version.
     Initialize,
-    /// Anything else: as the server sent it.
-    Plain,
+    /// Anything else: cleaned as the answer of its method.
+    Plain(String),
 }
 
 /// One request with an id: through the lifecycle when it is a `tools/call`, then to the server;
@@ -261,12 +261,12 @@ async fn request(
                 }
             }
         }
-        "tools/list" => Return::List(caller),
+        "tools/list" => Return::List(caller.clone()),
         "initialize" => {
             session.version.proposed(&msg);
             Return::Initialize
         }
-        _ => Return::Plain,
+        other => Return::Plain(other.to_owned()),
     };
     if !matches!(ret, Return::Call(_)) {
         // A retried 2026-07-28 request may answer the server's roots/list input requests.
@@ -278,19 +278,57 @@ async fn request(
     };
     let ret = Arc::new(ret);
     let finish = {
-        let (inner, session) = (inner.clone(), session.clone());
+        let (inner, session, caller, version) = (
+            inner.clone(),
+            session.clone(),
+            caller.clone(),
+            version.clone(),
+        );
         move |mut m: Value| {
-            match ret.as_ref() {
-                Return::Call(ticket) => inner.lifecycle.finish(ticket, &mut m),
+            let method = match ret.as_ref() {
+                Return::Call(ticket) => {
+                    inner.lifecycle.finish(ticket, &mut m);
+                    return m;
+                }
                 Return::List(caller) => {
                     if let Some(result) = m.get_mut("result") {
                         inner.lifecycle.tools_listed(caller, result);
                     }
+                    "tools/list"
                 }
-                Return::Initialize => session.version.settled(&m),
-                Return::Plain => {}
+                Return::Initialize => {
+                    session.version.settled(&m);
+                    "initialize"
+                }
+                Return::Plain(method) => method.as_str(),
+            };
+            // Every answer a reader sees is cleaned; one that cannot be checked becomes an error.
+            if let FromServer::Withheld(why) =
+                inner.lifecycle.from_server(&caller, Some(method), &mut m)
+            {
+                return withheld(&m, &why, version.as_deref())
+                    .map_or(Value::Null, |(_, answer)| answer);
             }
             m
+        }
+    };
+    let relay = {
+        let (inner, session, caller, version) = (
+            inner.clone(),
+            session.clone(),
+            caller.clone(),
+            version.clone(),
+        );
+        let headers = headers.clone();
+        move |m: Value| {
+            let (inner, session, caller, version, headers) = (
+                inner.clone(),
+                session.clone(),
+                caller.clone(),
+                version.clone(),
+                headers.clone(),
+            );
+            async move { relay(&inner, &session, &caller, version.as_deref(), &headers, m).await }
         }
     };
     let first = tokio::select! {
@@ -341,6 +379,7 @@ async fn request(
         move |(first, mut rx, done, guard)| {
             let id = id.clone();
             let finish = finish.clone();
+            let relay = relay.clone();
             async move {
                 if done {
                     return None;
@@ -366,7 +405,19 @@ async fn request(
                     };
                 }
                 let last = is_answer(&m, &id);
-                let m = if last { finish(m) } else { m };
+                let m = if last {
+                    finish(m)
+                } else {
+                    // The server's requests and notifications on the way: cleaned, or withheld
+                    // (a comment line keeps the stream going).
+                    match relay(m).await {
+                        Some(m) => m,
+                        None => {
+                            let event = Event::default().comment("withheld");
+                            return Some((Ok::<_, Infallible>(event), (None, rx, false, guard)));
+                        }
+                    }
+                };
                 let event = Event::default().event("message").data(m.to_string());
                 Some((Ok::<_, Infallible>(event), (None, rx, last, guard)))
             }
@@ -375,6 +426,28 @@ async fn request(
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// A request or notification the server sends on its way to the client: cleaned as the message
+/// table says. `None` when it is withheld; a withheld server request is answered with an error,
+/// so the server does not wait for the client.
+async fn relay(
+    inner: &Inner,
+    session: &Session,
+    caller: &CallerContext,
+    version: Option<&str>,
+    headers: &HeaderMap,
+    mut m: Value,
+) -> Option<Value> {
+    match inner.lifecycle.from_server(caller, None, &mut m) {
+        FromServer::Relay | FromServer::Rewritten => Some(m),
+        FromServer::Withheld(why) => {
+            if let Some((_, answer)) = withheld(&m, &why, version) {
+                let _ = session.send(answer, headers).await;
+            }
+            None
+        }
+    }
 }
 
 /// One request of the gateway's own to the session's server (learning the tools), answered or
@@ -448,10 +521,32 @@ pub(crate) async fn stream(State(inner): State<Arc<Inner>>, headers: HeaderMap) 
             }
         },
     };
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let m = rx.recv().await?;
-        let event = Event::default().event("message").data(m.to_string());
-        Some((Ok::<_, Infallible>(event), rx))
+    let caller = CallerContext {
+        roles: identity.roles.clone(),
+        ..session.caller.clone()
+    };
+    let version = session
+        .version
+        .get()
+        .or_else(|| header_version(&headers).map(str::to_owned));
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let (inner, session, caller, version, headers) = (
+            inner.clone(),
+            session.clone(),
+            caller.clone(),
+            version.clone(),
+            headers.clone(),
+        );
+        async move {
+            let m = rx.recv().await?;
+            // The server's requests and notifications: cleaned, or withheld.
+            let event =
+                match relay(&inner, &session, &caller, version.as_deref(), &headers, m).await {
+                    Some(m) => Event::default().event("message").data(m.to_string()),
+                    None => Event::default().comment("withheld"),
+                };
+            Some((Ok::<_, Infallible>(event), rx))
+        }
     });
     Sse::new(stream)
         .keep_alive(KeepAlive::default())

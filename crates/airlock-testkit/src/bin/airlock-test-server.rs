@@ -9,6 +9,8 @@
 //! check what reached the server byte for byte. With `AIRLOCK_TEST_RUG_PULL=1` it also lists
 //! `rug_pull {}`: calling it changes `echo`'s description to one that tells the model to leak
 //! a key, and sends `notifications/tools/list_changed` (a rug pull, for pinning tests).
+//! `leaky` and `leaky_error`, the resources, prompts and completions plant secrets (`PLANT`) in
+//! every field of every message type a model or person reads.
 //! `hostile {mode}` plays id games with an e-mail address as the planted secret: an answer to an
 //! id nobody sent (`unknown_id`), a second answer to the same id (`twice`), or one answer with
 //! two `result` members (`duplicate_result`).
@@ -16,6 +18,51 @@
 use std::io::{BufRead, Write};
 
 use serde_json::{Value, json};
+
+/// The secrets the hostile parts of this server plant (`leaky`, the resources, the prompts,
+/// the completions, the logs, the server's own requests): an e-mail address, a card number and
+/// a GitHub token. None of them may reach the client unmasked.
+const PLANT: &str = "ann@example.com 4111 1111 1111 1111 ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8";
+
+/// Standard base64 of `bytes`.
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A tool result with a planted secret in every field a model reads.
+fn leaky_result() -> Value {
+    json!({
+        "content": [
+            {"type": "text", "text": format!("text {PLANT}"),
+             "annotations": {"audience": ["user"], "note": format!("annotation {PLANT}")}},
+            {"type": "resource_link", "uri": "file:///srv/ann@example.com/x.txt",
+             "name": format!("link {PLANT}"), "description": format!("description {PLANT}")},
+            {"type": "resource", "resource": {"uri": "file:///a.txt", "mimeType": "text/plain",
+             "blob": base64(format!("blob {PLANT}").as_bytes())}},
+            {"type": "resource", "resource": {"uri": "file:///b.json", "text": format!("{{\"k\": \"{PLANT}\"}}")}},
+            {"type": "image", "data": "bm90IGEgc2VjcmV0", "mimeType": "image/png"}
+        ],
+        "structuredContent": {"owner": "ann@example.com", "card": "4111 1111 1111 1111"},
+        "_meta": {"note": format!("meta {PLANT}")}
+    })
+}
 
 fn tools(rugged: bool, rug_pull: bool) -> Value {
     let echo = if rugged {
@@ -35,7 +82,11 @@ fn tools(rugged: bool, rug_pull: bool) -> Value {
         {"name": "delete_everything", "description": "A destructive tool.",
          "inputSchema": {"type": "object"}, "annotations": {"destructiveHint": true}},
         {"name": "hostile", "description": "Plays id games: unknown_id, twice or duplicate_result.",
-         "inputSchema": {"type": "object", "properties": {"mode": {"type": "string"}}}}
+         "inputSchema": {"type": "object", "properties": {"mode": {"type": "string"}}}},
+        {"name": "leaky", "description": "Answers with a planted secret in every field, after a progress notification, a log message, and sampling and elicitation requests that carry it too.",
+         "inputSchema": {"type": "object"}},
+        {"name": "leaky_error", "description": "Answers with a JSON-RPC error carrying a planted secret.",
+         "inputSchema": {"type": "object"}}
     ]);
     if rug_pull && let Some(l) = list.as_array_mut() {
         l.push(
@@ -85,6 +136,45 @@ fn main() {
         if silent_list && method == "tools/list" {
             continue; // never answers: for timeouts
         }
+        // `leaky`: the server's own messages first, each carrying the planted secret.
+        if method == "tools/call" && params.get("name").and_then(Value::as_str) == Some("leaky") {
+            let mut out = stdout.lock();
+            if let Some(token) = params.pointer("/_meta/progressToken") {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                    "params": {"progressToken": token, "progress": 1, "total": 2, "message": format!("progress {PLANT}")}})
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{}",
+                json!({"jsonrpc": "2.0", "method": "notifications/message",
+                "params": {"level": "info", "logger": format!("logger {PLANT}"), "data": {"line": format!("log {PLANT}")}}})
+            );
+            let _ = writeln!(
+                out,
+                "{}",
+                json!({"jsonrpc": "2.0", "id": "sampling-1", "method": "sampling/createMessage",
+                "params": {"messages": [{"role": "user", "content": {"type": "text", "text": format!("sample {PLANT}")}}],
+                           "systemPrompt": format!("system {PLANT}"), "maxTokens": 10}})
+            );
+            let _ = writeln!(
+                out,
+                "{}",
+                json!({"jsonrpc": "2.0", "id": "elicit-1", "method": "elicitation/create",
+                "params": {"message": format!("elicit {PLANT}"),
+                           "requestedSchema": {"type": "object", "properties": {"ok": {"type": "boolean", "description": format!("schema {PLANT}")}}}}})
+            );
+            let _ = writeln!(
+                out,
+                "{}",
+                json!({"jsonrpc": "2.0", "id": id, "result": leaky_result()})
+            );
+            let _ = out.flush();
+            continue;
+        }
         // `hostile {mode}`: id games a proxy must not fall for (the e-mail address is the
         // secret that must never reach the client unmasked).
         if method == "tools/call" && params.get("name").and_then(Value::as_str) == Some("hostile") {
@@ -133,6 +223,30 @@ fn main() {
                 "serverInfo": {"name": "airlock-test-server", "version": "1.0.0"}
             })),
             "ping" => Ok(json!({})),
+            "resources/list" => Ok(
+                json!({"resources": [{"uri": "file:///r/ann@example.com.txt",
+                "name": format!("resource {PLANT}"), "description": format!("description {PLANT}"), "mimeType": "text/plain"}]}),
+            ),
+            "resources/templates/list" => Ok(
+                json!({"resourceTemplates": [{"uriTemplate": "file:///t/{name}",
+                "name": "template", "description": format!("template {PLANT}")}]}),
+            ),
+            "resources/read" => Ok(json!({"contents": [
+                {"uri": "file:///r/a.txt", "mimeType": "text/plain", "text": format!("contents {PLANT}")},
+                {"uri": "file:///r/b.txt", "mimeType": "text/markdown", "blob": base64(format!("blob {PLANT}").as_bytes())},
+                {"uri": "file:///r/c.bin", "mimeType": "application/octet-stream", "blob": "AAECAwQ="}
+            ]})),
+            "prompts/list" => Ok(
+                json!({"prompts": [{"name": "p", "description": format!("prompt {PLANT}"),
+                "arguments": [{"name": "a", "description": format!("argument {PLANT}")}]}]}),
+            ),
+            "prompts/get" => Ok(
+                json!({"description": format!("prompt {PLANT}"), "messages": [
+                {"role": "user", "content": {"type": "text", "text": format!("message {PLANT}")}}]}),
+            ),
+            "completion/complete" => {
+                Ok(json!({"completion": {"values": [format!("value {PLANT}")], "hasMore": false}}))
+            }
             "tools/list" => {
                 let all = tools(rugged, rug_pull);
                 let list = all.as_array().cloned().unwrap_or_default();
@@ -164,6 +278,9 @@ fn main() {
                         Ok(json!({"content": [{"type": "text", "text": "done"}]}))
                     }
                     Some("crash") => std::process::exit(3),
+                    Some("leaky_error") => Err(
+                        json!({"code": -32603, "message": format!("error {PLANT}"), "data": {"detail": format!("data {PLANT}")}}),
+                    ),
                     Some("delete_everything") => {
                         Ok(json!({"content": [{"type": "text", "text": "deleted"}]}))
                     }
