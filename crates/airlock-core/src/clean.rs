@@ -105,6 +105,12 @@ pub struct CleanReport {
     pub changed: usize,
 }
 
+/// Whether a member of an MCP message holds one of the protocol's own values (an id, a method, a
+/// type, a cursor, a version, …), which cleaning leaves alone.
+pub fn is_structural(key: &str) -> bool {
+    STRUCTURAL.contains(&key) || key.starts_with("io.modelcontextprotocol/")
+}
+
 /// Members whose values are the protocol's own: never masked.
 const STRUCTURAL: &[&str] = &[
     "jsonrpc",
@@ -202,6 +208,31 @@ impl Walk<'_, '_> {
         self.text(TextKind::Resource, &mut text)?;
         if self.report.changed != before {
             *slot = base64_encode(text.as_bytes());
+        }
+        Ok(())
+    }
+
+    /// A whole JSON-RPC message: every member but the protocol's own (`jsonrpc`, `id`,
+    /// `method`), so that nothing a server adds beside `params`, `result` or `error` passes
+    /// unread; an error's message and data as error texts.
+    fn message(&mut self, message: &mut Value) -> Result<(), CleanError> {
+        let Value::Object(o) = message else {
+            return self.value(self.cx.kind, message, 0);
+        };
+        for (k, v) in o.iter_mut() {
+            match (k.as_str(), v) {
+                (k, _) if is_structural(k) => {}
+                ("error", Value::Object(e)) => {
+                    for (ek, ev) in e.iter_mut() {
+                        match (ek.as_str(), ev) {
+                            ("code", _) => {}
+                            ("data", d) => self.json(TextKind::ErrorMessage, d)?,
+                            (_, ev) => self.value(TextKind::ErrorMessage, ev, 1)?,
+                        }
+                    }
+                }
+                (_, v) => self.value(self.cx.kind, v, 0)?,
+            }
         }
         Ok(())
     }
@@ -314,19 +345,7 @@ pub fn clean_message(
         },
         report: CleanReport::default(),
     };
-    if let Some(e) = message.get_mut("error") {
-        if let Some(Value::String(m)) = e.get_mut("message") {
-            walk.text(TextKind::ErrorMessage, m)?;
-        }
-        if let Some(d) = e.get_mut("data") {
-            walk.json(TextKind::ErrorMessage, d)?;
-        }
-    }
-    for part in ["params", "result"] {
-        if let Some(v) = message.get_mut(part) {
-            walk.value(TextKind::Message, v, 0)?;
-        }
-    }
+    walk.message(message)?;
     Ok(walk.report)
 }
 
@@ -350,17 +369,7 @@ pub fn clean_tool_result(
             },
             report: CleanReport::default(),
         };
-        if let Some(e) = answer.get_mut("error") {
-            if let Some(Value::String(m)) = e.get_mut("message") {
-                walk.text(TextKind::ErrorMessage, m)?;
-            }
-            if let Some(d) = e.get_mut("data") {
-                walk.json(TextKind::ErrorMessage, d)?;
-            }
-        }
-        if let Some(r) = answer.get_mut("result") {
-            walk.value(TextKind::Content, r, 0)?;
-        }
+        walk.message(answer)?;
         return Ok(walk.report);
     }
     let mut wrapped = json!({"result": std::mem::take(answer)});

@@ -34,6 +34,8 @@
 pub mod auth;
 pub mod demo;
 mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod lifecycle;
 pub mod messages;

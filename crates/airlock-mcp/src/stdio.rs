@@ -102,7 +102,7 @@ struct Asked {
 }
 
 #[derive(Default)]
-struct State {
+pub(crate) struct State {
     /// Client requests forwarded to the server and not yet answered.
     in_flight: HashMap<IdKey, Asked>,
     /// Which of those are tool calls: what their answers need.
@@ -118,12 +118,12 @@ struct State {
 }
 
 /// What one connection's tasks share.
-struct Conn {
-    state: Mutex<State>,
-    version: SessionVersion,
-    fetch: tokio::sync::Mutex<()>,
-    to_client: Queue,
-    to_server: Queue,
+pub(crate) struct Conn {
+    pub(crate) state: Mutex<State>,
+    pub(crate) version: SessionVersion,
+    pub(crate) fetch: tokio::sync::Mutex<()>,
+    pub(crate) to_client: Queue,
+    pub(crate) to_server: Queue,
 }
 
 impl Conn {
@@ -405,7 +405,7 @@ impl StdioProxy {
         Ok(status)
     }
 
-    async fn on_client_line(&self, bytes: Vec<u8>, conn: &Arc<Conn>) {
+    pub(crate) async fn on_client_line(&self, bytes: Vec<u8>, conn: &Arc<Conn>) {
         let Ok(text) = std::str::from_utf8(&bytes) else {
             conn.error(
                 None,
@@ -611,7 +611,7 @@ impl StdioProxy {
         }
     }
 
-    fn on_server_line(&self, bytes: Vec<u8>, conn: &Conn) {
+    pub(crate) fn on_server_line(&self, bytes: Vec<u8>, conn: &Conn) {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return;
         }
@@ -659,6 +659,11 @@ impl StdioProxy {
         }
         let is_response =
             method.is_none() && (obj.contains_key("result") || obj.contains_key("error"));
+        if method.is_none() && !is_response {
+            // Neither a request, a notification nor an answer: nobody reads it.
+            self.withhold(&bytes, "the message is not JSON-RPC", conn);
+            return;
+        }
         let Some(id) = obj.get("id").filter(|_| is_response) else {
             // The server's own request or a notification: cleaned where a reader sees it.
             let mut msg = Value::Object(obj);

@@ -439,6 +439,11 @@ async fn relay(
     headers: &HeaderMap,
     mut m: Value,
 ) -> Option<Value> {
+    if m.get("method").is_none() && m.get("result").is_none() && m.get("error").is_none() {
+        // Neither a request, a notification nor an answer: nobody reads it.
+        tracing::warn!("dropped a server message that is not JSON-RPC");
+        return None;
+    }
     match inner.lifecycle.from_server(caller, None, &mut m) {
         FromServer::Relay | FromServer::Rewritten => Some(m),
         FromServer::Withheld(why) => {
