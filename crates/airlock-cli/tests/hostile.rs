@@ -73,6 +73,20 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// A session of its own, initialised.
+    async fn session(&self) -> String {
+        let (_, sid, _) = self.post(None, INIT).await;
+        let sid = sid.unwrap();
+        self.post(
+            Some(&sid),
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        )
+        .await;
+        sid
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
@@ -84,13 +98,7 @@ impl Drop for Gateway {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn id_games_through_the_gateway() {
     let g = Gateway::start().await;
-    let (_, sid, _) = g.post(None, INIT).await;
-    let sid = sid.unwrap();
-    g.post(
-        Some(&sid),
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-    )
-    .await;
+    let sid = g.session().await;
 
     // A null id and a fractional id: refused, not forwarded.
     for id in ["null", "1.5", "true"] {
@@ -165,23 +173,8 @@ async fn id_games_through_the_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_message_a_reader_sees_is_cleaned_through_the_gateway() {
     let g = Gateway::start().await;
-    let (_, sid, _) = g.post(None, INIT).await;
-    let sid = sid.unwrap();
-    g.post(
-        Some(&sid),
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-    )
-    .await;
-    let requests = [
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "leaky", "arguments": {}, "_meta": {"progressToken": "p1"}}}),
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "leaky_error", "arguments": {}}}),
-        json!({"jsonrpc": "2.0", "id": 3, "method": "resources/list"}),
-        json!({"jsonrpc": "2.0", "id": 4, "method": "resources/templates/list"}),
-        json!({"jsonrpc": "2.0", "id": 5, "method": "resources/read", "params": {"uri": "file:///r/a.txt"}}),
-        json!({"jsonrpc": "2.0", "id": 6, "method": "prompts/list"}),
-        json!({"jsonrpc": "2.0", "id": 7, "method": "prompts/get", "params": {"name": "p"}}),
-        json!({"jsonrpc": "2.0", "id": 8, "method": "completion/complete", "params": {"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "a", "value": ""}}}),
-    ];
+    let sid = g.session().await;
+    let requests = airlock_testkit::leaky_requests();
     let mut seen = Vec::new();
     for r in &requests {
         let (_, _, m) = g.post(Some(&sid), &r.to_string()).await;
@@ -193,7 +186,7 @@ async fn every_message_a_reader_sees_is_cleaned_through_the_gateway() {
         seen.extend(m);
     }
     let all = serde_json::to_string(&seen).unwrap();
-    for secret in ["ann@example.com", "4111 1111 1111 1111", "ghp_a1B2c3D4"] {
+    for secret in airlock_testkit::PLANTED {
         assert!(!all.contains(secret), "{secret} reached the client: {all}");
     }
     for method in [

@@ -713,9 +713,6 @@ fn integers_beyond_2_pow_53_never_reach_the_server() {
     );
 }
 
-/// The planted secrets of the test server's hostile parts.
-const PLANTED: [&str; 3] = ["ann@example.com", "4111 1111 1111 1111", "ghp_a1B2c3D4"];
-
 /// Issue 12: everything a model or a person reads is cleaned — tool results in every field,
 /// resources, prompts, completions, errors, log and progress notifications, and the server's
 /// own sampling and elicitation requests; binary content is left alone.
@@ -724,16 +721,7 @@ fn every_message_a_reader_sees_is_cleaned() {
     let mut s = Session::start(&[], None, &[]);
     s.send(INIT);
     s.recv();
-    let requests = [
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "leaky", "arguments": {}, "_meta": {"progressToken": "p1"}}}),
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "leaky_error", "arguments": {}}}),
-        json!({"jsonrpc": "2.0", "id": 3, "method": "resources/list"}),
-        json!({"jsonrpc": "2.0", "id": 4, "method": "resources/templates/list"}),
-        json!({"jsonrpc": "2.0", "id": 5, "method": "resources/read", "params": {"uri": "file:///r/a.txt"}}),
-        json!({"jsonrpc": "2.0", "id": 6, "method": "prompts/list"}),
-        json!({"jsonrpc": "2.0", "id": 7, "method": "prompts/get", "params": {"name": "p"}}),
-        json!({"jsonrpc": "2.0", "id": 8, "method": "completion/complete", "params": {"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "a", "value": ""}}}),
-    ];
+    let requests = airlock_testkit::leaky_requests();
     let mut seen: Vec<Value> = Vec::new();
     for r in &requests {
         s.send(&r.to_string());
@@ -747,7 +735,7 @@ fn every_message_a_reader_sees_is_cleaned() {
         }
     }
     let all = serde_json::to_string(&seen).unwrap();
-    for secret in PLANTED {
+    for secret in airlock_testkit::PLANTED {
         assert!(!all.contains(secret), "{secret} reached the client: {all}");
     }
     let by_method = |m: &str| {

@@ -51,6 +51,27 @@ pub fn core_only() -> airlock_core::ConfigBuilder {
         .set("sanitize.enabled", false, "test")
 }
 
+/// The secrets the test server's hostile parts plant (`leaky`, `leaky_error`, resources,
+/// prompts, completions): none may reach a client unmasked.
+pub const PLANTED: [&str; 3] = ["ann@example.com", "4111 1111 1111 1111", "ghp_a1B2c3D4"];
+
+/// One request for every kind of message the test server answers with planted secrets: tool
+/// results in every field (with progress, log, sampling and elicitation messages first), a
+/// tool error, resources, templates, a read, prompts, a prompt, completions. Ids 1 to 8.
+pub fn leaky_requests() -> Vec<serde_json::Value> {
+    use serde_json::json;
+    vec![
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "leaky", "arguments": {}, "_meta": {"progressToken": "p1"}}}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "leaky_error", "arguments": {}}}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "resources/list"}),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "resources/templates/list"}),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "resources/read", "params": {"uri": "file:///r/a.txt"}}),
+        json!({"jsonrpc": "2.0", "id": 6, "method": "prompts/list"}),
+        json!({"jsonrpc": "2.0", "id": 7, "method": "prompts/get", "params": {"name": "p"}}),
+        json!({"jsonrpc": "2.0", "id": 8, "method": "completion/complete", "params": {"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "a", "value": ""}}}),
+    ]
+}
+
 /// A free TCP port on 127.0.0.1 (nothing listens on it when this returns).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
