@@ -17,17 +17,19 @@ pub mod arguments;
 #[doc(hidden)]
 pub mod bench_text;
 pub mod detectors;
+pub mod locate;
 pub mod stream;
 pub mod validate;
 
 use std::collections::HashMap;
 
+use aho_corasick::AhoCorasick;
 use airlock_core::clean::{CleanContext, CleanError, ResultCleaner};
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input, PatternID};
 use sha2::{Digest, Sha256};
 
-pub use detectors::{Category, DETECTORS, Detector, Partial};
+pub use detectors::{Category, DETECTORS, Detector, Locate, Partial};
 
 /// How a finding is masked.
 #[derive(
@@ -84,6 +86,7 @@ pub struct ScannerBuilder {
     hash_key: Option<Vec<u8>>,
     max_chars: Option<usize>,
     custom: Vec<&'static Detector>,
+    one_automaton: bool,
 }
 
 impl ScannerBuilder {
@@ -117,9 +120,21 @@ impl ScannerBuilder {
             validate: detectors::any,
             bounded: false,
             partial: Partial::Nothing,
+            locate: Locate::Anywhere,
+            before: detectors::anything_before,
         }));
         self.custom.push(d);
         Ok(self)
+    }
+
+    /// Search every detector with one automaton over the whole text, as the scanner did
+    /// before it looked only where matches can be: the reference the tests and benchmarks
+    /// compare with.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn one_automaton(mut self) -> Self {
+        self.one_automaton = true;
+        self
     }
 
     /// Cut cleaned texts longer than this many characters, at a line boundary when one is
@@ -200,31 +215,21 @@ impl ScannerBuilder {
                 detectors.insert(i + 1, &detectors::CUT_PRIVATE_KEY);
                 i + 1
             });
-        let patterns: Vec<&str> = detectors.iter().map(|d| d.pattern).collect();
-        let re = Regex::builder()
-            .syntax(
-                regex_automata::util::syntax::Config::new()
-                    .unicode(false)
-                    .utf8(false),
-            )
-            .configure(
-                Regex::config()
-                    // The lazy DFA of 43 detectors builds many states on varied text: with the
-                    // default 2 MiB cache it was cleared again and again, gave up, and fell back
-                    // to the PikeVM (8 MB/s on 20 MiB of the diverse benchmark text; 71 MB/s with
-                    // 16 MiB, 230 MB/s with 64 MiB; the same findings). Memory is bounded by it,
-                    // per thread scanning at once.
-                    .hybrid_cache_capacity(64 << 20)
-                    .utf8_empty(false)
-                    .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit),
-            )
-            .build_many(&patterns)
-            .map_err(|e| BuildError(format!("the detectors do not compile: {e}")))?;
+        let classes = classes(&detectors, self.one_automaton)?;
         let groups = detectors
             .iter()
             .map(|d| {
                 (d.group > 0)
-                    .then(|| regex::bytes::Regex::new(&format!("(?-u){}", d.pattern)))
+                    .then(|| {
+                        Regex::builder()
+                            .syntax(
+                                regex_automata::util::syntax::Config::new()
+                                    .unicode(false)
+                                    .utf8(false),
+                            )
+                            .configure(Regex::config().utf8_empty(false))
+                            .build(d.pattern)
+                    })
                     .transpose()
                     .map_err(|e| BuildError(format!("{}: {e}", d.kind)))
             })
@@ -249,7 +254,7 @@ impl ScannerBuilder {
             })
             .collect();
         Ok(Scanner {
-            re,
+            classes,
             groups,
             traits,
             cut_key,
@@ -263,10 +268,160 @@ impl ScannerBuilder {
     }
 }
 
+/// Detectors searched together: one automaton, and where to run it.
+struct Class {
+    re: Regex,
+    /// The detector index of each of the automaton's patterns.
+    members: Vec<usize>,
+    place: Place,
+    /// After a match that is no finding, which other patterns may match at the same place.
+    retry: Retry,
+}
+
+/// Where a class is searched (see [`Locate`]), with what finds the places.
+enum Place {
+    Anywhere,
+    Literals(AhoCorasick),
+    Keywords(AhoCorasick),
+    At,
+    Digits,
+    CapsDigit,
+    HexColons,
+}
+
+/// How a class finds the other patterns that match where one matched but was no finding.
+enum Retry {
+    /// Per anchor (the literal or keyword found there), the patterns that start with it.
+    ByAnchor(Vec<Vec<usize>>),
+    /// The patterns, every match reported: one pass says which match there.
+    Overlapping(Regex),
+}
+
+/// One class's automaton over `patterns`.
+fn automaton(
+    patterns: &[&str],
+    kind: regex_automata::MatchKind,
+    one: bool,
+) -> Result<Regex, BuildError> {
+    Regex::builder()
+        .syntax(
+            regex_automata::util::syntax::Config::new()
+                .unicode(false)
+                .utf8(false),
+        )
+        .configure(
+            Regex::config()
+                .match_kind(kind)
+                // With every detector in one automaton, its lazy DFA built so many states on
+                // varied text that the default 2 MiB cache was cleared again and again, gave
+                // up and fell back to the PikeVM (8 MB/s on the diverse benchmark text;
+                // 230 MB/s with 64 MiB). A class holds few detectors and reads little of the
+                // text, so its states stay few. Memory is bounded by this, per class and per
+                // thread scanning.
+                .hybrid_cache_capacity(if one { 64 << 20 } else { 16 << 20 })
+                .utf8_empty(false)
+                .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit),
+        )
+        .build_many(patterns)
+        .map_err(|e| BuildError(format!("the detectors do not compile: {e}")))
+}
+
+/// The literals or keywords of a class's detectors, each with the class's patterns that start
+/// with it. A literal that starts with another is dropped (the shorter one finds its places),
+/// so at most one is found at any place.
+fn anchors(
+    detectors: &[&'static Detector],
+    members: &[usize],
+) -> Result<(AhoCorasick, Vec<Vec<usize>>), BuildError> {
+    let of = |i: usize| match detectors[i].locate {
+        Locate::Literal(a) | Locate::Keyword(a) => a,
+        _ => &[],
+    };
+    let mut all: Vec<&str> = members.iter().flat_map(|&i| of(i)).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    let kept: Vec<&str> = all
+        .iter()
+        .filter(|a| !all.iter().any(|b| b != *a && a.starts_with(b)))
+        .copied()
+        .collect();
+    let starting = kept
+        .iter()
+        .map(|k| {
+            (0..members.len())
+                .filter(|&m| of(members[m]).iter().any(|a| a.starts_with(k)))
+                .collect()
+        })
+        .collect();
+    let ac = AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+        .build(kept)
+        .map_err(|e| BuildError(format!("the detectors' anchors do not compile: {e}")))?;
+    Ok((ac, starting))
+}
+
+/// The detectors grouped into classes by [`Locate`] (custom ones in a class of their own, so
+/// their patterns cannot spoil the built-in secrets' literal prefilter), each compiled into one
+/// automaton. With `one`, every detector in one class searched everywhere.
+fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, BuildError> {
+    let mut keys: Vec<(Locate, bool)> = Vec::new();
+    let mut grouped: Vec<Vec<usize>> = Vec::new();
+    for (i, d) in detectors.iter().enumerate() {
+        let key = if one {
+            (Locate::Anywhere, false)
+        } else {
+            (d.locate, d.category == Category::Custom)
+        };
+        match keys
+            .iter()
+            .position(|k| k.0.same_class(key.0) && k.1 == key.1)
+        {
+            Some(c) => grouped[c].push(i),
+            None => {
+                keys.push(key);
+                grouped.push(vec![i]);
+            }
+        }
+    }
+    keys.into_iter()
+        .zip(grouped)
+        .map(|((locate, _), members)| {
+            let patterns: Vec<&str> = members.iter().map(|&i| detectors[i].pattern).collect();
+            let re = automaton(&patterns, regex_automata::MatchKind::LeftmostFirst, one)?;
+            let overlapping =
+                || automaton(&patterns, regex_automata::MatchKind::All, one).map(Retry::Overlapping);
+            let (place, retry) = match locate {
+                Locate::Literal(_) | Locate::Keyword(_) => {
+                    let (ac, starting) = anchors(detectors, &members)?;
+                    let place = if matches!(locate, Locate::Literal(_)) {
+                        Place::Literals(ac)
+                    } else {
+                        Place::Keywords(ac)
+                    };
+                    (place, Retry::ByAnchor(starting))
+                }
+                Locate::Anywhere => (Place::Anywhere, overlapping()?),
+                Locate::At => (Place::At, overlapping()?),
+                Locate::Digits => (Place::Digits, overlapping()?),
+                Locate::CapsDigit => (Place::CapsDigit, overlapping()?),
+                Locate::HexColons => (Place::HexColons, overlapping()?),
+            };
+            Ok(Class {
+                re,
+                members,
+                place,
+                retry,
+            })
+        })
+        .collect()
+}
+
 /// The scanner: find and mask PII and secrets.
 pub struct Scanner {
-    re: Regex,
-    groups: Vec<Option<regex::bytes::Regex>>,
+    /// The detectors grouped by where they are searched.
+    classes: Vec<Class>,
+    /// Per detector whose value is a group of its match, its pattern alone, to find the group.
+    groups: Vec<Option<Regex>>,
     /// Per detector, what `find` needs to know of it.
     traits: Vec<Traits>,
     /// The detector of key blocks cut off (its findings run to the end of the text).
@@ -353,11 +508,18 @@ impl Scanner {
     fn accept(&self, i: usize, text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
         let d = self.detectors[i];
         let bytes = text.as_bytes();
+        if !(d.before)(bytes, start) {
+            return None;
+        }
         let (mut s, mut e) = (start, end);
         if let Some(g) = &self.groups[i] {
-            let caps = g.captures(&bytes[start..end])?;
-            let m = caps.get(d.group)?;
-            (s, e) = (start + m.start(), start + m.end());
+            // Only the match's own bytes are read again (look-around still sees its
+            // neighbours), by the engine that resolves groups.
+            let mut caps = g.create_captures();
+            let input = Input::new(bytes).span(start..end).anchored(Anchored::Yes);
+            g.search_captures(&input, &mut caps);
+            let m = caps.get_group(d.group)?;
+            (s, e) = (m.start, m.end);
         }
         // Whole characters only.
         while s > 0 && !text.is_char_boundary(s) {
@@ -408,55 +570,31 @@ impl Scanner {
     /// Every finding in `text`, in order, not overlapping (overlaps are merged into one span
     /// of the type found first).
     pub fn find(&self, text: &str) -> Vec<Finding> {
-        let mut raw: Vec<(usize, usize, usize)> = Vec::new();
         let bytes = text.as_bytes();
-        let mut at = 0;
-        while at < bytes.len() {
-            let Some(m) = self.re.search(&Input::new(bytes).range(at..)) else {
-                break;
-            };
-            let (start, end, pid) = (m.start(), m.end(), m.pattern().as_usize());
-            if Some(pid) == self.cut_key {
-                // A key block with no end in sight: masked to the end of the text.
-                raw.push((start, text.len(), pid));
-                break;
-            }
-            if let Some((s, e)) = self.accept(pid, text, start, end) {
-                raw.push((s, e, pid));
-                // A value found by its context (`token = …`) may be a token of a known
-                // shape: look inside it too, so the specific type can win.
-                // (Only short values: a long one is masked whole, and looking inside every
-                // long value again would make runs of assignments quadratic.)
-                at = if self.traits[pid].generic && e - s <= 256 {
-                    s.max(start + 1)
-                } else {
-                    end.max(start + 1)
-                };
-                continue;
-            }
-            // The first pattern to match here was no finding: try the others that can start
-            // here, anchored here.
-            let mut found = false;
-            let numeric = self.traits[pid].numeric;
-            for other in 0..self.detectors.len() {
-                if other == pid || self.traits[other].numeric != numeric {
+        let mut raw: Vec<(usize, usize, usize)> = Vec::new();
+        let wants = |p: fn(&Place) -> bool| self.classes.iter().any(|c| p(&c.place));
+        let mut numbers = locate::numbers(
+            bytes,
+            wants(|p| matches!(p, Place::Digits)),
+            wants(|p| matches!(p, Place::CapsDigit)),
+        );
+        for class in &self.classes {
+            let regions = match &class.place {
+                Place::Anywhere => locate::Regions(vec![(0, bytes.len())]),
+                Place::Literals(ac) => {
+                    self.search_from(class, text, &locate::literal_starts(bytes, ac), &mut raw);
                     continue;
                 }
-                let input = Input::new(bytes)
-                    .range(start..)
-                    .anchored(Anchored::Pattern(PatternID::new_unchecked(other)));
-                if let Some(m2) = self.re.search(&input)
-                    && let Some((s, e)) = self.accept(other, text, m2.start(), m2.end())
-                {
-                    raw.push((s, e, other));
-                    at = m2.end().max(start + 1);
-                    found = true;
-                    break;
+                Place::Keywords(ac) => {
+                    self.search_from(class, text, &locate::keyword_starts(bytes, ac), &mut raw);
+                    continue;
                 }
-            }
-            if !found {
-                at = start + 1;
-            }
+                Place::At => locate::around_at(bytes),
+                Place::Digits => std::mem::take(&mut numbers.digits),
+                Place::CapsDigit => std::mem::take(&mut numbers.caps),
+                Place::HexColons => locate::hex_colons(bytes),
+            };
+            self.search(class, text, &regions.0, &mut raw);
         }
         raw.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
         // Merge overlaps; `named` is the detector naming each merged span.
@@ -491,6 +629,151 @@ impl Scanner {
             }
         }
         out
+    }
+
+    /// One class's matches inside `regions`, as `(start, end, detector)`.
+    fn search(
+        &self,
+        class: &Class,
+        text: &str,
+        regions: &[(usize, usize)],
+        raw: &mut Vec<(usize, usize, usize)>,
+    ) {
+        let bytes = text.as_bytes();
+        for &(from, to) in regions {
+            let mut at = from;
+            while at < to {
+                let Some(m) = class.re.search(&Input::new(bytes).range(at..to)) else {
+                    break;
+                };
+                let (start, end) = (m.start(), m.end());
+                let pid = class.members[m.pattern().as_usize()];
+                if Some(pid) == self.cut_key {
+                    // A key block with no end in sight: masked to the end of the text.
+                    raw.push((start, text.len(), pid));
+                    return;
+                }
+                if let Some((s, e)) = self.accept(pid, text, start, end) {
+                    raw.push((s, e, pid));
+                    // A value found by its context (`token = …`) may hold another of its
+                    // class's (only short values: a long one is masked whole, and looking
+                    // inside every long value again would make runs of assignments quadratic).
+                    at = if self.traits[pid].generic && e - s <= 256 {
+                        s.max(start + 1)
+                    } else {
+                        end.max(start + 1)
+                    };
+                    continue;
+                }
+                // The first pattern to match here was no finding: try the others of the class
+                // that can start here, anchored here.
+                let other = self.retry(class, text, pid, start, to, None);
+                at = match other {
+                    Some((s, e, other, end)) => {
+                        raw.push((s, e, other));
+                        end.max(start + 1)
+                    }
+                    None => start + 1,
+                };
+            }
+        }
+    }
+
+    /// One class's matches that start at `starts` (every place one can start, in order), as
+    /// `(start, end, detector)`. Each search is anchored, so it stops where its patterns cannot
+    /// go on. A match that is no finding is read again from each start inside it; that is
+    /// budgeted (eight times the text), so a text built of nested near-misses stays linear.
+    fn search_from(
+        &self,
+        class: &Class,
+        text: &str,
+        starts: &[(usize, usize)],
+        raw: &mut Vec<(usize, usize, usize)>,
+    ) {
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        let mut refused_until = 0;
+        let mut budget = bytes.len().saturating_mul(8).saturating_add(1 << 16);
+        for &(start, anchor) in starts {
+            if start < at {
+                continue;
+            }
+            if start < refused_until {
+                match budget.checked_sub(refused_until - start) {
+                    Some(b) => budget = b,
+                    None => continue,
+                }
+            }
+            let input = Input::new(bytes).range(start..).anchored(Anchored::Yes);
+            let Some(m) = class.re.search(&input) else {
+                continue;
+            };
+            let end = m.end();
+            let pid = class.members[m.pattern().as_usize()];
+            if let Some((s, e)) = self.accept(pid, text, start, end) {
+                raw.push((s, e, pid));
+                at = if self.traits[pid].generic && e - s <= 256 {
+                    s.max(start + 1)
+                } else {
+                    end.max(start + 1)
+                };
+                continue;
+            }
+            refused_until = refused_until.max(end);
+            if let Some((s, e, other, end)) =
+                self.retry(class, text, pid, start, bytes.len(), Some(anchor))
+            {
+                raw.push((s, e, other));
+                at = end.max(start + 1);
+            }
+        }
+    }
+
+    /// After detector `pid`'s match at `start` was no finding: the first other detector of the
+    /// class (of the same numeric kind) whose match anchored at `start` is one, with that
+    /// match's end. `anchor`: the literal or keyword found at `start`, in an anchored class.
+    fn retry(
+        &self,
+        class: &Class,
+        text: &str,
+        pid: usize,
+        start: usize,
+        to: usize,
+        anchor: Option<usize>,
+    ) -> Option<(usize, usize, usize, usize)> {
+        let numeric = self.traits[pid].numeric;
+        let bytes = text.as_bytes();
+        let mut here = regex_automata::PatternSet::new(class.re.pattern_len());
+        match (&class.retry, anchor) {
+            (Retry::ByAnchor(starting), Some(a)) => {
+                for &k in starting.get(a).into_iter().flatten() {
+                    here.insert(PatternID::new_unchecked(k));
+                }
+            }
+            (Retry::Overlapping(all), _) => {
+                let input = Input::new(bytes).range(start..to).anchored(Anchored::Yes);
+                all.which_overlapping_matches(&input, &mut here);
+            }
+            (Retry::ByAnchor(_), None) => {
+                for k in 0..class.members.len() {
+                    here.insert(PatternID::new_unchecked(k));
+                }
+            }
+        }
+        class.members.iter().enumerate().find_map(|(k, &other)| {
+            if other == pid
+                || self.traits[other].numeric != numeric
+                || !here.contains(PatternID::new_unchecked(k))
+            {
+                return None;
+            }
+            let input = Input::new(bytes)
+                .range(start..to)
+                .anchored(Anchored::Pattern(PatternID::new_unchecked(k)));
+            let m = class.re.search(&input)?;
+            let (s, e) = self.accept(other, text, m.start(), m.end())?;
+            Some((s, e, other, m.end()))
+        })
     }
 
     /// Whether findings of `kind` are secrets (or custom types) rather than personal data.

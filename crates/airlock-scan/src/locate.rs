@@ -1,0 +1,451 @@
+//! Where to look. Each class of detectors is searched only where its matches can be: from each
+//! place one of its keywords or literals starts (an anchored search, which stops as soon as
+//! the pattern cannot go on), or inside the regions around an `@`, a run of digits, capitals
+//! before a digit, or colons between hex digits. Finding those is a pass of cheap byte tests
+//! (masks of 64 bytes at a time, `memchr`, Teddy over literals), so the automata read a small
+//! part of the text and no region is read twice.
+//!
+//! Every finder is *complete* for its detectors: any match of one of them starts at one of the
+//! places, or lies wholly inside one region (the argument is on each finder, and
+//! `tests/engines.rs` checks it against one automaton over the whole text). Regions come out
+//! sorted and disjoint.
+
+use aho_corasick::AhoCorasick;
+use wide::u8x16;
+
+/// How far before an `@` a match may start (a local part is at most 64 bytes).
+const LOCAL: usize = 64;
+
+/// Sorted, disjoint `start..end` byte ranges.
+#[derive(Debug, Default)]
+pub struct Regions(pub Vec<(usize, usize)>);
+
+impl Regions {
+    /// Add `start..end`, merged with the last region where they touch (starts come in order,
+    /// or at least not before the last region's start).
+    fn push(&mut self, start: usize, end: usize) {
+        match self.0.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => self.0.push((start, end)),
+        }
+    }
+}
+
+/// Every position where one of `literals` starts (exact case), in order, with which one.
+pub fn literal_starts(text: &[u8], literals: &AhoCorasick) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(m) = literals.find(aho_corasick::Input::new(text).span(pos..text.len())) {
+        out.push((m.start(), m.pattern().as_usize()));
+        pos = m.start() + 1;
+    }
+    out
+}
+
+/// The longest keyword is shorter than this, so a keyword split by a chunk's end is found
+/// whole in the overlap.
+const OVERLAP: usize = 32;
+const CHUNK: usize = 16 << 10;
+
+/// Every position where one of `keywords` (held in lower case) starts in any letter case, in
+/// order, with which one. The text is lowered a chunk at a time.
+pub fn keyword_starts(text: &[u8], keywords: &AhoCorasick) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut lower = vec![0u8; CHUNK.min(text.len()) + OVERLAP];
+    let mut c = 0;
+    while c < text.len() {
+        let end = (c + CHUNK + OVERLAP).min(text.len());
+        let buf = &mut lower[..end - c];
+        for (o, i) in buf.iter_mut().zip(&text[c..end]) {
+            *o = i.to_ascii_lowercase();
+        }
+        let mut pos = 0;
+        while let Some(m) = keywords.find(aho_corasick::Input::new(&*buf).span(pos..buf.len())) {
+            if m.start() >= CHUNK {
+                break;
+            }
+            out.push((c + m.start(), m.pattern().as_usize()));
+            pos = m.start() + 1;
+        }
+        c += CHUNK;
+    }
+    out
+}
+
+/// Bytes of an e-mail address's local part, and of any address's domain.
+fn local_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+fn domain_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
+}
+
+/// Around each `@`: up to 64 bytes of local part before it, the domain after it.
+pub fn around_at(text: &[u8]) -> Regions {
+    let mut out = Regions::default();
+    for p in memchr::memchr_iter(b'@', text) {
+        if p + 1 < text.len() && !domain_byte(text[p + 1]) {
+            continue;
+        }
+        if p == 0 || !local_byte(text[p - 1]) {
+            continue;
+        }
+        let mut e = p + 1;
+        while e < text.len() && domain_byte(text[e]) {
+            e += 1;
+        }
+        out.push(p.saturating_sub(LOCAL), e);
+    }
+    out
+}
+
+/// Bytes of a number as people write them: digits and `+-.()/ `.
+static NUMBER_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_digit() || matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'+');
+        b += 1;
+    }
+    t
+};
+fn number_byte(b: u8) -> bool {
+    NUMBER_BYTE[usize::from(b)]
+}
+
+/// A bit per byte of `v` (16 bytes) that lies in `lo..=hi`.
+fn between(v: u8x16, lo: u8, hi: u8) -> u64 {
+    let off = v - u8x16::splat(lo);
+    let inside = off.min(u8x16::splat(hi - lo)).cmp_eq(off);
+    // `move_mask` sets the low 16 bits, one per byte.
+    u64::from(inside.move_mask() as u16)
+}
+
+/// One block's (at most 64 bytes) classes of bytes, a bit per byte.
+#[derive(Clone, Copy, Default)]
+struct Masks {
+    digits: u64,
+    caps: u64,
+    /// Bytes of a number as people write them: digits and `+-.()/ `.
+    number: u64,
+    dots: u64,
+}
+
+/// Classify one block (SIMD, 16 bytes at a time; SSE2 on x86-64).
+fn masks(block: &[u8]) -> Masks {
+    let mut m = Masks::default();
+    for (k, w) in block.chunks(16).enumerate() {
+        let mut lanes = [0u8; 16];
+        lanes[..w.len()].copy_from_slice(w);
+        let v = u8x16::from(lanes);
+        let at = 16 * k;
+        let digits = between(v, b'0', b'9');
+        m.digits |= digits << at;
+        m.caps |= between(v, b'A', b'Z') << at;
+        let dots = between(v, b'.', b'.');
+        m.dots |= dots << at;
+        // `-./` and digits are one range, `()` another.
+        m.number |= (between(v, b'-', b'9')
+            | between(v, b'(', b')')
+            | between(v, b'+', b'+')
+            | between(v, b' ', b' '))
+            << at;
+    }
+    m
+}
+
+/// The bits `i` of `d` (64 bits, then `next`'s) where bits `i..i + 7` hold at least 4 ones: a
+/// bit-sliced sum of seven shifted copies.
+fn dense4(d: u64, next: u64) -> u64 {
+    let x = u128::from(d) | (u128::from(next) << 64);
+    let s = |k: u32| (x >> k) as u64;
+    let half = |a: u64, b: u64| (a ^ b, a & b);
+    let add2 = |(a0, a1): (u64, u64), (b0, b1): (u64, u64)| {
+        let c = a0 & b0;
+        (a0 ^ b0, a1 ^ b1 ^ c, (a1 & b1) | (c & (a1 ^ b1)))
+    };
+    let ab = add2(half(s(0), s(1)), half(s(2), s(3)));
+    let ce = add2(half(s(4), s(5)), half(s(6), 0));
+    let k0 = ab.0 & ce.0;
+    let k1 = (ab.1 & ce.1) | (k0 & (ab.1 ^ ce.1));
+    let bit2 = ab.2 ^ ce.2 ^ k1;
+    let carry = (ab.2 & ce.2) | (k1 & (ab.2 ^ ce.2));
+    bit2 | carry
+}
+
+/// The bits `i` of `n` (64 bits, then `next`'s) where bits `i..i + 7` are all ones.
+fn all7(n: u64, next: u64) -> u64 {
+    let x = u128::from(n) | (u128::from(next) << 64);
+    (0..7).fold(!0u64, |acc, k| acc & (x >> k) as u64)
+}
+
+/// The regions of the number detectors and of the capital-letter codes, from one pass.
+pub struct NumberRegions {
+    /// Runs of digits and `+-.()/ ` with enough digits for a finding (at least 8, or 4 with
+    /// three dots), each holding 7 bytes with 4 digits: every card, phone, SSN, Aadhaar and
+    /// IPv4 address (`1.2.3.4` at the least) has such 7 bytes, and lies inside one such run.
+    pub digits: Regions,
+    /// 5 bytes before to 45 after two capitals followed by a digit: IBANs (at most 43 bytes
+    /// with spaces), PANs and IFSC codes all start at most 5 bytes before such a digit.
+    pub caps: Regions,
+}
+
+/// Find both kinds of number regions (`want_digits`, `want_caps` say which are needed).
+pub fn numbers(text: &[u8], want_digits: bool, want_caps: bool) -> NumberRegions {
+    let mut out = NumberRegions {
+        digits: Regions::default(),
+        caps: Regions::default(),
+    };
+    if !want_digits && !want_caps {
+        return out;
+    }
+    let blocks: Vec<&[u8]> = text.chunks(64).collect();
+    let mut next = blocks.first().map_or(Masks::default(), |b| masks(b));
+    // The capitals of the previous block.
+    let mut caps_before = 0u64;
+    let mut covered = 0;
+    for k in 0..blocks.len() {
+        let m = next;
+        next = blocks.get(k + 1).map_or(Masks::default(), |b| masks(b));
+        let o = k * 64;
+        if want_caps {
+            let two = ((m.caps << 1) | (caps_before >> 63)) & ((m.caps << 2) | (caps_before >> 62));
+            let mut hits = m.digits & two;
+            while hits != 0 {
+                let p = o + hits.trailing_zeros() as usize;
+                hits &= hits - 1;
+                out.caps.push(p.saturating_sub(5), (p + 45).min(text.len()));
+            }
+            caps_before = m.caps;
+        }
+        if !want_digits || m.digits == 0 {
+            continue;
+        }
+        let mut hits = dense4(m.digits, next.digits) & all7(m.number, next.number);
+        while hits != 0 {
+            let i = hits.trailing_zeros() as usize;
+            hits &= hits - 1;
+            if o + i < covered {
+                continue;
+            }
+            // The run around the window's first digit.
+            let window = ((u128::from(m.digits) | (u128::from(next.digits) << 64)) >> i) as u64;
+            let q = o + i + window.trailing_zeros() as usize;
+            let (s, e) = run(text, &m, o, q, covered);
+            covered = e.max(q + 1);
+            // Later windows that start inside this run are done with it.
+            if covered - o < 64 {
+                hits &= !0u64 << (covered - o);
+            } else {
+                hits = 0;
+            }
+            let (digits, dots) = if s >= o && e <= o + 64 {
+                let span = ones(s - o, e - o);
+                (
+                    (m.digits & span).count_ones(),
+                    (m.dots & span).count_ones(),
+                )
+            } else {
+                let r = &text[s..e];
+                (
+                    r.iter().filter(|b| b.is_ascii_digit()).count() as u32,
+                    r.iter().filter(|&&b| b == b'.').count() as u32,
+                )
+            };
+            if digits >= 8 || (digits >= 4 && dots >= 3) {
+                out.digits.push(s, e);
+            }
+        }
+    }
+    out
+}
+
+/// Bits `from..to` (at most 64) set.
+fn ones(from: usize, to: usize) -> u64 {
+    let upto = if to >= 64 { !0 } else { (1u64 << to) - 1 };
+    upto & (!0u64 << from)
+}
+
+/// The run of number bytes around byte `q` (in the block at `o`, with masks `m`), not reaching
+/// back before `floor`: found in the block's mask, or byte by byte where it leaves the block.
+fn run(text: &[u8], m: &Masks, o: usize, q: usize, floor: usize) -> (usize, usize) {
+    let i = q - o;
+    if i >= 64 {
+        let mut s = q;
+        while s > floor && number_byte(text[s - 1]) {
+            s -= 1;
+        }
+        let mut e = q;
+        while e < text.len() && number_byte(text[e]) {
+            e += 1;
+        }
+        return (s, e);
+    }
+    let below = !m.number & ones(0, i);
+    let s = if below != 0 {
+        o + 64 - below.leading_zeros() as usize
+    } else {
+        let mut s = o;
+        while s > floor && number_byte(text[s - 1]) {
+            s -= 1;
+        }
+        s
+    }
+    .max(floor);
+    let after = (!m.number) >> i;
+    let e = if after != 0 && (after.trailing_zeros() as usize) < 64 - i {
+        q + after.trailing_zeros() as usize
+    } else {
+        let mut e = o + 64;
+        while e < text.len() && number_byte(text[e]) {
+            e += 1;
+        }
+        e
+    };
+    (s, e.min(text.len()))
+}
+
+/// Bytes of an IPv6 address.
+fn hex_colon(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':'
+}
+
+/// Runs of hex digits and colons holding `::` or at least 7 colons: every IPv6 address lies
+/// inside one.
+pub fn hex_colons(text: &[u8]) -> Regions {
+    let mut out = Regions::default();
+    let mut covered = 0;
+    for p in memchr::memchr_iter(b':', text) {
+        if p < covered {
+            continue;
+        }
+        let next = text.get(p + 1).copied();
+        let before_hex = p > 0 && text[p - 1].is_ascii_hexdigit();
+        if next != Some(b':') && !(before_hex && next.is_some_and(|b| b.is_ascii_hexdigit())) {
+            continue;
+        }
+        let mut s = p;
+        while s > covered && hex_colon(text[s - 1]) {
+            s -= 1;
+        }
+        let mut e = p;
+        let (mut colons, mut double) = (0, false);
+        while e < text.len() && hex_colon(text[e]) {
+            if text[e] == b':' {
+                colons += 1;
+                double |= e > s && text[e - 1] == b':';
+            }
+            e += 1;
+        }
+        covered = e;
+        if double || colons >= 7 {
+            out.push(s, e);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive_dense4(bits: u128) -> u64 {
+        (0..64)
+            .filter(|&i| ((bits >> i) & 0x7f).count_ones() >= 4)
+            .fold(0, |m, i| m | (1 << i))
+    }
+
+    #[test]
+    fn masks_match_a_loop() {
+        let bytes: Vec<u8> = (0..=255u8).chain(b"0123456789:@AZaz/".iter().copied()).collect();
+        for block in bytes.chunks(64).chain(bytes[3..].chunks(37)) {
+            let m = masks(block);
+            for (j, &b) in block.iter().enumerate() {
+                assert_eq!(m.digits >> j & 1 == 1, b.is_ascii_digit(), "{b}");
+                assert_eq!(m.caps >> j & 1 == 1, b.is_ascii_uppercase(), "{b}");
+                assert_eq!(m.number >> j & 1 == 1, number_byte(b), "{b}");
+                assert_eq!(m.dots >> j & 1 == 1, b == b'.', "{b}");
+            }
+            assert_eq!(m.digits.checked_shr(block.len() as u32).unwrap_or(0), 0);
+        }
+    }
+
+    /// The number regions, found byte by byte.
+    fn naive_digit_regions(t: &[u8]) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < t.len() {
+            if !number_byte(t[i]) {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            while i < t.len() && number_byte(t[i]) {
+                i += 1;
+            }
+            let r = &t[s..i];
+            let digits = r.iter().filter(|b| b.is_ascii_digit()).count();
+            let dots = r.iter().filter(|&&b| b == b'.').count();
+            let dense = (0..r.len().saturating_sub(6)).any(|j| {
+                r[j..j + 7]
+                    .iter()
+                    .filter(|b| b.is_ascii_digit())
+                    .count()
+                    >= 4
+            });
+            if dense && (digits >= 8 || (digits >= 4 && dots >= 3)) {
+                out.push((s, i));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn digit_regions_are_the_dense_number_runs() {
+        let text = crate::bench_text::diverse(300_000, 3);
+        let found = numbers(text.as_bytes(), true, false).digits.0;
+        assert_eq!(found, naive_digit_regions(text.as_bytes()));
+        let text = crate::bench_text::worst_case(100_000, 3);
+        let found = numbers(text.as_bytes(), true, false).digits.0;
+        assert_eq!(found, naive_digit_regions(text.as_bytes()));
+        // Runs across block ends, at the very start and end.
+        for n in [1, 7, 60, 63, 64, 65, 127, 130] {
+            let t: Vec<u8> = (0..n).map(|i| if i % 9 == 4 { b'x' } else { b'0' + (i % 10) as u8 }).collect();
+            assert_eq!(numbers(&t, true, false).digits.0, naive_digit_regions(&t), "{n}");
+        }
+    }
+
+    #[test]
+    fn dense4_counts_like_a_loop() {
+        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (a, b) = (x, x.rotate_left(23) & x.rotate_left(41));
+            assert_eq!(
+                dense4(a, b),
+                naive_dense4(u128::from(a) | (u128::from(b) << 64))
+            );
+        }
+    }
+
+    #[test]
+    fn regions_hold_their_values() {
+        let t = b"call +1 (415) 555-0132 or mail ada@example.org, card 4111 1111 1111 1111, \
+                  ip 10.0.0.1, v6 fe80::1, iban DE89 3704 0044 0532 0130 00 now";
+        let n = numbers(t, true, true);
+        let s = std::str::from_utf8(t).unwrap();
+        let inside = |r: &Regions, v: &str| {
+            let at = s.find(v).unwrap();
+            r.0.iter().any(|&(a, b)| a <= at && at + v.len() <= b)
+        };
+        assert!(inside(&n.digits, "+1 (415) 555-0132"));
+        assert!(inside(&n.digits, "4111 1111 1111 1111"));
+        assert!(inside(&n.digits, "10.0.0.1"));
+        assert!(inside(&n.caps, "DE89 3704 0044 0532 0130 00"));
+        assert!(inside(&around_at(t), "ada@example.org"));
+        assert!(inside(&hex_colons(t), "fe80::1"));
+    }
+}
