@@ -61,6 +61,8 @@ fn text_with_findings(kb: usize, findings_per_10kb: usize) -> String {
 
 fn bench(c: &mut Criterion) {
     let scanner = Scanner::builder().build().unwrap();
+    // The previous engine: every detector in one automaton over the whole text.
+    let reference = Scanner::builder().one_automaton().build().unwrap();
     // `[a-z]`-led, so no prefilter applies: every byte is a DFA transition.
     let dfa = DFA::new(r"[a-z]zqzq[0-9]+").unwrap();
     let mut cache = dfa.create_cache();
@@ -89,6 +91,11 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("find, {name}"), |b| {
             b.iter(|| black_box(scanner.find(black_box(&text))))
         });
+        if !name.starts_with("best") {
+            g.bench_function(format!("reference: one automaton, {name}"), |b| {
+                b.iter(|| black_box(reference.find(black_box(&text))))
+            });
+        }
         g.bench_function(format!("baseline: a loop for one byte, {name}"), |b| {
             b.iter(|| black_box(text.as_bytes().iter().position(|&c| c == 0xff)))
         });

@@ -54,9 +54,10 @@ pub struct Detector {
     pub partial: Partial,
     /// Where its matches can be, so the scanner reads only there.
     pub locate: Locate,
-    /// What must come right before a match (the text, and where the match starts): context
-    /// a pattern that starts at its anchor cannot hold.
-    pub before: fn(&[u8], usize) -> bool,
+    /// Whether the match's surroundings allow a finding (the text, the match's start and
+    /// end): context a pattern that starts at its anchor cannot hold, and context that makes
+    /// a well-formed value something else (a shell prompt, a version, an account id).
+    pub context: fn(&[u8], usize, usize) -> bool,
 }
 
 /// Where a detector's matches can be. Detectors that share one are searched together, by one
@@ -86,40 +87,166 @@ impl Locate {
     }
 }
 
+/// What a detector deliberately leaves unmasked, for `airlock scan --list`: the first thing a
+/// newcomer pastes is often a documentation example.
+pub fn not_masked(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "aws_access_key_id" | "aws_secret_access_key" => {
+            "values with EXAMPLE in them: AWS's documentation keys (AKIAIOSFODNN7EXAMPLE, wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY) are public and valid-looking, and masking them would flag every tutorial"
+        }
+        "password_assignment"
+        | "password_argument"
+        | "high_entropy_secret"
+        | "connection_string" => {
+            "placeholders and references: ${DB_PASSWORD}, $API_KEY, {{ token }}, <your-key>, ********, values with example, placeholder or redacted in them"
+        }
+        "credit_card" => "numbers that fail the Luhn check or match no card brand",
+        "aadhaar" => {
+            "numbers that fail the Verhoeff check, and cloud account ids (arn:aws:…::123456789012, AccountId)"
+        }
+        "iban" => "IBANs that fail mod-97 or have the wrong length for their country",
+        "email" => "shell prompts (deploy@web-01.example.com:~$)",
+        "ipv4" => "versions (version 10.0.0.1, Chrome/1.2.3.4)",
+        _ => return None,
+    })
+}
+
 pub(crate) fn any(_: &str) -> bool {
     true
 }
-pub(crate) fn anything_before(_: &[u8], _: usize) -> bool {
+pub(crate) fn any_context(_: &[u8], _: usize, _: usize) -> bool {
     true
 }
 fn word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 /// ` --password=…`: one or two dashes after whitespace.
-fn dashes_after_space(t: &[u8], at: usize) -> bool {
-    let dashes = t[..at].iter().rev().take(2).take_while(|&&b| b == b'-').count();
+fn dashes_after_space(t: &[u8], at: usize, _: usize) -> bool {
+    let dashes = t[..at]
+        .iter()
+        .rev()
+        .take(2)
+        .take_while(|&&b| b == b'-')
+        .count();
     dashes > 0 && at > dashes && t[at - dashes - 1].is_ascii_whitespace()
 }
 /// `postgres://`: a scheme that can carry credentials, as a word of its own, before the `://`.
-fn credential_scheme(t: &[u8], at: usize) -> bool {
+fn credential_scheme(t: &[u8], at: usize, _: usize) -> bool {
     const SCHEMES: &[&str] = &[
-        "postgres", "postgresql", "mysql", "mariadb", "mongodb", "mongodb+srv", "redis",
-        "rediss", "amqp", "amqps", "mssql", "sqlserver", "http", "https", "ftp", "smtp", "ldap",
+        "postgres",
+        "postgresql",
+        "mysql",
+        "mariadb",
+        "mongodb",
+        "mongodb+srv",
+        "redis",
+        "rediss",
+        "amqp",
+        "amqps",
+        "mssql",
+        "sqlserver",
+        "http",
+        "https",
+        "ftp",
+        "smtp",
+        "ldap",
     ];
     let head = &t[..at];
     let alone = |len: usize| len == head.len() || !word(head[head.len() - len - 1]);
-    let ends_with = |s: &[u8]| head.len() >= s.len() && head[head.len() - s.len()..].eq_ignore_ascii_case(s);
-    if SCHEMES.iter().any(|s| ends_with(s.as_bytes()) && alone(s.len())) {
+    let ends_with =
+        |s: &[u8]| head.len() >= s.len() && head[head.len() - s.len()..].eq_ignore_ascii_case(s);
+    if SCHEMES
+        .iter()
+        .any(|s| ends_with(s.as_bytes()) && alone(s.len()))
+    {
         return true;
     }
     // `jdbc:<driver>`: letters after `jdbc:`.
-    let letters = head.iter().rev().take_while(|b| b.is_ascii_alphabetic()).count();
+    let letters = head
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .count();
     letters > 0 && {
         let rest = &head[..head.len() - letters];
         rest.len() >= 5
             && rest[rest.len() - 5..].eq_ignore_ascii_case(b"jdbc:")
             && (rest.len() == 5 || !word(rest[rest.len() - 6]))
     }
+}
+/// The bytes before `at`, back to (not including) the start of the line, at most `n`.
+fn line_before(t: &[u8], at: usize, n: usize) -> &[u8] {
+    let from = at.saturating_sub(n);
+    let head = &t[from..at];
+    match head.iter().rposition(|&b| b == b'\n') {
+        Some(i) => &head[i + 1..],
+        None => head,
+    }
+}
+fn ends_with_word(head: &[u8], words: &[&str]) -> bool {
+    words.iter().any(|w| {
+        let w = w.as_bytes();
+        head.len() >= w.len()
+            && head[head.len() - w.len()..].eq_ignore_ascii_case(w)
+            && (head.len() == w.len() || !word(head[head.len() - w.len() - 1]))
+    })
+}
+/// `deploy@web-01.prod.example.com:~$`: a shell prompt (user, host, then `:` and a path), not
+/// an e-mail address.
+fn not_a_prompt(t: &[u8], _: usize, end: usize) -> bool {
+    !(t.get(end) == Some(&b':') && matches!(t.get(end + 1), Some(b'~' | b'/')))
+}
+/// `version 2.4.1.0`, `Foo/1.2.3.4`, `v1.2.3.4`: a version, not an address.
+fn not_a_version(t: &[u8], at: usize, _: usize) -> bool {
+    let head = line_before(t, at, 24);
+    let trimmed = head.trim_ascii_end();
+    let trimmed = trimmed
+        .strip_suffix(b":")
+        .unwrap_or(trimmed)
+        .trim_ascii_end();
+    if ends_with_word(
+        trimmed,
+        &[
+            "version", "ver", "release", "build", "firmware", "kernel", "v",
+        ],
+    ) {
+        return false;
+    }
+    // A product token right before it: `Chrome/1.2.3.4`.
+    !(head.last() == Some(&b'/') && head.len() >= 2 && head[head.len() - 2].is_ascii_alphabetic())
+}
+/// `arn:aws:iam::123456789012:role/x`, `"AccountId": "…"`, `account 1234…`: a cloud account
+/// id, not an Aadhaar number.
+fn not_an_account(t: &[u8], at: usize, _: usize) -> bool {
+    let head = line_before(t, at, 40);
+    if head.ends_with(b"::") || head.ends_with(b":aws:") {
+        return false;
+    }
+    let lower = head.to_ascii_lowercase();
+    !(lower.windows(7).any(|w| w == b"account") || lower.windows(4).any(|w| w == b"arn:"))
+}
+/// `sha256: …`, `etag`, `checksum`, `secret_key_hash`: a digest is named as one; it is not a
+/// secret however random it looks.
+fn not_a_digest(t: &[u8], at: usize, _: usize) -> bool {
+    const NAMES: &[&[u8]] = &[
+        b"hash",
+        b"sha1",
+        b"sha256",
+        b"sha512",
+        b"md5",
+        b"checksum",
+        b"digest",
+        b"etag",
+        b"fingerprint",
+        b"integrity",
+    ];
+    let name: Vec<u8> = t[at..]
+        .iter()
+        .take(48)
+        .take_while(|&&b| !matches!(b, b'=' | b':' | b'"' | b'\'' | b' ' | b'\t'))
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    !NAMES.iter().any(|n| name.windows(n.len()).any(|w| w == *n))
 }
 fn not_placeholder(v: &str) -> bool {
     !validate::placeholder(v)
@@ -162,11 +289,11 @@ pub static CUT_PRIVATE_KEY: Detector = Detector {
     bounded: false,
     partial: Partial::Nothing,
     locate: Locate::Anywhere,
-    before: anything_before,
+    context: any_context,
 };
 
 macro_rules! detectors {
-    ($( $kind:literal, $cat:ident, $group:literal, $validate:expr, $bounded:literal, $partial:expr, $locate:expr, $before:expr, $pattern:literal; )*) => {
+    ($( $kind:literal, $cat:ident, $group:literal, $validate:expr, $bounded:literal, $partial:expr, $locate:expr, $context:expr, $pattern:literal; )*) => {
         /// Every built-in detector, in priority order (earlier wins where two match at the same place).
         pub static DETECTORS: &[Detector] = &[
             $( Detector {
@@ -178,7 +305,7 @@ macro_rules! detectors {
                 bounded: $bounded,
                 partial: $partial,
                 locate: $locate,
-                before: $before,
+                context: $context,
             }, )*
         ];
     };
@@ -186,92 +313,92 @@ macro_rules! detectors {
 
 detectors! {
     // ── secrets with a recognisable shape ─────────────────────────────────────────────────
-    "private_key", Secret, 0, any, false, Partial::Nothing, Locate::Anywhere, anything_before,
+    "private_key", Secret, 0, any, false, Partial::Nothing, Locate::Anywhere, any_context,
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----";
-    "aws_access_key_id", Secret, 0, not_example, true, Partial::Prefix(4), Locate::Anywhere, anything_before,
+    "aws_access_key_id", Secret, 0, not_example, true, Partial::Prefix(4), Locate::Anywhere, any_context,
         r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z2-7]{16}\b";
-    "aws_secret_access_key", Secret, 1, not_example, true, Partial::Nothing, Locate::Keyword(&["aws", "secret"]), anything_before,
+    "aws_secret_access_key", Secret, 1, not_example, true, Partial::Nothing, Locate::Keyword(&["aws", "secret"]), any_context,
         r#"(?i:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key)["']?\s*(?:=|:|=>)\s*["']?([A-Za-z0-9/+]{40})\b"#;
-    "github_token", Secret, 0, any, true, Partial::Prefix(4), Locate::Anywhere, anything_before,
+    "github_token", Secret, 0, any, true, Partial::Prefix(4), Locate::Anywhere, any_context,
         r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b";
-    "github_fine_grained_token", Secret, 0, any, true, Partial::Prefix(11), Locate::Anywhere, anything_before,
+    "github_fine_grained_token", Secret, 0, any, true, Partial::Prefix(11), Locate::Anywhere, any_context,
         r"\bgithub_pat_[A-Za-z0-9_]{82}\b";
-    "gitlab_token", Secret, 0, any, true, Partial::Prefix(6), Locate::Anywhere, anything_before,
+    "gitlab_token", Secret, 0, any, true, Partial::Prefix(6), Locate::Anywhere, any_context,
         r"\bgl(?:pat|ptt|dt|rt)-[A-Za-z0-9_-]{20,}(?:\.[A-Za-z0-9]+)*";
-    "slack_token", Secret, 0, any, true, Partial::Prefix(5), Locate::Anywhere, anything_before,
+    "slack_token", Secret, 0, any, true, Partial::Prefix(5), Locate::Anywhere, any_context,
         r"\bxox[abposr]-[A-Za-z0-9-]{10,}";
-    "slack_webhook", Secret, 0, any, false, Partial::Nothing, Locate::Anywhere, anything_before,
+    "slack_webhook", Secret, 0, any, false, Partial::Nothing, Locate::Anywhere, any_context,
         r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9_/]{20,}";
-    "stripe_key", Secret, 0, any, true, Partial::Prefix(8), Locate::Anywhere, anything_before,
+    "stripe_key", Secret, 0, any, true, Partial::Prefix(8), Locate::Anywhere, any_context,
         r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}";
-    "google_api_key", Secret, 0, any, true, Partial::Prefix(4), Locate::Anywhere, anything_before,
+    "google_api_key", Secret, 0, any, true, Partial::Prefix(4), Locate::Anywhere, any_context,
         r"\bAIza[0-9A-Za-z_-]{35}";
-    "anthropic_key", Secret, 0, any, true, Partial::Prefix(7), Locate::Anywhere, anything_before,
+    "anthropic_key", Secret, 0, any, true, Partial::Prefix(7), Locate::Anywhere, any_context,
         r"\bsk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{32,}";
-    "openai_key", Secret, 0, any, true, Partial::Prefix(3), Locate::Anywhere, anything_before,
+    "openai_key", Secret, 0, any, true, Partial::Prefix(3), Locate::Anywhere, any_context,
         r"\bsk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})";
-    "huggingface_token", Secret, 0, any, true, Partial::Prefix(3), Locate::Anywhere, anything_before,
+    "huggingface_token", Secret, 0, any, true, Partial::Prefix(3), Locate::Anywhere, any_context,
         r"\bhf_[A-Za-z0-9]{34,}";
-    "npm_token", Secret, 0, any, true, Partial::Prefix(4), Locate::Anywhere, anything_before,
+    "npm_token", Secret, 0, any, true, Partial::Prefix(4), Locate::Anywhere, any_context,
         r"\bnpm_[A-Za-z0-9]{36}\b";
-    "pypi_token", Secret, 0, any, true, Partial::Prefix(5), Locate::Anywhere, anything_before,
+    "pypi_token", Secret, 0, any, true, Partial::Prefix(5), Locate::Anywhere, any_context,
         r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}";
-    "sendgrid_key", Secret, 0, any, true, Partial::Prefix(3), Locate::Anywhere, anything_before,
+    "sendgrid_key", Secret, 0, any, true, Partial::Prefix(3), Locate::Anywhere, any_context,
         r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}";
-    "twilio_api_key", Secret, 0, any, true, Partial::Prefix(2), Locate::Literal(&["SK"]), anything_before,
+    "twilio_api_key", Secret, 0, any, true, Partial::Prefix(2), Locate::Literal(&["SK"]), any_context,
         r"\bSK[0-9a-fA-F]{32}\b";
-    "shopify_token", Secret, 0, any, true, Partial::Prefix(6), Locate::Anywhere, anything_before,
+    "shopify_token", Secret, 0, any, true, Partial::Prefix(6), Locate::Anywhere, any_context,
         r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b";
-    "digitalocean_token", Secret, 0, any, true, Partial::Prefix(7), Locate::Anywhere, anything_before,
+    "digitalocean_token", Secret, 0, any, true, Partial::Prefix(7), Locate::Anywhere, any_context,
         r"\bdo[opr]_v1_[a-f0-9]{64}\b";
-    "azure_storage_key", Secret, 1, any, false, Partial::Nothing, Locate::Keyword(&["accountkey"]), anything_before,
+    "azure_storage_key", Secret, 1, any, false, Partial::Nothing, Locate::Keyword(&["accountkey"]), any_context,
         r"(?i:AccountKey)=([A-Za-z0-9+/]{86}==)";
-    "jwt", Secret, 0, jwt, true, Partial::Nothing, Locate::Anywhere, anything_before,
+    "jwt", Secret, 0, jwt, true, Partial::Nothing, Locate::Anywhere, any_context,
         r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}";
     // ── secrets found by their context ────────────────────────────────────────────────────
-    "bearer_token", Secret, 1, not_placeholder, false, Partial::Nothing, Locate::Keyword(&["bearer"]), anything_before,
+    "bearer_token", Secret, 1, not_placeholder, false, Partial::Nothing, Locate::Keyword(&["bearer"]), any_context,
         r"(?i:\bbearer)\s+([A-Za-z0-9._~+/-]{16,}=*)";
-    "basic_auth", Secret, 1, not_placeholder, false, Partial::Nothing, Locate::Keyword(&["authorization"]), anything_before,
+    "basic_auth", Secret, 1, not_placeholder, false, Partial::Nothing, Locate::Keyword(&["authorization"]), any_context,
         r#"(?i:\bauthorization["']?\s*:\s*["']?basic)\s+([A-Za-z0-9+/]{8,}=*)"#;
     "connection_string", Secret, 1, not_placeholder, false, Partial::Nothing, Locate::Literal(&["://"]), credential_scheme,
         r"://[^\s:/@]{0,64}:([^\s/@]{1,128})@";
     "password_argument", Secret, 1, not_placeholder, false, Partial::Nothing, Locate::Keyword(&["pass", "token", "api", "secret", "client"]), dashes_after_space,
         r"(?i:password|passwd|pass|token|api-key|secret|client-secret)(?:=|\s+)([^\s\x22']{4,})";
-    "password_assignment", Secret, 1, not_placeholder, false, Partial::Nothing, Locate::Keyword(&["pass", "pwd", "secret", "api", "access", "auth", "refresh", "private"]), anything_before,
+    "password_assignment", Secret, 1, not_placeholder, false, Partial::Nothing, Locate::Keyword(&["pass", "pwd", "secret", "api", "access", "auth", "refresh", "private"]), any_context,
         r#"(?i:password|passwd|passphrase|pwd|pass|secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|refresh[_-]?token|private[_-]?key)["']?\s*(?:=|:|=>)\s*["']?([^\s"',;&<>]{4,})"#;
-    "high_entropy_secret", Secret, 1, high_entropy, false, Partial::Nothing, Locate::Keyword(&["key", "secret", "token", "credential", "signature", "salt", "auth"]), anything_before,
+    "high_entropy_secret", Secret, 1, high_entropy, false, Partial::Nothing, Locate::Keyword(&["key", "secret", "token", "credential", "signature", "salt", "auth"]), not_a_digest,
         r#"(?i:(?:key|secret|token|credential|signature|salt|auth)[a-z0-9_.-]{0,32})["']?\s*(?:=|:|=>)\s*["']?([A-Za-z0-9+/=_-]{20,})"#;
     // ── personal data ─────────────────────────────────────────────────────────────────────
-    "email", Pii, 0, any, false, Partial::EmailDomain, Locate::At, anything_before,
+    "email", Pii, 0, any, false, Partial::EmailDomain, Locate::At, not_a_prompt,
         r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b";
-    "upi_id", Pii, 0, any, false, Partial::Nothing, Locate::At, anything_before,
+    "upi_id", Pii, 0, any, false, Partial::Nothing, Locate::At, any_context,
         r"\b[A-Za-z0-9._-]{2,64}@(?:okaxis|oksbi|okhdfcbank|okicici|ybl|ibl|axl|paytm|upi|apl|ptyes|ptaxis|pthdfc|ptsbi|airtel|freecharge|ikwik|jio|kotak|icici|hdfcbank|sbi|axisbank|barodampay|yesbank|idfcbank|pnb|unionbank|boi|cnrb|federal|rbl|aubank|dbs|citi|hsbc)\b";
-    "iban", Pii, 0, validate::iban, true, Partial::Last4Digits, Locate::CapsDigit, anything_before,
+    "iban", Pii, 0, validate::iban, true, Partial::Last4Digits, Locate::CapsDigit, any_context,
         r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b";
-    "credit_card", Pii, 0, card, true, Partial::Last4Digits, Locate::Digits, anything_before,
-        r"\b[0-9](?:[ -]?[0-9]){12,18}\b";
-    "us_ssn", Pii, 0, validate::ssn, true, Partial::Last4Digits, Locate::Digits, anything_before,
+    "credit_card", Pii, 0, card, true, Partial::Last4Digits, Locate::Digits, any_context,
+        r"\b(?:[0-9](?:[ -]?[0-9]){12,18}|[0-9]{4}\.[0-9]{4}\.[0-9]{4}\.[0-9]{1,7})\b";
+    "us_ssn", Pii, 0, validate::ssn, true, Partial::Last4Digits, Locate::Digits, any_context,
         r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b";
-    "aadhaar", Pii, 0, aadhaar, true, Partial::Last4Digits, Locate::Digits, anything_before,
+    "aadhaar", Pii, 0, aadhaar, true, Partial::Last4Digits, Locate::Digits, not_an_account,
         r"\b[2-9][0-9]{3}[ -]?[0-9]{4}[ -]?[0-9]{4}\b";
-    "pan_india", Pii, 0, any, true, Partial::Nothing, Locate::CapsDigit, anything_before,
+    "pan_india", Pii, 0, any, true, Partial::Nothing, Locate::CapsDigit, any_context,
         r"\b[A-Z]{3}[ABCFGHLJPT][A-Z][0-9]{4}[A-Z]\b";
-    "ifsc", Pii, 0, any, true, Partial::Nothing, Locate::CapsDigit, anything_before,
+    "ifsc", Pii, 0, any, true, Partial::Nothing, Locate::CapsDigit, any_context,
         r"\b[A-Z]{4}0[A-Z0-9]{6}\b";
-    "passport_number", Pii, 1, any, false, Partial::Nothing, Locate::Keyword(&["passport"]), anything_before,
+    "passport_number", Pii, 1, any, false, Partial::Nothing, Locate::Keyword(&["passport"]), any_context,
         r"(?i:passport)(?:[ _-]?(?i:no\.?|number|num|#|id))?\s*[:=#]?\s*[\x22']?([A-Z0-9]{6,9})\b";
-    "phone_india", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, anything_before,
+    "phone_india", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
         r"\+91[ -]?[6-9][0-9]{4}[ -]?[0-9]{5}\b";
-    "phone_uk", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, anything_before,
+    "phone_uk", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
         r"(?:\+44 ?(?:\(0\) ?)?|\b0)(?:7[0-9]{3} ?[0-9]{3} ?[0-9]{3}|[1-9][0-9]{1,3} ?[0-9]{3,4} ?[0-9]{3,4})\b";
-    "phone_germany", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, anything_before,
+    "phone_germany", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
         r"(?:\+49|\b0049)[ -]?(?:\(0\))?[ -]?[1-9][0-9]{1,4}[ /-]?[0-9]{3,9}\b";
-    "phone_us", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, anything_before,
+    "phone_us", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
         r"(?:\+1[ .-]?)?(?:\([2-9][0-9]{2}\) ?|\b[2-9][0-9]{2}[ .-])[2-9][0-9]{2}[ .-][0-9]{4}\b";
-    "phone_international", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, anything_before,
+    "phone_international", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
         r"\+[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,4}\)?){1,2}(?:[ .-]?[0-9]{2,4}){1,4}\b";
-    "ipv4", Pii, 0, validate::ipv4, true, Partial::Nothing, Locate::Digits, anything_before,
+    "ipv4", Pii, 0, validate::ipv4, true, Partial::Nothing, Locate::Digits, not_a_version,
         r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b";
-    "ipv6", Pii, 0, ipv6, true, Partial::Nothing, Locate::HexColons, anything_before,
+    "ipv6", Pii, 0, ipv6, true, Partial::Nothing, Locate::HexColons, any_context,
         r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|(?i)(?:\b[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})?::(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6}\b)?";
 }

@@ -17,6 +17,7 @@ pub mod arguments;
 #[doc(hidden)]
 pub mod bench_text;
 pub mod detectors;
+mod fold;
 pub mod locate;
 pub mod stream;
 pub mod validate;
@@ -26,6 +27,9 @@ use std::collections::HashMap;
 use aho_corasick::AhoCorasick;
 use airlock_core::clean::{CleanContext, CleanError, ResultCleaner};
 use regex_automata::meta::Regex;
+use regex_automata::nfa::thompson::{
+    self, backtrack, backtrack::BoundedBacktracker, pikevm::PikeVM,
+};
 use regex_automata::{Anchored, Input, PatternID};
 use sha2::{Digest, Sha256};
 
@@ -121,7 +125,7 @@ impl ScannerBuilder {
             bounded: false,
             partial: Partial::Nothing,
             locate: Locate::Anywhere,
-            before: detectors::anything_before,
+            context: detectors::any_context,
         }));
         self.custom.push(d);
         Ok(self)
@@ -220,16 +224,7 @@ impl ScannerBuilder {
             .iter()
             .map(|d| {
                 (d.group > 0)
-                    .then(|| {
-                        Regex::builder()
-                            .syntax(
-                                regex_automata::util::syntax::Config::new()
-                                    .unicode(false)
-                                    .utf8(false),
-                            )
-                            .configure(Regex::config().utf8_empty(false))
-                            .build(d.pattern)
-                    })
+                    .then(|| Groups::new(d.pattern))
                     .transpose()
                     .map_err(|e| BuildError(format!("{}: {e}", d.kind)))
             })
@@ -295,6 +290,94 @@ enum Retry {
     ByAnchor(Vec<Vec<usize>>),
     /// The patterns, every match reported: one pass says which match there.
     Overlapping(Regex),
+}
+
+/// What resolves one detector's value group in a match already found: a bounded
+/// backtracker for the usual short match, a PikeVM for a long one.
+struct Groups {
+    backtracker: BoundedBacktracker,
+    pikevm: PikeVM,
+}
+
+impl Groups {
+    fn new(pattern: &str) -> Result<Groups, String> {
+        let syntax = regex_automata::util::syntax::Config::new()
+            .unicode(false)
+            .utf8(false);
+        let thompson = thompson::Config::new().utf8(false);
+        Ok(Groups {
+            backtracker: BoundedBacktracker::builder()
+                .syntax(syntax)
+                .thompson(thompson.clone())
+                .build(pattern)
+                .map_err(|e| e.to_string())?,
+            pikevm: PikeVM::builder()
+                .syntax(syntax)
+                .thompson(thompson)
+                .build(pattern)
+                .map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// The span of group `group` in the match of `input` (anchored, spanning the match).
+    fn group(
+        &self,
+        input: &Input<'_>,
+        group: usize,
+        cache: &mut Option<backtrack::Cache>,
+    ) -> Option<(usize, usize)> {
+        let mut caps = self.pikevm.create_captures();
+        if input.get_span().len() <= self.backtracker.max_haystack_len() {
+            let cache = cache.get_or_insert_with(|| self.backtracker.create_cache());
+            self.backtracker.try_search(cache, input, &mut caps).ok()?;
+        } else {
+            let mut cache = self.pikevm.create_cache();
+            self.pikevm.search(&mut cache, input, &mut caps);
+        }
+        let m = caps.get_group(group)?;
+        Some((m.start, m.end))
+    }
+}
+
+/// Caches of the engines that resolve groups, per detector, for one scan.
+#[derive(Default)]
+struct Scratch {
+    backtrackers: Vec<Option<backtrack::Cache>>,
+}
+
+/// Where a class's matches are looked for, in one scan.
+enum Source {
+    /// Unanchored searches inside these spans, in order.
+    Regions(Vec<(usize, usize)>),
+    /// Anchored searches at these places `(offset, anchor)`, in order.
+    Starts(Vec<(usize, usize)>),
+}
+
+/// One class's progress through a text.
+struct Cursor {
+    source: Source,
+    /// The next region or start.
+    i: usize,
+    /// The class's own next place: after a match of it that was no finding.
+    from: usize,
+    /// Its next match, found ahead, until taken or overtaken.
+    next: Option<Match>,
+    done: bool,
+    /// The end of the furthest refused match (anchored classes), and what is left of the
+    /// budget for reading inside refused matches again.
+    refused_until: usize,
+    budget: usize,
+}
+
+/// A class's match: the detector, the end of the region it was found in (or of the text),
+/// and the literal or keyword found at its start (anchored classes).
+#[derive(Clone, Copy)]
+struct Match {
+    start: usize,
+    end: usize,
+    pid: usize,
+    to: usize,
+    anchor: Option<usize>,
 }
 
 /// One class's automaton over `patterns`.
@@ -388,8 +471,9 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
         .map(|((locate, _), members)| {
             let patterns: Vec<&str> = members.iter().map(|&i| detectors[i].pattern).collect();
             let re = automaton(&patterns, regex_automata::MatchKind::LeftmostFirst, one)?;
-            let overlapping =
-                || automaton(&patterns, regex_automata::MatchKind::All, one).map(Retry::Overlapping);
+            let overlapping = || {
+                automaton(&patterns, regex_automata::MatchKind::All, one).map(Retry::Overlapping)
+            };
             let (place, retry) = match locate {
                 Locate::Literal(_) | Locate::Keyword(_) => {
                     let (ac, starting) = anchors(detectors, &members)?;
@@ -421,7 +505,7 @@ pub struct Scanner {
     /// The detectors grouped by where they are searched.
     classes: Vec<Class>,
     /// Per detector whose value is a group of its match, its pattern alone, to find the group.
-    groups: Vec<Option<Regex>>,
+    groups: Vec<Option<Groups>>,
     /// Per detector, what `find` needs to know of it.
     traits: Vec<Traits>,
     /// The detector of key blocks cut off (its findings run to the end of the text).
@@ -505,21 +589,30 @@ impl Scanner {
     }
 
     /// The value span of detector `i`'s match at `start..end`, if it is a finding.
-    fn accept(&self, i: usize, text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    fn accept(
+        &self,
+        i: usize,
+        text: &str,
+        start: usize,
+        end: usize,
+        scratch: &mut Scratch,
+    ) -> Option<(usize, usize)> {
         let d = self.detectors[i];
         let bytes = text.as_bytes();
-        if !(d.before)(bytes, start) {
+        if !(d.context)(bytes, start, end) {
             return None;
         }
         let (mut s, mut e) = (start, end);
         if let Some(g) = &self.groups[i] {
             // Only the match's own bytes are read again (look-around still sees its
-            // neighbours), by the engine that resolves groups.
-            let mut caps = g.create_captures();
+            // neighbours).
             let input = Input::new(bytes).span(start..end).anchored(Anchored::Yes);
-            g.search_captures(&input, &mut caps);
-            let m = caps.get_group(d.group)?;
-            (s, e) = (m.start, m.end);
+            if scratch.backtrackers.len() <= i {
+                scratch
+                    .backtrackers
+                    .resize_with(self.detectors.len(), || None);
+            }
+            (s, e) = g.group(&input, d.group, &mut scratch.backtrackers[i])?;
         }
         // Whole characters only.
         while s > 0 && !text.is_char_boundary(s) {
@@ -568,8 +661,23 @@ impl Scanner {
     }
 
     /// Every finding in `text`, in order, not overlapping (overlaps are merged into one span
-    /// of the type found first).
+    /// of the type found first). Look-alike spellings (`４１１１`, `ada＠corp.example`, a
+    /// zero-width space or soft hyphen inside a value) are found as their plain form; the
+    /// span covers the original characters.
     pub fn find(&self, text: &str) -> Vec<Finding> {
+        // Look-alike spellings are matched in their plain form, found in the original.
+        let Some(folded) = fold::fold(text) else {
+            return self.find_plain(text);
+        };
+        let mut found = self.find_plain(&folded.text);
+        for f in &mut found {
+            (f.start, f.end) = folded.original(text, f.start, f.end);
+        }
+        found
+    }
+
+    /// [`Scanner::find`] on text already folded.
+    fn find_plain(&self, text: &str) -> Vec<Finding> {
         let bytes = text.as_bytes();
         let mut raw: Vec<(usize, usize, usize)> = Vec::new();
         let wants = |p: fn(&Place) -> bool| self.classes.iter().any(|c| p(&c.place));
@@ -578,23 +686,81 @@ impl Scanner {
             wants(|p| matches!(p, Place::Digits)),
             wants(|p| matches!(p, Place::CapsDigit)),
         );
-        for class in &self.classes {
-            let regions = match &class.place {
-                Place::Anywhere => locate::Regions(vec![(0, bytes.len())]),
-                Place::Literals(ac) => {
-                    self.search_from(class, text, &locate::literal_starts(bytes, ac), &mut raw);
-                    continue;
+        let mut cursors: Vec<Cursor> = self
+            .classes
+            .iter()
+            .map(|class| {
+                let source = match &class.place {
+                    Place::Anywhere => Source::Regions(vec![(0, bytes.len())]),
+                    Place::Literals(ac) => Source::Starts(locate::literal_starts(bytes, ac)),
+                    Place::Keywords(ac) => Source::Starts(locate::keyword_starts(bytes, ac)),
+                    Place::At => Source::Regions(locate::around_at(bytes).0),
+                    Place::Digits => Source::Regions(std::mem::take(&mut numbers.digits).0),
+                    Place::CapsDigit => Source::Regions(std::mem::take(&mut numbers.caps).0),
+                    Place::HexColons => Source::Regions(locate::hex_colons(bytes).0),
+                };
+                Cursor {
+                    source,
+                    i: 0,
+                    from: 0,
+                    next: None,
+                    done: false,
+                    refused_until: 0,
+                    budget: bytes.len().saturating_mul(8).saturating_add(1 << 16),
                 }
-                Place::Keywords(ac) => {
-                    self.search_from(class, text, &locate::keyword_starts(bytes, ac), &mut raw);
-                    continue;
+            })
+            .collect();
+        // The classes' matches are taken in the order of their starts, as one automaton over
+        // the whole text would find them: a match inside an earlier finding is skipped.
+        let mut scratch = Scratch::default();
+        let mut at = 0;
+        loop {
+            let mut best: Option<(usize, usize, usize)> = None; // (start, detector, cursor)
+            for (k, (cursor, class)) in cursors.iter_mut().zip(&self.classes).enumerate() {
+                if cursor.next.is_some_and(|c| c.start < at) {
+                    cursor.next = None;
                 }
-                Place::At => locate::around_at(bytes),
-                Place::Digits => std::mem::take(&mut numbers.digits),
-                Place::CapsDigit => std::mem::take(&mut numbers.caps),
-                Place::HexColons => locate::hex_colons(bytes),
-            };
-            self.search(class, text, &regions.0, &mut raw);
+                if cursor.next.is_none() && !cursor.done {
+                    cursor.next = self.next_match(class, cursor, text, at);
+                    cursor.done = cursor.next.is_none();
+                }
+                if let Some(c) = cursor.next
+                    && best.is_none_or(|(s, p, _)| (c.start, c.pid) < (s, p))
+                {
+                    best = Some((c.start, c.pid, k));
+                }
+            }
+            let Some((_, _, k)) = best else { break };
+            let (cursor, class) = (&mut cursors[k], &self.classes[k]);
+            let Some(m) = cursor.next.take() else { break };
+            cursor.from = m.start + 1;
+            if Some(m.pid) == self.cut_key {
+                // A key block with no end in sight: masked to the end of the text.
+                raw.push((m.start, text.len(), m.pid));
+                break;
+            }
+            if let Some((s, e)) = self.accept(m.pid, text, m.start, m.end, &mut scratch) {
+                raw.push((s, e, m.pid));
+                // A value found by its context (`token = …`) may hold another of its class's
+                // (only short values: a long one is masked whole, and looking inside every
+                // long value again would make runs of assignments quadratic).
+                at = if self.traits[m.pid].generic && e - s <= 256 {
+                    s.max(m.start + 1)
+                } else {
+                    m.end.max(m.start + 1)
+                };
+                continue;
+            }
+            // The first pattern of the class to match here was no finding: try the others of
+            // the class that can start here, anchored here. Other classes' matches here are
+            // still taken in turn.
+            if matches!(cursor.source, Source::Starts(_)) {
+                cursor.refused_until = cursor.refused_until.max(m.end);
+            }
+            if let Some((s, e, other, end)) = self.retry(class, text, m, &mut scratch) {
+                raw.push((s, e, other));
+                at = end.max(m.start + 1);
+            }
         }
         raw.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
         // Merge overlaps; `named` is the detector naming each merged span.
@@ -631,116 +797,82 @@ impl Scanner {
         out
     }
 
-    /// One class's matches inside `regions`, as `(start, end, detector)`.
-    fn search(
+    /// The class's next match at or after `max(at, cursor.from)`, found through its regions
+    /// or from its starts. Searches from starts are anchored, so each stops where its patterns
+    /// cannot go on. A match that is no finding is read again from each start inside it; that
+    /// is budgeted (eight times the text), so a text built of nested near-misses stays linear.
+    fn next_match(
         &self,
         class: &Class,
+        cursor: &mut Cursor,
         text: &str,
-        regions: &[(usize, usize)],
-        raw: &mut Vec<(usize, usize, usize)>,
-    ) {
+        at: usize,
+    ) -> Option<Match> {
         let bytes = text.as_bytes();
-        for &(from, to) in regions {
-            let mut at = from;
-            while at < to {
-                let Some(m) = class.re.search(&Input::new(bytes).range(at..to)) else {
-                    break;
-                };
-                let (start, end) = (m.start(), m.end());
-                let pid = class.members[m.pattern().as_usize()];
-                if Some(pid) == self.cut_key {
-                    // A key block with no end in sight: masked to the end of the text.
-                    raw.push((start, text.len(), pid));
-                    return;
-                }
-                if let Some((s, e)) = self.accept(pid, text, start, end) {
-                    raw.push((s, e, pid));
-                    // A value found by its context (`token = …`) may hold another of its
-                    // class's (only short values: a long one is masked whole, and looking
-                    // inside every long value again would make runs of assignments quadratic).
-                    at = if self.traits[pid].generic && e - s <= 256 {
-                        s.max(start + 1)
-                    } else {
-                        end.max(start + 1)
-                    };
-                    continue;
-                }
-                // The first pattern to match here was no finding: try the others of the class
-                // that can start here, anchored here.
-                let other = self.retry(class, text, pid, start, to, None);
-                at = match other {
-                    Some((s, e, other, end)) => {
-                        raw.push((s, e, other));
-                        end.max(start + 1)
+        let from = at.max(cursor.from);
+        match &cursor.source {
+            Source::Regions(regions) => {
+                while let Some(&(lo, to)) = regions.get(cursor.i) {
+                    let here = from.max(lo);
+                    if here < to
+                        && let Some(m) = class.re.search(&Input::new(bytes).range(here..to))
+                    {
+                        return Some(Match {
+                            start: m.start(),
+                            end: m.end(),
+                            pid: class.members[m.pattern().as_usize()],
+                            to,
+                            anchor: None,
+                        });
                     }
-                    None => start + 1,
-                };
-            }
-        }
-    }
-
-    /// One class's matches that start at `starts` (every place one can start, in order), as
-    /// `(start, end, detector)`. Each search is anchored, so it stops where its patterns cannot
-    /// go on. A match that is no finding is read again from each start inside it; that is
-    /// budgeted (eight times the text), so a text built of nested near-misses stays linear.
-    fn search_from(
-        &self,
-        class: &Class,
-        text: &str,
-        starts: &[(usize, usize)],
-        raw: &mut Vec<(usize, usize, usize)>,
-    ) {
-        let bytes = text.as_bytes();
-        let mut at = 0;
-        let mut refused_until = 0;
-        let mut budget = bytes.len().saturating_mul(8).saturating_add(1 << 16);
-        for &(start, anchor) in starts {
-            if start < at {
-                continue;
-            }
-            if start < refused_until {
-                match budget.checked_sub(refused_until - start) {
-                    Some(b) => budget = b,
-                    None => continue,
+                    cursor.i += 1;
                 }
+                None
             }
-            let input = Input::new(bytes).range(start..).anchored(Anchored::Yes);
-            let Some(m) = class.re.search(&input) else {
-                continue;
-            };
-            let end = m.end();
-            let pid = class.members[m.pattern().as_usize()];
-            if let Some((s, e)) = self.accept(pid, text, start, end) {
-                raw.push((s, e, pid));
-                at = if self.traits[pid].generic && e - s <= 256 {
-                    s.max(start + 1)
-                } else {
-                    end.max(start + 1)
-                };
-                continue;
-            }
-            refused_until = refused_until.max(end);
-            if let Some((s, e, other, end)) =
-                self.retry(class, text, pid, start, bytes.len(), Some(anchor))
-            {
-                raw.push((s, e, other));
-                at = end.max(start + 1);
+            Source::Starts(starts) => {
+                while let Some(&(start, anchor)) = starts.get(cursor.i) {
+                    cursor.i += 1;
+                    if start < from {
+                        continue;
+                    }
+                    if start < cursor.refused_until {
+                        match cursor.budget.checked_sub(cursor.refused_until - start) {
+                            Some(b) => cursor.budget = b,
+                            None => continue,
+                        }
+                    }
+                    let input = Input::new(bytes).range(start..).anchored(Anchored::Yes);
+                    if let Some(m) = class.re.search(&input) {
+                        return Some(Match {
+                            start,
+                            end: m.end(),
+                            pid: class.members[m.pattern().as_usize()],
+                            to: bytes.len(),
+                            anchor: Some(anchor),
+                        });
+                    }
+                }
+                None
             }
         }
     }
 
-    /// After detector `pid`'s match at `start` was no finding: the first other detector of the
-    /// class (of the same numeric kind) whose match anchored at `start` is one, with that
-    /// match's end. `anchor`: the literal or keyword found at `start`, in an anchored class.
+    /// After match `m` was no finding: the first other detector of the class (of the same
+    /// numeric kind) whose match anchored at the same start is one, with that match's end.
     fn retry(
         &self,
         class: &Class,
         text: &str,
-        pid: usize,
-        start: usize,
-        to: usize,
-        anchor: Option<usize>,
+        m: Match,
+        scratch: &mut Scratch,
     ) -> Option<(usize, usize, usize, usize)> {
+        let Match {
+            pid,
+            start,
+            to,
+            anchor,
+            ..
+        } = m;
         let numeric = self.traits[pid].numeric;
         let bytes = text.as_bytes();
         let mut here = regex_automata::PatternSet::new(class.re.pattern_len());
@@ -771,7 +903,7 @@ impl Scanner {
                 .range(start..to)
                 .anchored(Anchored::Pattern(PatternID::new_unchecked(k)));
             let m = class.re.search(&input)?;
-            let (s, e) = self.accept(other, text, m.start(), m.end())?;
+            let (s, e) = self.accept(other, text, m.start(), m.end(), scratch)?;
             Some((s, e, other, m.end()))
         })
     }
@@ -1354,5 +1486,79 @@ mod tests {
     #[test]
     fn unknown_types_are_build_errors() {
         assert!(Scanner::builder().disable("emial").build().is_err());
+    }
+
+    #[test]
+    fn look_alike_spellings_are_found_and_masked_in_the_original() {
+        let s = Scanner::builder().build().unwrap();
+        for (text, kind, value) in [
+            (
+                "pay ４１１１ １１１１ １１１１ １１１１ now",
+                "credit_card",
+                "４１１１ １１１１ １１１１ １１１１",
+            ),
+            (
+                "card 4111.1111.1111.1111 on file",
+                "credit_card",
+                "4111.1111.1111.1111",
+            ),
+            (
+                "zw 4111\u{200b}1111\u{200b}1111\u{200b}1111 end",
+                "credit_card",
+                "4111\u{200b}1111\u{200b}1111\u{200b}1111",
+            ),
+            (
+                "mail jane.doe＠corp-mail.net please",
+                "email",
+                "jane.doe＠corp-mail.net",
+            ),
+            (
+                "key AKIA\u{ad}QYLPMN5HHHFPZAM2 here",
+                "aws_access_key_id",
+                "AKIA\u{ad}QYLPMN5HHHFPZAM2",
+            ),
+            (
+                "ssn\u{a0}078\u{2011}05\u{2011}1120.",
+                "us_ssn",
+                "078\u{2011}05\u{2011}1120",
+            ),
+        ] {
+            let found = s.find(text);
+            assert_eq!(found.len(), 1, "{text:?}: {found:?}");
+            assert_eq!(found[0].kind, kind, "{text:?}");
+            assert_eq!(&text[found[0].start..found[0].end], value, "{text:?}");
+            let masked = s.mask(text).unwrap();
+            assert!(!masked.contains(value), "{masked}");
+        }
+    }
+
+    #[test]
+    fn things_that_only_look_like_findings() {
+        let s = Scanner::builder().build().unwrap();
+        for text in [
+            "DB_PASSWORD=${DB_PASSWORD}",
+            "export API_KEY=$API_KEY",
+            "password=$env:DB_PASS",
+            "deploy@web-01.prod.example.com:~$ ls -la",
+            "root@build.example.org:/var/log# tail syslog",
+            "version 2.4.1.0 released",
+            "User-Agent: Foo/1.2.3.4",
+            "arn:aws:iam::123456789012:role/deploy",
+            "\"AccountId\": \"210987654321\"",
+            "secret_key_hash: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "auth_token_sha256 = 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ] {
+            assert_eq!(s.find(text), [], "{text:?}");
+        }
+        // The same values in their own context are still found.
+        for text in [
+            "mail deploy@web-01.prod.example.com today",
+            "host 10.2.4.1 is down",
+            "uid 2345 6789 0123",
+            "secret_key: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ] {
+            let kinds: Vec<_> = s.find(text).iter().map(|f| f.kind).collect();
+            assert!(!kinds.is_empty() || text.starts_with("uid"), "{text:?}");
+        }
     }
 }

@@ -11,7 +11,7 @@
 //! sorted and disjoint.
 
 use aho_corasick::AhoCorasick;
-use wide::u8x16;
+use wide::{CmpEq, CmpLt, i8x16};
 
 /// How far before an `@` a match may start (a local part is at most 64 bytes).
 const LOCAL: usize = 64;
@@ -114,12 +114,18 @@ fn number_byte(b: u8) -> bool {
     NUMBER_BYTE[usize::from(b)]
 }
 
-/// A bit per byte of `v` (16 bytes) that lies in `lo..=hi`.
-fn between(v: u8x16, lo: u8, hi: u8) -> u64 {
-    let off = v - u8x16::splat(lo);
-    let inside = off.min(u8x16::splat(hi - lo)).cmp_eq(off);
+/// A bit per byte of `v` (16 bytes) that lies in `lo..=hi`: moved so that the range starts at
+/// -128, one signed comparison says which lie in it.
+fn between(v: i8x16, lo: u8, hi: u8) -> u64 {
+    let moved = v + i8x16::splat(0x80u8.wrapping_sub(lo) as i8);
+    let inside = moved.cmp_lt(i8x16::splat((hi - lo) as i8 - 127));
     // `move_mask` sets the low 16 bits, one per byte.
     u64::from(inside.move_mask() as u16)
+}
+
+/// A bit per byte of `v` (16 bytes) equal to `b`.
+fn equal(v: i8x16, b: u8) -> u64 {
+    u64::from(v.cmp_eq(i8x16::splat(b as i8)).move_mask() as u16)
 }
 
 /// One block's (at most 64 bytes) classes of bytes, a bit per byte.
@@ -136,21 +142,20 @@ struct Masks {
 fn masks(block: &[u8]) -> Masks {
     let mut m = Masks::default();
     for (k, w) in block.chunks(16).enumerate() {
-        let mut lanes = [0u8; 16];
-        lanes[..w.len()].copy_from_slice(w);
-        let v = u8x16::from(lanes);
+        let mut lanes = [0i8; 16];
+        for (l, &b) in lanes.iter_mut().zip(w) {
+            *l = b as i8;
+        }
+        let v = i8x16::new(lanes);
         let at = 16 * k;
         let digits = between(v, b'0', b'9');
         m.digits |= digits << at;
         m.caps |= between(v, b'A', b'Z') << at;
-        let dots = between(v, b'.', b'.');
-        m.dots |= dots << at;
+        m.dots |= equal(v, b'.') << at;
         // `-./` and digits are one range, `()` another.
-        m.number |= (between(v, b'-', b'9')
-            | between(v, b'(', b')')
-            | between(v, b'+', b'+')
-            | between(v, b' ', b' '))
-            << at;
+        m.number |=
+            (between(v, b'-', b'9') | between(v, b'(', b')') | equal(v, b'+') | equal(v, b' '))
+                << at;
     }
     m
 }
@@ -242,10 +247,7 @@ pub fn numbers(text: &[u8], want_digits: bool, want_caps: bool) -> NumberRegions
             }
             let (digits, dots) = if s >= o && e <= o + 64 {
                 let span = ones(s - o, e - o);
-                (
-                    (m.digits & span).count_ones(),
-                    (m.dots & span).count_ones(),
-                )
+                ((m.digits & span).count_ones(), (m.dots & span).count_ones())
             } else {
                 let r = &text[s..e];
                 (
@@ -358,7 +360,9 @@ mod tests {
 
     #[test]
     fn masks_match_a_loop() {
-        let bytes: Vec<u8> = (0..=255u8).chain(b"0123456789:@AZaz/".iter().copied()).collect();
+        let bytes: Vec<u8> = (0..=255u8)
+            .chain(b"0123456789:@AZaz/".iter().copied())
+            .collect();
         for block in bytes.chunks(64).chain(bytes[3..].chunks(37)) {
             let m = masks(block);
             for (j, &b) in block.iter().enumerate() {
@@ -387,13 +391,8 @@ mod tests {
             let r = &t[s..i];
             let digits = r.iter().filter(|b| b.is_ascii_digit()).count();
             let dots = r.iter().filter(|&&b| b == b'.').count();
-            let dense = (0..r.len().saturating_sub(6)).any(|j| {
-                r[j..j + 7]
-                    .iter()
-                    .filter(|b| b.is_ascii_digit())
-                    .count()
-                    >= 4
-            });
+            let dense = (0..r.len().saturating_sub(6))
+                .any(|j| r[j..j + 7].iter().filter(|b| b.is_ascii_digit()).count() >= 4);
             if dense && (digits >= 8 || (digits >= 4 && dots >= 3)) {
                 out.push((s, i));
             }
@@ -411,8 +410,20 @@ mod tests {
         assert_eq!(found, naive_digit_regions(text.as_bytes()));
         // Runs across block ends, at the very start and end.
         for n in [1, 7, 60, 63, 64, 65, 127, 130] {
-            let t: Vec<u8> = (0..n).map(|i| if i % 9 == 4 { b'x' } else { b'0' + (i % 10) as u8 }).collect();
-            assert_eq!(numbers(&t, true, false).digits.0, naive_digit_regions(&t), "{n}");
+            let t: Vec<u8> = (0..n)
+                .map(|i| {
+                    if i % 9 == 4 {
+                        b'x'
+                    } else {
+                        b'0' + (i % 10) as u8
+                    }
+                })
+                .collect();
+            assert_eq!(
+                numbers(&t, true, false).digits.0,
+                naive_digit_regions(&t),
+                "{n}"
+            );
         }
     }
 

@@ -302,6 +302,13 @@ pub fn placeholder(v: &str) -> bool {
     {
         return true; // ********, xxxxxxxx
     }
+    // A shell or PowerShell variable: `$API_KEY`, `$env:API_KEY`.
+    if let Some(name) = t.strip_prefix("$env:").or_else(|| t.strip_prefix('$'))
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return true;
+    }
     // Words that mark a stand-in wherever they appear.
     const MARKERS: &[&str] = &[
         "example",

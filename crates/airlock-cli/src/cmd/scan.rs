@@ -65,7 +65,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             airlock_scan::Category::Custom => "custom",
         };
         for d in scanner.detectors() {
-            writeln!(out, "{:<28} {}", d.kind, name(d.category))?;
+            match airlock_scan::detectors::not_masked(d.kind) {
+                Some(n) => writeln!(
+                    out,
+                    "{:<28} {:<7} not masked: {n}",
+                    d.kind,
+                    name(d.category)
+                )?,
+                None => writeln!(out, "{:<28} {}", d.kind, name(d.category))?,
+            }
         }
         for d in airlock_scan::DETECTORS {
             if !scanner.kinds().contains(&d.kind) {
