@@ -58,6 +58,9 @@ pub struct Detector {
     /// end): context a pattern that starts at its anchor cannot hold, and context that makes
     /// a well-formed value something else (a shell prompt, a version, an account id).
     pub context: fn(&[u8], usize, usize) -> bool,
+    /// A detail of the type the detector finds, reported with each finding: a phone number's
+    /// country (`us`, `gb`, `in`, `de`; empty where a detector does not know it).
+    pub detail: &'static str,
 }
 
 /// Where a detector's matches can be. Detectors that share one are searched together, by one
@@ -290,10 +293,20 @@ pub static CUT_PRIVATE_KEY: Detector = Detector {
     partial: Partial::Nothing,
     locate: Locate::Anywhere,
     context: any_context,
+    detail: "",
 };
 
+macro_rules! detail {
+    () => {
+        ""
+    };
+    ($d:literal) => {
+        $d
+    };
+}
+
 macro_rules! detectors {
-    ($( $kind:literal, $cat:ident, $group:literal, $validate:expr, $bounded:literal, $partial:expr, $locate:expr, $context:expr, $pattern:literal; )*) => {
+    ($( $kind:literal, $cat:ident, $group:literal, $validate:expr, $bounded:literal, $partial:expr, $locate:expr, $context:expr, $pattern:literal $(, $detail:literal)?; )*) => {
         /// Every built-in detector, in priority order (earlier wins where two match at the same place).
         pub static DETECTORS: &[Detector] = &[
             $( Detector {
@@ -306,6 +319,7 @@ macro_rules! detectors {
                 partial: $partial,
                 locate: $locate,
                 context: $context,
+                detail: detail!($($detail)?),
             }, )*
         ];
     };
@@ -387,15 +401,15 @@ detectors! {
         r"\b[A-Z]{4}0[A-Z0-9]{6}\b";
     "passport_number", Pii, 1, any, false, Partial::Nothing, Locate::Keyword(&["passport"]), any_context,
         r"(?i:passport)(?:[ _-]?(?i:no\.?|number|num|#|id))?\s*[:=#]?\s*[\x22']?([A-Z0-9]{6,9})\b";
-    "phone_india", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
-        r"\+91[ -]?[6-9][0-9]{4}[ -]?[0-9]{5}\b";
-    "phone_uk", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
-        r"(?:\+44 ?(?:\(0\) ?)?|\b0)(?:7[0-9]{3} ?[0-9]{3} ?[0-9]{3}|[1-9][0-9]{1,3} ?[0-9]{3,4} ?[0-9]{3,4})\b";
-    "phone_germany", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
-        r"(?:\+49|\b0049)[ -]?(?:\(0\))?[ -]?[1-9][0-9]{1,4}[ /-]?[0-9]{3,9}\b";
-    "phone_us", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
-        r"(?:\+1[ .-]?)?(?:\([2-9][0-9]{2}\) ?|\b[2-9][0-9]{2}[ .-])[2-9][0-9]{2}[ .-][0-9]{4}\b";
-    "phone_international", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
+    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
+        r"\+91[ -]?[6-9][0-9]{4}[ -]?[0-9]{5}\b", "in";
+    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
+        r"(?:\+44 ?(?:\(0\) ?)?|\b0)(?:7[0-9]{3} ?[0-9]{3} ?[0-9]{3}|[1-9][0-9]{1,3} ?[0-9]{3,4} ?[0-9]{3,4})\b", "gb";
+    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
+        r"(?:\+49|\b0049)[ -]?(?:\(0\))?[ -]?[1-9][0-9]{1,4}[ /-]?[0-9]{3,9}\b", "de";
+    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
+        r"(?:\+1[ .-]?)?(?:\([2-9][0-9]{2}\) ?|\b[2-9][0-9]{2}[ .-])[2-9][0-9]{2}[ .-][0-9]{4}\b", "us";
+    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
         r"\+[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,4}\)?){1,2}(?:[ .-]?[0-9]{2,4}){1,4}\b";
     "ipv4", Pii, 0, validate::ipv4, true, Partial::Nothing, Locate::Digits, not_a_version,
         r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b";

@@ -64,19 +64,32 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             airlock_scan::Category::Secret => "secret",
             airlock_scan::Category::Custom => "custom",
         };
+        // One line per type; a type several detectors find (`phone`) lists their details.
+        let mut listed: Vec<&str> = Vec::new();
         for d in scanner.detectors() {
+            if listed.contains(&d.kind) {
+                continue;
+            }
+            listed.push(d.kind);
+            let details: Vec<&str> = scanner
+                .detectors()
+                .iter()
+                .filter(|o| o.kind == d.kind && !o.detail.is_empty())
+                .map(|o| o.detail)
+                .collect();
+            let kind = if details.is_empty() {
+                d.kind.to_owned()
+            } else {
+                format!("{} ({}, …)", d.kind, details.join(", "))
+            };
             match airlock_scan::detectors::not_masked(d.kind) {
-                Some(n) => writeln!(
-                    out,
-                    "{:<28} {:<7} not masked: {n}",
-                    d.kind,
-                    name(d.category)
-                )?,
-                None => writeln!(out, "{:<28} {}", d.kind, name(d.category))?,
+                Some(n) => writeln!(out, "{kind:<28} {:<7} not masked: {n}", name(d.category))?,
+                None => writeln!(out, "{kind:<28} {}", name(d.category))?,
             }
         }
         for d in airlock_scan::DETECTORS {
-            if !scanner.kinds().contains(&d.kind) {
+            if !listed.contains(&d.kind) {
+                listed.push(d.kind);
                 writeln!(out, "{:<28} {}  (disabled)", d.kind, name(d.category))?;
             }
         }
