@@ -7,25 +7,32 @@
 //! as it is, so the offsets of everything else stay exact. Text with none of these characters
 //! (any text without the UTF-8 lead bytes `C2`, `E1`, `E2`, `E3` or `EF`) is not copied.
 
-/// The text with look-alikes folded, and where each of its bytes came from.
+/// The text with look-alikes folded, and where its parts came from.
 pub(crate) struct Folded {
     pub(crate) text: String,
-    /// For each byte of `text`, the offset in the original of the character it came from.
-    from: Vec<usize>,
+    /// `(folded offset, original offset)` where the mapping changes, in order: a stretch
+    /// copied as it was maps byte for byte from its entry to the next. A folded character
+    /// (always one byte) has an entry of its own, and the text after it another; a dropped
+    /// character adds an entry at the same folded offset.
+    at: Vec<(usize, usize)>,
 }
 
 impl Folded {
     /// The original span of `start..end` in the folded text: from the start of the character
     /// the first byte came from to the end of the one the last byte came from.
-    pub(crate) fn original(&self, original: &str, start: usize, end: usize) -> (usize, usize) {
-        if start >= end {
-            let at = self.from.get(start).copied().unwrap_or(original.len());
-            return (at, at);
-        }
-        let s = self.from[start];
-        let last = self.from[end - 1];
-        let e = last + original[last..].chars().next().map_or(0, char::len_utf8);
-        (s, e)
+    pub(crate) fn original(&self, start: usize, end: usize) -> (usize, usize) {
+        // The last entry at or before `start`: characters dropped right before the span stay
+        // out of it.
+        let i = self.at.partition_point(|&(f, _)| f <= start) - 1;
+        let s = self.at[i].1 + (start - self.at[i].0);
+        // The first entry at `end` if there is one (characters dropped right after the span
+        // stay out of it), else the stretch `end` lies in.
+        let j = self.at.partition_point(|&(f, _)| f < end);
+        let e = match self.at.get(j) {
+            Some(&(f, o)) if f == end => o,
+            _ => self.at[j - 1].1 + (end - self.at[j - 1].0),
+        };
+        (s, e.max(s))
     }
 }
 
@@ -59,37 +66,42 @@ fn fold_char(c: char) -> Option<Option<char>> {
 /// The folded text, or `None` when there is nothing to fold.
 pub(crate) fn fold(text: &str) -> Option<Folded> {
     let bytes = text.as_bytes();
-    // Every folded character's UTF-8 form starts with one of these bytes.
-    let first = bytes
-        .iter()
-        .position(|&b| matches!(b, 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF))?;
-    let mut start = None;
-    for (i, c) in text[first..].char_indices() {
-        if fold_char(c).is_some() {
-            start = Some(first + i);
+    let mut out: Option<Folded> = None;
+    // Copied from `text` up to here.
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // Every folded character's UTF-8 form starts with one of these bytes.
+        let Some(k) = bytes[i..]
+            .iter()
+            .position(|&b| matches!(b, 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF))
+        else {
             break;
-        }
-    }
-    let start = start?;
-    let mut out = String::with_capacity(text.len());
-    let mut from = Vec::with_capacity(text.len());
-    out.push_str(&text[..start]);
-    from.extend(0..start);
-    for (i, c) in text[start..].char_indices() {
-        let at = start + i;
-        match fold_char(c) {
-            Some(Some(f)) => {
-                out.push(f);
-                from.extend(std::iter::repeat_n(at, f.len_utf8()));
+        };
+        i += k;
+        let Some(c) = text[i..].chars().next() else {
+            break;
+        };
+        let len = c.len_utf8();
+        if let Some(folded) = fold_char(c) {
+            let f = out.get_or_insert_with(|| Folded {
+                text: String::with_capacity(text.len()),
+                at: vec![(0, 0)],
+            });
+            f.text.push_str(&text[copied..i]);
+            // Where the character starts, then where the text after it resumes.
+            f.at.push((f.text.len(), i));
+            if let Some(plain) = folded {
+                f.text.push(plain);
             }
-            Some(None) => {}
-            None => {
-                out.push(c);
-                from.extend(std::iter::repeat_n(at, c.len_utf8()));
-            }
+            f.at.push((f.text.len(), i + len));
+            copied = i + len;
         }
+        i += len;
     }
-    Some(Folded { text: out, from })
+    let mut f = out?;
+    f.text.push_str(&text[copied..]);
+    Some(f)
 }
 
 #[cfg(test)]
@@ -107,13 +119,22 @@ mod tests {
         let f = fold(text).unwrap();
         assert_eq!(f.text, "pay 4111 1111x and ada@example.org AKIAQY");
         let s = f.text.find("4111").unwrap();
-        let (a, b) = f.original(text, s, s + "4111 1111".len());
+        let (a, b) = f.original(s, s + "4111 1111".len());
         assert_eq!(&text[a..b], "４１１１ １１１１");
         let s = f.text.find("ada@").unwrap();
-        let (a, b) = f.original(text, s, s + "ada@example.org".len());
+        let (a, b) = f.original(s, s + "ada@example.org".len());
         assert_eq!(&text[a..b], "ada＠example.org");
         let s = f.text.find("AKIAQY").unwrap();
-        let (a, b) = f.original(text, s, s + 6);
+        let (a, b) = f.original(s, s + 6);
         assert_eq!(&text[a..b], "AKIA\u{ad}QY");
+        // Dropped characters at a span's edges stay out of it.
+        let (a, b) = f.original(s, s + 4);
+        assert_eq!(&text[a..b], "AKIA");
+        let (a, b) = f.original(s + 4, s + 6);
+        assert_eq!(&text[a..b], "QY");
+        assert_eq!(
+            f.original(f.text.len(), f.text.len()),
+            (text.len(), text.len())
+        );
     }
 }

@@ -679,7 +679,7 @@ impl Scanner {
         };
         let mut found = self.find_plain(&folded.text);
         for f in &mut found {
-            (f.start, f.end) = folded.original(text, f.start, f.end);
+            (f.start, f.end) = folded.original(f.start, f.end);
         }
         found
     }

@@ -114,4 +114,45 @@ proptest! {
             prop_assert!(!masked_digits.contains(&secret_digits[secret_digits.len() - 8..]), "{masked}");
         }
     }
+
+    #[test]
+    fn look_alike_spellings_are_masked_and_offsets_stay_char_boundaries(
+        before in "[ a-zA-Z€漢\u{a0}\u{200b}\u{ad}\u{2013}\u{ff11}\u{ff20}\n,.:]{0,30}",
+        after in "[ a-zA-Z€漢\u{a0}\u{200b}\u{ad}\u{2013}\u{ff11}\u{ff20}\n,.:]{0,30}",
+        which in 0usize..6,
+        spelling in proptest::collection::vec(0u8..4, 60),
+    ) {
+        let secrets = [
+            "ada.lovelace@example.org",
+            "4111 1111 1111 1111",
+            "AKIAZ3MXQ4RLT7P2WD5K",
+            "123-45-6789",
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+            "DE89 3704 0044 0532 0130 00",
+        ];
+        let secret = secrets[which];
+        // Each character as it is, in its fullwidth form, or followed by an invisible one.
+        let spelled: String = secret
+            .chars()
+            .zip(spelling.iter().cycle())
+            .map(|(c, how)| match how {
+                1 if c.is_ascii_graphic() => char::from_u32(u32::from(c) + 0xFEE0).unwrap().to_string(),
+                2 => format!("{c}\u{200b}"),
+                3 => format!("{c}\u{ad}"),
+                _ => c.to_string(),
+            })
+            .collect();
+        let spelled = spelled.trim_end_matches(['\u{200b}', '\u{ad}']);
+        let text = format!("{before} {spelled} {after}");
+        let scanner = scanner(Strategy::TypeOnly);
+        let findings = scanner.find(&text);
+        let mut end = 0;
+        for f in &findings {
+            prop_assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+            prop_assert!(f.start < f.end && f.start >= end, "{findings:?}");
+            end = f.end;
+        }
+        let masked = scanner.apply(&text, &findings);
+        prop_assert!(!masked.contains(spelled), "{text:?} -> {masked:?}");
+    }
 }
