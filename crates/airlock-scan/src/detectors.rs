@@ -77,7 +77,7 @@ pub enum Locate {
     At,
     /// Inside a run of digits and `+-.()/ ` with four digits within some 8 bytes.
     Digits,
-    /// Within 5 bytes before and 45 after two capitals followed by a digit.
+    /// Within 13 bytes before and 45 after two capitals followed by a digit.
     CapsDigit,
     /// Inside a run of hex digits and colons with `::` or seven colons.
     HexColons,
@@ -123,15 +123,19 @@ pub(crate) fn any_context(_: &[u8], _: usize, _: usize) -> bool {
 fn word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
-/// ` --password=…`: one or two dashes after whitespace.
+/// ` --password=…`, ` --db-password …`: an option (one or two dashes after whitespace, then
+/// perhaps a prefix of letters, digits and dashes).
 fn dashes_after_space(t: &[u8], at: usize, _: usize) -> bool {
-    let dashes = t[..at]
+    let head = &t[..at];
+    let word = head
         .iter()
         .rev()
-        .take(2)
-        .take_while(|&&b| b == b'-')
+        .take(32)
+        .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         .count();
-    dashes > 0 && at > dashes && t[at - dashes - 1].is_ascii_whitespace()
+    let option = &head[head.len() - word..];
+    option.starts_with(b"-")
+        && (head.len() == word || head[head.len() - word - 1].is_ascii_whitespace())
 }
 /// `postgres://`: a scheme that can carry credentials, as a word of its own, before the `://`.
 fn credential_scheme(t: &[u8], at: usize, _: usize) -> bool {
@@ -199,30 +203,95 @@ fn ends_with_word(head: &[u8], words: &[&str]) -> bool {
 fn not_a_prompt(t: &[u8], _: usize, end: usize) -> bool {
     !(t.get(end) == Some(&b':') && matches!(t.get(end + 1), Some(b'~' | b'/')))
 }
-/// `version 2.4.1.0`, `Foo/1.2.3.4`, `v1.2.3.4`: a version, not an address.
+/// `version 2.4.1.0`, `BIOS 2.14.2.8`, `Foo/1.2.3.4`, `v1.2.3.4`, `zlib 1.3.1 sqlite
+/// 3.41.0.6`: a version, not an address.
 fn not_a_version(t: &[u8], at: usize, _: usize) -> bool {
-    let head = line_before(t, at, 24);
+    const VERSION: &[&str] = &[
+        "version", "ver", "release", "build", "firmware", "kernel", "bios", "uefi", "driver",
+        "revision", "rev", "patch", "v",
+    ];
+    /// Words after which a dotted quad is an address however the line reads.
+    const ADDRESS: &[&str] = &[
+        "ip",
+        "ipv4",
+        "addr",
+        "address",
+        "host",
+        "from",
+        "to",
+        "client",
+        "server",
+        "peer",
+        "src",
+        "dst",
+        "source",
+        "remote",
+        "local",
+        "via",
+        "gateway",
+        "gw",
+        "dns",
+        "nameserver",
+        "proxy",
+        "inet",
+        "at",
+        "by",
+        "for",
+        "connect",
+        "connecting",
+        "connected",
+        "listen",
+        "listening",
+        "bind",
+        "ping",
+        "route",
+        "node",
+        "origin",
+        "forwarded",
+        "user",
+        "login",
+    ];
+    let head = line_before(t, at, 80);
     let trimmed = head.trim_ascii_end();
     let trimmed = trimmed
         .strip_suffix(b":")
         .unwrap_or(trimmed)
         .trim_ascii_end();
-    if ends_with_word(
-        trimmed,
-        &[
-            "version", "ver", "release", "build", "firmware", "kernel", "v",
-        ],
-    ) {
+    if ends_with_word(trimmed, VERSION) {
         return false;
     }
     // A product token right before it: `Chrome/1.2.3.4`.
-    !(head.last() == Some(&b'/') && head.len() >= 2 && head[head.len() - 2].is_ascii_alphabetic())
+    if head.last() == Some(&b'/') && head.len() >= 2 && head[head.len() - 2].is_ascii_alphabetic() {
+        return false;
+    }
+    // `name 1.2.3.4` on a line that already lists a `name 1.2.3` version.
+    let word = trimmed
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .count();
+    !(word > 0
+        && head.len() > trimmed.len()
+        && !ends_with_word(trimmed, ADDRESS)
+        && has_three_part_version(&trimmed[..trimmed.len() - word]))
+}
+/// Whether `text` holds a version of three numbers (`1.3.1`, `v2.0.11`) as a word.
+fn has_three_part_version(text: &[u8]) -> bool {
+    text.split(|b| b.is_ascii_whitespace() || matches!(b, b',' | b';' | b'(' | b')'))
+        .any(|token| {
+            let token = token.strip_prefix(b"v").unwrap_or(token);
+            let parts: Vec<&[u8]> = token.split(|&b| b == b'.').collect();
+            parts.len() == 3
+                && parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= 5 && p.iter().all(u8::is_ascii_digit))
+        })
 }
 /// `arn:aws:iam::123456789012:role/x`, `"AccountId": "…"`, `account 1234…`: a cloud account
 /// id, not an Aadhaar number.
 fn not_an_account(t: &[u8], at: usize, _: usize) -> bool {
     let head = line_before(t, at, 40);
-    if head.ends_with(b"::") || head.ends_with(b":aws:") {
+    if head.ends_with(b"::") || head.ends_with(b":aws:") || head.ends_with(b"amazonaws.com/") {
         return false;
     }
     let lower = head.to_ascii_lowercase();
@@ -249,7 +318,49 @@ fn not_a_digest(t: &[u8], at: usize, _: usize) -> bool {
         .take_while(|&&b| !matches!(b, b'=' | b':' | b'"' | b'\'' | b' ' | b'\t'))
         .map(u8::to_ascii_lowercase)
         .collect();
-    !NAMES.iter().any(|n| name.windows(n.len()).any(|w| w == *n))
+    // `private_key_id`, `keyId`: the name of a key, not the key.
+    let identifier = name.ends_with(b"_id")
+        || name.ends_with(b"-id")
+        || (name.ends_with(b"id") && name.len() > 2 && t[at + name.len() - 2] == b'I');
+    !identifier && !NAMES.iter().any(|n| name.windows(n.len()).any(|w| w == *n))
+}
+/// `"${SESSION_SECRET:?missing}"`: a key inside a shell reference names a variable.
+fn not_in_a_reference(t: &[u8], at: usize, _: usize) -> bool {
+    let head = line_before(t, at, 64);
+    match head.windows(2).rposition(|w| w == b"${") {
+        Some(i) => head[i..].contains(&b'}'),
+        None => true,
+    }
+}
+/// Digits in groups (`5396 6629 5884 7607`, an IBAN's `SE11 2085 …`): a number of groups
+/// inside a longer run of them is a piece of another number. Right before `at`: a space after
+/// a short group with a digit in it (`digits_only`: of digits alone).
+fn digit_group_before(t: &[u8], at: usize, digits_only: bool) -> bool {
+    if at < 2 || t[at - 1] != b' ' {
+        return false;
+    }
+    let group = t[..at - 1]
+        .iter()
+        .rev()
+        .take(7)
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    let g = &t[at - 1 - group..at - 1];
+    (1..=6).contains(&group)
+        && g.iter().any(u8::is_ascii_digit)
+        && (!digits_only || g.iter().all(u8::is_ascii_digit))
+}
+fn digit_group_after(t: &[u8], end: usize) -> bool {
+    t.get(end) == Some(&b' ') && t.get(end + 1).is_some_and(u8::is_ascii_digit)
+}
+fn no_digit_group_before(t: &[u8], at: usize, _: usize) -> bool {
+    !digit_group_before(t, at, false)
+}
+fn alone_in_digit_groups(t: &[u8], at: usize, end: usize) -> bool {
+    !digit_group_before(t, at, true) && !digit_group_after(t, end)
+}
+fn aadhaar_context(t: &[u8], at: usize, end: usize) -> bool {
+    not_an_account(t, at, end) && !digit_group_before(t, at, false) && !digit_group_after(t, end)
 }
 fn not_placeholder(v: &str) -> bool {
     !validate::placeholder(v)
@@ -270,6 +381,10 @@ fn phone(v: &str) -> bool {
 fn high_entropy(v: &str) -> bool {
     // Only ever matched next to a secret-like key, so a hex digest there is a key too.
     !validate::placeholder(v) && validate::entropy(v) >= 3.5
+}
+fn ipv4(v: &str) -> bool {
+    // The unspecified and broadcast addresses are nobody's.
+    validate::ipv4(v) && v != "0.0.0.0" && v != "255.255.255.255"
 }
 fn ipv6(v: &str) -> bool {
     // `::` alone (the unspecified address) is punctuation far more often than an address.
@@ -332,7 +447,7 @@ detectors! {
     "aws_access_key_id", Secret, 0, not_example, true, Partial::Prefix(4), Locate::Anywhere, any_context,
         r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z2-7]{16}\b";
     "aws_secret_access_key", Secret, 1, not_example, true, Partial::Nothing, Locate::Keyword(&["aws", "secret"]), any_context,
-        r#"(?i:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key)["']?\s*(?:=|:|=>)\s*["']?([A-Za-z0-9/+]{40})\b"#;
+        r#"(?i:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key)["']?[ \t]*(?:=|:|=>)[ \t]*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#;
     "github_token", Secret, 0, any, true, Partial::Prefix(4), Locate::Anywhere, any_context,
         r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b";
     "github_fine_grained_token", Secret, 0, any, true, Partial::Prefix(11), Locate::Anywhere, any_context,
@@ -377,11 +492,11 @@ detectors! {
     "connection_string", Secret, 1, not_placeholder, false, Partial::Nothing, Locate::Literal(&["://"]), credential_scheme,
         r"://[^\s:/@]{0,64}:([^\s/@]{1,128})@";
     "password_argument", Secret, 1, not_placeholder, false, Partial::Nothing, Locate::Keyword(&["pass", "token", "api", "secret", "client"]), dashes_after_space,
-        r"(?i:password|passwd|pass|token|api-key|secret|client-secret)(?:=|\s+)([^\s\x22']{4,})";
-    "password_assignment", Secret, 1, not_placeholder, false, Partial::Nothing, Locate::Keyword(&["pass", "pwd", "secret", "api", "access", "auth", "refresh", "private"]), any_context,
-        r#"(?i:password|passwd|passphrase|pwd|pass|secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|refresh[_-]?token|private[_-]?key)["']?\s*(?:=|:|=>)\s*["']?([^\s"',;&<>]{4,})"#;
+        r"(?i:password|passwd|pass|token|api-key|secret|client-secret)(?:=|[ \t]+)[\x22']?([^\s\x22']{4,})";
+    "password_assignment", Secret, 1, not_placeholder, false, Partial::Nothing, Locate::Keyword(&["pass", "pwd", "secret", "api", "access", "auth", "refresh", "private"]), not_in_a_reference,
+        r#"(?i:password|passwd|passphrase|pwd|pass|secret|api[_-]?key|apikey|access[_-]?token|auth[_-]?token|refresh[_-]?token|private[_-]?key)["']?[ \t]*(?:=|:|=>)[ \t]*["']?([^\s"',;&<>]{4,})"#;
     "high_entropy_secret", Secret, 1, high_entropy, false, Partial::Nothing, Locate::Keyword(&["key", "secret", "token", "credential", "signature", "salt", "auth"]), not_a_digest,
-        r#"(?i:(?:key|secret|token|credential|signature|salt|auth)[a-z0-9_.-]{0,32})["']?\s*(?:=|:|=>)\s*["']?([A-Za-z0-9+/=_-]{20,})"#;
+        r#"(?i:(?:key|secret|token|credential|signature|salt|auth)[a-z0-9_.-]{0,32})["']?[ \t]*(?:=|:|=>)[ \t]*["']?([A-Za-z0-9+/=_-]{20,})"#;
     // ── personal data ─────────────────────────────────────────────────────────────────────
     "email", Pii, 0, any, false, Partial::EmailDomain, Locate::At, not_a_prompt,
         r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}\b";
@@ -389,29 +504,37 @@ detectors! {
         r"\b[A-Za-z0-9._-]{2,64}@(?:okaxis|oksbi|okhdfcbank|okicici|ybl|ibl|axl|paytm|upi|apl|ptyes|ptaxis|pthdfc|ptsbi|airtel|freecharge|ikwik|jio|kotak|icici|hdfcbank|sbi|axisbank|barodampay|yesbank|idfcbank|pnb|unionbank|boi|cnrb|federal|rbl|aubank|dbs|citi|hsbc)\b";
     "iban", Pii, 0, validate::iban, true, Partial::Last4Digits, Locate::CapsDigit, any_context,
         r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b";
-    "credit_card", Pii, 0, card, true, Partial::Last4Digits, Locate::Digits, any_context,
+    "credit_card", Pii, 0, card, true, Partial::Last4Digits, Locate::Digits, no_digit_group_before,
         r"\b(?:[0-9](?:[ -]?[0-9]){12,18}|[0-9]{4}\.[0-9]{4}\.[0-9]{4}\.[0-9]{1,7})\b";
     "us_ssn", Pii, 0, validate::ssn, true, Partial::Last4Digits, Locate::Digits, any_context,
-        r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b";
-    "aadhaar", Pii, 0, aadhaar, true, Partial::Last4Digits, Locate::Digits, not_an_account,
+        r"\b[0-9]{3}(?:-[0-9]{2}-|\x20[0-9]{2}\x20)[0-9]{4}\b";
+    // Nine digits alone are an SSN only under its name.
+    "us_ssn", Pii, 1, validate::ssn, false, Partial::Last4Digits, Locate::Keyword(&["ssn", "social"]), any_context,
+        r#"(?i:ssn|social[ _-]?security(?:[ _-]?(?:number|no\.?|num|#))?)["']?[ \t]*[:=#]?[ \t]*["']?([0-9]{9}|[0-9]{3}[ -][0-9]{2}[ -][0-9]{4})\b"#;
+    "aadhaar", Pii, 0, aadhaar, true, Partial::Last4Digits, Locate::Digits, aadhaar_context,
         r"\b[2-9][0-9]{3}[ -]?[0-9]{4}[ -]?[0-9]{4}\b";
     "pan_india", Pii, 0, any, true, Partial::Nothing, Locate::CapsDigit, any_context,
         r"\b[A-Z]{3}[ABCFGHLJPT][A-Z][0-9]{4}[A-Z]\b";
     "ifsc", Pii, 0, any, true, Partial::Nothing, Locate::CapsDigit, any_context,
         r"\b[A-Z]{4}0[A-Z0-9]{6}\b";
     "passport_number", Pii, 1, any, false, Partial::Nothing, Locate::Keyword(&["passport"]), any_context,
-        r"(?i:passport)(?:[ _-]?(?i:no\.?|number|num|#|id))?\s*[:=#]?\s*[\x22']?([A-Z0-9]{6,9})\b";
-    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
+        r"(?i:passport)(?:[ _-]?(?i:no\.?|number|num|#|id))?[\x22']?[ \t]*[:=#]?[ \t]*[\x22']?([A-Z0-9]{6,9})\b";
+    // The second line of a passport's machine-readable zone (ICAO 9303 TD3), masked whole: the
+    // document number, its check digit, nationality, birth date and check digit, sex, expiry
+    // and check digit, optional data; the check digits must hold.
+    "passport_number", Pii, 0, validate::mrz_line, false, Partial::Nothing, Locate::CapsDigit, any_context,
+        r"\b[A-Z0-9<]{9}[0-9][A-Z<]{3}[0-9]{6}[0-9][MFX<][0-9]{6}[0-9][A-Z0-9<]{14}[0-9<][0-9]";
+    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, alone_in_digit_groups,
         r"\+91[ -]?[6-9][0-9]{4}[ -]?[0-9]{5}\b", "in";
-    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
+    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, alone_in_digit_groups,
         r"(?:\+44 ?(?:\(0\) ?)?|\b0)(?:7[0-9]{3} ?[0-9]{3} ?[0-9]{3}|[1-9][0-9]{1,3} ?[0-9]{3,4} ?[0-9]{3,4})\b", "gb";
-    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
+    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, alone_in_digit_groups,
         r"(?:\+49|\b0049)[ -]?(?:\(0\))?[ -]?[1-9][0-9]{1,4}[ /-]?[0-9]{3,9}\b", "de";
-    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
+    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, alone_in_digit_groups,
         r"(?:\+1[ .-]?)?(?:\([2-9][0-9]{2}\) ?|\b[2-9][0-9]{2}[ .-])[2-9][0-9]{2}[ .-][0-9]{4}\b", "us";
-    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, any_context,
+    "phone", Pii, 0, phone, true, Partial::Last4Digits, Locate::Digits, alone_in_digit_groups,
         r"\+[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,4}\)?){1,2}(?:[ .-]?[0-9]{2,4}){1,4}\b";
-    "ipv4", Pii, 0, validate::ipv4, true, Partial::Nothing, Locate::Digits, not_a_version,
+    "ipv4", Pii, 0, ipv4, true, Partial::Nothing, Locate::Digits, not_a_version,
         r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b";
     "ipv6", Pii, 0, ipv6, true, Partial::Nothing, Locate::HexColons, any_context,
         r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|(?i)(?:\b[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})?::(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6}\b)?";

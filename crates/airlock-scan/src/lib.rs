@@ -30,6 +30,7 @@ use regex_automata::meta::Regex;
 use regex_automata::nfa::thompson::{
     self, backtrack, backtrack::BoundedBacktracker, pikevm::PikeVM,
 };
+use regex_automata::util::pool::Pool;
 use regex_automata::{Anchored, Input, PatternID};
 use sha2::{Digest, Sha256};
 
@@ -254,6 +255,7 @@ impl ScannerBuilder {
             })
             .collect();
         Ok(Scanner {
+            caches: cache_pool(&classes),
             classes,
             groups,
             traits,
@@ -349,6 +351,41 @@ impl Groups {
 struct Scratch {
     backtrackers: Vec<Option<backtrack::Cache>>,
 }
+
+/// One scan's caches: per class, its automaton's and its retry automaton's; the group
+/// engines'. Taken from a pool once per scan, so a search pays no pool access of its own.
+struct Caches {
+    classes: Vec<regex_automata::meta::Cache>,
+    retry: Vec<Option<regex_automata::meta::Cache>>,
+    scratch: Scratch,
+}
+
+type MakeCaches =
+    Box<dyn Fn() -> Caches + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
+
+fn cache_pool(classes: &[Class]) -> Pool<Caches, MakeCaches> {
+    let automata: Vec<(Regex, Option<Regex>)> = classes
+        .iter()
+        .map(|c| {
+            let retry = match &c.retry {
+                Retry::Overlapping(all) => Some(all.clone()),
+                Retry::ByAnchor(_) => None,
+            };
+            (c.re.clone(), retry)
+        })
+        .collect();
+    Pool::new(Box::new(move || Caches {
+        classes: automata.iter().map(|(re, _)| re.create_cache()).collect(),
+        retry: automata
+            .iter()
+            .map(|(_, all)| all.as_ref().map(Regex::create_cache))
+            .collect(),
+        scratch: Scratch::default(),
+    }))
+}
+
+/// Regions of one class closer than this are searched as one.
+const JOIN: usize = 48;
 
 /// Where a class's matches are looked for, in one scan.
 enum Source {
@@ -509,6 +546,8 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
 pub struct Scanner {
     /// The detectors grouped by where they are searched.
     classes: Vec<Class>,
+    /// Their automata's caches, one set per thread scanning at a time.
+    caches: Pool<Caches, MakeCaches>,
     /// Per detector whose value is a group of its match, its pattern alone, to find the group.
     groups: Vec<Option<Groups>>,
     /// Per detector, what `find` needs to know of it.
@@ -702,8 +741,10 @@ impl Scanner {
                     Place::Anywhere => Source::Regions(vec![(0, bytes.len())]),
                     Place::Literals(ac) => Source::Starts(locate::literal_starts(bytes, ac)),
                     Place::Keywords(ac) => Source::Starts(locate::keyword_starts(bytes, ac)),
-                    Place::At => Source::Regions(locate::around_at(bytes).0),
-                    Place::Digits => Source::Regions(std::mem::take(&mut numbers.digits).0),
+                    Place::At => Source::Regions(locate::around_at(bytes).joined(JOIN).0),
+                    Place::Digits => {
+                        Source::Regions(std::mem::take(&mut numbers.digits).joined(JOIN).0)
+                    }
                     Place::CapsDigit => Source::Regions(std::mem::take(&mut numbers.caps).0),
                     Place::HexColons => Source::Regions(locate::hex_colons(bytes).0),
                 };
@@ -720,7 +761,12 @@ impl Scanner {
             .collect();
         // The classes' matches are taken in the order of their starts, as one automaton over
         // the whole text would find them: a match inside an earlier finding is skipped.
-        let mut scratch = Scratch::default();
+        let mut caches = self.caches.get();
+        let Caches {
+            classes: class_caches,
+            retry: retry_caches,
+            scratch,
+        } = &mut *caches;
         let mut at = 0;
         loop {
             let mut best: Option<(usize, usize, usize)> = None; // (start, detector, cursor)
@@ -729,7 +775,7 @@ impl Scanner {
                     cursor.next = None;
                 }
                 if cursor.next.is_none() && !cursor.done {
-                    cursor.next = self.next_match(class, cursor, text, at);
+                    cursor.next = self.next_match(class, &mut class_caches[k], cursor, text, at);
                     cursor.done = cursor.next.is_none();
                 }
                 if let Some(c) = cursor.next
@@ -747,27 +793,35 @@ impl Scanner {
                 raw.push((m.start, text.len(), m.pid));
                 break;
             }
-            if let Some((s, e)) = self.accept(m.pid, text, m.start, m.end, &mut scratch) {
-                raw.push((s, e, m.pid));
+            let found = match self.accept(m.pid, text, m.start, m.end, scratch) {
+                Some((s, e)) => Some((s, e, m.pid, m.end)),
+                None => {
+                    // The first pattern of the class to match here was no finding: try the
+                    // others of the class that can start here, anchored here. Other classes'
+                    // matches here are still taken in turn.
+                    if matches!(cursor.source, Source::Starts(_)) {
+                        cursor.refused_until = cursor.refused_until.max(m.end);
+                    }
+                    self.retry(
+                        class,
+                        (&mut class_caches[k], retry_caches[k].as_mut()),
+                        text,
+                        m,
+                        scratch,
+                    )
+                }
+            };
+            if let Some((s, e, pid, end)) = found {
+                raw.push((s, e, pid));
                 // A value found by its context (`token = …`) may hold another of its class's
-                // (only short values: a long one is masked whole, and looking inside every
-                // long value again would make runs of assignments quadratic).
-                at = if self.traits[m.pid].generic && e - s <= 256 {
+                // or be a specific type's (only short values: a long one is masked whole, and
+                // looking inside every long value again would make runs of assignments
+                // quadratic).
+                at = if self.traits[pid].generic && e - s <= 256 {
                     s.max(m.start + 1)
                 } else {
-                    m.end.max(m.start + 1)
+                    end.max(m.start + 1)
                 };
-                continue;
-            }
-            // The first pattern of the class to match here was no finding: try the others of
-            // the class that can start here, anchored here. Other classes' matches here are
-            // still taken in turn.
-            if matches!(cursor.source, Source::Starts(_)) {
-                cursor.refused_until = cursor.refused_until.max(m.end);
-            }
-            if let Some((s, e, other, end)) = self.retry(class, text, m, &mut scratch) {
-                raw.push((s, e, other));
-                at = end.max(m.start + 1);
             }
         }
         raw.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
@@ -814,6 +868,7 @@ impl Scanner {
     fn next_match(
         &self,
         class: &Class,
+        cache: &mut regex_automata::meta::Cache,
         cursor: &mut Cursor,
         text: &str,
         at: usize,
@@ -825,7 +880,9 @@ impl Scanner {
                 while let Some(&(lo, to)) = regions.get(cursor.i) {
                     let here = from.max(lo);
                     if here < to
-                        && let Some(m) = class.re.search(&Input::new(bytes).range(here..to))
+                        && let Some(m) = class
+                            .re
+                            .search_with(cache, &Input::new(bytes).range(here..to))
                     {
                         return Some(Match {
                             start: m.start(),
@@ -852,7 +909,7 @@ impl Scanner {
                         }
                     }
                     let input = Input::new(bytes).range(start..).anchored(Anchored::Yes);
-                    if let Some(m) = class.re.search(&input) {
+                    if let Some(m) = class.re.search_with(cache, &input) {
                         return Some(Match {
                             start,
                             end: m.end(),
@@ -872,6 +929,10 @@ impl Scanner {
     fn retry(
         &self,
         class: &Class,
+        (cache, retry_cache): (
+            &mut regex_automata::meta::Cache,
+            Option<&mut regex_automata::meta::Cache>,
+        ),
         text: &str,
         m: Match,
         scratch: &mut Scratch,
@@ -894,7 +955,10 @@ impl Scanner {
             }
             (Retry::Overlapping(all), _) => {
                 let input = Input::new(bytes).range(start..to).anchored(Anchored::Yes);
-                all.which_overlapping_matches(&input, &mut here);
+                match retry_cache {
+                    Some(c) => all.which_overlapping_matches_with(c, &input, &mut here),
+                    None => all.which_overlapping_matches(&input, &mut here),
+                }
             }
             (Retry::ByAnchor(_), None) => {
                 for k in 0..class.members.len() {
@@ -912,7 +976,7 @@ impl Scanner {
             let input = Input::new(bytes)
                 .range(start..to)
                 .anchored(Anchored::Pattern(PatternID::new_unchecked(k)));
-            let m = class.re.search(&input)?;
+            let m = class.re.search_with(cache, &input)?;
             let (s, e) = self.accept(other, text, m.start(), m.end(), scratch)?;
             Some((s, e, other, m.end()))
         })

@@ -29,6 +29,20 @@ impl Regions {
             _ => self.0.push((start, end)),
         }
     }
+
+    /// The regions with those less than `gap` bytes apart joined: one search across a short
+    /// gap costs less than starting another (the gap's bytes are searched too, which only
+    /// adds places a match may start).
+    pub fn joined(self, gap: usize) -> Regions {
+        let mut out = Regions(Vec::with_capacity(self.0.len()));
+        for (s, e) in self.0 {
+            match out.0.last_mut() {
+                Some(last) if s < last.1 + gap => last.1 = last.1.max(e),
+                _ => out.0.push((s, e)),
+            }
+        }
+        out
+    }
 }
 
 /// Every position where one of `literals` starts (exact case), in order, with which one.
@@ -191,8 +205,10 @@ pub struct NumberRegions {
     /// three dots), each holding 7 bytes with 4 digits: every card, phone, SSN, Aadhaar and
     /// IPv4 address (`1.2.3.4` at the least) has such 7 bytes, and lies inside one such run.
     pub digits: Regions,
-    /// 5 bytes before to 45 after two capitals followed by a digit: IBANs (at most 43 bytes
-    /// with spaces), PANs and IFSC codes all start at most 5 bytes before such a digit.
+    /// 13 bytes before to 45 after two capitals followed by a digit: IBANs (at most 43 bytes
+    /// with spaces), PANs and IFSC codes all start at most 5 bytes before such a digit, a
+    /// passport's machine-readable line 13 bytes before its nationality's last letter and
+    /// birth date (44 bytes in all).
     pub caps: Regions,
 }
 
@@ -220,7 +236,8 @@ pub fn numbers(text: &[u8], want_digits: bool, want_caps: bool) -> NumberRegions
             while hits != 0 {
                 let p = o + hits.trailing_zeros() as usize;
                 hits &= hits - 1;
-                out.caps.push(p.saturating_sub(5), (p + 45).min(text.len()));
+                out.caps
+                    .push(p.saturating_sub(13), (p + 45).min(text.len()));
             }
             caps_before = m.caps;
         }

@@ -215,6 +215,33 @@ pub fn ssn(s: &str) -> bool {
     area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
 }
 
+/// An ICAO 9303 check digit over `field` (digits, capitals, `<`; weights 7, 3, 1).
+pub fn icao_check(field: &[u8]) -> Option<u8> {
+    let mut sum = 0u32;
+    for (i, &c) in field.iter().enumerate() {
+        let v = match c {
+            b'0'..=b'9' => u32::from(c - b'0'),
+            b'A'..=b'Z' => u32::from(c - b'A') + 10,
+            b'<' => 0,
+            _ => return None,
+        };
+        sum += v * [7, 3, 1][i % 3];
+    }
+    Some((sum % 10) as u8)
+}
+
+/// The second line of a TD3 machine-readable zone (its first 28 characters at least): the
+/// document number's, birth date's and expiry date's check digits hold.
+pub fn mrz_line(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digit = |i: usize| b.get(i).filter(|c| c.is_ascii_digit()).map(|c| c - b'0');
+    b.len() >= 28
+        && !b[..9].iter().all(|&c| c == b'<')
+        && icao_check(&b[..9]).is_some_and(|c| Some(c) == digit(9))
+        && icao_check(&b[13..19]).is_some_and(|c| Some(c) == digit(19))
+        && icao_check(&b[21..27]).is_some_and(|c| Some(c) == digit(27))
+}
+
 /// A payment card: 13–19 digits, a known brand prefix, and Luhn.
 pub fn card(s: &str) -> bool {
     let d = digits(s);
@@ -301,6 +328,10 @@ pub fn placeholder(v: &str) -> bool {
         && t.chars().all(|c| c == first)
     {
         return true; // ********, xxxxxxxx
+    }
+    // Cut short for display: `sk_live_...`, `ghp_…`.
+    if t.ends_with("...") || t.contains('…') {
+        return true;
     }
     // A shell or PowerShell variable: `$API_KEY`, `$env:API_KEY`.
     if let Some(name) = t.strip_prefix("$env:").or_else(|| t.strip_prefix('$'))
