@@ -334,7 +334,7 @@ fn not_in_a_reference(t: &[u8], at: usize, _: usize) -> bool {
 }
 /// Digits in groups (`5396 6629 5884 7607`, an IBAN's `SE11 2085 …`): a number of groups
 /// inside a longer run of them is a piece of another number. Right before `at`: a space after
-/// a short group with a digit in it (`digits_only`: of digits alone).
+/// a group of 3 to 6 letters and digits with a digit in it (`digits_only`: of digits alone).
 fn digit_group_before(t: &[u8], at: usize, digits_only: bool) -> bool {
     if at < 2 || t[at - 1] != b' ' {
         return false;
@@ -346,7 +346,7 @@ fn digit_group_before(t: &[u8], at: usize, digits_only: bool) -> bool {
         .take_while(|b| b.is_ascii_alphanumeric())
         .count();
     let g = &t[at - 1 - group..at - 1];
-    (1..=6).contains(&group)
+    (3..=6).contains(&group)
         && g.iter().any(u8::is_ascii_digit)
         && (!digits_only || g.iter().all(u8::is_ascii_digit))
 }
