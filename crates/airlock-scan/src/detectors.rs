@@ -333,34 +333,46 @@ fn not_in_a_reference(t: &[u8], at: usize, _: usize) -> bool {
     }
 }
 /// Digits in groups (`5396 6629 5884 7607`, an IBAN's `SE11 2085 …`): a number of groups
-/// inside a longer run of them is a piece of another number. Right before `at`: a space after
-/// a group of 3 to 6 letters and digits with a digit in it (`digits_only`: of digits alone).
-fn digit_group_before(t: &[u8], at: usize, digits_only: bool) -> bool {
+/// inside a longer run of them is a piece of another number. The group right before `at`
+/// (then a space), if it is one `shape` accepts.
+fn group_before(t: &[u8], at: usize, shape: fn(&[u8]) -> bool) -> bool {
     if at < 2 || t[at - 1] != b' ' {
         return false;
     }
-    let group = t[..at - 1]
+    let len = t[..at - 1]
         .iter()
         .rev()
         .take(7)
         .take_while(|b| b.is_ascii_alphanumeric())
         .count();
-    let g = &t[at - 1 - group..at - 1];
-    (3..=6).contains(&group)
-        && g.iter().any(u8::is_ascii_digit)
-        && (!digits_only || g.iter().all(u8::is_ascii_digit))
+    shape(&t[at - 1 - len..at - 1])
+}
+/// Four digits, as card numbers and IBANs are grouped.
+fn four_digits(g: &[u8]) -> bool {
+    g.len() == 4 && g.iter().all(u8::is_ascii_digit)
+}
+/// An IBAN's group: four digits, or its country and check digits (`SE11`).
+fn iban_group(g: &[u8]) -> bool {
+    four_digits(g)
+        || (g.len() == 4
+            && g[..2].iter().all(u8::is_ascii_uppercase)
+            && g[2..].iter().all(u8::is_ascii_digit))
+}
+/// Three to six digits, as phone numbers are grouped.
+fn phone_group(g: &[u8]) -> bool {
+    (3..=6).contains(&g.len()) && g.iter().all(u8::is_ascii_digit)
 }
 fn digit_group_after(t: &[u8], end: usize) -> bool {
     t.get(end) == Some(&b' ') && t.get(end + 1).is_some_and(u8::is_ascii_digit)
 }
 fn no_digit_group_before(t: &[u8], at: usize, _: usize) -> bool {
-    !digit_group_before(t, at, false)
+    !group_before(t, at, four_digits)
 }
 fn alone_in_digit_groups(t: &[u8], at: usize, end: usize) -> bool {
-    !digit_group_before(t, at, true) && !digit_group_after(t, end)
+    !group_before(t, at, phone_group) && !digit_group_after(t, end)
 }
 fn aadhaar_context(t: &[u8], at: usize, end: usize) -> bool {
-    not_an_account(t, at, end) && !digit_group_before(t, at, false) && !digit_group_after(t, end)
+    not_an_account(t, at, end) && !group_before(t, at, iban_group) && !digit_group_after(t, end)
 }
 fn not_placeholder(v: &str) -> bool {
     !validate::placeholder(v)

@@ -669,29 +669,33 @@ impl Scanner {
             e += 1;
         }
         let value = &text[s..e];
-        if d.bounded
-            && ((s > 0
-                && glue(bytes[s - 1])
-                && !(bytes[s - 1] == b'.' && s >= 2 && !glue(bytes[s - 2])))
-                || (e < bytes.len()
-                    && glue(bytes[e])
-                    && !(bytes[e] == b'.' && (e + 1 == bytes.len() || !glue(bytes[e + 1])))))
-        {
+        // Glued to a longer token: a letter, digit, `_`, `-` or `.` (not a sentence's full
+        // stop) right before or after.
+        let glued_before =
+            s > 0 && glue(bytes[s - 1]) && !(bytes[s - 1] == b'.' && s >= 2 && !glue(bytes[s - 2]));
+        let glued_after = |e: usize| {
+            e < bytes.len()
+                && glue(bytes[e])
+                && !(bytes[e] == b'.' && (e + 1 == bytes.len() || !glue(bytes[e + 1])))
+        };
+        if d.bounded && glued_before {
             return None;
         }
-        if self.allowed(value) {
-            return None;
+        if !(d.bounded && glued_after(e)) {
+            if self.allowed(value) {
+                return None;
+            }
+            if (d.validate)(value) {
+                return Some((s, e));
+            }
         }
-        if (d.validate)(value) {
-            return Some((s, e));
-        }
-        // A greedy number may have taken a neighbour's digits (`4111…1111 12/27`): try it
-        // shorter, ending before each separator, longest first.
+        // A greedy number may have taken a neighbour's digits (`4111…1111 12/27`, `…1111 1-2
+        // days`): try it shorter, ending before each separator, longest first.
         if d.bounded && d.group == 0 {
             for (i, c) in value.char_indices().rev() {
                 if (c == ' ' || c == '-') && i > 0 {
                     let shorter = &value[..i];
-                    if (d.validate)(shorter) && !self.allowed(shorter) {
+                    if !glued_after(s + i) && (d.validate)(shorter) && !self.allowed(shorter) {
                         return Some((s, s + i));
                     }
                 }
