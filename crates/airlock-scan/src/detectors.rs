@@ -280,11 +280,15 @@ fn has_three_part_version(text: &[u8]) -> bool {
     text.split(|b| b.is_ascii_whitespace() || matches!(b, b',' | b';' | b'(' | b')'))
         .any(|token| {
             let token = token.strip_prefix(b"v").unwrap_or(token);
-            let parts: Vec<&[u8]> = token.split(|&b| b == b'.').collect();
-            parts.len() == 3
-                && parts
-                    .iter()
-                    .all(|p| !p.is_empty() && p.len() <= 5 && p.iter().all(u8::is_ascii_digit))
+            let (mut parts, mut len) = (1, 0);
+            for &b in token {
+                match b {
+                    b'.' if len > 0 => (parts, len) = (parts + 1, 0),
+                    b'0'..=b'9' if len < 5 => len += 1,
+                    _ => return false,
+                }
+            }
+            parts == 3 && len > 0
         })
 }
 /// `arn:aws:iam::123456789012:role/x`, `"AccountId": "…"`, `account 1234…`: a cloud account

@@ -283,7 +283,7 @@ struct Class {
 /// Where a class is searched (see [`Locate`]), with what finds the places.
 enum Place {
     Anywhere,
-    Literals(AhoCorasick),
+    Literals(Vec<memchr::memmem::Finder<'static>>),
     Keywords(AhoCorasick),
     At,
     Digits,
@@ -457,7 +457,7 @@ fn automaton(
 fn anchors(
     detectors: &[&'static Detector],
     members: &[usize],
-) -> Result<(AhoCorasick, Vec<Vec<usize>>), BuildError> {
+) -> Result<(Vec<&'static str>, Vec<Vec<usize>>), BuildError> {
     let of = |i: usize| match detectors[i].locate {
         Locate::Literal(a) | Locate::Keyword(a) => a,
         _ => &[],
@@ -478,11 +478,7 @@ fn anchors(
                 .collect()
         })
         .collect();
-    let ac = AhoCorasick::builder()
-        .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-        .build(kept)
-        .map_err(|e| BuildError(format!("the detectors' anchors do not compile: {e}")))?;
-    Ok((ac, starting))
+    Ok((kept, starting))
 }
 
 /// The detectors grouped into classes by [`Locate`] (custom ones in a class of their own, so
@@ -518,11 +514,25 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
             };
             let (place, retry) = match locate {
                 Locate::Literal(_) | Locate::Keyword(_) => {
-                    let (ac, starting) = anchors(detectors, &members)?;
+                    let (anchors, starting) = anchors(detectors, &members)?;
                     let place = if matches!(locate, Locate::Literal(_)) {
-                        Place::Literals(ac)
+                        Place::Literals(
+                            anchors
+                                .iter()
+                                .map(|a| memchr::memmem::Finder::new(a.as_bytes()))
+                                .collect(),
+                        )
                     } else {
-                        Place::Keywords(ac)
+                        Place::Keywords(
+                            AhoCorasick::builder()
+                                .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+                                .build(anchors)
+                                .map_err(|e| {
+                                    BuildError(format!(
+                                        "the detectors' keywords do not compile: {e}"
+                                    ))
+                                })?,
+                        )
                     };
                     (place, Retry::ByAnchor(starting))
                 }
@@ -721,8 +731,9 @@ impl Scanner {
             return self.find_plain(text);
         };
         let mut found = self.find_plain(&folded.text);
-        for f in &mut found {
-            (f.start, f.end) = folded.original(f.start, f.end);
+        let spans = folded.original(found.iter().map(|f| (f.start, f.end)));
+        for (f, (start, end)) in found.iter_mut().zip(spans) {
+            (f.start, f.end) = (start, end);
         }
         found
     }

@@ -45,13 +45,25 @@ impl Regions {
     }
 }
 
-/// Every position where one of `literals` starts (exact case), in order, with which one.
-pub fn literal_starts(text: &[u8], literals: &AhoCorasick) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while let Some(m) = literals.find(aho_corasick::Input::new(text).span(pos..text.len())) {
-        out.push((m.start(), m.pattern().as_usize()));
-        pos = m.start() + 1;
+/// Every position where one of `literals` starts (exact case), in order, with which one
+/// (its index in `literals`).
+pub fn literal_starts(
+    text: &[u8],
+    literals: &[memchr::memmem::Finder<'static>],
+) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (k, finder) in literals.iter().enumerate() {
+        // Overlapping places too (`SKSK`): each search starts one byte after the last place.
+        let mut from = 0;
+        while let Some(at) = finder.find(&text[from..]) {
+            out.push((from + at, k));
+            from += at + 1;
+        }
+    }
+    // Each literal's places come in order; together, sorted (stable: at one place, the
+    // literal listed first).
+    if literals.len() > 1 {
+        out.sort_by_key(|&(at, _)| at);
     }
     out
 }
@@ -156,11 +168,16 @@ struct Masks {
 fn masks(block: &[u8]) -> Masks {
     let mut m = Masks::default();
     for (k, w) in block.chunks(16).enumerate() {
-        let mut lanes = [0i8; 16];
-        for (l, &b) in lanes.iter_mut().zip(w) {
-            *l = b as i8;
-        }
-        let v = i8x16::new(lanes);
+        // A full chunk is one load; the last, short one is padded with zeros.
+        let lanes: [u8; 16] = match <[u8; 16]>::try_from(w) {
+            Ok(full) => full,
+            Err(_) => {
+                let mut padded = [0u8; 16];
+                padded[..w.len()].copy_from_slice(w);
+                padded
+            }
+        };
+        let v = i8x16::new(lanes.map(|b| b as i8));
         let at = 16 * k;
         let digits = between(v, b'0', b'9');
         m.digits |= digits << at;
