@@ -114,6 +114,107 @@ pub fn not_masked(kind: &str) -> Option<&'static str> {
     })
 }
 
+/// The detail of a finding of `d` with this value: for a phone number written with its country
+/// calling code (`+33 1 42 68 53 00`, `0049 30 …`), that country (`+1` is reported as `us`);
+/// otherwise the detector's own.
+pub(crate) fn detail(d: &Detector, value: &str) -> &'static str {
+    if d.kind != "phone" {
+        return d.detail;
+    }
+    let digits = value
+        .strip_prefix('+')
+        .or_else(|| value.strip_prefix("00"))
+        .map(|rest| {
+            rest.bytes()
+                .filter(u8::is_ascii_digit)
+                .take(3)
+                .collect::<Vec<u8>>()
+        });
+    let Some(digits) = digits else {
+        return d.detail;
+    };
+    // Calling codes are a prefix code: at most one of the first one, two or three digits is one.
+    (1..=digits.len())
+        .find_map(|n| {
+            let code = std::str::from_utf8(&digits[..n]).ok()?;
+            CALLING_CODES
+                .iter()
+                .find(|(c, _)| *c == code)
+                .map(|(_, iso)| *iso)
+        })
+        .unwrap_or(d.detail)
+}
+
+/// ITU-T E.164 country calling codes and the country each names (ISO 3166 alpha-2).
+const CALLING_CODES: &[(&str, &str)] = &[
+    ("1", "us"),
+    ("7", "ru"),
+    ("20", "eg"),
+    ("27", "za"),
+    ("30", "gr"),
+    ("31", "nl"),
+    ("32", "be"),
+    ("33", "fr"),
+    ("34", "es"),
+    ("36", "hu"),
+    ("39", "it"),
+    ("40", "ro"),
+    ("41", "ch"),
+    ("43", "at"),
+    ("44", "gb"),
+    ("45", "dk"),
+    ("46", "se"),
+    ("47", "no"),
+    ("48", "pl"),
+    ("49", "de"),
+    ("51", "pe"),
+    ("52", "mx"),
+    ("53", "cu"),
+    ("54", "ar"),
+    ("55", "br"),
+    ("56", "cl"),
+    ("57", "co"),
+    ("58", "ve"),
+    ("60", "my"),
+    ("61", "au"),
+    ("62", "id"),
+    ("63", "ph"),
+    ("64", "nz"),
+    ("65", "sg"),
+    ("66", "th"),
+    ("81", "jp"),
+    ("82", "kr"),
+    ("84", "vn"),
+    ("86", "cn"),
+    ("90", "tr"),
+    ("91", "in"),
+    ("92", "pk"),
+    ("93", "af"),
+    ("94", "lk"),
+    ("95", "mm"),
+    ("98", "ir"),
+    ("212", "ma"),
+    ("213", "dz"),
+    ("216", "tn"),
+    ("234", "ng"),
+    ("254", "ke"),
+    ("351", "pt"),
+    ("352", "lu"),
+    ("353", "ie"),
+    ("354", "is"),
+    ("358", "fi"),
+    ("380", "ua"),
+    ("420", "cz"),
+    ("421", "sk"),
+    ("852", "hk"),
+    ("880", "bd"),
+    ("886", "tw"),
+    ("966", "sa"),
+    ("971", "ae"),
+    ("972", "il"),
+    ("974", "qa"),
+];
+
 pub(crate) fn any(_: &str) -> bool {
     true
 }

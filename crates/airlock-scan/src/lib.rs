@@ -857,7 +857,8 @@ impl Scanner {
                         || (old.generic && !new.generic && new.secret == old.secret)
                     {
                         last.kind = self.detectors[pid].kind;
-                        last.detail = Some(self.detectors[pid].detail).filter(|d| !d.is_empty());
+                        last.detail = Some(detectors::detail(self.detectors[pid], &text[s..e]))
+                            .filter(|d| !d.is_empty());
                         *by = pid;
                     }
                 }
@@ -867,7 +868,8 @@ impl Scanner {
                         end: e,
                         kind: self.detectors[pid].kind,
                         merged: false,
-                        detail: Some(self.detectors[pid].detail).filter(|d| !d.is_empty()),
+                        detail: Some(detectors::detail(self.detectors[pid], &text[s..e]))
+                            .filter(|d| !d.is_empty()),
                     });
                     named.push(pid);
                 }
@@ -1649,5 +1651,22 @@ mod tests {
             let kinds: Vec<_> = s.find(text).iter().map(|f| f.kind).collect();
             assert!(!kinds.is_empty() || text.starts_with("uid"), "{text:?}");
         }
+    }
+
+    #[test]
+    fn phone_numbers_name_their_country() {
+        let s = Scanner::builder().build().unwrap();
+        let text = "call +1 202-555-0147, +33 1 42 68 53 00, 0049 30 1234567, +353 1 234 5678 or 07700 900123";
+        let details: Vec<_> = s.find(text).iter().map(|f| (f.kind, f.detail)).collect();
+        assert_eq!(
+            details,
+            [
+                ("phone", Some("us")),
+                ("phone", Some("fr")),
+                ("phone", Some("de")),
+                ("phone", Some("ie")),
+                ("phone", Some("gb")),
+            ]
+        );
     }
 }
