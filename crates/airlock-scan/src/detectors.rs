@@ -221,6 +221,14 @@ pub(crate) fn any(_: &str) -> bool {
 pub(crate) fn any_context(_: &[u8], _: usize, _: usize) -> bool {
     true
 }
+/// How many letters `bytes` ends with.
+fn trailing_letters(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .count()
+}
 fn word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
@@ -270,11 +278,7 @@ fn credential_scheme(t: &[u8], at: usize, _: usize) -> bool {
         return true;
     }
     // `jdbc:<driver>`: letters after `jdbc:`.
-    let letters = head
-        .iter()
-        .rev()
-        .take_while(|b| b.is_ascii_alphabetic())
-        .count();
+    let letters = trailing_letters(head);
     letters > 0 && {
         let rest = &head[..head.len() - letters];
         rest.len() >= 5
@@ -366,11 +370,7 @@ fn not_a_version(t: &[u8], at: usize, _: usize) -> bool {
         return false;
     }
     // `name 1.2.3.4` on a line that already lists a `name 1.2.3` version.
-    let word = trimmed
-        .iter()
-        .rev()
-        .take_while(|b| b.is_ascii_alphabetic())
-        .count();
+    let word = trailing_letters(trimmed);
     !(word > 0
         && head.len() > trimmed.len()
         && !ends_with_word(trimmed, ADDRESS)
