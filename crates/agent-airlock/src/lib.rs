@@ -179,7 +179,12 @@ pub fn with_file(builder: ConfigBuilder, path: &Path) -> Result<ConfigBuilder, E
         path: name.clone(),
         source,
     })?;
-    Ok(builder.file(name, text))
+    let builder = builder.file(name, text);
+    // The file's relative paths name files next to it, wherever the program was started.
+    Ok(match path.parent() {
+        Some(dir) => builder.relative_to(dir),
+        None => builder,
+    })
 }
 
 /// The PII and secret scanner `settings` describe (`[sanitize]`, or a tenant's merged with it).

@@ -50,6 +50,9 @@ fn build(args: &ConfigArgs) -> anyhow::Result<(Option<String>, Config)> {
             format!("cannot read the configuration file {name}\nhint: check the path, or leave out --config to use the built-in defaults")
         })?;
         builder = builder.file(name.clone(), text);
+        if let Some(dir) = path.parent() {
+            builder = builder.relative_to(dir);
+        }
         shown = Some(name);
     }
     if let Some(mode) = &args.unknown_args {

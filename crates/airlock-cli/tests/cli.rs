@@ -697,3 +697,42 @@ fn pins_from_a_file_refuse_changed_and_unknown_tools() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("sha256"), "{}", r.stderr);
 }
+
+#[test]
+fn relative_paths_in_the_config_file_resolve_against_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    std::fs::create_dir(&conf).unwrap();
+    std::fs::write(
+        conf.join("airlock.toml"),
+        "[audit]\npath = \"logs/audit.jsonl\"\n",
+    )
+    .unwrap();
+    // Started elsewhere, as an MCP client starts servers: the file's directory counts.
+    let r =
+        run(airlock()
+            .current_dir(dir.path())
+            .args(["verify", "--config", "conf/airlock.toml"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let expected = conf.join("logs/audit.jsonl");
+    assert!(
+        r.stderr.contains(&expected.display().to_string()),
+        "the error names the resolved path: {}",
+        r.stderr
+    );
+    std::fs::create_dir(conf.join("logs")).unwrap();
+    let r =
+        run(airlock()
+            .current_dir(dir.path())
+            .args(["verify", "--config", "conf/airlock.toml"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A flag's path is the working directory's.
+    let r = run(airlock().current_dir(dir.path()).args([
+        "verify",
+        "--config",
+        "conf/airlock.toml",
+        "--audit",
+        "nowhere/audit.jsonl",
+    ]));
+    assert!(r.stderr.contains("\"nowhere/audit.jsonl\""), "{}", r.stderr);
+}

@@ -90,6 +90,8 @@ impl fmt::Display for ConfigError {
 #[derive(Clone, Debug, Default)]
 pub struct ConfigBuilder {
     file: Option<(String, String)>,
+    /// The directory the file's relative paths resolve against (see [`ConfigBuilder::relative_to`]).
+    base: Option<std::path::PathBuf>,
     code: Vec<(String, toml::Value, String)>,
     env: Vec<(String, String)>,
 }
@@ -104,6 +106,23 @@ impl ConfigBuilder {
     #[must_use]
     pub fn file(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
         self.file = Some((name.into(), text.into()));
+        self
+    }
+
+    /// Resolve the file's relative paths to files on this machine (`audit.path`,
+    /// `pinning.file`, `gateway.jwt.jwks_file`, `gateway.jwt.public_key_file`) against `dir`,
+    /// the file's directory: MCP clients start servers in a working directory the user does
+    /// not choose. Paths from code and the environment stay as given (relative to the working
+    /// directory). `dir` itself is made absolute against the working directory.
+    #[must_use]
+    pub fn relative_to(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        let dir = dir.into();
+        let dir = if dir.is_absolute() {
+            dir
+        } else {
+            std::env::current_dir().map_or(dir.clone(), |cwd| cwd.join(&dir))
+        };
+        self.base = Some(dir);
         self
     }
 
@@ -148,7 +167,10 @@ impl ConfigBuilder {
         let mut merged = toml::Table::new();
         let mut origins = BTreeMap::new();
         if let Some((name, text)) = &self.file {
-            let table = parse_file(name, text)?;
+            let mut table = parse_file(name, text)?;
+            if let Some(base) = &self.base {
+                resolve_paths(&mut table, base);
+            }
             record_origins(&table, "", &Origin::File(name.clone()), &mut origins);
             merge(&mut merged, table);
         }
@@ -266,6 +288,37 @@ impl ConfigBuilder {
         }
         config.warnings = warnings;
         Ok(config)
+    }
+}
+
+/// The keys whose values name files on this machine.
+const FILE_PATHS: &[&[&str]] = &[
+    &["audit", "path"],
+    &["pinning", "file"],
+    &["gateway", "jwt", "jwks_file"],
+    &["gateway", "jwt", "public_key_file"],
+];
+
+/// Make the relative [`FILE_PATHS`] in `table` absolute against `base`.
+fn resolve_paths(table: &mut toml::Table, base: &std::path::Path) {
+    for path in FILE_PATHS {
+        if let Some(toml::Value::String(value)) = lookup_mut(table, path)
+            && !value.is_empty()
+            && std::path::Path::new(value.as_str()).is_relative()
+        {
+            *value = base.join(value.as_str()).display().to_string();
+        }
+    }
+}
+
+/// The value at the dotted `path` in `table`, if every table on the way is there.
+fn lookup_mut<'a>(table: &'a mut toml::Table, path: &[&str]) -> Option<&'a mut toml::Value> {
+    let (first, rest) = path.split_first()?;
+    let value = table.get_mut(*first)?;
+    if rest.is_empty() {
+        Some(value)
+    } else {
+        lookup_mut(value.as_table_mut()?, rest)
     }
 }
 
@@ -471,6 +524,56 @@ mod tests {
         assert_eq!(e.key, "arguments.max_depth");
         let e = file("[arguments\n").unwrap_err();
         assert!(e.message.starts_with("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn relative_file_paths_resolve_against_the_file() {
+        let text = "[audit]\npath = \"logs/audit.jsonl\"\n[pinning]\nmode = \"file\"\nfile = \"/var/lib/airlock/pins.json\"\n[gateway.jwt]\njwks_file = \"keys/jwks.json\"\n";
+        let c = ConfigBuilder::new()
+            .file("/etc/airlock/airlock.toml", text)
+            .relative_to("/etc/airlock")
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.settings.audit.path.as_deref(),
+            Some("/etc/airlock/logs/audit.jsonl")
+        );
+        assert_eq!(
+            c.settings.pinning.file.as_deref(),
+            Some("/var/lib/airlock/pins.json")
+        );
+        assert_eq!(
+            c.settings
+                .gateway
+                .jwt
+                .as_ref()
+                .and_then(|j| j.jwks_file.as_deref()),
+            Some("/etc/airlock/keys/jwks.json")
+        );
+        // Paths from the environment stay relative to the working directory.
+        let c = ConfigBuilder::new()
+            .file("/etc/airlock/airlock.toml", text)
+            .relative_to("/etc/airlock")
+            .env([("AIRLOCK_AUDIT__PATH", "here.jsonl")])
+            .build()
+            .unwrap();
+        assert_eq!(c.settings.audit.path.as_deref(), Some("here.jsonl"));
+        // A relative directory is made absolute against the working directory.
+        let c = ConfigBuilder::new()
+            .file("conf/airlock.toml", text)
+            .relative_to("conf")
+            .build()
+            .unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            c.settings.audit.path.as_deref(),
+            Some(
+                cwd.join("conf/logs/audit.jsonl")
+                    .display()
+                    .to_string()
+                    .as_str()
+            )
+        );
     }
 
     #[test]
