@@ -30,6 +30,8 @@ enum Command {
     Run(cmd::run::Args),
     /// Guard an MCP server over Streamable HTTP, for many authenticated callers.
     Serve(cmd::serve::Args),
+    /// Print an MCP server's tools (all pages of tools/list), for `check --tools` and `pin`.
+    Tools(cmd::tools::Args),
     /// Mask PII and secrets in text (stdin or files), or print what was found.
     Scan(cmd::scan::Args),
     /// Write the pins of a server's tools, for `pinning.mode = "file"`.
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd::verify::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Tools(args) => cmd::tools::run(args),
         Command::Scan(args) => cmd::scan::run(args),
         Command::Pin(args) => cmd::pin::run(args),
     };

@@ -6,4 +6,5 @@ pub mod pin;
 pub mod run;
 pub mod scan;
 pub mod serve;
+pub mod tools;
 pub mod verify;
