@@ -9,8 +9,8 @@ use anyhow::Context;
 /// Options every engine-running subcommand shares.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ConfigArgs {
-    /// Configuration file (TOML). Default: $AIRLOCK_CONFIG, else built-in defaults.
-    #[arg(long, value_name = "FILE")]
+    /// Configuration file (TOML). Default: built-in defaults.
+    #[arg(long, value_name = "FILE", env = "AIRLOCK_CONFIG")]
     pub config: Option<PathBuf>,
     /// What to do with undeclared arguments (overrides ghost_args.mode).
     #[arg(long, value_name = "MODE", value_parser = ["block", "strip_and_log", "strip_silent"])]
@@ -21,6 +21,23 @@ pub struct ConfigArgs {
     /// Settings a subcommand's own flags set: key, value, the flag's name.
     #[arg(skip)]
     pub overrides: Vec<(String, toml::Value, String)>,
+}
+
+/// The configuration file alone, for subcommands that run no checks (`scan`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FileArgs {
+    /// Configuration file (TOML). Default: built-in defaults.
+    #[arg(long, value_name = "FILE", env = "AIRLOCK_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl From<&FileArgs> for ConfigArgs {
+    fn from(args: &FileArgs) -> ConfigArgs {
+        ConfigArgs {
+            config: args.config.clone(),
+            ..ConfigArgs::default()
+        }
+    }
 }
 
 /// The file's path as shown in messages, and the configuration; its warnings are printed.

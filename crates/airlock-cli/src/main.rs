@@ -10,9 +10,20 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// The security airlock between AI agents and the tools they call over MCP.
+/// The security airlock between AI agents and the tools they call over MCP: every tool call
+/// checked before it runs, every result cleaned before the model sees it.
 #[derive(Parser, Debug)]
-#[command(name = "airlock", version, about, max_term_width = 100)]
+#[command(
+    name = "airlock",
+    version,
+    max_term_width = 100,
+    after_help = "Examples:\n  \
+        airlock demo                                       # see it work, nothing to set up\n  \
+        airlock run -- npx -y @modelcontextprotocol/server-filesystem /srv/work\n  \
+        airlock serve --config airlock.toml -- python -m my_server\n  \
+        airlock tools -- npx -y @modelcontextprotocol/server-everything > tools.json\n\n\
+        `airlock <command> --help` shows each command's options and an example."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,22 +31,44 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Dry-run one tool call through the checks and print the decision as JSON.
-    Check(cmd::check::Args),
-    /// Run a scripted agent session against built-in tools and report every decision.
-    Demo(cmd::demo::Args),
-    /// Load and validate a configuration, and print what it means.
-    Verify(cmd::verify::Args),
     /// Run an MCP server behind the airlock, over stdio: `airlock run -- <server command…>`.
     Run(cmd::run::Args),
     /// Guard an MCP server over Streamable HTTP, for many authenticated callers.
     Serve(cmd::serve::Args),
     /// Print an MCP server's tools (all pages of tools/list), for `check --tools` and `pin`.
     Tools(cmd::tools::Args),
+    /// Dry-run one tool call through the checks and print the decision as JSON.
+    Check(cmd::check::Args),
+    /// Load and validate a configuration, and print what it means.
+    Verify(cmd::verify::Args),
     /// Mask PII and secrets in text (stdin or files), or print what was found.
     Scan(cmd::scan::Args),
     /// Write the pins of a server's tools, for `pinning.mode = "file"`.
     Pin(cmd::pin::Args),
+    /// Run a scripted agent session against built-in tools and report every decision.
+    Demo(cmd::demo::Args),
+}
+
+/// A command line clap refused: its message, and for a server command written without `--`
+/// (`airlock run node server.js`), how to write it.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if !e.use_stderr() {
+        // `--help` and `--version` are not errors.
+        return ExitCode::SUCCESS;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let sub = args.get(1).map(String::as_str);
+    if e.kind() == clap::error::ErrorKind::UnknownArgument
+        && matches!(sub, Some("run" | "serve" | "tools"))
+        && !args.iter().any(|a| a == "--")
+    {
+        let sub = sub.unwrap_or("run");
+        eprintln!(
+            "\ntip: put the server's command after `--`, so its own options are not taken for airlock's: airlock {sub} -- node server.js --port 3000"
+        );
+    }
+    ExitCode::from(2)
 }
 
 /// How a subcommand ended, when it did not fail.
@@ -49,7 +82,10 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     printer::init_logs();
     let printer = printer::Printer::stderr();
     let result = match cli.command {

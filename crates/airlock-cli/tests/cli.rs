@@ -193,6 +193,58 @@ fn check_refused_prints_the_refusal_and_exits_1() {
     insta::assert_snapshot!("type_refusal", r.stdout);
 }
 
+/// Issue 14: arguments that are not JSON got serde_json's `expected ident at line 1 column 2`.
+#[test]
+fn issue_14_bad_json_arguments_are_explained_in_plain_words() {
+    let r = run(&mut check("read_file", "nope"));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    insta::assert_snapshot!("not_json_refusal", r.stdout);
+}
+
+/// Issue 14: server-everything's `gzip-file-as-resource` takes its content as a `data:` URI
+/// under `format: uri`; the network guard refused it as a disallowed scheme.
+#[test]
+fn issue_14_a_data_uri_is_not_an_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let tools = dir.path().join("tools.json");
+    std::fs::write(
+        &tools,
+        json!({"tools": [{
+            "name": "gzip-file-as-resource",
+            "inputSchema": {"type": "object", "properties": {
+                "name": {"type": "string"},
+                "data": {"type": "string", "format": "uri",
+                         "description": "URL or data URI of the file content to compress"},
+                "outputType": {"type": "string", "enum": ["resourceLink", "resource"]}
+            }}
+        }]})
+        .to_string(),
+    )
+    .unwrap();
+    let gzip = |data: &str| {
+        let args = json!({"name": "hello.txt.gz", "data": data}).to_string();
+        run(airlock().args([
+            "check",
+            "--tools",
+            tools.to_str().unwrap(),
+            "--tool",
+            "gzip-file-as-resource",
+            "--args",
+            &args,
+        ]))
+    };
+    let r = gzip("data:text/plain;base64,SGVsbG8sIHdvcmxkIQ==");
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    insta::assert_snapshot!("data_uri_allowed", r.stdout);
+    // Other schemes are still endpoints, refused unless listed.
+    for refused in ["javascript:alert(1)", "gopher://example.com/", "data://10.0.0.1/,x"] {
+        let r = gzip(refused);
+        assert_eq!(r.code, 1, "{refused}: {}", r.stdout);
+        let v: Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["metadata"]["code"], "network.scheme", "{refused}");
+    }
+}
+
 #[test]
 fn stripped_arguments_are_printed_after_stripping() {
     let r = run(
@@ -738,4 +790,49 @@ fn relative_paths_in_the_config_file_resolve_against_its_directory() {
         "nowhere/audit.jsonl",
     ]));
     assert!(r.stderr.contains("\"nowhere/audit.jsonl\""), "{}", r.stderr);
+}
+
+#[test]
+fn help_opens_with_a_summary_and_lists_commands_in_the_order_of_use() {
+    let r = run(airlock().arg("--help"));
+    assert_eq!(r.code, 0);
+    insta::assert_snapshot!("help", r.stdout);
+    // Each main command shows an example.
+    for sub in [
+        "run", "serve", "tools", "check", "verify", "scan", "pin", "demo",
+    ] {
+        let r = run(airlock().args([sub, "--help"]));
+        assert!(r.stdout.contains("\nExample"), "{sub}: {}", r.stdout);
+        assert!(!r.stdout.contains("Default: {} [default: {}]"), "{sub}");
+    }
+    // The configuration file and the caller's identity can come from the environment.
+    let r = run(airlock().args(["check", "--help"]));
+    let words = r.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    for var in [
+        "AIRLOCK_CONFIG",
+        "AIRLOCK_AGENT",
+        "AIRLOCK_ROLES",
+        "AIRLOCK_TENANT",
+    ] {
+        assert!(
+            words.contains(&format!("[env: {var}")),
+            "{var}: {}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn a_server_command_without_dashes_gets_a_tip() {
+    let r = run(airlock().args(["run", "node", "server.js", "--port", "3000"]));
+    assert_eq!(r.code, 2);
+    insta::assert_snapshot!("run_without_dashes", r.stderr);
+    // `scan` runs no checks: flags that configure them are not offered.
+    let r = run(airlock().args(["scan", "--audit", "a.jsonl"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unexpected argument '--audit'"),
+        "{}",
+        r.stderr
+    );
 }

@@ -26,20 +26,20 @@ pub struct Args {
     /// The tool to call.
     #[arg(long, value_name = "NAME")]
     tool: String,
-    /// The arguments: JSON text, @FILE to read a file, or @- to read stdin. Default: {}.
+    /// The arguments: JSON text, @FILE to read a file, or @- to read stdin.
     #[arg(long, value_name = "JSON", default_value = "{}")]
     args: String,
     /// The caller's agent id.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", env = "AIRLOCK_AGENT")]
     agent: Option<String>,
     /// The caller's roles, comma-separated.
-    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    #[arg(long, value_name = "A,B", value_delimiter = ',', env = "AIRLOCK_ROLES")]
     roles: Vec<String>,
     /// The caller's tenant.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "AIRLOCK_TENANT")]
     tenant: Option<String>,
     /// The caller's session id.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", env = "AIRLOCK_SESSION")]
     session: Option<String>,
     /// Evaluate the call at this time (RFC 3339, e.g. 2026-05-01T09:30:00Z) instead of now.
     #[arg(long, value_name = "RFC3339")]

@@ -24,6 +24,9 @@ use agent_airlock::FileSink;
 
 /// `airlock demo` options.
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example:\n  airlock demo                 # the report\n  airlock demo --audit d.jsonl  # and every decision's audit record"
+)]
 pub struct Args {
     /// Also append the audit record of every decision to this file.
     #[arg(long, value_name = "FILE")]

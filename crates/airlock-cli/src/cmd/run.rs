@@ -15,6 +15,10 @@ use crate::load::{self, ConfigArgs};
 
 /// `airlock run` options.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    airlock run -- npx -y @modelcontextprotocol/server-filesystem /srv/work\n  \
+    airlock run --config /etc/airlock/airlock.toml --agent claude -- python -m my_server\n\n\
+In an MCP client's configuration: \"command\": \"/usr/local/bin/airlock\", \"args\": [\"run\", \"--\", \"my-server\", …]")]
 pub struct Args {
     #[command(flatten)]
     config: ConfigArgs,

@@ -13,13 +13,17 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::Outcome;
-use crate::load::{self, ConfigArgs};
+use crate::load::{self, FileArgs};
 
 /// `airlock scan` options.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    airlock scan < tool-output.txt                 # the masked text\n  \
+    airlock scan --findings report.log             # what was found, as JSON\n  \
+    airlock scan --list                            # the types, and what each leaves unmasked")]
 pub struct Args {
     #[command(flatten)]
-    config: ConfigArgs,
+    config: FileArgs,
     /// Print the findings (JSON, UTF-8 byte offsets) instead of the masked text.
     #[arg(long, conflicts_with = "jsonl")]
     findings: bool,
@@ -38,7 +42,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let (_, config) = load::config(&args.config)?;
+    let (_, config) = load::config(&(&args.config).into())?;
     let settings = match &args.tenant {
         Some(t) => match config.settings.tenants.get(t) {
             Some(tenant) => config.settings.sanitize.with(&tenant.sanitize),

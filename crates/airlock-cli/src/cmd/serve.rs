@@ -12,6 +12,9 @@ use crate::load::{self, ConfigArgs};
 
 /// `airlock serve` options.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    airlock serve --config airlock.toml -- npx -y @modelcontextprotocol/server-everything\n  \
+    airlock serve --listen 127.0.0.1:8787 --upstream http://127.0.0.1:9000/mcp")]
 pub struct Args {
     #[command(flatten)]
     config: ConfigArgs,

@@ -10,6 +10,7 @@ use crate::printer::escape;
 
 /// `airlock verify` options.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Example:\n  airlock verify --config airlock.toml")]
 pub struct Args {
     #[command(flatten)]
     config: ConfigArgs,
