@@ -45,6 +45,8 @@ enum Command {
     Scan(cmd::scan::Args),
     /// Write the pins of a server's tools, for `pinning.mode = "file"`.
     Pin(cmd::pin::Args),
+    /// What works on this machine and with this configuration: one line per item, ✓ or ✗.
+    Doctor(cmd::doctor::Args),
     /// Run a scripted agent session against built-in tools and report every decision.
     Demo(cmd::demo::Args),
 }
@@ -97,6 +99,7 @@ fn main() -> ExitCode {
         Command::Tools(args) => cmd::tools::run(args),
         Command::Scan(args) => cmd::scan::run(args),
         Command::Pin(args) => cmd::pin::run(args),
+        Command::Doctor(args) => cmd::doctor::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

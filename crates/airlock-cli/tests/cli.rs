@@ -237,7 +237,11 @@ fn issue_14_a_data_uri_is_not_an_endpoint() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     insta::assert_snapshot!("data_uri_allowed", r.stdout);
     // Other schemes are still endpoints, refused unless listed.
-    for refused in ["javascript:alert(1)", "gopher://example.com/", "data://10.0.0.1/,x"] {
+    for refused in [
+        "javascript:alert(1)",
+        "gopher://example.com/",
+        "data://10.0.0.1/,x",
+    ] {
         let r = gzip(refused);
         assert_eq!(r.code, 1, "{refused}: {}", r.stdout);
         let v: Value = serde_json::from_str(&r.stdout).unwrap();
@@ -799,7 +803,7 @@ fn help_opens_with_a_summary_and_lists_commands_in_the_order_of_use() {
     insta::assert_snapshot!("help", r.stdout);
     // Each main command shows an example.
     for sub in [
-        "run", "serve", "tools", "check", "verify", "scan", "pin", "demo",
+        "run", "serve", "tools", "check", "verify", "scan", "pin", "doctor", "demo",
     ] {
         let r = run(airlock().args([sub, "--help"]));
         assert!(r.stdout.contains("\nExample"), "{sub}: {}", r.stdout);
@@ -834,5 +838,80 @@ fn a_server_command_without_dashes_gets_a_tip() {
         r.stderr.contains("unexpected argument '--audit'"),
         "{}",
         r.stderr
+    );
+}
+
+/// `airlock doctor`'s lines, without those that depend on the machine (the clock, the kernel).
+fn doctor_lines(stdout: &str) -> String {
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with("✓ clock") && !l.starts_with("· "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn doctor_reports_each_item_with_its_fix() {
+    let r = run(airlock().arg("doctor"));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for item in ["✓ configuration", "✓ time zone", "✓ checks", "✓ clock"] {
+        assert!(r.stdout.contains(item), "{item}: {}", r.stdout);
+    }
+    for item in ["user namespaces", "landlock", "seccomp"] {
+        assert!(
+            r.stdout.contains(&format!("· {item}: ")),
+            "{item}: {}",
+            r.stdout
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[policy]\ntimezone = \"Mars/Olympus\"\n").unwrap();
+    let r = run(airlock().args([
+        "doctor",
+        "--config",
+        bad.to_str().unwrap(),
+        "--",
+        "no-such-mcp-server",
+    ]));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let shown = doctor_lines(&r.stdout).replace(bad.to_str().unwrap(), "bad.toml");
+    insta::assert_snapshot!("doctor_failing", shown);
+
+    // A configured audit log must be writable; a server found on PATH is named.
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[audit]\npath = \"audit.jsonl\"\n").unwrap();
+    let r = run(airlock().args(["doctor", "--config", good.to_str().unwrap(), "--", "sh"]));
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("✓ audit log: "), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("✓ server command: sh is /"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn doctor_pings_the_configured_redis() {
+    let redis = airlock_testkit::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("airlock.toml");
+    std::fs::write(&cfg, format!("[limits]\nbackend = \"{}\"\n", redis.url())).unwrap();
+    let r = run(airlock().args(["doctor", "--config", cfg.to_str().unwrap()]));
+    assert!(
+        r.stdout
+            .contains(&format!("✓ redis: {} answers", redis.url())),
+        "{}",
+        r.stdout
+    );
+    drop(redis);
+    let r = run(airlock().args(["doctor", "--config", cfg.to_str().unwrap()]));
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("✗ redis: "), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("fix: start redis-server there"),
+        "{}",
+        r.stdout
     );
 }
