@@ -62,6 +62,7 @@ pub mod config;
 mod engine;
 pub mod field_path;
 mod fnv;
+pub mod json_error;
 pub mod limits;
 pub mod pins;
 pub mod pipeline;

@@ -24,7 +24,7 @@ use airlock_core::pipeline::{CallState, Check, CheckError, Outcome, Phase};
 use airlock_core::refusal::{DenyCode, FieldError, Refusal};
 
 use crate::endpoint::{CompiledEndpointPolicy, EndpointError, EndpointPolicy, Host};
-use crate::find::{Kind, Target, targets};
+use crate::find::{Kind, Target, targets, targets_except};
 use crate::path::PathPolicy;
 
 /// Most offending values named in one refusal.
@@ -130,6 +130,8 @@ fn refusal(tool: &str, what: &str, found: Vec<(&Target<'_>, DenyCode, String)>) 
 #[derive(Debug)]
 pub struct Filesystem {
     policies: Scoped<Option<PathPolicy>>,
+    /// Parameter names that are not paths by name, by tool and tenant (`not_paths`).
+    not_paths: Scoped<Vec<String>>,
 }
 
 impl Filesystem {
@@ -148,7 +150,27 @@ impl Filesystem {
             FilesystemSettings::with,
             |s| s.enabled.then(|| PathPolicy::new(s)).transpose(),
         )?;
-        Ok(Filesystem { policies })
+        let not_paths = Scoped::build(
+            &Vec::new(),
+            &tenants,
+            &settings.filesystem.tools,
+            |names: &Vec<String>, o: &FilesystemOverrides| {
+                let mut names = names.clone();
+                names.extend(o.not_paths.iter().cloned());
+                names
+            },
+            |names| Ok(names.clone()),
+        )?;
+        Ok(Filesystem {
+            policies,
+            not_paths,
+        })
+    }
+
+    /// The parameter names that are not paths by name alone for `tool` called by a caller of
+    /// `tenant` (`filesystem.tools.<tool>.not_paths`, `tenants.<tenant>.filesystem.not_paths`).
+    pub fn not_paths(&self, tool: &str, tenant: Option<&str>) -> &[String] {
+        self.not_paths.get(tool, tenant).map_or(&[], Vec::as_slice)
     }
 
     /// The policy for `tool` called by a caller of `tenant` (`None`: the check is off there).
@@ -177,7 +199,8 @@ impl Check for Filesystem {
         {
             return Ok(Outcome::Pass);
         }
-        let found = targets(&call.tool.input_schema, &call.arguments);
+        let not_paths = self.not_paths(&call.tool.name, call.caller.tenant.as_deref());
+        let found = targets_except(&call.tool.input_schema, &call.arguments, not_paths);
         Ok(self.decide(call, &found))
     }
 }
@@ -477,7 +500,8 @@ impl Check for Guards {
         {
             return Ok(Outcome::Pass);
         }
-        let found = targets(&call.tool.input_schema, &call.arguments);
+        let not_paths = self.filesystem.not_paths(tool, tenant);
+        let found = targets_except(&call.tool.input_schema, &call.arguments, not_paths);
         match self.filesystem.decide(call, &found) {
             Outcome::Pass => self.network.decide(call, &found),
             other => Ok(other),

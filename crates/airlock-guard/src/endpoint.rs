@@ -5,7 +5,9 @@
 //! credentials), `http://localhost:6379/`, `http://intranet/` or any host outside the allowed
 //! list. It refuses:
 //!
-//! - schemes that are not listed (`file:`, `gopher:`, `dict:`, `javascript:`, `data:` ...);
+//! - schemes that are not listed (`file:`, `gopher:`, `dict:`, `javascript:`, `data:` ...).
+//!   The argument guards never send it a well-formed `data:` URI where a URL is expected: that
+//!   is inline content, not an endpoint ([`crate::find::is_data_uri`]);
 //! - URLs that different parsers read differently (parser differentials): control characters
 //!   or whitespace anywhere, invisible formatting characters, backslashes, more than one `@` in
 //!   the authority, percent-escapes in the host, an empty host, a special scheme without `//`

@@ -11,12 +11,19 @@
 //!    `kebab-case`, plurals too) is `path`, `file`, `filename`, `dir`, `directory`, `folder`,
 //!    `source`, `destination`, `target`, `cwd`, … (a path), `url`, `uri`, `endpoint`,
 //!    `webhook`, `callback`, `href`, `link`, … (a URL) or `host`, `hostname`, `domain` (a host).
-//!    Items of an array count under the array's name (`paths: [...]`);
+//!    Items of an array count under the array's name (`paths: [...]`). The name gives way
+//!    when the schema says the value is something else: another `format` (`email`, `date`,
+//!    `uuid`, `iban` …), or a `description` naming another kind of value (IBAN, e-mail,
+//!    phone, amount, name, id …) and no path, file, directory, URL or host. A parameter listed
+//!    in `not_paths` ([`targets_except`]) is not a path by name either;
 //! 3. **its shape says so**: `scheme://…` (a URL) or, without whitespace, an absolute path,
 //!    `~/…`, `./…`, `../…`, a path with a `..` component, or a Windows drive path (a path).
 //!
 //! A `file:` URL is always a path, whichever rule found it; a URL-like value (`scheme://`)
-//! under a path name is a URL. Which rule matched is part of each [`Target`], so refusals and
+//! under a path name is a URL. A `data:` URI ([`is_data_uri`]) where a URL is expected (a URL
+//! format or name) is no target at all: its content is inline, it reaches no network and
+//! names no file (its size is bounded by `arguments.max_bytes` like any argument); under a
+//! path's format or name it is still checked as a path. Which rule matched is part of each [`Target`], so refusals and
 //! `airlock check` can say why a value was checked.
 //!
 //! Not covered: paths inside free text (`"cat /etc/passwd"` in a `command`) — that is a
@@ -118,9 +125,20 @@ const MAX_DEPTH: usize = 128;
 
 /// Every target in `args`, given the tool's input schema.
 pub fn targets<'a>(schema: &'a Value, args: &'a Map<String, Value>) -> Vec<Target<'a>> {
+    targets_except(schema, args, &[])
+}
+
+/// Every target in `args`, given the tool's input schema, where a parameter named in
+/// `not_paths` (`filesystem.not_paths`, `filesystem.tools.<tool>.not_paths`) is not a path by
+/// its name alone; its schema's format and its value's shape still count.
+pub fn targets_except<'a>(
+    schema: &'a Value,
+    args: &'a Map<String, Value>,
+    not_paths: &[String],
+) -> Vec<Target<'a>> {
     let mut out = Vec::new();
     let root = applicable(schema, schema);
-    object(schema, &root, args, "", &mut out, 0);
+    object(schema, &root, args, "", not_paths, &mut out, 0);
     out
 }
 
@@ -148,6 +166,7 @@ fn object<'a>(
     schemas: &[&'a Value],
     map: &'a Map<String, Value>,
     path: &str,
+    not_paths: &[String],
     out: &mut Vec<Target<'a>>,
     depth: usize,
 ) {
@@ -189,7 +208,17 @@ fn object<'a>(
             }
         }
         child.truncate(MAX_SCHEMAS);
-        value(doc, &child, v, k, path, Seg::Key(k), out, depth + 1);
+        value(
+            doc,
+            &child,
+            v,
+            k,
+            path,
+            Seg::Key(k),
+            not_paths,
+            out,
+            depth + 1,
+        );
     }
 }
 
@@ -201,6 +230,7 @@ fn value<'a>(
     name: &'a str,
     parent: &str,
     seg: Seg<'_>,
+    not_paths: &[String],
     out: &mut Vec<Target<'a>>,
     depth: usize,
 ) {
@@ -209,7 +239,7 @@ fn value<'a>(
     }
     match v {
         Value::String(s) => {
-            if let Some((kind, rule)) = classify(schemas, name, s) {
+            if let Some((kind, rule)) = classify(schemas, name, s, not_paths) {
                 let also_path = kind == Kind::Url && {
                     let t = s.trim_start_matches(|c: char| c.is_whitespace() || c.is_control());
                     !(has_scheme(t) || has_special_scheme(t))
@@ -225,7 +255,7 @@ fn value<'a>(
                 });
             }
         }
-        Value::Object(m) => object(doc, schemas, m, &field(parent, seg), out, depth),
+        Value::Object(m) => object(doc, schemas, m, &field(parent, seg), not_paths, out, depth),
         Value::Array(items) => {
             let here = field(parent, seg);
             for (i, item) in items.iter().enumerate() {
@@ -262,6 +292,7 @@ fn value<'a>(
                     name,
                     &here,
                     Seg::Index(i),
+                    not_paths,
                     out,
                     depth + 1,
                 );
@@ -336,6 +367,28 @@ fn has_scheme(s: &str) -> bool {
 
 fn is_file_uri(s: &str) -> bool {
     s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("file:"))
+}
+
+/// A `data:` URI (RFC 2397): `data:` then an optional media type and parameters made of
+/// token characters, `/`, `;` and `=`, then `,` and the content
+/// (`data:application/gzip;base64,H4sI…`, `data:,Hello`). It carries its content inline and
+/// reaches no network. Anything else after `data:` (`data://host/…`, a header with other
+/// characters, no comma) is not one, and stays a URL with a scheme to check.
+pub fn is_data_uri(s: &str) -> bool {
+    let Some(rest) = s
+        .get(..5)
+        .filter(|p| p.eq_ignore_ascii_case("data:"))
+        .and_then(|_| s.get(5..))
+    else {
+        return false;
+    };
+    let Some((header, _)) = rest.split_once(',') else {
+        return false;
+    };
+    !header.starts_with('/')
+        && header
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-/;=".contains(c))
 }
 
 /// A special scheme and its colon without `//` (`http:169.254.169.254/`): WHATWG parsers and
@@ -451,7 +504,96 @@ pub fn kind_of_name(name: &str) -> Option<Kind> {
     kind_of_word(&buf[..n])
 }
 
-fn classify<'a>(schemas: &[&'a Value], name: &'a str, s: &str) -> Option<(Kind, Rule<'a>)> {
+/// Words of a `description` that say a value is a path, a URL or a host: the name rule keeps
+/// its say when one appears.
+const TARGET_DESCRIPTION_WORDS: &[&str] = &[
+    "path",
+    "pathname",
+    "file",
+    "filename",
+    "filepath",
+    "dir",
+    "directory",
+    "folder",
+    "url",
+    "uri",
+    "iri",
+    "endpoint",
+    "webhook",
+    "link",
+    "href",
+    "host",
+    "hostname",
+    "domain",
+];
+/// Words of a `description` that say a value is something else than a path, a URL or a host.
+const OTHER_DESCRIPTION_WORDS: &[&str] = &[
+    "iban",
+    "bic",
+    "swift",
+    "email",
+    "mail",
+    "phone",
+    "telephone",
+    "amount",
+    "price",
+    "name",
+    "username",
+    "id",
+    "identifier",
+    "uuid",
+    "number",
+    "account",
+    "date",
+    "time",
+    "timestamp",
+    "currency",
+    "country",
+    "language",
+];
+
+/// Whether the schema says what a value is, and it is not a path, URL or host: a `format` of
+/// another kind (`email`, `date`, `uuid`, `iban` …), or a `description` naming another kind
+/// of value (IBAN, e-mail, phone, amount, name, id …) and no path, file, directory, URL or
+/// host. The name rule then gives way (formats of a target kind were taken before).
+fn schema_says_otherwise(schemas: &[&Value]) -> bool {
+    if schemas
+        .iter()
+        .any(|sc| sc.get("format").and_then(Value::as_str).is_some())
+    {
+        return true;
+    }
+    let mut other = false;
+    for d in schemas
+        .iter()
+        .filter_map(|sc| sc.get("description").and_then(Value::as_str))
+    {
+        for word in d
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            let mut buf = [0u8; 32];
+            let Some(n) = lower_into(word.as_bytes(), &[(0, word.len())], &mut buf) else {
+                continue;
+            };
+            let n = singular(&mut buf, n);
+            let w = &buf[..n];
+            let is = |set: &[&str]| set.iter().any(|s| s.as_bytes() == w);
+            if is(TARGET_DESCRIPTION_WORDS) {
+                return false;
+            }
+            other |= is(OTHER_DESCRIPTION_WORDS);
+        }
+    }
+    other
+}
+
+fn classify<'a>(
+    schemas: &[&'a Value],
+    name: &'a str,
+    s: &str,
+    not_paths: &[String],
+) -> Option<(Kind, Rule<'a>)> {
     if s.is_empty() {
         return None;
     }
@@ -466,6 +608,9 @@ fn classify<'a>(schemas: &[&'a Value], name: &'a str, s: &str) -> Option<(Kind, 
             k
         }
     };
+    // Inline content (`data:`) where a URL is expected names no endpoint and no file. Under a
+    // path's name or format it stays a path: a server that takes it as one opens that file.
+    let inline = |k: Kind| k == Kind::Url && is_data_uri(t);
     for sc in schemas {
         if let Some(f) = sc.get("format").and_then(Value::as_str) {
             let kind = if URL_FORMATS.contains(&f) {
@@ -478,11 +623,20 @@ fn classify<'a>(schemas: &[&'a Value], name: &'a str, s: &str) -> Option<(Kind, 
                 None
             };
             if let Some(k) = kind {
+                if inline(k) {
+                    return None;
+                }
                 return Some((url_or_path(k), Rule::Format(f)));
             }
         }
     }
-    if let Some(k) = kind_of_name(name) {
+    if let Some(k) = kind_of_name(name)
+        && !(k == Kind::Path && not_paths.iter().any(|n| n == name))
+        && !schema_says_otherwise(schemas)
+    {
+        if inline(k) {
+            return None;
+        }
         return Some((url_or_path(k), Rule::Name(name)));
     }
     if is_file_uri(t) {
@@ -604,6 +758,116 @@ mod tests {
                 ("ref".into(), Kind::Path, "shape: parent directory".into()),
                 ("link".into(), Kind::Path, "parameter name 'link'".into()),
                 ("target".into(), Kind::Url, "parameter name 'target'".into()),
+            ]
+        );
+    }
+
+    /// Issue 14: server-everything's `gzip-file-as-resource` takes its content as a `data:`
+    /// URI under `format: uri`, and the network guard refused it as a disallowed scheme.
+    #[test]
+    fn issue_14_data_uris_are_not_endpoints() {
+        let schema = json!({"type": "object", "properties": {
+            "data": {"type": "string", "format": "uri"},
+            "path": {"type": "string", "format": "path"}
+        }});
+        let got = found(
+            schema,
+            json!({
+                "data": "data:application/gzip;base64,H4sIAAAAAAAAA8tIzcnJBwCGphA2BQAAAA==",
+                "callback_url": "DATA:,Hello%2C%20World",
+                "path": "data:,x",
+                "link": "data://169.254.169.254/,x",
+                "webhook": "javascript:alert(1)",
+                "href": "data:text/html<script>,x"
+            }),
+        );
+        assert_eq!(
+            got,
+            vec![
+                ("path".into(), Kind::Path, "schema format 'path'".into()),
+                ("link".into(), Kind::Url, "parameter name 'link'".into()),
+                (
+                    "webhook".into(),
+                    Kind::Url,
+                    "parameter name 'webhook'".into()
+                ),
+                ("href".into(), Kind::Url, "parameter name 'href'".into()),
+            ]
+        );
+        assert!(is_data_uri("data:,"));
+        assert!(is_data_uri("data:text/plain;charset=utf-8;base64,SGk="));
+        assert!(!is_data_uri("data:"));
+        assert!(!is_data_uri("data:text/plain"));
+        assert!(!is_data_uri("data://h/,x"));
+        assert!(!is_data_uri("datax:,x"));
+    }
+
+    /// Issue 14: `to`, described as "IBAN of the recipient", was taken for a path by its name.
+    #[test]
+    fn issue_14_name_rule_gives_way_to_description_and_format() {
+        let schema = json!({"type": "object", "properties": {
+            "to": {"type": "string", "description": "IBAN of the recipient"},
+            "from": {"type": "string", "format": "email"},
+            "target": {"type": "string", "description": "E-mail address to notify"},
+            "source": {"type": "string", "description": "Name of the file to copy"},
+            "dest": {"type": "string", "description": "Directory (by name) to copy into"},
+            "destination": {"type": "string", "format": "uri-reference", "description": "Account id"},
+            "location": {"type": "string", "description": "Account id"},
+            "file": {"type": "string", "description": "Which report"}
+        }});
+        let got = found(
+            schema,
+            json!({
+                "to": "DE89370400440532013000",
+                "from": "a@example.com",
+                "target": "ops@example.com",
+                "source": "notes.txt",
+                "dest": "backup",
+                "destination": "acct-1",
+                "location": "/etc/passwd",
+                "file": "q3.pdf"
+            }),
+        );
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "source".into(),
+                    Kind::Path,
+                    "parameter name 'source'".into()
+                ),
+                ("dest".into(), Kind::Path, "parameter name 'dest'".into()),
+                (
+                    "destination".into(),
+                    Kind::Url,
+                    "schema format 'uri-reference'".into()
+                ),
+                // Not a path by its name, but still by its shape.
+                ("location".into(), Kind::Path, "shape: absolute path".into()),
+                ("file".into(), Kind::Path, "parameter name 'file'".into()),
+            ]
+        );
+    }
+
+    /// Issue 14: a per-tool opt-out (`filesystem.tools.<tool>.not_paths`) for names that are
+    /// not paths in this tool; the value's shape still counts.
+    #[test]
+    fn issue_14_not_paths_turns_off_the_name_rule_only() {
+        let schema = json!({"type": "object"});
+        let args = json!({"to": "DE89370400440532013000", "from": "../../etc/passwd", "path": "a"});
+        let Value::Object(m) = args else {
+            unreachable!()
+        };
+        let not_paths = vec!["to".to_owned(), "from".to_owned()];
+        let got: Vec<(String, String)> = targets_except(&schema, &m, &not_paths)
+            .into_iter()
+            .map(|t| (t.field, t.rule.to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("from".into(), "shape: parent directory".into()),
+                ("path".into(), "parameter name 'path'".into()),
             ]
         );
     }

@@ -276,3 +276,59 @@ fn the_dns_check_resolves_each_name_once_and_refuses_too_many() {
     let same: Vec<&str> = vec!["http://localhost/"; 40];
     assert!(decide(&engine, json!({"options": {"urls": same}})).is_allowed());
 }
+
+/// Issue 14: `to` holding an IBAN was checked as a (relative, refused) path by its name alone.
+/// The schema's description now outweighs the name, and `not_paths` opts a tool's parameter
+/// out where the schema says nothing; a path-shaped value is still a path.
+#[test]
+fn issue_14_a_name_is_not_a_path_when_the_schema_or_the_config_says_so() {
+    let pay = |to: Value| {
+        ToolDef::new(
+            "pay",
+            json!({"type": "object", "properties": {"to": to, "amount": {"type": "integer"}}}),
+        )
+    };
+    let described = pay(json!({"type": "string", "description": "IBAN of the recipient"}));
+    let bare_to = pay(json!({"type": "string"}));
+    let decide_with = |tool: ToolDef, not_paths: &[&str], to: &str| {
+        let mut tools = std::collections::BTreeMap::new();
+        tools.insert(
+            "pay".to_owned(),
+            FilesystemOverrides {
+                not_paths: not_paths.iter().map(|s| (*s).to_owned()).collect(),
+                ..FilesystemOverrides::default()
+            },
+        );
+        let s = Settings {
+            filesystem: FilesystemSettings {
+                allowed_roots: vec!["/srv/data".into()],
+                symlinks: Symlinks::Lexical,
+                tools,
+                ..FilesystemSettings::default()
+            },
+            ..Settings::default()
+        };
+        let engine = Engine::builder()
+            .config(core_only())
+            .tools([tool])
+            .check(Arc::new(Guards::from_settings(&s).unwrap()))
+            .build()
+            .unwrap();
+        let d = engine.check(Call::new("pay", json!({"to": to, "amount": 5})));
+        d.refusal().map(|r| r.code.as_str().to_owned())
+    };
+    let iban = "DE89370400440532013000";
+    // No base, roots set: a relative path is refused, so an IBAN taken for a path is too.
+    assert_eq!(
+        decide_with(bare_to.clone(), &[], iban).as_deref(),
+        Some("filesystem.relative")
+    );
+    assert_eq!(decide_with(described.clone(), &[], iban), None);
+    assert_eq!(decide_with(bare_to.clone(), &["to"], iban), None);
+    for tool in [described, bare_to] {
+        assert_eq!(
+            decide_with(tool, &["to"], "/etc/passwd").as_deref(),
+            Some("filesystem.outside_roots")
+        );
+    }
+}

@@ -465,7 +465,10 @@ impl StdioProxy {
                 conn.error(
                     None,
                     PARSE_ERROR,
-                    &format!("not valid JSON ({e}); the message was not forwarded"),
+                    &format!(
+                        "not valid JSON: {}; the message was not forwarded",
+                        airlock_core::json_error::explain(&e)
+                    ),
                 );
                 return;
             }

@@ -530,6 +530,11 @@ pub struct FilesystemOverrides {
     pub symlinks: Option<Symlinks>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
+    /// Parameter names that are not paths in these tools (`not_paths = ["to"]`): their name
+    /// alone no longer makes a value a path; a path `format` or a path-shaped value (`/…`,
+    /// `../…`, `~/…`) still does. Added to the list of a less specific scope.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_paths: Vec<String>,
 }
 
 impl FilesystemOverrides {

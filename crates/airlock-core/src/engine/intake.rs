@@ -140,7 +140,8 @@ impl Engine {
                         return Err(Box::new(BadArguments {
                             code: DenyCode::ArgumentsNotJson,
                             message: format!(
-                                "Tool '{tool}' was called with arguments that are not valid JSON ({e})."
+                                "Tool '{tool}' was called with arguments that are not valid JSON: {}.",
+                                crate::json_error::explain(&e)
                             ),
                             recorded: Value::String(format!(
                                 "(not recorded: {} bytes of invalid JSON)",
@@ -330,6 +331,19 @@ mod tests {
             Some(DenyCode::ValidationRequired)
         );
         assert_eq!(sink.events().len(), 9);
+    }
+
+    /// Issue 14: bad JSON got serde_json's `expected ident at line 1 column 2`.
+    #[test]
+    fn issue_14_not_json_is_explained_in_plain_words() {
+        let e = engine(UnknownArgs::Block, Arc::new(MemorySink::new()));
+        let d = e.check(Call::new("read_file", Arguments::Raw("nope".into())));
+        let r = d.refusal().unwrap();
+        assert_eq!(r.code, DenyCode::ArgumentsNotJson);
+        assert_eq!(
+            r.message,
+            "Tool 'read_file' was called with arguments that are not valid JSON: at line 1, column 2, expected a value such as a string in double quotes, a number, true, false, null, an object or an array."
+        );
     }
 
     #[test]

@@ -54,7 +54,10 @@ pub(crate) async fn post(
             return rpc_error_response(
                 StatusCode::BAD_REQUEST,
                 PARSE_ERROR,
-                &format!("not valid JSON ({e}); the message was not forwarded"),
+                &format!(
+                    "not valid JSON: {}; the message was not forwarded",
+                    airlock_core::json_error::explain(&e)
+                ),
                 &headers,
             );
         }
