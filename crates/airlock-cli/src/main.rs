@@ -27,6 +27,23 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log lines on stderr: -v start-up and server exit, -vv every decision, -vvv all.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Fewer log lines: -q errors only, -qq none.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    quiet: u8,
+    /// Log lines: auto (text on a terminal, JSON lines otherwise), text or json.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "auto",
+        hide_possible_values = true,
+        global = true,
+        env = "AIRLOCK_LOG_FORMAT"
+    )]
+    log_format: printer::LogFormat,
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,7 +105,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
-    printer::init_logs();
+    printer::init_logs(cli.verbose, cli.quiet, cli.log_format);
     let printer = printer::Printer::stderr();
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args),

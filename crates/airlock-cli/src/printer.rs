@@ -48,26 +48,51 @@ impl Printer {
     }
 }
 
-/// Send the library crates' logs (`tracing` events: a withheld result, a check that failed, a
-/// server that could not start) to stderr through the printer's style, each line escaped.
-/// `AIRLOCK_LOG` sets the level: `error`, `warn` (the default), `info`, `debug` or `trace`.
-pub fn init_logs() {
+/// How log lines are written: `Auto` is text on a terminal, JSON lines otherwise (a client's
+/// log file, a log collector); `Text` is `airlock: warning: …` lines; `Json` one object per
+/// line: `time`, `level`, `target`, `message` and the event's fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[allow(missing_docs)] // described above: doc comments on the variants would lengthen `--help`
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
+}
+
+/// Send `tracing` events to stderr. The level: `-v` (info), `-vv` (debug), `-vvv` (trace),
+/// `-q` (errors only), `-qq` (nothing); without those flags `$AIRLOCK_LOG` (`off`, `error`,
+/// `warn`, `info`, `debug`, `trace`); else warnings. Nothing is ever written to stdout.
+pub fn init_logs(verbose: u8, quiet: u8, format: LogFormat) {
+    use std::io::IsTerminal;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::{Layer, filter::LevelFilter};
-    let level = match std::env::var("AIRLOCK_LOG")
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "off" => LevelFilter::OFF,
-        "error" => LevelFilter::ERROR,
-        "info" => LevelFilter::INFO,
-        "debug" => LevelFilter::DEBUG,
-        "trace" => LevelFilter::TRACE,
-        _ => LevelFilter::WARN,
+    let level = match (verbose, quiet) {
+        (0, 0) => match std::env::var("AIRLOCK_LOG")
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "off" => LevelFilter::OFF,
+            "error" => LevelFilter::ERROR,
+            "info" => LevelFilter::INFO,
+            "debug" => LevelFilter::DEBUG,
+            "trace" => LevelFilter::TRACE,
+            _ => LevelFilter::WARN,
+        },
+        (0, 1) => LevelFilter::ERROR,
+        (0, _) => LevelFilter::OFF,
+        (1, _) => LevelFilter::INFO,
+        (2, _) => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
     let layer = LogLayer {
         printer: Printer::stderr(),
+        json,
     }
     .with_filter(level);
     let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
@@ -75,6 +100,7 @@ pub fn init_logs() {
 
 struct LogLayer {
     printer: Printer,
+    json: bool,
 }
 
 /// The message and the other fields of one event.
@@ -82,6 +108,8 @@ struct LogLayer {
 struct Fields {
     message: String,
     rest: Vec<String>,
+    /// The other fields by name, for JSON lines.
+    named: serde_json::Map<String, serde_json::Value>,
 }
 
 impl tracing::field::Visit for Fields {
@@ -90,6 +118,8 @@ impl tracing::field::Visit for Fields {
             self.message = format!("{value:?}");
         } else {
             self.rest.push(format!("{}={value:?}", field.name()));
+            self.named
+                .insert(field.name().to_owned(), format!("{value:?}").into());
         }
     }
 
@@ -98,6 +128,7 @@ impl tracing::field::Visit for Fields {
             self.message = value.to_owned();
         } else {
             self.rest.push(format!("{}={value}", field.name()));
+            self.named.insert(field.name().to_owned(), value.into());
         }
     }
 }
@@ -110,6 +141,23 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogLayer {
     ) {
         let mut fields = Fields::default();
         event.record(&mut fields);
+        if self.json {
+            let meta = event.metadata();
+            let mut line = serde_json::Map::new();
+            line.insert("time".into(), jiff::Timestamp::now().to_string().into());
+            line.insert(
+                "level".into(),
+                meta.level().as_str().to_ascii_lowercase().into(),
+            );
+            line.insert("target".into(), meta.target().into());
+            line.insert("message".into(), fields.message.into());
+            for (k, v) in fields.named {
+                line.entry(k).or_insert(v);
+            }
+            let mut out = std::io::stderr().lock();
+            let _ = writeln!(out, "{}", serde_json::Value::Object(line));
+            return;
+        }
         let (label, style) = match *event.metadata().level() {
             tracing::Level::ERROR => ("error", "1;31"),
             tracing::Level::WARN => ("warning", "1;33"),

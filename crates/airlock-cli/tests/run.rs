@@ -565,30 +565,78 @@ fn the_airlocks_own_answers_follow_the_negotiated_protocol_version() {
 
 #[test]
 fn library_logs_reach_stderr_through_the_printer() {
-    let out = Command::cargo_bin("airlock")
-        .unwrap()
-        .arg("run")
-        .arg("--")
-        .arg(test_server())
-        .env_remove("AIRLOCK_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin
-                .take()
-                .unwrap()
-                .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\",\"params\":{\"name\":\"x\\u001b[2J\"}}\n")?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("airlock: warning: dropped a tools/call without an id"),
-        "{stderr}"
-    );
-    assert!(out.stdout.is_empty(), "stdout belongs to the protocol");
+    // Text on request (a terminal's default), JSON lines when stderr is not a terminal.
+    for format in ["text", "auto"] {
+        let out = Command::cargo_bin("airlock")
+            .unwrap()
+            .args(["--log-format", format, "-vv", "run", "--"])
+            .arg(test_server())
+            .env_remove("AIRLOCK_LOG")
+            .env_remove("AIRLOCK_LOG_FORMAT")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin
+                    .take()
+                    .unwrap()
+                    .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\",\"params\":{\"name\":\"x\\u001b[2J\"}}\n{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}\n")?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains('\u{1b}'),
+            "{format}: terminal controls are escaped: {stderr}"
+        );
+        if format == "text" {
+            assert!(
+                stderr.contains("airlock: warning: dropped a tools/call without an id"),
+                "{stderr}"
+            );
+            // -vv: every decision.
+            assert!(
+                stderr.contains(
+                    "airlock: debug: refused (tool=nope, code=tool_integrity.unknown_tool"
+                ),
+                "{stderr}"
+            );
+            assert!(
+                stderr.contains("airlock: info: airlock run: starting"),
+                "{stderr}"
+            );
+        } else {
+            let lines: Vec<Value> = stderr
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+                .collect();
+            assert!(
+                lines.iter().any(|l| l["level"] == "warn"
+                    && l["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("dropped a tools/call without an id"))),
+                "{stderr}"
+            );
+            let start = lines
+                .iter()
+                .find(|l| l["level"] == "info")
+                .unwrap_or_else(|| panic!("no start-up line: {stderr}"));
+            assert_eq!(start["config"], "built-in defaults", "{stderr}");
+            assert!(
+                start["checks"].as_str().unwrap().contains("validation"),
+                "{stderr}"
+            );
+        }
+        // stdout belongs to the protocol: the refusal of call 7, nothing else.
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let answers: Vec<Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert_eq!(answers.len(), 1, "{stdout}");
+        assert_eq!(answers[0]["id"], 7, "{stdout}");
+    }
 }
 
 #[test]

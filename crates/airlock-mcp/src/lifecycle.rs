@@ -213,9 +213,11 @@ impl Lifecycle {
                 if let Some(internal) = &r.internal {
                     tracing::error!(tool = %name, "a check failed and the call was refused: {internal}");
                 }
+                tracing::debug!(tool = %name, code = %r.refusal.code, agent = caller.agent.as_deref().unwrap_or("-"), "refused");
                 Admission::Answer(refusal_result(id, &r.refusal, version))
             }
             Decision::Allowed(allowed) => {
+                tracing::debug!(tool = %name, agent = caller.agent.as_deref().unwrap_or("-"), "allowed");
                 // The server gets exactly what was checked: the parsed call, re-serialised with
                 // the arguments as decided — never the raw bytes, which a server could read
                 // differently.

@@ -44,8 +44,14 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     // The server is started here, in this working directory: relative paths resolve there.
-    let (_, config) = load::config_for_started_server(&args.config)?;
+    let (shown, config) = load::config_for_started_server(&args.config)?;
     let engine = Arc::new(load::engine(config)?);
+    tracing::info!(
+        config = shown.as_deref().unwrap_or("built-in defaults"),
+        checks = %engine.pipeline().names().join(", "),
+        server = %args.command.join(" "),
+        "airlock run: starting the MCP server behind the checks"
+    );
     let caller = CallerContext {
         agent: args.agent,
         session: Some(
@@ -77,6 +83,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             proxy.run(server, input, output).await
         })
         .with_context(|| format!("cannot run the MCP server {program:?}\nhint: check that the command exists and is executable"))?;
+    match status.code() {
+        Some(0) => tracing::info!("the MCP server exited"),
+        Some(code) => tracing::warn!("the MCP server exited with status {code}"),
+        None => tracing::warn!("the MCP server was ended by a signal"),
+    }
     Ok(Outcome::Exit(status.code().unwrap_or(1)))
 }
 

@@ -42,13 +42,18 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
     }
     // A server command is started here, in this working directory: relative paths resolve
     // there. Behind an HTTP upstream, where they resolve is not known.
-    let (_, config) = if args.command.is_empty() {
+    let (config_shown, config) = if args.command.is_empty() {
         load::config(&args.config)?
     } else {
         load::config_for_started_server(&args.config)?
     };
     let settings = config.settings.gateway.clone();
     let engine = Arc::new(load::engine(config)?);
+    tracing::info!(
+        config = config_shown.as_deref().unwrap_or("built-in defaults"),
+        checks = %engine.pipeline().names().join(", "),
+        "airlock serve: configuration loaded"
+    );
     let upstream = match (args.upstream, args.command.is_empty()) {
         (Some(url), true) => Upstream::Http(url),
         (None, false) => Upstream::Command(args.command.iter().map(Into::into).collect()),
