@@ -915,3 +915,21 @@ fn doctor_pings_the_configured_redis() {
         r.stdout
     );
 }
+
+#[test]
+fn configuration_errors_carry_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut shown = String::new();
+    for (name, text) in [
+        ("type.toml", "[session]\nmax_calls = \"200\"\n"),
+        ("array.toml", "[policy]\ndeny = \"delete_*\"\n"),
+        ("syntax.toml", "[policy]\ndeny = [\"a\",\n"),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let r = run(airlock().args(["verify", "--config", path.to_str().unwrap()]));
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        shown.push_str(&r.stderr.replace(path.to_str().unwrap(), name));
+    }
+    insta::assert_snapshot!("config_errors", shown);
+}

@@ -322,18 +322,44 @@ fn lookup_mut<'a>(table: &'a mut toml::Table, path: &[&str]) -> Option<&'a mut t
     }
 }
 
+/// The line an error points at, or the last one before it with text (an unclosed bracket is
+/// found where the file ends), trimmed and cut to 80 characters: `(line number, text)`.
+fn quoted_line(text: &str, line: usize) -> (usize, String) {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut at = line.min(lines.len().max(1));
+    while at > 1 && lines.get(at - 1).is_none_or(|l| l.trim().is_empty()) {
+        at -= 1;
+    }
+    let shown: String = lines
+        .get(at - 1)
+        .map_or("", |l| l.trim())
+        .chars()
+        .take(80)
+        .collect();
+    (at, shown)
+}
+
 fn parse_file(name: &str, text: &str) -> Result<toml::Table, ConfigError> {
     let origin = Origin::File(name.to_owned());
     let line_of = |span: Option<std::ops::Range<usize>>| {
         span.map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
     };
     // First as the typed shape, for key paths and line numbers of every error.
-    let de = toml::de::Deserializer::parse(text).map_err(|e| ConfigError {
-        origin: origin.clone(),
-        line: line_of(e.span()),
-        key: String::new(),
-        message: format!("not valid TOML: {}", e.message()),
-        hint: Some("check the quoting and brackets on that line".into()),
+    let de = toml::de::Deserializer::parse(text).map_err(|e| {
+        let line = line_of(e.span());
+        ConfigError {
+            origin: origin.clone(),
+            line: line.map(|l| quoted_line(text, l).0),
+            key: String::new(),
+            message: format!("not valid TOML: {}", e.message().trim()),
+            hint: Some(match line {
+                Some(l) => {
+                    let (at, shown) = quoted_line(text, l);
+                    format!("line {at} reads `{shown}`: check its quotes, brackets and commas")
+                }
+                None => "check the quoting and brackets".into(),
+            }),
+        }
     })?;
     if let Err(e) = serde_path_to_error::deserialize::<_, Settings>(de) {
         let key = clean_path(&e.path().to_string());
@@ -400,6 +426,14 @@ fn describe_serde_error(
             hint.push_str(&format!("known {what}: {}", known.join(", ")));
         }
         Some(hint)
+    } else if let Some((message, hint)) = type_error(&key, &message) {
+        return ConfigError {
+            origin,
+            line,
+            key,
+            message,
+            hint: Some(hint),
+        };
     } else if message.starts_with("invalid type") {
         Some("see docs/config.md for the type of each key".into())
     } else {
@@ -412,6 +446,56 @@ fn describe_serde_error(
         message,
         hint,
     }
+}
+
+/// serde's `invalid type: string "200", expected u64` in words a person acts on: what the key
+/// takes, and the line written that way (`max_calls = 200`), reusing the value given where it
+/// fits.
+fn type_error(key: &str, message: &str) -> Option<(String, String)> {
+    let rest = message.strip_prefix("invalid type: ")?;
+    let (got, expected) = rest.split_once(", expected ")?;
+    let name = key
+        .rsplit('.')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("key");
+    // The value given, when it was a string: `string "200"`.
+    let given = got
+        .strip_prefix("string \"")
+        .and_then(|g| g.strip_suffix('"'));
+    let (what, example) = match expected.trim() {
+        e if e.starts_with('u')
+            || e.starts_with('i') && e[1..].chars().all(|c| c.is_ascii_digit()) =>
+        {
+            let n = given
+                .filter(|g| g.trim().parse::<i64>().is_ok())
+                .map_or("200".to_owned(), |g| g.trim().to_owned());
+            ("an integer", format!("{name} = {n}"))
+        }
+        e if e.starts_with('f') => ("a number", format!("{name} = 1.5")),
+        "a boolean" => (
+            "true or false",
+            format!(
+                "{name} = {}",
+                given.filter(|g| *g == "false").unwrap_or("true")
+            ),
+        ),
+        "a sequence" => (
+            "an array",
+            format!("{name} = [\"{}\"]", given.unwrap_or("…")),
+        ),
+        "a string" => ("a string", format!("{name} = \"…\"")),
+        e if e.starts_with("struct") || e == "a map" => (
+            "a table",
+            format!("[{key}] and its keys on the lines below"),
+        ),
+        _ => return None,
+    };
+    let got = got.replace("sequence", "array").replace("map", "table");
+    Some((
+        format!("expected {what}, got {got}"),
+        format!("write it as {example} (docs/config.md lists every key's type)"),
+    ))
 }
 
 /// `AIRLOCK_GHOST_ARGS__MODE` → `ghost_args.mode`; `None` for variables without `__`.
@@ -573,6 +657,32 @@ mod tests {
                     .to_string()
                     .as_str()
             )
+        );
+    }
+
+    #[test]
+    fn type_errors_say_what_the_key_takes_with_an_example() {
+        let e = file("[session]\nmax_calls = \"200\"\n").unwrap_err();
+        assert_eq!(e.key, "session.max_calls");
+        assert_eq!(e.message, "expected an integer, got string \"200\"");
+        assert!(e.hint.unwrap().starts_with("write it as max_calls = 200"));
+        let e = file("[policy]\ndeny = \"delete_*\"\n").unwrap_err();
+        assert!(
+            e.hint
+                .unwrap()
+                .starts_with("write it as deny = [\"delete_*\"]")
+        );
+        let e = file("[audit]\nfsync = \"yes\"\n").unwrap_err();
+        assert_eq!(e.message, "expected true or false, got string \"yes\"");
+    }
+
+    #[test]
+    fn toml_syntax_errors_quote_the_line() {
+        let e = file("[policy]\ndeny = [\"a\",\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("line 2 reads `deny = [\"a\",`: check its quotes, brackets and commas")
         );
     }
 
