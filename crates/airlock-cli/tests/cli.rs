@@ -933,3 +933,32 @@ fn configuration_errors_carry_the_fix() {
     }
     insta::assert_snapshot!("config_errors", shown);
 }
+
+#[test]
+fn check_warns_about_a_role_nothing_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("airlock.toml");
+    std::fs::write(&cfg, "[tools.\"transfer_*\"]\nroles = [\"treasurer\"]\n").unwrap();
+    let tools = root().join("examples/tools.json");
+    let call = |role: &str| {
+        run(airlock().args([
+            "check",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--tools",
+            tools.to_str().unwrap(),
+            "--tool",
+            "transfer_money",
+            "--args",
+            r#"{"to": "DE89370400440532013000", "amount": 5, "currency": "EUR"}"#,
+            "--roles",
+            role,
+        ]))
+    };
+    let r = call("tresurer");
+    assert_eq!(r.code, 1, "refused: the rule wants a treasurer");
+    insta::assert_snapshot!("undeclared_role", r.stderr);
+    let r = call("treasurer");
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+}

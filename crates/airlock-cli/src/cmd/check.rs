@@ -63,6 +63,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let raw = read_args(&args.args)?;
 
     let (_, config) = load::config(&args.config)?;
+    for role in undeclared_roles(&config.settings, &args.roles) {
+        crate::printer::Printer::stderr().warn(&format!(
+            "the role {role:?} (--roles) is named nowhere in the configuration (policy.roles, [tools] rules): it grants nothing; check its spelling"
+        ));
+    }
     let engine = load::engine(config)?;
     // Which values the argument guards took for paths, URLs and hosts, and by which rule.
     let guarded: Vec<serde_json::Value> = match (
@@ -129,4 +134,31 @@ fn read_args(spec: &str) -> anyhow::Result<String> {
             .with_context(|| format!("cannot read the arguments file {path}")),
         None => Ok(spec.to_owned()),
     }
+}
+
+/// The roles in `given` that no part of the configuration names: roles are only what rules
+/// make of them, so one nobody names is most often a typo.
+fn undeclared_roles<'a>(
+    settings: &airlock_core::config::Settings,
+    given: &'a [String],
+) -> Vec<&'a str> {
+    let mut named: Vec<&str> = settings
+        .policy
+        .roles
+        .iter()
+        .chain(settings.tools.values().flat_map(|r| &r.roles))
+        .chain(
+            settings
+                .tenants
+                .values()
+                .flat_map(|t| t.tools.values().flat_map(|r| &r.roles)),
+        )
+        .map(String::as_str)
+        .collect();
+    named.sort_unstable();
+    given
+        .iter()
+        .map(String::as_str)
+        .filter(|r| !r.is_empty() && named.binary_search(r).is_err())
+        .collect()
 }
