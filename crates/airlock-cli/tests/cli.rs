@@ -526,15 +526,26 @@ fn audit_record_is_written_before_the_answer() {
 #[test]
 fn verify_explains_the_example_config() {
     let cfg = root().join("examples/airlock.toml");
-    let r = run(airlock().args(["verify", "--config", cfg.to_str().unwrap()]));
-    assert_eq!(r.code, 0, "{}", r.stderr);
     // The file's relative paths resolve against its directory, wherever that is here.
     let dir = format!("{}/", cfg.parent().unwrap().display());
-    let shown = r
-        .stdout
-        .replace(cfg.to_str().unwrap(), "examples/airlock.toml")
-        .replace(&dir, "examples/");
-    insta::assert_snapshot!("verify_example", shown);
+    let shown = |stdout: &str| {
+        stdout
+            .replace(cfg.to_str().unwrap(), "examples/airlock.toml")
+            .replace(&dir, "examples/")
+    };
+    let r = run(airlock().args(["verify", "--all", "--config", cfg.to_str().unwrap()]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("verify_example", shown(&r.stdout));
+    // By default, only what differs from the defaults (and the checks that run).
+    let r = run(airlock().args(["verify", "--config", cfg.to_str().unwrap()]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("verify_example_short", shown(&r.stdout));
+    let r = run(airlock().arg("verify"));
+    assert!(
+        r.stdout.contains("Every setting is the default."),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

@@ -10,11 +10,17 @@ use crate::printer::escape;
 
 /// `airlock verify` options.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Example:\n  airlock verify --config airlock.toml")]
+#[command(after_help = "Examples:\n  \
+    airlock verify --config airlock.toml         # what differs from the defaults, and the checks\n  \
+    airlock verify --config airlock.toml --all   # every setting, what it means, the effective TOML")]
 pub struct Args {
     #[command(flatten)]
     config: ConfigArgs,
-    /// Print the explanation as JSON.
+    /// Every setting, what it means and where it came from, and the effective TOML; without
+    /// it, only the settings that differ from the defaults.
+    #[arg(long)]
+    all: bool,
+    /// Print the whole explanation as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -59,6 +65,43 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         writeln!(out, "  {:<10} {name}", phase.as_str())?;
     }
     writeln!(out)?;
+    if !args.all {
+        // Set somewhere, to a value other than the default's (a file may restate defaults).
+        let defaults: std::collections::BTreeMap<String, String> =
+            airlock_core::ConfigBuilder::new()
+                .build()?
+                .explain()
+                .into_iter()
+                .map(|e| (e.key, e.value))
+                .collect();
+        let changed: Vec<_> = explained
+            .iter()
+            .filter(|e| {
+                !matches!(e.origin, Origin::Default) && defaults.get(&e.key) != Some(&e.value)
+            })
+            .collect();
+        if changed.is_empty() {
+            writeln!(out, "Every setting is the default.")?;
+        } else {
+            writeln!(out, "Settings that differ from the defaults:")?;
+            for e in changed {
+                writeln!(
+                    out,
+                    "  {} = {}   (from {})",
+                    e.key,
+                    escape(&e.value),
+                    escape(&e.origin.to_string())
+                )?;
+                writeln!(out, "      {}", escape(&e.meaning))?;
+            }
+        }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "`airlock verify --all` shows every setting, what it means, and the effective TOML."
+        )?;
+        return Ok(Outcome::Ok);
+    }
     writeln!(out, "Settings:")?;
     for e in &explained {
         let origin = match &e.origin {
