@@ -973,3 +973,37 @@ fn check_warns_about_a_role_nothing_names() {
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(r.stderr.is_empty(), "{}", r.stderr);
 }
+
+#[test]
+fn a_guard_refusal_says_each_thing_once_in_words_a_model_acts_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("airlock.toml");
+    std::fs::write(
+        &cfg,
+        "[filesystem]\nenabled = true\nallowed_roots = [\"/srv/work\"]\n",
+    )
+    .unwrap();
+    let tools = root().join("examples/tools.json");
+    let r = run(airlock().args([
+        "check",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--tools",
+        tools.to_str().unwrap(),
+        "--tool",
+        "read_file",
+        "--args",
+        r#"{"path": "../x"}"#,
+    ]));
+    assert_eq!(r.code, 1);
+    let d: Value = serde_json::from_str(&r.stdout).unwrap();
+    let error = d["error"].as_str().unwrap();
+    // Why the field was taken for a path is for programs, not for the model's text.
+    assert!(error.contains("'path': the path \"../x\""), "{error}");
+    assert!(!error.contains("parameter name"), "{error}");
+    assert_eq!(
+        d["metadata"]["guarded"][0]["rule"], "parameter name 'path'",
+        "{}",
+        r.stdout
+    );
+}

@@ -737,15 +737,21 @@ impl Refusal {
                 out.push_str(hint);
             }
         }
+        // Retry advice, unless the message or a hint already gave it (each thing said once).
+        let said = |words: &str| {
+            self.message.contains(words) || self.fix_hints.iter().any(|h| h.contains(words))
+        };
         match (self.code.retry(), self.retry_after) {
-            (Retry::Later, Some(after)) => {
+            (Retry::Later, Some(after)) if !said("Wait ") => {
                 out.push_str(&format!(
                     "\nRetry after {} seconds.",
                     after.as_secs_f64().ceil()
                 ));
             }
-            (Retry::Never, _) => out.push_str("\nRetrying will not help."),
-            (Retry::Later | Retry::AfterFix, _) => {}
+            (Retry::Never, _) if !said("Retrying will not help") => {
+                out.push_str("\nRetrying will not help.");
+            }
+            _ => {}
         }
         out
     }
@@ -846,6 +852,14 @@ mod tests {
         let text = r.render_text();
         assert!(text.starts_with("AIRLOCK_BLOCK: Tool 't'"));
         assert!(text.contains("\nHow to fix:\n- Retrying will not help"));
-        assert!(text.ends_with("Retrying will not help."));
+        // Said once: the hint already says it.
+        assert_eq!(text.matches("Retrying will not help").count(), 1, "{text}");
+        let mut r = Refusal::new(DenyCode::RateLimited, "t", "Tool 't' was called too often");
+        r.fix_hints = vec!["Wait 30.0 seconds before calling 't' again.".into()];
+        r.retry_after = Some(std::time::Duration::from_secs(30));
+        let text = r.render_text();
+        assert!(!text.contains("Retry after"), "{text}");
+        r.fix_hints.clear();
+        assert!(r.render_text().ends_with("Retry after 30 seconds."));
     }
 }

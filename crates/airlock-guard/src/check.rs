@@ -102,7 +102,7 @@ fn refusal(tool: &str, what: &str, found: Vec<(&Target<'_>, DenyCode, String)>) 
     let listed: Vec<String> = found
         .iter()
         .take(MAX_LISTED)
-        .map(|(t, _, why)| format!("'{}' ({}): {why}", t.field, t.rule))
+        .map(|(t, _, why)| format!("'{}': {why}", t.field))
         .collect();
     let more = found.len().saturating_sub(MAX_LISTED);
     let mut message = format!(
@@ -113,6 +113,17 @@ fn refusal(tool: &str, what: &str, found: Vec<(&Target<'_>, DenyCode, String)>) 
         message.push_str(&format!(" ({more} more)"));
     }
     let mut r = Refusal::new(code, tool, message);
+    // Why each value was taken for a path, a URL or a host: for programs and operators, not
+    // in the text the model reads.
+    r.details.insert(
+        "guarded".into(),
+        found
+            .iter()
+            .take(MAX_LISTED)
+            .map(|(t, _, _)| serde_json::json!({"field": t.field, "rule": t.rule.to_string()}))
+            .collect::<Vec<_>>()
+            .into(),
+    );
     r.errors = found
         .iter()
         .take(MAX_LISTED)
