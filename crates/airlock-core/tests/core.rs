@@ -69,6 +69,118 @@ mod docs {
         assert_current("docs/config.schema.json", &text);
     }
 
+    /// Every configuration key, as a dotted path, from the JSON Schema of `Settings` (so keys
+    /// that default to unset are found too), and whether it is a map (per-tool, per-tenant,
+    /// per-type tables): a map is documented by one row for its pattern.
+    fn config_keys() -> Vec<(String, bool)> {
+        let schema = serde_json::to_value(schemars::schema_for!(Settings)).unwrap();
+        let mut keys = Vec::new();
+        walk(&schema, &schema, "", &mut keys);
+        keys
+    }
+
+    fn walk(
+        root: &serde_json::Value,
+        node: &serde_json::Value,
+        path: &str,
+        keys: &mut Vec<(String, bool)>,
+    ) {
+        let node = resolve(root, node);
+        if let Some(props) = node.get("properties").and_then(|p| p.as_object()) {
+            for (name, sub) in props {
+                let key = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                walk(root, sub, &key, keys);
+            }
+        } else if node
+            .get("additionalProperties")
+            .is_some_and(|a| a.is_object())
+        {
+            keys.push((path.to_owned(), true));
+        } else {
+            keys.push((path.to_owned(), false));
+        }
+    }
+
+    /// `node` with `$ref`s followed and an `Option`'s `anyOf [X, null]` read as `X`.
+    fn resolve<'a>(
+        root: &'a serde_json::Value,
+        node: &'a serde_json::Value,
+    ) -> &'a serde_json::Value {
+        if let Some(r) = node.get("$ref").and_then(|r| r.as_str()) {
+            let name = r.strip_prefix("#/$defs/").unwrap();
+            return resolve(root, &root["$defs"][name]);
+        }
+        if let Some(any) = node.get("anyOf").and_then(|a| a.as_array()) {
+            let mut some = any.iter().filter(|s| s.get("type") != Some(&"null".into()));
+            if let (Some(only), None) = (some.next(), some.next()) {
+                return resolve(root, only);
+            }
+        }
+        node
+    }
+
+    /// The backticked names in the first column of the table of `docs/defaults.md` (the rows
+    /// right after its `| key | default | why |` header: a row outside it is no row).
+    fn defaults_md_keys() -> Vec<String> {
+        let md = std::fs::read_to_string(root().join("docs/defaults.md")).unwrap();
+        let mut lines = md
+            .lines()
+            .skip_while(|l| !l.starts_with("| key | default | why |"));
+        assert!(
+            lines.next().is_some(),
+            "docs/defaults.md has no `| key | default | why |` table"
+        );
+        let mut names = Vec::new();
+        for line in lines.skip(1).take_while(|l| l.starts_with('|')) {
+            let first = line.split('|').nth(1).unwrap_or_default();
+            names.extend(first.split('`').skip(1).step_by(2).map(str::to_owned));
+        }
+        names
+    }
+
+    #[test]
+    fn defaults_md_has_a_row_for_every_key() {
+        let keys = config_keys();
+        let names = defaults_md_keys();
+        let documented = |key: &str, map: bool| {
+            names
+                .iter()
+                .any(|n| n == key || (map && n.starts_with(&format!("{key}."))))
+        };
+        let missing: Vec<&str> = keys
+            .iter()
+            .filter(|(k, map)| !documented(k, *map))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/defaults.md has no row for {} key(s): {}\n(write each key in full, \
+             in backticks, in the first column of the `| key | default | why |` table; a map \
+             such as `filesystem.tools` takes one row like `filesystem.tools.\"PATTERN\".*`)",
+            missing.len(),
+            missing.join(", ")
+        );
+        // And no row names a key that does not exist (renamed or misspelt).
+        let unknown: Vec<&str> = names
+            .iter()
+            .filter(|n| {
+                !keys
+                    .iter()
+                    .any(|(k, map)| *n == k || (*map && n.starts_with(&format!("{k}."))))
+            })
+            .map(String::as_str)
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "docs/defaults.md names key(s) the configuration does not have: {}",
+            unknown.join(", ")
+        );
+    }
+
     #[test]
     fn example_configs_load() {
         for entry in std::fs::read_dir(root().join("examples")).unwrap() {
@@ -807,11 +919,10 @@ rate_key = "tool"
         let r = call(&e, "send_mail", "a", ok.clone(), 0).unwrap();
         assert_eq!(r.code, DenyCode::RateLimited);
         assert_eq!(r.retry_after, Some(Duration::from_secs(30)));
-        assert!(
-            r.render_text().contains("Retry after 30 seconds."),
-            "{}",
-            r.render_text()
-        );
+        // When to retry, said once: the hint's "Wait 30.0 seconds", no second "Retry after".
+        let text = r.render_text();
+        assert!(text.contains("Wait 30.0 seconds"), "{text}");
+        assert!(!text.contains("Retry after"), "{text}");
         // Another caller has its own bucket; time refills.
         assert!(call(&e, "send_mail", "b", ok.clone(), 0).is_none());
         assert!(call(&e, "send_mail", "a", ok.clone(), 30).is_none());
