@@ -1007,3 +1007,35 @@ fn a_guard_refusal_says_each_thing_once_in_words_a_model_acts_on() {
         r.stdout
     );
 }
+
+#[test]
+fn check_lists_what_the_guards_take_for_paths_as_the_guard_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("airlock.toml");
+    std::fs::write(
+        &cfg,
+        "[filesystem.tools.\"read_file\"]\nnot_paths = [\"path\"]\n",
+    )
+    .unwrap();
+    let tools = root().join("examples/tools.json");
+    let guarded = |config: Option<&str>| {
+        let mut cmd = airlock();
+        cmd.args([
+            "check",
+            "--tools",
+            tools.to_str().unwrap(),
+            "--tool",
+            "read_file",
+        ])
+        .args(["--args", r#"{"path": "notes"}"#]);
+        if let Some(c) = config {
+            cmd.args(["--config", c]);
+        }
+        let r = run(&mut cmd);
+        let d: Value = serde_json::from_str(&r.stdout).unwrap();
+        d["guarded"].clone()
+    };
+    assert_eq!(guarded(None)[0]["rule"], "parameter name 'path'");
+    // `not_paths` turns the name rule off for this tool: nothing is listed.
+    assert_eq!(guarded(Some(cfg.to_str().unwrap())), Value::Null);
+}

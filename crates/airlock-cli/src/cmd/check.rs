@@ -68,15 +68,22 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             "the role {role:?} (--roles) is named nowhere in the configuration (policy.roles, [tools] rules): it grants nothing; check its spelling"
         ));
     }
+    // The names this tool's configuration says are not paths (`not_paths`), as the guard reads them.
+    let filesystem = airlock_guard::Filesystem::from_settings(&config.settings).ok();
+    let not_paths: Vec<String> = filesystem
+        .as_ref()
+        .map(|f| f.not_paths(&args.tool, args.tenant.as_deref()).to_vec())
+        .unwrap_or_default();
     let engine = load::engine(config)?;
     // Which values the argument guards took for paths, URLs and hosts, and by which rule.
     let guarded: Vec<serde_json::Value> = match (
         tools.iter().find(|t| t.name == args.tool),
         serde_json::from_str::<serde_json::Value>(&raw),
     ) {
-        (Some(def), Ok(serde_json::Value::Object(map))) => airlock_guard::find::targets(
+        (Some(def), Ok(serde_json::Value::Object(map))) => airlock_guard::find::targets_except(
             &def.input_schema,
             &map,
+            &not_paths,
         )
         .into_iter()
         .map(|t| serde_json::json!({"field": t.field, "as": t.kind, "rule": t.rule.to_string()}))
