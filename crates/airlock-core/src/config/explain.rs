@@ -729,7 +729,37 @@ impl Config {
                 s.audit.max_items
             ),
         );
+        for e in &mut out {
+            e.value = as_written(&e.value);
+        }
         out
+    }
+}
+
+/// A value printed the one way everywhere, as it would be written in the file: a word in
+/// quotes (`"refuse"`), an unset value as `(unset)`, `Some(x)` as `x`; numbers, booleans,
+/// arrays and descriptions (`2 pattern(s)`) as they are.
+fn as_written(value: &str) -> String {
+    if value == "None" {
+        return "(unset)".to_owned();
+    }
+    if let Some(inner) = value
+        .strip_prefix("Some(")
+        .and_then(|v| v.strip_suffix(')'))
+    {
+        return as_written(inner);
+    }
+    let word = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && value.starts_with(|c: char| c.is_ascii_lowercase())
+        && value != "true"
+        && value != "false";
+    if word {
+        format!("\"{value}\"")
+    } else {
+        value.to_owned()
     }
 }
 
@@ -740,6 +770,35 @@ mod tests {
     use super::super::layers::record_origins;
     use super::super::{ConfigBuilder, Origin};
     use super::*;
+
+    #[test]
+    fn values_are_printed_one_way() {
+        assert_eq!(as_written("refuse"), "\"refuse\"");
+        assert_eq!(as_written("first_seen"), "\"first_seen\"");
+        assert_eq!(as_written("None"), "(unset)");
+        assert_eq!(as_written("Some(2000)"), "2000");
+        assert_eq!(as_written("Some(\"KEY\")"), "\"KEY\"");
+        for kept in [
+            "true",
+            "10",
+            "[\"a\"]",
+            "\"block\"",
+            "2 pattern(s)",
+            "(unset)",
+        ] {
+            assert_eq!(as_written(kept), kept);
+        }
+        // Every explained value of the defaults follows the rule.
+        let c = crate::ConfigBuilder::new().build().unwrap();
+        for e in c.explain() {
+            assert!(
+                e.value != "None" && !e.value.starts_with("Some("),
+                "{}: {}",
+                e.key,
+                e.value
+            );
+        }
+    }
 
     #[test]
     fn explain_covers_every_key() {
