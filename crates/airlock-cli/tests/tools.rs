@@ -184,6 +184,28 @@ fn url_rmcp_server_sse_answers() {
 }
 
 #[test]
+fn url_headers_reach_every_request() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (url, seen) = runtime.block_on(airlock_testkit::echo_http());
+    let r = run(tools(&[
+        "--url",
+        &url,
+        "--header",
+        "Authorization: Bearer t0ken",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(
+        seen.iter().all(|h| h.as_deref() == Some("Bearer t0ken")),
+        "{seen:?}"
+    );
+    let r = run(tools(&["--url", &url, "--header", "no colon"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("is not `Name: value`"), "{}", r.stderr);
+}
+
+#[test]
 fn url_server_everything_session_is_ended() {
     let Some(bin) = npm_bin("mcp-server-everything") else {
         return;

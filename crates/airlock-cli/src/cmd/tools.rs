@@ -33,6 +33,10 @@ pub struct Args {
     /// The server's Streamable-HTTP endpoint (http:// or https://), instead of a command.
     #[arg(long, value_name = "URL", conflicts_with = "command")]
     url: Option<String>,
+    /// An HTTP header for every request to --url, as `Name: value` (repeatable), e.g. the
+    /// credentials the server wants: `--header "Authorization: Bearer $TOKEN"`.
+    #[arg(long, short = 'H', value_name = "HEADER", requires = "url")]
+    header: Vec<String>,
     /// Write the tools here instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -63,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .context("cannot start the async runtime")?;
     let tools = runtime.block_on(async {
         let mut server = match &args.url {
-            Some(url) => Server::Http(Http::new(url)?),
+            Some(url) => Server::Http(Http::new(url, &args.header)?),
             None => Server::Stdio(Box::new(Process::start(&args.command)?)),
         };
         let listed = list_tools(&mut server, timeout).await;
@@ -387,14 +391,31 @@ struct Http {
 }
 
 impl Http {
-    fn new(url: &str) -> anyhow::Result<Self> {
+    fn new(url: &str, headers: &[String]) -> anyhow::Result<Self> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             bail!(
                 "--url {url:?} is not an http:// or https:// URL\nhint: give the server's MCP endpoint, e.g. http://127.0.0.1:8080/mcp"
             );
         }
+        let mut defaults = reqwest::header::HeaderMap::new();
+        for h in headers {
+            let (name, value) = h.split_once(':').with_context(|| {
+                format!("--header {h:?} is not `Name: value`\nhint: --header \"Authorization: Bearer <token>\"")
+            })?;
+            let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
+                .with_context(|| {
+                    format!("--header {h:?}: {:?} is not a header name", name.trim())
+                })?;
+            let mut value = HeaderValue::from_str(value.trim()).with_context(|| {
+                format!("--header {h:?}: the value holds characters a header cannot")
+            })?;
+            // Kept out of debug output and logs.
+            value.set_sensitive(true);
+            defaults.append(name, value);
+        }
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
+            .default_headers(defaults)
             .tcp_nodelay(true)
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
