@@ -327,29 +327,46 @@ impl Groups {
     }
 
     /// The span of group `group` in the match of `input` (anchored, spanning the match).
+    /// The span of group `group`, or `None` if it took no part in the match. A match too
+    /// long for the backtracker, or one it gives up on, goes to the PikeVM, which cannot fail.
     fn group(
         &self,
         input: &Input<'_>,
         group: usize,
-        cache: &mut Option<backtrack::Cache>,
+        work: &mut GroupWork,
     ) -> Option<(usize, usize)> {
-        let mut caps = self.pikevm.create_captures();
-        if input.get_span().len() <= self.backtracker.max_haystack_len() {
-            let cache = cache.get_or_insert_with(|| self.backtracker.create_cache());
-            self.backtracker.try_search(cache, input, &mut caps).ok()?;
-        } else {
-            let mut cache = self.pikevm.create_cache();
-            self.pikevm.search(&mut cache, input, &mut caps);
+        let found = input.get_span().len() <= self.backtracker.max_haystack_len()
+            && self
+                .backtracker
+                .try_search(&mut work.backtrack, input, &mut work.caps)
+                .is_ok();
+        if !found {
+            self.pikevm.search(&mut work.pike, input, &mut work.caps);
         }
-        let m = caps.get_group(group)?;
+        let m = work.caps.get_group(group)?;
         Some((m.start, m.end))
     }
+
+    fn work(&self) -> GroupWork {
+        GroupWork {
+            backtrack: self.backtracker.create_cache(),
+            pike: self.pikevm.create_cache(),
+            caps: self.pikevm.create_captures(),
+        }
+    }
+}
+
+/// One detector's group engines' caches and captures, reused through a scan.
+struct GroupWork {
+    backtrack: backtrack::Cache,
+    pike: regex_automata::nfa::thompson::pikevm::Cache,
+    caps: regex_automata::util::captures::Captures,
 }
 
 /// Caches of the engines that resolve groups, per detector, for one scan.
 #[derive(Default)]
 struct Scratch {
-    backtrackers: Vec<Option<backtrack::Cache>>,
+    groups: Vec<Option<GroupWork>>,
 }
 
 /// One scan's caches: per class, its automaton's and its retry automaton's; the group
@@ -664,12 +681,12 @@ impl Scanner {
             // Only the match's own bytes are read again (look-around still sees its
             // neighbours).
             let input = Input::new(bytes).span(start..end).anchored(Anchored::Yes);
-            if scratch.backtrackers.len() <= i {
-                scratch
-                    .backtrackers
-                    .resize_with(self.detectors.len(), || None);
+            if scratch.groups.len() <= i {
+                scratch.groups.resize_with(self.detectors.len(), || None);
             }
-            (s, e) = g.group(&input, d.group, &mut scratch.backtrackers[i])?;
+            let work = scratch.groups[i].get_or_insert_with(|| g.work());
+            // A value the engine cannot place is masked with its whole match (fail closed).
+            (s, e) = g.group(&input, d.group, work).unwrap_or((start, end));
         }
         // Whole characters only.
         while s > 0 && !text.is_char_boundary(s) {

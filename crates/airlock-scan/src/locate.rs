@@ -238,14 +238,18 @@ pub fn numbers(text: &[u8], want_digits: bool, want_caps: bool) -> NumberRegions
     if !want_digits && !want_caps {
         return out;
     }
-    let blocks: Vec<&[u8]> = text.chunks(64).collect();
-    let mut next = blocks.first().map_or(Masks::default(), |b| masks(b));
+    let block = |k: usize| {
+        text.get(k * 64..text.len().min(k * 64 + 64))
+            .filter(|b| !b.is_empty())
+    };
+    let blocks = text.len().div_ceil(64);
+    let mut next = block(0).map_or(Masks::default(), masks);
     // The capitals of the previous block.
     let mut caps_before = 0u64;
     let mut covered = 0;
-    for k in 0..blocks.len() {
+    for k in 0..blocks {
         let m = next;
-        next = blocks.get(k + 1).map_or(Masks::default(), |b| masks(b));
+        next = block(k + 1).map_or(Masks::default(), masks);
         let o = k * 64;
         if want_caps {
             let two = ((m.caps << 1) | (caps_before >> 63)) & ((m.caps << 2) | (caps_before >> 62));
