@@ -121,6 +121,27 @@ pub fn scanner(
     Ok(agent_airlock::scanner(settings)?)
 }
 
+/// `value` as pretty JSON and a newline, to the file `path` names (`what` it holds, for the
+/// error) or to stdout (`tools --output`, `pin --out`).
+pub fn write_json(
+    path: Option<&std::path::Path>,
+    value: &impl serde::Serialize,
+    what: &str,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    match path {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write the {what} file {}", path.display())),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            Ok(stdout.flush()?)
+        }
+    }
+}
+
 /// The tools in a file holding a `tools/list` result, a JSON-RPC response holding one, or an
 /// array of tools (`airlock check --tools`, `airlock pin --tools`).
 pub fn tools_file(path: &std::path::Path) -> anyhow::Result<Vec<airlock_core::ToolDef>> {

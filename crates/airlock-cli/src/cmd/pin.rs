@@ -2,10 +2,7 @@
 //! `sha256:` per tool, from a saved `tools/list` result. Review the tools, commit the file, and
 //! the airlock refuses any tool whose definition later differs, or that has no pin.
 
-use std::io::Write;
 use std::path::PathBuf;
-
-use anyhow::Context;
 
 use crate::Outcome;
 
@@ -29,16 +26,6 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .iter()
         .map(|t| (t.name.clone(), airlock_core::pins::pin_of(t)))
         .collect();
-    let mut out = serde_json::to_string_pretty(&pins)?;
-    out.push('\n');
-    match &args.out {
-        Some(path) => std::fs::write(path, out)
-            .with_context(|| format!("cannot write the pins file {}", path.display()))?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(out.as_bytes())?;
-            stdout.flush()?;
-        }
-    }
+    crate::load::write_json(args.out.as_deref(), &pins, "pins")?;
     Ok(Outcome::Ok)
 }

@@ -10,7 +10,6 @@
 //! does not exit; an HTTP session ended with `DELETE`). No check runs here: the tools are
 //! printed as the server wrote them, for a person to review before pinning them.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -78,17 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     airlock_core::ToolDef::parse_list(Value::Array(tools.clone())).context(
         "the server's tools/list answer does not hold valid tools\nhint: each tool needs at least a \"name\" (a string)",
     )?;
-    let mut text = serde_json::to_string_pretty(&json!({ "tools": tools }))?;
-    text.push('\n');
-    match &args.output {
-        Some(path) => std::fs::write(path, text)
-            .with_context(|| format!("cannot write the tools file {}", path.display()))?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes())?;
-            stdout.flush()?;
-        }
-    }
+    crate::load::write_json(args.output.as_deref(), &json!({ "tools": tools }), "tools")?;
     Ok(Outcome::Ok)
 }
 
