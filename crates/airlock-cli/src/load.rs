@@ -121,6 +121,26 @@ pub fn scanner(
     Ok(agent_airlock::scanner(settings)?)
 }
 
+/// Whether the audit file can be appended to, without leaving a new file behind.
+pub fn check_writable(path: &str) -> anyhow::Result<()> {
+    let existed = std::path::Path::new(path).exists();
+    let opened = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path);
+    match opened {
+        Ok(_) => {
+            if !existed {
+                let _ = std::fs::remove_file(path);
+            }
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "invalid configuration: audit.path {path:?} cannot be opened for appending: {e}\nhint: create the directory or choose a writable path"
+        )),
+    }
+}
+
 /// `value` as pretty JSON and a newline, to the file `path` names (`what` it holds, for the
 /// error) or to stdout (`tools --output`, `pin --out`).
 pub fn write_json(

@@ -103,19 +103,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     })
 }
 
-/// The audit file can be appended to (it is created if missing, as the airlock would).
+/// The audit file can be appended to (no new file is left behind).
 fn audit(path: Option<&str>) -> Status {
     let Some(path) = path else {
         return Status::Info("off (set [audit] path to keep a record of every decision)".into());
     };
-    match std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        Ok(_) => Status::Ok(format!("{path} is writable")),
+    match load::check_writable(path) {
+        Ok(()) => Status::Ok(format!("{path} is writable")),
         Err(e) => Status::Fail(
-            format!("{path} cannot be opened for appending: {e}"),
+            format!("{e:#}"),
             "create its directory, or point audit.path at a writable place".into(),
         ),
     }

@@ -28,7 +28,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let (file, config) = load::config(&args.config)?;
     if let Some(path) = &config.settings.audit.path {
-        check_writable(path)?;
+        load::check_writable(path)?;
     }
     // Build the engine too: it validates the pipeline order. No audit file is opened here.
     let mut probe = config.clone();
@@ -125,24 +125,4 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         toml::to_string_pretty(&config.settings)?.trim_end()
     )?;
     Ok(Outcome::Ok)
-}
-
-/// Whether the audit file can be appended to, without leaving a new file behind.
-fn check_writable(path: &str) -> anyhow::Result<()> {
-    let existed = std::path::Path::new(path).exists();
-    let opened = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path);
-    match opened {
-        Ok(_) => {
-            if !existed {
-                let _ = std::fs::remove_file(path);
-            }
-            Ok(())
-        }
-        Err(e) => Err(anyhow::anyhow!(
-            "invalid configuration: audit.path {path:?} cannot be opened for appending: {e}\nhint: create the directory or choose a writable path"
-        )),
-    }
 }
