@@ -790,6 +790,10 @@ fn relative_paths_in_the_config_file_resolve_against_its_directory() {
         "the error names the resolved path: {}",
         r.stderr
     );
+    insta::assert_snapshot!(
+        "relative_path_error",
+        r.stderr.replace(&dir.path().display().to_string(), "[DIR]")
+    );
     std::fs::create_dir(conf.join("logs")).unwrap();
     let r =
         run(airlock()

@@ -606,6 +606,14 @@ fn library_logs_reach_stderr_through_the_printer() {
                 stderr.contains("airlock: info: airlock run: starting"),
                 "{stderr}"
             );
+            // What an operator reads, as a whole: the airlock's own lines (not the server's).
+            let server = test_server().display().to_string();
+            let ours: Vec<String> = stderr
+                .lines()
+                .filter(|l| l.starts_with("airlock: "))
+                .map(|l| l.replace(&server, "[SERVER]"))
+                .collect();
+            insta::assert_snapshot!("text_logs", ours.join("\n"));
         } else {
             let lines: Vec<Value> = stderr
                 .lines()
