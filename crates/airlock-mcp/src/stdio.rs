@@ -188,9 +188,10 @@ impl Conn {
         true
     }
 
-    /// Forget a request the airlock answered itself.
-    fn untrack(&self, id: &Value) {
-        self.lock().in_flight.remove(&key(id));
+    /// Forget a request the airlock answers itself. False when it is no longer in flight: the
+    /// server went away meanwhile and the request has had its answer (one answer per id).
+    fn untrack(&self, id: &Value) -> bool {
+        self.lock().in_flight.remove(&key(id)).is_some()
     }
 }
 
@@ -570,8 +571,9 @@ impl StdioProxy {
         let id = request.message.get("id").cloned().unwrap_or(Value::Null);
         match self.lifecycle.admit(request, ask).await {
             Admission::Answer(answer) => {
-                conn.untrack(&id);
-                let _ = conn.to_client.send(line(&answer));
+                if conn.untrack(&id) {
+                    let _ = conn.to_client.send(line(&answer));
+                }
             }
             Admission::Forward { request, ticket } => {
                 let mut s = conn.lock();
