@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::sync::Mutex;
 
-use airlock_core::audit::{AuditError, AuditEvent, AuditSink, encode_line};
+use airlock_core::audit::{AuditError, AuditEvent, AuditNote, AuditSink, encode_line};
 
 /// An append-only JSON Lines audit file.
 #[derive(Debug)]
@@ -36,10 +36,19 @@ impl FileSink {
 
 impl AuditSink for FileSink {
     fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
-        let line = encode_line(event)?;
+        self.write(&encode_line(event)?)
+    }
+
+    fn note(&self, note: &AuditNote) -> Result<(), AuditError> {
+        self.write(&encode_line(note)?)
+    }
+}
+
+impl FileSink {
+    fn write(&self, line: &[u8]) -> Result<(), AuditError> {
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         // One write per line: O_APPEND keeps lines of concurrent writers whole.
-        file.write_all(&line)?;
+        file.write_all(line)?;
         file.flush()?;
         if self.fsync {
             file.sync_data()?;

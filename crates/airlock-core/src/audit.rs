@@ -64,6 +64,8 @@ pub enum Recorded {
     AllowedWithChanges,
     /// Refused.
     Refused,
+    /// Answered with a fake success (a honeypot); the server was never called.
+    Honeypot,
 }
 
 /// One audit record.
@@ -102,6 +104,21 @@ pub struct AuditEvent {
     pub degraded: Vec<String>,
     /// How long the decision took, in microseconds.
     pub duration_us: u64,
+    /// A honeypot answered the call with a fake success (`decision` is `honeypot`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub honeypot: bool,
+}
+
+/// A record that is not a call's decision: a circuit breaker changing state.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditNote {
+    /// When it happened (RFC 3339, UTC).
+    pub ts: Timestamp,
+    /// What happened: `breaker`.
+    pub event: &'static str,
+    /// What the event says, beside `ts` and `event`.
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, Value>,
 }
 
 /// Where audit events go.
@@ -109,6 +126,10 @@ pub trait AuditSink: Send + Sync {
     /// Record one event durably enough that it survives the process being killed. An `Err`
     /// makes the engine refuse the call.
     fn record(&self, event: &AuditEvent) -> Result<(), AuditError>;
+
+    /// Record a note (a breaker's change of state). An `Err` is logged: the event has
+    /// happened already.
+    fn note(&self, note: &AuditNote) -> Result<(), AuditError>;
 }
 
 /// An audit sink failed.
@@ -142,21 +163,30 @@ impl<W: Write + Send> JsonlSink<W> {
     }
 }
 
-/// One event as one JSON line, newline included.
-pub fn encode_line(event: &AuditEvent) -> Result<Vec<u8>, AuditError> {
+/// One event (or note) as one JSON line, newline included.
+pub fn encode_line(event: &impl Serialize) -> Result<Vec<u8>, AuditError> {
     let mut line = serde_json::to_vec(event)?;
     line.push(b'\n');
     Ok(line)
 }
 
-impl<W: Write + Send> AuditSink for JsonlSink<W> {
-    fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
-        let line = encode_line(event)?;
+impl<W: Write + Send> JsonlSink<W> {
+    fn write(&self, line: &[u8]) -> Result<(), AuditError> {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         // One write_all per line: with O_APPEND, lines of concurrent writers never interleave.
-        out.write_all(&line)?;
+        out.write_all(line)?;
         out.flush()?;
         Ok(())
+    }
+}
+
+impl<W: Write + Send> AuditSink for JsonlSink<W> {
+    fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
+        self.write(&encode_line(event)?)
+    }
+
+    fn note(&self, note: &AuditNote) -> Result<(), AuditError> {
+        self.write(&encode_line(note)?)
     }
 }
 
@@ -164,6 +194,7 @@ impl<W: Write + Send> AuditSink for JsonlSink<W> {
 #[derive(Default)]
 pub struct MemorySink {
     events: Mutex<Vec<AuditEvent>>,
+    notes: Mutex<Vec<AuditNote>>,
 }
 
 impl MemorySink {
@@ -179,6 +210,14 @@ impl MemorySink {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+
+    /// The notes recorded so far.
+    pub fn notes(&self) -> Vec<AuditNote> {
+        self.notes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 impl AuditSink for MemorySink {
@@ -187,6 +226,14 @@ impl AuditSink for MemorySink {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(event.clone());
+        Ok(())
+    }
+
+    fn note(&self, note: &AuditNote) -> Result<(), AuditError> {
+        self.notes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(note.clone());
         Ok(())
     }
 }
@@ -396,6 +443,7 @@ mod tests {
             masked: vec![],
             degraded: vec![],
             duration_us: 3,
+            honeypot: false,
         };
         sink.record(&ev).unwrap();
         sink.record(&ev).unwrap();

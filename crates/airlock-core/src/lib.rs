@@ -54,6 +54,7 @@
 //! None yet: the core builds with the default features of its few dependencies.
 
 pub mod audit;
+pub mod breaker;
 mod call;
 pub mod checks;
 pub mod clean;

@@ -47,6 +47,8 @@ pub enum BlockReason {
     BudgetExceeded,
     /// The circuit breaker for this tool is open after repeated failures.
     CircuitOpen,
+    /// The server did not answer the call in time.
+    UpstreamTimeout,
     /// The sandbox could not run the tool.
     SandboxError,
     /// The tool needs a human approval that has not been given.
@@ -76,6 +78,7 @@ impl BlockReason {
             BlockReason::CapabilityDenied => "capability_denied",
             BlockReason::BudgetExceeded => "budget_exceeded",
             BlockReason::CircuitOpen => "circuit_open",
+            BlockReason::UpstreamTimeout => "upstream_timeout",
             BlockReason::SandboxError => "sandbox_error",
             BlockReason::ApprovalRequired => "approval_required",
             BlockReason::ApprovalDenied => "approval_denied",
@@ -265,6 +268,15 @@ deny_codes! {
     SchemaInvalid = "validation.schema_invalid",
     /// Validating the call hit an internal limit (e.g. a pattern's backtracking limit).
     ValidationLimit = "validation.limit_exceeded",
+    /// The circuit breaker of the server or the tool is open after consecutive failures; retry
+    /// after `retry_after_seconds`.
+    BreakerOpen = "breaker.open",
+    /// The server did not answer within the call's deadline (`upstream.timeout`, or the tool's
+    /// `timeout`); the call was cancelled and a late answer is dropped.
+    UpstreamTimeout = "upstream.timeout",
+    /// A honeypot tool (`[tools."X"] honeypot`): the caller got a fake success and the server
+    /// was never called. Recorded in the audit log only; the caller never sees this code.
+    Honeypot = "honeypot.tool",
     /// The audit record of the call could not be written, so the call was refused.
     AuditUnavailable = "audit.unavailable",
     /// A check failed internally; the call was refused (fail closed).
@@ -329,6 +341,9 @@ impl DenyCode {
             }
             DenyCode::GhostArgsUndecidable => BlockReason::SchemaInvalid,
             DenyCode::SchemaInvalid => BlockReason::SchemaInvalid,
+            DenyCode::BreakerOpen => BlockReason::CircuitOpen,
+            DenyCode::Honeypot => BlockReason::PolicyViolation,
+            DenyCode::UpstreamTimeout => BlockReason::UpstreamTimeout,
             DenyCode::ValidationLimit | DenyCode::AuditUnavailable | DenyCode::InternalError => {
                 BlockReason::InternalError
             }
@@ -380,7 +395,9 @@ impl DenyCode {
             DenyCode::SchemaInvalid
             | DenyCode::GhostArgsUndecidable
             | DenyCode::ToolIntegrityChanged
-            | DenyCode::ToolIntegrityUnpinned => Fault::Upstream,
+            | DenyCode::ToolIntegrityUnpinned
+            | DenyCode::BreakerOpen
+            | DenyCode::UpstreamTimeout => Fault::Upstream,
             DenyCode::PolicyUnresolved
             | DenyCode::ToolAccessDenied
             | DenyCode::ToolAccessAgentRequired
@@ -389,7 +406,8 @@ impl DenyCode {
             | DenyCode::CapabilityDenied
             | DenyCode::ApprovalRequired
             | DenyCode::ApprovalDenied
-            | DenyCode::ApprovalTimedOut => Fault::Policy,
+            | DenyCode::ApprovalTimedOut
+            | DenyCode::Honeypot => Fault::Policy,
             DenyCode::ValidationLimit | DenyCode::AuditUnavailable | DenyCode::InternalError => {
                 Fault::Airlock
             }
@@ -448,9 +466,11 @@ impl DenyCode {
             | DenyCode::ToolAccessRoleRequired
             | DenyCode::CapabilityDenied
             | DenyCode::ApprovalRequired
-            | DenyCode::ApprovalDenied => Retry::Never,
+            | DenyCode::ApprovalDenied
+            | DenyCode::Honeypot => Retry::Never,
             DenyCode::ApprovalTimedOut => Retry::Later,
             DenyCode::TimeWindowClosed | DenyCode::RateLimited => Retry::Later,
+            DenyCode::BreakerOpen | DenyCode::UpstreamTimeout => Retry::Later,
             DenyCode::AuditUnavailable | DenyCode::InternalError => Retry::Later,
         }
     }
@@ -614,6 +634,15 @@ impl DenyCode {
             }
             DenyCode::ValidationLimit => {
                 "Send a shorter or simpler value; checking this one exceeded an internal limit."
+            }
+            DenyCode::Honeypot => {
+                "Retrying will not help: this tool is not available. Use another tool."
+            }
+            DenyCode::BreakerOpen => {
+                "The tool's server failed several times in a row and is given a rest; wait retry_after_seconds, then call again, or use another tool meanwhile."
+            }
+            DenyCode::UpstreamTimeout => {
+                "The tool did not answer in time and the call was cancelled; it may or may not have taken effect. Check before repeating a call that changes something, or ask for less work per call."
             }
             DenyCode::AuditUnavailable => {
                 "The audit log is unavailable, so no call can be recorded; try again later or report the problem to the operator."

@@ -1205,7 +1205,7 @@ required_before = ["read_doc"]
         e.record_outcome(
             &CallerContext::default().agent("a").session("s1"),
             "read_doc",
-            true,
+            airlock_core::breaker::CallOutcome::Succeeded,
         );
         assert!(call(&e, "summarize", "s1", 15).is_none());
 

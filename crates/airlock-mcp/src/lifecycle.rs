@@ -23,6 +23,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use airlock_core::breaker::CallOutcome;
 use airlock_core::policy::Access;
 use airlock_core::{
     Arguments, Call, CallerContext, Decision, DenyCode, Engine, Refusal, Refused, ToolDef,
@@ -96,6 +97,7 @@ pub struct Ticket {
     tool: String,
     caller: CallerContext,
     version: Option<String>,
+    deadline: Option<std::time::Duration>,
 }
 
 impl Ticket {
@@ -107,6 +109,12 @@ impl Ticket {
     /// The request's id.
     pub fn id(&self) -> &Value {
         &self.id
+    }
+
+    /// How long the server has to answer (`upstream.timeout`, or the tool's `timeout`); `None`:
+    /// for ever. On expiry the door calls [`Lifecycle::timed_out`].
+    pub fn deadline(&self) -> Option<std::time::Duration> {
+        self.deadline
     }
 }
 
@@ -209,6 +217,11 @@ impl Lifecycle {
             .unwrap_or(Value::Null);
         let check = Call::new(name.clone(), Arguments::Json(arguments)).caller(caller.clone());
         match self.decide(check).await {
+            Decision::Refused(r) if r.honeypot.is_some() => {
+                let mut fake = r.honeypot.unwrap_or_default();
+                protocol::complete(&mut fake, version);
+                Admission::Answer(protocol::result(id, fake, version))
+            }
             Decision::Refused(r) => {
                 if let Some(internal) = &r.internal {
                     tracing::error!(tool = %name, "a check failed and the call was refused: {internal}");
@@ -225,6 +238,7 @@ impl Lifecycle {
                     params.insert("arguments".into(), Value::Object(allowed.arguments));
                 }
                 self.narrow_roots(&mut message);
+                let deadline = self.engine.deadline(caller, &name);
                 Admission::Forward {
                     request: message,
                     ticket: Ticket {
@@ -232,6 +246,7 @@ impl Lifecycle {
                         tool: name,
                         caller: caller.clone(),
                         version: version.map(str::to_owned),
+                        deadline,
                     },
                 }
             }
@@ -257,6 +272,7 @@ impl Lifecycle {
                 ),
                 check: None,
                 internal: Some(format!("the decision task failed: {e}")),
+                honeypot: None,
             })),
         }
     }
@@ -266,13 +282,8 @@ impl Lifecycle {
     /// check is withheld (fail closed) and the airlock's replacement marked complete where the
     /// protocol version asks for it.
     pub fn finish(&self, ticket: &Ticket, answer: &mut Value) {
-        // Succeeded: a complete result not marked as an error (an `input_required` or task
-        // result has not finished yet).
-        let ok = answer.get("result").is_some_and(|r| {
-            r.get("isError") != Some(&Value::Bool(true))
-                && r.get("resultType").is_none_or(|t| t == "complete")
-        });
-        self.engine.record_outcome(&ticket.caller, &ticket.tool, ok);
+        self.engine
+            .record_outcome(&ticket.caller, &ticket.tool, outcome_of(answer));
         if let Err(e) = self
             .engine
             .clean_result(&ticket.tool, &ticket.caller, answer)
@@ -285,10 +296,49 @@ impl Lifecycle {
     }
 
     /// An answer the door passes on without reading it (a kind of result it does not know):
-    /// recorded as not succeeded, nothing cleaned.
+    /// recorded as counting neither way, nothing cleaned.
     pub fn finish_unread(&self, ticket: &Ticket) {
         self.engine
-            .record_outcome(&ticket.caller, &ticket.tool, false);
+            .record_outcome(&ticket.caller, &ticket.tool, CallOutcome::Unknown);
+    }
+
+    /// The server never answered an allowed call: it exited, or could not be reached. Counted
+    /// against the breakers; the door sends the client its error.
+    pub fn unreachable(&self, ticket: &Ticket) {
+        self.engine
+            .record_outcome(&ticket.caller, &ticket.tool, CallOutcome::Unreachable);
+    }
+
+    /// The call's deadline passed ([`Ticket::deadline`]): counted against the breakers, and
+    /// the two messages the door sends — the client's answer (a tool error, `upstream.timeout`)
+    /// and the server's `notifications/cancelled` for the request. The door drops any later
+    /// answer.
+    pub fn timed_out(&self, ticket: &Ticket) -> (Value, Value) {
+        self.engine
+            .record_outcome(&ticket.caller, &ticket.tool, CallOutcome::TimedOut);
+        let waited = ticket.deadline.unwrap_or_default();
+        tracing::warn!(tool = %ticket.tool, "the server did not answer within {waited:?}: the call was cancelled");
+        let tool = &ticket.tool;
+        let refusal = Refusal::new(
+            DenyCode::UpstreamTimeout,
+            tool,
+            format!(
+                "Tool '{tool}' did not answer within {}; the call was cancelled.",
+                words(waited)
+            ),
+        );
+        let cancel = json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/cancelled",
+            "params": {
+                "requestId": ticket.id,
+                "reason": format!("the airlock's deadline of {} passed", words(waited)),
+            }
+        });
+        (
+            refusal_result(ticket.id.clone(), &refusal, ticket.version.as_deref()),
+            cancel,
+        )
     }
 
     /// [`Lifecycle::finish`] on one line of the stdio framing. When results are not cleaned,
@@ -300,6 +350,8 @@ impl Lifecycle {
             struct Answer<'a> {
                 #[serde(borrow, default)]
                 result: Option<&'a serde_json::value::RawValue>,
+                #[serde(borrow, default)]
+                error: Option<&'a serde_json::value::RawValue>,
             }
             #[derive(serde::Deserialize)]
             struct Outcome<'a> {
@@ -308,15 +360,22 @@ impl Lifecycle {
                 #[serde(rename = "resultType", borrow, default)]
                 result_type: Option<std::borrow::Cow<'a, str>>,
             }
-            let ok = serde_json::from_slice::<Answer<'_>>(&line).is_ok_and(|a| {
-                a.result.is_some_and(|r| {
-                    serde_json::from_str::<Outcome<'_>>(r.get()).is_ok_and(|o| {
-                        o.is_error != Some(true)
-                            && o.result_type.as_deref().is_none_or(|t| t == "complete")
-                    })
-                })
-            });
-            self.engine.record_outcome(&ticket.caller, &ticket.tool, ok);
+            let outcome = match serde_json::from_slice::<Answer<'_>>(&line) {
+                Ok(Answer {
+                    result: Some(r), ..
+                }) => match serde_json::from_str::<Outcome<'_>>(r.get()) {
+                    Ok(o) if o.result_type.as_deref().is_some_and(|t| t != "complete") => {
+                        CallOutcome::Unknown
+                    }
+                    Ok(o) if o.is_error == Some(true) => CallOutcome::ToolError,
+                    Ok(_) => CallOutcome::Succeeded,
+                    Err(_) => CallOutcome::Unknown,
+                },
+                Ok(Answer { error: Some(_), .. }) => CallOutcome::RpcError,
+                _ => CallOutcome::Unknown,
+            };
+            self.engine
+                .record_outcome(&ticket.caller, &ticket.tool, outcome);
             return line;
         }
         let Ok(mut answer) = serde_json::from_slice::<Value>(&line) else {
@@ -495,6 +554,32 @@ pub fn withheld(message: &Value, why: &str, version: Option<&str>) -> Option<(Se
             version,
         ),
     ))
+}
+
+/// How a `tools/call` answer ended: a complete result, an `isError` result, a JSON-RPC error,
+/// or not finished (`input_required`, a task).
+fn outcome_of(answer: &Value) -> CallOutcome {
+    match (answer.get("result"), answer.get("error")) {
+        (Some(r), _) if r.get("resultType").is_some_and(|t| t != "complete") => CallOutcome::Unknown,
+        (Some(r), _) if r.get("isError") == Some(&Value::Bool(true)) => CallOutcome::ToolError,
+        (Some(_), _) => CallOutcome::Succeeded,
+        (None, Some(_)) => CallOutcome::RpcError,
+        (None, None) => CallOutcome::Unknown,
+    }
+}
+
+/// A duration as people say it: `2 s`, `1.5 s`, `500 ms`, `5 min`.
+fn words(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms % 60_000 == 0 {
+        format!("{} min", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 /// The JSON-RPC answer a model reads for a refused call: a tool result with `isError: true`,

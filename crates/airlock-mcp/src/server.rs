@@ -264,7 +264,21 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
                 let params: CallToolRequestParams =
                     serde_json::from_value(request.get("params").cloned().unwrap_or(Value::Null))
                         .map_err(encoding("call encoding"))?;
-                let result = self.inner.call_tool(params, context).await;
+                let call = self.inner.call_tool(params, context);
+                let result = match ticket.deadline() {
+                    Some(d) => match tokio::time::timeout(d, call).await {
+                        Ok(r) => r,
+                        // The handler's future is dropped: in-process, that is its cancellation.
+                        Err(_) => {
+                            let (answer, _cancel) = self.lifecycle.timed_out(&ticket);
+                            let result: CallToolResult =
+                                serde_json::from_value(answer["result"].clone())
+                                    .map_err(encoding("timeout encoding"))?;
+                            return Ok(result.into());
+                        }
+                    },
+                    None => call.await,
+                };
                 self.finish(&ticket, result)
             }
         }

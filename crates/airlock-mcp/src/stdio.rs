@@ -111,6 +111,11 @@ pub(crate) struct State {
     client_lists: HashSet<IdKey>,
     /// Which of those are `initialize` requests (their answers settle the version).
     initializing: HashSet<IdKey>,
+    /// The deadline timers of tool calls in flight.
+    timers: HashMap<IdKey, tokio::task::AbortHandle>,
+    /// Calls cancelled at their deadline whose late answers may still come (dropped when they
+    /// do), oldest first; their ids may not be reused meanwhile. At most [`MAX_CANCELLED`].
+    cancelled: std::collections::VecDeque<IdKey>,
     /// Our own requests to the server, waiting for their answers.
     internal: HashMap<IdKey, oneshot::Sender<Value>>,
     next_internal: u64,
@@ -160,6 +165,15 @@ impl Conn {
             self.error(Some(id), SERVER_GONE, "the MCP server has exited");
             return false;
         }
+        if s.cancelled.contains(&k) {
+            drop(s);
+            self.error(
+                Some(id),
+                INVALID_REQUEST,
+                "a request with this id was cancelled at its deadline and its late answer may still come; give every request its own id (the request was not forwarded)",
+            );
+            return false;
+        }
         if s.in_flight.contains_key(&k) || id.as_str().is_some_and(|i| i.starts_with(INTERNAL_ID)) {
             drop(s);
             self.error(
@@ -197,6 +211,29 @@ impl Conn {
 
 /// The id prefix of the airlock's own requests to the server; clients may not use it.
 const INTERNAL_ID: &str = "airlock-internal-";
+
+/// Most cancelled calls whose late answers are watched for.
+const MAX_CANCELLED: usize = 4096;
+
+impl State {
+    /// A call's answer came (or never will): stop its deadline timer.
+    fn answered(&mut self, k: &IdKey) {
+        if let Some(t) = self.timers.remove(k) {
+            t.abort();
+        }
+    }
+
+    /// Whether `k` is a cancelled call's late answer (forgotten now: it came).
+    fn late(&mut self, k: &IdKey) -> bool {
+        match self.cancelled.iter().position(|c| c == k) {
+            Some(i) => {
+                self.cancelled.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 impl StdioProxy {
     /// A proxy deciding with `engine` for calls by `caller`. Roots are narrowed to the engine
@@ -338,7 +375,12 @@ impl StdioProxy {
                     let mut s = conn.lock();
                     s.server_gone = true;
                     s.internal.clear();
-                    s.calls.clear();
+                    for (_, t) in s.timers.drain() {
+                        t.abort();
+                    }
+                    for (_, ticket) in s.calls.drain() {
+                        proxy.lifecycle.unreachable(&ticket);
+                    }
                     s.in_flight.drain().map(|(_, a)| a.id).collect()
                 };
                 for id in waiting {
@@ -558,7 +600,7 @@ impl StdioProxy {
     }
 
     /// One `tools/call` through the lifecycle: answered here, or forwarded with its ticket.
-    async fn call(&self, msg: Value, conn: &Conn) {
+    async fn call(&self, msg: Value, conn: &Arc<Conn>) {
         let session = conn.version.get();
         let version = protocol::version_for(&msg, session.as_deref()).map(str::to_owned);
         let request = CallRequest {
@@ -576,15 +618,56 @@ impl StdioProxy {
                 }
             }
             Admission::Forward { request, ticket } => {
+                let k = key(&id);
+                let deadline = ticket.deadline();
                 let mut s = conn.lock();
                 if s.server_gone {
                     // Its error was sent when the server went (it was in flight).
                     return;
                 }
-                s.calls.insert(key(&id), ticket);
+                s.calls.insert(k.clone(), ticket);
                 drop(s);
                 let _ = conn.to_server.send(line(&request));
+                if let Some(d) = deadline {
+                    self.deadline(conn, k, d);
+                }
             }
+        }
+    }
+
+    /// Cancel call `k` if it is still in flight after `d`: the client gets `upstream.timeout`,
+    /// the server `notifications/cancelled`, and a late answer is dropped. The timer holds no
+    /// strong reference, so it never keeps a finished connection alive.
+    fn deadline(&self, conn: &Arc<Conn>, k: IdKey, d: Duration) {
+        let weak = Arc::downgrade(conn);
+        let lifecycle = self.lifecycle.clone();
+        let timer_key = k.clone();
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(d).await;
+            let Some(conn) = weak.upgrade() else { return };
+            let ticket = {
+                let mut s = conn.lock();
+                s.timers.remove(&timer_key);
+                let Some(ticket) = s.calls.remove(&timer_key) else {
+                    return;
+                };
+                s.in_flight.remove(&timer_key);
+                if s.cancelled.len() >= MAX_CANCELLED {
+                    s.cancelled.pop_front();
+                }
+                s.cancelled.push_back(timer_key);
+                ticket
+            };
+            let (answer, cancel) = lifecycle.timed_out(&ticket);
+            let _ = conn.to_server.send(line(&cancel));
+            let _ = conn.to_client.send(line(&answer));
+        });
+        let mut s = conn.lock();
+        if s.calls.contains_key(&k) {
+            s.timers.insert(k, timer.abort_handle());
+        } else {
+            // Answered already.
+            timer.abort();
         }
     }
 
@@ -640,10 +723,16 @@ impl StdioProxy {
             {
                 let asked = s.in_flight.remove(&k);
                 let ticket = s.calls.remove(&k);
+                s.answered(&k);
+                let late = asked.is_none() && s.late(&k);
                 drop(s);
                 let Some(asked) = asked else {
-                    // Never asked, or answered already: the client has nobody waiting for it.
-                    tracing::warn!("dropped a server answer to a request not in flight (id {k})");
+                    if late {
+                        tracing::info!("dropped a late answer to a call cancelled at its deadline (id {k})");
+                    } else {
+                        // Never asked, or answered already: nobody is waiting for it.
+                        tracing::warn!("dropped a server answer to a request not in flight (id {k})");
+                    }
                     return;
                 };
                 let out = match ticket {
@@ -697,10 +786,16 @@ impl StdioProxy {
             return;
         }
         let Some(asked) = s.in_flight.remove(&k) else {
+            let late = s.late(&k);
             drop(s);
-            tracing::warn!("dropped a server answer to a request not in flight (id {k})");
+            if late {
+                tracing::info!("dropped a late answer to a call cancelled at its deadline (id {k})");
+            } else {
+                tracing::warn!("dropped a server answer to a request not in flight (id {k})");
+            }
             return;
         };
+        s.answered(&k);
         s.calls.remove(&k);
         let was_list = s.client_lists.remove(&k);
         let was_initialize = s.initializing.remove(&k);
@@ -785,6 +880,7 @@ impl StdioProxy {
                 return;
             }
             if let Some(Asked { id: asked, .. }) = s.in_flight.remove(&k) {
+                s.answered(&k);
                 s.calls.remove(&k);
                 s.client_lists.remove(&k);
                 s.initializing.remove(&k);

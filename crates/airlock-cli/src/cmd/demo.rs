@@ -138,6 +138,13 @@ impl AuditSink for Tee {
         }
         self.0.record(event)
     }
+
+    fn note(&self, note: &airlock_core::audit::AuditNote) -> Result<(), AuditError> {
+        if let Some(f) = &self.1 {
+            f.note(note)?;
+        }
+        self.0.note(note)
+    }
 }
 
 type Client = rmcp::service::RunningService<rmcp::RoleClient, ()>;

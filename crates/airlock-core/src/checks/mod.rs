@@ -4,6 +4,7 @@
 //! same name, and a table of allowed and refused cases beside it.
 
 mod approval;
+mod breaker;
 mod capabilities;
 pub mod ghost_args;
 mod rate_limit;
@@ -13,6 +14,7 @@ mod tool_access;
 pub(crate) mod validation;
 
 pub use approval::{Approval, ApprovalOutcome, ApprovalRequest, Approver};
+pub use breaker::Breaker;
 pub use capabilities::Capabilities;
 pub use ghost_args::{GhostArgs, UnknownArgs};
 pub use rate_limit::RateLimit;

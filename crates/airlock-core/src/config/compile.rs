@@ -199,6 +199,7 @@ pub(super) fn compile(
             hint: Some(e.hint),
         }
     };
+    let upstream = upstream(&settings).map_err(policy_error)?;
     let base = Policy::compile("base", &settings.policy, &settings.tools).map_err(policy_error)?;
     let mut tenants = BTreeMap::new();
     for (name, s) in &tenant_settings {
@@ -214,6 +215,69 @@ pub(super) fn compile(
             base: Arc::new(base),
             tenants,
         },
+        upstream,
+    })
+}
+
+/// `[upstream]` and `[honeypot]` compiled: durations parsed, codes known, the hook runnable.
+fn upstream(settings: &Settings) -> Result<super::Upstream, crate::policy::PolicyError> {
+    use crate::policy::{PolicyError, breaker_rule, parse_duration};
+    let timeout = parse_duration(&settings.upstream.timeout).map_err(|message| PolicyError {
+        key: "upstream.timeout".to_owned(),
+        message,
+        hint: "write a whole number with a unit, e.g. \"60s\" or \"5m\"; \"0s\" waits for ever"
+            .to_owned(),
+    })?;
+    let breaker = match &settings.upstream.breaker {
+        Some(b) => Some(breaker_rule(b, "upstream.breaker")?),
+        None => None,
+    };
+    let mut honeypot_codes = Vec::new();
+    for code in &settings.honeypot.codes {
+        let Some(c) = crate::refusal::DenyCode::ALL
+            .iter()
+            .find(|c| c.as_str() == code)
+        else {
+            let near = crate::suggest::closest(
+                code,
+                crate::refusal::DenyCode::ALL.iter().map(|c| c.as_str()),
+            );
+            return Err(PolicyError {
+                key: "honeypot.codes".to_owned(),
+                message: format!("{code:?} is not a refusal code"),
+                hint: match near {
+                    Some(n) => format!("did you mean {n:?}? the codes are listed in docs/errors.md"),
+                    None => "the codes are listed in docs/errors.md".to_owned(),
+                },
+            });
+        };
+        if matches!(
+            c,
+            crate::refusal::DenyCode::AuditUnavailable
+                | crate::refusal::DenyCode::InternalError
+                | crate::refusal::DenyCode::UpstreamTimeout
+        ) {
+            return Err(PolicyError {
+                key: "honeypot.codes".to_owned(),
+                message: format!("{code:?} is not the caller's doing"),
+                hint: "list codes of refusals an agent provokes, e.g. \"filesystem.denied\""
+                    .to_owned(),
+            });
+        }
+        honeypot_codes.push(*c);
+    }
+    if settings.honeypot.hook.first().is_some_and(|c| c.trim().is_empty()) {
+        return Err(PolicyError {
+            key: "honeypot.hook".to_owned(),
+            message: "the command is empty".to_owned(),
+            hint: "give the program and its arguments, e.g. [\"logger\", \"-t\", \"airlock\"]"
+                .to_owned(),
+        });
+    }
+    Ok(super::Upstream {
+        timeout: (!timeout.is_zero()).then_some(timeout),
+        breaker,
+        honeypot_codes,
     })
 }
 

@@ -32,7 +32,8 @@ use compile::compile;
 pub use explain::Explanation;
 pub use layers::{ConfigBuilder, ConfigError, Origin, RESERVED_ENV};
 pub use settings::{
-    ApiKeySettings, ApprovalSettings, ArgumentsSettings, AuditSettings, CustomDetector,
+    ApiKeySettings, ApprovalSettings, ArgumentsSettings, AuditSettings, BreakerSettings,
+    CustomDetector, HoneypotSettings, UpstreamSettings,
     FilesystemOverrides, FilesystemSettings, GatewaySettings, GhostArgsSettings, JwtSettings,
     LargeIntegers, LimitsSettings, NetworkOverrides, NetworkSettings, PathPreset, PinningSettings,
     PipelineSettings, STRATEGIES, SanitizeOverrides, SanitizeSettings, SessionSettings, Settings,
@@ -52,6 +53,19 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// The compiled base and per-tenant policies.
     pub policies: ConfigPolicies,
+    /// `[upstream]` and `[honeypot]` compiled.
+    pub upstream: Upstream,
+}
+
+/// `[upstream]` and `[honeypot]`, compiled.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Upstream {
+    /// The default deadline of a call; `None`: none.
+    pub timeout: Option<std::time::Duration>,
+    /// The breaker over the whole server.
+    pub breaker: Option<crate::breaker::BreakerRule>,
+    /// Refusal codes answered as honeypots.
+    pub honeypot_codes: Vec<crate::refusal::DenyCode>,
 }
 
 impl Default for Config {
@@ -67,6 +81,7 @@ impl Default for Config {
                     base: Arc::new(Policy::permissive()),
                     tenants: BTreeMap::new(),
                 },
+                upstream: Upstream::default(),
             }
         })
     }

@@ -50,6 +50,81 @@ pub struct Settings {
     pub pinning: PinningSettings,
     /// Calls a person must approve (`[tools."X"] approval = "required"`).
     pub approval: ApprovalSettings,
+    /// The server behind the airlock: how long a call may take, and when to stop calling a
+    /// server that keeps failing.
+    pub upstream: UpstreamSettings,
+    /// Calls answered with a fake success instead of a refusal; the server is never called.
+    pub honeypot: HoneypotSettings,
+}
+
+/// `[upstream]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamSettings {
+    /// Deadline of one `tools/call`, from forwarding to the answer: `"60s"`, `"5m"`; `"0s"`
+    /// waits for ever. Per tool: `[tools."X"] timeout`. On expiry the client gets
+    /// `upstream.timeout` and the server `notifications/cancelled`.
+    pub timeout: String,
+    /// A circuit breaker over the whole server. Unset: none (per tool: `[tools."X"] breaker`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerSettings>,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        UpstreamSettings {
+            timeout: "300s".to_owned(),
+            breaker: None,
+        }
+    }
+}
+
+/// A circuit breaker: `[upstream.breaker]`, or `[tools."X"] breaker = { … }`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerSettings {
+    /// Consecutive failures that open the breaker (1–1000): transport errors, timeouts, the
+    /// server exiting, JSON-RPC errors.
+    pub failures: u32,
+    /// How long it stays open before one probe call is let through: `"30s"`.
+    pub open_for: String,
+    /// Count tool results marked `isError` as failures too.
+    pub tool_errors: bool,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        BreakerSettings {
+            failures: 5,
+            open_for: "30s".to_owned(),
+            tool_errors: false,
+        }
+    }
+}
+
+/// `[honeypot]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HoneypotSettings {
+    /// Refusal codes answered with a fake success instead of the refusal, e.g.
+    /// `["filesystem.denied"]`. Per tool: `[tools."X"] honeypot`.
+    pub codes: Vec<String>,
+    /// The text of the fake success where the tool's rule gives none.
+    pub text: String,
+    /// A command run for every honeypot answer, with its audit record as one JSON line on
+    /// stdin, e.g. `["logger", "-t", "airlock"]`. Empty: a log line at warn only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hook: Vec<String>,
+}
+
+impl Default for HoneypotSettings {
+    fn default() -> Self {
+        HoneypotSettings {
+            codes: Vec::new(),
+            text: "Done.".to_owned(),
+            hook: Vec::new(),
+        }
+    }
 }
 
 /// `[approval]`

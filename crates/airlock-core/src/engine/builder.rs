@@ -175,13 +175,26 @@ impl EngineBuilder {
                 s.validation.max_errors,
                 self.config.redactor.clone(),
             )),
-            Arc::new(RateLimit::new(
+        ];
+        // Spend phase, in this order: breaker (only when configured), rate_limit,
+        // session_limits (only when configured), approval last — a person is asked only about
+        // calls nothing else refuses. An open breaker spends nothing.
+        let breakers = Arc::new(crate::breaker::Breakers::with_audit(self.audit.clone()));
+        let policies = &self.config.policies;
+        if self.config.upstream.breaker.is_some()
+            || policies.base.has_breakers()
+            || policies.tenants.values().any(|p| p.has_breakers())
+            || self.resolver.is_some()
+        {
+            checks.push(Arc::new(crate::checks::Breaker::new(
+                breakers.clone(),
+                self.config.upstream.breaker,
+            )));
+        }
+        checks.push(Arc::new(RateLimit::new(
                 self.rate_store
                     .unwrap_or_else(|| Arc::new(MemoryRateStore::new())),
-            )),
-        ];
-        // Spend phase, in this order: rate_limit, session_limits (only when configured),
-        // approval last — a person is asked only about calls nothing else refuses.
+        )));
         // A library resolver's policies are not known here: keep session state for them.
         let sessions_enabled = self.config.sessions_enabled() || self.resolver.is_some();
         if sessions_enabled {
@@ -228,6 +241,7 @@ impl EngineBuilder {
         let mut catalog = Catalog::new(self.tools);
         catalog.pin_problems = pins.problems().clone();
         Ok(Engine {
+            breakers,
             may_block,
             sessions,
             sessions_enabled,

@@ -38,6 +38,10 @@ pub struct Refused {
     pub check: Option<&'static str>,
     /// For operators only: what broke, when a check failed rather than refused.
     pub internal: Option<String>,
+    /// A honeypot (`[tools."X"] honeypot`, `honeypot.codes`): the fake `CallToolResult` the
+    /// client gets instead of the refusal. The server is never called either way; a door that
+    /// does not know honeypots sends the refusal, which is the safe side.
+    pub honeypot: Option<Value>,
 }
 
 impl Decision {

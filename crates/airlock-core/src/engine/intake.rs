@@ -30,6 +30,7 @@ impl Engine {
                     refusal: Refusal::new(code, tool, message),
                     check: None,
                     internal: None,
+                    honeypot: None,
                 },
                 recorded,
             ))

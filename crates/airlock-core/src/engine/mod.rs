@@ -83,6 +83,7 @@ impl Catalog {
 
 /// The decision engine. Share it (`Arc<Engine>`) across threads and sessions.
 pub struct Engine {
+    breakers: Arc<crate::breaker::Breakers>,
     may_block: bool,
     config: Arc<Config>,
     resolver: Arc<dyn PolicyResolver>,
@@ -218,6 +219,7 @@ impl Engine {
                         ),
                         check: None,
                         internal: None,
+                        honeypot: None,
                     })),
                     Some(policy) => {
                         let (decision, after) =
@@ -250,18 +252,105 @@ impl Engine {
             }
         };
         self.count(&caller, at, &decision);
+        let decision = self.honeypot(&tool_name, &caller, decision);
         self.record(decision, tool_name, caller, at, recorded_args, started)
     }
 
-    /// Report how an allowed call ended (after the tool ran): a success satisfies
-    /// `required_before` rules of later calls in the session.
-    pub fn record_outcome(&self, caller: &crate::call::CallerContext, tool: &str, succeeded: bool) {
-        if succeeded {
-            let now = self.clock.now();
+    /// The decision as the client gets it when the call is a honeypot: a honeypot tool's call
+    /// (allowed or not), or a refusal whose code is listed in `honeypot.codes`, is answered
+    /// with a fake success; the server is never called.
+    fn honeypot(
+        &self,
+        tool: &str,
+        caller: &crate::call::CallerContext,
+        decision: Decision,
+    ) -> Decision {
+        let rule = self
+            .resolver
+            .resolve(caller)
+            .and_then(|p| p.upstream_rule(tool).honeypot);
+        let by_code = match &decision {
+            Decision::Refused(r) => {
+                r.internal.is_none() && self.config.upstream.honeypot_codes.contains(&r.refusal.code)
+            }
+            Decision::Allowed(_) => false,
+        };
+        let text = match rule {
+            Some(text) => text.unwrap_or_else(|| self.config.settings.honeypot.text.clone()),
+            None if by_code => self.config.settings.honeypot.text.clone(),
+            None => return decision,
+        };
+        let fake = serde_json::json!({"content": [{"type": "text", "text": text}], "isError": false});
+        match decision {
+            Decision::Refused(mut r) => {
+                r.honeypot = Some(fake);
+                Decision::Refused(r)
+            }
+            Decision::Allowed(_) => Decision::Refused(Box::new(Refused {
+                refusal: Refusal::new(
+                    DenyCode::Honeypot,
+                    tool,
+                    format!("Tool '{tool}' was not called: it is a honeypot."),
+                ),
+                check: Some("honeypot"),
+                internal: None,
+                honeypot: Some(fake),
+            })),
+        }
+    }
+
+    /// Report how an allowed call ended: a success satisfies `required_before` rules of later
+    /// calls in the session; failures count towards the server's and the tool's circuit
+    /// breakers.
+    pub fn record_outcome(
+        &self,
+        caller: &crate::call::CallerContext,
+        tool: &str,
+        outcome: crate::breaker::CallOutcome,
+    ) {
+        let now = self.clock.now();
+        if outcome == crate::breaker::CallOutcome::Succeeded {
             self.sessions.with(&session_key(caller), now, |s| {
                 s.succeeded.insert(tool.to_owned());
             });
         }
+        let tool_rule = self
+            .resolver
+            .resolve(caller)
+            .and_then(|p| p.upstream_rule(tool).breaker);
+        let key = format!("tool:{tool}");
+        let rules = [
+            self.config.upstream.breaker.map(|r| ("server", r)),
+            tool_rule.map(|r| (key.as_str(), r)),
+        ];
+        for (key, rule) in rules.into_iter().flatten() {
+            if let Some(t) = self.breakers.outcome(key, &rule, outcome, now) {
+                self.breakers.report(&t, now);
+            }
+        }
+    }
+
+    /// The deadline of one call of `tool` by `caller`: the tool's `timeout`, else
+    /// `upstream.timeout`; `None`: wait for ever.
+    pub fn deadline(
+        &self,
+        caller: &crate::call::CallerContext,
+        tool: &str,
+    ) -> Option<std::time::Duration> {
+        match self
+            .resolver
+            .resolve(caller)
+            .and_then(|p| p.upstream_rule(tool).timeout)
+        {
+            Some(d) if d.is_zero() => None,
+            Some(d) => Some(d),
+            None => self.config.upstream.timeout,
+        }
+    }
+
+    /// The state of a circuit breaker (`server`, `tool:NAME`): `closed`, `open`, `half_open`.
+    pub fn breaker_state(&self, key: &str) -> &'static str {
+        self.breakers.state(key)
     }
 
     /// The policy that applies to `caller` (`None`: calls by this caller are refused).
@@ -391,6 +480,7 @@ impl Engine {
                     refusal: *refusal,
                     check: Some(check),
                     internal,
+                    honeypot: None,
                 })),
                 Some(state.arguments),
             ),

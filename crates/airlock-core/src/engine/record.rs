@@ -33,6 +33,10 @@ impl Engine {
         let caller = self.config.redactor.redact_caller(&caller);
         let event = event_for(&decision, tool_name, caller, at, recorded_args, started);
         match sink.record(&event) {
+            Ok(()) if event.honeypot => {
+                self.honeypot_fired(&event);
+                decision
+            }
             Ok(()) => decision,
             Err(e) => Decision::Refused(Box::new(Refused {
                 refusal: Refusal::new(
@@ -45,6 +49,7 @@ impl Engine {
                 ),
                 check: None,
                 internal: Some(e.to_string()),
+                honeypot: None,
             })),
         }
     }
@@ -105,13 +110,18 @@ fn event_for(
                 masked,
                 degraded,
                 duration_us,
+                honeypot: false,
             }
         }
         Decision::Refused(r) => AuditEvent {
             ts: at,
             tool,
             caller,
-            decision: Recorded::Refused,
+            decision: if r.honeypot.is_some() {
+                Recorded::Honeypot
+            } else {
+                Recorded::Refused
+            },
             block_reason: Some(r.refusal.block_reason()),
             code: Some(r.refusal.code),
             check: r.check,
@@ -121,7 +131,54 @@ fn event_for(
             masked: Vec::new(),
             degraded: Vec::new(),
             duration_us,
+            honeypot: r.honeypot.is_some(),
         },
+    }
+}
+
+impl Engine {
+    /// A honeypot answered a call: say so at warn, and run `honeypot.hook` with the audit record
+    /// as one JSON line on its stdin (in the background: the answer does not wait for it).
+    fn honeypot_fired(&self, event: &AuditEvent) {
+        tracing::warn!(
+            tool = %event.tool,
+            agent = event.caller.agent.as_deref().unwrap_or("-"),
+            code = event.code.map_or("-", |c| c.as_str()),
+            "honeypot: answered with a fake success; the server was not called"
+        );
+        let hook = &self.config.settings.honeypot.hook;
+        let Some((program, args)) = hook.split_first() else {
+            return;
+        };
+        let Ok(mut line) = serde_json::to_vec(event) else {
+            return;
+        };
+        line.push(b'\n');
+        let spawned = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(mut child) => {
+                let program = program.clone();
+                // Fed and reaped off the caller's thread; a hook that never reads is its problem.
+                std::thread::spawn(move || {
+                    if let Some(mut stdin) = child.stdin.take() {
+                        use std::io::Write;
+                        let _ = stdin.write_all(&line);
+                    }
+                    match child.wait() {
+                        Ok(s) if !s.success() => {
+                            tracing::warn!("honeypot hook {program:?} exited with {s}");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("honeypot hook {program:?}: {e}"),
+                    }
+                });
+            }
+            Err(e) => tracing::error!("honeypot hook {program:?} could not be started: {e}"),
+        }
     }
 }
 
@@ -174,6 +231,9 @@ mod tests {
         fn record(&self, _: &AuditEvent) -> Result<(), AuditError> {
             Err(AuditError::Io(std::io::Error::other("disk full")))
         }
+        fn note(&self, _: &crate::audit::AuditNote) -> Result<(), AuditError> {
+            Err(AuditError::Io(std::io::Error::other("disk full")))
+        }
     }
 
     #[test]
@@ -197,6 +257,9 @@ mod tests {
         impl AuditSink for Witness {
             fn record(&self, e: &AuditEvent) -> Result<(), AuditError> {
                 self.0.record(e)
+            }
+            fn note(&self, n: &crate::audit::AuditNote) -> Result<(), AuditError> {
+                self.0.note(n)
             }
         }
         let mem = Arc::new(MemorySink::new());

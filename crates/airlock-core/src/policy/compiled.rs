@@ -27,6 +27,49 @@ pub struct SessionRule {
     pub required_before: Vec<String>,
 }
 
+/// What the rules say about calling a tool's server, from the most specific rule that sets
+/// each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpstreamRule {
+    /// The call's deadline (`Some(ZERO)`: none); `None`: `upstream.timeout`.
+    pub timeout: Option<std::time::Duration>,
+    /// A breaker of the tool's own.
+    pub breaker: Option<crate::breaker::BreakerRule>,
+    /// A honeypot: answered with this text (`None`: `honeypot.text`).
+    pub honeypot: Option<Option<String>>,
+}
+
+/// Compile a `[upstream.breaker]` or `[tools."X"] breaker` table; `key` names it in errors.
+pub fn breaker_rule(
+    b: &crate::config::BreakerSettings,
+    key: &str,
+) -> Result<crate::breaker::BreakerRule, PolicyError> {
+    if !(1..=1000).contains(&b.failures) {
+        return Err(PolicyError {
+            key: format!("{key}.failures"),
+            message: format!("{} is out of range", b.failures),
+            hint: "use 1 to 1000 consecutive failures, e.g. 5".to_owned(),
+        });
+    }
+    let open_for = parse_duration(&b.open_for).map_err(|message| PolicyError {
+        key: format!("{key}.open_for"),
+        message,
+        hint: "write a whole number with a unit, e.g. \"30s\"".to_owned(),
+    })?;
+    if open_for.is_zero() {
+        return Err(PolicyError {
+            key: format!("{key}.open_for"),
+            message: "0 never rests the server".to_owned(),
+            hint: "give the server a rest of at least a second, e.g. \"30s\"".to_owned(),
+        });
+    }
+    Ok(crate::breaker::BreakerRule {
+        failures: b.failures,
+        open_for,
+        tool_errors: b.tool_errors,
+    })
+}
+
 /// Parse `"500ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"`.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();
@@ -94,6 +137,10 @@ struct Rule {
     max_calls: Option<u64>,
     cooldown: Option<std::time::Duration>,
     required_before: Option<Vec<String>>,
+    timeout: Option<std::time::Duration>,
+    breaker: Option<crate::breaker::BreakerRule>,
+    /// `Some(None)`: no honeypot (`false`, overriding a glob's).
+    honeypot: Option<Option<Option<String>>>,
 }
 
 /// Everything the rules say about one tool name, resolved once and cached.
@@ -108,6 +155,7 @@ struct Resolved {
     rate: Option<Arc<ToolRate>>,
     approval: Option<ApprovalMode>,
     session: SessionRule,
+    upstream: UpstreamRule,
     /// Named like a writing tool (`WRITE_PREFIXES`, after normalising the name).
     write_named: bool,
     /// Named like a reading tool (`READ_PREFIXES`, after normalising the name).
@@ -368,7 +416,28 @@ impl Policy {
                 })?),
                 None => None,
             };
+            let timeout = match &rule.timeout {
+                Some(text) => Some(parse_duration(text).map_err(|message| PolicyError {
+                    key: format!("{key}.timeout"),
+                    message,
+                    hint: "write a whole number with a unit, e.g. \"30s\"; \"0s\" waits for ever"
+                        .to_owned(),
+                })?),
+                None => None,
+            };
+            let breaker = match &rule.breaker {
+                Some(b) => Some(breaker_rule(b, &format!("{key}.breaker"))?),
+                None => None,
+            };
+            let honeypot = rule.honeypot.as_ref().map(|h| match h {
+                super::Honeypot::On(false) => None,
+                super::Honeypot::On(true) => Some(None),
+                super::Honeypot::Text(t) => Some(Some(t.clone())),
+            });
             rules.push(Rule {
+                timeout,
+                breaker,
+                honeypot,
                 rate,
                 approval: rule.approval,
                 max_calls: rule.max_calls_per_session,
@@ -458,6 +527,13 @@ impl Policy {
                     .most_specific(tool, |r| r.required_before.clone())
                     .map(|(v, _)| v)
                     .unwrap_or_default(),
+            },
+            upstream: UpstreamRule {
+                timeout: self.most_specific(tool, |r| r.timeout).map(|(v, _)| v),
+                breaker: self.most_specific(tool, |r| r.breaker).map(|(v, _)| v),
+                honeypot: self
+                    .most_specific(tool, |r| r.honeypot.clone())
+                    .and_then(|(v, _)| v),
             },
         });
         let mut w = cache.write().unwrap_or_else(|p| p.into_inner());
@@ -556,6 +632,16 @@ impl Policy {
     /// The session constraints of `tool`.
     pub fn session_rule(&self, tool: &str) -> SessionRule {
         self.resolved(tool).session.clone()
+    }
+
+    /// The deadline, breaker and honeypot the rules give `tool`.
+    pub fn upstream_rule(&self, tool: &str) -> UpstreamRule {
+        self.resolved(tool).upstream.clone()
+    }
+
+    /// Whether any rule sets a breaker.
+    pub fn has_breakers(&self) -> bool {
+        self.rules.iter().any(|r| r.breaker.is_some())
     }
 
     /// Whether the most specific rule that says so requires approval for `tool`.

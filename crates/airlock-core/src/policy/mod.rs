@@ -27,10 +27,12 @@ mod settings;
 mod window;
 
 pub use capability::{CapSet, Capability};
-pub use compiled::{Access, Policy, PolicyError, SessionRule, ToolRate, parse_duration};
+pub use compiled::{
+    Access, Policy, PolicyError, SessionRule, ToolRate, UpstreamRule, breaker_rule, parse_duration,
+};
 pub use names::{READ_PREFIXES, WRITE_PREFIXES, normalise_name};
 pub use resolver::{ConfigPolicies, PolicyResolver};
 pub use settings::{
-    ApprovalMode, PolicyOverrides, PolicySettings, Preset, TenantSettings, ToolRule,
+    ApprovalMode, Honeypot, PolicyOverrides, PolicySettings, Preset, TenantSettings, ToolRule,
 };
 pub use window::Window;

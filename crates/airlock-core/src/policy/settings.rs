@@ -129,6 +129,27 @@ pub struct ToolRule {
     /// Tools that must have succeeded in the session before this one may be called.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub required_before: Vec<String>,
+    /// Deadline of one call of the tool (overrides `upstream.timeout`): `"2s"`; `"0s"` waits
+    /// for ever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// A circuit breaker of the tool's own: `{ failures = 2, open_for = "30s" }`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<crate::config::BreakerSettings>,
+    /// Answer every call with a fake success; the server is never called. `true` (the text of
+    /// `honeypot.text`) or the text to answer with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub honeypot: Option<Honeypot>,
+}
+
+/// `[tools."X"] honeypot`: on, or the fake result's text.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Honeypot {
+    /// `true`: answer with `honeypot.text`; `false`: no honeypot (overrides a glob's).
+    On(bool),
+    /// Answer with this text.
+    Text(String),
 }
 
 /// Whether calls need approval.

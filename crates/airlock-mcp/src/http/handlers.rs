@@ -275,11 +275,46 @@ async fn request(
         // A retried 2026-07-28 request may answer the server's roots/list input requests.
         inner.lifecycle.narrow_roots(&mut msg);
     }
+    // A tool call's deadline runs from forwarding to the answer.
+    let deadline = match &ret {
+        Return::Call(ticket) => ticket
+            .deadline()
+            .map(|d| tokio::time::Instant::now() + d),
+        _ => None,
+    };
     let mut rx = match session.request(msg, headers).await {
         Ok(rx) => rx,
-        Err(answer) => return json_response(&answer),
+        Err(answer) => {
+            if let Return::Call(ticket) = &ret {
+                inner.lifecycle.unreachable(ticket);
+            }
+            return json_response(&answer);
+        }
     };
     let ret = Arc::new(ret);
+    let call_ticket = match ret.as_ref() {
+        Return::Call(ticket) => Some(ticket.clone()),
+        _ => None,
+    };
+    // At the deadline: the client's answer (`upstream.timeout`); the server is sent
+    // `notifications/cancelled` in the background, and a late answer has nobody waiting for it.
+    let expire = {
+        let (inner, session, ret) = (inner.clone(), session.clone(), ret.clone());
+        let headers = headers.clone();
+        move || {
+            let Return::Call(ticket) = ret.as_ref() else {
+                return Value::Null;
+            };
+            let (answer, cancel) = inner.lifecycle.timed_out(ticket);
+            let (session, headers) = (session.clone(), headers.clone());
+            tokio::spawn(async move {
+                if let Err(e) = session.send(cancel, &headers).await {
+                    tracing::debug!("the cancellation could not be sent: {e}");
+                }
+            });
+            answer
+        }
+    };
     let finish = {
         let (inner, session, caller, version) = (
             inner.clone(),
@@ -342,6 +377,7 @@ async fn request(
             return Sse::new(empty).into_response();
         }
         m = rx.recv() => m,
+        () = until(deadline) => return json_response(&expire()),
     };
     // An answer to another id (one nobody sent, or one already answered) has nobody waiting
     // for it here: dropped, never streamed to this client.
@@ -363,9 +399,13 @@ async fn request(
                 return Sse::new(empty).into_response();
             }
             m = rx.recv() => m,
+            () = until(deadline) => return json_response(&expire()),
         };
     }
     let Some(first) = first else {
+        if let Some(ticket) = &call_ticket {
+            inner.lifecycle.unreachable(ticket);
+        }
         return json_response(&protocol::error(
             Some(id),
             SERVER_GONE,
@@ -383,6 +423,7 @@ async fn request(
             let id = id.clone();
             let finish = finish.clone();
             let relay = relay.clone();
+            let expire = expire.clone();
             async move {
                 if done {
                     return None;
@@ -393,6 +434,11 @@ async fn request(
                         biased;
                         () = guard.cancelled.notified() => return None,
                         m = rx.recv() => m?,
+                        // The deadline passed: the timeout answer is the stream's last event.
+                        () = until(deadline) => {
+                            let event = Event::default().event("message").data(expire().to_string());
+                            return Some((Ok::<_, Infallible>(event), (None, rx, true, guard)));
+                        }
                     },
                 };
                 // Answers to other ids are dropped (see `stray` above).
@@ -405,6 +451,10 @@ async fn request(
                         biased;
                         () = guard.cancelled.notified() => return None,
                         m = rx.recv() => m?,
+                        () = until(deadline) => {
+                            let event = Event::default().event("message").data(expire().to_string());
+                            return Some((Ok::<_, Infallible>(event), (None, rx, true, guard)));
+                        }
                     };
                 }
                 let last = is_answer(&m, &id);
@@ -429,6 +479,14 @@ async fn request(
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// Resolves at `at`; never without one.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A request or notification the server sends on its way to the client: cleaned as the message

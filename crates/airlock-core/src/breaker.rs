@@ -1,0 +1,338 @@
+//! Circuit breakers: stop calling a server (or one of its tools) that keeps failing, and give
+//! it a rest instead of piling more calls onto it.
+//!
+//! ```text
+//!            N consecutive failures                open_for has passed: one probe call
+//!  closed ───────────────────────────► open ──────────────────────────────────────► half_open
+//!    ▲                                  ▲                                               │
+//!    │ the probe succeeded              └──────────── the probe failed ─────────────────┤
+//!    └──────────────────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! While open, and while a probe is out, calls are refused at once (`breaker.open`, with when
+//! to retry). A probe whose outcome never comes (a later check refused it, the client went
+//! away) is given up after `open_for`, and the next call probes again. Failures are what the
+//! doors report through [`crate::Engine::record_outcome`]: timeouts, the server exiting or
+//! unreachable, JSON-RPC errors, and with `tool_errors` results marked `isError`.
+//!
+//! Not covered: state is per engine (per process); sharing it between instances is a later
+//! step (see the README).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::audit::{AuditNote, AuditSink};
+
+/// How an allowed call ended, as a door reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CallOutcome {
+    /// A complete result not marked as an error.
+    Succeeded,
+    /// A result marked `isError`: the tool ran and reported a failure.
+    ToolError,
+    /// A JSON-RPC error answer.
+    RpcError,
+    /// No answer within the call's deadline.
+    TimedOut,
+    /// The server went away or could not be reached (it exited, a transport error, HTTP 5xx).
+    Unreachable,
+    /// Not finished (`input_required`, a task) or not read: counts neither way.
+    Unknown,
+}
+
+impl CallOutcome {
+    /// Whether a breaker counts it as a failure (`tool_errors`: results marked `isError` too);
+    /// `None` when it counts neither way.
+    pub fn failed(self, tool_errors: bool) -> Option<bool> {
+        match self {
+            CallOutcome::Succeeded => Some(false),
+            CallOutcome::ToolError => Some(tool_errors),
+            CallOutcome::RpcError | CallOutcome::TimedOut | CallOutcome::Unreachable => Some(true),
+            CallOutcome::Unknown => None,
+        }
+    }
+}
+
+/// A compiled breaker setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BreakerRule {
+    /// Consecutive failures that open it.
+    pub failures: u32,
+    /// How long it stays open.
+    pub open_for: Duration,
+    /// Results marked `isError` count as failures.
+    pub tool_errors: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Closed { failures: u32 },
+    Open { until: Timestamp },
+    HalfOpen { probe_since: Timestamp },
+}
+
+impl State {
+    fn name(self) -> &'static str {
+        match self {
+            State::Closed { .. } => "closed",
+            State::Open { .. } => "open",
+            State::HalfOpen { .. } => "half_open",
+        }
+    }
+}
+
+/// A breaker changed state: what the audit log and the operator's log record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    /// Which breaker: `server`, or `tool:NAME`.
+    pub breaker: String,
+    /// The state it left.
+    pub from: &'static str,
+    /// The state it entered.
+    pub to: &'static str,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// Every breaker of one engine, by key (`server`, `tool:NAME`). Changes of state are written to
+/// the audit log (a `breaker` note) and logged at warn.
+#[derive(Default)]
+pub struct Breakers {
+    states: Mutex<HashMap<String, State>>,
+    audit: Option<Arc<dyn AuditSink>>,
+}
+
+impl std::fmt::Debug for Breakers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Breakers").finish_non_exhaustive()
+    }
+}
+
+fn after(t: Timestamp, d: Duration) -> Timestamp {
+    t.checked_add(jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX))
+        .unwrap_or(Timestamp::MAX)
+}
+
+fn until(now: Timestamp, t: Timestamp) -> Duration {
+    Duration::try_from(t.duration_since(now)).unwrap_or(Duration::ZERO)
+}
+
+impl Breakers {
+    /// An engine's breakers, all closed.
+    pub fn new() -> Self {
+        Breakers::default()
+    }
+
+    /// Breakers whose changes of state are written to `audit`.
+    pub fn with_audit(audit: Option<Arc<dyn AuditSink>>) -> Self {
+        Breakers {
+            states: Mutex::default(),
+            audit,
+        }
+    }
+
+    /// Record a change of state: a `breaker` note in the audit log, a log line at warn.
+    pub fn report(&self, t: &Transition, now: Timestamp) {
+        tracing::warn!(
+            breaker = %t.breaker,
+            from = t.from,
+            to = t.to,
+            "circuit breaker: {}",
+            t.reason
+        );
+        let Some(sink) = &self.audit else { return };
+        let fields = match serde_json::to_value(t) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        let note = AuditNote {
+            ts: now,
+            event: "breaker",
+            fields,
+        };
+        if let Err(e) = sink.note(&note) {
+            tracing::error!("a circuit breaker's change of state could not be recorded: {e}");
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, State>> {
+        self.states.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// May a call pass breaker `key` at `now`? `Err(retry_after)` while it is open or its
+    /// probe is out; a call after the open period is the probe (a transition to `half_open`).
+    pub fn admit(
+        &self,
+        key: &str,
+        rule: &BreakerRule,
+        now: Timestamp,
+    ) -> (Result<(), Duration>, Option<Transition>) {
+        let mut states = self.lock();
+        let Some(state) = states.get_mut(key) else {
+            return (Ok(()), None);
+        };
+        match *state {
+            State::Closed { .. } => (Ok(()), None),
+            State::Open { until: t } if now < t => (Err(until(now, t)), None),
+            State::HalfOpen { probe_since } if now < after(probe_since, rule.open_for) => {
+                (Err(until(now, after(probe_since, rule.open_for))), None)
+            }
+            State::Open { .. } | State::HalfOpen { .. } => {
+                let from = state.name();
+                *state = State::HalfOpen { probe_since: now };
+                let reason = if from == "open" {
+                    format!("open for {:?}: one probe call let through", rule.open_for)
+                } else {
+                    "the last probe's outcome never came: another probe let through".to_owned()
+                };
+                (
+                    Ok(()),
+                    Some(Transition {
+                        breaker: key.to_owned(),
+                        from,
+                        to: "half_open",
+                        reason,
+                    })
+                    .filter(|_| from == "open"),
+                )
+            }
+        }
+    }
+
+    /// Count one call's outcome against breaker `key`. A failure that makes `rule.failures` in a
+    /// row, or a failed probe, opens it; a successful probe closes it.
+    pub fn outcome(
+        &self,
+        key: &str,
+        rule: &BreakerRule,
+        outcome: CallOutcome,
+        now: Timestamp,
+    ) -> Option<Transition> {
+        let failed = outcome.failed(rule.tool_errors)?;
+        let mut states = self.lock();
+        let state = states
+            .entry(key.to_owned())
+            .or_insert(State::Closed { failures: 0 });
+        let from = *state;
+        let next = match (from, failed) {
+            (State::Closed { .. }, false) => State::Closed { failures: 0 },
+            (State::Closed { failures }, true) if failures + 1 >= rule.failures => State::Open {
+                until: after(now, rule.open_for),
+            },
+            (State::Closed { failures }, true) => State::Closed {
+                failures: failures + 1,
+            },
+            (State::HalfOpen { .. }, false) => State::Closed { failures: 0 },
+            (State::HalfOpen { .. }, true) => State::Open {
+                until: after(now, rule.open_for),
+            },
+            // Calls admitted before it opened: their outcomes change nothing.
+            (State::Open { .. }, _) => from,
+        };
+        *state = next;
+        if from.name() == next.name() {
+            return None;
+        }
+        let outcome = serde_json::to_value(outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        Some(Transition {
+            breaker: key.to_owned(),
+            from: from.name(),
+            to: next.name(),
+            reason: match next {
+                State::Open { .. } if from.name() == "half_open" => {
+                    format!("the probe call failed ({outcome})")
+                }
+                State::Open { .. } => format!(
+                    "{} consecutive failures, the last: {outcome}",
+                    rule.failures
+                ),
+                _ => "the probe call succeeded".to_owned(),
+            },
+        })
+    }
+
+    /// The state of breaker `key` (`closed` when it never saw a call).
+    pub fn state(&self, key: &str) -> &'static str {
+        self.lock().get(key).map_or("closed", |s| s.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + secs).unwrap()
+    }
+
+    #[test]
+    fn opens_after_consecutive_failures_probes_once_and_closes() {
+        let b = Breakers::new();
+        let rule = BreakerRule {
+            failures: 2,
+            open_for: Duration::from_secs(30),
+            tool_errors: false,
+        };
+        let k = "tool:x";
+        assert!(b.admit(k, &rule, at(0)).0.is_ok());
+        assert_eq!(b.outcome(k, &rule, CallOutcome::TimedOut, at(0)), None);
+        // A success in between resets the count.
+        assert_eq!(b.outcome(k, &rule, CallOutcome::Succeeded, at(1)), None);
+        assert_eq!(b.outcome(k, &rule, CallOutcome::RpcError, at(2)), None);
+        // Not counted either way: unfinished results; isError without tool_errors.
+        assert_eq!(b.outcome(k, &rule, CallOutcome::Unknown, at(2)), None);
+        let t = b.outcome(k, &rule, CallOutcome::Unreachable, at(3)).unwrap();
+        assert_eq!((t.from, t.to), ("closed", "open"));
+        assert!(t.reason.contains("2 consecutive failures"), "{}", t.reason);
+        assert_eq!(b.admit(k, &rule, at(13)).0, Err(Duration::from_secs(20)));
+        // After the open period: one probe, the next call waits for it.
+        let (ok, t) = b.admit(k, &rule, at(33));
+        assert!(ok.is_ok());
+        assert_eq!(t.unwrap().to, "half_open");
+        assert!(b.admit(k, &rule, at(34)).0.is_err());
+        // The probe fails: open again.
+        let t = b.outcome(k, &rule, CallOutcome::TimedOut, at(35)).unwrap();
+        assert_eq!((t.from, t.to), ("half_open", "open"));
+        assert!(b.admit(k, &rule, at(36)).0.is_err());
+        // The next probe succeeds: closed.
+        assert!(b.admit(k, &rule, at(66)).0.is_ok());
+        let t = b.outcome(k, &rule, CallOutcome::Succeeded, at(67)).unwrap();
+        assert_eq!((t.from, t.to), ("half_open", "closed"));
+        assert_eq!(b.state(k), "closed");
+        assert!(b.admit(k, &rule, at(67)).0.is_ok());
+    }
+
+    #[test]
+    fn a_lost_probe_is_given_up_and_tool_errors_count_when_asked() {
+        let b = Breakers::new();
+        let rule = BreakerRule {
+            failures: 1,
+            open_for: Duration::from_secs(10),
+            tool_errors: true,
+        };
+        assert!(b.outcome("server", &rule, CallOutcome::ToolError, at(0)).is_some());
+        assert!(b.admit("server", &rule, at(10)).0.is_ok());
+        // The probe's outcome never comes: after another open period, another probe.
+        assert!(b.admit("server", &rule, at(15)).0.is_err());
+        let (ok, t) = b.admit("server", &rule, at(20));
+        assert!(ok.is_ok());
+        assert_eq!(t, None, "half_open to half_open is no change of state");
+        // Outcomes of calls admitted before it opened change nothing while open.
+        let b = Breakers::new();
+        b.outcome("server", &rule, CallOutcome::Unreachable, at(0));
+        assert_eq!(
+            b.outcome("server", &rule, CallOutcome::Succeeded, at(1)),
+            None
+        );
+        assert_eq!(b.state("server"), "open");
+    }
+}
