@@ -546,3 +546,155 @@ fn server_everything_behind_the_gateway_per_session() {
     }
     assert!(left.is_empty(), "orphans: {left:?}");
 }
+
+/// `examples/resilience.toml` in front of server-everything, with its honeypot hook writing to
+/// a file of the test's: the config to start with, the audit file and the hook's file.
+fn resilience_config(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/resilience.toml");
+    let hooked = dir.join("hook.jsonl");
+    let text = std::fs::read_to_string(example).unwrap().replace(
+        r#"hook = ["logger", "-t", "airlock-honeypot"]"#,
+        &format!(r#"hook = ["sh", "-c", "cat >> {}"]"#, hooked.display()),
+    );
+    assert!(text.contains("cat >>"), "the example's hook line changed");
+    let config = dir.join("resilience.toml");
+    std::fs::write(&config, text).unwrap();
+    (config, dir.join("audit.jsonl"), hooked)
+}
+
+/// What the example promises, through any door: the slow operation is cancelled at its
+/// deadline, the third call finds the breaker open, the fourth echo is over budget, and get-env
+/// answers with the honeypot's fake environment, never the server's.
+fn resilience_calls(call: &mut dyn FnMut(i64, &str, Value) -> Value, marker: &str) {
+    for id in [1, 2] {
+        let started = std::time::Instant::now();
+        let r = call(
+            id,
+            "trigger-long-running-operation",
+            json!({"duration": 10, "steps": 5}),
+        );
+        assert_eq!(refusal_code(&r), Some("upstream.timeout"), "{r}");
+        assert_eq!(r["result"]["isError"], true, "{r}");
+        // Not a speed bound: the 10-second operation must not have run to its end.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "call {id} took {:?}",
+            started.elapsed()
+        );
+    }
+    let r = call(
+        3,
+        "trigger-long-running-operation",
+        json!({"duration": 1, "steps": 1}),
+    );
+    assert_eq!(refusal_code(&r), Some("breaker.open"), "{r}");
+    let retry = r
+        .pointer("/result/_meta/airlock~1refusal/metadata/retry_after_seconds")
+        .and_then(Value::as_f64)
+        .unwrap_or_default();
+    assert!(retry > 0.0 && retry <= 30.0, "{r}");
+    for id in 4..7 {
+        let r = call(id, "echo", json!({"message": "hi"}));
+        assert_eq!(refusal_code(&r), None, "{r}");
+    }
+    let r = call(7, "echo", json!({"message": "hi"}));
+    assert_eq!(
+        refusal_code(&r),
+        Some("session.tool_budget_exceeded"),
+        "{r}"
+    );
+    let r = call(8, "get-env", json!({}));
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let text = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("NODE_ENV"), "{r}");
+    assert!(
+        !text.contains(marker),
+        "the server's environment leaked: {r}"
+    );
+    assert!(r.pointer("/result/_meta/airlock~1refusal").is_none(), "{r}");
+}
+
+/// The audit file and the hook's file after [`resilience_calls`]: the breaker opened, and the
+/// honeypot's record says so and reached the hook.
+fn resilience_records(audit: &Path, hooked: &Path) {
+    let lines: Vec<Value> = std::fs::read_to_string(audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["event"] == "breaker"
+            && l["breaker"] == "tool:trigger-long-running-operation"
+            && l["from"] == "closed"
+            && l["to"] == "open"),
+        "{lines:?}"
+    );
+    let honeypot = lines
+        .iter()
+        .find(|l| l["tool"] == "get-env")
+        .expect("a record of the get-env call");
+    assert_eq!(honeypot["honeypot"], true, "{honeypot}");
+    assert_eq!(honeypot["decision"], "honeypot", "{honeypot}");
+    // The hook runs in the background: give it a moment.
+    let mut hook = String::new();
+    for _ in 0..100 {
+        hook = std::fs::read_to_string(hooked).unwrap_or_default();
+        if !hook.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let fired: Value = serde_json::from_str(hook.lines().next().expect("the hook fired")).unwrap();
+    assert_eq!(fired["tool"], "get-env");
+    assert_eq!(fired["honeypot"], true);
+}
+
+#[test]
+fn resilience_example_over_stdio() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, audit, hooked) = resilience_config(dir.path());
+    let bin = npm_bin("mcp-server-everything");
+    // A value only the server's real environment holds.
+    let marker = format!("real-env-{}", std::process::id());
+    // SAFETY of the test: the variable reaches the server through `airlock run`'s environment.
+    let mut c = Client::start_with(
+        &[
+            "env",
+            &format!("AIRLOCK_TEST_MARKER={marker}"),
+            bin.to_str().unwrap(),
+            "stdio",
+        ],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--audit",
+            audit.to_str().unwrap(),
+        ],
+        json!({}),
+    );
+    resilience_calls(&mut |id, name, args| c.call(id, name, args), &marker);
+    resilience_records(&audit, &hooked);
+}
+
+#[test]
+fn resilience_example_behind_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, audit, hooked) = resilience_config(dir.path());
+    let bin = npm_bin("mcp-server-everything");
+    let marker = format!("real-env-{}", std::process::id());
+    let (_gateway, url) = serve(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--audit",
+            audit.to_str().unwrap(),
+            "--",
+            bin.to_str().unwrap(),
+            "stdio",
+        ],
+        &[("AIRLOCK_TEST_MARKER", &marker)],
+    );
+    let mut c = HttpClient::connect(&url);
+    resilience_calls(&mut |id, name, args| c.call(id, name, args), &marker);
+    resilience_records(&audit, &hooked);
+}

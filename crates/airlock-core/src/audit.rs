@@ -213,10 +213,7 @@ impl MemorySink {
 
     /// The notes recorded so far.
     pub fn notes(&self) -> Vec<AuditNote> {
-        self.notes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.notes.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 

@@ -290,7 +290,9 @@ mod tests {
         assert_eq!(b.outcome(k, &rule, CallOutcome::RpcError, at(2)), None);
         // Not counted either way: unfinished results; isError without tool_errors.
         assert_eq!(b.outcome(k, &rule, CallOutcome::Unknown, at(2)), None);
-        let t = b.outcome(k, &rule, CallOutcome::Unreachable, at(3)).unwrap();
+        let t = b
+            .outcome(k, &rule, CallOutcome::Unreachable, at(3))
+            .unwrap();
         assert_eq!((t.from, t.to), ("closed", "open"));
         assert!(t.reason.contains("2 consecutive failures"), "{}", t.reason);
         assert_eq!(b.admit(k, &rule, at(13)).0, Err(Duration::from_secs(20)));
@@ -319,7 +321,10 @@ mod tests {
             open_for: Duration::from_secs(10),
             tool_errors: true,
         };
-        assert!(b.outcome("server", &rule, CallOutcome::ToolError, at(0)).is_some());
+        assert!(
+            b.outcome("server", &rule, CallOutcome::ToolError, at(0))
+                .is_some()
+        );
         assert!(b.admit("server", &rule, at(10)).0.is_ok());
         // The probe's outcome never comes: after another open period, another probe.
         assert!(b.admit("server", &rule, at(15)).0.is_err());

@@ -560,7 +560,9 @@ pub fn withheld(message: &Value, why: &str, version: Option<&str>) -> Option<(Se
 /// or not finished (`input_required`, a task).
 fn outcome_of(answer: &Value) -> CallOutcome {
     match (answer.get("result"), answer.get("error")) {
-        (Some(r), _) if r.get("resultType").is_some_and(|t| t != "complete") => CallOutcome::Unknown,
+        (Some(r), _) if r.get("resultType").is_some_and(|t| t != "complete") => {
+            CallOutcome::Unknown
+        }
         (Some(r), _) if r.get("isError") == Some(&Value::Bool(true)) => CallOutcome::ToolError,
         (Some(_), _) => CallOutcome::Succeeded,
         (None, Some(_)) => CallOutcome::RpcError,

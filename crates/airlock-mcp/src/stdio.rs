@@ -728,10 +728,14 @@ impl StdioProxy {
                 drop(s);
                 let Some(asked) = asked else {
                     if late {
-                        tracing::info!("dropped a late answer to a call cancelled at its deadline (id {k})");
+                        tracing::info!(
+                            "dropped a late answer to a call cancelled at its deadline (id {k})"
+                        );
                     } else {
                         // Never asked, or answered already: nobody is waiting for it.
-                        tracing::warn!("dropped a server answer to a request not in flight (id {k})");
+                        tracing::warn!(
+                            "dropped a server answer to a request not in flight (id {k})"
+                        );
                     }
                     return;
                 };
@@ -789,7 +793,9 @@ impl StdioProxy {
             let late = s.late(&k);
             drop(s);
             if late {
-                tracing::info!("dropped a late answer to a call cancelled at its deadline (id {k})");
+                tracing::info!(
+                    "dropped a late answer to a call cancelled at its deadline (id {k})"
+                );
             } else {
                 tracing::warn!("dropped a server answer to a request not in flight (id {k})");
             }

@@ -246,7 +246,9 @@ fn upstream(settings: &Settings) -> Result<super::Upstream, crate::policy::Polic
                 key: "honeypot.codes".to_owned(),
                 message: format!("{code:?} is not a refusal code"),
                 hint: match near {
-                    Some(n) => format!("did you mean {n:?}? the codes are listed in docs/errors.md"),
+                    Some(n) => {
+                        format!("did you mean {n:?}? the codes are listed in docs/errors.md")
+                    }
                     None => "the codes are listed in docs/errors.md".to_owned(),
                 },
             });
@@ -266,7 +268,12 @@ fn upstream(settings: &Settings) -> Result<super::Upstream, crate::policy::Polic
         }
         honeypot_codes.push(*c);
     }
-    if settings.honeypot.hook.first().is_some_and(|c| c.trim().is_empty()) {
+    if settings
+        .honeypot
+        .hook
+        .first()
+        .is_some_and(|c| c.trim().is_empty())
+    {
         return Err(PolicyError {
             key: "honeypot.hook".to_owned(),
             message: "the command is empty".to_owned(),

@@ -555,6 +555,91 @@ impl Config {
                 s.approval.timeout_secs
             ),
         );
+        let u = &s.upstream;
+        add(
+            "upstream.timeout",
+            format!("{:?}", u.timeout),
+            match self.upstream.timeout {
+                Some(_) => format!(
+                    "a tools/call the server has not answered within {} is cancelled (upstream.timeout for the client, notifications/cancelled for the server); per tool: [tools.\"X\"] timeout",
+                    u.timeout
+                ),
+                None => "calls wait for the server's answer for ever".into(),
+            },
+        );
+        match &u.breaker {
+            Some(b) => {
+                add(
+                    "upstream.breaker.failures",
+                    b.failures.to_string(),
+                    format!(
+                        "after {} consecutive failures of the server (timeouts, exits, JSON-RPC errors{}), every call is refused with breaker.open",
+                        b.failures,
+                        if b.tool_errors {
+                            ", isError results"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
+                add(
+                    "upstream.breaker.open_for",
+                    format!("{:?}", b.open_for),
+                    format!(
+                        "an open breaker refuses calls for {}, then lets one probe call through: its success closes the breaker, its failure reopens it",
+                        b.open_for
+                    ),
+                );
+                add(
+                    "upstream.breaker.tool_errors",
+                    b.tool_errors.to_string(),
+                    if b.tool_errors {
+                        "results marked isError count as failures".into()
+                    } else {
+                        "results marked isError do not count as failures (the tool ran)".into()
+                    },
+                );
+            }
+            None => add(
+                "upstream.breaker",
+                "(unset)".into(),
+                "no breaker over the whole server (per tool: [tools.\"X\"] breaker)".into(),
+            ),
+        }
+        let h = &s.honeypot;
+        add(
+            "honeypot.codes",
+            format!("{:?}", h.codes),
+            if h.codes.is_empty() {
+                "refusals are answered as refusals".into()
+            } else {
+                format!(
+                    "refusals with these codes are answered with a fake success instead ({}); the server is never called",
+                    h.codes.join(", ")
+                )
+            },
+        );
+        add(
+            "honeypot.text",
+            format!("{:?}", h.text),
+            "the text of a honeypot's fake success, where the tool's rule gives none".into(),
+        );
+        add(
+            "honeypot.hook",
+            if h.hook.is_empty() {
+                "(unset)".into()
+            } else {
+                format!("{:?}", h.hook)
+            },
+            if h.hook.is_empty() {
+                "a honeypot answer is logged at warn".into()
+            } else {
+                format!(
+                    "a honeypot answer is logged at warn and {:?} is run with its audit record on stdin",
+                    h.hook[0]
+                )
+            },
+        );
         let p = &s.policy;
         let list = |v: &[String]| format!("{v:?}");
         add(
@@ -679,6 +764,23 @@ impl Config {
                     "only after {} succeeded in the session",
                     rule.required_before.join(", ")
                 ));
+            }
+            if let Some(t) = &rule.timeout {
+                parts.push(format!("the server has {t} to answer a call"));
+            }
+            if let Some(b) = &rule.breaker {
+                parts.push(format!(
+                    "after {} consecutive failures calls are refused for {}",
+                    b.failures, b.open_for
+                ));
+            }
+            match &rule.honeypot {
+                Some(crate::policy::Honeypot::On(true)) => parts
+                    .push("a honeypot: calls get the fake success of honeypot.text, the server is never called".to_owned()),
+                Some(crate::policy::Honeypot::Text(t)) => parts.push(format!(
+                    "a honeypot: calls get the fake success {t:?}, the server is never called"
+                )),
+                Some(crate::policy::Honeypot::On(false)) | None => {}
             }
             if let Some(rate) = &rule.rate_limit {
                 let scope = match rule.rate_key.unwrap_or_default() {

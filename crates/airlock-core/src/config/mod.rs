@@ -33,11 +33,11 @@ pub use explain::Explanation;
 pub use layers::{ConfigBuilder, ConfigError, Origin, RESERVED_ENV};
 pub use settings::{
     ApiKeySettings, ApprovalSettings, ArgumentsSettings, AuditSettings, BreakerSettings,
-    CustomDetector, HoneypotSettings, UpstreamSettings,
-    FilesystemOverrides, FilesystemSettings, GatewaySettings, GhostArgsSettings, JwtSettings,
-    LargeIntegers, LimitsSettings, NetworkOverrides, NetworkSettings, PathPreset, PinningSettings,
-    PipelineSettings, STRATEGIES, SanitizeOverrides, SanitizeSettings, SessionSettings, Settings,
-    Symlinks, ValidationSettings, normalize_absolute, redact_url,
+    CustomDetector, FilesystemOverrides, FilesystemSettings, GatewaySettings, GhostArgsSettings,
+    HoneypotSettings, JwtSettings, LargeIntegers, LimitsSettings, NetworkOverrides,
+    NetworkSettings, PathPreset, PinningSettings, PipelineSettings, STRATEGIES, SanitizeOverrides,
+    SanitizeSettings, SessionSettings, Settings, Symlinks, UpstreamSettings, ValidationSettings,
+    normalize_absolute, redact_url,
 };
 
 /// The compiled configuration the engine runs on.

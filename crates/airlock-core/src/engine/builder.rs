@@ -192,8 +192,8 @@ impl EngineBuilder {
             )));
         }
         checks.push(Arc::new(RateLimit::new(
-                self.rate_store
-                    .unwrap_or_else(|| Arc::new(MemoryRateStore::new())),
+            self.rate_store
+                .unwrap_or_else(|| Arc::new(MemoryRateStore::new())),
         )));
         // A library resolver's policies are not known here: keep session state for them.
         let sessions_enabled = self.config.sessions_enabled() || self.resolver.is_some();

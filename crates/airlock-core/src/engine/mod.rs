@@ -271,7 +271,12 @@ impl Engine {
             .and_then(|p| p.upstream_rule(tool).honeypot);
         let by_code = match &decision {
             Decision::Refused(r) => {
-                r.internal.is_none() && self.config.upstream.honeypot_codes.contains(&r.refusal.code)
+                r.internal.is_none()
+                    && self
+                        .config
+                        .upstream
+                        .honeypot_codes
+                        .contains(&r.refusal.code)
             }
             Decision::Allowed(_) => false,
         };
@@ -280,7 +285,8 @@ impl Engine {
             None if by_code => self.config.settings.honeypot.text.clone(),
             None => return decision,
         };
-        let fake = serde_json::json!({"content": [{"type": "text", "text": text}], "isError": false});
+        let fake =
+            serde_json::json!({"content": [{"type": "text", "text": text}], "isError": false});
         match decision {
             Decision::Refused(mut r) => {
                 r.honeypot = Some(fake);

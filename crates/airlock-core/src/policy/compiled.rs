@@ -417,11 +417,14 @@ impl Policy {
                 None => None,
             };
             let timeout = match &rule.timeout {
-                Some(text) => Some(parse_duration(text).map_err(|message| PolicyError {
-                    key: format!("{key}.timeout"),
-                    message,
-                    hint: "write a whole number with a unit, e.g. \"30s\"; \"0s\" waits for ever"
-                        .to_owned(),
+                Some(text) => Some(parse_duration(text).map_err(|message| {
+                    PolicyError {
+                        key: format!("{key}.timeout"),
+                        message,
+                        hint:
+                            "write a whole number with a unit, e.g. \"30s\"; \"0s\" waits for ever"
+                                .to_owned(),
+                    }
                 })?),
                 None => None,
             };

@@ -277,9 +277,7 @@ async fn request(
     }
     // A tool call's deadline runs from forwarding to the answer.
     let deadline = match &ret {
-        Return::Call(ticket) => ticket
-            .deadline()
-            .map(|d| tokio::time::Instant::now() + d),
+        Return::Call(ticket) => ticket.deadline().map(|d| tokio::time::Instant::now() + d),
         _ => None,
     };
     let mut rx = match session.request(msg, headers).await {
