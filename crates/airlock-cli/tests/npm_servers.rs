@@ -698,3 +698,39 @@ fn resilience_example_behind_the_gateway() {
     resilience_calls(&mut |id, name, args| c.call(id, name, args), &marker);
     resilience_records(&audit, &hooked);
 }
+
+#[test]
+fn resilience_example_in_front_of_an_http_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, audit, hooked) = resilience_config(dir.path());
+    let bin = npm_bin("mcp-server-everything");
+    let marker = format!("real-env-{}", std::process::id());
+    let port = airlock_testkit::free_port();
+    let upstream = Serve(
+        Command::new(&bin)
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .env("AIRLOCK_TEST_MARKER", &marker)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    let (_gateway, url) = serve(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--audit",
+            audit.to_str().unwrap(),
+            "--upstream",
+            &format!("http://127.0.0.1:{port}/mcp"),
+        ],
+        &[],
+    );
+    let mut c = HttpClient::connect(&url);
+    resilience_calls(&mut |id, name, args| c.call(id, name, args), &marker);
+    resilience_records(&audit, &hooked);
+    drop(upstream);
+}

@@ -1565,3 +1565,193 @@ mod policy_bad_input {
         );
     }
 }
+
+mod resilience {
+    use super::bare;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use airlock_core::audit::{MemorySink, Recorded};
+    use airlock_core::breaker::CallOutcome;
+    use airlock_core::{Call, CallerContext, DenyCode, Engine, FixedClock, ToolDef};
+    use jiff::{SignedDuration, Timestamp};
+    use serde_json::json;
+
+    fn engine(config: &str) -> (Engine, Arc<FixedClock>, Arc<MemorySink>) {
+        let config = bare().file("r.toml", config).build().unwrap();
+        let schema = json!({"type": "object", "properties": {"q": {"type": "string"}}});
+        let clock = Arc::new(FixedClock::new(
+            Timestamp::from_second(1_800_000_000).unwrap(),
+        ));
+        let sink = Arc::new(MemorySink::new());
+        let e = Engine::builder()
+            .config(config)
+            .clock(clock.clone())
+            .audit(sink.clone())
+            .tools(["search", "fetch", "wipe"].map(|n| ToolDef::new(n, schema.clone())))
+            .build()
+            .unwrap();
+        (e, clock, sink)
+    }
+
+    fn code(e: &Engine, tool: &str, args: serde_json::Value) -> Option<DenyCode> {
+        e.check(Call::new(tool, args).caller(CallerContext::default().agent("a")))
+            .refusal()
+            .map(|r| r.code)
+    }
+
+    #[test]
+    fn breakers_of_the_server_and_of_a_tool() {
+        let (e, clock, sink) = engine(
+            r#"
+[upstream.breaker]
+failures = 3
+open_for = "30s"
+
+[tools.fetch]
+breaker = { failures = 1, open_for = "10s", tool_errors = true }
+"#,
+        );
+        let caller = CallerContext::default().agent("a");
+        // A tool error opens fetch's own breaker (tool_errors), not the server's.
+        e.record_outcome(&caller, "fetch", CallOutcome::ToolError);
+        assert_eq!(code(&e, "fetch", json!({})), Some(DenyCode::BreakerOpen));
+        assert_eq!(code(&e, "search", json!({})), None);
+        assert_eq!(e.breaker_state("server"), "closed");
+        // Three failures of any tools in a row open the server's breaker for every tool.
+        e.record_outcome(&caller, "search", CallOutcome::TimedOut);
+        e.record_outcome(&caller, "search", CallOutcome::Unreachable);
+        e.record_outcome(&caller, "wipe", CallOutcome::RpcError);
+        let r = e
+            .check(Call::new("search", json!({})).caller(caller.clone()))
+            .refusal()
+            .cloned()
+            .unwrap();
+        assert_eq!(r.code, DenyCode::BreakerOpen);
+        assert_eq!(r.retry_after, Some(Duration::from_secs(30)));
+        assert!(
+            r.render_text().contains("its server failed 3 times"),
+            "{}",
+            r.render_text()
+        );
+        // After the open period, one probe; its success closes the breaker.
+        clock.advance(SignedDuration::from_secs(31));
+        assert_eq!(code(&e, "search", json!({})), None);
+        assert_eq!(code(&e, "search", json!({})), Some(DenyCode::BreakerOpen));
+        e.record_outcome(&caller, "search", CallOutcome::Succeeded);
+        assert_eq!(code(&e, "search", json!({})), None);
+        // Every change of state is an audit note.
+        let changes: Vec<(String, String, String)> = sink
+            .notes()
+            .iter()
+            .filter(|n| n.event == "breaker")
+            .map(|n| {
+                let f = |k: &str| n.fields[k].as_str().unwrap().to_owned();
+                (f("breaker"), f("from"), f("to"))
+            })
+            .collect();
+        let expected = [
+            ("tool:fetch", "closed", "open"),
+            ("server", "closed", "open"),
+            ("server", "open", "half_open"),
+            ("server", "half_open", "closed"),
+        ]
+        .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()));
+        assert_eq!(changes, expected);
+    }
+
+    #[test]
+    fn honeypots_by_tool_and_by_code() {
+        let (e, _, sink) = engine(
+            r#"
+[honeypot]
+codes = ["validation.type"]
+text = "OK, done."
+
+[tools.wipe]
+honeypot = "Wiped 3 files."
+
+[tools."w*"]
+honeypot = true
+
+[tools.search]
+honeypot = false
+"#,
+        );
+        let caller = CallerContext::default().agent("a");
+        let decide = |tool: &str, args| e.check(Call::new(tool, args).caller(caller.clone()));
+        // A honeypot tool's call, allowed by every check, is answered with its fake text.
+        let d = decide("wipe", json!({"q": "all"}));
+        let Some(r) = d.refusal() else {
+            panic!("a honeypot is never forwarded")
+        };
+        assert_eq!(r.code, DenyCode::Honeypot);
+        let airlock_core::Decision::Refused(r) = &d else {
+            panic!()
+        };
+        assert_eq!(
+            r.honeypot.as_ref().unwrap()["content"][0]["text"],
+            "Wiped 3 files."
+        );
+        assert_eq!(r.honeypot.as_ref().unwrap()["isError"], false);
+        // A listed refusal code is answered with honeypot.text, and keeps its code in the record.
+        let airlock_core::Decision::Refused(r) = decide("fetch", json!({"q": 5})) else {
+            panic!()
+        };
+        assert_eq!(r.refusal.code, DenyCode::ValidationType);
+        assert_eq!(r.honeypot.unwrap()["content"][0]["text"], "OK, done.");
+        // Other codes and other tools are refused or allowed as usual.
+        let airlock_core::Decision::Refused(r) = decide("fetch", json!({"q": "x", "z": 1})) else {
+            panic!()
+        };
+        assert_eq!(r.refusal.code, DenyCode::GhostArgsUnknown);
+        assert!(r.honeypot.is_none());
+        assert!(decide("search", json!({"q": "x"})).is_allowed());
+        let events = sink.events();
+        assert_eq!(events[0].decision, Recorded::Honeypot);
+        assert!(events[0].honeypot);
+        assert_eq!(events[1].decision, Recorded::Honeypot);
+        assert_eq!(events[1].code, Some(DenyCode::ValidationType));
+        assert_eq!(events[2].decision, Recorded::Refused);
+        assert!(!events[2].honeypot);
+    }
+
+    #[test]
+    fn deadlines_and_bad_settings() {
+        let (e, _, _) = engine(
+            "[upstream]\ntimeout = \"45s\"\n[tools.fetch]\ntimeout = \"2s\"\n[tools.wipe]\ntimeout = \"0s\"\n",
+        );
+        let caller = CallerContext::default();
+        assert_eq!(e.deadline(&caller, "fetch"), Some(Duration::from_secs(2)));
+        assert_eq!(e.deadline(&caller, "search"), Some(Duration::from_secs(45)));
+        assert_eq!(e.deadline(&caller, "wipe"), None);
+        for (bad, key) in [
+            ("[upstream]\ntimeout = \"soon\"\n", "upstream.timeout"),
+            (
+                "[upstream.breaker]\nfailures = 0\n",
+                "upstream.breaker.failures",
+            ),
+            (
+                "[tools.x]\nbreaker = { open_for = \"0s\" }\n",
+                "tools.x.breaker.open_for",
+            ),
+            ("[tools.x]\ntimeout = \"1 fortnight\"\n", "tools.x.timeout"),
+            (
+                "[honeypot]\ncodes = [\"validation.typ\"]\n",
+                "honeypot.codes",
+            ),
+            (
+                "[honeypot]\ncodes = [\"audit.unavailable\"]\n",
+                "honeypot.codes",
+            ),
+        ] {
+            let err = bare().file("r.toml", bad).build().unwrap_err();
+            assert_eq!(err.key, key, "{bad}: {err}");
+        }
+        let err = bare()
+            .file("r.toml", "[honeypot]\ncodes = [\"validation.typ\"]\n")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("validation.type"), "{err}");
+    }
+}

@@ -635,3 +635,84 @@ async fn the_guarded_server_example_is_configured_by_airlock_config_alone() {
     assert_eq!(lines[4]["is_error"], false);
     assert!(lines[4]["text"].as_str().unwrap().contains("[EMAIL]"));
 }
+
+/// A handler whose tool never answers; it notes when its call is dropped (cancelled).
+#[derive(Clone, Default)]
+struct Hangs {
+    dropped: Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct OnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl ServerHandler for Hangs {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+    async fn list_tools(
+        &self,
+        _r: Option<PaginatedRequestParams>,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(vec![probe_tool()]))
+    }
+    async fn call_tool(
+        &self,
+        _r: CallToolRequestParams,
+        _c: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let _noted = OnDrop(self.dropped.clone());
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_handler_past_its_deadline_is_cancelled_and_the_caller_told() {
+    let config = ConfigBuilder::new()
+        .file(
+            "t.toml",
+            "[tools.probe_tool]\ntimeout = \"200ms\"\nbreaker = { failures = 1, open_for = \"60s\" }\n",
+        )
+        .build()
+        .unwrap();
+    let engine = Arc::new(agent_airlock::engine(config).unwrap());
+    let hangs = Hangs::default();
+    let guarded = hangs.clone().guarded(engine.clone());
+    let (client_io, server_io) = tokio::io::duplex(1 << 16);
+    let served = tokio::spawn(guarded.serve(tokio::io::split(server_io)));
+    let client = ().serve(tokio::io::split(client_io)).await.unwrap();
+    let _server = served.await.unwrap().unwrap();
+    let call = || {
+        client.call_tool(
+            CallToolRequestParams::new("probe_tool").with_arguments(from(json!({"n": 1}))),
+        )
+    };
+    let r = tokio::time::timeout(Duration::from_secs(30), call())
+        .await
+        .expect("the deadline ends the call")
+        .unwrap();
+    let r = serde_json::to_value(r).unwrap();
+    assert_eq!(r["isError"], true, "{r}");
+    assert_eq!(
+        r.pointer("/_meta/airlock~1refusal/metadata/code"),
+        Some(&json!("upstream.timeout")),
+        "{r}"
+    );
+    assert!(
+        hangs.dropped.load(std::sync::atomic::Ordering::SeqCst),
+        "the handler's call was not cancelled"
+    );
+    // The timeout counts against the tool's breaker: the next call is refused at once.
+    let r = serde_json::to_value(call().await.unwrap()).unwrap();
+    assert_eq!(
+        r.pointer("/_meta/airlock~1refusal/metadata/code"),
+        Some(&json!("breaker.open")),
+        "{r}"
+    );
+    assert_eq!(engine.breaker_state("tool:probe_tool"), "open");
+}
