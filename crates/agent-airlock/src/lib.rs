@@ -139,6 +139,7 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
     let cleaner = cleaner(settings)?;
     let pins = pins(&settings.pinning)?;
     let store = rate_store(&settings.limits)?;
+    let budgets = budget_store(&settings.limits)?;
     let audit = match &settings.audit.path {
         Some(path) => Some(Arc::new(FileSink::open(path, settings.audit.fsync)?)),
         None => None,
@@ -155,6 +156,9 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
     }
     if let Some(store) = store {
         builder = builder.rate_store(store);
+    }
+    if let Some(store) = budgets {
+        builder = builder.budget_store(store);
     }
     if let Some(sink) = audit {
         builder = builder.audit(sink);
@@ -316,6 +320,31 @@ fn pins(pinning: &PinningSettings) -> Result<Option<HashMap<String, String>>, Er
         )));
     }
     Ok(Some(pins))
+}
+
+/// The budget store `[limits]` asks for: `None` for the engine's in-memory default.
+fn budget_store(
+    limits: &LimitsSettings,
+) -> Result<Option<Arc<dyn airlock_core::budget::BudgetStore>>, Error> {
+    if !limits.is_redis() {
+        return Ok(None);
+    }
+    #[cfg(feature = "redis")]
+    {
+        let store = airlock_redis::RedisBudgetStore::open(
+            &limits.backend,
+            &limits.prefix,
+            limits.timeout_ms,
+            limits.on_unavailable,
+        )
+        .map_err(|e| Error::Limits(e.to_string()))?;
+        Ok(Some(Arc::new(store)))
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        // `rate_store` has said already that this build has no Redis support.
+        Ok(None)
+    }
 }
 
 /// The rate store `[limits]` asks for: `None` for the engine's in-memory default.

@@ -598,11 +598,7 @@ fn resilience_calls(call: &mut dyn FnMut(i64, &str, Value) -> Value, marker: &st
         assert_eq!(refusal_code(&r), None, "{r}");
     }
     let r = call(7, "echo", json!({"message": "hi"}));
-    assert_eq!(
-        refusal_code(&r),
-        Some("session.tool_budget_exceeded"),
-        "{r}"
-    );
+    assert_eq!(refusal_code(&r), Some("budget.exhausted"), "{r}");
     let r = call(8, "get-env", json!({}));
     assert_eq!(r["result"]["isError"], false, "{r}");
     let text = r["result"]["content"][0]["text"].as_str().unwrap();

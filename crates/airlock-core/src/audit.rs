@@ -107,6 +107,10 @@ pub struct AuditEvent {
     /// A honeypot answered the call with a fake success (`decision` is `honeypot`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub honeypot: bool,
+    /// What the call was charged against its budgets before it ran (the result's part is a
+    /// `spend` note when it comes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spend: Option<crate::budget::Spend>,
 }
 
 /// A record that is not a call's decision: a circuit breaker changing state.
@@ -441,6 +445,7 @@ mod tests {
             degraded: vec![],
             duration_us: 3,
             honeypot: false,
+            spend: None,
         };
         sink.record(&ev).unwrap();
         sink.record(&ev).unwrap();

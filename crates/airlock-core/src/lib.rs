@@ -55,6 +55,7 @@
 
 pub mod audit;
 pub mod breaker;
+pub mod budget;
 mod call;
 pub mod checks;
 pub mod clean;

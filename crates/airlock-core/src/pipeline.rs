@@ -71,7 +71,7 @@ pub struct CallState<'a> {
 }
 
 /// A change a check made to a call that it let pass.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Change {
@@ -96,6 +96,12 @@ pub enum Change {
         check: &'static str,
         /// What happened.
         reason: String,
+    },
+    /// What the call was charged against its budgets before it ran (`budget`); recorded in
+    /// the audit log as `spend`. The result's part is recorded when it comes.
+    Spent {
+        /// What was charged.
+        spend: crate::budget::Spend,
     },
 }
 

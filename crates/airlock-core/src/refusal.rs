@@ -268,6 +268,9 @@ deny_codes! {
     SchemaInvalid = "validation.schema_invalid",
     /// Validating the call hit an internal limit (e.g. a pattern's backtracking limit).
     ValidationLimit = "validation.limit_exceeded",
+    /// A budget (`[[budgets]]`) is spent for this session, agent or tenant; retry after
+    /// `retry_after_seconds` when its window resets, never when it has none.
+    BudgetExhausted = "budget.exhausted",
     /// The circuit breaker of the server or the tool is open after consecutive failures; retry
     /// after `retry_after_seconds`.
     BreakerOpen = "breaker.open",
@@ -342,6 +345,7 @@ impl DenyCode {
             DenyCode::GhostArgsUndecidable => BlockReason::SchemaInvalid,
             DenyCode::SchemaInvalid => BlockReason::SchemaInvalid,
             DenyCode::BreakerOpen => BlockReason::CircuitOpen,
+            DenyCode::BudgetExhausted => BlockReason::BudgetExceeded,
             DenyCode::Honeypot => BlockReason::PolicyViolation,
             DenyCode::UpstreamTimeout => BlockReason::UpstreamTimeout,
             DenyCode::ValidationLimit | DenyCode::AuditUnavailable | DenyCode::InternalError => {
@@ -379,6 +383,7 @@ impl DenyCode {
             | DenyCode::SessionCutOff
             | DenyCode::SessionBudgetExceeded
             | DenyCode::SessionToolBudgetExceeded
+            | DenyCode::BudgetExhausted
             | DenyCode::SessionCooldown
             | DenyCode::SessionPrerequisite
             | DenyCode::FilesystemInvalid
@@ -470,7 +475,9 @@ impl DenyCode {
             | DenyCode::Honeypot => Retry::Never,
             DenyCode::ApprovalTimedOut => Retry::Later,
             DenyCode::TimeWindowClosed | DenyCode::RateLimited => Retry::Later,
-            DenyCode::BreakerOpen | DenyCode::UpstreamTimeout => Retry::Later,
+            DenyCode::BreakerOpen | DenyCode::UpstreamTimeout | DenyCode::BudgetExhausted => {
+                Retry::Later
+            }
             DenyCode::AuditUnavailable | DenyCode::InternalError => Retry::Later,
         }
     }
@@ -634,6 +641,9 @@ impl DenyCode {
             }
             DenyCode::ValidationLimit => {
                 "Send a shorter or simpler value; checking this one exceeded an internal limit."
+            }
+            DenyCode::BudgetExhausted => {
+                "This caller's budget for the tool is spent: wait until it resets (retry_after_seconds), or finish without the tool."
             }
             DenyCode::Honeypot => {
                 "Retrying will not help: this tool is not available. Use another tool."

@@ -1717,6 +1717,101 @@ honeypot = false
     }
 
     #[test]
+    fn budgets_over_windows_scopes_and_results() {
+        let (e, clock, sink) = engine(
+            r#"
+[policy]
+timezone = "Europe/Berlin"
+
+[[budgets]]
+name = "searches"
+per = "agent"
+window = "day"
+tools = ["search"]
+calls = 2
+
+[[budgets]]
+name = "spend"
+per = "tenant"
+cost = 1.0
+
+[tools.fetch]
+price_per_call = 0.25
+price_per_1k_tokens = 10.0
+"#,
+        );
+        // 2026-06-01 22:30 in Berlin (20:30 UTC): the day ends in 1 h 30 min.
+        clock.set("2026-06-01T20:30:00Z".parse().unwrap());
+        let a = CallerContext::default().agent("a").tenant("t1");
+        let decide = |c: &CallerContext, tool: &str| {
+            e.check(Call::new(tool, json!({"q": "x"})).caller(c.clone()))
+        };
+        assert!(decide(&a, "search").is_allowed());
+        assert!(decide(&a, "search").is_allowed());
+        let r = decide(&a, "search").refusal().cloned().unwrap();
+        assert_eq!(r.code, DenyCode::BudgetExhausted);
+        assert_eq!(r.retry_after, Some(Duration::from_secs(90 * 60)));
+        assert!(
+            r.render_text()
+                .contains("resets at 2026-06-02T00:00:00 (Europe/Berlin)"),
+            "{}",
+            r.render_text()
+        );
+        // Another agent has its own count; the next day, so does this one.
+        let b = CallerContext::default().agent("b").tenant("t1");
+        assert!(decide(&b, "search").is_allowed());
+        clock.advance(SignedDuration::from_secs(90 * 60));
+        assert!(decide(&a, "search").is_allowed());
+        assert_eq!(
+            e.budget_spent("searches", &a).unwrap().calls,
+            1,
+            "a new window starts at midnight in Berlin"
+        );
+        // Cost per tenant: 0.25 per call and 10.0 per 1000 tokens of arguments and results.
+        assert!(decide(&a, "fetch").is_allowed());
+        let spent = e.budget_spent("spend", &a).unwrap();
+        assert!(spent.cost > 0.25 && spent.cost < 0.5, "{spent:?}");
+        // Every tool counts towards it (searches are free): four searches of t1, one fetch.
+        assert_eq!(spent.calls, 5);
+        // A long result pushes past the cap: charged all the same, and the next call refused.
+        let long = "word ".repeat(200);
+        e.charge_result(
+            &a,
+            "fetch",
+            &json!({"result": {"content": [{"type": "text", "text": long}]}}),
+        );
+        let spent = e.budget_spent("spend", &a).unwrap();
+        assert!(spent.cost > 1.0 && spent.result_bytes > 1000, "{spent:?}");
+        let r = decide(&a, "fetch").refusal().cloned().unwrap();
+        assert_eq!(r.code, DenyCode::BudgetExhausted);
+        assert!(
+            r.retry_after.is_none(),
+            "a budget without a window never resets"
+        );
+        assert!(
+            r.render_text().contains("does not reset"),
+            "{}",
+            r.render_text()
+        );
+        // A call refused by one budget is not charged to another: search counts against both,
+        // and "spend" (the tenant's) refuses it, so "searches" keeps its count.
+        let before = e.budget_spent("searches", &a).unwrap().calls;
+        assert_eq!(
+            decide(&a, "search").refusal().unwrap().code,
+            DenyCode::BudgetExhausted
+        );
+        assert_eq!(e.budget_spent("searches", &a).unwrap().calls, before);
+        // The audit log records each call's spend, and each result's.
+        let events = sink.events();
+        let spends: Vec<_> = events.iter().filter_map(|e| e.spend).collect();
+        assert!(spends.iter().all(|s| s.calls == 1 && s.argument_bytes > 0));
+        let notes = sink.notes();
+        let note = notes.iter().find(|n| n.event == "spend").unwrap();
+        assert_eq!(note.fields["tool"], "fetch");
+        assert!(note.fields["tokens"].as_u64().unwrap() >= 200);
+    }
+
+    #[test]
     fn deadlines_and_bad_settings() {
         let (e, _, _) = engine(
             "[upstream]\ntimeout = \"45s\"\n[tools.fetch]\ntimeout = \"2s\"\n[tools.wipe]\ntimeout = \"0s\"\n",

@@ -284,6 +284,10 @@ impl Lifecycle {
     pub fn finish(&self, ticket: &Ticket, answer: &mut Value) {
         self.engine
             .record_outcome(&ticket.caller, &ticket.tool, outcome_of(answer));
+        if self.engine.meters_results() {
+            self.engine
+                .charge_result(&ticket.caller, &ticket.tool, answer);
+        }
         if let Err(e) = self
             .engine
             .clean_result(&ticket.tool, &ticket.caller, answer)
@@ -345,7 +349,7 @@ impl Lifecycle {
     /// only whether the call failed is read and the line passes byte for byte; an answer that
     /// cannot be read to be cleaned is withheld.
     pub fn finish_line(&self, ticket: &Ticket, line: Vec<u8>) -> Vec<u8> {
-        if !self.engine.cleans_results() {
+        if !self.engine.cleans_results() && !self.engine.meters_results() {
             #[derive(serde::Deserialize)]
             struct Answer<'a> {
                 #[serde(borrow, default)]

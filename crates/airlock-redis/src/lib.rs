@@ -1,4 +1,4 @@
-//! # airlock-redis — rate limits shared between airlock instances
+//! # airlock-redis — rate limits and budgets shared between airlock instances
 //!
 //! [`RedisRateStore`] implements [`airlock_core::limits::RateStore`] over Redis: every
 //! decision is one atomic Lua script (GCRA: read the bucket's theoretical arrival time, admit
@@ -12,6 +12,10 @@
 //!
 //! Times are the engine's (`Call::at` or its clock), in microseconds, so instances sharing a
 //! Redis need synchronised clocks; the script never trusts a bucket older than its own expiry.
+//!
+//! [`RedisBudgetStore`] implements [`airlock_core::budget::BudgetStore`] the same way: a budget
+//! counter is a hash of measures, and a charge is one script that checks every cap and adds
+//! only when all hold, so instances never overspend a shared budget between them.
 //!
 //! The connection is synchronous (a small pool of `redis::Connection`s with timeouts), as the
 //! check pipeline is; an async variant on the `redis` connection manager belongs with the async
@@ -59,13 +63,57 @@ return {1, 0}
 /// Connections kept for reuse.
 const POOL: usize = 32;
 
+/// Connections to one Redis, with timeouts, kept for reuse.
+struct Pool {
+    client: redis::Client,
+    connections: Mutex<Vec<redis::Connection>>,
+    timeout: Duration,
+}
+
+impl Pool {
+    fn open(url: &str, timeout_ms: u64) -> Result<Pool, OpenError> {
+        let client = redis::Client::open(url).map_err(|e| {
+            OpenError(format!(
+                "{} is not a usable Redis URL: {e}",
+                airlock_core::config::redact_url(url)
+            ))
+        })?;
+        Ok(Pool {
+            client,
+            connections: Mutex::new(Vec::new()),
+            timeout: Duration::from_millis(timeout_ms.max(1)),
+        })
+    }
+
+    fn get(&self) -> redis::RedisResult<redis::Connection> {
+        if let Some(c) = self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+        {
+            return Ok(c);
+        }
+        let c = self.client.get_connection_with_timeout(self.timeout)?;
+        c.set_read_timeout(Some(self.timeout))?;
+        c.set_write_timeout(Some(self.timeout))?;
+        Ok(c)
+    }
+
+    /// Give a connection back after a successful command (a failed one is dropped).
+    fn give_back(&self, c: redis::Connection) {
+        let mut pool = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < POOL {
+            pool.push(c);
+        }
+    }
+}
+
 /// A rate store in Redis, shared by every airlock instance pointing at it.
 pub struct RedisRateStore {
-    client: redis::Client,
-    pool: Mutex<Vec<redis::Connection>>,
+    pool: Pool,
     script: redis::Script,
     prefix: String,
-    timeout: Duration,
     on_unavailable: OnUnavailable,
     local: MemoryRateStore,
 }
@@ -100,43 +148,18 @@ impl RedisRateStore {
         timeout_ms: u64,
         on_unavailable: OnUnavailable,
     ) -> Result<Self, OpenError> {
-        let client = redis::Client::open(url).map_err(|e| {
-            OpenError(format!(
-                "{} is not a usable Redis URL: {e}",
-                airlock_core::config::redact_url(url)
-            ))
-        })?;
         Ok(RedisRateStore {
-            client,
-            pool: Mutex::new(Vec::new()),
+            pool: Pool::open(url, timeout_ms)?,
             script: redis::Script::new(GCRA),
             prefix: prefix.to_owned(),
-            timeout: Duration::from_millis(timeout_ms.max(1)),
             on_unavailable,
             local: MemoryRateStore::new(),
         })
     }
 
-    fn connection(&self) -> redis::RedisResult<redis::Connection> {
-        if let Some(c) = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop() {
-            return Ok(c);
-        }
-        let c = self.client.get_connection_with_timeout(self.timeout)?;
-        c.set_read_timeout(Some(self.timeout))?;
-        c.set_write_timeout(Some(self.timeout))?;
-        Ok(c)
-    }
-
-    fn give_back(&self, c: redis::Connection) {
-        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < POOL {
-            pool.push(c);
-        }
-    }
-
     /// One decision in Redis.
     fn remote(&self, key: &str, rate: Rate, now: Timestamp) -> redis::RedisResult<Acquire> {
-        let mut conn = self.connection()?;
+        let mut conn = self.pool.get()?;
         let now_us = now.as_microsecond();
         let interval_us = rate.interval_nanos() / 1_000;
         let tolerance_us = rate.tolerance_nanos() / 1_000;
@@ -149,7 +172,7 @@ impl RedisRateStore {
             .invoke(&mut conn);
         match result {
             Ok((admitted, wait_us)) => {
-                self.give_back(conn);
+                self.pool.give_back(conn);
                 Ok(if admitted == 1 {
                     Acquire::Allowed
                 } else {
@@ -191,6 +214,178 @@ impl RateStore for RedisRateStore {
                     degraded: Some(format!("redis unavailable ({e}); local limits used")),
                 }),
             },
+        }
+    }
+}
+
+/// A budget charge in one round trip. KEYS[1] the counter (a hash of measures). ARGV[1] its
+/// expiry in ms since the epoch (0: none), ARGV[2] `1` to check the caps first, then per
+/// measure its name, what to add and its cap (-1: none). Returns the name of the measure that
+/// would go past its cap (nothing added), or the empty string (all added).
+const CHARGE: &str = r"
+local n = (#ARGV - 2) / 3
+if ARGV[2] == '1' then
+  for i = 0, n - 1 do
+    local add = tonumber(ARGV[4 + 3 * i])
+    local cap = tonumber(ARGV[5 + 3 * i])
+    if cap >= 0 then
+      local held = tonumber(redis.call('HGET', KEYS[1], ARGV[3 + 3 * i]) or '0')
+      if held + add > cap then
+        return ARGV[3 + 3 * i]
+      end
+    end
+  end
+end
+for i = 0, n - 1 do
+  if tonumber(ARGV[4 + 3 * i]) ~= 0 then
+    redis.call('HINCRBYFLOAT', KEYS[1], ARGV[3 + 3 * i], ARGV[4 + 3 * i])
+  end
+end
+if tonumber(ARGV[1]) > 0 then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+end
+return ''
+";
+
+/// Budget counters in Redis, shared by every airlock instance pointing at it. Keys are
+/// namespaced like the rate limits' (`limits.prefix`).
+pub struct RedisBudgetStore {
+    pool: Pool,
+    script: redis::Script,
+    prefix: String,
+    on_unavailable: OnUnavailable,
+    local: airlock_core::budget::MemoryBudgetStore,
+}
+
+impl std::fmt::Debug for RedisBudgetStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBudgetStore")
+            .field("prefix", &self.prefix)
+            .field("on_unavailable", &self.on_unavailable)
+            .finish()
+    }
+}
+
+use airlock_core::budget::{BudgetStore, BudgetStoreError, Caps, MemoryBudgetStore, Spend};
+
+impl RedisBudgetStore {
+    /// A store at `url`, as [`RedisRateStore::open`]. With `OnUnavailable::Local`, counters
+    /// fall back to this process's memory while Redis cannot be reached (and say so in the log).
+    pub fn open(
+        url: &str,
+        prefix: &str,
+        timeout_ms: u64,
+        on_unavailable: OnUnavailable,
+    ) -> Result<Self, OpenError> {
+        Ok(RedisBudgetStore {
+            pool: Pool::open(url, timeout_ms)?,
+            script: redis::Script::new(CHARGE),
+            prefix: prefix.to_owned(),
+            on_unavailable,
+            local: MemoryBudgetStore::new(),
+        })
+    }
+
+    fn remote(
+        &self,
+        key: &str,
+        spend: &Spend,
+        caps: Option<&Caps>,
+        sign: f64,
+        expires: Option<Timestamp>,
+    ) -> redis::RedisResult<Option<&'static str>> {
+        let mut conn = self.pool.get()?;
+        let mut invocation = self.script.key(format!("{}{key}", self.prefix));
+        invocation
+            .arg(expires.map_or(0, |t| t.as_millisecond()))
+            .arg(if caps.is_some() { "1" } else { "0" });
+        let caps = caps.copied().unwrap_or_default();
+        for ((name, add), (_, cap)) in spend.fields().into_iter().zip(caps.fields()) {
+            invocation
+                .arg(name)
+                .arg(add * sign)
+                .arg(cap.unwrap_or(-1.0));
+        }
+        let over: String = invocation.invoke(&mut conn)?;
+        self.pool.give_back(conn);
+        Ok(spend
+            .fields()
+            .into_iter()
+            .map(|(name, _)| name)
+            .find(|name| *name == over))
+    }
+
+    fn fallback<T>(
+        &self,
+        e: redis::RedisError,
+        local: impl FnOnce(&MemoryBudgetStore) -> Result<T, BudgetStoreError>,
+    ) -> Result<T, BudgetStoreError> {
+        match self.on_unavailable {
+            OnUnavailable::Refuse => Err(BudgetStoreError(format!("redis unavailable: {e}"))),
+            OnUnavailable::Local => {
+                tracing::warn!("redis unavailable ({e}): budgets counted in this process only");
+                local(&self.local)
+            }
+        }
+    }
+}
+
+impl BudgetStore for RedisBudgetStore {
+    fn may_block(&self) -> bool {
+        true
+    }
+
+    fn try_charge(
+        &self,
+        key: &str,
+        spend: &Spend,
+        caps: &Caps,
+        expires: Option<Timestamp>,
+    ) -> Result<Option<&'static str>, BudgetStoreError> {
+        match self.remote(key, spend, Some(caps), 1.0, expires) {
+            Ok(over) => Ok(over),
+            Err(e) => self.fallback(e, |l| l.try_charge(key, spend, caps, expires)),
+        }
+    }
+
+    fn charge(
+        &self,
+        key: &str,
+        spend: &Spend,
+        expires: Option<Timestamp>,
+    ) -> Result<(), BudgetStoreError> {
+        match self.remote(key, spend, None, 1.0, expires) {
+            Ok(_) => Ok(()),
+            Err(e) => self.fallback(e, |l| l.charge(key, spend, expires)),
+        }
+    }
+
+    fn refund(&self, key: &str, spend: &Spend) -> Result<(), BudgetStoreError> {
+        match self.remote(key, spend, None, -1.0, None) {
+            Ok(_) => Ok(()),
+            Err(e) => self.fallback(e, |l| l.refund(key, spend)),
+        }
+    }
+
+    fn spent(&self, key: &str) -> Result<Spend, BudgetStoreError> {
+        let read = || -> redis::RedisResult<Spend> {
+            let mut conn = self.pool.get()?;
+            let held: std::collections::HashMap<String, f64> = redis::cmd("HGETALL")
+                .arg(format!("{}{key}", self.prefix))
+                .query(&mut conn)?;
+            self.pool.give_back(conn);
+            let get = |k: &str| held.get(k).copied().unwrap_or(0.0);
+            Ok(Spend {
+                calls: get("calls") as u64,
+                argument_bytes: get("argument_bytes") as u64,
+                result_bytes: get("result_bytes") as u64,
+                tokens: get("tokens") as u64,
+                cost: get("cost"),
+            })
+        };
+        match read() {
+            Ok(s) => Ok(s),
+            Err(e) => self.fallback(e, |l| l.spent(key)),
         }
     }
 }

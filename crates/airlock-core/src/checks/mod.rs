@@ -5,6 +5,7 @@
 
 mod approval;
 mod breaker;
+mod budget;
 mod capabilities;
 pub mod ghost_args;
 mod rate_limit;
@@ -15,6 +16,7 @@ pub(crate) mod validation;
 
 pub use approval::{Approval, ApprovalOutcome, ApprovalRequest, Approver};
 pub use breaker::Breaker;
+pub use budget::Budget;
 pub use capabilities::Capabilities;
 pub use ghost_args::{GhostArgs, UnknownArgs};
 pub use rate_limit::RateLimit;

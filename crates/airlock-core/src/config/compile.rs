@@ -281,10 +281,94 @@ fn upstream(settings: &Settings) -> Result<super::Upstream, crate::policy::Polic
                 .to_owned(),
         });
     }
+    let mut budgets = Vec::new();
+    for (i, b) in settings.budgets.iter().enumerate() {
+        let key = format!("budgets[{i}]");
+        let name = b
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("budget {}", i + 1));
+        let caps = crate::budget::Caps {
+            calls: b.calls,
+            argument_bytes: b.argument_bytes,
+            result_bytes: b.result_bytes,
+            tokens: b.tokens,
+            cost: b.cost,
+        };
+        if caps.fields().iter().all(|(_, v)| v.is_none()) {
+            return Err(PolicyError {
+                key,
+                message: "the budget caps nothing".to_owned(),
+                hint: "set calls, argument_bytes, result_bytes, tokens or cost".to_owned(),
+            });
+        }
+        if b.cost.is_some_and(|c| !c.is_finite() || c < 0.0) {
+            return Err(PolicyError {
+                key: format!("{key}.cost"),
+                message: "a cost cap is a number of at least 0".to_owned(),
+                hint: "e.g. cost = 5.0, in the unit of the tools' prices".to_owned(),
+            });
+        }
+        if budgets
+            .iter()
+            .any(|r: &crate::budget::BudgetRule| r.name == name)
+        {
+            return Err(PolicyError {
+                key: format!("{key}.name"),
+                message: format!("two budgets are named {name:?}"),
+                hint: "give each budget its own name".to_owned(),
+            });
+        }
+        let tools = if b.tools.is_empty() {
+            None
+        } else {
+            let mut g = globset::GlobSetBuilder::new();
+            for t in &b.tools {
+                g.add(
+                    globset::GlobBuilder::new(t)
+                        .case_insensitive(true)
+                        .build()
+                        .map_err(|e| PolicyError {
+                            key: format!("{key}.tools"),
+                            message: format!("{t:?} is not a valid glob: {e}"),
+                            hint: "use * for any run of characters, e.g. \"read_*\"".to_owned(),
+                        })?,
+                );
+            }
+            Some(g.build().map_err(|e| PolicyError {
+                key: format!("{key}.tools"),
+                message: e.to_string(),
+                hint: "simplify the patterns".to_owned(),
+            })?)
+        };
+        budgets.push(crate::budget::BudgetRule {
+            name,
+            per: b.per,
+            window: b.window,
+            tools,
+            patterns: b.tools.clone(),
+            caps,
+        });
+    }
+    for (pattern, rule) in &settings.tools {
+        for (k, v) in [
+            ("price_per_call", rule.price_per_call),
+            ("price_per_1k_tokens", rule.price_per_1k_tokens),
+        ] {
+            if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                return Err(PolicyError {
+                    key: format!("tools.{pattern}.{k}"),
+                    message: "a price is a number of at least 0".to_owned(),
+                    hint: "e.g. 0.01".to_owned(),
+                });
+            }
+        }
+    }
     Ok(super::Upstream {
         timeout: (!timeout.is_zero()).then_some(timeout),
         breaker,
         honeypot_codes,
+        budgets,
     })
 }
 

@@ -606,6 +606,32 @@ impl Config {
                 "no breaker over the whole server (per tool: [tools.\"X\"] breaker)".into(),
             ),
         }
+        for (i, b) in self.upstream.budgets.iter().enumerate() {
+            add(
+                &format!("budgets[{i}]"),
+                format!("{:?}", b.name),
+                format!(
+                    "{}{}; a call that would go past it is refused with budget.exhausted{}; a result that goes past it is delivered and the next call refused",
+                    b.describe(),
+                    b.window
+                        .map(|w| format!(
+                            " ({} in policy.timezone {})",
+                            match w {
+                                crate::budget::BudgetWindow::Hour => "from the start of each hour",
+                                crate::budget::BudgetWindow::Day => "from midnight",
+                                crate::budget::BudgetWindow::Month => "from the first of the month",
+                            },
+                            s.policy.timezone
+                        ))
+                        .unwrap_or_else(|| " (never resets)".to_owned()),
+                    if b.caps.needs_tokens() {
+                        "; tokens counted with o200k_base"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
         let h = &s.honeypot;
         add(
             "honeypot.codes",

@@ -33,11 +33,11 @@ pub use explain::Explanation;
 pub use layers::{ConfigBuilder, ConfigError, Origin, RESERVED_ENV};
 pub use settings::{
     ApiKeySettings, ApprovalSettings, ArgumentsSettings, AuditSettings, BreakerSettings,
-    CustomDetector, FilesystemOverrides, FilesystemSettings, GatewaySettings, GhostArgsSettings,
-    HoneypotSettings, JwtSettings, LargeIntegers, LimitsSettings, NetworkOverrides,
-    NetworkSettings, PathPreset, PinningSettings, PipelineSettings, STRATEGIES, SanitizeOverrides,
-    SanitizeSettings, SessionSettings, Settings, Symlinks, UpstreamSettings, ValidationSettings,
-    normalize_absolute, redact_url,
+    BudgetSettings, CustomDetector, FilesystemOverrides, FilesystemSettings, GatewaySettings,
+    GhostArgsSettings, HoneypotSettings, JwtSettings, LargeIntegers, LimitsSettings,
+    NetworkOverrides, NetworkSettings, PathPreset, PinningSettings, PipelineSettings, STRATEGIES,
+    SanitizeOverrides, SanitizeSettings, SessionSettings, Settings, Symlinks, UpstreamSettings,
+    ValidationSettings, normalize_absolute, redact_url,
 };
 
 /// The compiled configuration the engine runs on.
@@ -58,7 +58,7 @@ pub struct Config {
 }
 
 /// `[upstream]` and `[honeypot]`, compiled.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Upstream {
     /// The default deadline of a call; `None`: none.
     pub timeout: Option<std::time::Duration>,
@@ -66,6 +66,8 @@ pub struct Upstream {
     pub breaker: Option<crate::breaker::BreakerRule>,
     /// Refusal codes answered as honeypots.
     pub honeypot_codes: Vec<crate::refusal::DenyCode>,
+    /// `[[budgets]]`, compiled.
+    pub budgets: Vec<crate::budget::BudgetRule>,
 }
 
 impl Default for Config {

@@ -55,6 +55,42 @@ pub struct Settings {
     pub upstream: UpstreamSettings,
     /// Calls answered with a fake success instead of a refusal; the server is never called.
     pub honeypot: HoneypotSettings,
+    /// What a session, an agent or a tenant may spend (`[[budgets]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<BudgetSettings>,
+}
+
+/// One `[[budgets]]` entry: caps on what calls spend, per session, agent or tenant.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSettings {
+    /// Its name, for refusals and the audit log (default: `budget N`, counted from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Whose spending it counts: `session`, `agent` or `tenant`.
+    pub per: crate::budget::BudgetScope,
+    /// `hour`, `day` or `month`, calendar-aligned in the policy's time zone. Unset: it never
+    /// resets (for `per = "session"`: the session's life).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<crate::budget::BudgetWindow>,
+    /// Tool names or globs it counts. Empty: every tool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    /// Most calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<u64>,
+    /// Most bytes of arguments (JSON as forwarded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argument_bytes: Option<u64>,
+    /// Most bytes of results (JSON as delivered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_bytes: Option<u64>,
+    /// Most tokens of arguments and results' text (`o200k_base`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
+    /// Most cost, in the unit of the tools' prices (`price_per_call`, `price_per_1k_tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
 }
 
 /// `[upstream]`

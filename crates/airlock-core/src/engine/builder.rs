@@ -67,6 +67,7 @@ pub struct EngineBuilder {
     config: Config,
     resolver: Option<Arc<dyn PolicyResolver>>,
     rate_store: Option<Arc<dyn RateStore>>,
+    budget_store: Option<Arc<dyn crate::budget::BudgetStore>>,
     approver: Option<Arc<dyn Approver>>,
     extra: Vec<Arc<dyn Check>>,
     audit: Option<Arc<dyn AuditSink>>,
@@ -117,6 +118,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Keep budget counters (`[[budgets]]`) in `store` instead of this process's memory (e.g.
+    /// `airlock_redis::RedisBudgetStore`, to share budgets between instances).
+    #[must_use]
+    pub fn budget_store(mut self, store: Arc<dyn crate::budget::BudgetStore>) -> Self {
+        self.budget_store = Some(store);
+        self
+    }
+
     /// Ask this approver for tools whose rule says `approval = "required"` (default: none, so
     /// such calls are refused with `approval.required`).
     #[must_use]
@@ -161,7 +170,10 @@ impl EngineBuilder {
         if let (Some(path), None) = (&s.audit.path, &self.audit) {
             return Err(EngineError::AuditPathWithoutSink(path.clone()));
         }
-        if s.limits.is_redis() && self.rate_store.is_none() {
+        let budgets = &self.config.upstream.budgets;
+        if s.limits.is_redis()
+            && (self.rate_store.is_none() || (!budgets.is_empty() && self.budget_store.is_none()))
+        {
             return Err(EngineError::SharedStoreWithoutStore(
                 crate::config::redact_url(&s.limits.backend),
             ));
@@ -203,6 +215,17 @@ impl EngineBuilder {
                 s.session.clone(),
             )));
         }
+        let metering = !budgets.is_empty();
+        let budget_store = self
+            .budget_store
+            .unwrap_or_else(|| Arc::new(crate::budget::MemoryBudgetStore::new()));
+        let budgets: Arc<[crate::budget::BudgetRule]> = budgets.clone().into();
+        if metering {
+            checks.push(Arc::new(crate::checks::Budget::new(
+                budgets.clone(),
+                budget_store.clone(),
+            )));
+        }
         checks.push(Arc::new(Approval::new(
             self.approver,
             std::time::Duration::from_secs(s.approval.timeout_secs),
@@ -241,6 +264,8 @@ impl EngineBuilder {
         let mut catalog = Catalog::new(self.tools);
         catalog.pin_problems = pins.problems().clone();
         Ok(Engine {
+            budgets,
+            budget_store,
             breakers,
             may_block,
             sessions,
@@ -264,6 +289,7 @@ impl Engine {
             config: Config::default(),
             resolver: None,
             rate_store: None,
+            budget_store: None,
             approver: None,
             extra: Vec::new(),
             audit: None,

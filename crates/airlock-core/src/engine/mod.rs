@@ -83,6 +83,8 @@ impl Catalog {
 
 /// The decision engine. Share it (`Arc<Engine>`) across threads and sessions.
 pub struct Engine {
+    budgets: Arc<[crate::budget::BudgetRule]>,
+    budget_store: Arc<dyn crate::budget::BudgetStore>,
     breakers: Arc<crate::breaker::Breakers>,
     may_block: bool,
     config: Arc<Config>,
@@ -334,6 +336,88 @@ impl Engine {
                 self.breakers.report(&t, now);
             }
         }
+    }
+
+    /// Whether results are measured for budgets ([`Engine::charge_result`]): doors then read
+    /// every `tools/call` answer.
+    pub fn meters_results(&self) -> bool {
+        !self.budgets.is_empty()
+    }
+
+    /// Charge an allowed call's result (a JSON-RPC answer or a bare `CallToolResult`) against
+    /// the budgets that count the tool: its bytes, its tokens and their price. Past a cap it is
+    /// delivered all the same, and the next call is refused. Recorded as a `spend` note.
+    pub fn charge_result(&self, caller: &crate::call::CallerContext, tool: &str, answer: &Value) {
+        let rules: Vec<&crate::budget::BudgetRule> =
+            self.budgets.iter().filter(|b| b.covers(tool)).collect();
+        if rules.is_empty() {
+            return;
+        }
+        let result = answer.get("result").unwrap_or(answer);
+        let Some(policy) = self.resolver.resolve(caller) else {
+            return;
+        };
+        let prices = policy.upstream_rule(tool);
+        let tokens = if rules.iter().any(|r| r.caps.needs_tokens()) {
+            crate::budget::result_tokens(result)
+        } else {
+            0
+        };
+        let spend = crate::budget::Spend {
+            result_bytes: serde_json::to_string(result).map_or(0, |s| s.len() as u64),
+            tokens,
+            cost: tokens as f64 / 1000.0 * prices.price_per_1k_tokens.unwrap_or(0.0),
+            ..crate::budget::Spend::default()
+        };
+        let now = self.clock.now();
+        for rule in rules {
+            let window = rule.window.map(|w| w.around(now, &policy.tz));
+            let key = crate::budget::budget_key(rule, caller, window.map(|(s, _)| s));
+            if let Err(e) = self
+                .budget_store
+                .charge(&key, &spend, window.map(|(_, e)| e))
+            {
+                tracing::error!(budget = %rule.name, "a result could not be charged: {e}");
+            }
+        }
+        if let Some(sink) = &self.audit {
+            let mut fields = serde_json::Map::new();
+            fields.insert("tool".into(), Value::String(tool.to_owned()));
+            fields.insert(
+                "caller".into(),
+                serde_json::to_value(self.config.redactor.redact_caller(caller))
+                    .unwrap_or(Value::Null),
+            );
+            if let Ok(Value::Object(m)) = serde_json::to_value(spend) {
+                fields.extend(
+                    m.into_iter()
+                        .filter(|(k, _)| matches!(k.as_str(), "result_bytes" | "tokens" | "cost")),
+                );
+            }
+            let note = crate::audit::AuditNote {
+                ts: now,
+                event: "spend",
+                fields,
+            };
+            if let Err(e) = sink.note(&note) {
+                tracing::error!("a result's spend could not be recorded: {e}");
+            }
+        }
+    }
+
+    /// What a budget counter holds for `caller` now (`None`: no budget of that name).
+    pub fn budget_spent(
+        &self,
+        name: &str,
+        caller: &crate::call::CallerContext,
+    ) -> Option<crate::budget::Spend> {
+        let rule = self.budgets.iter().find(|b| b.name == name)?;
+        let policy = self.resolver.resolve(caller)?;
+        let window = rule
+            .window
+            .map(|w| w.around(self.clock.now(), &policy.tz).0);
+        let key = crate::budget::budget_key(rule, caller, window);
+        self.budget_store.spent(&key).ok()
     }
 
     /// The deadline of one call of `tool` by `caller`: the tool's `timeout`, else

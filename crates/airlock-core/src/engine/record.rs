@@ -73,7 +73,8 @@ fn event_for(
                     Change::StrippedArgument { path, logged: true } => Some(path.clone()),
                     Change::StrippedArgument { logged: false, .. }
                     | Change::Degraded { .. }
-                    | Change::MaskedArgument { .. } => None,
+                    | Change::MaskedArgument { .. }
+                    | Change::Spent { .. } => None,
                 })
                 .collect();
             let degraded: Vec<String> = a
@@ -81,7 +82,9 @@ fn event_for(
                 .iter()
                 .filter_map(|c| match c {
                     Change::Degraded { check, reason } => Some(format!("{check}: {reason}")),
-                    Change::StrippedArgument { .. } | Change::MaskedArgument { .. } => None,
+                    Change::StrippedArgument { .. }
+                    | Change::MaskedArgument { .. }
+                    | Change::Spent { .. } => None,
                 })
                 .collect();
             let masked: Vec<String> = a
@@ -89,9 +92,15 @@ fn event_for(
                 .iter()
                 .filter_map(|c| match c {
                     Change::MaskedArgument { path, found } => Some(format!("{path}: {found}")),
-                    Change::StrippedArgument { .. } | Change::Degraded { .. } => None,
+                    Change::StrippedArgument { .. }
+                    | Change::Degraded { .. }
+                    | Change::Spent { .. } => None,
                 })
                 .collect();
+            let spend = a.changes.iter().find_map(|c| match c {
+                Change::Spent { spend } => Some(*spend),
+                _ => None,
+            });
             AuditEvent {
                 ts: at,
                 tool,
@@ -111,6 +120,7 @@ fn event_for(
                 degraded,
                 duration_us,
                 honeypot: false,
+                spend,
             }
         }
         Decision::Refused(r) => AuditEvent {
@@ -132,6 +142,7 @@ fn event_for(
             degraded: Vec::new(),
             duration_us,
             honeypot: r.honeypot.is_some(),
+            spend: None,
         },
     }
 }

@@ -29,7 +29,7 @@ pub struct SessionRule {
 
 /// What the rules say about calling a tool's server, from the most specific rule that sets
 /// each.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct UpstreamRule {
     /// The call's deadline (`Some(ZERO)`: none); `None`: `upstream.timeout`.
     pub timeout: Option<std::time::Duration>,
@@ -37,6 +37,10 @@ pub struct UpstreamRule {
     pub breaker: Option<crate::breaker::BreakerRule>,
     /// A honeypot: answered with this text (`None`: `honeypot.text`).
     pub honeypot: Option<Option<String>>,
+    /// What one call costs.
+    pub price_per_call: Option<f64>,
+    /// What 1000 tokens of arguments and result cost.
+    pub price_per_1k_tokens: Option<f64>,
 }
 
 /// Compile a `[upstream.breaker]` or `[tools."X"] breaker` table; `key` names it in errors.
@@ -141,6 +145,8 @@ struct Rule {
     breaker: Option<crate::breaker::BreakerRule>,
     /// `Some(None)`: no honeypot (`false`, overriding a glob's).
     honeypot: Option<Option<Option<String>>>,
+    price_per_call: Option<f64>,
+    price_per_1k_tokens: Option<f64>,
 }
 
 /// Everything the rules say about one tool name, resolved once and cached.
@@ -438,6 +444,8 @@ impl Policy {
                 super::Honeypot::Text(t) => Some(Some(t.clone())),
             });
             rules.push(Rule {
+                price_per_call: rule.price_per_call,
+                price_per_1k_tokens: rule.price_per_1k_tokens,
                 timeout,
                 breaker,
                 honeypot,
@@ -537,6 +545,12 @@ impl Policy {
                 honeypot: self
                     .most_specific(tool, |r| r.honeypot.clone())
                     .and_then(|(v, _)| v),
+                price_per_call: self
+                    .most_specific(tool, |r| r.price_per_call)
+                    .map(|(v, _)| v),
+                price_per_1k_tokens: self
+                    .most_specific(tool, |r| r.price_per_1k_tokens)
+                    .map(|(v, _)| v),
             },
         });
         let mut w = cache.write().unwrap_or_else(|p| p.into_inner());

@@ -140,6 +140,12 @@ pub struct ToolRule {
     /// `honeypot.text`) or the text to answer with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub honeypot: Option<Honeypot>,
+    /// What one call costs, for `cost` budgets (any unit, the same for every tool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_per_call: Option<f64>,
+    /// What 1000 tokens of the call's arguments and result cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_per_1k_tokens: Option<f64>,
 }
 
 /// `[tools."X"] honeypot`: on, or the fake result's text.
