@@ -138,3 +138,111 @@ fn unreachable_redis_can_fall_back_to_local_limits_and_says_so() {
         events[1].degraded
     );
 }
+
+/// Two engines sharing one Redis budget, with a window in the policy's zone.
+fn budget_engine(url: &str) -> Engine {
+    let config = airlock_testkit::core_only()
+        .file(
+            "b.toml",
+            "[[budgets]]\nname = \"mail\"\nper = \"agent\"\nwindow = \"hour\"\ncalls = 3\ntokens = 1000\n",
+        )
+        .build()
+        .unwrap();
+    let store =
+        airlock_redis::RedisBudgetStore::open(url, "airlock:rl:", 100, OnUnavailable::Refuse)
+            .unwrap();
+    Engine::builder()
+        .config(config)
+        .tools([ToolDef::new(
+            "send_mail",
+            json!({"type": "object", "properties": {"to": {"type": "string"}}}),
+        )])
+        .rate_store(store_for(url))
+        .budget_store(Arc::new(store))
+        .build()
+        .unwrap()
+}
+
+fn store_for(url: &str) -> Arc<RedisRateStore> {
+    store(url, OnUnavailable::Refuse)
+}
+
+#[test]
+fn two_engines_share_one_budget_atomically() {
+    use airlock_core::budget::{BudgetStore, Caps, Spend};
+    let redis = RedisServer::start();
+    let a = budget_engine(&redis.url());
+    let b = budget_engine(&redis.url());
+    let at = Timestamp::now().as_second();
+    assert!(send(&a, "bot", at).is_allowed());
+    assert!(send(&b, "bot", at).is_allowed());
+    assert!(send(&a, "bot", at).is_allowed());
+    let d = send(&b, "bot", at);
+    let r = d.refusal().unwrap();
+    assert_eq!(r.code, DenyCode::BudgetExhausted);
+    assert!(
+        r.retry_after
+            .is_some_and(|w| w <= Duration::from_secs(3600))
+    );
+    // Both engines read the same counter, which expires when its hour ends.
+    let caller = CallerContext::default().agent("bot");
+    assert_eq!(a.budget_spent("mail", &caller).unwrap().calls, 3);
+    assert_eq!(b.budget_spent("mail", &caller).unwrap().calls, 3);
+    let mut c = redis.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("airlock:rl:budget:*")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let ttl: i64 = redis::cmd("PTTL").arg(&keys[0]).query(&mut c).unwrap();
+    assert!(ttl > 0 && ttl <= 3_600_000, "{ttl}");
+
+    // Many threads charging one counter never go past its cap.
+    let shared = Arc::new(
+        airlock_redis::RedisBudgetStore::open(&redis.url(), "t:", 100, OnUnavailable::Refuse)
+            .unwrap(),
+    );
+    let caps = Caps {
+        calls: Some(40),
+        ..Caps::default()
+    };
+    let one = Spend {
+        calls: 1,
+        tokens: 3,
+        ..Spend::default()
+    };
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let s = shared.clone();
+            std::thread::spawn(move || {
+                (0..20)
+                    .filter(|_| s.try_charge("k", &one, &caps, None).unwrap().is_none())
+                    .count()
+            })
+        })
+        .collect();
+    let admitted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(admitted, 40, "160 concurrent charges against a cap of 40");
+    assert_eq!(shared.spent("k").unwrap().tokens, 120);
+    shared.refund("k", &one).unwrap();
+    assert_eq!(shared.spent("k").unwrap().calls, 39);
+}
+
+#[test]
+fn an_unreachable_budget_store_refuses_the_call() {
+    let url = format!("redis://127.0.0.1:{}/0", free_port());
+    let config = airlock_testkit::core_only()
+        .file("b.toml", "[[budgets]]\nper = \"session\"\ncalls = 3\n")
+        .build()
+        .unwrap();
+    let e = Engine::builder()
+        .config(config)
+        .tools([ToolDef::new("send_mail", json!({"type": "object"}))])
+        .budget_store(Arc::new(
+            airlock_redis::RedisBudgetStore::open(&url, "x:", 50, OnUnavailable::Refuse).unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let d = e.check(Call::new("send_mail", json!({})).caller(CallerContext::default()));
+    assert_eq!(d.refusal().unwrap().code, DenyCode::InternalError);
+}
