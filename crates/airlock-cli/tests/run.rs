@@ -852,3 +852,68 @@ fn every_message_a_reader_sees_is_cleaned() {
         "{error}"
     );
 }
+
+/// Issue 15: a call safe to repeat (`readOnlyHint`) whose first attempt misses its deadline is
+/// sent again under the airlock's own id, and the client gets the second attempt's answer under
+/// its own id; a call that is not safe to repeat is never retried; the audit log lists the
+/// attempts.
+#[test]
+fn calls_safe_to_repeat_are_retried_after_a_timeout_and_others_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let config = r#"
+[upstream]
+timeout = "500ms"
+
+[upstream.retry]
+attempts = 3
+backoff = "10ms"
+"#;
+    let mut s = Session::start(&["--audit", audit.to_str().unwrap()], Some(config), &[]);
+    s.send(r#"{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"flaky","arguments":{"ms":3000}}}"#);
+    let a = s.recv();
+    assert_eq!(a["id"], "c1", "{a}");
+    assert_eq!(a["result"]["content"][0]["text"], "attempt 2", "{a}");
+    // The server saw the call twice: the client's id, then the airlock's, with a cancellation
+    // of the first in between.
+    let saw = s.server_saw();
+    let calls: Vec<&String> = saw.iter().filter(|l| l.contains("\"flaky\"")).collect();
+    assert_eq!(calls.len(), 2, "{saw:?}");
+    assert!(calls[1].contains("airlock-internal-"), "{saw:?}");
+    assert!(
+        saw.iter()
+            .any(|l| l.contains("notifications/cancelled") && l.contains("\"c1\"")),
+        "{saw:?}"
+    );
+    // `slow` declares no hints: it may have had an effect, so it is never repeated.
+    s.send(r#"{"jsonrpc":"2.0","id":"c2","method":"tools/call","params":{"name":"slow","arguments":{"ms":1500}}}"#);
+    let a = s.recv();
+    assert_eq!(a["id"], "c2", "{a}");
+    assert_eq!(
+        a.pointer("/result/_meta/airlock~1refusal/metadata/code"),
+        Some(&json!("upstream.timeout")),
+        "{a}"
+    );
+    let slow = s
+        .server_saw()
+        .iter()
+        .filter(|l| l.contains("\"slow\""))
+        .count();
+    assert_eq!(slow, 1);
+    // The first attempt's late answer arrives after the second's and is dropped: nothing more
+    // reaches the client, whose next call is answered normally.
+    std::thread::sleep(Duration::from_millis(1600));
+    s.send(r#"{"jsonrpc":"2.0","id":"c3","method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#);
+    let a = s.recv();
+    assert_eq!(a["id"], "c3", "{a}");
+    let (_, _s) = s.close();
+    let notes: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &Value| v["event"] == "retry")
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["tool"], "flaky");
+    assert_eq!(notes[0]["outcomes"], json!(["timed_out", "succeeded"]));
+}

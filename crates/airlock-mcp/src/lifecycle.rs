@@ -98,6 +98,17 @@ pub struct Ticket {
     caller: CallerContext,
     version: Option<String>,
     deadline: Option<std::time::Duration>,
+    retry: Option<RetryPlan>,
+}
+
+/// How a call safe to repeat is retried: what is left of `[upstream.retry]` for it.
+#[derive(Debug, Clone)]
+struct RetryPlan {
+    rule: airlock_core::config::RetryRule,
+    /// No attempt starts after this.
+    until: std::time::Instant,
+    /// The attempts' outcomes so far.
+    outcomes: Vec<CallOutcome>,
 }
 
 impl Ticket {
@@ -109,6 +120,11 @@ impl Ticket {
     /// The request's id.
     pub fn id(&self) -> &Value {
         &self.id
+    }
+
+    /// Attempts made so far (1 until a retry).
+    pub fn attempts(&self) -> usize {
+        self.retry.as_ref().map_or(1, |p| p.outcomes.len() + 1)
     }
 
     /// How long the server has to answer (`upstream.timeout`, or the tool's `timeout`); `None`:
@@ -239,6 +255,18 @@ impl Lifecycle {
                 }
                 self.narrow_roots(&mut message);
                 let deadline = self.engine.deadline(caller, &name);
+                let rule = self.engine.config().upstream.retry;
+                let repeatable = rule.attempts > 1
+                    && self.engine.catalog().get(&name).is_some_and(|def| {
+                        self.engine
+                            .policy_for(caller)
+                            .is_some_and(|p| p.safe_to_repeat(def))
+                    });
+                let retry = repeatable.then(|| RetryPlan {
+                    rule,
+                    until: std::time::Instant::now() + rule.within,
+                    outcomes: Vec::new(),
+                });
                 Admission::Forward {
                     request: message,
                     ticket: Ticket {
@@ -247,6 +275,7 @@ impl Lifecycle {
                         caller: caller.clone(),
                         version: version.map(str::to_owned),
                         deadline,
+                        retry,
                     },
                 }
             }
@@ -282,8 +311,10 @@ impl Lifecycle {
     /// check is withheld (fail closed) and the airlock's replacement marked complete where the
     /// protocol version asks for it.
     pub fn finish(&self, ticket: &Ticket, answer: &mut Value) {
+        let outcome = outcome_of(answer);
         self.engine
-            .record_outcome(&ticket.caller, &ticket.tool, outcome_of(answer));
+            .record_outcome(&ticket.caller, &ticket.tool, outcome);
+        self.attempts_done(ticket, outcome);
         if self.engine.meters_results() {
             self.engine
                 .charge_result(&ticket.caller, &ticket.tool, answer);
@@ -313,6 +344,61 @@ impl Lifecycle {
             .record_outcome(&ticket.caller, &ticket.tool, CallOutcome::Unreachable);
     }
 
+    /// An attempt of the call failed before any of its answer reached the client (`outcome`:
+    /// its deadline passed, or a transport failure or HTTP 5xx). Counted against the breakers.
+    /// `Some(backoff)`: the call is safe to repeat (`idempotentHint`, `readOnlyHint` or
+    /// `[tools."X"] retry = true`) and `[upstream.retry]` allows another attempt — wait that
+    /// long (exponential, full jitter), then send it again. `None`: the door gives up.
+    pub fn attempt_failed(
+        &self,
+        ticket: &mut Ticket,
+        outcome: CallOutcome,
+    ) -> Option<std::time::Duration> {
+        self.engine
+            .record_outcome(&ticket.caller, &ticket.tool, outcome);
+        let plan = ticket.retry.as_mut()?;
+        plan.outcomes.push(outcome);
+        let made = plan.outcomes.len() as u32;
+        if made >= plan.rule.attempts {
+            return None;
+        }
+        let cap = plan
+            .rule
+            .backoff
+            .saturating_mul(1u32 << (made - 1).min(20))
+            .min(plan.rule.max_backoff);
+        let wait = cap.mul_f64(jitter());
+        if std::time::Instant::now() + wait > plan.until {
+            return None;
+        }
+        tracing::info!(tool = %ticket.tool, attempt = made + 1, "retrying a call safe to repeat after {outcome:?}, in {wait:?}");
+        Some(wait)
+    }
+
+    /// The call ended after more than one attempt: the audit log lists them (a `retry` note),
+    /// the last being `last`.
+    pub fn attempts_done(&self, ticket: &Ticket, last: CallOutcome) {
+        let Some(plan) = &ticket.retry else { return };
+        if plan.outcomes.is_empty() {
+            return;
+        }
+        let mut outcomes = plan.outcomes.clone();
+        outcomes.push(last);
+        self.engine.note(
+            "retry",
+            &ticket.caller,
+            &ticket.tool,
+            json!({"attempts": outcomes.len(), "outcomes": outcomes}),
+        );
+    }
+
+    /// The client's answer and the server's cancellation when the call is given up at its
+    /// deadline (after [`Lifecycle::attempt_failed`] said no more attempts).
+    pub fn timeout_messages(&self, ticket: &Ticket) -> (Value, Value) {
+        self.attempts_done(ticket, CallOutcome::TimedOut);
+        self.messages_for_timeout(ticket)
+    }
+
     /// The call's deadline passed ([`Ticket::deadline`]): counted against the breakers, and
     /// the two messages the door sends — the client's answer (a tool error, `upstream.timeout`)
     /// and the server's `notifications/cancelled` for the request. The door drops any later
@@ -320,6 +406,11 @@ impl Lifecycle {
     pub fn timed_out(&self, ticket: &Ticket) -> (Value, Value) {
         self.engine
             .record_outcome(&ticket.caller, &ticket.tool, CallOutcome::TimedOut);
+        self.attempts_done(ticket, CallOutcome::TimedOut);
+        self.messages_for_timeout(ticket)
+    }
+
+    fn messages_for_timeout(&self, ticket: &Ticket) -> (Value, Value) {
         let waited = ticket.deadline.unwrap_or_default();
         tracing::warn!(tool = %ticket.tool, "the server did not answer within {waited:?}: the call was cancelled");
         let tool = &ticket.tool;
@@ -331,14 +422,7 @@ impl Lifecycle {
                 words(waited)
             ),
         );
-        let cancel = json!({
-            "jsonrpc": "2.0",
-            "method": "notifications/cancelled",
-            "params": {
-                "requestId": ticket.id,
-                "reason": format!("the airlock's deadline of {} passed", words(waited)),
-            }
-        });
+        let cancel = cancellation(&ticket.id, waited);
         (
             refusal_result(ticket.id.clone(), &refusal, ticket.version.as_deref()),
             cancel,
@@ -380,6 +464,7 @@ impl Lifecycle {
             };
             self.engine
                 .record_outcome(&ticket.caller, &ticket.tool, outcome);
+            self.attempts_done(ticket, outcome);
             return line;
         }
         let Ok(mut answer) = serde_json::from_slice::<Value>(&line) else {
@@ -572,6 +657,31 @@ fn outcome_of(answer: &Value) -> CallOutcome {
         (None, Some(_)) => CallOutcome::RpcError,
         (None, None) => CallOutcome::Unknown,
     }
+}
+
+/// `notifications/cancelled` for request `id`, whose deadline of `waited` passed.
+pub fn cancellation(id: &Value, waited: std::time::Duration) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {
+            "requestId": id,
+            "reason": format!("the airlock's deadline of {} passed", words(waited)),
+        }
+    })
+}
+
+/// A number in `[0, 1)` from the process's random hasher keys (for backoff jitter: no
+/// cryptographic quality needed).
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A duration as people say it: `2 s`, `1.5 s`, `500 ms`, `5 min`.

@@ -264,20 +264,32 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
                 let params: CallToolRequestParams =
                     serde_json::from_value(request.get("params").cloned().unwrap_or(Value::Null))
                         .map_err(encoding("call encoding"))?;
-                let call = self.inner.call_tool(params, context);
-                let result = match ticket.deadline() {
-                    Some(d) => match tokio::time::timeout(d, call).await {
-                        Ok(r) => r,
+                let mut ticket = ticket;
+                let result = loop {
+                    let call = self.inner.call_tool(params.clone(), context.clone());
+                    let Some(d) = ticket.deadline() else {
+                        break call.await;
+                    };
+                    match tokio::time::timeout(d, call).await {
+                        Ok(r) => break r,
                         // The handler's future is dropped: in-process, that is its cancellation.
                         Err(_) => {
-                            let (answer, _cancel) = self.lifecycle.timed_out(&ticket);
-                            let result: CallToolResult =
-                                serde_json::from_value(answer["result"].clone())
-                                    .map_err(encoding("timeout encoding"))?;
-                            return Ok(result.into());
+                            match self.lifecycle.attempt_failed(
+                                &mut ticket,
+                                airlock_core::breaker::CallOutcome::TimedOut,
+                            ) {
+                                Some(wait) => tokio::time::sleep(wait).await,
+                                None => {
+                                    let (answer, _cancel) =
+                                        self.lifecycle.timeout_messages(&ticket);
+                                    let result: CallToolResult =
+                                        serde_json::from_value(answer["result"].clone())
+                                            .map_err(encoding("timeout encoding"))?;
+                                    return Ok(result.into());
+                                }
+                            }
                         }
-                    },
-                    None => call.await,
+                    }
                 };
                 self.finish(&ticket, result)
             }

@@ -35,12 +35,15 @@ use tokio::process::Command;
 use tokio::sync::oneshot;
 
 use crate::framing::{Line, Queue, read_line};
-use crate::lifecycle::{Admission, CallRequest, FromServer, Lifecycle, Ticket, withheld};
+use crate::lifecycle::{
+    Admission, CallRequest, FromServer, Lifecycle, Ticket, cancellation, withheld,
+};
 use crate::messages::Sender;
 use crate::process::{Stop, kill_group};
 use crate::protocol::{
     self, INVALID_REQUEST, PARSE_ERROR, SERVER_GONE, SessionVersion, id_key as key, line,
 };
+use airlock_core::breaker::CallOutcome;
 
 /// The longest server message relayed (a message from the server is not limited by the
 /// client's `max_line_bytes`, but neither may it take all the memory there is).
@@ -211,6 +214,46 @@ impl Conn {
 
 /// The id prefix of the airlock's own requests to the server; clients may not use it.
 const INTERNAL_ID: &str = "airlock-internal-";
+
+/// What came of one attempt sent under the airlock's own id ([`ask_within`]).
+enum Attempt {
+    Answer(Value),
+    TimedOut,
+    Gone,
+}
+
+/// Send `request` (a client's `tools/call`, as forwarded) again under an id of the airlock's
+/// own, and wait up to `d` for its answer; past `d` the server is told to cancel it.
+async fn ask_within(conn: &Conn, mut request: Value, d: Duration) -> Attempt {
+    let (tx, rx) = oneshot::channel();
+    let id = {
+        let mut s = conn.lock();
+        if s.server_gone {
+            return Attempt::Gone;
+        }
+        s.next_internal += 1;
+        let id = Value::String(format!(
+            "{INTERNAL_ID}{}-{}",
+            std::process::id(),
+            s.next_internal
+        ));
+        s.internal.insert(key(&id), tx);
+        id
+    };
+    request["id"] = id.clone();
+    if conn.to_server.send(line(&request)).is_err() {
+        return Attempt::Gone;
+    }
+    match tokio::time::timeout(d, rx).await {
+        Ok(Ok(answer)) => Attempt::Answer(answer),
+        Ok(Err(_)) => Attempt::Gone,
+        Err(_) => {
+            conn.lock().internal.remove(&key(&id));
+            let _ = conn.to_server.send(line(&cancellation(&id, d)));
+            Attempt::TimedOut
+        }
+    }
+}
 
 /// Most cancelled calls whose late answers are watched for.
 const MAX_CANCELLED: usize = 4096;
@@ -629,7 +672,7 @@ impl StdioProxy {
                 drop(s);
                 let _ = conn.to_server.send(line(&request));
                 if let Some(d) = deadline {
-                    self.deadline(conn, k, d);
+                    self.deadline(conn, k, d, request);
                 }
             }
         }
@@ -638,29 +681,73 @@ impl StdioProxy {
     /// Cancel call `k` if it is still in flight after `d`: the client gets `upstream.timeout`,
     /// the server `notifications/cancelled`, and a late answer is dropped. The timer holds no
     /// strong reference, so it never keeps a finished connection alive.
-    fn deadline(&self, conn: &Arc<Conn>, k: IdKey, d: Duration) {
+    fn deadline(&self, conn: &Arc<Conn>, k: IdKey, d: Duration, request: Value) {
         let weak = Arc::downgrade(conn);
         let lifecycle = self.lifecycle.clone();
         let timer_key = k.clone();
         let timer = tokio::spawn(async move {
             tokio::time::sleep(d).await;
             let Some(conn) = weak.upgrade() else { return };
-            let ticket = {
+            let Some(mut ticket) = ({
                 let mut s = conn.lock();
                 s.timers.remove(&timer_key);
-                let Some(ticket) = s.calls.remove(&timer_key) else {
-                    return;
-                };
-                s.in_flight.remove(&timer_key);
-                if s.cancelled.len() >= MAX_CANCELLED {
-                    s.cancelled.pop_front();
-                }
-                s.cancelled.push_back(timer_key);
-                ticket
+                s.calls.get(&timer_key).cloned()
+            }) else {
+                return;
             };
-            let (answer, cancel) = lifecycle.timed_out(&ticket);
+            // The server is told to stop the attempt that ran out of time.
+            let cancel = cancellation(ticket.id(), d);
             let _ = conn.to_server.send(line(&cancel));
-            let _ = conn.to_client.send(line(&answer));
+            let mut outcome = CallOutcome::TimedOut;
+            loop {
+                let Some(wait) = lifecycle.attempt_failed(&mut ticket, outcome) else {
+                    break;
+                };
+                tokio::time::sleep(wait).await;
+                // Another attempt, under an id of the airlock's own; the client's id stays in
+                // flight, and whichever answer comes first is the one the client gets.
+                match ask_within(&conn, request.clone(), d).await {
+                    Attempt::Answer(mut answer) => {
+                        let still_waiting = {
+                            let mut s = conn.lock();
+                            let waiting = s.calls.remove(&timer_key).is_some();
+                            if waiting {
+                                s.in_flight.remove(&timer_key);
+                            }
+                            waiting
+                        };
+                        if still_waiting {
+                            answer["id"] = ticket.id().clone();
+                            lifecycle.finish(&ticket, &mut answer);
+                            let _ = conn.to_client.send(line(&answer));
+                        }
+                        return;
+                    }
+                    Attempt::TimedOut => outcome = CallOutcome::TimedOut,
+                    // The server went away: every call in flight has had its error.
+                    Attempt::Gone => return,
+                }
+                if !conn.lock().calls.contains_key(&timer_key) {
+                    // Answered meanwhile (a late answer to an earlier attempt).
+                    return;
+                }
+            }
+            let gave_up = {
+                let mut s = conn.lock();
+                let waiting = s.calls.remove(&timer_key).is_some();
+                if waiting {
+                    s.in_flight.remove(&timer_key);
+                    if s.cancelled.len() >= MAX_CANCELLED {
+                        s.cancelled.pop_front();
+                    }
+                    s.cancelled.push_back(timer_key);
+                }
+                waiting
+            };
+            if gave_up {
+                let (answer, _) = lifecycle.timeout_messages(&ticket);
+                let _ = conn.to_client.send(line(&answer));
+            }
         });
         let mut s = conn.lock();
         if s.calls.contains_key(&k) {

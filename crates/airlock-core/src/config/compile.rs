@@ -364,7 +364,29 @@ fn upstream(settings: &Settings) -> Result<super::Upstream, crate::policy::Polic
             }
         }
     }
+    let r = &settings.upstream.retry;
+    if !(1..=10).contains(&r.attempts) {
+        return Err(PolicyError {
+            key: "upstream.retry.attempts".to_owned(),
+            message: format!("{} is out of range", r.attempts),
+            hint: "use 1 (no retries) to 10 attempts, e.g. 3".to_owned(),
+        });
+    }
+    let duration = |key: &str, text: &str| {
+        parse_duration(text).map_err(|message| PolicyError {
+            key: format!("upstream.retry.{key}"),
+            message,
+            hint: "write a whole number with a unit, e.g. \"200ms\" or \"5s\"".to_owned(),
+        })
+    };
+    let retry = super::RetryRule {
+        attempts: r.attempts,
+        backoff: duration("backoff", &r.backoff)?,
+        max_backoff: duration("max_backoff", &r.max_backoff)?,
+        within: duration("within", &r.within)?,
+    };
     Ok(super::Upstream {
+        retry,
         timeout: (!timeout.is_zero()).then_some(timeout),
         breaker,
         honeypot_codes,

@@ -35,9 +35,9 @@ pub use settings::{
     ApiKeySettings, ApprovalSettings, ArgumentsSettings, AuditSettings, BreakerSettings,
     BudgetSettings, CustomDetector, FilesystemOverrides, FilesystemSettings, GatewaySettings,
     GhostArgsSettings, HoneypotSettings, JwtSettings, LargeIntegers, LimitsSettings,
-    NetworkOverrides, NetworkSettings, PathPreset, PinningSettings, PipelineSettings, STRATEGIES,
-    SanitizeOverrides, SanitizeSettings, SessionSettings, Settings, Symlinks, UpstreamSettings,
-    ValidationSettings, normalize_absolute, redact_url,
+    NetworkOverrides, NetworkSettings, PathPreset, PinningSettings, PipelineSettings,
+    RetrySettings, STRATEGIES, SanitizeOverrides, SanitizeSettings, SessionSettings, Settings,
+    Symlinks, UpstreamSettings, ValidationSettings, normalize_absolute, redact_url,
 };
 
 /// The compiled configuration the engine runs on.
@@ -68,6 +68,21 @@ pub struct Upstream {
     pub honeypot_codes: Vec<crate::refusal::DenyCode>,
     /// `[[budgets]]`, compiled.
     pub budgets: Vec<crate::budget::BudgetRule>,
+    /// `[upstream.retry]`, compiled.
+    pub retry: RetryRule,
+}
+
+/// `[upstream.retry]`, compiled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetryRule {
+    /// Most attempts, the first included.
+    pub attempts: u32,
+    /// The first backoff.
+    pub backoff: std::time::Duration,
+    /// The longest backoff.
+    pub max_backoff: std::time::Duration,
+    /// No attempt starts later than this after the first.
+    pub within: std::time::Duration,
 }
 
 impl Default for Config {

@@ -104,6 +104,8 @@ pub struct UpstreamSettings {
     /// A circuit breaker over the whole server. Unset: none (per tool: `[tools."X"] breaker`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breaker: Option<BreakerSettings>,
+    /// Retries of calls that are safe to repeat.
+    pub retry: RetrySettings,
 }
 
 impl Default for UpstreamSettings {
@@ -111,6 +113,35 @@ impl Default for UpstreamSettings {
         UpstreamSettings {
             timeout: "300s".to_owned(),
             breaker: None,
+            retry: RetrySettings::default(),
+        }
+    }
+}
+
+/// `[upstream.retry]`: calls repeated after a timeout, a transport failure or an HTTP 5xx —
+/// only calls of tools safe to repeat (`idempotentHint` or `readOnlyHint`, or `[tools."X"]
+/// retry = true`), and only while nothing of the answer has reached the client.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrySettings {
+    /// Most attempts of one call, the first included (1–10); 1: no retries.
+    pub attempts: u32,
+    /// The first backoff; each next one doubles, up to `max_backoff`, and a random part of it
+    /// is waited (full jitter): `"200ms"`.
+    pub backoff: String,
+    /// The longest backoff: `"5s"`.
+    pub max_backoff: String,
+    /// No attempt starts later than this after the call was forwarded: `"60s"`.
+    pub within: String,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            attempts: 1,
+            backoff: "200ms".to_owned(),
+            max_backoff: "5s".to_owned(),
+            within: "60s".to_owned(),
         }
     }
 }

@@ -380,28 +380,42 @@ impl Engine {
                 tracing::error!(budget = %rule.name, "a result could not be charged: {e}");
             }
         }
-        if let Some(sink) = &self.audit {
-            let mut fields = serde_json::Map::new();
-            fields.insert("tool".into(), Value::String(tool.to_owned()));
-            fields.insert(
-                "caller".into(),
-                serde_json::to_value(self.config.redactor.redact_caller(caller))
-                    .unwrap_or(Value::Null),
+        let mut fields = serde_json::Map::new();
+        if let Ok(Value::Object(m)) = serde_json::to_value(spend) {
+            fields.extend(
+                m.into_iter()
+                    .filter(|(k, _)| matches!(k.as_str(), "result_bytes" | "tokens" | "cost")),
             );
-            if let Ok(Value::Object(m)) = serde_json::to_value(spend) {
-                fields.extend(
-                    m.into_iter()
-                        .filter(|(k, _)| matches!(k.as_str(), "result_bytes" | "tokens" | "cost")),
-                );
-            }
-            let note = crate::audit::AuditNote {
-                ts: now,
-                event: "spend",
-                fields,
-            };
-            if let Err(e) = sink.note(&note) {
-                tracing::error!("a result's spend could not be recorded: {e}");
-            }
+        }
+        self.note("spend", caller, tool, Value::Object(fields));
+    }
+
+    /// Write a note to the audit log (an event that is not a decision: `retry`, `spend`), with
+    /// the tool, the caller (redacted) and `fields`. A note that cannot be written is logged.
+    pub fn note(
+        &self,
+        event: &'static str,
+        caller: &crate::call::CallerContext,
+        tool: &str,
+        fields: Value,
+    ) {
+        let Some(sink) = &self.audit else { return };
+        let mut all = serde_json::Map::new();
+        all.insert("tool".into(), Value::String(tool.to_owned()));
+        all.insert(
+            "caller".into(),
+            serde_json::to_value(self.config.redactor.redact_caller(caller)).unwrap_or(Value::Null),
+        );
+        if let Value::Object(m) = fields {
+            all.extend(m);
+        }
+        let note = crate::audit::AuditNote {
+            ts: self.clock.now(),
+            event,
+            fields: all,
+        };
+        if let Err(e) = sink.note(&note) {
+            tracing::error!("an audit note ({event}) could not be written: {e}");
         }
     }
 

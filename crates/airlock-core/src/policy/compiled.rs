@@ -37,6 +37,8 @@ pub struct UpstreamRule {
     pub breaker: Option<crate::breaker::BreakerRule>,
     /// A honeypot: answered with this text (`None`: `honeypot.text`).
     pub honeypot: Option<Option<String>>,
+    /// Whether the tool's calls may be repeated (`None`: as its annotations say).
+    pub retry: Option<bool>,
     /// What one call costs.
     pub price_per_call: Option<f64>,
     /// What 1000 tokens of arguments and result cost.
@@ -147,6 +149,7 @@ struct Rule {
     honeypot: Option<Option<Option<String>>>,
     price_per_call: Option<f64>,
     price_per_1k_tokens: Option<f64>,
+    retry: Option<bool>,
 }
 
 /// Everything the rules say about one tool name, resolved once and cached.
@@ -444,6 +447,7 @@ impl Policy {
                 super::Honeypot::Text(t) => Some(Some(t.clone())),
             });
             rules.push(Rule {
+                retry: rule.retry,
                 price_per_call: rule.price_per_call,
                 price_per_1k_tokens: rule.price_per_1k_tokens,
                 timeout,
@@ -545,6 +549,7 @@ impl Policy {
                 honeypot: self
                     .most_specific(tool, |r| r.honeypot.clone())
                     .and_then(|(v, _)| v),
+                retry: self.most_specific(tool, |r| r.retry).map(|(v, _)| v),
                 price_per_call: self
                     .most_specific(tool, |r| r.price_per_call)
                     .map(|(v, _)| v),
@@ -654,6 +659,18 @@ impl Policy {
     /// The deadline, breaker and honeypot the rules give `tool`.
     pub fn upstream_rule(&self, tool: &str) -> UpstreamRule {
         self.resolved(tool).upstream.clone()
+    }
+
+    /// Whether calls of `tool` may be repeated: its rule's `retry`, else its annotations
+    /// (`idempotentHint` or `readOnlyHint`).
+    pub fn safe_to_repeat(&self, tool: &ToolDef) -> bool {
+        match self.resolved(&tool.name).upstream.retry {
+            Some(r) => r,
+            None => {
+                hint(tool, "idempotentHint") == Some(true)
+                    || hint(tool, "readOnlyHint") == Some(true)
+            }
+        }
     }
 
     /// Whether any rule sets a breaker.

@@ -140,6 +140,10 @@ pub struct ToolRule {
     /// `honeypot.text`) or the text to answer with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub honeypot: Option<Honeypot>,
+    /// Whether calls of the tool may be repeated after a timeout or a transport failure
+    /// (`[upstream.retry]`): `true` even without `idempotentHint`/`readOnlyHint`, `false` never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<bool>,
     /// What one call costs, for `cost` budgets (any unit, the same for every tool).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price_per_call: Option<f64>,

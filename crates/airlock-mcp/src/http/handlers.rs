@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use airlock_core::CallerContext;
+use airlock_core::breaker::CallOutcome;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -275,18 +276,63 @@ async fn request(
         // A retried 2026-07-28 request may answer the server's roots/list input requests.
         inner.lifecycle.narrow_roots(&mut msg);
     }
-    // A tool call's deadline runs from forwarding to the answer.
-    let deadline = match &ret {
-        Return::Call(ticket) => ticket.deadline().map(|d| tokio::time::Instant::now() + d),
-        _ => None,
-    };
-    let mut rx = match session.request(msg, headers).await {
-        Ok(rx) => rx,
-        Err(answer) => {
-            if let Return::Call(ticket) = &ret {
-                inner.lifecycle.unreachable(ticket);
-            }
+    // A tool call's deadline runs from forwarding to the answer, per attempt. An attempt that
+    // fails before anything of its answer came (no answer in time, the upstream unreachable or
+    // answering HTTP 5xx) is tried again when the call is safe to repeat ([`Lifecycle::attempt_failed`]).
+    let mut ret = ret;
+    let (mut rx, first, deadline) = loop {
+        let deadline = match &ret {
+            Return::Call(ticket) => ticket.deadline().map(|d| tokio::time::Instant::now() + d),
+            _ => None,
+        };
+        let failed = match session.request(msg.clone(), headers).await {
+            Err(answer) => Err((answer, CallOutcome::Unreachable)),
+            Ok(mut rx) => tokio::select! {
+                biased;
+                () = cancelled.notified() => {
+                    // Cancelled before anything came: no answer will be sent, so an empty stream.
+                    let empty = futures_util::stream::empty::<Result<Event, Infallible>>();
+                    return Sse::new(empty).into_response();
+                }
+                m = rx.recv() => Ok((rx, m)),
+                () = until(deadline) => Err((Value::Null, CallOutcome::TimedOut)),
+            },
+        };
+        let (answer, outcome) = match failed {
+            Ok((rx, first)) => break (rx, first, deadline),
+            Err(f) => f,
+        };
+        let Return::Call(ticket) = &mut ret else {
             return json_response(&answer);
+        };
+        if outcome == CallOutcome::TimedOut {
+            // The server is told to stop the attempt that ran out of time.
+            let waited = ticket.deadline().unwrap_or_default();
+            if let Err(e) = session
+                .send(crate::lifecycle::cancellation(ticket.id(), waited), headers)
+                .await
+            {
+                tracing::debug!("the cancellation could not be sent: {e}");
+            }
+        }
+        let again = if session.is_gone() {
+            inner
+                .lifecycle
+                .attempt_failed(ticket, CallOutcome::Unreachable);
+            None
+        } else {
+            inner.lifecycle.attempt_failed(ticket, outcome)
+        };
+        match again {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None if outcome == CallOutcome::TimedOut => {
+                let (answer, _) = inner.lifecycle.timeout_messages(ticket);
+                return json_response(&answer);
+            }
+            None => {
+                inner.lifecycle.attempts_done(ticket, outcome);
+                return json_response(&answer);
+            }
         }
     };
     let ret = Arc::new(ret);
@@ -366,16 +412,6 @@ async fn request(
             );
             async move { relay(&inner, &session, &caller, version.as_deref(), &headers, m).await }
         }
-    };
-    let first = tokio::select! {
-        biased;
-        () = cancelled.notified() => {
-            // Cancelled before anything came: no answer will be sent, so an empty stream.
-            let empty = futures_util::stream::empty::<Result<Event, Infallible>>();
-            return Sse::new(empty).into_response();
-        }
-        m = rx.recv() => m,
-        () = until(deadline) => return json_response(&expire()),
     };
     // An answer to another id (one nobody sent, or one already answered) has nobody waiting
     // for it here: dropped, never streamed to this client.

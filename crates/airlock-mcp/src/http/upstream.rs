@@ -138,6 +138,22 @@ impl HttpLink {
                 .unwrap_or_else(|p| p.into_inner()) = Some(s.clone());
         }
         let status = resp.status();
+        // An HTTP 5xx that is not a JSON-RPC answer: the upstream failed to take the request
+        // (retried for calls safe to repeat, like a transport failure).
+        let is_json = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.starts_with("application/json") || v.starts_with("text/event-stream")
+            });
+        if status.is_server_error() && !is_json {
+            return Err(error_to(
+                id,
+                SERVER_GONE,
+                &format!("the upstream answered HTTP {status}"),
+            ));
+        }
         let is_sse = resp
             .headers()
             .get(http::header::CONTENT_TYPE)

@@ -57,6 +57,9 @@ fn tools(rugged: bool, rug_pull: bool) -> Value {
          "inputSchema": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}},
         {"name": "slow", "description": "Answer after a delay.",
          "inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0, "maximum": 60000}}}},
+        {"name": "flaky", "description": "Read-only: the first call answers after `ms` (on a thread of its own, so later calls are answered meanwhile), later ones at once; the text says which attempt answered.",
+         "inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0, "maximum": 60000}}},
+         "annotations": {"readOnlyHint": true}},
         {"name": "crash", "description": "Exit without answering.",
          "inputSchema": {"type": "object"}},
         {"name": "delete_everything", "description": "A destructive tool.",
@@ -83,6 +86,7 @@ fn main() {
     let rug_pull = std::env::var_os("AIRLOCK_TEST_RUG_PULL").is_some();
     let silent_list = std::env::var_os("AIRLOCK_TEST_SILENT_LIST").is_some();
     let mut rugged = false;
+    let mut flaky_calls = 0u32;
     if let Some(path) = &log
         && let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
@@ -115,6 +119,27 @@ fn main() {
         let params = msg.get("params").cloned().unwrap_or(Value::Null);
         if silent_list && method == "tools/list" {
             continue; // never answers: for timeouts
+        }
+        if method == "tools/call" && params.get("name").and_then(Value::as_str) == Some("flaky") {
+            flaky_calls += 1;
+            let attempt = flaky_calls;
+            let wait = if attempt == 1 {
+                params
+                    .pointer("/arguments/ms")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(wait));
+                let reply = json!({"jsonrpc": "2.0", "id": id, "result":
+                    {"content": [{"type": "text", "text": format!("attempt {attempt}")}]}});
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{reply}");
+                let _ = out.flush();
+            });
+            continue;
         }
         // `leaky`: the server's own messages first, each carrying the planted secret.
         if method == "tools/call" && params.get("name").and_then(Value::as_str) == Some("leaky") {
