@@ -730,3 +730,38 @@ fn resilience_example_in_front_of_an_http_upstream() {
     resilience_records(&audit, &hooked);
     drop(upstream);
 }
+
+/// Retries through the gateway (`airlock serve -- server`, one server per session): the
+/// read-only `flaky` tool of the test server misses its first deadline and the second attempt
+/// answers; `slow`, which declares no hints, is never repeated.
+#[test]
+fn the_gateway_retries_calls_safe_to_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("retry.toml");
+    std::fs::write(
+        &config,
+        "[upstream]\ntimeout = \"500ms\"\n[upstream.retry]\nattempts = 2\nbackoff = \"10ms\"\n",
+    )
+    .unwrap();
+    let log = dir.path().join("server.log");
+    let server = airlock_testkit::test_server();
+    let (_gateway, url) = serve(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--",
+            server.to_str().unwrap(),
+        ],
+        &[("AIRLOCK_TEST_LOG", log.to_str().unwrap())],
+    );
+    let mut c = HttpClient::connect(&url);
+    let r = c.call(1, "flaky", json!({"ms": 3000}));
+    assert_eq!(r["id"], 1, "{r}");
+    assert_eq!(r["result"]["content"][0]["text"], "attempt 2", "{r}");
+    let r = c.call(2, "slow", json!({"ms": 1500}));
+    assert_eq!(refusal_code(&r), Some("upstream.timeout"), "{r}");
+    let saw = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(saw.matches("\"flaky\"").count(), 2, "{saw}");
+    assert_eq!(saw.matches("\"slow\"").count(), 1, "{saw}");
+    assert!(saw.contains("notifications/cancelled"), "{saw}");
+}
