@@ -140,6 +140,7 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
     let pins = pins(&settings.pinning)?;
     let store = rate_store(&settings.limits)?;
     let budgets = budget_store(&settings.limits)?;
+    let breakers = breaker_store(&settings.limits)?;
     let audit = match &settings.audit.path {
         Some(path) => Some(Arc::new(FileSink::open(path, settings.audit.fsync)?)),
         None => None,
@@ -159,6 +160,9 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
     }
     if let Some(store) = budgets {
         builder = builder.budget_store(store);
+    }
+    if let Some(store) = breakers {
+        builder = builder.breaker_store(store);
     }
     if let Some(sink) = audit {
         builder = builder.audit(sink);
@@ -320,6 +324,31 @@ fn pins(pinning: &PinningSettings) -> Result<Option<HashMap<String, String>>, Er
         )));
     }
     Ok(Some(pins))
+}
+
+/// The breaker store `[limits]` asks for: `None` for the engine's in-memory default.
+fn breaker_store(
+    limits: &LimitsSettings,
+) -> Result<Option<Arc<dyn airlock_core::breaker::BreakerStore>>, Error> {
+    if !limits.is_redis() {
+        return Ok(None);
+    }
+    #[cfg(feature = "redis")]
+    {
+        let store = airlock_redis::RedisBreakerStore::open(
+            &limits.backend,
+            &limits.prefix,
+            limits.timeout_ms,
+            limits.on_unavailable,
+        )
+        .map_err(|e| Error::Limits(e.to_string()))?;
+        Ok(Some(Arc::new(store)))
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        // `rate_store` has said already that this build has no Redis support.
+        Ok(None)
+    }
 }
 
 /// The budget store `[limits]` asks for: `None` for the engine's in-memory default.

@@ -100,17 +100,181 @@ pub struct Transition {
     pub reason: String,
 }
 
-/// Every breaker of one engine, by key (`server`, `tool:NAME`). Changes of state are written to
-/// the audit log (a `breaker` note) and logged at warn.
-#[derive(Default)]
-pub struct Breakers {
+/// Where breaker state lives: [`MemoryBreakerStore`] in this process, or a shared store
+/// (`airlock_redis::RedisBreakerStore`) so that several airlock instances in front of one server
+/// open and close its breakers together.
+pub trait BreakerStore: Send + Sync + std::fmt::Debug {
+    /// May a call pass breaker `key` at `now`? `Err(retry_after)` while it is open or its probe
+    /// is out; a call after the open period is the probe (a transition to `half_open`).
+    #[allow(clippy::type_complexity)]
+    fn admit(
+        &self,
+        key: &str,
+        rule: &BreakerRule,
+        now: Timestamp,
+    ) -> Result<(Result<(), Duration>, Option<Transition>), BreakerStoreError>;
+
+    /// Count one call's end against breaker `key` (`failed` as [`CallOutcome::failed`] says).
+    fn outcome(
+        &self,
+        key: &str,
+        rule: &BreakerRule,
+        failed: bool,
+        now: Timestamp,
+    ) -> Result<Option<Transition>, BreakerStoreError>;
+
+    /// The state of breaker `key`: `closed`, `open` or `half_open`.
+    fn state(&self, key: &str) -> Result<&'static str, BreakerStoreError>;
+
+    /// Whether a call may wait on the outside world (a shared store).
+    fn may_block(&self) -> bool {
+        false
+    }
+}
+
+/// A shared breaker store failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BreakerStoreError(pub String);
+
+impl std::fmt::Display for BreakerStoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BreakerStoreError {}
+
+/// Why a breaker changed state, in words (the same whichever store keeps it).
+pub fn reason(from: &str, to: &str, rule: &BreakerRule, outcome: Option<CallOutcome>) -> String {
+    let outcome = outcome
+        .and_then(|o| serde_json::to_value(o).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "a failure".to_owned());
+    match (from, to) {
+        ("half_open", "open") => format!("the probe call failed ({outcome})"),
+        (_, "open") => format!(
+            "{} consecutive failures, the last: {outcome}",
+            rule.failures
+        ),
+        ("open", "half_open") => {
+            format!("open for {:?}: one probe call let through", rule.open_for)
+        }
+        (_, "closed") => "the probe call succeeded".to_owned(),
+        _ => format!("{from} to {to}"),
+    }
+}
+
+/// Breaker state in this process's memory.
+#[derive(Debug, Default)]
+pub struct MemoryBreakerStore {
     states: Mutex<HashMap<String, State>>,
+}
+
+impl MemoryBreakerStore {
+    /// All breakers closed.
+    pub fn new() -> Self {
+        MemoryBreakerStore::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, State>> {
+        self.states.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl BreakerStore for MemoryBreakerStore {
+    fn admit(
+        &self,
+        key: &str,
+        rule: &BreakerRule,
+        now: Timestamp,
+    ) -> Result<(Result<(), Duration>, Option<Transition>), BreakerStoreError> {
+        let mut states = self.lock();
+        let Some(state) = states.get_mut(key) else {
+            return Ok((Ok(()), None));
+        };
+        Ok(match *state {
+            State::Closed { .. } => (Ok(()), None),
+            State::Open { until: t } if now < t => (Err(until(now, t)), None),
+            State::HalfOpen { probe_since } if now < after(probe_since, rule.open_for) => {
+                (Err(until(now, after(probe_since, rule.open_for))), None)
+            }
+            State::Open { .. } | State::HalfOpen { .. } => {
+                let from = state.name();
+                *state = State::HalfOpen { probe_since: now };
+                // Half open to half open (a lost probe given up) is no change of state.
+                let t = (from == "open").then(|| Transition {
+                    breaker: key.to_owned(),
+                    from,
+                    to: "half_open",
+                    reason: reason(from, "half_open", rule, None),
+                });
+                (Ok(()), t)
+            }
+        })
+    }
+
+    fn outcome(
+        &self,
+        key: &str,
+        rule: &BreakerRule,
+        failed: bool,
+        now: Timestamp,
+    ) -> Result<Option<Transition>, BreakerStoreError> {
+        let mut states = self.lock();
+        let state = states
+            .entry(key.to_owned())
+            .or_insert(State::Closed { failures: 0 });
+        let from = *state;
+        let next = match (from, failed) {
+            (State::Closed { .. }, false) => State::Closed { failures: 0 },
+            (State::Closed { failures }, true) if failures + 1 >= rule.failures => State::Open {
+                until: after(now, rule.open_for),
+            },
+            (State::Closed { failures }, true) => State::Closed {
+                failures: failures + 1,
+            },
+            (State::HalfOpen { .. }, false) => State::Closed { failures: 0 },
+            (State::HalfOpen { .. }, true) => State::Open {
+                until: after(now, rule.open_for),
+            },
+            // Calls admitted before it opened: their outcomes change nothing.
+            (State::Open { .. }, _) => from,
+        };
+        *state = next;
+        Ok((from.name() != next.name()).then(|| Transition {
+            breaker: key.to_owned(),
+            from: from.name(),
+            to: next.name(),
+            reason: String::new(),
+        }))
+    }
+
+    fn state(&self, key: &str) -> Result<&'static str, BreakerStoreError> {
+        Ok(self.lock().get(key).map_or("closed", |s| s.name()))
+    }
+}
+
+/// Every breaker of one engine, by key (`server`, `tool:NAME`), in its store. Changes of state
+/// are written to the audit log (a `breaker` note) and logged at warn.
+pub struct Breakers {
+    store: Arc<dyn BreakerStore>,
     audit: Option<Arc<dyn AuditSink>>,
+}
+
+impl Default for Breakers {
+    fn default() -> Self {
+        Breakers {
+            store: Arc::new(MemoryBreakerStore::new()),
+            audit: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Breakers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Breakers").finish_non_exhaustive()
+        f.debug_struct("Breakers")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,17 +288,19 @@ fn until(now: Timestamp, t: Timestamp) -> Duration {
 }
 
 impl Breakers {
-    /// An engine's breakers, all closed.
+    /// An engine's breakers, all closed, in memory.
     pub fn new() -> Self {
         Breakers::default()
     }
 
-    /// Breakers whose changes of state are written to `audit`.
-    pub fn with_audit(audit: Option<Arc<dyn AuditSink>>) -> Self {
-        Breakers {
-            states: Mutex::default(),
-            audit,
-        }
+    /// Breakers kept in `store`, whose changes of state are written to `audit`.
+    pub fn with(store: Arc<dyn BreakerStore>, audit: Option<Arc<dyn AuditSink>>) -> Self {
+        Breakers { store, audit }
+    }
+
+    /// Whether a decision may wait on a shared store.
+    pub fn may_block(&self) -> bool {
+        self.store.may_block()
     }
 
     /// Record a change of state: a `breaker` note in the audit log, a log line at warn.
@@ -161,52 +327,18 @@ impl Breakers {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, State>> {
-        self.states.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// May a call pass breaker `key` at `now`? `Err(retry_after)` while it is open or its
-    /// probe is out; a call after the open period is the probe (a transition to `half_open`).
+    /// May a call pass breaker `key` at `now`? See [`BreakerStore::admit`].
+    #[allow(clippy::type_complexity)]
     pub fn admit(
         &self,
         key: &str,
         rule: &BreakerRule,
         now: Timestamp,
-    ) -> (Result<(), Duration>, Option<Transition>) {
-        let mut states = self.lock();
-        let Some(state) = states.get_mut(key) else {
-            return (Ok(()), None);
-        };
-        match *state {
-            State::Closed { .. } => (Ok(()), None),
-            State::Open { until: t } if now < t => (Err(until(now, t)), None),
-            State::HalfOpen { probe_since } if now < after(probe_since, rule.open_for) => {
-                (Err(until(now, after(probe_since, rule.open_for))), None)
-            }
-            State::Open { .. } | State::HalfOpen { .. } => {
-                let from = state.name();
-                *state = State::HalfOpen { probe_since: now };
-                let reason = if from == "open" {
-                    format!("open for {:?}: one probe call let through", rule.open_for)
-                } else {
-                    "the last probe's outcome never came: another probe let through".to_owned()
-                };
-                (
-                    Ok(()),
-                    Some(Transition {
-                        breaker: key.to_owned(),
-                        from,
-                        to: "half_open",
-                        reason,
-                    })
-                    .filter(|_| from == "open"),
-                )
-            }
-        }
+    ) -> Result<(Result<(), Duration>, Option<Transition>), BreakerStoreError> {
+        self.store.admit(key, rule, now)
     }
 
-    /// Count one call's outcome against breaker `key`. A failure that makes `rule.failures` in a
-    /// row, or a failed probe, opens it; a successful probe closes it.
+    /// Count one call's outcome against breaker `key`; a change of state is reported here.
     pub fn outcome(
         &self,
         key: &str,
@@ -215,54 +347,23 @@ impl Breakers {
         now: Timestamp,
     ) -> Option<Transition> {
         let failed = outcome.failed(rule.tool_errors)?;
-        let mut states = self.lock();
-        let state = states
-            .entry(key.to_owned())
-            .or_insert(State::Closed { failures: 0 });
-        let from = *state;
-        let next = match (from, failed) {
-            (State::Closed { .. }, false) => State::Closed { failures: 0 },
-            (State::Closed { failures }, true) if failures + 1 >= rule.failures => State::Open {
-                until: after(now, rule.open_for),
-            },
-            (State::Closed { failures }, true) => State::Closed {
-                failures: failures + 1,
-            },
-            (State::HalfOpen { .. }, false) => State::Closed { failures: 0 },
-            (State::HalfOpen { .. }, true) => State::Open {
-                until: after(now, rule.open_for),
-            },
-            // Calls admitted before it opened: their outcomes change nothing.
-            (State::Open { .. }, _) => from,
-        };
-        *state = next;
-        if from.name() == next.name() {
-            return None;
+        match self.store.outcome(key, rule, failed, now) {
+            Ok(Some(mut t)) => {
+                t.reason = reason(t.from, t.to, rule, Some(outcome));
+                self.report(&t, now);
+                Some(t)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(breaker = %key, "a call's outcome could not be counted: {e}");
+                None
+            }
         }
-        let outcome = serde_json::to_value(outcome)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        Some(Transition {
-            breaker: key.to_owned(),
-            from: from.name(),
-            to: next.name(),
-            reason: match next {
-                State::Open { .. } if from.name() == "half_open" => {
-                    format!("the probe call failed ({outcome})")
-                }
-                State::Open { .. } => format!(
-                    "{} consecutive failures, the last: {outcome}",
-                    rule.failures
-                ),
-                _ => "the probe call succeeded".to_owned(),
-            },
-        })
     }
 
-    /// The state of breaker `key` (`closed` when it never saw a call).
+    /// The state of breaker `key` (`closed` when it never saw a call, or the store fails).
     pub fn state(&self, key: &str) -> &'static str {
-        self.lock().get(key).map_or("closed", |s| s.name())
+        self.store.state(key).unwrap_or("closed")
     }
 }
 
@@ -283,7 +384,7 @@ mod tests {
             tool_errors: false,
         };
         let k = "tool:x";
-        assert!(b.admit(k, &rule, at(0)).0.is_ok());
+        assert!(b.admit(k, &rule, at(0)).unwrap().0.is_ok());
         assert_eq!(b.outcome(k, &rule, CallOutcome::TimedOut, at(0)), None);
         // A success in between resets the count.
         assert_eq!(b.outcome(k, &rule, CallOutcome::Succeeded, at(1)), None);
@@ -295,22 +396,25 @@ mod tests {
             .unwrap();
         assert_eq!((t.from, t.to), ("closed", "open"));
         assert!(t.reason.contains("2 consecutive failures"), "{}", t.reason);
-        assert_eq!(b.admit(k, &rule, at(13)).0, Err(Duration::from_secs(20)));
+        assert_eq!(
+            b.admit(k, &rule, at(13)).unwrap().0,
+            Err(Duration::from_secs(20))
+        );
         // After the open period: one probe, the next call waits for it.
-        let (ok, t) = b.admit(k, &rule, at(33));
+        let (ok, t) = b.admit(k, &rule, at(33)).unwrap();
         assert!(ok.is_ok());
         assert_eq!(t.unwrap().to, "half_open");
-        assert!(b.admit(k, &rule, at(34)).0.is_err());
+        assert!(b.admit(k, &rule, at(34)).unwrap().0.is_err());
         // The probe fails: open again.
         let t = b.outcome(k, &rule, CallOutcome::TimedOut, at(35)).unwrap();
         assert_eq!((t.from, t.to), ("half_open", "open"));
-        assert!(b.admit(k, &rule, at(36)).0.is_err());
+        assert!(b.admit(k, &rule, at(36)).unwrap().0.is_err());
         // The next probe succeeds: closed.
-        assert!(b.admit(k, &rule, at(66)).0.is_ok());
+        assert!(b.admit(k, &rule, at(66)).unwrap().0.is_ok());
         let t = b.outcome(k, &rule, CallOutcome::Succeeded, at(67)).unwrap();
         assert_eq!((t.from, t.to), ("half_open", "closed"));
         assert_eq!(b.state(k), "closed");
-        assert!(b.admit(k, &rule, at(67)).0.is_ok());
+        assert!(b.admit(k, &rule, at(67)).unwrap().0.is_ok());
     }
 
     #[test]
@@ -325,10 +429,10 @@ mod tests {
             b.outcome("server", &rule, CallOutcome::ToolError, at(0))
                 .is_some()
         );
-        assert!(b.admit("server", &rule, at(10)).0.is_ok());
+        assert!(b.admit("server", &rule, at(10)).unwrap().0.is_ok());
         // The probe's outcome never comes: after another open period, another probe.
-        assert!(b.admit("server", &rule, at(15)).0.is_err());
-        let (ok, t) = b.admit("server", &rule, at(20));
+        assert!(b.admit("server", &rule, at(15)).unwrap().0.is_err());
+        let (ok, t) = b.admit("server", &rule, at(20)).unwrap();
         assert!(ok.is_ok());
         assert_eq!(t, None, "half_open to half_open is no change of state");
         // Outcomes of calls admitted before it opened change nothing while open.

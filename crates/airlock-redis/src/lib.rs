@@ -389,3 +389,223 @@ impl BudgetStore for RedisBudgetStore {
         }
     }
 }
+
+/// A breaker's admission in one round trip. KEYS[1] the breaker (a hash: `s` state, `t` open
+/// until or probe since, `f` failures, in ms). ARGV: now, open_for (ms). Returns
+/// {verdict, wait_ms, from}: `pass`, `refuse` (with the wait) or `probe` (from the state left).
+const BREAKER_ADMIT: &str = r"
+local now = tonumber(ARGV[1])
+local open_for = tonumber(ARGV[2])
+local st = redis.call('HGET', KEYS[1], 's')
+if not st or st == 'closed' then return {'pass', 0, ''} end
+local t = tonumber(redis.call('HGET', KEYS[1], 't') or '0')
+if st == 'open' then
+  if now < t then return {'refuse', t - now, ''} end
+elseif now < t + open_for then
+  return {'refuse', t + open_for - now, ''}
+end
+redis.call('HSET', KEYS[1], 's', 'half_open', 't', now)
+return {'probe', 0, st}
+";
+
+/// A call's end counted against a breaker in one round trip. ARGV: now, open_for (ms), the
+/// failures that open it, 1 when the call failed. Returns {from, to}. The hash expires a day
+/// after its last change (a breaker nobody calls is closed again).
+const BREAKER_OUTCOME: &str = r"
+local now = tonumber(ARGV[1])
+local open_for = tonumber(ARGV[2])
+local threshold = tonumber(ARGV[3])
+local failed = ARGV[4] == '1'
+local st = redis.call('HGET', KEYS[1], 's') or 'closed'
+local f = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
+local nxt = st
+if st == 'closed' then
+  if failed then
+    if f + 1 >= threshold then
+      nxt = 'open'
+      redis.call('HSET', KEYS[1], 's', 'open', 't', now + open_for, 'f', 0)
+    else
+      redis.call('HSET', KEYS[1], 's', 'closed', 'f', f + 1)
+    end
+  else
+    redis.call('HSET', KEYS[1], 's', 'closed', 'f', 0)
+  end
+elseif st == 'half_open' then
+  if failed then
+    nxt = 'open'
+    redis.call('HSET', KEYS[1], 's', 'open', 't', now + open_for)
+  else
+    nxt = 'closed'
+    redis.call('HSET', KEYS[1], 's', 'closed', 'f', 0)
+  end
+end
+redis.call('PEXPIRE', KEYS[1], open_for + 86400000)
+return {st, nxt}
+";
+
+use airlock_core::breaker::{
+    BreakerRule, BreakerStore, BreakerStoreError, MemoryBreakerStore, Transition,
+};
+
+/// Circuit breakers in Redis: airlock instances in front of one server open and close its
+/// breakers together (failures are counted across instances). Keys are namespaced like the
+/// rate limits' (`limits.prefix`, then `breaker:`).
+pub struct RedisBreakerStore {
+    pool: Pool,
+    admit: redis::Script,
+    outcome: redis::Script,
+    prefix: String,
+    on_unavailable: OnUnavailable,
+    local: MemoryBreakerStore,
+}
+
+impl std::fmt::Debug for RedisBreakerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBreakerStore")
+            .field("prefix", &self.prefix)
+            .field("on_unavailable", &self.on_unavailable)
+            .finish()
+    }
+}
+
+/// A state's name as the core names it.
+fn state_name(s: &str) -> &'static str {
+    match s {
+        "open" => "open",
+        "half_open" => "half_open",
+        _ => "closed",
+    }
+}
+
+impl RedisBreakerStore {
+    /// A store at `url`, as [`RedisRateStore::open`]. With `OnUnavailable::Local`, breakers
+    /// fall back to this process's memory while Redis cannot be reached.
+    pub fn open(
+        url: &str,
+        prefix: &str,
+        timeout_ms: u64,
+        on_unavailable: OnUnavailable,
+    ) -> Result<Self, OpenError> {
+        Ok(RedisBreakerStore {
+            pool: Pool::open(url, timeout_ms)?,
+            admit: redis::Script::new(BREAKER_ADMIT),
+            outcome: redis::Script::new(BREAKER_OUTCOME),
+            prefix: prefix.to_owned(),
+            on_unavailable,
+            local: MemoryBreakerStore::new(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}breaker:{key}", self.prefix)
+    }
+
+    fn unavailable<T>(
+        &self,
+        e: redis::RedisError,
+        local: impl FnOnce(&MemoryBreakerStore) -> Result<T, BreakerStoreError>,
+    ) -> Result<T, BreakerStoreError> {
+        match self.on_unavailable {
+            OnUnavailable::Refuse => Err(BreakerStoreError(format!("redis unavailable: {e}"))),
+            OnUnavailable::Local => {
+                tracing::warn!("redis unavailable ({e}): breakers kept in this process only");
+                local(&self.local)
+            }
+        }
+    }
+}
+
+impl BreakerStore for RedisBreakerStore {
+    fn may_block(&self) -> bool {
+        true
+    }
+
+    fn admit(
+        &self,
+        key: &str,
+        rule: &BreakerRule,
+        now: Timestamp,
+    ) -> Result<(Result<(), Duration>, Option<Transition>), BreakerStoreError> {
+        let run = || -> redis::RedisResult<(String, i64, String)> {
+            let mut conn = self.pool.get()?;
+            let r = self
+                .admit
+                .key(self.key(key))
+                .arg(now.as_millisecond())
+                .arg(rule.open_for.as_millis() as i64)
+                .invoke(&mut conn)?;
+            self.pool.give_back(conn);
+            Ok(r)
+        };
+        match run() {
+            Ok((verdict, wait_ms, from)) => Ok(match verdict.as_str() {
+                "refuse" => (
+                    Err(Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0))),
+                    None,
+                ),
+                "probe" => {
+                    let from = state_name(&from);
+                    let t = (from == "open").then(|| Transition {
+                        breaker: key.to_owned(),
+                        from,
+                        to: "half_open",
+                        reason: airlock_core::breaker::reason(from, "half_open", rule, None),
+                    });
+                    (Ok(()), t)
+                }
+                _ => (Ok(()), None),
+            }),
+            Err(e) => self.unavailable(e, |l| l.admit(key, rule, now)),
+        }
+    }
+
+    fn outcome(
+        &self,
+        key: &str,
+        rule: &BreakerRule,
+        failed: bool,
+        now: Timestamp,
+    ) -> Result<Option<Transition>, BreakerStoreError> {
+        let run = || -> redis::RedisResult<(String, String)> {
+            let mut conn = self.pool.get()?;
+            let r = self
+                .outcome
+                .key(self.key(key))
+                .arg(now.as_millisecond())
+                .arg(rule.open_for.as_millis() as i64)
+                .arg(rule.failures)
+                .arg(if failed { "1" } else { "0" })
+                .invoke(&mut conn)?;
+            self.pool.give_back(conn);
+            Ok(r)
+        };
+        match run() {
+            Ok((from, to)) => {
+                let (from, to) = (state_name(&from), state_name(&to));
+                Ok((from != to).then(|| Transition {
+                    breaker: key.to_owned(),
+                    from,
+                    to,
+                    reason: String::new(),
+                }))
+            }
+            Err(e) => self.unavailable(e, |l| l.outcome(key, rule, failed, now)),
+        }
+    }
+
+    fn state(&self, key: &str) -> Result<&'static str, BreakerStoreError> {
+        let run = || -> redis::RedisResult<Option<String>> {
+            let mut conn = self.pool.get()?;
+            let s: Option<String> = redis::cmd("HGET")
+                .arg(self.key(key))
+                .arg("s")
+                .query(&mut conn)?;
+            self.pool.give_back(conn);
+            Ok(s)
+        };
+        match run() {
+            Ok(s) => Ok(state_name(s.as_deref().unwrap_or("closed"))),
+            Err(e) => self.unavailable(e, |l| l.state(key)),
+        }
+    }
+}

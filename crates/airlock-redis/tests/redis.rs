@@ -246,3 +246,61 @@ fn an_unreachable_budget_store_refuses_the_call() {
     let d = e.check(Call::new("send_mail", json!({})).caller(CallerContext::default()));
     assert_eq!(d.refusal().unwrap().code, DenyCode::InternalError);
 }
+
+/// Two engines whose breakers live in one Redis: failures seen by either count together, and
+/// the breaker one opens refuses the other's calls; the probe and its success close it for both.
+#[test]
+fn two_engines_share_their_breakers() {
+    use airlock_core::breaker::CallOutcome;
+    let redis = RedisServer::start();
+    let engine = || {
+        let config = airlock_testkit::core_only()
+            .file(
+                "b.toml",
+                "[tools.send_mail]\nbreaker = { failures = 2, open_for = \"30s\" }\n",
+            )
+            .build()
+            .unwrap();
+        Engine::builder()
+            .config(config)
+            .tools([ToolDef::new("send_mail", json!({"type": "object"}))])
+            .breaker_store(Arc::new(
+                airlock_redis::RedisBreakerStore::open(
+                    &redis.url(),
+                    "airlock:rl:",
+                    100,
+                    OnUnavailable::Refuse,
+                )
+                .unwrap(),
+            ))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (engine(), engine());
+    let caller = CallerContext::default().agent("bot");
+    let call = |e: &Engine| {
+        e.check(Call::new("send_mail", json!({})).caller(caller.clone()))
+            .refusal()
+            .map(|r| r.code)
+    };
+    assert_eq!(call(&a), None);
+    a.record_outcome(&caller, "send_mail", CallOutcome::TimedOut);
+    b.record_outcome(&caller, "send_mail", CallOutcome::Unreachable);
+    assert_eq!(a.breaker_state("tool:send_mail"), "open");
+    assert_eq!(call(&b), Some(DenyCode::BreakerOpen));
+    assert_eq!(call(&a), Some(DenyCode::BreakerOpen));
+    // Half open after the period (moved on by rewriting the open-until time): one probe in
+    // all, whichever engine takes it.
+    let mut c = redis.connection();
+    let _: () = redis::cmd("HSET")
+        .arg("airlock:rl:breaker:tool:send_mail")
+        .arg("t")
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(call(&b), None);
+    assert_eq!(call(&a), Some(DenyCode::BreakerOpen));
+    b.record_outcome(&caller, "send_mail", CallOutcome::Succeeded);
+    assert_eq!(a.breaker_state("tool:send_mail"), "closed");
+    assert_eq!(call(&a), None);
+}

@@ -35,6 +35,10 @@ impl Check for Breaker {
         "breaker"
     }
 
+    fn may_block(&self) -> bool {
+        self.breakers.may_block()
+    }
+
     fn phase(&self) -> Phase {
         Phase::Spend
     }
@@ -51,7 +55,10 @@ impl Check for Breaker {
                 .map(|r| (key.as_str(), r)),
         ];
         for (key, rule) in rules.into_iter().flatten() {
-            let (admitted, transition) = self.breakers.admit(key, &rule, call.at);
+            let (admitted, transition) = self
+                .breakers
+                .admit(key, &rule, call.at)
+                .map_err(|e| CheckError::new(format!("the breaker store failed: {e}")))?;
             pending.extend(transition);
             if let Err(retry_after) = admitted {
                 for t in &pending {

@@ -68,6 +68,7 @@ pub struct EngineBuilder {
     resolver: Option<Arc<dyn PolicyResolver>>,
     rate_store: Option<Arc<dyn RateStore>>,
     budget_store: Option<Arc<dyn crate::budget::BudgetStore>>,
+    breaker_store: Option<Arc<dyn crate::breaker::BreakerStore>>,
     approver: Option<Arc<dyn Approver>>,
     extra: Vec<Arc<dyn Check>>,
     audit: Option<Arc<dyn AuditSink>>,
@@ -115,6 +116,14 @@ impl EngineBuilder {
     #[must_use]
     pub fn rate_store(mut self, store: Arc<dyn RateStore>) -> Self {
         self.rate_store = Some(store);
+        self
+    }
+
+    /// Keep circuit breakers' state in `store` instead of this process's memory (e.g.
+    /// `airlock_redis::RedisBreakerStore`, so that instances open and close them together).
+    #[must_use]
+    pub fn breaker_store(mut self, store: Arc<dyn crate::breaker::BreakerStore>) -> Self {
+        self.breaker_store = Some(store);
         self
     }
 
@@ -191,8 +200,26 @@ impl EngineBuilder {
         // Spend phase, in this order: breaker (only when configured), rate_limit,
         // session_limits (only when configured), approval last — a person is asked only about
         // calls nothing else refuses. An open breaker spends nothing.
-        let breakers = Arc::new(crate::breaker::Breakers::with_audit(self.audit.clone()));
         let policies = &self.config.policies;
+        let breaker_store = match (&self.breaker_store, s.limits.is_redis()) {
+            (Some(store), _) => store.clone(),
+            (None, false) => Arc::new(crate::breaker::MemoryBreakerStore::new()),
+            // Breakers are configured and should be shared, but nothing shares them.
+            (None, true)
+                if self.config.upstream.breaker.is_some()
+                    || policies.base.has_breakers()
+                    || policies.tenants.values().any(|p| p.has_breakers()) =>
+            {
+                return Err(EngineError::SharedStoreWithoutStore(
+                    crate::config::redact_url(&s.limits.backend),
+                ));
+            }
+            (None, true) => Arc::new(crate::breaker::MemoryBreakerStore::new()),
+        };
+        let breakers = Arc::new(crate::breaker::Breakers::with(
+            breaker_store,
+            self.audit.clone(),
+        ));
         if self.config.upstream.breaker.is_some()
             || policies.base.has_breakers()
             || policies.tenants.values().any(|p| p.has_breakers())
@@ -290,6 +317,7 @@ impl Engine {
             resolver: None,
             rate_store: None,
             budget_store: None,
+            breaker_store: None,
             approver: None,
             extra: Vec::new(),
             audit: None,

@@ -332,9 +332,8 @@ impl Engine {
             tool_rule.map(|r| (key.as_str(), r)),
         ];
         for (key, rule) in rules.into_iter().flatten() {
-            if let Some(t) = self.breakers.outcome(key, &rule, outcome, now) {
-                self.breakers.report(&t, now);
-            }
+            // A change of state is reported by the breakers.
+            self.breakers.outcome(key, &rule, outcome, now);
         }
     }
 
