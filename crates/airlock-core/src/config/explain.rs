@@ -567,6 +567,40 @@ impl Config {
                 None => "calls wait for the server's answer for ever".into(),
             },
         );
+        let r = &u.retry;
+        add(
+            "upstream.retry.attempts",
+            r.attempts.to_string(),
+            if r.attempts <= 1 {
+                "calls are never repeated".into()
+            } else {
+                format!(
+                    "a call safe to repeat (idempotentHint or readOnlyHint, or [tools.\"X\"] retry = true) is tried up to {} times after a timeout, a transport failure or an HTTP 5xx, while nothing of its answer has reached the client",
+                    r.attempts
+                )
+            },
+        );
+        add(
+            "upstream.retry.backoff",
+            format!("{:?}", r.backoff),
+            format!(
+                "the wait before a retry is a random part (full jitter) of {}, doubling with each attempt",
+                r.backoff
+            ),
+        );
+        add(
+            "upstream.retry.max_backoff",
+            format!("{:?}", r.max_backoff),
+            format!("no wait before a retry is longer than {}", r.max_backoff),
+        );
+        add(
+            "upstream.retry.within",
+            format!("{:?}", r.within),
+            format!(
+                "no retry starts later than {} after the call was forwarded",
+                r.within
+            ),
+        );
         match &u.breaker {
             Some(b) => {
                 add(
@@ -790,6 +824,17 @@ impl Config {
                     "only after {} succeeded in the session",
                     rule.required_before.join(", ")
                 ));
+            }
+            match rule.retry {
+                Some(true) => parts.push("calls may be repeated after a timeout or transport failure".to_owned()),
+                Some(false) => parts.push("calls are never repeated".to_owned()),
+                None => {}
+            }
+            if let Some(p) = rule.price_per_call {
+                parts.push(format!("a call costs {p}"));
+            }
+            if let Some(p) = rule.price_per_1k_tokens {
+                parts.push(format!("1000 tokens cost {p}"));
             }
             if let Some(t) = &rule.timeout {
                 parts.push(format!("the server has {t} to answer a call"));
