@@ -237,5 +237,82 @@ fn policy(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, policy);
+/// Issue 15: what timeouts, breakers, budgets and honeypots add to an allowed call, against
+/// the same call with none of them configured, in the same run. A deadline costs nothing here
+/// (the doors run the timer); the outcome and the result's charge are measured as the doors
+/// make them after the call.
+fn resilience(c: &mut Criterion) {
+    use airlock_core::breaker::CallOutcome;
+    let core_only = |toml: &str| {
+        airlock_core::ConfigBuilder::new()
+            .set("filesystem.enabled", false, "bench")
+            .set("network.enabled", false, "bench")
+            .set("sanitize.enabled", false, "bench")
+            .file("bench.toml", toml)
+            .build()
+            .unwrap()
+    };
+    let engine = |toml: &str| {
+        Engine::builder()
+            .config(core_only(toml))
+            .tools([transfer()])
+            .build()
+            .unwrap()
+    };
+    let baseline = engine("");
+    let all = engine(
+        r#"
+[upstream]
+timeout = "30s"
+[upstream.breaker]
+failures = 5
+[tools.transfer]
+timeout = "2s"
+breaker = { failures = 2, open_for = "30s" }
+price_per_call = 0.01
+[tools.get_env]
+honeypot = true
+[honeypot]
+codes = ["filesystem.denied"]
+[[budgets]]
+per = "session"
+calls = 1000000000
+[[budgets]]
+per = "tenant"
+window = "day"
+cost = 1000000000.0
+"#,
+    );
+    let tokens = engine(
+        "[[budgets]]\nper = \"agent\"\nwindow = \"hour\"\ntokens = 1000000000000\n",
+    );
+    let caller = CallerContext::default().agent("bench").session("s1");
+    let call = || Call::new("transfer", valid()).caller(caller.clone());
+    for e in [&baseline, &all, &tokens] {
+        assert!(e.check(call()).is_allowed());
+    }
+    let result = json!({"result": {"content": [{"type": "text", "text": "Sent 500 EUR to DE89370400440532013000; reference 2026-12-06-000017."}]}});
+    let mut g = c.benchmark_group("resilience");
+    g.bench_function("baseline_valid_call", |b| {
+        b.iter(|| black_box(baseline.check(call())))
+    });
+    g.bench_function("valid_call_breakers_budgets_honeypots", |b| {
+        b.iter(|| black_box(all.check(call())))
+    });
+    g.bench_function("valid_call_token_budget", |b| {
+        b.iter(|| black_box(tokens.check(call())))
+    });
+    g.bench_function("baseline_outcome", |b| {
+        b.iter(|| baseline.record_outcome(&caller, "transfer", CallOutcome::Succeeded))
+    });
+    g.bench_function("outcome_two_breakers", |b| {
+        b.iter(|| all.record_outcome(&caller, "transfer", CallOutcome::Succeeded))
+    });
+    g.bench_function("charge_result_token_budget", |b| {
+        b.iter(|| tokens.charge_result(&caller, "transfer", black_box(&result)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, policy, resilience);
 criterion_main!(benches);
