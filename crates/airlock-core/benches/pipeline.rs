@@ -283,9 +283,8 @@ window = "day"
 cost = 1000000000.0
 "#,
     );
-    let tokens = engine(
-        "[[budgets]]\nper = \"agent\"\nwindow = \"hour\"\ntokens = 1000000000000\n",
-    );
+    let tokens =
+        engine("[[budgets]]\nper = \"agent\"\nwindow = \"hour\"\ntokens = 1000000000000\n");
     let caller = CallerContext::default().agent("bench").session("s1");
     let call = || Call::new("transfer", valid()).caller(caller.clone());
     for e in [&baseline, &all, &tokens] {

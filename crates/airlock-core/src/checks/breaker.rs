@@ -45,14 +45,15 @@ impl Check for Breaker {
 
     fn check(&self, call: &mut CallState<'_>) -> Result<Outcome, CheckError> {
         let tool = call.tool.name.as_str();
-        let key = format!("tool:{tool}");
+        let tool_rule = call.policy.upstream_rule(tool).breaker;
+        let key = match tool_rule {
+            Some(_) => format!("tool:{tool}"),
+            None => String::new(),
+        };
         let mut pending = Vec::new();
         let rules = [
             self.server.map(|r| ("server", r)),
-            call.policy
-                .upstream_rule(tool)
-                .breaker
-                .map(|r| (key.as_str(), r)),
+            tool_rule.map(|r| (key.as_str(), r)),
         ];
         for (key, rule) in rules.into_iter().flatten() {
             let (admitted, transition) = self

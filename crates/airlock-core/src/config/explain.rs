@@ -826,7 +826,8 @@ impl Config {
                 ));
             }
             match rule.retry {
-                Some(true) => parts.push("calls may be repeated after a timeout or transport failure".to_owned()),
+                Some(true) => parts
+                    .push("calls may be repeated after a timeout or transport failure".to_owned()),
                 Some(false) => parts.push("calls are never repeated".to_owned()),
                 None => {}
             }

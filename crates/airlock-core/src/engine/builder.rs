@@ -220,11 +220,15 @@ impl EngineBuilder {
             breaker_store,
             self.audit.clone(),
         ));
-        if self.config.upstream.breaker.is_some()
+        let breakers_on = self.config.upstream.breaker.is_some()
             || policies.base.has_breakers()
             || policies.tenants.values().any(|p| p.has_breakers())
-            || self.resolver.is_some()
-        {
+            || self.resolver.is_some();
+        let honeypots = !self.config.upstream.honeypot_codes.is_empty()
+            || policies.base.has_honeypots()
+            || policies.tenants.values().any(|p| p.has_honeypots())
+            || self.resolver.is_some();
+        if breakers_on {
             checks.push(Arc::new(crate::checks::Breaker::new(
                 breakers.clone(),
                 self.config.upstream.breaker,
@@ -291,6 +295,8 @@ impl EngineBuilder {
         let mut catalog = Catalog::new(self.tools);
         catalog.pin_problems = pins.problems().clone();
         Ok(Engine {
+            breakers_on,
+            honeypots,
             budgets,
             budget_store,
             breakers,

@@ -83,6 +83,10 @@ impl Catalog {
 
 /// The decision engine. Share it (`Arc<Engine>`) across threads and sessions.
 pub struct Engine {
+    /// Whether any breaker is configured (or a library resolver may set one).
+    breakers_on: bool,
+    /// Whether any honeypot is configured (tools or codes).
+    honeypots: bool,
     budgets: Arc<[crate::budget::BudgetRule]>,
     budget_store: Arc<dyn crate::budget::BudgetStore>,
     breakers: Arc<crate::breaker::Breakers>,
@@ -267,10 +271,13 @@ impl Engine {
         caller: &crate::call::CallerContext,
         decision: Decision,
     ) -> Decision {
+        if !self.honeypots {
+            return decision;
+        }
         let rule = self
             .resolver
             .resolve(caller)
-            .and_then(|p| p.upstream_rule(tool).honeypot);
+            .and_then(|p| p.upstream_rule(tool).honeypot.clone());
         let by_code = match &decision {
             Decision::Refused(r) => {
                 r.internal.is_none()
@@ -322,11 +329,17 @@ impl Engine {
                 s.succeeded.insert(tool.to_owned());
             });
         }
+        if !self.breakers_on {
+            return;
+        }
         let tool_rule = self
             .resolver
             .resolve(caller)
             .and_then(|p| p.upstream_rule(tool).breaker);
-        let key = format!("tool:{tool}");
+        let key = match tool_rule {
+            Some(_) => format!("tool:{tool}"),
+            None => String::new(),
+        };
         let rules = [
             self.config.upstream.breaker.map(|r| ("server", r)),
             tool_rule.map(|r| (key.as_str(), r)),

@@ -164,7 +164,7 @@ struct Resolved {
     rate: Option<Arc<ToolRate>>,
     approval: Option<ApprovalMode>,
     session: SessionRule,
-    upstream: UpstreamRule,
+    upstream: Arc<UpstreamRule>,
     /// Named like a writing tool (`WRITE_PREFIXES`, after normalising the name).
     write_named: bool,
     /// Named like a reading tool (`READ_PREFIXES`, after normalising the name).
@@ -543,7 +543,7 @@ impl Policy {
                     .map(|(v, _)| v)
                     .unwrap_or_default(),
             },
-            upstream: UpstreamRule {
+            upstream: Arc::new(UpstreamRule {
                 timeout: self.most_specific(tool, |r| r.timeout).map(|(v, _)| v),
                 breaker: self.most_specific(tool, |r| r.breaker).map(|(v, _)| v),
                 honeypot: self
@@ -556,7 +556,7 @@ impl Policy {
                 price_per_1k_tokens: self
                     .most_specific(tool, |r| r.price_per_1k_tokens)
                     .map(|(v, _)| v),
-            },
+            }),
         });
         let mut w = cache.write().unwrap_or_else(|p| p.into_inner());
         if w.len() < RESOLVED_CACHE {
@@ -656,9 +656,16 @@ impl Policy {
         self.resolved(tool).session.clone()
     }
 
-    /// The deadline, breaker and honeypot the rules give `tool`.
-    pub fn upstream_rule(&self, tool: &str) -> UpstreamRule {
+    /// The deadline, breaker, retry, prices and honeypot the rules give `tool`.
+    pub fn upstream_rule(&self, tool: &str) -> Arc<UpstreamRule> {
         self.resolved(tool).upstream.clone()
+    }
+
+    /// Whether any rule makes a tool a honeypot.
+    pub fn has_honeypots(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| matches!(r.honeypot, Some(Some(_))))
     }
 
     /// Whether calls of `tool` may be repeated: its rule's `retry`, else its annotations

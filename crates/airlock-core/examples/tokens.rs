@@ -1,0 +1,27 @@
+//! How budgets count tokens, next to another real tokenizer and a rule of thumb:
+//! `cargo run --release -p airlock-core --example tokens -- FILE…` prints the totals of
+//! `o200k_base` (what budgets count), `cl100k_base` (GPT-4 and GPT-3.5) and characters / 4.
+
+fn main() {
+    let (mut o200k, mut cl100k, mut chars, mut files) = (0usize, 0usize, 0usize, 0usize);
+    for path in std::env::args().skip(1) {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            eprintln!("skipped {path}: not readable as UTF-8 text");
+            continue;
+        };
+        files += 1;
+        o200k += bpe_openai::o200k_base().count(text.as_str());
+        cl100k += bpe_openai::cl100k_base().count(text.as_str());
+        chars += text.chars().count();
+    }
+    if o200k == 0 {
+        eprintln!("no text given");
+        std::process::exit(2);
+    }
+    println!(
+        "{files} files, {chars} characters: o200k_base {o200k} tokens, cl100k_base {cl100k} ({:+.1} %), characters/4 {} ({:+.1} %)",
+        (cl100k as f64 / o200k as f64 - 1.0) * 100.0,
+        chars / 4,
+        ((chars / 4) as f64 / o200k as f64 - 1.0) * 100.0
+    );
+}
