@@ -158,9 +158,10 @@ impl Caps {
         ]
     }
 
-    /// Whether tokens must be counted for this cap.
-    pub fn needs_tokens(&self) -> bool {
-        self.tokens.is_some() || self.cost.is_some()
+    /// Whether tokens must be counted for these caps, for a tool priced per 1000 tokens or
+    /// not (`per_token`): a token cap, or a cost cap where tokens have a price.
+    pub fn needs_tokens(&self, per_token: bool) -> bool {
+        self.tokens.is_some() || (per_token && self.cost.is_some())
     }
 }
 

@@ -52,7 +52,8 @@ impl Check for Budget {
         let prices = call.policy.upstream_rule(tool);
         let arguments = serde_json::to_string(&call.arguments)
             .map_err(|e| CheckError::new(format!("the arguments could not be measured: {e}")))?;
-        let tokens = if rules.iter().any(|r| r.caps.needs_tokens()) {
+        let per_token = prices.price_per_1k_tokens.is_some_and(|p| p > 0.0);
+        let tokens = if rules.iter().any(|r| r.caps.needs_tokens(per_token)) {
             count_tokens(&arguments)
         } else {
             0

@@ -658,7 +658,7 @@ impl Config {
                             s.policy.timezone
                         ))
                         .unwrap_or_else(|| " (never resets)".to_owned()),
-                    if b.caps.needs_tokens() {
+                    if b.caps.needs_tokens(true) {
                         "; tokens counted with o200k_base"
                     } else {
                         ""

@@ -370,7 +370,8 @@ impl Engine {
             return;
         };
         let prices = policy.upstream_rule(tool);
-        let tokens = if rules.iter().any(|r| r.caps.needs_tokens()) {
+        let per_token = prices.price_per_1k_tokens.is_some_and(|p| p > 0.0);
+        let tokens = if rules.iter().any(|r| r.caps.needs_tokens(per_token)) {
             crate::budget::result_tokens(result)
         } else {
             0
