@@ -752,7 +752,10 @@ fn the_gateway_retries_calls_safe_to_repeat() {
             "--",
             server.to_str().unwrap(),
         ],
-        &[("AIRLOCK_TEST_LOG", log.to_str().unwrap())],
+        &[
+            ("AIRLOCK_TEST_LOG", log.to_str().unwrap()),
+            ("AIRLOCK_TEST_FLAKY", "1"),
+        ],
     );
     let mut c = HttpClient::connect(&url);
     let r = c.call(1, "flaky", json!({"ms": 3000}));

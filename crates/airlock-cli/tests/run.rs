@@ -869,7 +869,11 @@ timeout = "500ms"
 attempts = 3
 backoff = "10ms"
 "#;
-    let mut s = Session::start(&["--audit", audit.to_str().unwrap()], Some(config), &[]);
+    let mut s = Session::start(
+        &["--audit", audit.to_str().unwrap()],
+        Some(config),
+        &[("AIRLOCK_TEST_FLAKY", "1")],
+    );
     s.send(r#"{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"flaky","arguments":{"ms":3000}}}"#);
     let a = s.recv();
     assert_eq!(a["id"], "c1", "{a}");
