@@ -699,10 +699,7 @@ impl StdioProxy {
             let cancel = cancellation(ticket.id(), d);
             let _ = conn.to_server.send(line(&cancel));
             let mut outcome = CallOutcome::TimedOut;
-            loop {
-                let Some(wait) = lifecycle.attempt_failed(&mut ticket, outcome) else {
-                    break;
-                };
+            while let Some(wait) = lifecycle.attempt_failed(&mut ticket, outcome) {
                 tokio::time::sleep(wait).await;
                 // Another attempt, under an id of the airlock's own; the client's id stays in
                 // flight, and whichever answer comes first is the one the client gets.

@@ -198,6 +198,8 @@ async fn with_session(response: Response, inner: &Inner, session: &Arc<Session>)
 }
 
 /// What the answer to a forwarded request needs on its way back.
+// One per request, taken apart once: boxing the ticket would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Return {
     /// A `tools/call`: recorded and cleaned ([`crate::lifecycle::Lifecycle::finish`]).
     Call(Ticket),
