@@ -282,6 +282,9 @@ async fn request(
     // fails before anything of its answer came (no answer in time, the upstream unreachable or
     // answering HTTP 5xx) is tried again when the call is safe to repeat ([`Lifecycle::attempt_failed`]).
     let mut ret = ret;
+    // The id the upstream sees: the client's, then one of the airlock's own for each retry (an
+    // id is not reused within a session); answers go back under the client's.
+    let mut wire = id.clone();
     let (mut rx, first, deadline) = loop {
         let deadline = match &ret {
             Return::Call(ticket) => ticket.deadline().map(|d| tokio::time::Instant::now() + d),
@@ -311,7 +314,7 @@ async fn request(
             // The server is told to stop the attempt that ran out of time.
             let waited = ticket.deadline().unwrap_or_default();
             if let Err(e) = session
-                .send(crate::lifecycle::cancellation(ticket.id(), waited), headers)
+                .send(crate::lifecycle::cancellation(&wire, waited), headers)
                 .await
             {
                 tracing::debug!("the cancellation could not be sent: {e}");
@@ -326,7 +329,15 @@ async fn request(
             inner.lifecycle.attempt_failed(ticket, outcome)
         };
         match again {
-            Some(wait) => tokio::time::sleep(wait).await,
+            Some(wait) => {
+                tokio::time::sleep(wait).await;
+                wire = Value::String(format!(
+                    "airlock-retry-{}-{}",
+                    super::session::random_id(),
+                    ticket.attempts()
+                ));
+                msg["id"] = wire.clone();
+            }
             None if outcome == CallOutcome::TimedOut => {
                 let (answer, _) = inner.lifecycle.timeout_messages(ticket);
                 return json_response(&answer);
@@ -420,7 +431,7 @@ async fn request(
     let stray = |m: &Value| {
         let stray = m.get("method").is_none()
             && (m.get("result").is_some() || m.get("error").is_some())
-            && !is_answer(m, &id);
+            && !is_answer(m, &wire);
         if stray {
             tracing::warn!("dropped a server answer to a request not in flight here");
         }
@@ -449,7 +460,9 @@ async fn request(
             version.as_deref(),
         ));
     };
-    if is_answer(&first, &id) {
+    if is_answer(&first, &wire) {
+        let mut first = first;
+        first["id"] = id.clone();
         return json_response(&finish(first));
     }
     // Something comes before the answer: stream everything, the answer last.
@@ -457,6 +470,7 @@ async fn request(
         (Some(first), rx, false, guard),
         move |(first, mut rx, done, guard)| {
             let id = id.clone();
+            let wire = wire.clone();
             let finish = finish.clone();
             let relay = relay.clone();
             let expire = expire.clone();
@@ -480,7 +494,7 @@ async fn request(
                 // Answers to other ids are dropped (see `stray` above).
                 while m.get("method").is_none()
                     && (m.get("result").is_some() || m.get("error").is_some())
-                    && !is_answer(&m, &id)
+                    && !is_answer(&m, &wire)
                 {
                     tracing::warn!("dropped a server answer to a request not in flight here");
                     m = tokio::select! {
@@ -493,8 +507,10 @@ async fn request(
                         }
                     };
                 }
-                let last = is_answer(&m, &id);
+                let last = is_answer(&m, &wire);
                 let m = if last {
+                    let mut m = m;
+                    m["id"] = id.clone();
                     finish(m)
                 } else {
                     // The server's requests and notifications on the way: cleaned, or withheld
