@@ -1,58 +1,173 @@
-//! The audit file (`audit.path`): opened for appending, one JSON line per decision, flushed (and
-//! with `audit.fsync`, synced to disk) before the decision is returned. Guards against a record
-//! lost to a crash after the answer; it does not stop an operator with write access from editing
-//! the file.
+//! The audit file (`audit.path`): opened for appending, one JSON line per record, flushed (and
+//! with `audit.fsync`, synced to disk) before the decision is returned — a call's record is on
+//! disk before its answer leaves, even if the process is then killed.
+//!
+//! Records are sealed into a hash chain (`audit.chain`, on by default; see
+//! [`airlock_core::audit_chain`]): opening an existing file resumes its chain, and rotation
+//! (`audit.rotate_bytes`, `audit.rotate_daily`) renames the full file with the time and goes on
+//! with the same chain in a new one. `airlock audit verify` checks the files, oldest first.
+//! One writer per file: two processes appending to one file would interleave two chains.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use airlock_core::audit::{AuditError, AuditEvent, AuditNote, AuditSink, encode_line};
+use airlock_core::audit::{AuditError, AuditEvent, AuditNote, AuditSink};
+use airlock_core::audit_chain::{self, Chain};
+use airlock_core::config::AuditSettings;
+
+/// How much of an existing file's end is read to resume its chain.
+const TAIL: u64 = 1 << 20;
 
 /// An append-only JSON Lines audit file.
 #[derive(Debug)]
 pub struct FileSink {
-    file: Mutex<File>,
+    inner: Mutex<Inner>,
+    path: PathBuf,
     fsync: bool,
+    chain: bool,
+    rotate_bytes: Option<u64>,
+    rotate_daily: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    file: File,
+    chain: Chain,
+    /// The file's size.
+    size: u64,
+    /// The UTC day of the last record written (days since 1970).
+    day: Option<i64>,
+}
+
+fn open_append(path: &Path) -> Result<File, std::io::Error> {
+    OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
+}
+
+/// The chain where `file` leaves it: its last sealed record, read from its end.
+fn resume(file: &mut File, size: u64) -> std::io::Result<Option<Chain>> {
+    let from = size.saturating_sub(TAIL);
+    let mut f = file.try_clone()?;
+    f.seek(SeekFrom::Start(from))?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail)?;
+    Ok(audit_chain::resume(&tail))
+}
+
+fn utc_day() -> i64 {
+    jiff::Timestamp::now().as_second().div_euclid(86_400)
 }
 
 impl FileSink {
-    /// Open (or create) `path` for appending.
+    /// Open (or create) `path` for appending, with the default sealing (a hash chain) and no
+    /// rotation.
     pub fn open(path: &str, fsync: bool) -> Result<Self, crate::Error> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|source| crate::Error::Audit {
-                path: path.to_owned(),
-                source,
-            })?;
-        Ok(FileSink {
-            file: Mutex::new(file),
+        let settings = AuditSettings {
+            path: Some(path.to_owned()),
             fsync,
+            ..AuditSettings::default()
+        };
+        FileSink::with(path, &settings)
+    }
+
+    /// Open (or create) `path` for appending, as `settings` say (`fsync`, `chain`, rotation).
+    pub fn with(path: &str, settings: &AuditSettings) -> Result<Self, crate::Error> {
+        let error = |source| crate::Error::Audit {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = open_append(Path::new(path)).map_err(error)?;
+        let size = file.metadata().map_err(error)?.len();
+        let chain = if settings.chain {
+            resume(&mut file, size).map_err(error)?.unwrap_or_default()
+        } else {
+            Chain::default()
+        };
+        Ok(FileSink {
+            inner: Mutex::new(Inner {
+                file,
+                chain,
+                size,
+                day: None,
+            }),
+            path: PathBuf::from(path),
+            fsync: settings.fsync,
+            chain: settings.chain,
+            rotate_bytes: settings.rotate_bytes,
+            rotate_daily: settings.rotate_daily,
         })
+    }
+
+    /// Rename the full file with the time and start a new one (the chain goes on).
+    fn rotate(&self, inner: &mut Inner) -> std::io::Result<()> {
+        // `20261206T080102Z`: the time of the rotation, to the second.
+        let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let stamp: String = now
+            .to_string()
+            .chars()
+            .filter(|c| *c != '-' && *c != ':')
+            .collect();
+        let mut to = PathBuf::from(format!("{}.{stamp}", self.path.display()));
+        let mut n = 1;
+        while to.exists() {
+            to = PathBuf::from(format!("{}.{stamp}.{n}", self.path.display()));
+            n += 1;
+        }
+        std::fs::rename(&self.path, &to)?;
+        inner.file = open_append(&self.path)?;
+        inner.size = 0;
+        Ok(())
+    }
+
+    fn write(&self, body: &[u8]) -> Result<(), AuditError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let today = self.rotate_daily.then(utc_day);
+        let new_day = matches!((today, inner.day), (Some(t), Some(d)) if t != d)
+            || (today.is_some() && inner.day.is_none() && inner.size > 0 && {
+                // After a restart: the file's last write was on another day.
+                inner
+                    .file
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .is_some_and(|d| (d.as_secs() as i64).div_euclid(86_400) != utc_day())
+            });
+        let too_big = self
+            .rotate_bytes
+            .is_some_and(|max| inner.size > 0 && inner.size + body.len() as u64 + 200 > max);
+        if new_day || too_big {
+            self.rotate(&mut inner)?;
+        }
+        let line = if self.chain {
+            audit_chain::seal(&mut inner.chain, body)
+        } else {
+            [body, b"\n"].concat()
+        };
+        // One write per line: O_APPEND keeps lines of concurrent writers whole.
+        inner.file.write_all(&line)?;
+        inner.file.flush()?;
+        if self.fsync {
+            inner.file.sync_data()?;
+        }
+        inner.size += line.len() as u64;
+        inner.day = today;
+        Ok(())
     }
 }
 
 impl AuditSink for FileSink {
     fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
-        self.write(&encode_line(event)?)
+        self.write(&serde_json::to_vec(event)?)
     }
 
     fn note(&self, note: &AuditNote) -> Result<(), AuditError> {
-        self.write(&encode_line(note)?)
-    }
-}
-
-impl FileSink {
-    fn write(&self, line: &[u8]) -> Result<(), AuditError> {
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        // One write per line: O_APPEND keeps lines of concurrent writers whole.
-        file.write_all(line)?;
-        file.flush()?;
-        if self.fsync {
-            file.sync_data()?;
-        }
-        Ok(())
+        self.write(&serde_json::to_vec(note)?)
     }
 }

@@ -142,7 +142,7 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
     let budgets = budget_store(&settings.limits)?;
     let breakers = breaker_store(&settings.limits)?;
     let audit = match &settings.audit.path {
-        Some(path) => Some(Arc::new(FileSink::open(path, settings.audit.fsync)?)),
+        Some(path) => Some(Arc::new(FileSink::with(path, &settings.audit)?)),
         None => None,
     };
     let mut builder = Engine::builder().config(config).check(Arc::new(guards));

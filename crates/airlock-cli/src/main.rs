@@ -66,6 +66,8 @@ enum Command {
     Doctor(cmd::doctor::Args),
     /// Run a scripted agent session against built-in tools and report every decision.
     Demo(cmd::demo::Args),
+    /// Read audit logs: verify their hash chain, or summarise them.
+    Audit(cmd::audit::Args),
 }
 
 /// A command line clap refused: its message, and for a server command written without `--`
@@ -117,6 +119,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => cmd::scan::run(args),
         Command::Pin(args) => cmd::pin::run(args),
         Command::Doctor(args) => cmd::doctor::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -54,6 +54,7 @@
 //! None yet: the core builds with the default features of its few dependencies.
 
 pub mod audit;
+pub mod audit_chain;
 pub mod breaker;
 pub mod budget;
 mod call;

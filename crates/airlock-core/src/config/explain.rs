@@ -903,6 +903,34 @@ impl Config {
                 s.audit.max_items
             ),
         );
+        add(
+            "audit.chain",
+            s.audit.chain.to_string(),
+            if s.audit.chain {
+                "records are sealed into a hash chain: airlock audit verify finds an edited, deleted, reordered or cut-off record".into()
+            } else {
+                "records are not chained: an edit to the file cannot be told afterwards".into()
+            },
+        );
+        add(
+            "audit.rotate_bytes",
+            s.audit
+                .rotate_bytes
+                .map_or_else(|| "(unset)".to_owned(), |b| b.to_string()),
+            match s.audit.rotate_bytes {
+                Some(b) => format!("past {b} bytes the file is renamed with the time and a new one started; the chain goes on"),
+                None => "the file is never rotated for size".into(),
+            },
+        );
+        add(
+            "audit.rotate_daily",
+            s.audit.rotate_daily.to_string(),
+            if s.audit.rotate_daily {
+                "a new file on the first record of each UTC day; the chain goes on".into()
+            } else {
+                "the file is not rotated by day".into()
+            },
+        );
         for e in &mut out {
             e.value = as_written(&e.value);
         }

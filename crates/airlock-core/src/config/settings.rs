@@ -943,6 +943,15 @@ pub struct AuditSettings {
     pub max_value_chars: usize,
     /// Most array items or object keys kept per level (1 – 10000).
     pub max_items: usize,
+    /// Seal every record into a hash chain (`seq`, `prev`, `hash`), so that `airlock audit
+    /// verify` finds an edited, deleted, reordered or cut-off record.
+    pub chain: bool,
+    /// Start a new file once this one is larger than this many bytes (the old one is renamed
+    /// with the time; the chain goes on in the new one). Unset: never for size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotate_bytes: Option<u64>,
+    /// Start a new file on the first record of each UTC day.
+    pub rotate_daily: bool,
 }
 
 impl Default for AuditSettings {
@@ -953,6 +962,9 @@ impl Default for AuditSettings {
             redact_keys: Vec::new(),
             max_value_chars: 256,
             max_items: 32,
+            chain: true,
+            rotate_bytes: None,
+            rotate_daily: false,
         }
     }
 }

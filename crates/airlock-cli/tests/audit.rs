@@ -1,0 +1,158 @@
+//! `airlock audit verify` and `stats` on audit files the airlock wrote (the demo's calls):
+//! intact, then with one byte edited, a line deleted, lines swapped and the file cut off; a
+//! rotated log verified across its files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
+
+use std::path::Path;
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+fn airlock() -> Command {
+    let mut c = Command::cargo_bin("airlock").unwrap();
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AIRLOCK_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn verify(files: &[&Path]) -> (i32, String) {
+    let out = airlock()
+        .args(["audit", "verify"])
+        .args(files)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+/// An audit file written by `airlock demo`: 14 sealed records.
+fn demo_log(dir: &Path) -> std::path::PathBuf {
+    let audit = dir.join("audit.jsonl");
+    let out = airlock()
+        .args(["demo", "--audit", audit.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    audit
+}
+
+#[test]
+fn verify_names_the_first_broken_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = demo_log(dir.path());
+    let (code, out) = verify(&[&audit]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("✓ 14 record(s)"), "{out}");
+    let bytes = std::fs::read(&audit).unwrap();
+    let lines: Vec<&[u8]> = bytes.split_inclusive(|b| *b == b'\n').collect();
+    let tampered = dir.path().join("tampered.jsonl");
+    let check = |bytes: Vec<u8>, line: usize, words: &str| {
+        std::fs::write(&tampered, bytes).unwrap();
+        let (code, out) = verify(&[&tampered]);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains(&format!("tampered.jsonl:{line} "))
+                || out.contains(&format!("tampered.jsonl:{line}:")),
+            "line {line}: {out}"
+        );
+        assert!(out.contains(words), "{words}: {out}");
+    };
+    // One byte of record 5 edited (a digit of its duration).
+    let mut edited = bytes.clone();
+    let start: usize = lines[..4].iter().map(|l| l.len()).sum();
+    let at = start
+        + lines[4]
+            .windows(14)
+            .position(|w| w == b"\"duration_us\":")
+            .unwrap()
+        + 14;
+    edited[at] = if edited[at] == b'9' { b'8' } else { b'9' };
+    check(edited, 5, "edited");
+    // Record 3 deleted.
+    let deleted: Vec<u8> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .flat_map(|(_, l)| l.to_vec())
+        .collect();
+    check(deleted, 3, "deleted");
+    // Records 6 and 7 swapped.
+    let mut swapped: Vec<&[u8]> = lines.clone();
+    swapped.swap(5, 6);
+    check(swapped.concat(), 6, "deleted");
+    // Cut off in the middle of the last record.
+    check(bytes[..bytes.len() - 30].to_vec(), 14, "cut off");
+}
+
+#[test]
+fn a_rotated_log_verifies_across_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let config = dir.path().join("airlock.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[audit]\npath = {:?}\nrotate_bytes = 2000\n",
+            audit.display().to_string()
+        ),
+    )
+    .unwrap();
+    // Calls through `airlock check`, each appending to the log.
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tools.json");
+    for i in 0..12 {
+        let out = airlock()
+            .args(["check", "--config", config.to_str().unwrap(), "--tools"])
+            .arg(&tools)
+            .args(["--tool", "read_file", "--args"])
+            .arg(format!("{{\"path\": \"notes-{i}.txt\"}}"))
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_some(), "{out:?}");
+    }
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("audit.jsonl.")
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "the log rotated");
+    files.push(audit.clone());
+    let refs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let (code, out) = verify(&refs);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("✓ 12 record(s)"), "{out}");
+    // The current file alone continues a chain: refused, unless --partial.
+    let (code, out) = verify(&[&audit]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("does not start here"), "{out}");
+    let out = airlock()
+        .args(["audit", "verify", "--partial"])
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // And stats counts every call.
+    let out = airlock()
+        .args(["audit", "stats"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("calls: 12\n"), "{text}");
+    assert!(text.contains("read_file: 12"), "{text}");
+}
