@@ -53,6 +53,31 @@ fn valid() -> Value {
     json!({"to": "DE89370400440532013000", "amount": 500, "currency": "EUR"})
 }
 
+/// Seals each record as the audit file does, into a buffer that is cleared (no disk).
+#[derive(Default)]
+struct ChainedSink(std::sync::Mutex<(airlock_core::audit_chain::Chain, Vec<u8>)>);
+
+impl airlock_core::AuditSink for ChainedSink {
+    fn record(
+        &self,
+        event: &airlock_core::AuditEvent,
+    ) -> Result<(), airlock_core::audit::AuditError> {
+        let body = serde_json::to_vec(event)?;
+        let mut g = self.0.lock().unwrap();
+        let (chain, out) = &mut *g;
+        out.clear();
+        out.extend(airlock_core::audit_chain::seal(chain, &body));
+        Ok(())
+    }
+
+    fn note(
+        &self,
+        _note: &airlock_core::audit::AuditNote,
+    ) -> Result<(), airlock_core::audit::AuditError> {
+        Ok(())
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let def = Arc::new(transfer());
     let caller = CallerContext::default().agent("bench").session("s1");
@@ -80,6 +105,14 @@ fn bench(c: &mut Criterion) {
         .config(core_only())
         .tools([transfer()])
         .audit(Arc::new(JsonlSink::new(std::io::sink())))
+        .build()
+        .unwrap();
+    // The same records sealed into a hash chain (what the audit file writes): encoding plus one
+    // SHA-256 per record.
+    let chained = Engine::builder()
+        .config(core_only())
+        .tools([transfer()])
+        .audit(Arc::new(ChainedSink::default()))
         .build()
         .unwrap();
     let validator = jsonschema::validator_for(&def.input_schema).unwrap();
@@ -148,6 +181,12 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let call = Call::new("transfer", black_box(&args).clone()).caller(caller.clone());
             audited.check(call)
+        })
+    });
+    g.bench_function("valid_call_audited_chained", |b| {
+        b.iter(|| {
+            let call = Call::new("transfer", black_box(&args).clone()).caller(caller.clone());
+            chained.check(call)
         })
     });
     g.bench_function("ghost_refusal_with_hints", |b| {
