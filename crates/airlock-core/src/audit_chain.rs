@@ -42,9 +42,11 @@ impl Default for Chain {
 }
 
 fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        out.push_str(&format!("{b:02x}"));
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
     }
     out
 }
@@ -59,11 +61,15 @@ pub fn seal(chain: &mut Chain, body: &[u8]) -> Vec<u8> {
     let mut line = Vec::with_capacity(body.len() + 180);
     line.extend_from_slice(open);
     line.extend_from_slice(sep);
-    line.extend_from_slice(format!("\"seq\":{seq},\"prev\":\"{}\"", chain.last).as_bytes());
-    let mut hashed = line.clone();
-    hashed.push(b'}');
-    let hash = hex(&Sha256::digest(&hashed));
-    line.extend_from_slice(format!(",\"hash\":\"{hash}\"}}\n").as_bytes());
+    line.extend_from_slice(b"\"seq\":");
+    line.extend_from_slice(seq.to_string().as_bytes());
+    line.extend_from_slice(b",\"prev\":\"");
+    line.extend_from_slice(chain.last.as_bytes());
+    line.push(b'"');
+    let hash = hex(&Sha256::new().chain_update(&line).chain_update(b"}").finalize());
+    line.extend_from_slice(b",\"hash\":\"");
+    line.extend_from_slice(hash.as_bytes());
+    line.extend_from_slice(b"\"}\n");
     chain.seq = seq;
     chain.last = hash;
     line
