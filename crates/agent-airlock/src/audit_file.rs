@@ -29,6 +29,8 @@ pub struct FileSink {
     chain: bool,
     rotate_bytes: Option<u64>,
     rotate_daily: bool,
+    /// Every this many records, a checkpoint signed with this key.
+    checkpoints: Option<(u64, ed25519_dalek::SigningKey)>,
 }
 
 #[derive(Debug)]
@@ -57,6 +59,40 @@ fn resume(file: &mut File, size: u64) -> std::io::Result<Option<Chain>> {
     let mut tail = Vec::new();
     f.read_to_end(&mut tail)?;
     Ok(audit_chain::resume(&tail))
+}
+
+/// The signing key `settings` name (a file or an environment variable, hex of the 32-byte seed).
+fn signing_key(settings: &AuditSettings) -> Result<ed25519_dalek::SigningKey, crate::Error> {
+    let bad = |key: &str, message: String| crate::Error::SigningKey {
+        key: key.to_owned(),
+        message,
+    };
+    let (key, text) = match (&settings.signing_key_file, &settings.signing_key_env) {
+        (Some(file), _) => (
+            "audit.signing_key_file",
+            std::fs::read_to_string(file)
+                .map_err(|e| bad("audit.signing_key_file", format!("{file}: {e}")))?,
+        ),
+        (None, Some(var)) => (
+            "audit.signing_key_env",
+            std::env::var(var).map_err(|_| {
+                bad(
+                    "audit.signing_key_env",
+                    format!("the variable {var} is not set"),
+                )
+            })?,
+        ),
+        (None, None) => {
+            return Err(bad(
+                "audit.checkpoint_every",
+                "checkpoints need a signing key: set audit.signing_key_file or audit.signing_key_env"
+                    .to_owned(),
+            ));
+        }
+    };
+    let seed = audit_chain::key_bytes(&text)
+        .ok_or_else(|| bad(key, "not an Ed25519 key: 64 hex digits expected".to_owned()))?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
 }
 
 fn utc_day() -> i64 {
@@ -88,7 +124,12 @@ impl FileSink {
         } else {
             Chain::default()
         };
+        let checkpoints = match settings.checkpoint_every {
+            None => None,
+            Some(n) => Some((n.max(1), signing_key(settings)?)),
+        };
         Ok(FileSink {
+            checkpoints,
             inner: Mutex::new(Inner {
                 file,
                 chain,
@@ -145,11 +186,20 @@ impl FileSink {
         if new_day || too_big {
             self.rotate(&mut inner)?;
         }
-        let line = if self.chain {
+        let mut line = if self.chain {
             audit_chain::seal(&mut inner.chain, body)
         } else {
             [body, b"\n"].concat()
         };
+        if let Some((every, key)) = &self.checkpoints
+            && self.chain
+            && inner.chain.seq % every == 0
+        {
+            // Written with the record it follows: one write, so a checkpoint is never cut off
+            // from what it signs.
+            let cp = audit_chain::checkpoint(&inner.chain, key, jiff::Timestamp::now());
+            line.extend(audit_chain::seal(&mut inner.chain, &cp));
+        }
         // One write per line: O_APPEND keeps lines of concurrent writers whole.
         inner.file.write_all(&line)?;
         inner.file.flush()?;

@@ -104,6 +104,17 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The audit log's signing key (`audit.signing_key_file`, `audit.signing_key_env`) cannot be
+    /// read, or checkpoints are asked for without one.
+    #[error(
+        "invalid configuration: {key}: {message}\nhint: make a key with `airlock audit keygen --out FILE` and set audit.signing_key_file = FILE"
+    )]
+    SigningKey {
+        /// The key path.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
     /// `[limits]` names a store that cannot be used.
     #[error("invalid configuration: limits.backend: {0}")]
     Limits(String),

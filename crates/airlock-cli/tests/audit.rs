@@ -156,3 +156,95 @@ fn a_rotated_log_verifies_across_its_files() {
     assert!(text.starts_with("calls: 12\n"), "{text}");
     assert!(text.contains("read_file: 12"), "{text}");
 }
+
+/// Signed checkpoints: with the public key, a rewrite of the whole chain (every hash
+/// recomputed, which the chain alone cannot tell) is caught.
+#[test]
+fn signed_checkpoints_catch_a_rewritten_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("audit.key");
+    let out = airlock()
+        .args(["audit", "keygen", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(public.len(), 64, "{public}");
+    // A second keygen never overwrites a key.
+    let again = airlock()
+        .args(["audit", "keygen", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let audit = dir.path().join("audit.jsonl");
+    let config = dir.path().join("airlock.toml");
+    std::fs::write(
+        &config,
+        "[audit]\npath = \"audit.jsonl\"\ncheckpoint_every = 3\nsigning_key_file = \"audit.key\"\n",
+    )
+    .unwrap();
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tools.json");
+    for i in 0..7 {
+        let out = airlock()
+            .args(["check", "--config", config.to_str().unwrap(), "--tools"])
+            .arg(&tools)
+            .args(["--tool", "read_file", "--args"])
+            .arg(format!("{{\"path\": \"notes-{i}.txt\"}}"))
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_some(), "{out:?}");
+    }
+    let signed = |file: &Path| {
+        let out = airlock()
+            .args(["audit", "verify", "--public-key", &public])
+            .arg(file)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+        )
+    };
+    let (code, text) = signed(&audit);
+    assert_eq!(code, 0, "{text}");
+    // 7 calls and a checkpoint whenever the chain reaches a multiple of 3 (checkpoints count):
+    // records 4, 7 and 10 are checkpoints, the last signing record 9.
+    assert!(text.starts_with("✓ 10 record(s)"), "{text}");
+    assert!(text.contains("signed up to record 9"), "{text}");
+    // Rewrite everything: record 2 changed, checkpoints dropped, the chain sealed anew.
+    let bytes = std::fs::read_to_string(&audit).unwrap();
+    let mut chain = airlock_core::audit_chain::Chain::default();
+    let mut forged = Vec::new();
+    for line in bytes.lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["event"] == "checkpoint" {
+            continue;
+        }
+        let o = v.as_object_mut().unwrap();
+        for k in ["seq", "prev", "hash"] {
+            o.remove(k);
+        }
+        if o["arguments"]["path"] == "notes-1.txt" {
+            o.insert("decision".into(), "refused".into());
+        }
+        forged.extend(airlock_core::audit_chain::seal(
+            &mut chain,
+            &serde_json::to_vec(&v).unwrap(),
+        ));
+    }
+    std::fs::write(&audit, forged).unwrap();
+    // The chain alone cannot tell; the key can.
+    assert_eq!(verify(&[&audit]).0, 0);
+    let (code, text) = signed(&audit);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("no checkpoint is signed by this key"),
+        "{text}"
+    );
+}

@@ -14,9 +14,11 @@
 //! The first record of a chain has `seq` 1 and `prev` 64 zeros; a rotated file's first record
 //! continues from the last of the file before it.
 //!
-//! Not covered: a rewrite of the whole file from some record on, with the hashes recomputed,
-//! is itself a valid chain. Only signed checkpoints (a key the writer of the log does not
-//! hold) would catch it; they are not built yet.
+//! A rewrite of the whole file from some record on, with the hashes recomputed, is itself a
+//! valid chain. Signed checkpoints catch it: every N records the writer seals a `checkpoint`
+//! record signing the chain's head with an Ed25519 key ([`checkpoint`]); verified against the
+//! public key given to the verifier (never the one in the file), a rewrite needs that key.
+//! Records after the last checkpoint are covered by the chain only.
 
 use sha2::{Digest, Sha256};
 
@@ -66,7 +68,10 @@ pub fn seal(chain: &mut Chain, body: &[u8]) -> Vec<u8> {
     line.extend_from_slice(b",\"prev\":\"");
     line.extend_from_slice(chain.last.as_bytes());
     line.push(b'"');
-    let hash = hex(&Sha256::new().chain_update(&line).chain_update(b"}").finalize());
+    let hash = hex(&Sha256::new()
+        .chain_update(&line)
+        .chain_update(b"}")
+        .finalize());
     line.extend_from_slice(b",\"hash\":\"");
     line.extend_from_slice(hash.as_bytes());
     line.extend_from_slice(b"\"}\n");
@@ -87,6 +92,57 @@ pub fn resume(file: &[u8]) -> Option<Chain> {
         seq: v.get("seq")?.as_u64()?,
         last: v.get("hash")?.as_str()?.to_owned(),
     })
+}
+
+/// What a checkpoint signs: the chain's head at record `upto`.
+fn checkpoint_message(upto: u64, head: &str) -> Vec<u8> {
+    format!("airlock-audit-checkpoint\n{upto}\n{head}").into_bytes()
+}
+
+/// A checkpoint record's body (to [`seal`] as the next record): the chain's head so far,
+/// signed with `key`.
+pub fn checkpoint(chain: &Chain, key: &ed25519_dalek::SigningKey, ts: jiff::Timestamp) -> Vec<u8> {
+    use ed25519_dalek::Signer;
+    let sig = key.sign(&checkpoint_message(chain.seq, &chain.last));
+    serde_json::to_vec(&serde_json::json!({
+        "ts": ts,
+        "event": "checkpoint",
+        "upto": chain.seq,
+        "head": chain.last,
+        "key": hex(key.verifying_key().as_bytes()),
+        "sig": hex(&sig.to_bytes()),
+    }))
+    .unwrap_or_default()
+}
+
+/// A 32-byte key in hex (a signing key's seed, or a public key).
+pub fn key_bytes(text: &str) -> Option<[u8; 32]> {
+    let t = text.trim();
+    if t.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(t.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The public key of a signing key, in hex (what `airlock audit verify --public-key` takes).
+pub fn public_hex(key: &ed25519_dalek::SigningKey) -> String {
+    hex(key.verifying_key().as_bytes())
+}
+
+fn sig_bytes(text: &str) -> Option<[u8; 64]> {
+    let t = text.trim();
+    if t.len() != 128 {
+        return None;
+    }
+    let mut out = [0u8; 64];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(t.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// The first place a chain breaks.
@@ -121,6 +177,12 @@ pub struct Verifier {
     /// Accept a first record that continues a chain from a file not given (a rotated log's
     /// later files on their own).
     pub partial: bool,
+    /// The public key checkpoints must be signed with; `None`: checkpoints are not checked.
+    pub key: Option<ed25519_dalek::VerifyingKey>,
+    /// The last record a checkpoint signed by `key` covers.
+    pub signed_upto: Option<u64>,
+    /// Checkpoints seen.
+    pub checkpoints: u64,
 }
 
 impl Verifier {
@@ -237,12 +299,61 @@ impl Verifier {
                 }
                 Some(_) => {}
             }
+            if v.get("event").and_then(serde_json::Value::as_str) == Some("checkpoint") {
+                self.checkpoint(&v, seq)
+                    .map_err(|why| broken(n, Some(seq), why))?;
+            }
             self.chain = Some(Chain {
                 seq,
                 last: hash.to_owned(),
             });
             self.records += 1;
         }
+        Ok(())
+    }
+}
+
+impl Verifier {
+    /// A checkpoint record (`seq`): it must name the record before it and its hash, and with a
+    /// key given, carry that key's signature over them.
+    fn checkpoint(&mut self, v: &serde_json::Value, seq: u64) -> Result<(), String> {
+        self.checkpoints += 1;
+        let upto = v.get("upto").and_then(serde_json::Value::as_u64);
+        let head = v.get("head").and_then(serde_json::Value::as_str);
+        let (Some(upto), Some(head)) = (upto, head) else {
+            return Err("a checkpoint without upto or head".to_owned());
+        };
+        if let Some(c) = &self.chain
+            && (upto != c.seq || head != c.last || upto + 1 != seq)
+        {
+            return Err("a checkpoint that does not sign the record before it".to_owned());
+        }
+        let Some(key) = &self.key else {
+            return Ok(());
+        };
+        let signed_by = v
+            .get("key")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        if signed_by != hex(key.as_bytes()) {
+            return Err(
+                "a checkpoint signed with another key: the log was rewritten, or the key is not this log's"
+                    .to_owned(),
+            );
+        }
+        let sig = v
+            .get("sig")
+            .and_then(serde_json::Value::as_str)
+            .and_then(sig_bytes)
+            .ok_or("a checkpoint without a readable signature")?;
+        key.verify_strict(
+            &checkpoint_message(upto, head),
+            &ed25519_dalek::Signature::from_bytes(&sig),
+        )
+        .map_err(|_| {
+            "a checkpoint whose signature does not verify: the log was rewritten".to_owned()
+        })?;
+        self.signed_upto = Some(upto);
         Ok(())
     }
 }

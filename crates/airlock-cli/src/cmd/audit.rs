@@ -13,7 +13,7 @@ use crate::Outcome;
 /// `airlock audit` subcommands.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Example:\n  airlock audit verify airlock-audit.jsonl.20261205T000000Z airlock-audit.jsonl\n  airlock audit stats airlock-audit.jsonl"
+    after_help = "Example:\n  airlock audit verify airlock-audit.jsonl.20261205T000000Z airlock-audit.jsonl\n  airlock audit keygen --out /etc/airlock/audit.key   # then [audit] signing_key_file, checkpoint_every\n  airlock audit verify --public-key 3f1c…e9 airlock-audit.jsonl\n  airlock audit stats airlock-audit.jsonl"
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -26,6 +26,15 @@ enum Command {
     Verify(Verify),
     /// Summarise audit files: calls, decisions, refusals by code, top tools and callers.
     Stats(Stats),
+    /// Make an Ed25519 key for signed checkpoints: the key to a file, its public half to stdout.
+    Keygen(Keygen),
+}
+
+#[derive(clap::Args, Debug)]
+struct Keygen {
+    /// Where to write the signing key (hex; created readable by its owner only).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -36,6 +45,10 @@ struct Verify {
     /// The first file continues a chain whose earlier files are not given.
     #[arg(long)]
     partial: bool,
+    /// Check the signed checkpoints against this public key (hex, or a file holding it): a
+    /// rewrite of the whole chain is then caught too.
+    #[arg(long, value_name = "HEX|FILE")]
+    public_key: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -52,7 +65,49 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     match args.command {
         Command::Verify(v) => verify(v),
         Command::Stats(s) => stats(s),
+        Command::Keygen(k) => keygen(k),
     }
+}
+
+fn keygen(args: Keygen) -> anyhow::Result<Outcome> {
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    options
+        .open(&args.out)
+        .and_then(|mut f| f.write_all(format!("{hex}\n").as_bytes()))
+        .with_context(|| {
+            format!(
+                "cannot create {} (it must not exist yet)",
+                args.out.display()
+            )
+        })?;
+    println!("{}", airlock_core::audit_chain::public_hex(&key));
+    Ok(Outcome::Ok)
+}
+
+/// A public key given as hex, or as a file holding it.
+fn public_key(text: &str) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
+    let hex = match airlock_core::audit_chain::key_bytes(text) {
+        Some(_) => text.to_owned(),
+        None => std::fs::read_to_string(text).with_context(|| {
+            format!("--public-key {text}: neither 64 hex digits nor a readable file")
+        })?,
+    };
+    let bytes = airlock_core::audit_chain::key_bytes(&hex).ok_or_else(|| {
+        anyhow::anyhow!("--public-key: not an Ed25519 public key (64 hex digits)")
+    })?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+        .map_err(|e| anyhow::anyhow!("--public-key: not an Ed25519 public key ({e})"))
 }
 
 fn read(file: &PathBuf) -> anyhow::Result<Vec<u8>> {
@@ -62,6 +117,7 @@ fn read(file: &PathBuf) -> anyhow::Result<Vec<u8>> {
 fn verify(args: Verify) -> anyhow::Result<Outcome> {
     let mut v = Verifier::new();
     v.partial = args.partial;
+    v.key = args.public_key.as_deref().map(public_key).transpose()?;
     for file in &args.files {
         let bytes = read(file)?;
         if let Err(broken) = v.file(&file.display().to_string(), &bytes) {
@@ -70,16 +126,48 @@ fn verify(args: Verify) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Refused);
         }
     }
-    match v.chain() {
-        Some(c) => println!(
-            "✓ {} record(s) in {} file(s), chain intact up to record {} (hash {})",
+    let Some(c) = v.chain() else {
+        println!("✓ no records");
+        return Ok(Outcome::Ok);
+    };
+    let files = args.files.len();
+    if v.key.is_some() {
+        let Some(upto) = v.signed_upto else {
+            println!(
+                "✗ {} record(s) in {files} file(s) chain together, but no checkpoint is signed by this key: the log may have been rewritten whole",
+                v.records
+            );
+            return Ok(Outcome::Refused);
+        };
+        println!(
+            "✓ {} record(s) in {files} file(s), chain intact up to record {} (hash {}), signed up to record {upto}{}",
             v.records,
-            args.files.len(),
             c.seq,
-            &c.last[..16]
-        ),
-        None => println!("✓ no records"),
+            &c.last[..16],
+            match c.seq - upto {
+                0 | 1 => String::new(),
+                n => format!(
+                    "; the last {} record(s) are covered by the chain only",
+                    n - 1
+                ),
+            }
+        );
+        return Ok(Outcome::Ok);
     }
+    println!(
+        "✓ {} record(s) in {files} file(s), chain intact up to record {} (hash {}){}",
+        v.records,
+        c.seq,
+        &c.last[..16],
+        if v.checkpoints > 0 {
+            format!(
+                "; {} signed checkpoint(s) not checked (give --public-key)",
+                v.checkpoints
+            )
+        } else {
+            String::new()
+        }
+    );
     Ok(Outcome::Ok)
 }
 

@@ -918,7 +918,9 @@ impl Config {
                 .rotate_bytes
                 .map_or_else(|| "(unset)".to_owned(), |b| b.to_string()),
             match s.audit.rotate_bytes {
-                Some(b) => format!("past {b} bytes the file is renamed with the time and a new one started; the chain goes on"),
+                Some(b) => format!(
+                    "past {b} bytes the file is renamed with the time and a new one started; the chain goes on"
+                ),
                 None => "the file is never rotated for size".into(),
             },
         );

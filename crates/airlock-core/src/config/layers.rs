@@ -294,6 +294,7 @@ impl ConfigBuilder {
 /// The keys whose values name files on this machine.
 const FILE_PATHS: &[&[&str]] = &[
     &["audit", "path"],
+    &["audit", "signing_key_file"],
     &["pinning", "file"],
     &["gateway", "jwt", "jwks_file"],
     &["gateway", "jwt", "public_key_file"],

@@ -952,6 +952,18 @@ pub struct AuditSettings {
     pub rotate_bytes: Option<u64>,
     /// Start a new file on the first record of each UTC day.
     pub rotate_daily: bool,
+    /// Write a checkpoint signed with the Ed25519 key every this many records (needs
+    /// `signing_key_file` or `signing_key_env`): `airlock audit verify --public-key` then also
+    /// catches a rewrite of the whole chain. Unset: no checkpoints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every: Option<u64>,
+    /// A file holding the Ed25519 signing key (its 32-byte seed in hex), e.g. from
+    /// `airlock audit keygen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key_file: Option<String>,
+    /// An environment variable holding the signing key (hex), instead of a file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key_env: Option<String>,
 }
 
 impl Default for AuditSettings {
@@ -965,6 +977,9 @@ impl Default for AuditSettings {
             chain: true,
             rotate_bytes: None,
             rotate_daily: false,
+            checkpoint_every: None,
+            signing_key_file: None,
+            signing_key_env: None,
         }
     }
 }
