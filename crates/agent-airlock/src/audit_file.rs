@@ -193,7 +193,7 @@ impl FileSink {
         };
         if let Some((every, key)) = &self.checkpoints
             && self.chain
-            && inner.chain.seq % every == 0
+            && inner.chain.seq.is_multiple_of(*every)
         {
             // Written with the record it follows: one write, so a checkpoint is never cut off
             // from what it signs.
