@@ -248,3 +248,60 @@ fn signed_checkpoints_catch_a_rewritten_chain() {
         "{text}"
     );
 }
+
+/// `audit tail`: the last records as summary lines; `--follow` prints records written later.
+#[test]
+fn tail_prints_the_last_records_and_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = demo_log(dir.path());
+    let out = airlock()
+        .args(["audit", "tail", "-n", "3"])
+        .arg(&audit)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(
+        text.lines().all(|l| l.contains("agent=demo-agent")),
+        "{text}"
+    );
+    // Follow: a record appended later shows up. Records are appended until the follower prints
+    // one (it may start after the first), and it is killed in any case: the test cannot hang.
+    let mut follower = airlock()
+        .args(["audit", "tail", "-n", "0", "--follow", "--json"])
+        .arg(&audit)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = tx.send(line);
+    });
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tools.json");
+    let mut line = None;
+    for _ in 0..20 {
+        let out = airlock()
+            .args(["check", "--audit", audit.to_str().unwrap(), "--tools"])
+            .arg(&tools)
+            .args([
+                "--tool",
+                "read_file",
+                "--args",
+                "{\"path\": \"followed.txt\"}",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_some());
+        if let Ok(l) = rx.recv_timeout(std::time::Duration::from_secs(1)) {
+            line = Some(l);
+            break;
+        }
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let line = line.expect("the follower printed an appended record");
+    assert!(line.contains("followed.txt"), "{line}");
+}

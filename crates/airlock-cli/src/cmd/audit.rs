@@ -28,6 +28,25 @@ enum Command {
     Stats(Stats),
     /// Make an Ed25519 key for signed checkpoints: the key to a file, its public half to stdout.
     Keygen(Keygen),
+    /// Print an audit log's last records, one line each, and with --follow the new ones as
+    /// they are written (across rotation).
+    Tail(Tail),
+}
+
+#[derive(clap::Args, Debug)]
+struct Tail {
+    /// The audit file (`audit.path`).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// How many of the last records to print first.
+    #[arg(short = 'n', long, default_value_t = 10, value_name = "N")]
+    lines: usize,
+    /// Keep printing records as they are written, until interrupted.
+    #[arg(short, long)]
+    follow: bool,
+    /// Print the records as they are (JSON) instead of one summary line each.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -66,6 +85,104 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         Command::Verify(v) => verify(v),
         Command::Stats(s) => stats(s),
         Command::Keygen(k) => keygen(k),
+        Command::Tail(t) => tail(t),
+    }
+}
+
+/// One record as a line a person scans: time, decision or event, tool, code, caller.
+fn summary(line: &str) -> String {
+    let Ok(v) = serde_json::from_str::<Value>(line) else {
+        return format!("(unreadable) {line}");
+    };
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
+    let what = match v.get("event").and_then(Value::as_str) {
+        Some(e) => e.to_owned(),
+        None => s("decision").to_owned(),
+    };
+    let who = v
+        .pointer("/caller/agent")
+        .or_else(|| v.pointer("/caller/session"))
+        .and_then(Value::as_str)
+        .unwrap_or("-");
+    let detail = match what.as_str() {
+        "breaker" => format!("{} {} -> {}", s("breaker"), s("from"), s("to")),
+        "checkpoint" => format!("signs up to record {}", v["upto"]),
+        _ => s("code").to_owned(),
+    };
+    let mut out = format!("{} {what:<20} {:<24} {detail}", s("ts"), s("tool"));
+    if what != "breaker" && what != "checkpoint" {
+        out.push_str(&format!("  agent={who}"));
+    }
+    out.trim_end().to_owned()
+}
+
+fn tail(args: Tail) -> anyhow::Result<Outcome> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let show = |line: &str| {
+        let text = if args.json {
+            line.to_owned()
+        } else {
+            summary(line)
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}").and_then(|()| out.flush())
+    };
+    let bytes = read(&args.file)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    for line in &lines[lines.len().saturating_sub(args.lines)..] {
+        show(line)?;
+    }
+    if !args.follow {
+        return Ok(Outcome::Ok);
+    }
+    // Follow: read what is appended; when the file is replaced (rotation), start at the new one.
+    let mut pos = bytes.len() as u64;
+    let mut ino = inode(&args.file);
+    let mut pending = String::new();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let now = inode(&args.file);
+        if now != ino {
+            ino = now;
+            pos = 0;
+            pending.clear();
+        }
+        let Ok(mut f) = std::fs::File::open(&args.file) else {
+            continue;
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if len < pos {
+            // Truncated: start over.
+            pos = 0;
+        }
+        if len == pos {
+            continue;
+        }
+        f.seek(SeekFrom::Start(pos))?;
+        let mut chunk = String::new();
+        f.read_to_string(&mut chunk)?;
+        pos += chunk.len() as u64;
+        pending.push_str(&chunk);
+        while let Some(end) = pending.find('\n') {
+            let line: String = pending.drain(..=end).collect();
+            if !line.trim().is_empty() {
+                show(line.trim_end())?;
+            }
+        }
+    }
+}
+
+/// The file's identity (inode on Unix), to notice it was replaced.
+fn inode(path: &PathBuf) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| m.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(path).ok().map(|m| m.len())
     }
 }
 
