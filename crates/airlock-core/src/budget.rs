@@ -213,6 +213,29 @@ impl BudgetRule {
     }
 }
 
+/// How long a counter with no window is kept after its last charge, when it counts a session:
+/// a session idle this long is over (the engine's session state is pruned after a day too), and
+/// a gateway with many short sessions must not keep their counters for ever.
+pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// When counter of `rule` may be forgotten, charged at `now` in `window`: the window's end;
+/// without a window, a day after the last charge for a session's counter, never otherwise.
+pub fn expiry(
+    rule: &BudgetRule,
+    now: Timestamp,
+    window: Option<(Timestamp, Timestamp)>,
+) -> Option<Timestamp> {
+    match (window, rule.per) {
+        (Some((_, end)), _) => Some(end),
+        (None, BudgetScope::Session) => now
+            .checked_add(jiff::SignedDuration::from_secs(
+                SESSION_IDLE.as_secs() as i64
+            ))
+            .ok(),
+        (None, _) => None,
+    }
+}
+
 /// The key of `rule`'s counter for one caller and window (length-prefixed parts: no caller id
 /// can be crafted to collide with another's).
 pub fn budget_key(
@@ -310,9 +333,13 @@ impl MemoryBudgetStore {
             let now = Timestamp::now();
             counters.retain(|_, (_, e)| e.is_none_or(|e| e > now));
         }
-        let (held, _) = counters
+        let (held, expiry) = counters
             .entry(key.to_owned())
             .or_insert((Spend::default(), expires));
+        // A later charge moves a sliding expiry on (a session's counter).
+        if expires > *expiry {
+            *expiry = expires;
+        }
         if let Some(caps) = caps {
             for ((name, add), (_, cap)) in spend.fields().iter().zip(caps.fields()) {
                 let now = held
@@ -455,6 +482,44 @@ mod tests {
         );
         assert_eq!(store.spent("k").unwrap().calls, 1);
         assert_eq!(store.spent("k").unwrap().tokens, 110);
+    }
+
+    #[test]
+    fn a_sessions_counter_without_a_window_expires_a_day_after_its_last_charge() {
+        let rule = |per| BudgetRule {
+            name: "b".into(),
+            per,
+            window: None,
+            tools: None,
+            patterns: Vec::new(),
+            caps: Caps {
+                calls: Some(1),
+                ..Caps::default()
+            },
+        };
+        let now: Timestamp = "2026-12-06T08:00:00Z".parse().unwrap();
+        assert_eq!(
+            expiry(&rule(BudgetScope::Session), now, None),
+            Some("2026-12-07T08:00:00Z".parse().unwrap())
+        );
+        // An agent's or a tenant's counter without a window is kept.
+        assert_eq!(expiry(&rule(BudgetScope::Agent), now, None), None);
+        // A window's counter goes with its window.
+        let end: Timestamp = "2026-12-06T09:00:00Z".parse().unwrap();
+        assert_eq!(
+            expiry(&rule(BudgetScope::Session), now, Some((now, end))),
+            Some(end)
+        );
+        // The memory store moves a sliding expiry on with each charge.
+        let store = MemoryBudgetStore::new();
+        let one = Spend {
+            calls: 1,
+            ..Spend::default()
+        };
+        store.charge("k", &one, Some(now)).unwrap();
+        store.charge("k", &one, Some(end)).unwrap();
+        let held = store.counters.lock().unwrap()["k"];
+        assert_eq!(held.1, Some(end));
     }
 
     #[test]

@@ -76,17 +76,18 @@ impl Check for Budget {
         for rule in rules {
             let window = rule.window.map(|w| w.around(call.at, &call.policy.tz));
             let key = budget_key(rule, call.caller, window.map(|(start, _)| start));
-            let over =
-                match self
-                    .store
-                    .try_charge(&key, &spend, &rule.caps, window.map(|(_, end)| end))
-                {
-                    Ok(over) => over,
-                    Err(e) => {
-                        refund(&charged);
-                        return Err(CheckError::new(format!("the budget store failed: {e}")));
-                    }
-                };
+            let over = match self.store.try_charge(
+                &key,
+                &spend,
+                &rule.caps,
+                crate::budget::expiry(rule, call.at, window),
+            ) {
+                Ok(over) => over,
+                Err(e) => {
+                    refund(&charged);
+                    return Err(CheckError::new(format!("the budget store failed: {e}")));
+                }
+            };
             let Some(measure) = over else {
                 charged.push(key);
                 continue;

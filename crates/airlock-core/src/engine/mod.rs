@@ -386,9 +386,9 @@ impl Engine {
         for rule in rules {
             let window = rule.window.map(|w| w.around(now, &policy.tz));
             let key = crate::budget::budget_key(rule, caller, window.map(|(s, _)| s));
-            if let Err(e) = self
-                .budget_store
-                .charge(&key, &spend, window.map(|(_, e)| e))
+            if let Err(e) =
+                self.budget_store
+                    .charge(&key, &spend, crate::budget::expiry(rule, now, window))
             {
                 tracing::error!(budget = %rule.name, "a result could not be charged: {e}");
             }
