@@ -768,3 +768,99 @@ fn the_gateway_retries_calls_safe_to_repeat() {
     assert_eq!(saw.matches("\"slow\"").count(), 1, "{saw}");
     assert!(saw.contains("notifications/cancelled"), "{saw}");
 }
+
+/// `airlock serve --metrics ADDR`: Prometheus text on a listener of its own, read back with a
+/// parser: calls by tool and decision, refusals by code, outcomes, latency histograms,
+/// sessions open; a tool name the server never listed does not become a series of its own.
+#[test]
+fn the_gateway_serves_prometheus_metrics() {
+    let metrics_port = airlock_testkit::free_port();
+    let server = airlock_testkit::test_server();
+    let (_gateway, url) = serve(
+        &[
+            "--metrics",
+            &format!("127.0.0.1:{metrics_port}"),
+            "--",
+            server.to_str().unwrap(),
+        ],
+        &[],
+    );
+    wait_for_port(metrics_port);
+    let mut c = HttpClient::connect(&url);
+    assert_eq!(
+        refusal_code(&c.call(1, "echo", json!({"text": "hi"}))),
+        None
+    );
+    assert_eq!(
+        refusal_code(&c.call(2, "add", json!({"a": "1", "b": 2}))),
+        Some("validation.type")
+    );
+    let r = c.call(3, "no-such-tool-7f3a", json!({}));
+    assert_eq!(refusal_code(&r), Some("tool_integrity.unknown_tool"), "{r}");
+    let text = c.rt.block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .unwrap_or_else(|e| panic!("{e}: {text}"));
+    let value = |metric: &str, labels: &[(&str, &str)]| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match &s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => *v,
+                _ => f64::NAN,
+            })
+            .unwrap_or_else(|| panic!("no {metric} {labels:?} in:\n{text}"))
+    };
+    assert_eq!(
+        value(
+            "airlock_calls_total",
+            &[("tool", "echo"), ("decision", "allowed")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "airlock_calls_total",
+            &[("tool", "add"), ("decision", "refused")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "airlock_calls_total",
+            &[("tool", "(unlisted)"), ("decision", "refused")]
+        ),
+        1.0
+    );
+    assert!(!text.contains("no-such-tool-7f3a"), "{text}");
+    assert_eq!(
+        value("airlock_refusals_total", &[("code", "validation.type")]),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "airlock_call_outcomes_total",
+            &[("tool", "echo"), ("outcome", "succeeded")]
+        ),
+        1.0
+    );
+    assert_eq!(value("airlock_sessions_open", &[]), 1.0);
+    let decided = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "airlock_decision_seconds")
+        .expect("the decision histogram");
+    let prometheus_parse::Value::Histogram(buckets) = &decided.value else {
+        panic!("not a histogram: {decided:?}")
+    };
+    assert_eq!(buckets.last().unwrap().count, 3.0, "{text}");
+}

@@ -39,6 +39,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod lifecycle;
 pub mod messages;
+pub mod metrics;
 mod process;
 pub mod protocol;
 pub mod roots;

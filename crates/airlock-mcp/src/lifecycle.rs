@@ -54,6 +54,8 @@ enum Roots {
 #[derive(Debug)]
 pub struct Lifecycle {
     engine: Arc<Engine>,
+    /// Counted for Prometheus (the gateway's `--metrics`).
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     roots: Roots,
     /// The tool list may have changed (`notifications/tools/list_changed`).
     stale: AtomicBool,
@@ -99,6 +101,8 @@ pub struct Ticket {
     version: Option<String>,
     deadline: Option<std::time::Duration>,
     retry: Option<RetryPlan>,
+    /// When it was handed to the door to forward (upstream latency).
+    forwarded: std::time::Instant,
 }
 
 /// How a call safe to repeat is retried: what is left of `[upstream.retry]` for it.
@@ -152,9 +156,44 @@ impl Lifecycle {
         };
         Lifecycle {
             engine,
+            metrics: None,
             roots,
             stale: AtomicBool::new(false),
         }
+    }
+
+    /// Count decisions, outcomes and latencies in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// What was decided, for the metrics: the tool label (listed tools only), the decision and
+    /// the refusal code.
+    fn count(&self, tool: &str, decision: &Decision, took: std::time::Duration) {
+        let Some(m) = &self.metrics else { return };
+        let listed = self.engine.catalog().get(tool).is_some();
+        let (what, code) = match decision {
+            Decision::Allowed(_) => ("allowed", None),
+            Decision::Refused(r) if r.honeypot.is_some() => ("honeypot", None),
+            Decision::Refused(r) => ("refused", Some(r.refusal.code.as_str())),
+        };
+        m.decided(listed.then_some(tool), what, code, took);
+    }
+
+    /// How an allowed call ended, for the metrics.
+    fn ended(&self, ticket: &Ticket, outcome: CallOutcome) {
+        let Some(m) = &self.metrics else { return };
+        let name = match outcome {
+            CallOutcome::Succeeded => "succeeded",
+            CallOutcome::ToolError => "tool_error",
+            CallOutcome::RpcError => "rpc_error",
+            CallOutcome::TimedOut => "timed_out",
+            CallOutcome::Unreachable => "unreachable",
+            _ => "unknown",
+        };
+        m.ended(&ticket.tool, name, Some(ticket.forwarded.elapsed()));
     }
 
     /// The engine.
@@ -232,7 +271,10 @@ impl Lifecycle {
             .cloned()
             .unwrap_or(Value::Null);
         let check = Call::new(name.clone(), Arguments::Json(arguments)).caller(caller.clone());
-        match self.decide(check).await {
+        let started = std::time::Instant::now();
+        let decision = self.decide(check).await;
+        self.count(&name, &decision, started.elapsed());
+        match decision {
             Decision::Refused(r) if r.honeypot.is_some() => {
                 let mut fake = r.honeypot.unwrap_or_default();
                 protocol::complete(&mut fake, version);
@@ -276,6 +318,7 @@ impl Lifecycle {
                         version: version.map(str::to_owned),
                         deadline,
                         retry,
+                        forwarded: std::time::Instant::now(),
                     },
                 }
             }
@@ -315,6 +358,7 @@ impl Lifecycle {
         self.engine
             .record_outcome(&ticket.caller, &ticket.tool, outcome);
         self.attempts_done(ticket, outcome);
+        self.ended(ticket, outcome);
         if self.engine.meters_results() {
             self.engine
                 .charge_result(&ticket.caller, &ticket.tool, answer);
@@ -342,6 +386,7 @@ impl Lifecycle {
     pub fn unreachable(&self, ticket: &Ticket) {
         self.engine
             .record_outcome(&ticket.caller, &ticket.tool, CallOutcome::Unreachable);
+        self.ended(ticket, CallOutcome::Unreachable);
     }
 
     /// An attempt of the call failed before any of its answer reached the client (`outcome`:
@@ -396,6 +441,7 @@ impl Lifecycle {
     /// deadline (after [`Lifecycle::attempt_failed`] said no more attempts).
     pub fn timeout_messages(&self, ticket: &Ticket) -> (Value, Value) {
         self.attempts_done(ticket, CallOutcome::TimedOut);
+        self.ended(ticket, CallOutcome::TimedOut);
         self.messages_for_timeout(ticket)
     }
 
@@ -407,6 +453,7 @@ impl Lifecycle {
         self.engine
             .record_outcome(&ticket.caller, &ticket.tool, CallOutcome::TimedOut);
         self.attempts_done(ticket, CallOutcome::TimedOut);
+        self.ended(ticket, CallOutcome::TimedOut);
         self.messages_for_timeout(ticket)
     }
 
@@ -465,6 +512,7 @@ impl Lifecycle {
             self.engine
                 .record_outcome(&ticket.caller, &ticket.tool, outcome);
             self.attempts_done(ticket, outcome);
+            self.ended(ticket, outcome);
             return line;
         }
         let Ok(mut answer) = serde_json::from_slice::<Value>(&line) else {

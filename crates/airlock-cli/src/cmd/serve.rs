@@ -21,6 +21,10 @@ pub struct Args {
     /// Address to listen on. Loopback by default; anything else is reachable by others.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     listen: String,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address of their own, e.g.
+    /// 127.0.0.1:9464. Off by default.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
     /// A Streamable-HTTP MCP server to guard (instead of a command).
     #[arg(long, value_name = "URL", conflicts_with = "command")]
     upstream: Option<String>,
@@ -80,6 +84,19 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
                 )
             })?;
         let addr = listener.local_addr()?;
+        if let Some(at) = &args.metrics {
+            let metrics = tokio::net::TcpListener::bind(at).await.with_context(|| {
+                format!("cannot listen on {at} for --metrics\nhint: is the port in use?")
+            })?;
+            let addr = metrics.local_addr()?;
+            let served = gateway.clone();
+            tokio::spawn(async move {
+                if let Err(e) = served.serve_metrics(metrics).await {
+                    tracing::error!("the metrics listener stopped: {e}");
+                }
+            });
+            eprintln!("airlock: Prometheus metrics on http://{addr}/metrics");
+        }
         eprintln!("airlock: serving MCP on http://{addr}/mcp, guarding {shown}");
         gateway
             .serve(listener, airlock_mcp::stop_signal())

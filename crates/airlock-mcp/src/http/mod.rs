@@ -73,6 +73,7 @@ pub enum Upstream {
 
 pub(crate) struct Inner {
     lifecycle: Arc<Lifecycle>,
+    metrics: Arc<crate::metrics::Metrics>,
     auth: Authenticator,
     settings: GatewaySettings,
     upstream: Upstream,
@@ -143,9 +144,11 @@ impl Gateway {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         Ok(Gateway {
             inner: Arc::new(Inner {
-                lifecycle: Arc::new(Lifecycle::new(engine)),
+                lifecycle: Arc::new(Lifecycle::new(engine).with_metrics(metrics.clone())),
+                metrics,
                 auth,
                 settings,
                 upstream,
@@ -172,6 +175,33 @@ impl Gateway {
     /// Sessions open now (own and shared).
     pub fn session_count(&self) -> usize {
         lock(&self.inner.sessions).len() + lock(&self.inner.shared).len()
+    }
+
+    /// The Prometheus route, `GET /metrics` (text exposition), for a listener of its own
+    /// (`airlock serve --metrics ADDR`): metrics stay off the MCP port.
+    pub fn metrics_router(&self) -> axum::Router {
+        let inner = self.inner.clone();
+        axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let inner = inner.clone();
+                async move {
+                    let sessions = lock(&inner.sessions).len() + lock(&inner.shared).len();
+                    (
+                        [(
+                            http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        inner.metrics.render(sessions),
+                    )
+                }
+            }),
+        )
+    }
+
+    /// Serve [`Gateway::metrics_router`] on `listener` (until the process ends).
+    pub async fn serve_metrics(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.metrics_router()).await
     }
 
     /// The gateway's routes: `/mcp` (POST, GET, DELETE) and `/healthz`.
