@@ -1746,7 +1746,10 @@ price_per_1k_tokens = 10.0
         let decide = |c: &CallerContext, tool: &str| {
             e.check(Call::new(tool, json!({"q": "x"})).caller(c.clone()))
         };
-        assert!(decide(&a, "search").is_allowed());
+        let first = decide(&a, "search");
+        assert!(first.is_allowed());
+        // Charged, not changed.
+        assert_eq!(first.to_json()["status"], "allowed", "{}", first.to_json());
         assert!(decide(&a, "search").is_allowed());
         let r = decide(&a, "search").refusal().cloned().unwrap();
         assert_eq!(r.code, DenyCode::BudgetExhausted);

@@ -66,7 +66,12 @@ impl Decision {
             Decision::Allowed(a) => {
                 let mut m = Map::new();
                 m.insert("success".into(), Value::Bool(true));
-                let status = if a.changes.is_empty() {
+                // What a budget charged is no change to the call.
+                let changed = a
+                    .changes
+                    .iter()
+                    .any(|c| !matches!(c, crate::pipeline::Change::Spent { .. }));
+                let status = if !changed {
                     "allowed"
                 } else {
                     "allowed_with_changes"
