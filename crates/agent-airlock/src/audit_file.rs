@@ -31,6 +31,22 @@ pub struct FileSink {
     rotate_daily: bool,
     /// Every this many records, a checkpoint signed with this key.
     checkpoints: Option<(u64, ed25519_dalek::SigningKey)>,
+    /// The pins of the definitions kept in the store already.
+    kept: Mutex<std::collections::HashSet<String>>,
+}
+
+/// The content-addressed store of tool definitions next to the audit file at `path`:
+/// `airlock-defs/<sha256 hex>.json` in the same directory, shared by its rotated files.
+pub fn definitions_dir(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("airlock-defs")
+}
+
+/// The file of the definition pinned `pin` (`sha256:<hex>`) in `dir`.
+pub fn definition_file(dir: &Path, pin: &str) -> PathBuf {
+    dir.join(format!("{}.json", pin.trim_start_matches("sha256:")))
 }
 
 #[derive(Debug)]
@@ -129,6 +145,7 @@ impl FileSink {
             Some(n) => Some((n.max(1), signing_key(settings)?)),
         };
         Ok(FileSink {
+            kept: Mutex::default(),
             checkpoints,
             inner: Mutex::new(Inner {
                 file,
@@ -219,5 +236,24 @@ impl AuditSink for FileSink {
 
     fn note(&self, note: &AuditNote) -> Result<(), AuditError> {
         self.write(&serde_json::to_vec(note)?)
+    }
+
+    fn definition(&self, def: &airlock_core::ToolDef) -> Result<(), AuditError> {
+        let pin = def.pin();
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.contains(pin) {
+            return Ok(());
+        }
+        let dir = definitions_dir(&self.path);
+        let file = definition_file(&dir, pin);
+        if !file.exists() {
+            std::fs::create_dir_all(&dir)?;
+            // Written whole under another name, then renamed: a reader never sees half of one.
+            let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+            std::fs::write(&tmp, serde_json::to_vec_pretty(def)?)?;
+            std::fs::rename(&tmp, &file)?;
+        }
+        kept.insert(pin.to_owned());
+        Ok(())
     }
 }

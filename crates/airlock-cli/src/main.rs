@@ -68,6 +68,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Read audit logs: verify their hash chain, or summarise them.
     Audit(cmd::audit::Args),
+    /// What a new configuration would have done to recorded calls: every change, call by call.
+    Replay(cmd::replay::Args),
 }
 
 /// A command line clap refused: its message, and for a server command written without `--`
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
         Command::Pin(args) => cmd::pin::run(args),
         Command::Doctor(args) => cmd::doctor::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Replay(args) => cmd::replay::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -921,3 +921,73 @@ backoff = "10ms"
     assert_eq!(notes[0]["tool"], "flaky");
     assert_eq!(notes[0]["outcomes"], json!(["timed_out", "succeeded"]));
 }
+
+/// Issue 16: a session recorded through `airlock run`, replayed under a policy that denies one
+/// of its tools, lists exactly those calls as changed (exit 1); under its own policy, none
+/// (exit 0). The definitions come from the store next to the log.
+#[test]
+fn replay_lists_exactly_the_calls_a_new_policy_would_decide_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let mut s = Session::start(&["--audit", audit.to_str().unwrap()], None, &[]);
+    let calls = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a"}}}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"add","arguments":{"a":1,"b":2}}}"#,
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"b","loud":true}}}"#,
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"add","arguments":{"a":3,"b":4}}}"#,
+    ];
+    for c in calls {
+        s.send(c);
+        s.recv();
+    }
+    let (_, _s) = s.close();
+    assert!(dir.path().join("airlock-defs").read_dir().unwrap().count() >= 2);
+    let replay = |config: &str| {
+        let path = dir.path().join("new.toml");
+        std::fs::write(&path, config).unwrap();
+        let out = Command::cargo_bin("airlock")
+            .unwrap()
+            .args(["replay", "--json", "--config"])
+            .arg(&path)
+            .arg(&audit)
+            .env_remove("AIRLOCK_CONFIG")
+            .output()
+            .unwrap();
+        let changes: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code().unwrap(), changes)
+    };
+    let (code, changes) = replay("[policy]\ndeny = [\"add\"]\n");
+    assert_eq!(code, 1, "{changes}");
+    let changed: Vec<(&str, &str, &str)> = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["tool"].as_str().unwrap(),
+                c["before"].as_str().unwrap(),
+                c["after"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            ("add", "allowed", "refused (tool_access.denied)"),
+            ("add", "allowed", "refused (tool_access.denied)"),
+        ]
+    );
+    // Under the configuration it was recorded with, nothing changes; the ghost argument is
+    // refused again.
+    let (code, changes) = replay("");
+    assert_eq!(code, 0, "{changes}");
+    assert_eq!(changes, json!([]));
+    // Undeclared arguments stripped instead: that call changes.
+    let (_, changes) = replay("[ghost_args]\nmode = \"strip_and_log\"\n");
+    assert_eq!(
+        changes[0]["before"], "refused (ghost_args.unknown)",
+        "{changes}"
+    );
+    assert_eq!(changes[0]["after"], "allowed (stripped loud)", "{changes}");
+}

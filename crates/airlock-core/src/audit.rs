@@ -111,6 +111,10 @@ pub struct AuditEvent {
     /// `spend` note when it comes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spend: Option<crate::budget::Spend>,
+    /// The pin (`sha256:…`) of the tool definition the call was checked against; the sink keeps
+    /// the definition by it ([`AuditSink::definition`]) for `airlock replay`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
 }
 
 /// A record that is not a call's decision: a circuit breaker changing state.
@@ -134,6 +138,14 @@ pub trait AuditSink: Send + Sync {
     /// Record a note (a breaker's change of state). An `Err` is logged: the event has
     /// happened already.
     fn note(&self, note: &AuditNote) -> Result<(), AuditError>;
+
+    /// Keep a tool definition by its pin (content-addressed), before the first record naming
+    /// it. The default keeps nothing: `airlock replay` then cannot re-decide those calls and
+    /// says so. An `Err` refuses the call, as for a record.
+    fn definition(&self, def: &crate::call::ToolDef) -> Result<(), AuditError> {
+        let _ = def;
+        Ok(())
+    }
 }
 
 /// An audit sink failed.
@@ -446,6 +458,7 @@ mod tests {
             duration_us: 3,
             honeypot: false,
             spend: None,
+            pin: None,
         };
         sink.record(&ev).unwrap();
         sink.record(&ev).unwrap();

@@ -139,6 +139,13 @@ impl AuditSink for Tee {
         self.0.record(event)
     }
 
+    fn definition(&self, def: &airlock_core::ToolDef) -> Result<(), AuditError> {
+        match &self.1 {
+            Some(f) => f.definition(def),
+            None => Ok(()),
+        }
+    }
+
     fn note(&self, note: &airlock_core::audit::AuditNote) -> Result<(), AuditError> {
         if let Some(f) = &self.1 {
             f.note(note)?;

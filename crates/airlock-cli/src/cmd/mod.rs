@@ -5,6 +5,7 @@ pub mod check;
 pub mod demo;
 pub mod doctor;
 pub mod pin;
+pub mod replay;
 pub mod run;
 pub mod scan;
 pub mod serve;

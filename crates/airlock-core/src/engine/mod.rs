@@ -204,12 +204,16 @@ impl Engine {
             caller,
             ..
         } = call;
+        let mut checked_def = None;
         let (decision, recorded_args) = match self.intake(&tool_name, definition, arguments) {
             Err(rejected) => {
                 let (refused, recorded) = *rejected;
                 (Decision::Refused(Box::new(refused)), recorded)
             }
             Ok((def, args)) => {
+                if self.audit.is_some() {
+                    checked_def = Some(def.clone());
+                }
                 let mut recorded = self
                     .audit
                     .as_ref()
@@ -259,7 +263,15 @@ impl Engine {
         };
         self.count(&caller, at, &decision);
         let decision = self.honeypot(&tool_name, &caller, decision);
-        self.record(decision, tool_name, caller, at, recorded_args, started)
+        self.record(
+            decision,
+            tool_name,
+            caller,
+            at,
+            recorded_args,
+            started,
+            checked_def.as_deref(),
+        )
     }
 
     /// The decision as the client gets it when the call is a honeypot: a honeypot tool's call

@@ -26,13 +26,24 @@ impl Engine {
         at: jiff::Timestamp,
         recorded_args: Value,
         started: Instant,
+        def: Option<&crate::call::ToolDef>,
     ) -> Decision {
         let Some(sink) = &self.audit else {
             return decision;
         };
         let caller = self.config.redactor.redact_caller(&caller);
-        let event = event_for(&decision, tool_name, caller, at, recorded_args, started);
-        match sink.record(&event) {
+        let mut event = event_for(&decision, tool_name, caller, at, recorded_args, started);
+        // The definition the call was checked against, kept by its pin before the record that
+        // names it (`airlock replay` re-decides against it).
+        let kept = def.map(|d| {
+            event.pin = Some(d.pin().to_owned());
+            sink.definition(d)
+        });
+        let recorded = match kept {
+            Some(Err(e)) => Err(e),
+            _ => sink.record(&event),
+        };
+        match recorded {
             Ok(()) if event.honeypot => {
                 self.honeypot_fired(&event);
                 decision
@@ -121,6 +132,7 @@ fn event_for(
                 duration_us,
                 honeypot: false,
                 spend,
+                pin: None,
             }
         }
         Decision::Refused(r) => AuditEvent {
@@ -143,6 +155,7 @@ fn event_for(
             duration_us,
             honeypot: r.honeypot.is_some(),
             spend: None,
+            pin: None,
         },
     }
 }
