@@ -265,12 +265,14 @@ impl Engine {
         let decision = self.honeypot(&tool_name, &caller, decision);
         self.record(
             decision,
-            tool_name,
-            caller,
-            at,
-            recorded_args,
-            started,
-            checked_def.as_deref(),
+            record::Recording {
+                tool_name,
+                caller,
+                at,
+                recorded_args,
+                started,
+                def: checked_def.as_deref(),
+            },
         )
     }
 

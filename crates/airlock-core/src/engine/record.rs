@@ -16,18 +16,28 @@ use crate::refusal::{DenyCode, Refusal};
 /// What the audit log records for arguments that held a secret when no masked copy exists.
 pub(super) const REDACTED_ARGUMENTS: &str = "[REDACTED: the arguments held a secret]";
 
+/// What the record of one call is made of, besides the decision.
+pub(super) struct Recording<'a> {
+    pub(super) tool_name: String,
+    pub(super) caller: crate::call::CallerContext,
+    pub(super) at: jiff::Timestamp,
+    pub(super) recorded_args: Value,
+    pub(super) started: Instant,
+    /// The definition the call was checked against.
+    pub(super) def: Option<&'a crate::call::ToolDef>,
+}
+
 impl Engine {
     /// Write the audit record, then answer; an unrecordable call is refused.
-    pub(super) fn record(
-        &self,
-        decision: Decision,
-        tool_name: String,
-        caller: crate::call::CallerContext,
-        at: jiff::Timestamp,
-        recorded_args: Value,
-        started: Instant,
-        def: Option<&crate::call::ToolDef>,
-    ) -> Decision {
+    pub(super) fn record(&self, decision: Decision, r: Recording<'_>) -> Decision {
+        let Recording {
+            tool_name,
+            caller,
+            at,
+            recorded_args,
+            started,
+            def,
+        } = r;
         let Some(sink) = &self.audit else {
             return decision;
         };
