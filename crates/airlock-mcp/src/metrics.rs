@@ -101,7 +101,7 @@ impl Metrics {
     }
 
     /// A decision on a call of `tool` (`None`: a tool the server did not list).
-    pub(crate) fn decided(
+    pub fn decided(
         &self,
         tool: Option<&str>,
         decision: &'static str,
@@ -121,7 +121,7 @@ impl Metrics {
     }
 
     /// How an allowed call of `tool` ended, `took` after it was forwarded.
-    pub(crate) fn ended(&self, tool: &str, outcome: &'static str, took: Option<Duration>) {
+    pub fn ended(&self, tool: &str, outcome: &'static str, took: Option<Duration>) {
         self.outcomes
             .get_or_create(&OutcomeLabels {
                 tool: tool.to_owned(),
