@@ -20,6 +20,10 @@ const CONFIG: &str = r#"
 [policy]
 deny = ["delete_*"]
 
+# A honeypot: its fake success must reach every client as an ordinary result.
+[tools.list_directory]
+honeypot = "reports/\nreports/q3.txt"
+
 [filesystem]
 allowed_roots = ["/srv/workspace"]
 # The demo server reads paths relative to its workspace.
@@ -67,6 +71,7 @@ fn calls() -> Vec<(&'static str, Value, Option<&'static str>)> {
             json!({"url": "http://169.254.169.254/latest/meta-data/"}),
             Some("network.internal"),
         ),
+        ("list_directory", json!({"path": "reports"}), None),
     ]
 }
 
@@ -108,6 +113,12 @@ fn check(who: &str, lines: &[Value]) {
                     "{what}: e-mail addresses are masked: {text}"
                 );
             }
+        }
+        if *tool == "list_directory" {
+            assert_eq!(
+                text, "reports/\nreports/q3.txt",
+                "{what}: the honeypot's text"
+            );
         }
     }
 }
