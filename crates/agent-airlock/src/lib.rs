@@ -149,9 +149,7 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
     let argument_scan = argument_scan(settings)?;
     let cleaner = cleaner(settings)?;
     let pins = pins(&settings.pinning)?;
-    let store = rate_store(&settings.limits)?;
-    let budgets = budget_store(&settings.limits)?;
-    let breakers = breaker_store(&settings.limits)?;
+    let stores = shared_stores(&settings.limits)?;
     let audit = match &settings.audit.path {
         Some(path) => Some(Arc::new(FileSink::with(path, &settings.audit)?)),
         None => None,
@@ -166,14 +164,11 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
     if let Some(pins) = pins {
         builder = builder.pins(pins);
     }
-    if let Some(store) = store {
-        builder = builder.rate_store(store);
-    }
-    if let Some(store) = budgets {
-        builder = builder.budget_store(store);
-    }
-    if let Some(store) = breakers {
-        builder = builder.breaker_store(store);
+    if let Some(stores) = stores {
+        builder = builder
+            .rate_store(stores.rates)
+            .budget_store(stores.budgets)
+            .breaker_store(stores.breakers);
     }
     if let Some(sink) = audit {
         builder = builder.audit(sink);
@@ -337,73 +332,36 @@ fn pins(pinning: &PinningSettings) -> Result<Option<HashMap<String, String>>, Er
     Ok(Some(pins))
 }
 
-/// The breaker store `[limits]` asks for: `None` for the engine's in-memory default.
-fn breaker_store(
-    limits: &LimitsSettings,
-) -> Result<Option<Arc<dyn airlock_core::breaker::BreakerStore>>, Error> {
-    if !limits.is_redis() {
-        return Ok(None);
-    }
-    #[cfg(feature = "redis")]
-    {
-        let store = airlock_redis::RedisBreakerStore::open(
-            &limits.backend,
-            &limits.prefix,
-            limits.timeout_ms,
-            limits.on_unavailable,
-        )
-        .map_err(|e| Error::Limits(e.to_string()))?;
-        Ok(Some(Arc::new(store)))
-    }
-    #[cfg(not(feature = "redis"))]
-    {
-        // `rate_store` has said already that this build has no Redis support.
-        Ok(None)
-    }
+/// The shared stores `[limits]` asks for (rate limits, budgets, breakers, all in one Redis):
+/// `None` for the engine's in-memory defaults.
+struct SharedStores {
+    rates: Arc<dyn airlock_core::limits::RateStore>,
+    budgets: Arc<dyn airlock_core::budget::BudgetStore>,
+    breakers: Arc<dyn airlock_core::breaker::BreakerStore>,
 }
 
-/// The budget store `[limits]` asks for: `None` for the engine's in-memory default.
-fn budget_store(
-    limits: &LimitsSettings,
-) -> Result<Option<Arc<dyn airlock_core::budget::BudgetStore>>, Error> {
+fn shared_stores(limits: &LimitsSettings) -> Result<Option<SharedStores>, Error> {
     if !limits.is_redis() {
         return Ok(None);
     }
     #[cfg(feature = "redis")]
     {
-        let store = airlock_redis::RedisBudgetStore::open(
+        let (url, prefix, ms, on) = (
             &limits.backend,
             &limits.prefix,
             limits.timeout_ms,
             limits.on_unavailable,
-        )
-        .map_err(|e| Error::Limits(e.to_string()))?;
-        Ok(Some(Arc::new(store)))
-    }
-    #[cfg(not(feature = "redis"))]
-    {
-        // `rate_store` has said already that this build has no Redis support.
-        Ok(None)
-    }
-}
-
-/// The rate store `[limits]` asks for: `None` for the engine's in-memory default.
-fn rate_store(
-    limits: &LimitsSettings,
-) -> Result<Option<Arc<dyn airlock_core::limits::RateStore>>, Error> {
-    if !limits.is_redis() {
-        return Ok(None);
-    }
-    #[cfg(feature = "redis")]
-    {
-        let store = airlock_redis::RedisRateStore::open(
-            &limits.backend,
-            &limits.prefix,
-            limits.timeout_ms,
-            limits.on_unavailable,
-        )
-        .map_err(|e| Error::Limits(e.to_string()))?;
-        Ok(Some(Arc::new(store)))
+        );
+        let e = |e: airlock_redis::OpenError| Error::Limits(e.to_string());
+        Ok(Some(SharedStores {
+            rates: Arc::new(airlock_redis::RedisRateStore::open(url, prefix, ms, on).map_err(e)?),
+            budgets: Arc::new(
+                airlock_redis::RedisBudgetStore::open(url, prefix, ms, on).map_err(e)?,
+            ),
+            breakers: Arc::new(
+                airlock_redis::RedisBreakerStore::open(url, prefix, ms, on).map_err(e)?,
+            ),
+        }))
     }
     #[cfg(not(feature = "redis"))]
     {

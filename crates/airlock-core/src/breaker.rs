@@ -164,6 +164,17 @@ pub fn reason(from: &str, to: &str, rule: &BreakerRule, outcome: Option<CallOutc
     }
 }
 
+/// The change of state when a call after the open period is let through as the probe: from
+/// `open` to `half_open`; none from `half_open` (a lost probe given up is no change of state).
+pub fn probe_let_through(key: &str, from: &'static str, rule: &BreakerRule) -> Option<Transition> {
+    (from == "open").then(|| Transition {
+        breaker: key.to_owned(),
+        from,
+        to: "half_open",
+        reason: reason(from, "half_open", rule, None),
+    })
+}
+
 /// Breaker state in this process's memory.
 #[derive(Debug, Default)]
 pub struct MemoryBreakerStore {
@@ -201,14 +212,7 @@ impl BreakerStore for MemoryBreakerStore {
             State::Open { .. } | State::HalfOpen { .. } => {
                 let from = state.name();
                 *state = State::HalfOpen { probe_since: now };
-                // Half open to half open (a lost probe given up) is no change of state.
-                let t = (from == "open").then(|| Transition {
-                    breaker: key.to_owned(),
-                    from,
-                    to: "half_open",
-                    reason: reason(from, "half_open", rule, None),
-                });
-                (Ok(()), t)
+                (Ok(()), probe_let_through(key, from, rule))
             }
         })
     }

@@ -218,6 +218,24 @@ impl RateStore for RedisRateStore {
     }
 }
 
+/// Redis failed with `e`: as `on` says, an error (the check refuses the call: fail closed) or
+/// the answer of this process's own store (`what` says which, in the warning).
+fn or_local<T, E>(
+    on: OnUnavailable,
+    e: &redis::RedisError,
+    what: &str,
+    fail: impl FnOnce(String) -> E,
+    local: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    match on {
+        OnUnavailable::Refuse => Err(fail(format!("redis unavailable: {e}"))),
+        OnUnavailable::Local => {
+            tracing::warn!("redis unavailable ({e}): {what} in this process only");
+            local()
+        }
+    }
+}
+
 /// A budget charge in one round trip. KEYS[1] the counter (a hash of measures). ARGV[1] its
 /// expiry in ms since the epoch (0: none), ARGV[2] `1` to check the caps first, then per
 /// measure its name, what to add and its cap (-1: none). Returns the name of the measure that
@@ -320,13 +338,13 @@ impl RedisBudgetStore {
         e: redis::RedisError,
         local: impl FnOnce(&MemoryBudgetStore) -> Result<T, BudgetStoreError>,
     ) -> Result<T, BudgetStoreError> {
-        match self.on_unavailable {
-            OnUnavailable::Refuse => Err(BudgetStoreError(format!("redis unavailable: {e}"))),
-            OnUnavailable::Local => {
-                tracing::warn!("redis unavailable ({e}): budgets counted in this process only");
-                local(&self.local)
-            }
-        }
+        or_local(
+            self.on_unavailable,
+            &e,
+            "budgets counted",
+            BudgetStoreError,
+            || local(&self.local),
+        )
     }
 }
 
@@ -505,13 +523,13 @@ impl RedisBreakerStore {
         e: redis::RedisError,
         local: impl FnOnce(&MemoryBreakerStore) -> Result<T, BreakerStoreError>,
     ) -> Result<T, BreakerStoreError> {
-        match self.on_unavailable {
-            OnUnavailable::Refuse => Err(BreakerStoreError(format!("redis unavailable: {e}"))),
-            OnUnavailable::Local => {
-                tracing::warn!("redis unavailable ({e}): breakers kept in this process only");
-                local(&self.local)
-            }
-        }
+        or_local(
+            self.on_unavailable,
+            &e,
+            "breakers kept",
+            BreakerStoreError,
+            || local(&self.local),
+        )
     }
 }
 
@@ -543,16 +561,10 @@ impl BreakerStore for RedisBreakerStore {
                     Err(Duration::from_millis(u64::try_from(wait_ms).unwrap_or(0))),
                     None,
                 ),
-                "probe" => {
-                    let from = state_name(&from);
-                    let t = (from == "open").then(|| Transition {
-                        breaker: key.to_owned(),
-                        from,
-                        to: "half_open",
-                        reason: airlock_core::breaker::reason(from, "half_open", rule, None),
-                    });
-                    (Ok(()), t)
-                }
+                "probe" => (
+                    Ok(()),
+                    airlock_core::breaker::probe_let_through(key, state_name(&from), rule),
+                ),
                 _ => (Ok(()), None),
             }),
             Err(e) => self.unavailable(e, |l| l.admit(key, rule, now)),
