@@ -105,6 +105,14 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// Whether the call goes out otherwise than it came, or was decided otherwise than usual
+    /// (a decision reported as `allowed_with_changes`): every change but a budget's charge.
+    pub fn alters_call(&self) -> bool {
+        !matches!(self, Change::Spent { .. })
+    }
+}
+
 /// What a check answers.
 #[derive(Debug)]
 #[non_exhaustive]

@@ -66,11 +66,7 @@ impl Decision {
             Decision::Allowed(a) => {
                 let mut m = Map::new();
                 m.insert("success".into(), Value::Bool(true));
-                // What a budget charged is no change to the call.
-                let changed = a
-                    .changes
-                    .iter()
-                    .any(|c| !matches!(c, crate::pipeline::Change::Spent { .. }));
+                let changed = a.changes.iter().any(crate::pipeline::Change::alters_call);
                 let status = if !changed {
                     "allowed"
                 } else {
