@@ -15,7 +15,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
@@ -180,6 +181,50 @@ pub struct BudgetRule {
     pub patterns: Vec<String>,
     /// The caps.
     pub caps: Caps,
+    /// Everything charged under it since start (all callers, all windows), for metrics.
+    pub spent: Arc<SpendTotals>,
+}
+
+/// What a budget has charged since start, summed over its callers and windows: kept in memory
+/// for metrics (the store holds the counters that decide).
+#[derive(Debug, Default)]
+pub struct SpendTotals {
+    calls: AtomicU64,
+    argument_bytes: AtomicU64,
+    result_bytes: AtomicU64,
+    tokens: AtomicU64,
+    /// `f64` bits.
+    cost: AtomicU64,
+}
+
+impl SpendTotals {
+    /// Add one charge.
+    pub fn add(&self, spend: &Spend) {
+        self.calls.fetch_add(spend.calls, Ordering::Relaxed);
+        self.argument_bytes
+            .fetch_add(spend.argument_bytes, Ordering::Relaxed);
+        self.result_bytes
+            .fetch_add(spend.result_bytes, Ordering::Relaxed);
+        self.tokens.fetch_add(spend.tokens, Ordering::Relaxed);
+        if spend.cost != 0.0 {
+            let _ = self
+                .cost
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                    Some((f64::from_bits(bits) + spend.cost).to_bits())
+                });
+        }
+    }
+
+    /// The sums so far.
+    pub fn get(&self) -> Spend {
+        Spend {
+            calls: self.calls.load(Ordering::Relaxed),
+            argument_bytes: self.argument_bytes.load(Ordering::Relaxed),
+            result_bytes: self.result_bytes.load(Ordering::Relaxed),
+            tokens: self.tokens.load(Ordering::Relaxed),
+            cost: f64::from_bits(self.cost.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl BudgetRule {
@@ -496,6 +541,7 @@ mod tests {
                 calls: Some(1),
                 ..Caps::default()
             },
+            spent: Arc::default(),
         };
         let now: Timestamp = "2026-12-06T08:00:00Z".parse().unwrap();
         assert_eq!(

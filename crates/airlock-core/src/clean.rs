@@ -85,6 +85,11 @@ pub trait ResultCleaner: Send + Sync {
         }
         Ok(changed)
     }
+
+    /// Values masked so far, by type, for metrics. The default knows none.
+    fn masked(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 impl<F> ResultCleaner for F

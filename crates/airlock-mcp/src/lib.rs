@@ -45,6 +45,7 @@ pub mod protocol;
 pub mod roots;
 pub mod server;
 pub mod stdio;
+pub mod telemetry;
 
 pub use lifecycle::{Admission, CallRequest, FromServer, Lifecycle, REFUSAL_META, Ticket};
 pub use process::stop_signal;

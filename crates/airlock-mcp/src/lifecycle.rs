@@ -33,6 +33,8 @@ use serde_json::{Map, Value, json};
 
 use crate::messages::Sender;
 use crate::protocol::{self, INTERNAL_ERROR, INVALID_PARAMS, SERVER_GONE};
+use crate::telemetry::{Telemetry, Trace};
+use opentelemetry::trace::SpanKind;
 
 /// The `_meta` key carrying the refusal object in a refused call's result.
 pub const REFUSAL_META: &str = "airlock/refusal";
@@ -56,6 +58,8 @@ pub struct Lifecycle {
     engine: Arc<Engine>,
     /// Counted for Prometheus (the gateway's `--metrics`).
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// OpenTelemetry spans and metrics (`[telemetry]`).
+    telemetry: Option<Arc<Telemetry>>,
     roots: Roots,
     /// The tool list may have changed (`notifications/tools/list_changed`).
     stale: AtomicBool,
@@ -73,6 +77,9 @@ pub struct CallRequest<'a> {
     pub version: Option<&'a str>,
     /// One tool-list fetch at a time per session: a slow server delays only its own session.
     pub fetch_lock: &'a tokio::sync::Mutex<()>,
+    /// The request's span, when the door traces requests ([`Telemetry::request`]); the door
+    /// ends it. `None`: with telemetry on, the lifecycle makes one and ends it itself.
+    pub trace: Option<Trace>,
 }
 
 /// What to do with a `tools/call`.
@@ -103,6 +110,10 @@ pub struct Ticket {
     retry: Option<RetryPlan>,
     /// When it was handed to the door to forward (upstream latency).
     forwarded: std::time::Instant,
+    /// The request's span, and whether the lifecycle made it (then it ends it too).
+    trace: Option<(Trace, bool)>,
+    /// The span of the upstream call (every attempt).
+    upstream: Option<Trace>,
 }
 
 /// How a call safe to repeat is retried: what is left of `[upstream.retry]` for it.
@@ -157,6 +168,7 @@ impl Lifecycle {
         Lifecycle {
             engine,
             metrics: None,
+            telemetry: None,
             roots,
             stale: AtomicBool::new(false),
         }
@@ -169,22 +181,52 @@ impl Lifecycle {
         self
     }
 
-    /// What was decided, for the metrics: the tool label (listed tools only), the decision and
-    /// the refusal code.
-    fn count(&self, tool: &str, decision: &Decision, took: std::time::Duration) {
-        let Some(m) = &self.metrics else { return };
-        let listed = self.engine.catalog().get(tool).is_some();
-        let (what, code) = match decision {
-            Decision::Allowed(_) => ("allowed", None),
-            Decision::Refused(r) if r.honeypot.is_some() => ("honeypot", None),
-            Decision::Refused(r) => ("refused", Some(r.refusal.code.as_str())),
-        };
-        m.decided(listed.then_some(tool), what, code, took);
+    /// Also export spans and metrics to OpenTelemetry.
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Self {
+        self.telemetry = Some(telemetry);
+        self
     }
 
-    /// How an allowed call ended, for the metrics.
+    /// The OpenTelemetry exporter, when `[telemetry]` is on.
+    pub fn telemetry(&self) -> Option<&Arc<Telemetry>> {
+        self.telemetry.as_ref()
+    }
+
+    /// What was decided, for the metrics and the spans: the tool label (listed tools only), the
+    /// decision, the refusal code and the check.
+    fn count(
+        &self,
+        tool: &str,
+        decision: &Decision,
+        took: std::time::Duration,
+        spans: [Option<&Trace>; 2],
+    ) {
+        if self.metrics.is_none() && self.telemetry.is_none() {
+            return;
+        }
+        let (what, code, check) = match decision {
+            Decision::Allowed(_) => ("allowed", None, None),
+            Decision::Refused(r) if r.honeypot.is_some() => ("honeypot", None, r.check),
+            Decision::Refused(r) => ("refused", Some(r.refusal.code.as_str()), r.check),
+        };
+        if let Some(m) = &self.metrics {
+            let listed = self.engine.catalog().get(tool).is_some();
+            m.decided(listed.then_some(tool), what, code, took);
+        }
+        if let Some(t) = &self.telemetry {
+            t.decided(tool, what, code, took);
+        }
+        for span in spans.into_iter().flatten() {
+            span.decision(what, code, check);
+        }
+    }
+
+    /// How an allowed call ended, for the metrics and the upstream span.
     fn ended(&self, ticket: &Ticket, outcome: CallOutcome) {
-        let Some(m) = &self.metrics else { return };
+        if self.metrics.is_none() && self.telemetry.is_none() {
+            return;
+        }
         let name = match outcome {
             CallOutcome::Succeeded => "succeeded",
             CallOutcome::ToolError => "tool_error",
@@ -193,7 +235,28 @@ impl Lifecycle {
             CallOutcome::Unreachable => "unreachable",
             _ => "unknown",
         };
-        m.ended(&ticket.tool, name, Some(ticket.forwarded.elapsed()));
+        let took = ticket.forwarded.elapsed();
+        if let Some(m) = &self.metrics {
+            m.ended(&ticket.tool, name, Some(took));
+        }
+        if let Some(t) = &self.telemetry {
+            t.ended(&ticket.tool, name, took);
+        }
+        if let Some(span) = &ticket.upstream {
+            span.set("airlock.outcome", name);
+            span.set("airlock.attempts", ticket.attempts() as i64);
+            match outcome {
+                CallOutcome::Succeeded | CallOutcome::Unknown => span.end(),
+                _ => span.end_with(Some((name.to_owned(), String::new()))),
+            }
+        }
+    }
+
+    /// End the request's span when the lifecycle made it, with the answer the client gets.
+    fn answered(trace: Option<&(Trace, bool)>, answer: &Value) {
+        if let Some((t, true)) = trace {
+            t.answered(answer);
+        }
     }
 
     /// The engine.
@@ -234,27 +297,64 @@ impl Lifecycle {
             caller,
             version,
             fetch_lock,
+            trace,
         } = call;
         let id = message.get("id").cloned().unwrap_or(Value::Null);
+        let tel = self.telemetry.as_deref();
+        let trace = match (trace, tel) {
+            (Some(t), _) => Some((t, false)),
+            (None, Some(tel)) => tel
+                .request(crate::telemetry::Request {
+                    version,
+                    ..crate::telemetry::Request::of(&message, "")
+                })
+                .map(|t| (t, true)),
+            (None, None) => None,
+        };
+        let span = trace.as_ref().map(|(t, _)| t);
+        let child = |name: &str, kind: SpanKind| {
+            span.and_then(|parent| tel.and_then(|t| t.child(parent, name.to_owned(), kind)))
+        };
         let Some(name) = message
             .pointer("/params/name")
             .and_then(Value::as_str)
             .map(str::to_owned)
         else {
-            return Admission::Answer(protocol::error(
+            let answer = protocol::error(
                 Some(id),
                 INVALID_PARAMS,
                 "tools/call needs params.name, the tool to call",
                 version,
-            ));
+            );
+            Self::answered(trace.as_ref(), &answer);
+            return Admission::Answer(answer);
         };
         if self.needs_tools(&name) {
             let _one = fetch_lock.lock().await;
             // Another request of the session may have fetched the list meanwhile.
             if self.needs_tools(&name) {
                 let stale = self.stale.load(Ordering::Acquire);
-                let meta = list_meta(&message);
-                match list_all_tools(&mut ask, meta).await {
+                let mut meta = list_meta(&message);
+                let fetch = child("tools/list", SpanKind::Client);
+                if let Some(f) = &fetch {
+                    let mut carrier = json!({"params": {"_meta": meta.take().unwrap_or_default()}});
+                    f.inject(&mut carrier);
+                    meta = carrier
+                        .pointer_mut("/params/_meta")
+                        .and_then(Value::as_object_mut)
+                        .map(std::mem::take);
+                }
+                let listed = list_all_tools(&mut ask, meta).await;
+                if let Some(f) = &fetch {
+                    match &listed {
+                        Some(_) => f.end(),
+                        None => f.end_with(Some((
+                            "unavailable".into(),
+                            "the tool list could not be fetched".into(),
+                        ))),
+                    }
+                }
+                match listed {
                     Some(tools) => {
                         self.engine.set_tools(tools);
                         self.stale.store(false, Ordering::Release);
@@ -271,21 +371,34 @@ impl Lifecycle {
             .cloned()
             .unwrap_or(Value::Null);
         let check = Call::new(name.clone(), Arguments::Json(arguments)).caller(caller.clone());
+        let checking = child("airlock.check", SpanKind::Internal);
         let started = std::time::Instant::now();
         let decision = self.decide(check).await;
-        self.count(&name, &decision, started.elapsed());
+        self.count(
+            &name,
+            &decision,
+            started.elapsed(),
+            [span, checking.as_ref()],
+        );
+        if let Some(c) = &checking {
+            c.end();
+        }
         match decision {
             Decision::Refused(r) if r.honeypot.is_some() => {
                 let mut fake = r.honeypot.unwrap_or_default();
                 protocol::complete(&mut fake, version);
-                Admission::Answer(protocol::result(id, fake, version))
+                let answer = protocol::result(id, fake, version);
+                Self::answered(trace.as_ref(), &answer);
+                Admission::Answer(answer)
             }
             Decision::Refused(r) => {
                 if let Some(internal) = &r.internal {
                     tracing::error!(tool = %name, "a check failed and the call was refused: {internal}");
                 }
                 tracing::debug!(tool = %name, code = %r.refusal.code, agent = caller.agent.as_deref().unwrap_or("-"), "refused");
-                Admission::Answer(refusal_result(id, &r.refusal, version))
+                let answer = refusal_result(id, &r.refusal, version);
+                Self::answered(trace.as_ref(), &answer);
+                Admission::Answer(answer)
             }
             Decision::Allowed(allowed) => {
                 tracing::debug!(tool = %name, agent = caller.agent.as_deref().unwrap_or("-"), "allowed");
@@ -309,6 +422,13 @@ impl Lifecycle {
                     until: std::time::Instant::now() + rule.within,
                     outcomes: Vec::new(),
                 });
+                // The server's spans join the trace under the upstream call's.
+                let upstream = child(&format!("tools/call {name}"), SpanKind::Client);
+                if let Some(u) = &upstream {
+                    u.set("mcp.method.name", "tools/call");
+                    u.set("gen_ai.tool.name", name.clone());
+                    u.inject(&mut message);
+                }
                 Admission::Forward {
                     request: message,
                     ticket: Ticket {
@@ -319,6 +439,8 @@ impl Lifecycle {
                         deadline,
                         retry,
                         forwarded: std::time::Instant::now(),
+                        trace,
+                        upstream,
                     },
                 }
             }
@@ -363,15 +485,33 @@ impl Lifecycle {
             self.engine
                 .charge_result(&ticket.caller, &ticket.tool, answer);
         }
-        if let Err(e) = self
+        let cleaning = match (&self.telemetry, &ticket.trace) {
+            (Some(t), Some((parent, _))) if self.engine.cleans_results() => {
+                t.child(parent, "airlock.clean".to_owned(), SpanKind::Internal)
+            }
+            _ => None,
+        };
+        match self
             .engine
             .clean_result(&ticket.tool, &ticket.caller, answer)
         {
-            tracing::warn!(tool = %ticket.tool, "a tool result was withheld: {e}");
-            if let Some(r) = answer.get_mut("result") {
-                protocol::complete(r, ticket.version.as_deref());
+            Ok(report) => {
+                if let Some(c) = &cleaning {
+                    c.set("airlock.texts_changed", report.changed as i64);
+                    c.end();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(tool = %ticket.tool, "a tool result was withheld: {e}");
+                if let Some(c) = &cleaning {
+                    c.end_with(Some(("withheld".into(), e.to_string())));
+                }
+                if let Some(r) = answer.get_mut("result") {
+                    protocol::complete(r, ticket.version.as_deref());
+                }
             }
         }
+        Self::answered(ticket.trace.as_ref(), answer);
     }
 
     /// An answer the door passes on without reading it (a kind of result it does not know):
@@ -379,6 +519,10 @@ impl Lifecycle {
     pub fn finish_unread(&self, ticket: &Ticket) {
         self.engine
             .record_outcome(&ticket.caller, &ticket.tool, CallOutcome::Unknown);
+        self.ended(ticket, CallOutcome::Unknown);
+        if let Some((t, true)) = &ticket.trace {
+            t.end();
+        }
     }
 
     /// The server never answered an allowed call: it exited, or could not be reached. Counted
@@ -387,6 +531,12 @@ impl Lifecycle {
         self.engine
             .record_outcome(&ticket.caller, &ticket.tool, CallOutcome::Unreachable);
         self.ended(ticket, CallOutcome::Unreachable);
+        if let Some((t, true)) = &ticket.trace {
+            t.end_with(Some((
+                "unreachable".into(),
+                "the server went away before answering".into(),
+            )));
+        }
     }
 
     /// An attempt of the call failed before any of its answer reached the client (`outcome`:
@@ -470,10 +620,9 @@ impl Lifecycle {
             ),
         );
         let cancel = cancellation(&ticket.id, waited);
-        (
-            refusal_result(ticket.id.clone(), &refusal, ticket.version.as_deref()),
-            cancel,
-        )
+        let answer = refusal_result(ticket.id.clone(), &refusal, ticket.version.as_deref());
+        Self::answered(ticket.trace.as_ref(), &answer);
+        (answer, cancel)
     }
 
     /// [`Lifecycle::finish`] on one line of the stdio framing. When results are not cleaned,
@@ -513,6 +662,9 @@ impl Lifecycle {
                 .record_outcome(&ticket.caller, &ticket.tool, outcome);
             self.attempts_done(ticket, outcome);
             self.ended(ticket, outcome);
+            if let Some((t, true)) = &ticket.trace {
+                t.answered_bytes(&line);
+            }
             return line;
         }
         let Ok(mut answer) = serde_json::from_slice::<Value>(&line) else {

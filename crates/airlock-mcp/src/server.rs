@@ -242,6 +242,7 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
             // sessions and strips for older ones.
             version: None,
             fetch_lock: &self.fetch,
+            trace: None,
         };
         let ask = |method: &'static str, params: Value| self.ask(method, params, &context);
         match self.lifecycle.admit(call, ask).await {

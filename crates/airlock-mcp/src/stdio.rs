@@ -43,6 +43,7 @@ use crate::process::{Stop, kill_group};
 use crate::protocol::{
     self, INVALID_REQUEST, PARSE_ERROR, SERVER_GONE, SessionVersion, id_key as key, line,
 };
+use crate::telemetry::Trace;
 use airlock_core::breaker::CallOutcome;
 
 /// The longest server message relayed (a message from the server is not limited by the
@@ -102,6 +103,17 @@ fn raw_key(id: &serde_json::value::RawValue) -> IdKey {
 struct Asked {
     id: Value,
     method: String,
+    /// Its span (`[telemetry]`), ended when it is answered.
+    trace: Option<Trace>,
+}
+
+impl Asked {
+    /// Its span ends with the JSON-RPC error the airlock answered it with.
+    fn failed(&self, code: i64, message: &str) {
+        if let Some(t) = &self.trace {
+            t.end_with(Some((code.to_string(), message.to_owned())));
+        }
+    }
 }
 
 #[derive(Default)]
@@ -151,7 +163,7 @@ impl Conn {
     /// or ambiguous id, an id already in flight, an id in the airlock's own namespace), or the
     /// server is gone, answer it with an error instead and return false: a request is never
     /// forwarded when its answer could not be told apart.
-    fn track(&self, id: Value, method: &str) -> bool {
+    fn track(&self, id: Value, method: &str, trace: Option<Trace>) -> bool {
         if let Some(why) = protocol::untrackable_id(&id) {
             let id = (!id.is_null()).then_some(id);
             self.error(
@@ -200,15 +212,21 @@ impl Conn {
             Asked {
                 id,
                 method: method.to_owned(),
+                trace,
             },
         );
         true
     }
 
-    /// Forget a request the airlock answers itself. False when it is no longer in flight: the
-    /// server went away meanwhile and the request has had its answer (one answer per id).
-    fn untrack(&self, id: &Value) -> bool {
-        self.lock().in_flight.remove(&key(id)).is_some()
+    /// Forget a request the airlock answers itself with `answer`. False when it is no longer in
+    /// flight: the server went away meanwhile and the request has had its answer (one answer
+    /// per id).
+    fn untrack(&self, id: &Value, answer: &Value) -> bool {
+        let asked = self.lock().in_flight.remove(&key(id));
+        if let Some(t) = asked.as_ref().and_then(|a| a.trace.as_ref()) {
+            t.answered(answer);
+        }
+        asked.is_some()
     }
 }
 
@@ -302,6 +320,14 @@ impl StdioProxy {
     #[must_use]
     pub fn list_timeout(mut self, d: Duration) -> Self {
         self.list_timeout = d;
+        self
+    }
+
+    /// Export a span per client request, and metrics, to OpenTelemetry.
+    #[must_use]
+    pub fn telemetry(mut self, telemetry: Arc<crate::telemetry::Telemetry>) -> Self {
+        let lifecycle = Lifecycle::new(self.lifecycle.engine().clone()).with_telemetry(telemetry);
+        self.lifecycle = Arc::new(lifecycle);
         self
     }
 
@@ -414,7 +440,7 @@ impl StdioProxy {
                     }
                 }
                 // The server is gone: answer everything still waiting for it.
-                let waiting: Vec<Value> = {
+                let waiting: Vec<Asked> = {
                     let mut s = conn.lock();
                     s.server_gone = true;
                     s.internal.clear();
@@ -424,14 +450,12 @@ impl StdioProxy {
                     for (_, ticket) in s.calls.drain() {
                         proxy.lifecycle.unreachable(&ticket);
                     }
-                    s.in_flight.drain().map(|(_, a)| a.id).collect()
+                    s.in_flight.drain().map(|(_, a)| a).collect()
                 };
-                for id in waiting {
-                    conn.error(
-                        Some(id),
-                        SERVER_GONE,
-                        "the MCP server exited before answering this request",
-                    );
+                let why = "the MCP server exited before answering this request";
+                for asked in waiting {
+                    asked.failed(SERVER_GONE, why);
+                    conn.error(Some(asked.id), SERVER_GONE, why);
                 }
                 done.notify_one();
             })
@@ -491,6 +515,47 @@ impl StdioProxy {
         Ok(status)
     }
 
+    /// The span of a client request (`[telemetry]` on), from the parsed message.
+    fn trace(&self, conn: &Conn, message: &Value) -> Option<Trace> {
+        let telemetry = self.lifecycle.telemetry()?;
+        let version = conn.version.get();
+        telemetry.request(crate::telemetry::Request {
+            session: self.caller.session.as_deref(),
+            version: version.as_deref(),
+            ..crate::telemetry::Request::of(message, "pipe")
+        })
+    }
+
+    /// [`StdioProxy::trace`] for a request only routed, from its method, id and raw params.
+    fn trace_raw(
+        &self,
+        conn: &Conn,
+        method: &str,
+        id: &Value,
+        params: Option<&serde_json::value::RawValue>,
+    ) -> Option<Trace> {
+        let telemetry = self.lifecycle.telemetry()?;
+        #[derive(serde::Deserialize)]
+        struct Params {
+            #[serde(rename = "_meta", default)]
+            meta: Option<serde_json::Map<String, Value>>,
+            #[serde(default)]
+            name: Option<String>,
+        }
+        let params = params.and_then(|p| serde_json::from_str::<Params>(p.get()).ok());
+        let version = conn.version.get();
+        telemetry.request(crate::telemetry::Request {
+            method,
+            id: Some(id),
+            target: params.as_ref().and_then(|p| p.name.as_deref()),
+            meta: params.as_ref().and_then(|p| p.meta.as_ref()),
+            headers: None,
+            session: self.caller.session.as_deref(),
+            version: version.as_deref(),
+            transport: "pipe",
+        })
+    }
+
     pub(crate) async fn on_client_line(&self, bytes: Vec<u8>, conn: &Arc<Conn>) {
         let Ok(text) = std::str::from_utf8(&bytes) else {
             conn.error(
@@ -538,7 +603,8 @@ impl StdioProxy {
                     );
                     return;
                 };
-                if !conn.track(id, method) {
+                let trace = self.trace_raw(conn, method, &id, env.params);
+                if !conn.track(id, method, trace) {
                     return;
                 }
             }
@@ -574,7 +640,8 @@ impl StdioProxy {
             (Some("tools/call"), Some(id)) => {
                 // The id is taken now, so that no other request can claim it while this one
                 // waits for its decision.
-                if !conn.track(id, "tools/call") {
+                let trace = self.trace(conn, &msg);
+                if !conn.track(id, "tools/call", trace) {
                     return;
                 }
                 if self.lifecycle.may_wait(&msg) {
@@ -597,7 +664,8 @@ impl StdioProxy {
                 if m == "initialize" {
                     conn.version.proposed(&msg);
                 }
-                if conn.track(id, m) {
+                let trace = self.trace(conn, &msg);
+                if conn.track(id, m, trace) {
                     let _ = if self.lifecycle.narrow_roots(&mut msg) {
                         conn.to_server.send(line(&msg))
                     } else {
@@ -646,17 +714,23 @@ impl StdioProxy {
     async fn call(&self, msg: Value, conn: &Arc<Conn>) {
         let session = conn.version.get();
         let version = protocol::version_for(&msg, session.as_deref()).map(str::to_owned);
+        let trace = conn
+            .lock()
+            .in_flight
+            .get(&key(msg.get("id").unwrap_or(&Value::Null)))
+            .and_then(|a| a.trace.clone());
         let request = CallRequest {
             message: msg,
             caller: &self.caller,
             version: version.as_deref(),
             fetch_lock: &conn.fetch,
+            trace,
         };
         let ask = |method: &'static str, params: Value| self.ask(conn, method, params);
         let id = request.message.get("id").cloned().unwrap_or(Value::Null);
         match self.lifecycle.admit(request, ask).await {
             Admission::Answer(answer) => {
-                if conn.untrack(&id) {
+                if conn.untrack(&id, &answer) {
                     let _ = conn.to_client.send(line(&answer));
                 }
             }
@@ -707,15 +781,17 @@ impl StdioProxy {
                     Attempt::Answer(mut answer) => {
                         let still_waiting = {
                             let mut s = conn.lock();
-                            let waiting = s.calls.remove(&timer_key).is_some();
-                            if waiting {
-                                s.in_flight.remove(&timer_key);
+                            match s.calls.remove(&timer_key) {
+                                Some(_) => Some(s.in_flight.remove(&timer_key)),
+                                None => None,
                             }
-                            waiting
                         };
-                        if still_waiting {
+                        if let Some(asked) = still_waiting {
                             answer["id"] = ticket.id().clone();
                             lifecycle.finish(&ticket, &mut answer);
+                            if let Some(t) = asked.as_ref().and_then(|a| a.trace.as_ref()) {
+                                t.answered(&answer);
+                            }
                             let _ = conn.to_client.send(line(&answer));
                         }
                         return;
@@ -731,18 +807,23 @@ impl StdioProxy {
             }
             let gave_up = {
                 let mut s = conn.lock();
-                let waiting = s.calls.remove(&timer_key).is_some();
-                if waiting {
-                    s.in_flight.remove(&timer_key);
-                    if s.cancelled.len() >= MAX_CANCELLED {
-                        s.cancelled.pop_front();
+                match s.calls.remove(&timer_key) {
+                    Some(_) => {
+                        let asked = s.in_flight.remove(&timer_key);
+                        if s.cancelled.len() >= MAX_CANCELLED {
+                            s.cancelled.pop_front();
+                        }
+                        s.cancelled.push_back(timer_key);
+                        Some(asked)
                     }
-                    s.cancelled.push_back(timer_key);
+                    None => None,
                 }
-                waiting
             };
-            if gave_up {
+            if let Some(asked) = gave_up {
                 let (answer, _) = lifecycle.timeout_messages(&ticket);
+                if let Some(t) = asked.as_ref().and_then(|a| a.trace.as_ref()) {
+                    t.answered(&answer);
+                }
                 let _ = conn.to_client.send(line(&answer));
             }
         });
@@ -827,6 +908,9 @@ impl StdioProxy {
                     Some(ticket) => self.lifecycle.finish_line(&ticket, bytes),
                     None => self.answer(&asked, bytes, None, conn),
                 };
+                if let Some(t) = &asked.trace {
+                    t.answered_bytes(&out);
+                }
                 let _ = conn.to_client.send(out);
                 return;
             }
@@ -900,6 +984,9 @@ impl StdioProxy {
                 .get_mut("result")
                 .is_some_and(|result| self.lifecycle.tools_listed(&self.caller, result));
         let out = self.answer(&asked, bytes, Some((msg, filtered)), conn);
+        if let Some(t) = &asked.trace {
+            t.answered_bytes(&out);
+        }
         let _ = conn.to_client.send(out);
     }
 
@@ -969,20 +1056,18 @@ impl StdioProxy {
                 );
                 return;
             }
-            if let Some(Asked { id: asked, .. }) = s.in_flight.remove(&k) {
+            if let Some(asked) = s.in_flight.remove(&k) {
                 s.answered(&k);
                 s.calls.remove(&k);
                 s.client_lists.remove(&k);
                 s.initializing.remove(&k);
                 drop(s);
                 tracing::warn!("a server answer was withheld: {why}");
-                conn.error(
-                    Some(asked),
-                    SERVER_GONE,
-                    &format!(
-                        "the server's answer was withheld: it could not be read exactly ({why})"
-                    ),
+                let message = format!(
+                    "the server's answer was withheld: it could not be read exactly ({why})"
                 );
+                asked.failed(SERVER_GONE, &message);
+                conn.error(Some(asked.id), SERVER_GONE, &message);
                 return;
             }
         }

@@ -254,7 +254,14 @@ impl ScannerBuilder {
                 secret: d.category != Category::Pii,
             })
             .collect();
+        let mut masked: Vec<(&'static str, std::sync::atomic::AtomicU64)> = Vec::new();
+        for d in &detectors {
+            if !masked.iter().any(|(k, _)| *k == d.kind) {
+                masked.push((d.kind, std::sync::atomic::AtomicU64::new(0)));
+            }
+        }
         Ok(Scanner {
+            masked,
             caches: cache_pool(&classes),
             classes,
             groups,
@@ -587,6 +594,8 @@ pub struct Scanner {
     allow: Vec<String>,
     hash_key: Vec<u8>,
     max_chars: Option<usize>,
+    /// Values masked so far, by type (for metrics).
+    masked: Vec<(&'static str, std::sync::atomic::AtomicU64)>,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -647,6 +656,15 @@ impl Scanner {
             .enumerate()
             .filter(|(i, _)| Some(*i) != self.cut_key)
             .map(|(_, d)| *d)
+            .collect()
+    }
+
+    /// Values masked so far by this scanner, by type (types never masked are left out).
+    pub fn masked(&self) -> Vec<(&'static str, u64)> {
+        self.masked
+            .iter()
+            .map(|(k, n)| (*k, n.load(std::sync::atomic::Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
             .collect()
     }
 
@@ -1091,6 +1109,9 @@ impl Scanner {
         let mut out = String::with_capacity(text.len());
         let mut at = 0;
         for f in findings {
+            if let Some((_, n)) = self.masked.iter().find(|(k, _)| *k == f.kind) {
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             out.push_str(&text[at..f.start]);
             out.push_str(&self.replacement(f.kind, &text[f.start..f.end], f.merged));
             at = f.end;
@@ -1271,6 +1292,10 @@ impl ResultCleaner for Scanner {
     ) -> Result<usize, CleanError> {
         Ok(usize::from(self.clean_json(value, None)))
     }
+
+    fn masked(&self) -> Vec<(&'static str, u64)> {
+        Scanner::masked(self)
+    }
 }
 
 /// Scanners chosen by the caller's tenant: a tenant with rules of its own gets its scanner,
@@ -1312,6 +1337,19 @@ impl ResultCleaner for TenantScanners {
             None => self.base.as_ref(),
         };
         Ok(scanner.map_or(0, |s| usize::from(s.clean_json(value, None))))
+    }
+
+    fn masked(&self) -> Vec<(&'static str, u64)> {
+        let mut all: Vec<(&'static str, u64)> = Vec::new();
+        for s in self.base.iter().chain(self.tenants.values().flatten()) {
+            for (kind, n) in s.masked() {
+                match all.iter_mut().find(|(k, _)| *k == kind) {
+                    Some((_, total)) => *total += n,
+                    None => all.push((kind, n)),
+                }
+            }
+        }
+        all
     }
 }
 

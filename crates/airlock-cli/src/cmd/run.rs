@@ -45,6 +45,8 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     // The server is started here, in this working directory: relative paths resolve there.
     let (shown, config) = load::config_for_started_server(&args.config)?;
+    let telemetry_settings = config.settings.telemetry.clone();
+    let metrics_interval = config.upstream.metrics_interval;
     let engine = Arc::new(load::engine(config)?);
     tracing::info!(
         config = shown.as_deref().unwrap_or("built-in defaults"),
@@ -74,14 +76,31 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let proxy = StdioProxy::new(engine, caller).max_line_bytes(args.max_line_bytes);
-    let status = runtime
-        .block_on(async move {
-            // Pipes (the usual case: an MCP client spawned us) are driven by the reactor
-            // directly; tokio's stdin/stdout hop through the blocking pool on every line.
-            let (input, output) = client_io();
-            proxy.run(server, input, output).await
+    let telemetry = runtime
+        .block_on(async {
+            airlock_mcp::telemetry::Telemetry::start(
+                &telemetry_settings,
+                metrics_interval,
+                engine.clone(),
+            )
         })
+        .map_err(|e| anyhow::anyhow!("[telemetry]: {e}"))?;
+    let mut proxy = StdioProxy::new(engine, caller).max_line_bytes(args.max_line_bytes);
+    if let Some(t) = &telemetry {
+        proxy = proxy.telemetry(t.clone());
+    }
+    let status = runtime.block_on(async move {
+        // Pipes (the usual case: an MCP client spawned us) are driven by the reactor
+        // directly; tokio's stdin/stdout hop through the blocking pool on every line.
+        let (input, output) = client_io();
+        proxy.run(server, input, output).await
+    });
+    if let Some(t) = telemetry {
+        // The last batch goes out on the runtime, from the exporters' own threads.
+        let flushed = runtime.spawn_blocking(move || t.shutdown());
+        let _ = runtime.block_on(flushed);
+    }
+    let status = status
         .with_context(|| format!("cannot run the MCP server {program:?}\nhint: check that the command exists and is executable"))?;
     match status.code() {
         Some(0) => tracing::info!("the MCP server exited"),

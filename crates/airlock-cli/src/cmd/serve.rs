@@ -52,6 +52,8 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
         load::config_for_started_server(&args.config)?
     };
     let settings = config.settings.gateway.clone();
+    let telemetry_settings = config.settings.telemetry.clone();
+    let metrics_interval = config.upstream.metrics_interval;
     let engine = Arc::new(load::engine(config)?);
     tracing::info!(
         config = config_shown.as_deref().unwrap_or("built-in defaults"),
@@ -69,12 +71,21 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
         Upstream::Http(u) => u.clone(),
         Upstream::Command(_) => format!("{} (one process per session)", args.command.join(" ")),
     };
-    let gateway = Gateway::new(engine, settings, upstream).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut gateway =
+        Gateway::new(engine.clone(), settings, upstream).map_err(|e| anyhow::anyhow!("{e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let telemetry = runtime
+        .block_on(async {
+            airlock_mcp::telemetry::Telemetry::start(&telemetry_settings, metrics_interval, engine)
+        })
+        .map_err(|e| anyhow::anyhow!("[telemetry]: {e}"))?;
+    if let Some(t) = &telemetry {
+        gateway = gateway.telemetry(t.clone());
+    }
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| {
@@ -102,6 +113,12 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
             .serve(listener, airlock_mcp::stop_signal())
             .await
             .context("the gateway stopped")
-    })?;
+    });
+    if let Some(t) = telemetry {
+        // The last batch goes out on the runtime, from the exporters' own threads.
+        let flushed = runtime.spawn_blocking(move || t.shutdown());
+        let _ = runtime.block_on(flushed);
+    }
+    served?;
     Ok(Outcome::Ok)
 }

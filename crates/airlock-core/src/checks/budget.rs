@@ -73,7 +73,7 @@ impl Check for Budget {
                 let _ = self.store.refund(key, &spend);
             }
         };
-        for rule in rules {
+        for &rule in &rules {
             let window = rule.window.map(|w| w.around(call.at, &call.policy.tz));
             let key = budget_key(rule, call.caller, window.map(|(start, _)| start));
             let over = match self.store.try_charge(
@@ -121,6 +121,9 @@ impl Check for Budget {
                 )]),
             };
             return Ok(Outcome::Refuse(r));
+        }
+        for rule in rules {
+            rule.spent.add(&spend);
         }
         Ok(Outcome::Changed(vec![Change::Spent { spend }]))
     }

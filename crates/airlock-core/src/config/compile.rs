@@ -232,6 +232,36 @@ fn upstream(settings: &Settings) -> Result<super::Upstream, crate::policy::Polic
         Some(b) => Some(breaker_rule(b, "upstream.breaker")?),
         None => None,
     };
+    let t = &settings.telemetry;
+    if let Some(url) = &t.endpoint
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(PolicyError {
+            key: "telemetry.endpoint".to_owned(),
+            message: format!("{url:?} is not an http:// or https:// URL"),
+            hint: "give the collector's OTLP/HTTP base URL, e.g. \"http://localhost:4318\"; /v1/traces and /v1/metrics are appended".to_owned(),
+        });
+    }
+    let metrics_interval = match &t.metrics_interval {
+        Some(text) => match parse_duration(text) {
+            Ok(d) if d >= std::time::Duration::from_millis(100) => Some(d),
+            Ok(_) => {
+                return Err(PolicyError {
+                    key: "telemetry.metrics_interval".to_owned(),
+                    message: format!("{text:?} is shorter than 100 ms"),
+                    hint: "export metrics every \"10s\" or more; the default is \"60s\"".to_owned(),
+                });
+            }
+            Err(message) => {
+                return Err(PolicyError {
+                    key: "telemetry.metrics_interval".to_owned(),
+                    message,
+                    hint: "write a whole number with a unit, e.g. \"60s\"".to_owned(),
+                });
+            }
+        },
+        None => None,
+    };
     let mut honeypot_codes = Vec::new();
     for code in &settings.honeypot.codes {
         let Some(c) = crate::refusal::DenyCode::ALL
@@ -348,6 +378,7 @@ fn upstream(settings: &Settings) -> Result<super::Upstream, crate::policy::Polic
             tools,
             patterns: b.tools.clone(),
             caps,
+            spent: std::sync::Arc::default(),
         });
     }
     for (pattern, rule) in &settings.tools {
@@ -391,6 +422,7 @@ fn upstream(settings: &Settings) -> Result<super::Upstream, crate::policy::Polic
         breaker,
         honeypot_codes,
         budgets,
+        metrics_interval,
     })
 }
 

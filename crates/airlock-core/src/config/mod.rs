@@ -37,7 +37,8 @@ pub use settings::{
     GhostArgsSettings, HoneypotSettings, JwtSettings, LargeIntegers, LimitsSettings,
     NetworkOverrides, NetworkSettings, PathPreset, PinningSettings, PipelineSettings,
     RetrySettings, STRATEGIES, SanitizeOverrides, SanitizeSettings, SessionSettings, Settings,
-    Symlinks, UpstreamSettings, ValidationSettings, normalize_absolute, redact_url,
+    Symlinks, TelemetrySettings, UpstreamSettings, ValidationSettings, normalize_absolute,
+    redact_url,
 };
 
 /// The compiled configuration the engine runs on.
@@ -70,6 +71,8 @@ pub struct Upstream {
     pub budgets: Vec<crate::budget::BudgetRule>,
     /// `[upstream.retry]`, compiled.
     pub retry: RetryRule,
+    /// `[telemetry] metrics_interval`, parsed.
+    pub metrics_interval: Option<std::time::Duration>,
 }
 
 /// `[upstream.retry]`, compiled.

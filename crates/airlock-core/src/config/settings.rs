@@ -58,6 +58,48 @@ pub struct Settings {
     /// What a session, an agent or a tenant may spend (`[[budgets]]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub budgets: Vec<BudgetSettings>,
+    /// OpenTelemetry traces and metrics over OTLP (HTTP/protobuf).
+    pub telemetry: TelemetrySettings,
+}
+
+/// `[telemetry]`: OpenTelemetry traces and metrics, exported over OTLP (HTTP/protobuf). Keys
+/// left unset follow the standard `OTEL_*` environment variables.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// Export. Unset: on when `OTEL_EXPORTER_OTLP_ENDPOINT` (or its `_TRACES_`/`_METRICS_`
+    /// form) is set, unless `OTEL_SDK_DISABLED=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// The collector's base URL; `/v1/traces` and `/v1/metrics` are appended. Unset: the
+    /// `OTEL_EXPORTER_OTLP_*ENDPOINT` variables, else `http://localhost:4318`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The `service.name` resource attribute. Unset: `OTEL_SERVICE_NAME`, else `agent-airlock`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// Export traces: one span per MCP request, with child spans for the check, the tool-list
+    /// fetch, the upstream call and the result's cleaning.
+    pub traces: bool,
+    /// Export metrics.
+    pub metrics: bool,
+    /// How often metrics are exported: `"60s"`. Unset: `OTEL_METRIC_EXPORT_INTERVAL`
+    /// (milliseconds), else 60 s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_interval: Option<String>,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            enabled: None,
+            endpoint: None,
+            service_name: None,
+            traces: true,
+            metrics: true,
+            metrics_interval: None,
+        }
+    }
 }
 
 /// One `[[budgets]]` entry: caps on what calls spend, per session, agent or tenant.

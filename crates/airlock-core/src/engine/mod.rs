@@ -398,6 +398,7 @@ impl Engine {
         };
         let now = self.clock.now();
         for rule in rules {
+            rule.spent.add(&spend);
             let window = rule.window.map(|w| w.around(now, &policy.tz));
             let key = crate::budget::budget_key(rule, caller, window.map(|(s, _)| s));
             if let Err(e) =
@@ -477,6 +478,47 @@ impl Engine {
             Some(d) => Some(d),
             None => self.config.upstream.timeout,
         }
+    }
+
+    /// What each budget has charged since start, summed over callers and windows, by name.
+    pub fn budget_totals(&self) -> Vec<(&str, crate::budget::Spend)> {
+        self.budgets
+            .iter()
+            .map(|b| (b.name.as_str(), b.spent.get()))
+            .collect()
+    }
+
+    /// Every circuit breaker and its state: `server` when `[upstream.breaker]` is set, and
+    /// `tool:NAME` for each listed tool with a breaker of its own.
+    pub fn breakers(&self) -> Vec<(String, &'static str)> {
+        if !self.breakers_on {
+            return Vec::new();
+        }
+        let mut keys = Vec::new();
+        if self.config.upstream.breaker.is_some() {
+            keys.push("server".to_owned());
+        }
+        let policies = &self.config.policies;
+        let catalog = self.catalog();
+        for name in catalog.names() {
+            let has = std::iter::once(&policies.base)
+                .chain(policies.tenants.values())
+                .any(|p| p.upstream_rule(name).breaker.is_some());
+            if has {
+                keys.push(format!("tool:{name}"));
+            }
+        }
+        keys.into_iter()
+            .map(|k| {
+                let state = self.breakers.state(&k);
+                (k, state)
+            })
+            .collect()
+    }
+
+    /// Values masked in results so far, by type (what the cleaner counts).
+    pub fn masked(&self) -> Vec<(&'static str, u64)> {
+        self.cleaner.as_ref().map_or_else(Vec::new, |c| c.masked())
     }
 
     /// The state of a circuit breaker (`server`, `tool:NAME`): `closed`, `open`, `half_open`.

@@ -232,22 +232,42 @@ async fn request(
     // requests holds many independent clients, whose answers travel on their own HTTP
     // responses, so there the newest request owns the id (for cancellation).
     let cancelled = Arc::new(tokio::sync::Notify::new());
+    let trace = inner.lifecycle.telemetry().and_then(|t| {
+        t.request(crate::telemetry::Request {
+            headers: Some(headers),
+            session: (!session.id.starts_with("shared-")).then_some(session.id.as_str()),
+            version: version.as_deref(),
+            ..crate::telemetry::Request::of(&msg, "tcp")
+        })
+    });
+    // The answer the client gets ends the request's span.
+    let answered = {
+        let trace = trace.clone();
+        move |answer: &Value| {
+            if let Some(t) = &trace {
+                t.answered(answer);
+            }
+        }
+    };
     let guard = {
         let key = id_key(&id);
         let mut inflight = lock(&session.inflight);
         if !session.id.starts_with("shared-") && inflight.contains_key(&key) {
-            return json_response(&protocol::error(
+            let answer = protocol::error(
                 Some(id),
                 INVALID_REQUEST,
                 "a request with this id is already in flight; give every request its own id (the request was not forwarded)",
                 version.as_deref(),
-            ));
+            );
+            answered(&answer);
+            return json_response(&answer);
         }
         inflight.insert(key.clone(), cancelled.clone());
         InFlight {
             session: session.clone(),
             key,
             cancelled: cancelled.clone(),
+            trace: trace.clone(),
         }
     };
     let ret = match method.as_str() {
@@ -257,10 +277,14 @@ async fn request(
                 caller: &caller,
                 version: version.as_deref(),
                 fetch_lock: &session.fetch,
+                trace: trace.clone(),
             };
             let ask = |m: &'static str, params: Value| ask(inner, session, m, params, headers);
             match inner.lifecycle.admit(call, ask).await {
-                Admission::Answer(answer) => return json_response(&answer),
+                Admission::Answer(answer) => {
+                    answered(&answer);
+                    return json_response(&answer);
+                }
                 Admission::Forward { request, ticket } => {
                     msg = request;
                     Return::Call(ticket)
@@ -308,6 +332,7 @@ async fn request(
             Err(f) => f,
         };
         let Return::Call(ticket) = &mut ret else {
+            answered(&answer);
             return json_response(&answer);
         };
         if outcome == CallOutcome::TimedOut {
@@ -340,10 +365,12 @@ async fn request(
             }
             None if outcome == CallOutcome::TimedOut => {
                 let (answer, _) = inner.lifecycle.timeout_messages(ticket);
+                answered(&answer);
                 return json_response(&answer);
             }
             None => {
                 inner.lifecycle.attempts_done(ticket, outcome);
+                answered(&answer);
                 return json_response(&answer);
             }
         }
@@ -358,11 +385,13 @@ async fn request(
     let expire = {
         let (inner, session, ret) = (inner.clone(), session.clone(), ret.clone());
         let headers = headers.clone();
+        let answered = answered.clone();
         move || {
             let Return::Call(ticket) = ret.as_ref() else {
                 return Value::Null;
             };
             let (answer, cancel) = inner.lifecycle.timed_out(ticket);
+            answered(&answer);
             let (session, headers) = (session.clone(), headers.clone());
             tokio::spawn(async move {
                 if let Err(e) = session.send(cancel, &headers).await {
@@ -379,10 +408,12 @@ async fn request(
             caller.clone(),
             version.clone(),
         );
+        let answered = answered.clone();
         move |mut m: Value| {
             let method = match ret.as_ref() {
                 Return::Call(ticket) => {
                     inner.lifecycle.finish(ticket, &mut m);
+                    answered(&m);
                     return m;
                 }
                 Return::List(caller) => {
@@ -401,9 +432,10 @@ async fn request(
             if let FromServer::Withheld(why) =
                 inner.lifecycle.from_server(&caller, Some(method), &mut m)
             {
-                return withheld(&m, &why, version.as_deref())
+                m = withheld(&m, &why, version.as_deref())
                     .map_or(Value::Null, |(_, answer)| answer);
             }
+            answered(&m);
             m
         }
     };
@@ -453,12 +485,14 @@ async fn request(
         if let Some(ticket) = &call_ticket {
             inner.lifecycle.unreachable(ticket);
         }
-        return json_response(&protocol::error(
+        let answer = protocol::error(
             Some(id),
             SERVER_GONE,
             "the MCP server went away before answering this request",
             version.as_deref(),
-        ));
+        );
+        answered(&answer);
+        return json_response(&answer);
     };
     if is_answer(&first, &wire) {
         let mut first = first;

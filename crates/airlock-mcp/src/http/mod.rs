@@ -172,6 +172,24 @@ impl Gateway {
         self
     }
 
+    /// Export a span per client request, and metrics, to OpenTelemetry (sessions open are
+    /// counted from this gateway). Call before serving.
+    #[must_use]
+    pub fn telemetry(mut self, telemetry: Arc<crate::telemetry::Telemetry>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            let lifecycle = Lifecycle::new(inner.lifecycle.engine().clone())
+                .with_metrics(inner.metrics.clone())
+                .with_telemetry(telemetry.clone());
+            inner.lifecycle = Arc::new(lifecycle);
+        }
+        let weak = Arc::downgrade(&self.inner);
+        telemetry.count_sessions(move || {
+            weak.upgrade()
+                .map_or(0, |i| lock(&i.sessions).len() + lock(&i.shared).len())
+        });
+        self
+    }
+
     /// Sessions open now (own and shared).
     pub fn session_count(&self) -> usize {
         lock(&self.inner.sessions).len() + lock(&self.inner.shared).len()

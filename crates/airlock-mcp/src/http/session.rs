@@ -65,10 +65,15 @@ pub(crate) struct InFlight {
     pub(crate) session: Arc<Session>,
     pub(crate) key: String,
     pub(crate) cancelled: Arc<tokio::sync::Notify>,
+    /// The request's span (`[telemetry]`): ended here at the latest, when the request is done.
+    pub(crate) trace: Option<crate::telemetry::Trace>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        if let Some(t) = &self.trace {
+            t.end();
+        }
         let mut map = lock(&self.session.inflight);
         if map
             .get(&self.key)
