@@ -8,6 +8,8 @@
 pub mod clients;
 #[cfg(feature = "http")]
 mod echo_http;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod schema;
 #[cfg(feature = "http")]
 pub use echo_http::{Seen, echo_http};
