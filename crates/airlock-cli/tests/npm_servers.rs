@@ -771,15 +771,26 @@ fn the_gateway_retries_calls_safe_to_repeat() {
 
 /// `airlock serve --metrics ADDR`: Prometheus text on a listener of its own, read back with a
 /// parser: calls by tool and decision, refusals by code, outcomes, latency histograms,
-/// sessions open; a tool name the server never listed does not become a series of its own.
+/// sessions open, masked values by type, breaker states, budget spend; a tool name the server
+/// never listed does not become a series of its own.
 #[test]
 fn the_gateway_serves_prometheus_metrics() {
     let metrics_port = airlock_testkit::free_port();
     let server = airlock_testkit::test_server();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("airlock.toml");
+    std::fs::write(
+        &config,
+        "[upstream.breaker]\nfailures = 3\n[tools.crash]\nbreaker = { failures = 1, open_for = \"1h\" }\n\
+         [[budgets]]\nname = \"daily\"\nper = \"session\"\nwindow = \"day\"\ncalls = 100\n",
+    )
+    .unwrap();
     let (_gateway, url) = serve(
         &[
             "--metrics",
             &format!("127.0.0.1:{metrics_port}"),
+            "--config",
+            config.to_str().unwrap(),
             "--",
             server.to_str().unwrap(),
         ],
@@ -797,6 +808,8 @@ fn the_gateway_serves_prometheus_metrics() {
     );
     let r = c.call(3, "no-such-tool-7f3a", json!({}));
     assert_eq!(refusal_code(&r), Some("tool_integrity.unknown_tool"), "{r}");
+    let r = c.call(4, "leaky", json!({}));
+    assert!(r.get("result").is_some(), "{r}");
     let text = c.rt.block_on(async {
         reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
             .await
@@ -862,5 +875,42 @@ fn the_gateway_serves_prometheus_metrics() {
     let prometheus_parse::Value::Histogram(buckets) = &decided.value else {
         panic!("not a histogram: {decided:?}")
     };
-    assert_eq!(buckets.last().unwrap().count, 3.0, "{text}");
+    assert_eq!(buckets.last().unwrap().count, 4.0, "{text}");
+    assert!(value("airlock_masked_values_total", &[]) >= 1.0, "{text}");
+    assert_eq!(
+        value(
+            "airlock_budget_spend_total",
+            &[("budget", "daily"), ("measure", "calls")]
+        ),
+        2.0,
+        "the two allowed calls: {text}"
+    );
+    assert_eq!(
+        value("airlock_breaker_state", &[("breaker", "server")]),
+        0.0
+    );
+    assert_eq!(
+        value("airlock_breaker_state", &[("breaker", "tool:crash")]),
+        0.0
+    );
+    // The server exits without answering: the tool's breaker opens (2), the server's counts one
+    // failure of three and stays closed.
+    let r = c.call(5, "crash", json!({}));
+    assert!(r.get("error").is_some(), "{r}");
+    let text = c.rt.block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(
+        text.contains("airlock_breaker_state{breaker=\"tool:crash\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("airlock_breaker_state{breaker=\"server\"} 0"),
+        "{text}"
+    );
 }

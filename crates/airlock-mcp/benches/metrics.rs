@@ -41,7 +41,10 @@ fn bench(c: &mut Criterion) {
             );
         })
     });
-    g.bench_function("scrape_render", |b| b.iter(|| black_box(m.render(3).len())));
+    let engine = airlock_core::Engine::builder().build().unwrap();
+    g.bench_function("scrape_render", |b| {
+        b.iter(|| black_box(m.render(3, &engine).len()))
+    });
     g.finish();
 }
 

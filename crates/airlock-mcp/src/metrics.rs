@@ -28,6 +28,22 @@ struct CodeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabels {
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BreakerLabels {
+    breaker: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SpendLabels {
+    budget: String,
+    measure: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     tool: String,
     outcome: &'static str,
@@ -42,6 +58,9 @@ pub struct Metrics {
     decision_seconds: Histogram,
     upstream_seconds: Histogram,
     sessions: Gauge,
+    masked: Family<TypeLabels, Counter>,
+    breakers: Family<BreakerLabels, Gauge>,
+    spend: Family<SpendLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -89,6 +108,24 @@ impl Metrics {
             upstream_seconds.clone(),
         );
         registry.register("sessions_open", "MCP sessions open", sessions.clone());
+        let masked = Family::<TypeLabels, Counter>::default();
+        registry.register(
+            "masked_values",
+            "Values masked in tool results, by type",
+            masked.clone(),
+        );
+        let breakers = Family::<BreakerLabels, Gauge>::default();
+        registry.register(
+            "breaker_state",
+            "Circuit breakers: 0 closed, 1 half open (one probe let through), 2 open",
+            breakers.clone(),
+        );
+        let spend = Family::<SpendLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "budget_spend",
+            "What each budget has charged since start, by measure (calls, argument_bytes, result_bytes, tokens, cost)",
+            spend.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             calls,
@@ -97,6 +134,9 @@ impl Metrics {
             decision_seconds,
             upstream_seconds,
             sessions,
+            masked,
+            breakers,
+            spend,
         }
     }
 
@@ -133,12 +173,43 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with `sessions` open now.
-    pub fn render(&self, sessions: usize) -> String {
+    /// The text exposition, with `sessions` open now, and what `engine` counts (masked values,
+    /// breaker states, budget spend) read now.
+    pub fn render(&self, sessions: usize, engine: &airlock_core::Engine) -> String {
         self.sessions
             .set(i64::try_from(sessions).unwrap_or(i64::MAX));
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        // Totals kept by the engine become counters here: each is raised to the total (under
+        // the registry's lock, so two scrapes cannot both add the same part).
+        for (kind, total) in engine.masked() {
+            let c = self.masked.get_or_create(&TypeLabels {
+                r#type: kind.to_owned(),
+            });
+            c.inc_by(total.saturating_sub(c.get()));
+        }
+        for (key, state) in engine.breakers() {
+            let v = match state {
+                "open" => 2,
+                "half_open" => 1,
+                _ => 0,
+            };
+            self.breakers
+                .get_or_create(&BreakerLabels { breaker: key })
+                .set(v);
+        }
+        for (name, spend) in engine.budget_totals() {
+            for (measure, total) in spend.fields() {
+                let c = self.spend.get_or_create(&SpendLabels {
+                    budget: name.to_owned(),
+                    measure,
+                });
+                let add = total - c.get();
+                if add > 0.0 {
+                    c.inc_by(add);
+                }
+            }
+        }
         if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
             out.clear();
         }

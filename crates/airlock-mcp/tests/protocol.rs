@@ -74,6 +74,7 @@ async fn admit(l: &Lifecycle, version: Option<&str>, message: Value) -> Admissio
         caller: &caller,
         version,
         fetch_lock: &lock,
+        trace: None,
     };
     l.admit(request, |_, _| async { None }).await
 }

@@ -210,7 +210,7 @@ impl Gateway {
                             http::header::CONTENT_TYPE,
                             "text/plain; version=0.0.4; charset=utf-8",
                         )],
-                        inner.metrics.render(sessions),
+                        inner.metrics.render(sessions, inner.lifecycle.engine()),
                     )
                 }
             }),
