@@ -24,8 +24,11 @@ use prost::Message;
 
 #[derive(Default)]
 struct Received {
+    /// Keep what is received (`false`: only count it, for benchmarks).
+    keep: bool,
     traces: Vec<ExportTraceServiceRequest>,
     metrics: Vec<ExportMetricsServiceRequest>,
+    spans: u64,
 }
 
 /// The receiver. Its base URL is what `[telemetry] endpoint` (or
@@ -38,12 +41,30 @@ pub struct OtlpReceiver {
 }
 
 impl OtlpReceiver {
-    /// Start listening.
+    /// Start listening, keeping everything received.
     pub fn start() -> OtlpReceiver {
+        OtlpReceiver::listen(true)
+    }
+
+    /// Start listening, decoding everything but only counting the spans (for benchmarks that
+    /// send millions).
+    pub fn counting() -> OtlpReceiver {
+        OtlpReceiver::listen(false)
+    }
+
+    /// Spans received so far.
+    pub fn span_count(&self) -> u64 {
+        self.received.lock().unwrap().spans
+    }
+
+    fn listen(keep: bool) -> OtlpReceiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let received = Arc::new(Mutex::new(Received::default()));
+        let received = Arc::new(Mutex::new(Received {
+            keep,
+            ..Received::default()
+        }));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let state = received.clone();
         let thread = std::thread::spawn(move || {
@@ -137,7 +158,16 @@ impl Drop for OtlpReceiver {
 async fn traces(State(r): State<Arc<Mutex<Received>>>, body: Bytes) -> impl IntoResponse {
     match ExportTraceServiceRequest::decode(body) {
         Ok(req) => {
-            r.lock().unwrap().traces.push(req);
+            let mut r = r.lock().unwrap();
+            r.spans += req
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .map(|ss| ss.spans.len() as u64)
+                .sum::<u64>();
+            if r.keep {
+                r.traces.push(req);
+            }
             (
                 StatusCode::OK,
                 ExportTraceServiceResponse::default().encode_to_vec(),
@@ -150,7 +180,10 @@ async fn traces(State(r): State<Arc<Mutex<Received>>>, body: Bytes) -> impl Into
 async fn metrics(State(r): State<Arc<Mutex<Received>>>, body: Bytes) -> impl IntoResponse {
     match ExportMetricsServiceRequest::decode(body) {
         Ok(req) => {
-            r.lock().unwrap().metrics.push(req);
+            let mut r = r.lock().unwrap();
+            if r.keep {
+                r.metrics.push(req);
+            }
             (
                 StatusCode::OK,
                 ExportMetricsServiceResponse::default().encode_to_vec(),

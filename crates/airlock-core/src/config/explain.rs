@@ -933,6 +933,24 @@ impl Config {
                 "the file is not rotated by day".into()
             },
         );
+        let t = &s.telemetry;
+        add(
+            "telemetry.enabled",
+            format!("{:?}", t.enabled),
+            match t.enabled {
+                Some(true) => "traces and metrics are exported over OTLP/HTTP".into(),
+                Some(false) => "nothing is exported to OpenTelemetry, whatever OTEL_* says".into(),
+                None => "traces and metrics are exported when OTEL_EXPORTER_OTLP_ENDPOINT (or a per-signal endpoint) is set".into(),
+            },
+        );
+        add(
+            "telemetry.endpoint",
+            format!("{:?}", t.endpoint),
+            match &t.endpoint {
+                Some(url) => format!("spans go to {url}/v1/traces, metrics to {url}/v1/metrics"),
+                None => "the OTEL_EXPORTER_OTLP_*ENDPOINT variables say where, else http://localhost:4318".into(),
+            },
+        );
         for e in &mut out {
             e.value = as_written(&e.value);
         }
