@@ -41,7 +41,11 @@ fn bench(c: &mut Criterion) {
             );
         })
     });
-    let engine = airlock_core::Engine::builder().build().unwrap();
+    let config = airlock_testkit::core_only().build().unwrap();
+    let engine = airlock_core::Engine::builder()
+        .config(config)
+        .build()
+        .unwrap();
     g.bench_function("scrape_render", |b| {
         b.iter(|| black_box(m.render(3, &engine).len()))
     });

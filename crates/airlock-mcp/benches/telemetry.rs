@@ -28,7 +28,10 @@ fn engine() -> Arc<Engine> {
     let tools = ToolDef::parse_list(json!({"tools": [{"name": "echo", "description": "Echo.",
         "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}]}))
     .unwrap();
-    Arc::new(Engine::builder().tools(tools).build().unwrap())
+    // The engine `airlock serve` runs: every default check, and results masked.
+    let config = airlock_core::ConfigBuilder::new().build().unwrap();
+    let builder = agent_airlock::engine_builder(config).unwrap();
+    Arc::new(builder.tools(tools).build().unwrap())
 }
 
 /// One call: admitted, forwarded, its answer finished.

@@ -86,6 +86,15 @@ impl<H: ServerHandler> Guarded<H> {
         self
     }
 
+    /// Export OpenTelemetry spans and metrics: each `tools/call` gets a span (its parent from
+    /// the request's `params._meta.traceparent`) with the check, upstream and clean children.
+    #[must_use]
+    pub fn telemetry(mut self, telemetry: Arc<crate::telemetry::Telemetry>) -> Self {
+        let engine = self.lifecycle.engine().clone();
+        self.lifecycle = Arc::new(Lifecycle::new(engine).with_telemetry(telemetry));
+        self
+    }
+
     /// The caller of each request, read from its context.
     #[must_use]
     pub fn caller_from(
