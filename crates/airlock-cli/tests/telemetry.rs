@@ -402,7 +402,6 @@ fn the_stdio_door_takes_the_parent_from_meta_and_flushes_on_exit() {
     assert_eq!(r["result"]["content"][0]["text"], "over stdio", "{r}");
     let r = ask(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
     assert!(r["result"]["tools"].is_array(), "{r}");
-    drop(ask);
     drop(stdin);
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
