@@ -951,6 +951,24 @@ impl Config {
                 None => "the OTEL_EXPORTER_OTLP_*ENDPOINT variables say where, else http://localhost:4318".into(),
             },
         );
+        add(
+            "telemetry.traces",
+            t.traces.to_string(),
+            if t.traces {
+                "with telemetry on, one span per MCP request is exported".into()
+            } else {
+                "no spans are exported".into()
+            },
+        );
+        add(
+            "telemetry.metrics",
+            t.metrics.to_string(),
+            if t.metrics {
+                "with telemetry on, metrics are exported".into()
+            } else {
+                "no metrics are exported to OpenTelemetry".into()
+            },
+        );
         for e in &mut out {
             e.value = as_written(&e.value);
         }
