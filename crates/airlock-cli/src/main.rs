@@ -70,6 +70,10 @@ enum Command {
     Audit(cmd::audit::Args),
     /// What a new configuration would have done to recorded calls: every change, call by call.
     Replay(cmd::replay::Args),
+    /// (Internal) run a server in the sandbox: what `run` and `serve` start when `[sandbox]`
+    /// is set.
+    #[command(hide = true)]
+    SandboxExec(cmd::sandbox::Args),
 }
 
 /// A command line clap refused: its message, and for a server command written without `--`
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => cmd::doctor::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Replay(args) => cmd::replay::run(args),
+        Command::SandboxExec(args) => cmd::sandbox::run(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

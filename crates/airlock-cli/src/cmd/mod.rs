@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod pin;
 pub mod replay;
 pub mod run;
+pub mod sandbox;
 pub mod scan;
 pub mod serve;
 pub mod tools;

@@ -37,6 +37,10 @@ pub struct Args {
     /// Refuse client messages larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
     max_line_bytes: usize,
+    /// The `[sandbox.profiles.NAME]` the server runs in (default: `[sandbox] profile`, else
+    /// the keys of `[sandbox]`).
+    #[arg(long, value_name = "NAME")]
+    sandbox_profile: Option<String>,
     /// The MCP server command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -47,6 +51,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let (shown, config) = load::config_for_started_server(&args.config)?;
     let telemetry_settings = config.settings.telemetry.clone();
     let metrics_interval = config.upstream.metrics_interval;
+    let started = crate::cmd::sandbox::wrap(
+        &config,
+        args.sandbox_profile.as_deref(),
+        args.command.iter().map(Into::into).collect(),
+    )?;
     let engine = Arc::new(load::engine(config)?);
     tracing::info!(
         config = shown.as_deref().unwrap_or("built-in defaults"),
@@ -64,8 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         roles: args.roles.into_iter().filter(|r| !r.is_empty()).collect(),
         metadata: Default::default(),
     };
-    let (program, rest) = args
-        .command
+    let (program, rest) = started
         .split_first()
         .context("no server command after --\nhint: airlock run -- npx -y @modelcontextprotocol/server-everything")?;
     let mut server = tokio::process::Command::new(program);

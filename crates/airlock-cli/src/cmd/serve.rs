@@ -31,6 +31,10 @@ pub struct Args {
     /// Serve callers without credentials, as agent "anonymous" (sets gateway.allow_anonymous).
     #[arg(long)]
     allow_anonymous: bool,
+    /// The `[sandbox.profiles.NAME]` the servers run in (default: `[sandbox] profile`, else
+    /// the keys of `[sandbox]`).
+    #[arg(long, value_name = "NAME")]
+    sandbox_profile: Option<String>,
     /// The stdio MCP server command, after `--`: one process per session.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -54,6 +58,19 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
     let settings = config.settings.gateway.clone();
     let telemetry_settings = config.settings.telemetry.clone();
     let metrics_interval = config.upstream.metrics_interval;
+    let started = if args.command.is_empty() {
+        anyhow::ensure!(
+            args.sandbox_profile.is_none(),
+            "--sandbox-profile applies to a server command after --, not to --upstream"
+        );
+        Vec::new()
+    } else {
+        crate::cmd::sandbox::wrap(
+            &config,
+            args.sandbox_profile.as_deref(),
+            args.command.iter().map(Into::into).collect(),
+        )?
+    };
     let engine = Arc::new(load::engine(config)?);
     tracing::info!(
         config = config_shown.as_deref().unwrap_or("built-in defaults"),
@@ -62,7 +79,7 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
     );
     let upstream = match (args.upstream, args.command.is_empty()) {
         (Some(url), true) => Upstream::Http(url),
-        (None, false) => Upstream::Command(args.command.iter().map(Into::into).collect()),
+        (None, false) => Upstream::Command(started),
         _ => anyhow::bail!(
             "name the MCP server to guard: --upstream URL, or a command after --\nhint: airlock serve --listen 127.0.0.1:8787 -- npx -y @modelcontextprotocol/server-everything"
         ),

@@ -36,9 +36,9 @@ pub use settings::{
     BudgetSettings, CustomDetector, FilesystemOverrides, FilesystemSettings, GatewaySettings,
     GhostArgsSettings, HoneypotSettings, JwtSettings, LargeIntegers, LimitsSettings,
     NetworkOverrides, NetworkSettings, PathPreset, PinningSettings, PipelineSettings,
-    RetrySettings, STRATEGIES, SanitizeOverrides, SanitizeSettings, SessionSettings, Settings,
-    Symlinks, TelemetrySettings, UpstreamSettings, ValidationSettings, normalize_absolute,
-    redact_url,
+    RetrySettings, SANDBOX_ENV, STRATEGIES, SandboxProfile, SandboxSettings, SanitizeOverrides,
+    SanitizeSettings, SessionSettings, Settings, Symlinks, TelemetrySettings, UpstreamSettings,
+    ValidationSettings, normalize_absolute, redact_url,
 };
 
 /// The compiled configuration the engine runs on.

@@ -60,6 +60,119 @@ pub struct Settings {
     pub budgets: Vec<BudgetSettings>,
     /// OpenTelemetry traces and metrics over OTLP (HTTP/protobuf).
     pub telemetry: TelemetrySettings,
+    /// The sandbox of the servers `airlock run` and `airlock serve -- CMD` start. Unset: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxSettings>,
+}
+
+/// `[sandbox]`: servers the airlock starts run in Linux namespaces (user, mount, pid, network,
+/// IPC), with Landlock, a seccomp filter and resource limits, and only the environment variables
+/// listed. The keys here are the profile used unless `profile` (or `--sandbox-profile`) names
+/// one of `[sandbox.profiles.NAME]`, whose keys override them.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxSettings {
+    /// Refuse to start a server when a layer of the sandbox is unavailable on this machine.
+    /// `false`: start it with what works, and say per layer what is missing (degraded).
+    pub required: bool,
+    /// The profile servers get (a key of `profiles`). Unset: the keys of `[sandbox]` itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// `none` (no network at all, loopback included), `ports` (TCP to the `ports` listed only,
+    /// no UDP), or `any`.
+    pub network: String,
+    /// With `network = "ports"`: the TCP ports the server may connect to (on any address:
+    /// Landlock filters ports, not hosts).
+    pub ports: Vec<u16>,
+    /// Paths the server may read (beside the system's library and program directories, and the
+    /// server's own install directory).
+    pub read_only: Vec<String>,
+    /// Paths the server may read and write.
+    pub read_write: Vec<String>,
+    /// Grant `filesystem.allowed_roots` read-write.
+    pub allowed_roots: bool,
+    /// Most processes (and threads) the server's user may run (`RLIMIT_NPROC`).
+    pub processes: u64,
+    /// Most address space per process: `"1GiB"`, `"512MiB"` (`RLIMIT_AS`).
+    pub memory: String,
+    /// Most CPU time per process, in seconds (`RLIMIT_CPU`); 0: no limit.
+    pub cpu_seconds: u64,
+    /// Most open files per process (`RLIMIT_NOFILE`).
+    pub open_files: u64,
+    /// The server is stopped this long after it started: `"8h"`; `"0s"`: never.
+    pub wall_time: String,
+    /// Environment variables passed to the server; every other one (API keys, tokens in the
+    /// airlock's environment) is not.
+    pub env: Vec<String>,
+    /// Named profiles: each key set overrides the one of `[sandbox]`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub profiles: BTreeMap<String, SandboxProfile>,
+}
+
+/// The variables a sandboxed server gets by default: where programs are, who and where it is,
+/// language and time zone.
+pub const SANDBOX_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "TMPDIR",
+];
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        SandboxSettings {
+            required: true,
+            profile: None,
+            network: "none".to_owned(),
+            ports: Vec::new(),
+            read_only: Vec::new(),
+            read_write: Vec::new(),
+            allowed_roots: false,
+            processes: 256,
+            memory: "4GiB".to_owned(),
+            cpu_seconds: 0,
+            open_files: 1024,
+            wall_time: "0s".to_owned(),
+            env: SANDBOX_ENV.iter().map(|v| (*v).to_owned()).collect(),
+            profiles: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[sandbox.profiles.NAME]`: the keys of `[sandbox]` this profile sets differently.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxProfile {
+    /// As `sandbox.network`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// As `sandbox.ports`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<u16>>,
+    /// As `sandbox.read_only`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<Vec<String>>,
+    /// As `sandbox.read_write`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_write: Option<Vec<String>>,
+    /// As `sandbox.allowed_roots`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_roots: Option<bool>,
+    /// As `sandbox.processes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes: Option<u64>,
+    /// As `sandbox.memory`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// As `sandbox.cpu_seconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<u64>,
+    /// As `sandbox.open_files`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_files: Option<u64>,
+    /// As `sandbox.wall_time`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wall_time: Option<String>,
+    /// As `sandbox.env`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<String>>,
 }
 
 /// `[telemetry]`: OpenTelemetry traces and metrics, exported over OTLP (HTTP/protobuf). Keys

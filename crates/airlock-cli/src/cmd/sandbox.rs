@@ -1,0 +1,101 @@
+//! The sandbox of the servers `airlock run` and `airlock serve -- CMD` start (`[sandbox]`):
+//! the command the doors start instead of the server's ([`wrap`]), and the hidden
+//! `airlock sandbox-exec --profile JSON -- CMD…` that builds the sandbox and runs the server in
+//! it (with the `sandbox` feature; see `airlock-sandbox`).
+
+use std::ffi::OsString;
+
+use airlock_core::Config;
+
+use crate::Outcome;
+
+/// `airlock sandbox-exec` options.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The resolved profile, as JSON.
+    #[arg(long, value_name = "JSON")]
+    profile: String,
+    /// The server command, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// Exit code of `sandbox-exec` when the sandbox could not be built.
+const SANDBOX_FAILED: i32 = 125;
+
+#[cfg(feature = "sandbox")]
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let profile: airlock_sandbox::Profile = serde_json::from_str(&args.profile)
+        .map_err(|e| anyhow::anyhow!("--profile is not a sandbox profile: {e}"))?;
+    match airlock_sandbox::exec(&profile, &args.command) {
+        Ok(code) => Ok(Outcome::Exit(code)),
+        Err(e) => {
+            eprintln!("airlock: {e}");
+            Ok(Outcome::Exit(SANDBOX_FAILED))
+        }
+    }
+}
+
+#[cfg(not(feature = "sandbox"))]
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let _ = (args.profile, args.command, SANDBOX_FAILED);
+    anyhow::bail!("{}", NOT_BUILT)
+}
+
+#[cfg(not(feature = "sandbox"))]
+const NOT_BUILT: &str = "[sandbox] is configured, but this airlock was built without the sandbox: build it with `--features sandbox` (needs libseccomp-dev), or remove [sandbox]";
+
+/// The command to start for `server`: itself when `[sandbox]` is not set; otherwise this
+/// binary's `sandbox-exec` with the profile (`profile`: `--sandbox-profile`, else
+/// `[sandbox] profile`). Fails — before anything starts — when the profile does not resolve,
+/// or a layer is missing and `sandbox.required` is true; a missing layer is otherwise logged.
+#[cfg(feature = "sandbox")]
+pub fn wrap(
+    config: &Config,
+    profile: Option<&str>,
+    server: Vec<OsString>,
+) -> anyhow::Result<Vec<OsString>> {
+    let Some(settings) = &config.settings.sandbox else {
+        anyhow::ensure!(
+            profile.is_none(),
+            "--sandbox-profile needs a [sandbox] section in the configuration"
+        );
+        return Ok(server);
+    };
+    let profile = airlock_sandbox::Profile::resolve(
+        settings,
+        profile,
+        &config.settings.filesystem.allowed_roots,
+    )
+    .map_err(|e| anyhow::anyhow!("[sandbox]: {e}"))?;
+    let layers = airlock_sandbox::probe();
+    let missing = airlock_sandbox::missing(&profile, &layers);
+    if !missing.is_empty() {
+        anyhow::ensure!(
+            !profile.required,
+            "the sandbox is required (sandbox.required = true), but this machine lacks: {}\nhint: `airlock doctor` shows each layer; set sandbox.required = false to run degraded",
+            missing.join("; ")
+        );
+        for m in &missing {
+            tracing::warn!("sandbox degraded: {m}");
+        }
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| anyhow::anyhow!("cannot find the airlock binary to start the sandbox: {e}"))?;
+    tracing::info!(network = ?profile.network, "the server runs in the sandbox");
+    Ok(airlock_sandbox::wrap(&profile, &exe, &server))
+}
+
+#[cfg(not(feature = "sandbox"))]
+pub fn wrap(
+    config: &Config,
+    profile: Option<&str>,
+    server: Vec<OsString>,
+) -> anyhow::Result<Vec<OsString>> {
+    anyhow::ensure!(config.settings.sandbox.is_none(), "{}", NOT_BUILT);
+    anyhow::ensure!(
+        profile.is_none(),
+        "--sandbox-profile needs a [sandbox] section and an airlock built with `--features sandbox`"
+    );
+    Ok(server)
+}

@@ -1,0 +1,456 @@
+//! The Linux sandbox, on hakoniwa (namespaces, mounts, rlimits, Landlock, seccomp through
+//! libseccomp), plus a pids cgroup made by hand where the cgroup tree is writable.
+
+use std::path::{Path, PathBuf};
+
+use hakoniwa::landlock::{CompatMode, FsAccess, Resource, Ruleset};
+use hakoniwa::seccomp::{Action, ArgCmp, ArgCmpOp, Filter};
+use hakoniwa::{Container, Namespace, Rlimit, Stdio};
+
+use super::{Layer, Network, Profile};
+
+const EPERM: i32 = 1;
+const EACCES: i32 = 13;
+const ENOSYS: i32 = 38;
+const CLONE_NEWUSER: u64 = 0x1000_0000;
+
+/// Directories of programs and libraries, read-only (those that exist; symlinks kept).
+const SYSTEM: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32"];
+
+/// What of `/etc` programs need to run, resolve names and check certificates. Not
+/// `/etc/hostname`, `/etc/shadow`, `/etc/ssh`, …
+const ETC: &[&str] = &[
+    "/etc/alternatives",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/ca-certificates.conf",
+    "/etc/pki",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/host.conf",
+    "/etc/protocols",
+    "/etc/services",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/mime.types",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/python3",
+    "/etc/python3.11",
+    "/etc/node",
+];
+
+pub fn probe() -> Vec<Layer> {
+    let mut probe = Container::new();
+    for dir in SYSTEM {
+        let p = Path::new(dir);
+        if p.is_symlink() {
+            if let Ok(target) = std::fs::read_link(p) {
+                probe.symlink(&target.to_string_lossy(), dir);
+            }
+        } else if p.is_dir() {
+            probe.bindmount_ro(dir, dir);
+        }
+    }
+    let namespaces = probe
+        .command("/bin/true")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| format!("cannot make user, mount and pid namespaces: {e}"))
+        .and_then(|s| {
+            if s.success() {
+                Ok("user, mount, pid, network, IPC namespaces".to_owned())
+            } else {
+                Err(format!("a probe in new namespaces failed: {}", s.reason))
+            }
+        });
+    let landlock = |net: bool| {
+        use landlock::{ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, RulesetAttr};
+        let r = landlock::Ruleset::default().set_compatibility(CompatLevel::HardRequirement);
+        let r = if net {
+            r.handle_access(AccessNet::ConnectTcp)
+        } else {
+            r.handle_access(AccessFs::from_all(ABI::V1))
+        };
+        r.and_then(|r| r.create())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let seccomp = if status.lines().any(|l| l.starts_with("Seccomp:")) {
+        Ok("a filter of refused system calls".to_owned())
+    } else {
+        Err("this kernel has no seccomp filters".to_owned())
+    };
+    vec![
+        Layer {
+            name: "namespaces",
+            status: namespaces,
+        },
+        Layer {
+            name: "landlock",
+            status: landlock(false)
+                .map(|()| "filesystem rules".to_owned())
+                .map_err(|e| format!("no Landlock filesystem rules: {e}")),
+        },
+        Layer {
+            name: "landlock_tcp",
+            status: landlock(true)
+                .map(|()| "TCP port rules (network = \"ports\")".to_owned())
+                .map_err(|e| format!("no Landlock TCP rules (kernel 6.7 or later): {e}")),
+        },
+        Layer {
+            name: "seccomp",
+            status: seccomp,
+        },
+        Layer {
+            name: "pids_cgroup",
+            status: pids_cgroup_base()
+                .map(|(dir, _)| format!("a pids cgroup under {}", dir.display())),
+        },
+    ]
+}
+
+pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
+    let (first, args) = server.split_first().ok_or("no server command to sandbox")?;
+    let layers = probe();
+    let missing = super::missing(profile, &layers);
+    let has = |name: &str| layers.iter().any(|l| l.name == name && l.status.is_ok());
+    if !missing.is_empty() {
+        if profile.required {
+            return Err(format!(
+                "the sandbox is required (sandbox.required = true) but this machine lacks: {}",
+                missing.join("; ")
+            ));
+        }
+        eprintln!(
+            "airlock: the server runs in a degraded sandbox: {}",
+            missing.join("; ")
+        );
+    }
+    if !has("namespaces") {
+        return Err("without namespaces there is no sandbox to run the server in".into());
+    }
+    let program = resolve(first)?;
+    let mut c = Container::new();
+    c.unshare(Namespace::Ipc)
+        .unshare(Namespace::Uts)
+        .unshare(Namespace::Cgroup);
+    let mut readable: Vec<PathBuf> = Vec::new();
+    for dir in SYSTEM {
+        let p = Path::new(dir);
+        if p.is_symlink() {
+            if let Ok(target) = std::fs::read_link(p) {
+                c.symlink(&target.to_string_lossy(), dir);
+            }
+        } else if p.is_dir() {
+            c.bindmount_ro(dir, dir);
+            readable.push(p.to_owned());
+        }
+    }
+    for file in ETC {
+        let p = Path::new(file);
+        if p.exists() {
+            let real = p.canonicalize().unwrap_or_else(|_| p.to_owned());
+            c.bindmount_ro(&real.to_string_lossy(), file);
+            readable.push(p.to_owned());
+        }
+    }
+    for dir in install_dirs(first, &program) {
+        if !readable.iter().any(|r| dir.starts_with(r)) {
+            c.bindmount_ro(&dir.to_string_lossy(), &dir.to_string_lossy());
+            readable.push(dir);
+        }
+    }
+    for p in &profile.read_only {
+        c.bindmount_ro(&p.to_string_lossy(), &p.to_string_lossy());
+        readable.push(p.clone());
+    }
+    for p in &profile.read_write {
+        c.bindmount_rw(&p.to_string_lossy(), &p.to_string_lossy());
+    }
+    c.tmpfsmount("/tmp").devfsmount("/dev");
+    if profile.network == Network::None {
+        c.unshare(Namespace::Network);
+    }
+    c.setrlimit(Rlimit::Nproc, profile.processes, profile.processes);
+    c.setrlimit(Rlimit::As, profile.memory, profile.memory);
+    c.setrlimit(Rlimit::Nofile, profile.open_files, profile.open_files);
+    if profile.cpu_seconds > 0 {
+        // Soft = hard: the server is pid 1 of its namespace and would ignore SIGXCPU.
+        c.setrlimit(Rlimit::Cpu, profile.cpu_seconds, profile.cpu_seconds);
+    }
+    c.setrlimit(Rlimit::Core, 0, 0);
+    if has("landlock") {
+        let mut rs = Ruleset::default();
+        rs.restrict(Resource::FS, CompatMode::Enforce);
+        for p in &readable {
+            rs.allow_path(&p.to_string_lossy(), FsAccess::R | FsAccess::X);
+        }
+        for p in &profile.read_write {
+            rs.allow_path(
+                &p.to_string_lossy(),
+                FsAccess::R | FsAccess::W | FsAccess::X,
+            );
+        }
+        for p in ["/tmp", "/dev", "/proc"] {
+            rs.allow_path(p, FsAccess::R | FsAccess::W);
+        }
+        if let Network::Ports(ports) = &profile.network {
+            rs.restrict(Resource::NET_TCP_CONNECT, CompatMode::Enforce);
+            rs.restrict(Resource::NET_TCP_BIND, CompatMode::Enforce);
+            for p in ports {
+                rs.allow_tcp_connect(*p);
+            }
+        }
+        c.landlock_ruleset(rs);
+    }
+    if has("seccomp") {
+        c.seccomp_filter(filter(&profile.network));
+    }
+    // Processes: RLIMIT_NPROC counts the server's user (root is exempt), so a pids cgroup too
+    // where one can be made; the server's processes are made inside it.
+    let cgroup = PidsCgroup::enter(profile.processes).ok();
+    let mut cmd = c.command(&program.to_string_lossy());
+    cmd.args(args)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    for var in &profile.env {
+        if let Ok(v) = std::env::var(var) {
+            cmd.env(var, &v);
+        }
+    }
+    let cwd = std::env::current_dir().ok().filter(|d| {
+        profile.read_write.iter().any(|p| d.starts_with(p))
+            || readable.iter().any(|p| d.starts_with(p))
+    });
+    cmd.current_dir(cwd.unwrap_or_else(|| PathBuf::from("/tmp")));
+    if let Some(s) = profile.wall_seconds {
+        cmd.wait_timeout(s);
+    }
+    let status = cmd.status();
+    drop(cgroup);
+    let status = status.map_err(|e| format!("the sandbox could not start the server: {e}"))?;
+    if status.exit_code.is_none() {
+        eprintln!(
+            "airlock: the sandboxed server was stopped: {}",
+            status.reason
+        );
+    }
+    Ok(status.code)
+}
+
+/// `program` as the host finds it (hakoniwa does not search `PATH`), canonical.
+fn resolve(program: &str) -> Result<PathBuf, String> {
+    if program.contains('/') {
+        return std::fs::canonicalize(program).map_err(|e| format!("{program}: {e}"));
+    }
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    path.split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .ok_or_else(|| format!("{program}: not found in PATH"))
+}
+
+/// The server's own install directory: where its program is, as named and as resolved — or the
+/// parent, when that is a `bin` or `.bin` (a virtualenv, `node_modules/.bin`).
+fn install_dirs(named: &str, program: &Path) -> Vec<PathBuf> {
+    let named = if named.contains('/') {
+        std::path::absolute(named).ok()
+    } else {
+        std::env::var("PATH").ok().and_then(|path| {
+            path.split(':')
+                .map(|d| Path::new(d).join(named))
+                .find(|p| p.is_file())
+        })
+    };
+    let mut dirs = Vec::new();
+    for p in named.iter().map(PathBuf::as_path).chain([program]) {
+        let Some(dir) = p.parent() else { continue };
+        let dir = match dir.file_name().and_then(|n| n.to_str()) {
+            Some("bin" | ".bin") => dir.parent().unwrap_or(dir),
+            _ => dir,
+        };
+        if let Ok(d) = dir.canonicalize()
+            && d != Path::new("/")
+            && !dirs.contains(&d)
+        {
+            dirs.push(d);
+        }
+    }
+    dirs
+}
+
+/// System calls a tool server never needs, refused with EPERM: tracing other processes,
+/// mounting, new user namespaces, kernel keyrings, BPF, modules, io_uring (which opens files
+/// and sockets past the filter), clocks, reboot. With `network = "ports"`, UDP, raw and packet
+/// sockets too (Landlock rules cover TCP only).
+fn filter(network: &Network) -> Filter {
+    let mut f = Filter::new(Action::Allow);
+    for call in [
+        "ptrace",
+        "process_vm_readv",
+        "process_vm_writev",
+        "mount",
+        "umount2",
+        "pivot_root",
+        "chroot",
+        "move_mount",
+        "open_tree",
+        "fsopen",
+        "fsconfig",
+        "fsmount",
+        "fspick",
+        "mount_setattr",
+        "kexec_load",
+        "kexec_file_load",
+        "bpf",
+        "keyctl",
+        "add_key",
+        "request_key",
+        "perf_event_open",
+        "unshare",
+        "setns",
+        "init_module",
+        "finit_module",
+        "delete_module",
+        "reboot",
+        "swapon",
+        "swapoff",
+        "acct",
+        "userfaultfd",
+        "open_by_handle_at",
+        "name_to_handle_at",
+        "iopl",
+        "ioperm",
+        "syslog",
+        "quotactl",
+        "settimeofday",
+        "clock_settime",
+        "clock_adjtime",
+        "adjtimex",
+        "fanotify_init",
+        "lookup_dcookie",
+        "vhangup",
+        "personality",
+        "io_uring_setup",
+        "io_uring_enter",
+        "io_uring_register",
+    ] {
+        f.add_rule(Action::Errno(EPERM), call);
+    }
+    f.add_rule_conditional(
+        Action::Errno(EPERM),
+        "clone",
+        &[ArgCmp::new(
+            0,
+            ArgCmpOp::MaskedEq,
+            CLONE_NEWUSER,
+            CLONE_NEWUSER,
+        )],
+    );
+    // clone3's flags are in memory, out of the filter's sight: "not implemented" makes the C
+    // library fall back to clone, which the rule above sees.
+    f.add_rule(Action::Errno(ENOSYS), "clone3");
+    if matches!(network, Network::Ports(_)) {
+        // AF_INET / AF_INET6 datagram, raw and packet-ish types; AF_PACKET.
+        for (domain, kind) in [(2u64, 2u64), (2, 3), (2, 5), (10, 2), (10, 3), (10, 5)] {
+            f.add_rule_conditional(
+                Action::Errno(EACCES),
+                "socket",
+                &[
+                    ArgCmp::new(0, ArgCmpOp::Eq, domain, 0),
+                    ArgCmp::new(1, ArgCmpOp::MaskedEq, 0xf, kind),
+                ],
+            );
+        }
+        f.add_rule_conditional(
+            Action::Errno(EACCES),
+            "socket",
+            &[ArgCmp::new(0, ArgCmpOp::Eq, 17, 0)],
+        );
+    }
+    f
+}
+
+/// Where a pids cgroup can be made: the directory of this process's own cgroup in a writable
+/// pids hierarchy (cgroup v1 `pids`, or v2 with the `pids` controller), and whether it is v2.
+fn pids_cgroup_base() -> Result<(PathBuf, bool), String> {
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| format!("/proc/self/cgroup: {e}"))?;
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next(), parts.next(), parts.next());
+        let (Some(controllers), Some(path)) = (controllers, path) else {
+            continue;
+        };
+        let path = path.trim_start_matches('/');
+        let (dir, v2) = if controllers.split(',').any(|c| c == "pids") {
+            (Path::new("/sys/fs/cgroup/pids").join(path), false)
+        } else if controllers.is_empty() {
+            let root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+                .into_iter()
+                .map(Path::new)
+                .find(|r| {
+                    std::fs::read_to_string(r.join("cgroup.controllers"))
+                        .is_ok_and(|c| c.split_whitespace().any(|c| c == "pids"))
+                });
+            match root {
+                Some(r) => (r.join(path), true),
+                None => continue,
+            }
+        } else {
+            continue;
+        };
+        let probe = dir.join(format!("airlock-probe-{}", std::process::id()));
+        if std::fs::create_dir(&probe).is_ok() {
+            let usable = probe.join("pids.max").exists();
+            let _ = std::fs::remove_dir(&probe);
+            if usable {
+                return Ok((dir, v2));
+            }
+        }
+    }
+    Err("no writable pids cgroup (RLIMIT_NPROC limits processes, except for root)".into())
+}
+
+/// A pids cgroup this process moved into; it moves back and removes it when dropped.
+struct PidsCgroup {
+    dir: PathBuf,
+    parent: PathBuf,
+}
+
+impl PidsCgroup {
+    fn enter(limit: u64) -> Result<PidsCgroup, String> {
+        let (parent, _) = pids_cgroup_base()?;
+        let dir = parent.join(format!("airlock-sandbox-{}", std::process::id()));
+        std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+        let entered = std::fs::write(dir.join("pids.max"), limit.to_string()).and_then(|()| {
+            std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string())
+        });
+        if let Err(e) = entered {
+            let _ = std::fs::remove_dir(&dir);
+            return Err(e.to_string());
+        }
+        Ok(PidsCgroup { dir, parent })
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::write(
+            self.parent.join("cgroup.procs"),
+            std::process::id().to_string(),
+        );
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
