@@ -4,6 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The sandbox (`--all-features` builds it) links libseccomp.
+if ! pkg-config --exists libseccomp 2>/dev/null && [ ! -e /usr/include/seccomp.h ]; then
+    echo "== installing libseccomp-dev (the sandbox's seccomp filter links it)" >&2
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libseccomp-dev >/dev/null
+fi
+
 if ! command -v redis-server >/dev/null 2>&1; then
     echo "== installing redis-server (the Redis rate-store tests start a real one)" >&2
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -29,6 +37,14 @@ if ! target/py/bin/python -c 'import importlib.metadata as m; assert m.version("
     echo "== installing from PyPI: $PY_PACKAGES" >&2
     python3 -m venv target/py
     target/py/bin/pip install --quiet --disable-pip-version-check $PY_PACKAGES
+fi
+
+# A real third-party server for the sandbox's network tests, in a virtualenv of its own.
+FETCH_PACKAGES="mcp-server-fetch==2026.10.24"
+if ! target/py-fetch/bin/python -c 'import importlib.metadata as m; assert m.version("mcp-server-fetch") == "2026.10.24"' 2>/dev/null; then
+    echo "== installing from PyPI: $FETCH_PACKAGES" >&2
+    python3 -m venv target/py-fetch
+    target/py-fetch/bin/pip install --quiet --disable-pip-version-check $FETCH_PACKAGES
 fi
 
 log="$(mktemp)"

@@ -118,6 +118,14 @@ pub fn probe() -> Vec<Layer> {
     ]
 }
 
+pub fn die_with_parent() {
+    if let Err(e) =
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+    {
+        eprintln!("airlock: cannot tie the sandbox to the airlock's life: {e}");
+    }
+}
+
 pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
     let (first, args) = server.split_first().ok_or("no server command to sandbox")?;
     let layers = probe();
@@ -203,6 +211,10 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
         for p in ["/tmp", "/dev", "/proc"] {
             rs.allow_path(p, FsAccess::R | FsAccess::W);
         }
+        // Reading and listing are bounded by the mount namespace (only what is granted exists
+        // in it): a server may list `/` and read what it finds. Landlock enforces writing and
+        // executing a second time.
+        rs.allow_path("/", FsAccess::R);
         if let Network::Ports(ports) = &profile.network {
             rs.restrict(Resource::NET_TCP_CONNECT, CompatMode::Enforce);
             rs.restrict(Resource::NET_TCP_BIND, CompatMode::Enforce);
@@ -273,8 +285,14 @@ fn install_dirs(named: &str, program: &Path) -> Vec<PathBuf> {
                 .find(|p| p.is_file())
         })
     };
+    let interpreter = interpreter(program);
     let mut dirs = Vec::new();
-    for p in named.iter().map(PathBuf::as_path).chain([program]) {
+    for p in named
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([program])
+        .chain(interpreter.iter().map(PathBuf::as_path))
+    {
         let Some(dir) = p.parent() else { continue };
         let dir = match dir.file_name().and_then(|n| n.to_str()) {
             Some("bin" | ".bin") => dir.parent().unwrap_or(dir),
@@ -288,6 +306,27 @@ fn install_dirs(named: &str, program: &Path) -> Vec<PathBuf> {
         }
     }
     dirs
+}
+
+/// The interpreter of a script (`#!/path/python`, `#!/usr/bin/env node`), canonical: a
+/// virtualenv's `python` leads to the Python it was made from.
+fn interpreter(script: &Path) -> Option<PathBuf> {
+    let mut head = [0u8; 256];
+    let n = std::io::Read::read(&mut std::fs::File::open(script).ok()?, &mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = std::str::from_utf8(line.split(|b| *b == b'\n').next()?).ok()?;
+    let mut words = line.split_whitespace();
+    let first = words.next()?;
+    let program = if first.ends_with("/env") {
+        let name = words.find(|w| !w.starts_with('-'))?;
+        let path = std::env::var("PATH").ok()?;
+        path.split(':')
+            .map(|d| Path::new(d).join(name))
+            .find(|p| p.is_file())?
+    } else {
+        PathBuf::from(first)
+    };
+    program.canonicalize().ok()
 }
 
 /// System calls a tool server never needs, refused with EPERM: tracing other processes,

@@ -226,6 +226,11 @@ pub fn missing(profile: &Profile, layers: &[Layer]) -> Vec<String> {
         .collect()
 }
 
+/// Ask the kernel to kill this process when its parent (the airlock) dies.
+pub fn die_with_parent() {
+    imp::die_with_parent();
+}
+
 /// Run `server` (program and arguments) in the sandbox `profile` describes, with this
 /// process's stdin, stdout and stderr, and wait for it: its exit code (128 + the signal when a
 /// signal ended it). `Err`: the sandbox could not be built.
@@ -246,6 +251,8 @@ mod imp {
             status: Err("the sandbox needs Linux".into()),
         }]
     }
+
+    pub fn die_with_parent() {}
 
     pub fn exec(_: &Profile, _: &[String]) -> Result<i32, String> {
         Err("the sandbox needs Linux (namespaces, Landlock, seccomp)".into())

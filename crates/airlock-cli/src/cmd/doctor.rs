@@ -78,9 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         items.push(("server command", command(program)));
     }
     items.push(("clock", clock()));
-    items.push(("user namespaces", user_namespaces()));
-    items.push(("landlock", landlock()));
-    items.push(("seccomp", seccomp()));
+    sandbox(config.as_ref(), &mut items);
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -226,13 +224,76 @@ fn clock() -> Status {
     }
 }
 
+#[cfg(not(feature = "sandbox"))]
 fn read(path: &str) -> Option<String> {
     std::fs::read_to_string(path)
         .ok()
         .map(|s| s.trim().to_owned())
 }
 
+/// The sandbox's layers on this machine: with `[sandbox]` set, each one it needs is ✓, or ✗
+/// when missing and required (`·` degraded otherwise); without, `·` lines saying what is there.
+#[cfg(feature = "sandbox")]
+fn sandbox(config: Option<&airlock_core::Config>, items: &mut Vec<(&str, Status)>) {
+    let settings = config.and_then(|c| c.settings.sandbox.as_ref());
+    let profile = settings.map(|s| airlock_sandbox::Profile::resolve(s, None, &[]));
+    if let Some(Err(e)) = &profile {
+        items.push((
+            "sandbox",
+            Status::Fail(
+                e.clone(),
+                "fix [sandbox] (docs/config.md lists its keys)".into(),
+            ),
+        ));
+    }
+    for layer in airlock_sandbox::probe() {
+        let name = match layer.name {
+            "namespaces" => "sandbox: namespaces",
+            "landlock" => "sandbox: landlock",
+            "landlock_tcp" => "sandbox: landlock tcp",
+            "seccomp" => "sandbox: seccomp",
+            _ => "sandbox: pids cgroup",
+        };
+        let needed = match &profile {
+            Some(Ok(p)) => airlock_sandbox::missing(p, std::slice::from_ref(&layer))
+                .first()
+                .map(|_| p.required),
+            _ => None,
+        };
+        let status = match (&layer.status, needed) {
+            (Ok(what), _) if profile.is_some() => Status::Ok(what.clone()),
+            (Ok(what), _) => Status::Info(format!("{what} (used once [sandbox] is set)")),
+            (Err(why), Some(true)) => Status::Fail(
+                why.clone(),
+                "run where this layer exists, or set sandbox.required = false to run degraded"
+                    .into(),
+            ),
+            (Err(why), Some(false)) => Status::Info(format!("degraded: {why}")),
+            (Err(why), None) => Status::Info(why.clone()),
+        };
+        items.push((name, status));
+    }
+}
+
+/// Without the `sandbox` feature: what the kernel offers, and a failure when `[sandbox]` is set.
+#[cfg(not(feature = "sandbox"))]
+fn sandbox(config: Option<&airlock_core::Config>, items: &mut Vec<(&str, Status)>) {
+    if config.is_some_and(|c| c.settings.sandbox.is_some()) {
+        items.push((
+            "sandbox",
+            Status::Fail(
+                "[sandbox] is set, but this airlock was built without the sandbox".into(),
+                "build with `cargo install --path crates/airlock-cli --features sandbox` (needs libseccomp-dev)".into(),
+            ),
+        ));
+    }
+    items.push(("user namespaces", user_namespaces()));
+    items.push(("landlock", landlock()));
+    items.push(("seccomp", seccomp()));
+}
+
 /// Unprivileged user namespaces, which the sandbox of servers will use.
+#[cfg(not(feature = "sandbox"))]
 fn user_namespaces() -> Status {
     let max = read("/proc/sys/user/max_user_namespaces").and_then(|s| s.parse::<u64>().ok());
     let allowed = read("/proc/sys/kernel/unprivileged_userns_clone").is_none_or(|v| v == "1");
@@ -245,6 +306,7 @@ fn user_namespaces() -> Status {
 }
 
 /// The Landlock security module, which the sandbox of servers will use.
+#[cfg(not(feature = "sandbox"))]
 fn landlock() -> Status {
     match read("/sys/kernel/security/lsm") {
         Some(lsm) if lsm.split(',').any(|m| m == "landlock") => {
@@ -256,6 +318,7 @@ fn landlock() -> Status {
 }
 
 /// Seccomp filters, which the sandbox of servers will use.
+#[cfg(not(feature = "sandbox"))]
 fn seccomp() -> Status {
     let status = read("/proc/self/status").unwrap_or_default();
     if status.lines().any(|l| l.starts_with("Seccomp:")) {

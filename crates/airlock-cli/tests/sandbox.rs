@@ -1,0 +1,419 @@
+//! The sandbox (`[sandbox]`, the `sandbox` feature) with real servers and real processes:
+//! `@modelcontextprotocol/server-filesystem` told it may use the whole disk, with the airlock's
+//! own path guard off, still reaches only its root; `mcp-server-fetch` (PyPI) cannot reach a
+//! listener on loopback with `network = "none"` and can with the port granted; a fork bomb, a
+//! memory hog and a sleep-for-ever are stopped by the limits; nothing a server started outlives
+//! the airlock, even killed with SIGKILL.
+
+#![cfg(all(feature = "sandbox", target_os = "linux"))]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::time::{Duration, Instant};
+
+use common::airlock_command;
+use serde_json::{Value, json};
+
+fn npm_bin(name: &str) -> PathBuf {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/npm/node_modules/.bin")
+        .join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test.sh",
+        bin.display()
+    );
+    bin
+}
+
+/// `airlock run --config CONFIG -- SERVER…` and its stdio.
+struct Run {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Run {
+    fn start(config: &Path, server: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut child = airlock_command()
+            .envs(env.iter().copied())
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .arg("--")
+            .args(server)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut r = Run {
+            child,
+            stdin,
+            stdout,
+        };
+        let init = r.ask(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "sandbox-test", "version": "1"}}}));
+        assert!(init.get("result").is_some(), "{init}");
+        writeln!(
+            r.stdin,
+            "{}",
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        )
+        .unwrap();
+        r
+    }
+
+    fn ask(&mut self, v: Value) -> Value {
+        writeln!(self.stdin, "{v}").unwrap();
+        self.stdin.flush().unwrap();
+        loop {
+            let mut line = String::new();
+            assert!(
+                self.stdout.read_line(&mut line).unwrap() > 0,
+                "the proxy closed its stdout"
+            );
+            let answer: Value = serde_json::from_str(&line).unwrap();
+            if answer.get("id") == v.get("id") && answer.get("method").is_none() {
+                return answer;
+            }
+        }
+    }
+
+    fn call(&mut self, id: i64, name: &str, arguments: Value) -> Value {
+        self.ask(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}}))
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The text of a tool result, and whether it failed (an `isError` result or a JSON-RPC error).
+fn outcome(r: &Value) -> (bool, String) {
+    let failed = r.get("error").is_some() || r["result"]["isError"] == true;
+    let text = r["result"]["content"][0]["text"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| r.to_string());
+    (failed, text)
+}
+
+/// Processes whose environment holds `marker`.
+fn processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(env) = std::fs::read(entry.path().join("environ"))
+            && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("airlock.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// server-filesystem is told it may use `/` and the airlock's own path guard is off: only the
+/// sandbox stands between it and the disk. It reads and writes its root, and nothing else.
+#[test]
+fn server_filesystem_reaches_only_its_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap().join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("note.txt"), "inside").unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().canonicalize().unwrap().join("escaped.txt");
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[filesystem]\nenabled = false\n[sandbox]\nread_write = [{:?}]\n",
+            root.to_str().unwrap()
+        ),
+    );
+    let bin = npm_bin("mcp-server-filesystem");
+    let mut c = Run::start(&cfg, &[bin.to_str().unwrap(), "/"], &[]);
+    let (failed, text) =
+        outcome(&c.call(1, "read_text_file", json!({"path": root.join("note.txt")})));
+    assert!(!failed && text.contains("inside"), "{text}");
+    let (failed, text) = outcome(&c.call(
+        2,
+        "write_file",
+        json!({"path": root.join("new.txt"), "content": "made inside"}),
+    ));
+    assert!(!failed, "{text}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("new.txt")).unwrap(),
+        "made inside"
+    );
+
+    let (failed, text) = outcome(&c.call(3, "read_text_file", json!({"path": "/etc/hostname"})));
+    assert!(failed, "/etc/hostname was read: {text}");
+    let (failed, text) = outcome(&c.call(4, "read_text_file", json!({"path": "/etc/shadow"})));
+    assert!(failed, "/etc/shadow was read: {text}");
+    let (failed, text) = outcome(&c.call(
+        5,
+        "write_file",
+        json!({"path": outside, "content": "escaped"}),
+    ));
+    assert!(failed, "a file outside the root was written: {text}");
+    assert!(!outside.exists());
+    let (failed, text) = outcome(&c.call(6, "list_directory", json!({"path": "/root"})));
+    assert!(failed, "/root was listed: {text}");
+}
+
+/// A listener on the host's loopback that answers every HTTP request with a fixed page.
+fn http_listener() -> (
+    u16,
+    std::thread::JoinHandle<()>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = stop.clone();
+    let handle = std::thread::spawn(move || {
+        while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    let _ = s.set_nonblocking(false);
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf);
+                    let body = "<html><body><p>hello from the host loopback</p></body></html>";
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    (port, handle, stop)
+}
+
+fn fetch_server() -> PathBuf {
+    let bin =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/py-fetch/bin/mcp-server-fetch");
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test.sh",
+        bin.display()
+    );
+    bin
+}
+
+/// mcp-server-fetch with `network = "none"` cannot reach a listener on the host's loopback;
+/// with its port granted (`network = "ports"`) it can.
+#[test]
+fn mcp_server_fetch_reaches_loopback_only_when_granted() {
+    let (port, listener, stop) = http_listener();
+    let url = format!("http://127.0.0.1:{port}/page");
+    let bin = fetch_server();
+    let dir = tempfile::tempdir().unwrap();
+    for (network, reaches) in [
+        ("network = \"none\"", false),
+        (
+            &format!("network = \"ports\"\nports = [{port}]") as &str,
+            true,
+        ),
+    ] {
+        let cfg = config(
+            dir.path(),
+            &format!("[network]\nenabled = false\n[sandbox]\n{network}\n"),
+        );
+        let mut c = Run::start(
+            &cfg,
+            &[
+                bin.to_str().unwrap(),
+                "--ignore-robots-txt",
+                "--allow-private-ips",
+            ],
+            &[],
+        );
+        let (failed, text) = outcome(&c.call(1, "fetch", json!({"url": url, "raw": true})));
+        if reaches {
+            assert!(
+                !failed && text.contains("hello from the host loopback"),
+                "{network}: {text}"
+            );
+        } else {
+            assert!(
+                !text.contains("hello from the host loopback"),
+                "{network}: {text}"
+            );
+            assert!(failed, "{network}: {text}");
+            // Refused by the sandbox, not by the server's own address check.
+            assert!(!text.contains("not a public address"), "{network}: {text}");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    listener.join().unwrap();
+}
+
+/// `airlock sandbox-exec` with a profile: the exit code and how long it took.
+fn sandboxed(profile: Value, command: &[&str], marker: &str) -> (i32, Duration, String) {
+    let started = Instant::now();
+    let out = airlock_command()
+        .env(
+            marker.split('=').next().unwrap(),
+            marker.split('=').nth(1).unwrap(),
+        )
+        .args(["sandbox-exec", "--profile", &profile.to_string(), "--"])
+        .args(command)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    (
+        out.status.code().unwrap_or(-1),
+        took,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn profile(marker_var: &str, wall: Option<u64>, processes: u64, memory: u64) -> Value {
+    json!({"required": true, "network": "none", "read_only": [], "read_write": [],
+        "processes": processes, "memory": memory, "cpu_seconds": 0, "open_files": 256,
+        "wall_seconds": wall, "env": ["PATH", marker_var]})
+}
+
+/// A fork bomb, a memory hog and a sleep-for-ever are stopped by the limits, and leave nothing
+/// behind.
+#[test]
+fn limits_contain_a_fork_bomb_a_memory_hog_and_a_sleep_forever() {
+    let marker = format!("SANDBOX_TEST_MARKER=limits-{}", std::process::id());
+    let var = "SANDBOX_TEST_MARKER";
+    // A fork bomb: the process limit stops its growth; the wall clock ends it.
+    let (code, took, err) = sandboxed(
+        profile(var, Some(3), 64, 1 << 30),
+        &["/bin/bash", "-c", ":(){ :|:& };:; sleep 100"],
+        &marker,
+    );
+    assert_ne!(code, 0, "{err}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    // A memory hog: 2 GiB asked for under a 256 MiB limit.
+    let (code, _, err) = sandboxed(
+        profile(var, Some(20), 64, 256 << 20),
+        &["/usr/bin/python3", "-c", "x = bytearray(2 << 30)"],
+        &marker,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("MemoryError"), "{err}");
+    // Sleeping for ever: stopped at the wall clock.
+    let (code, took, err) = sandboxed(
+        profile(var, Some(1), 64, 1 << 30),
+        &["/bin/sleep", "1000"],
+        &marker,
+    );
+    assert_eq!(code, 137, "{err}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    let mut left = processes_with(&marker);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        left = processes_with(&marker);
+    }
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
+/// The airlock is killed with SIGKILL while its sandboxed server has children of its own:
+/// none of them survives.
+#[test]
+fn nothing_outlives_the_airlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker_var = "SANDBOX_TEST_MARKER";
+    let marker = format!("{marker_var}=hygiene-{}", std::process::id());
+    let server = airlock_testkit::test_server();
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[sandbox]\nenv = [\"PATH\", {marker_var:?}]\nread_only = [{:?}]\n",
+            server.parent().unwrap().to_str().unwrap()
+        ),
+    );
+    let script = format!(
+        "sleep 1000 & sleep 1000 & exec {}",
+        server.to_str().unwrap()
+    );
+    let mut c = Run::start(
+        &cfg,
+        &["/bin/sh", "-c", &script],
+        &[(marker_var, marker.split('=').nth(1).unwrap())],
+    );
+    let (failed, text) = outcome(&c.call(1, "echo", json!({"text": "sandboxed"})));
+    assert!(!failed && text == "sandboxed", "{text}");
+    let running = processes_with(&marker);
+    assert!(
+        running.len() >= 3,
+        "the server and its two sleeps: {running:?}"
+    );
+    c.child.kill().unwrap();
+    c.child.wait().unwrap();
+    let mut left = processes_with(&marker);
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        left = processes_with(&marker);
+    }
+    assert!(
+        left.is_empty(),
+        "left running after the airlock was killed: {left:?}"
+    );
+}
+
+/// `[sandbox]` with a profile that does not exist, or a network the sandbox cannot enforce,
+/// stops `airlock run` before anything starts, with a clear error.
+#[test]
+fn a_bad_sandbox_configuration_is_refused_before_the_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "[sandbox]\nnetwork = \"loopback\"\n");
+    let out = airlock_command()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--", "/bin/true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"none\", \"ports\""), "{err}");
+    let cfg = config(dir.path(), "[sandbox]\n");
+    let out = airlock_command()
+        .args(["run", "--sandbox-profile", "strict", "--config"])
+        .arg(&cfg)
+        .args(["--", "/bin/true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"strict\" is not configured"), "{err}");
+}
