@@ -417,3 +417,99 @@ fn a_bad_sandbox_configuration_is_refused_before_the_server_starts() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("\"strict\" is not configured"), "{err}");
 }
+
+/// `airlock serve -- CMD`: each session's server runs in the sandbox, and answers through it.
+#[test]
+fn the_gateway_starts_each_sessions_server_in_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = airlock_testkit::test_server();
+    let marker_var = "SANDBOX_TEST_MARKER";
+    let marker = format!("{marker_var}=gateway-{}", std::process::id());
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[sandbox]\nenv = [\"PATH\", {marker_var:?}]\nread_only = [{:?}]\n",
+            server.parent().unwrap().to_str().unwrap()
+        ),
+    );
+    let (gateway, url) = common::serve(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--",
+            server.to_str().unwrap(),
+        ],
+        &[(marker_var, marker.split('=').nth(1).unwrap())],
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let post = |body: Value, session: Option<&str>| {
+        let mut req = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_string());
+        if let Some(s) = session {
+            req = req.header("mcp-session-id", s);
+        }
+        rt.block_on(async move {
+            let resp = req.send().await.unwrap();
+            let session = resp
+                .headers()
+                .get("mcp-session-id")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let text = resp.text().await.unwrap();
+            let last = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.trim().to_owned())
+                .next_back()
+                .unwrap_or(text);
+            (
+                session,
+                serde_json::from_str::<Value>(&last).unwrap_or(Value::Null),
+            )
+        })
+    };
+    let (session, init) = post(
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+        None,
+    );
+    assert!(init.get("result").is_some(), "{init}");
+    let session = session.unwrap();
+    let (_, r) = post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": "echo", "arguments": {"text": "through the sandbox"}}}),
+        Some(&session),
+    );
+    assert_eq!(outcome(&r).1, "through the sandbox", "{r}");
+    // The server process holds the marker: it got the variable listed, inside the sandbox.
+    let running = processes_with(&marker);
+    assert!(!running.is_empty());
+    let in_own_pid_namespace = running.iter().any(|pid| {
+        let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+        ns(&pid.to_string()) != ns("self")
+    });
+    assert!(
+        in_own_pid_namespace,
+        "the server is not in a pid namespace of its own"
+    );
+    drop(gateway);
+    let mut left = processes_with(&marker);
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        left = processes_with(&marker);
+    }
+    assert!(
+        left.is_empty(),
+        "left running after the gateway stopped: {left:?}"
+    );
+}
