@@ -39,6 +39,14 @@ if ! target/py/bin/python -c 'import importlib.metadata as m; assert m.version("
     target/py/bin/pip install --quiet --disable-pip-version-check $PY_PACKAGES
 fi
 
+# The sandbox's podman backend is tested with a real Podman (no daemon; runc for hybrid cgroups).
+if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1; then
+    echo "== installing podman and runc (the sandbox's container backend)" >&2
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq podman runc >/dev/null
+fi
+
 # A real third-party server for the sandbox's network tests, in a virtualenv of its own.
 FETCH_PACKAGES="mcp-server-fetch==2026.10.24"
 if ! target/py-fetch/bin/python -c 'import importlib.metadata as m; assert m.version("mcp-server-fetch") == "2026.10.24"' 2>/dev/null; then

@@ -74,6 +74,9 @@ enum Command {
     /// is set.
     #[command(hide = true)]
     SandboxExec(cmd::sandbox::Args),
+    /// (Internal) inside the sandbox: the loopback relay of `network = "loopback"`.
+    #[command(hide = true)]
+    SandboxLoopback(cmd::sandbox::LoopbackArgs),
 }
 
 /// A command line clap refused: its message, and for a server command written without `--`
@@ -128,6 +131,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(args),
         Command::Replay(args) => cmd::replay::run(args),
         Command::SandboxExec(args) => cmd::sandbox::run(args),
+        Command::SandboxLoopback(args) => cmd::sandbox::loopback(args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -138,6 +138,16 @@ fn config(dir: &Path, text: &str) -> PathBuf {
 /// sandbox stands between it and the disk. It reads and writes its root, and nothing else.
 #[test]
 fn server_filesystem_reaches_only_its_root() {
+    filesystem_confined("namespaces");
+}
+
+/// The same, with the podman backend.
+#[test]
+fn server_filesystem_reaches_only_its_root_in_podman() {
+    filesystem_confined("podman");
+}
+
+fn filesystem_confined(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap().join("root");
     std::fs::create_dir(&root).unwrap();
@@ -147,7 +157,7 @@ fn server_filesystem_reaches_only_its_root() {
     let cfg = config(
         dir.path(),
         &format!(
-            "[filesystem]\nenabled = false\n[sandbox]\nread_write = [{:?}]\n",
+            "[filesystem]\nenabled = false\n[sandbox]\nbackend = {backend:?}\nread_write = [{:?}]\n",
             root.to_str().unwrap()
         ),
     );
@@ -167,8 +177,13 @@ fn server_filesystem_reaches_only_its_root() {
         "made inside"
     );
 
+    // The host's /etc/hostname: absent (namespaces), or the container's own (podman writes one).
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let (failed, text) = outcome(&c.call(3, "read_text_file", json!({"path": "/etc/hostname"})));
-    assert!(failed, "/etc/hostname was read: {text}");
+    assert!(
+        failed || (backend == "podman" && !host.trim().is_empty() && !text.contains(host.trim())),
+        "the host's /etc/hostname was read: {text}"
+    );
     let (failed, text) = outcome(&c.call(4, "read_text_file", json!({"path": "/etc/shadow"})));
     assert!(failed, "/etc/shadow was read: {text}");
     let (failed, text) = outcome(&c.call(
@@ -226,24 +241,45 @@ fn fetch_server() -> PathBuf {
     bin
 }
 
-/// mcp-server-fetch with `network = "none"` cannot reach a listener on the host's loopback;
-/// with its port granted (`network = "ports"`) it can.
+/// mcp-server-fetch with `network = "none"`, or `"loopback"` with another port, cannot reach
+/// a listener on the host's loopback; with its port granted (`"loopback"` or `"ports"`) it can.
 #[test]
 fn mcp_server_fetch_reaches_loopback_only_when_granted() {
+    fetch_confined("namespaces");
+}
+
+/// The same with the podman backend, whose choices are `none` and `any`.
+#[test]
+fn mcp_server_fetch_reaches_loopback_only_when_granted_in_podman() {
+    fetch_confined("podman");
+}
+
+fn fetch_confined(backend: &str) {
     let (port, listener, stop) = http_listener();
     let url = format!("http://127.0.0.1:{port}/page");
     let bin = fetch_server();
     let dir = tempfile::tempdir().unwrap();
-    for (network, reaches) in [
-        ("network = \"none\"", false),
-        (
-            &format!("network = \"ports\"\nports = [{port}]") as &str,
-            true,
-        ),
-    ] {
+    // With the namespaces backend: `loopback` relays only the ports listed, `ports` lets TCP
+    // out to them; the podman backend has `none` and `any`.
+    let cases: Vec<(String, bool)> = if backend == "podman" {
+        vec![
+            ("network = \"none\"".into(), false),
+            ("network = \"any\"".into(), true),
+        ]
+    } else {
+        let other = if port == u16::MAX { port - 1 } else { port + 1 };
+        vec![
+            ("network = \"none\"".into(), false),
+            (format!("network = \"loopback\"\nports = [{other}]"), false),
+            (format!("network = \"loopback\"\nports = [{port}]"), true),
+            (format!("network = \"ports\"\nports = [{port}]"), true),
+        ]
+    };
+    for (network, reaches) in &cases {
+        let (network, reaches) = (network.as_str(), *reaches);
         let cfg = config(
             dir.path(),
-            &format!("[network]\nenabled = false\n[sandbox]\n{network}\n"),
+            &format!("[network]\nenabled = false\n[sandbox]\nbackend = {backend:?}\n{network}\n"),
         );
         let mut c = Run::start(
             &cfg,
@@ -296,7 +332,7 @@ fn sandboxed(profile: Value, command: &[&str], marker: &str) -> (i32, Duration, 
 }
 
 fn profile(marker_var: &str, wall: Option<u64>, processes: u64, memory: u64) -> Value {
-    json!({"required": true, "network": "none", "read_only": [], "read_write": [],
+    json!({"required": true, "backend": "namespaces", "network": "none", "read_only": [], "read_write": [],
         "processes": processes, "memory": memory, "cpu_seconds": 0, "open_files": 256,
         "wall_seconds": wall, "env": ["PATH", marker_var]})
 }
@@ -342,18 +378,74 @@ fn limits_contain_a_fork_bomb_a_memory_hog_and_a_sleep_forever() {
     assert!(left.is_empty(), "left running: {left:?}");
 }
 
+/// The same limits with the podman backend: `--pids-limit`, `--memory` (the kernel's OOM killer
+/// ends the hog: a cgroup limit on resident memory), `--timeout`.
+#[test]
+fn limits_contain_a_fork_bomb_a_memory_hog_and_a_sleep_forever_in_podman() {
+    let marker = format!("SANDBOX_TEST_MARKER=limits-podman-{}", std::process::id());
+    let var = "SANDBOX_TEST_MARKER";
+    let podman = |mut p: Value| {
+        p["backend"] = json!("podman");
+        p
+    };
+    let (code, took, err) = sandboxed(
+        podman(profile(var, Some(3), 64, 1 << 30)),
+        &["/bin/bash", "-c", ":(){ :|:& };:; sleep 100"],
+        &marker,
+    );
+    assert_ne!(code, 0, "{err}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    let (code, _, err) = sandboxed(
+        podman(profile(var, Some(20), 64, 256 << 20)),
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "x = bytearray(2 << 30); x[::4096] = b'x' * len(x[::4096])",
+        ],
+        &marker,
+    );
+    assert_ne!(code, 0, "{err}");
+    let (code, took, err) = sandboxed(
+        podman(profile(var, Some(1), 64, 1 << 30)),
+        &["/bin/sleep", "1000"],
+        &marker,
+    );
+    assert_ne!(code, 0, "{err}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    let mut left = processes_with(&marker);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        left = processes_with(&marker);
+    }
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
 /// The airlock is killed with SIGKILL while its sandboxed server has children of its own:
 /// none of them survives.
 #[test]
 fn nothing_outlives_the_airlock() {
+    outlives_nothing("namespaces");
+}
+
+/// The same with the podman backend: the server sees its stdin close and ends, and the
+/// container with it.
+#[test]
+fn nothing_outlives_the_airlock_in_podman() {
+    outlives_nothing("podman");
+}
+
+fn outlives_nothing(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let marker_var = "SANDBOX_TEST_MARKER";
-    let marker = format!("{marker_var}=hygiene-{}", std::process::id());
+    let marker = format!("{marker_var}=hygiene-{backend}-{}", std::process::id());
     let server = airlock_testkit::test_server();
     let cfg = config(
         dir.path(),
         &format!(
-            "[sandbox]\nenv = [\"PATH\", {marker_var:?}]\nread_only = [{:?}]\n",
+            "[sandbox]\nbackend = {backend:?}\nenv = [\"PATH\", {marker_var:?}]\nread_only = [{:?}]\n",
             server.parent().unwrap().to_str().unwrap()
         ),
     );

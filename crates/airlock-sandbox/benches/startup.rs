@@ -1,6 +1,6 @@
 //! What the sandbox adds to starting a server: `/bin/true` run plainly, and run in the sandbox
 //! with every layer (namespaces, mounts, Landlock, seccomp, rlimits, a pids cgroup where one
-//! can be made), measured in one run. Run: `cargo bench -p airlock-sandbox --bench startup`.
+//! can be made), and in a Podman container where podman is installed, measured in one run. Run: `cargo bench -p airlock-sandbox --bench startup`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot set up should stop loudly
 
@@ -24,6 +24,22 @@ fn bench(c: &mut Criterion) {
             assert_eq!(code, 0);
         })
     });
+    // The podman backend, where podman is installed (`scripts/test.sh` installs it).
+    let mut podman = profile.clone();
+    podman.backend = airlock_sandbox::Backend::Podman;
+    if std::process::Command::new("podman")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        g.sample_size(10);
+        g.bench_function("podman_bin_true", |b| {
+            b.iter(|| {
+                let code = airlock_sandbox::exec(&podman, &["/bin/true".to_owned()]).unwrap();
+                assert_eq!(code, 0);
+            })
+        });
+    }
     g.finish();
 }
 

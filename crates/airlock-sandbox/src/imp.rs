@@ -7,7 +7,9 @@ use hakoniwa::landlock::{CompatMode, FsAccess, Resource, Ruleset};
 use hakoniwa::seccomp::{Action, ArgCmp, ArgCmpOp, Filter};
 use hakoniwa::{Container, Namespace, Rlimit, Stdio};
 
-use super::{Layer, Network, Profile};
+use super::{Backend, Layer, Network, Profile};
+
+mod podman;
 
 const EPERM: i32 = 1;
 const EACCES: i32 = 13;
@@ -48,6 +50,7 @@ const ETC: &[&str] = &[
 pub fn probe() -> Vec<Layer> {
     let mut layers = kernel_layers();
     layers.insert(0, namespaces());
+    layers.push(podman::probe());
     layers
 }
 
@@ -138,6 +141,13 @@ pub fn die_with_parent() {
 }
 
 pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
+    if profile.backend == Backend::Podman {
+        let podman = podman::probe();
+        if let Err(e) = podman.status {
+            return Err(format!("the podman backend cannot run: {e}"));
+        }
+        return podman::exec(profile, server);
+    }
     let (first, args) = server.split_first().ok_or("no server command to sandbox")?;
     // Namespaces are not probed here (the airlock did before starting this): building the
     // sandbox below fails with the reason when they are missing.
@@ -195,8 +205,33 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
         c.bindmount_rw(&p.to_string_lossy(), &p.to_string_lossy());
     }
     c.tmpfsmount("/tmp").devfsmount("/dev");
-    if profile.network == Network::None {
-        c.unshare(Namespace::Network);
+    // `loopback`: a network namespace of its own, and for each port a socket file (in a
+    // directory mounted at the same path inside) that this process relays to the host's port.
+    let mut relay = None;
+    let mut inside: Option<(PathBuf, PathBuf, Vec<u16>)> = None;
+    match &profile.network {
+        Network::None => {
+            c.unshare(Namespace::Network);
+        }
+        Network::Loopback(ports) => {
+            c.unshare(Namespace::Network);
+            let exe = std::env::current_exe()
+                .and_then(|e| e.canonicalize())
+                .map_err(|e| {
+                    format!("cannot find the airlock binary for the loopback relay: {e}")
+                })?;
+            let r = LoopbackRelay::start(ports)?;
+            c.bindmount_rw(&r.dir.to_string_lossy(), &r.dir.to_string_lossy());
+            if let Some(dir) = exe.parent()
+                && !readable.iter().any(|p| dir.starts_with(p))
+            {
+                c.bindmount_ro(&dir.to_string_lossy(), &dir.to_string_lossy());
+                readable.push(dir.to_owned());
+            }
+            inside = Some((exe, r.dir.clone(), ports.clone()));
+            relay = Some(r);
+        }
+        Network::Ports(_) | Network::Any => {}
     }
     c.setrlimit(Rlimit::Nproc, profile.processes, profile.processes);
     c.setrlimit(Rlimit::As, profile.memory, profile.memory);
@@ -217,6 +252,9 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
                 &p.to_string_lossy(),
                 FsAccess::R | FsAccess::W | FsAccess::X,
             );
+        }
+        if let Some(r) = &relay {
+            rs.allow_path(&r.dir.to_string_lossy(), FsAccess::R | FsAccess::W);
         }
         for p in ["/tmp", "/dev", "/proc"] {
             rs.allow_path(p, FsAccess::R | FsAccess::W);
@@ -240,7 +278,28 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
     // Processes: RLIMIT_NPROC counts the server's user (root is exempt), so a pids cgroup too
     // where one can be made; the server's processes are made inside it.
     let cgroup = PidsCgroup::enter(profile.processes).ok();
-    let mut cmd = c.command(&program.to_string_lossy());
+    let mut cmd = match &inside {
+        // The airlock's own binary starts first inside: loopback up, the relay listening, then
+        // it becomes the server.
+        Some((exe, dir, ports)) => {
+            let mut cmd = c.command(&exe.to_string_lossy());
+            cmd.arg("sandbox-loopback")
+                .arg("--dir")
+                .arg(&dir.to_string_lossy())
+                .arg("--ports")
+                .arg(
+                    &ports
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
+                .arg("--")
+                .arg(&program.to_string_lossy());
+            cmd
+        }
+        None => c.command(&program.to_string_lossy()),
+    };
     cmd.args(args)
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
@@ -259,6 +318,7 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
         cmd.wait_timeout(s);
     }
     let status = cmd.status();
+    drop(relay);
     drop(cgroup);
     let status = status.map_err(|e| format!("the sandbox could not start the server: {e}"))?;
     if status.exit_code.is_none() {
@@ -268,6 +328,142 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
         );
     }
     Ok(status.code)
+}
+
+/// The host's side of `network = "loopback"`: a directory of socket files, `PORT.sock` for
+/// each port, each relayed to `127.0.0.1:PORT` of the host. Removed when dropped.
+struct LoopbackRelay {
+    dir: PathBuf,
+}
+
+impl LoopbackRelay {
+    fn start(ports: &[u16]) -> Result<LoopbackRelay, String> {
+        let dir = std::env::temp_dir().join(format!("airlock-loopback-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for &port in ports {
+            let path = dir.join(format!("{port}.sock"));
+            let listener = std::os::unix::net::UnixListener::bind(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    let Ok(inner) = conn else { break };
+                    std::thread::spawn(move || {
+                        if let Ok(outer) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                            splice(inner, outer);
+                        }
+                    });
+                }
+            });
+        }
+        Ok(LoopbackRelay { dir })
+    }
+}
+
+impl Drop for LoopbackRelay {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Copy both ways between a socket file's connection and a TCP connection until either ends.
+fn splice(unix: std::os::unix::net::UnixStream, tcp: std::net::TcpStream) {
+    let (Ok(mut unix_in), Ok(mut tcp_in)) = (unix.try_clone(), tcp.try_clone()) else {
+        return;
+    };
+    let (mut unix_out, mut tcp_out) = (unix, tcp);
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut unix_in, &mut tcp_out);
+        let _ = tcp_out.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut tcp_in, &mut unix_out);
+    let _ = unix_out.shutdown(std::net::Shutdown::Write);
+    let _ = up.join();
+}
+
+pub fn loopback_inside(airlock_exe: &Path, dir: &Path, ports: &[u16], server: &[String]) -> String {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(ip) = ip else {
+        return "network = \"loopback\" needs the `ip` command (iproute2) to bring the loopback up"
+            .into();
+    };
+    match std::process::Command::new(ip)
+        .args(["link", "set", "lo", "up"])
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        Ok(s) => return format!("`ip link set lo up` failed in the sandbox ({s})"),
+        Err(e) => return format!("`ip link set lo up` could not run in the sandbox: {e}"),
+    }
+    if !ports.is_empty() {
+        let ports_arg = ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let child = std::process::Command::new(airlock_exe)
+            .args(["sandbox-loopback", "--forward", "--dir"])
+            .arg(dir)
+            .args(["--ports", &ports_arg])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => return format!("the loopback relay could not start: {e}"),
+        };
+        let mut line = String::new();
+        let ready = child
+            .stdout
+            .take()
+            .map(std::io::BufReader::new)
+            .and_then(|mut r| r.read_line(&mut line).ok())
+            .is_some_and(|_| line.trim() == "ready");
+        if !ready {
+            return format!("the loopback relay did not start: {}", line.trim());
+        }
+    }
+    let Some((program, args)) = server.split_first() else {
+        return "no server command".into();
+    };
+    let e = std::process::Command::new(program).args(args).exec();
+    format!("the server could not start: {e}")
+}
+
+pub fn loopback_forward(dir: &Path, ports: &[u16]) -> String {
+    use std::io::Write;
+    let mut listeners = Vec::new();
+    for &port in ports {
+        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(l) => listeners.push((port, l)),
+            Err(e) => return format!("cannot listen on 127.0.0.1:{port} in the sandbox: {e}"),
+        }
+    }
+    println!("ready");
+    let _ = std::io::stdout().flush();
+    let mut threads = Vec::new();
+    for (port, listener) in listeners {
+        let path = dir.join(format!("{port}.sock"));
+        threads.push(std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(tcp) = conn else { break };
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    if let Ok(unix) = std::os::unix::net::UnixStream::connect(&path) {
+                        splice(unix, tcp);
+                    }
+                });
+            }
+        }));
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    "the loopback relay stopped".into()
 }
 
 /// `program` as the host finds it (hakoniwa does not search `PATH`), canonical.

@@ -33,6 +33,9 @@ use serde::{Deserialize, Serialize};
 pub struct Profile {
     /// Refuse to start when a layer is missing.
     pub required: bool,
+    /// How the profile is enforced.
+    #[serde(default)]
+    pub backend: Backend,
     /// Network.
     pub network: Network,
     /// Paths granted read-only (absolute).
@@ -53,6 +56,17 @@ pub struct Profile {
     pub env: Vec<String>,
 }
 
+/// How a profile is enforced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// Linux namespaces, Landlock, seccomp and rlimits, set up by the airlock itself.
+    #[default]
+    Namespaces,
+    /// A Podman container with no image: an empty root with only the granted paths mounted.
+    Podman,
+}
+
 /// The network a sandboxed server has.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,6 +74,10 @@ pub enum Network {
     /// A network namespace of its own with nothing in it: no connection anywhere, loopback
     /// included.
     None,
+    /// A network namespace of its own with its loopback up, where these ports of the host's
+    /// loopback are reachable (each relayed through a socket file the airlock answers): no
+    /// other host, no other port.
+    Loopback(Vec<u16>),
     /// The host's network, but TCP connections only to these ports (Landlock), and no UDP, raw
     /// or packet sockets (seccomp). Landlock filters ports, not addresses: a port listed is
     /// reachable on any host the machine can reach.
@@ -77,6 +95,15 @@ impl Profile {
         name: Option<&str>,
         allowed_roots: &[String],
     ) -> Result<Profile, String> {
+        let backend = match settings.backend.as_str() {
+            "namespaces" => Backend::Namespaces,
+            "podman" => Backend::Podman,
+            other => {
+                return Err(format!(
+                    "sandbox.backend = {other:?}: write \"namespaces\" or \"podman\""
+                ));
+            }
+        };
         let name = name.or(settings.profile.as_deref());
         let p = match name {
             Some(n) => Some(settings.profiles.get(n).ok_or_else(|| {
@@ -100,6 +127,7 @@ impl Profile {
             .unwrap_or_else(|| settings.ports.clone());
         let network = match network.as_str() {
             "none" => Network::None,
+            "loopback" => Network::Loopback(ports),
             "any" => Network::Any,
             "ports" if ports.is_empty() => {
                 return Err(
@@ -109,7 +137,7 @@ impl Profile {
             "ports" => Network::Ports(ports),
             other => {
                 return Err(format!(
-                    "sandbox.network = {other:?}: write \"none\", \"ports\" (with ports = [...]) or \"any\""
+                    "sandbox.network = {other:?}: write \"none\", \"loopback\" or \"ports\" (with ports = [...]), or \"any\""
                 ));
             }
         };
@@ -147,8 +175,13 @@ impl Profile {
             .unwrap_or_else(|| settings.wall_time.clone());
         let wall = airlock_core::policy::parse_duration(&wall)
             .map_err(|e| format!("sandbox.wall_time: {e}"))?;
+        if backend == Backend::Podman && matches!(network, Network::Ports(_) | Network::Loopback(_))
+        {
+            return Err("sandbox.network = \"ports\" and \"loopback\" need the namespaces backend (Landlock TCP rules, the loopback relay); with backend = \"podman\" write \"none\" or \"any\"".into());
+        }
         Ok(Profile {
             required: settings.required,
+            backend,
             network,
             read_only,
             read_write,
@@ -204,7 +237,8 @@ pub fn wrap(profile: &Profile, exe: &Path, server: &[OsString]) -> Vec<OsString>
 /// One layer of the sandbox and whether this machine has it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layer {
-    /// Its name: `namespaces`, `landlock`, `landlock_tcp`, `seccomp`, `pids_cgroup`.
+    /// Its name: `namespaces`, `landlock`, `landlock_tcp`, `seccomp`, `pids_cgroup` (the
+    /// namespaces backend), `podman` (the podman backend).
     pub name: &'static str,
     /// `Ok(what works)`, or `Err(why not)`.
     pub status: Result<String, String>,
@@ -220,10 +254,25 @@ pub fn probe() -> Vec<Layer> {
 pub fn missing(profile: &Profile, layers: &[Layer]) -> Vec<String> {
     layers
         .iter()
+        .filter(|l| (l.name == "podman") == (profile.backend == Backend::Podman))
         .filter(|l| l.name != "pids_cgroup")
         .filter(|l| l.name != "landlock_tcp" || matches!(profile.network, Network::Ports(_)))
         .filter_map(|l| l.status.as_ref().err().map(|e| format!("{}: {e}", l.name)))
         .collect()
+}
+
+/// Inside the sandbox, with `network = "loopback"`: bring the loopback up, start the relay of
+/// `ports` (`airlock_exe sandbox-loopback --forward`), wait until it listens, then become the
+/// server. Returns only on failure.
+pub fn loopback_inside(airlock_exe: &Path, dir: &Path, ports: &[u16], server: &[String]) -> String {
+    imp::loopback_inside(airlock_exe, dir, ports, server)
+}
+
+/// Inside the sandbox: listen on `127.0.0.1:PORT` for each port and relay every connection to
+/// the socket file `DIR/PORT.sock`, which the airlock outside relays to the host's port. Says
+/// `ready` on stdout once listening; runs until the sandbox ends.
+pub fn loopback_forward(dir: &Path, ports: &[u16]) -> String {
+    imp::loopback_forward(dir, ports)
 }
 
 /// Ask the kernel to kill this process when its parent (the airlock) dies.
@@ -253,6 +302,19 @@ mod imp {
     }
 
     pub fn die_with_parent() {}
+
+    pub fn loopback_inside(
+        _: &std::path::Path,
+        _: &std::path::Path,
+        _: &[u16],
+        _: &[String],
+    ) -> String {
+        "the sandbox needs Linux".into()
+    }
+
+    pub fn loopback_forward(_: &std::path::Path, _: &[u16]) -> String {
+        "the sandbox needs Linux".into()
+    }
 
     pub fn exec(_: &Profile, _: &[String]) -> Result<i32, String> {
         Err("the sandbox needs Linux (namespaces, Landlock, seccomp)".into())
@@ -297,6 +359,16 @@ mod tests {
         s.network = "ports".into();
         assert!(Profile::resolve(&s, None, &[]).is_err());
         s.network = "loopback".into();
+        assert!(Profile::resolve(&s, None, &[]).is_err());
+        s.network = "none".into();
+        s.backend = "podman".into();
+        assert_eq!(
+            Profile::resolve(&s, None, &[]).unwrap().backend,
+            Backend::Podman
+        );
+        let e = Profile::resolve(&s, Some("fetch"), &[]).unwrap_err();
+        assert!(e.contains("namespaces backend"), "{e}");
+        s.backend = "docker".into();
         assert!(Profile::resolve(&s, None, &[]).is_err());
     }
 }

@@ -252,6 +252,7 @@ fn sandbox(config: Option<&airlock_core::Config>, items: &mut Vec<(&str, Status)
             "landlock" => "sandbox: landlock",
             "landlock_tcp" => "sandbox: landlock tcp",
             "seccomp" => "sandbox: seccomp",
+            "podman" => "sandbox: podman",
             _ => "sandbox: pids cgroup",
         };
         let needed = match &profile {

@@ -20,6 +20,44 @@ pub struct Args {
     command: Vec<String>,
 }
 
+/// `airlock sandbox-loopback` options (inside the sandbox, `network = "loopback"`).
+#[derive(clap::Args, Debug)]
+pub struct LoopbackArgs {
+    /// The directory of the relay's socket files (`PORT.sock`).
+    #[arg(long, value_name = "DIR")]
+    dir: std::path::PathBuf,
+    /// The host loopback ports relayed.
+    #[arg(long, value_name = "P,Q", value_delimiter = ',')]
+    ports: Vec<u16>,
+    /// Be the relay itself (started by the first stage), rather than start it and become the
+    /// server.
+    #[arg(long)]
+    forward: bool,
+    /// The server command, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// `airlock sandbox-loopback`: inside the sandbox, bring the loopback up, start the relay of the
+/// granted ports, then become the server (or, with `--forward`, be the relay).
+#[cfg(feature = "sandbox")]
+pub fn loopback(args: LoopbackArgs) -> anyhow::Result<Outcome> {
+    let why = if args.forward {
+        airlock_sandbox::loopback_forward(&args.dir, &args.ports)
+    } else {
+        let exe = std::env::current_exe()?;
+        airlock_sandbox::loopback_inside(&exe, &args.dir, &args.ports, &args.command)
+    };
+    eprintln!("airlock: {why}");
+    Ok(Outcome::Exit(SANDBOX_FAILED))
+}
+
+#[cfg(not(feature = "sandbox"))]
+pub fn loopback(args: LoopbackArgs) -> anyhow::Result<Outcome> {
+    let _ = (args.dir, args.ports, args.forward, args.command);
+    anyhow::bail!("{}", NOT_BUILT)
+}
+
 /// Exit code of `sandbox-exec` when the sandbox could not be built.
 const SANDBOX_FAILED: i32 = 125;
 

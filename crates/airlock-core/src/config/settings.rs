@@ -75,12 +75,18 @@ pub struct SandboxSettings {
     /// Refuse to start a server when a layer of the sandbox is unavailable on this machine.
     /// `false`: start it with what works, and say per layer what is missing (degraded).
     pub required: bool,
+    /// How: `namespaces` (Linux namespaces, Landlock, seccomp, rlimits; no daemon, no root),
+    /// or `podman` (a Podman container with no image, for machines without unprivileged user
+    /// namespaces).
+    pub backend: String,
     /// The profile servers get (a key of `profiles`). Unset: the keys of `[sandbox]` itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
-    /// `none` (no network at all, loopback included), `ports` (TCP to the `ports` listed only,
-    /// no UDP), or `any`.
+    /// `none` (no network at all, loopback included), `loopback` (the host's loopback, only
+    /// the `ports` listed), `ports` (the host's network, TCP to the `ports` listed only, no
+    /// UDP), or `any`.
     pub network: String,
+    /// With `network = "loopback"`: the ports of the host's loopback the server may reach.
     /// With `network = "ports"`: the TCP ports the server may connect to (on any address:
     /// Landlock filters ports, not hosts).
     pub ports: Vec<u16>,
@@ -119,6 +125,7 @@ impl Default for SandboxSettings {
     fn default() -> Self {
         SandboxSettings {
             required: true,
+            backend: "namespaces".to_owned(),
             profile: None,
             network: "none".to_owned(),
             ports: Vec::new(),

@@ -1,0 +1,142 @@
+//! The podman backend (`[sandbox] backend = "podman"`), for machines without unprivileged user
+//! namespaces: the same profile, enforced by Podman (no daemon) with no image — an empty root
+//! directory of the airlock's own, into which only what the profile grants is mounted.
+//!
+//! How each part maps: the filesystem as in the namespaces backend (`--read-only`, `-v …:ro`,
+//! `--tmpfs /tmp`); `network = "none"` is `--network none`, `"any"` `--network host`
+//! (`"ports"` needs Landlock and is refused); processes `--pids-limit` and `--ulimit nproc`;
+//! memory `--memory` (a cgroup limit on resident memory, where the namespaces backend limits
+//! address space); CPU and open files `--ulimit`; the wall clock `--timeout` (kept by conmon even
+//! when the airlock is gone); `--cap-drop all`, `no-new-privileges` and Podman's default seccomp
+//! profile; only the listed variables (`-e NAME`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{ETC, SYSTEM, install_dirs, resolve};
+use crate::{Layer, Network, Profile};
+
+pub fn probe() -> Layer {
+    let status = match Command::new("podman").arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(format!(
+            "{} (no daemon, no image)",
+            String::from_utf8_lossy(&out.stdout).trim()
+        )),
+        Ok(out) => Err(format!(
+            "podman --version failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("podman is not installed ({e})")),
+    };
+    Layer {
+        name: "podman",
+        status,
+    }
+}
+
+/// Removes the container's root directory when the run is over.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
+    let (first, args) = server.split_first().ok_or("no server command to sandbox")?;
+    let program = resolve(first)?;
+    let root = std::env::temp_dir().join(format!("airlock-rootfs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let _root = RemoveOnDrop(root.clone());
+    let mut cmd = Command::new("podman");
+    // crun cannot run under hybrid cgroups (v1 with a v2 mount beside it); runc can.
+    let pure_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if !pure_v2 && which("runc") {
+        cmd.arg("--runtime=runc");
+    }
+    cmd.args(["run", "--rm", "-i", "--read-only", "--cap-drop=all"])
+        .arg("--security-opt=no-new-privileges")
+        .arg(match profile.network {
+            Network::None => "--network=none",
+            Network::Any => "--network=host",
+            Network::Ports(_) | Network::Loopback(_) => {
+                return Err(
+                    "network = \"ports\" and \"loopback\" need the namespaces backend".into(),
+                );
+            }
+        })
+        .arg(format!("--pids-limit={}", profile.processes))
+        .arg(format!("--ulimit=nproc={0}:{0}", profile.processes))
+        .arg(format!("--ulimit=nofile={0}:{0}", profile.open_files))
+        .arg(format!("--memory={}", profile.memory))
+        .arg("--tmpfs=/tmp");
+    if profile.cpu_seconds > 0 {
+        cmd.arg(format!("--ulimit=cpu={0}:{0}", profile.cpu_seconds));
+    }
+    if let Some(s) = profile.wall_seconds {
+        cmd.arg(format!("--timeout={s}"));
+    }
+    let mut readable: Vec<PathBuf> = Vec::new();
+    let mount = |cmd: &mut Command, host: &Path, at: &Path, mode: &str| {
+        cmd.arg("-v")
+            .arg(format!("{}:{}:{mode}", host.display(), at.display()));
+    };
+    for dir in SYSTEM {
+        let p = Path::new(dir);
+        if p.is_symlink() {
+            if let Ok(target) = std::fs::read_link(p) {
+                let link = root.join(dir.trim_start_matches('/'));
+                std::os::unix::fs::symlink(&target, &link)
+                    .map_err(|e| format!("{}: {e}", link.display()))?;
+            }
+        } else if p.is_dir() {
+            mount(&mut cmd, p, p, "ro");
+            readable.push(p.to_owned());
+        }
+    }
+    for file in ETC {
+        let p = Path::new(file);
+        if p.exists() {
+            let real = p.canonicalize().unwrap_or_else(|_| p.to_owned());
+            mount(&mut cmd, &real, p, "ro");
+        }
+    }
+    for dir in install_dirs(first, &program) {
+        if !readable.iter().any(|r| dir.starts_with(r)) {
+            mount(&mut cmd, &dir, &dir, "ro");
+            readable.push(dir);
+        }
+    }
+    for p in &profile.read_only {
+        mount(&mut cmd, p, p, "ro");
+        readable.push(p.clone());
+    }
+    for p in &profile.read_write {
+        mount(&mut cmd, p, p, "rw");
+    }
+    for var in &profile.env {
+        if std::env::var_os(var).is_some() {
+            cmd.arg("-e").arg(var);
+        }
+    }
+    let cwd = std::env::current_dir().ok().filter(|d| {
+        profile.read_write.iter().any(|p| d.starts_with(p))
+            || readable.iter().any(|p| d.starts_with(p))
+    });
+    cmd.arg("-w")
+        .arg(cwd.unwrap_or_else(|| PathBuf::from("/tmp")));
+    cmd.arg("--rootfs").arg(&root).arg(&program).args(args);
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start podman: {e}"))?;
+    Ok(status.code().unwrap_or(137))
+}
+
+fn which(program: &str) -> bool {
+    std::env::var("PATH").is_ok_and(|path| {
+        path.split(':')
+            .any(|d| Path::new(d).join(program).is_file())
+    })
+}
