@@ -486,7 +486,7 @@ fn outlives_nothing(backend: &str) {
 #[test]
 fn a_bad_sandbox_configuration_is_refused_before_the_server_starts() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), "[sandbox]\nnetwork = \"loopback\"\n");
+    let cfg = config(dir.path(), "[sandbox]\nnetwork = \"lan\"\n");
     let out = airlock_command()
         .args(["run", "--config"])
         .arg(&cfg)
@@ -496,7 +496,7 @@ fn a_bad_sandbox_configuration_is_refused_before_the_server_starts() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("\"none\", \"ports\""), "{err}");
+    assert!(err.contains("\"none\", \"loopback\""), "{err}");
     let cfg = config(dir.path(), "[sandbox]\n");
     let out = airlock_command()
         .args(["run", "--sandbox-profile", "strict", "--config"])

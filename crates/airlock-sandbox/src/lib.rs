@@ -358,8 +358,13 @@ mod tests {
         assert!(e.contains("fetch"), "{e}");
         s.network = "ports".into();
         assert!(Profile::resolve(&s, None, &[]).is_err());
-        s.network = "loopback".into();
+        s.network = "lan".into();
         assert!(Profile::resolve(&s, None, &[]).is_err());
+        s.network = "loopback".into();
+        assert_eq!(
+            Profile::resolve(&s, None, &[]).unwrap().network,
+            Network::Loopback(Vec::new())
+        );
         s.network = "none".into();
         s.backend = "podman".into();
         assert_eq!(
