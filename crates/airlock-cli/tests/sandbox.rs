@@ -605,3 +605,62 @@ fn the_gateway_starts_each_sessions_server_in_the_sandbox() {
         "left running after the gateway stopped: {left:?}"
     );
 }
+
+/// Greedy tools through `airlock run`: a tool that starts process after process (a fork bomb's
+/// growth) is stopped at the process limit, a tool that asks for 2 GiB gets an allocation
+/// failure under a 512 MiB limit, and a tool that sleeps for a minute ends with its server at the
+/// wall clock. Nothing is left running.
+#[test]
+fn greedy_tools_are_contained_by_the_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = airlock_testkit::test_server();
+    let marker_var = "SANDBOX_TEST_MARKER";
+    let marker = format!("{marker_var}=greedy-{}", std::process::id());
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "[upstream]\ntimeout = \"0s\"\n[sandbox]\nprocesses = 32\nmemory = \"512MiB\"\nwall_time = \"4s\"\n\
+             env = [\"PATH\", \"AIRLOCK_TEST_GREEDY\", {marker_var:?}]\nread_only = [{:?}]\n",
+            server.parent().unwrap().to_str().unwrap()
+        ),
+    );
+    let started = Instant::now();
+    let mut c = Run::start(
+        &cfg,
+        &[server.to_str().unwrap()],
+        &[
+            ("AIRLOCK_TEST_GREEDY", "1"),
+            (marker_var, marker.split('=').nth(1).unwrap()),
+        ],
+    );
+    let r = c.call(1, "spawn_many", json!({"count": 10000}));
+    let (failed, text) = outcome(&r);
+    let n = r["result"]["structuredContent"]["started"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
+    assert!(!failed && n < 32, "{text}");
+    assert!(text.contains("Resource temporarily unavailable"), "{text}");
+    let (failed, text) = outcome(&c.call(2, "hog", json!({"mib": 2048})));
+    assert!(failed && text.contains("could not allocate"), "{text}");
+    let (failed, text) = outcome(&c.call(3, "hog", json!({"mib": 64})));
+    assert!(!failed, "a modest allocation fits: {text}");
+    let r = c.call(4, "slow", json!({"ms": 60000}));
+    assert!(
+        r.get("error").is_some(),
+        "the server outlived its wall clock: {r}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut left = processes_with(&marker);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        left = processes_with(&marker);
+    }
+    assert!(left.is_empty(), "left running: {left:?}");
+}

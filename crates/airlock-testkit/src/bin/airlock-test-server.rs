@@ -11,7 +11,9 @@
 //! a key, and sends `notifications/tools/list_changed` (a rug pull, for pinning tests). With
 //! `AIRLOCK_TEST_FLAKY=1` it also lists the read-only `flaky {ms}`: the first call answers after
 //! `ms` (from a thread of its own), later ones at once, saying which attempt answered (for
-//! retry tests).
+//! retry tests). With `AIRLOCK_TEST_GREEDY=1` it also lists `spawn_many {count}` (starts that
+//! many `sleep 1000` processes and leaves them running) and `hog {mib}` (allocates and touches
+//! that much memory), for sandbox tests.
 //! `leaky` and `leaky_error`, the resources, prompts and completions plant secrets (`PLANT`) in
 //! every field of every message type a model or person reads.
 //! `hostile {mode}` plays id games with an e-mail address as the planted secret: an answer to an
@@ -71,6 +73,14 @@ fn tools(rugged: bool, rug_pull: bool, flaky: bool) -> Value {
         {"name": "leaky_error", "description": "Answers with a JSON-RPC error carrying a planted secret.",
          "inputSchema": {"type": "object"}}
     ]);
+    if std::env::var_os("AIRLOCK_TEST_GREEDY").is_some()
+        && let Some(l) = list.as_array_mut()
+    {
+        l.push(json!({"name": "spawn_many", "description": "Start `count` processes that sleep (a fork bomb's first move); says how many started and why the rest did not.",
+         "inputSchema": {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1, "maximum": 100000}}}}));
+        l.push(json!({"name": "hog", "description": "Allocate and touch `mib` MiB of memory; says whether it could.",
+         "inputSchema": {"type": "object", "properties": {"mib": {"type": "integer", "minimum": 1, "maximum": 1048576}}}}));
+    }
     if flaky && let Some(l) = list.as_array_mut() {
         l.push(json!({"name": "flaky", "description": "Read-only: the first call answers after `ms` (on a thread of its own, so later calls are answered meanwhile), later ones at once; the text says which attempt answered.",
          "inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0, "maximum": 60000}}},
@@ -292,6 +302,49 @@ fn main() {
                         Ok(json!({"content": [{"type": "text", "text": "done"}]}))
                     }
                     Some("crash") => std::process::exit(3),
+                    Some("spawn_many") => {
+                        let count = args["count"].as_u64().unwrap_or(1);
+                        let mut started = 0u64;
+                        let mut stopped_by = String::from("nothing");
+                        for _ in 0..count {
+                            match std::process::Command::new("/bin/sleep")
+                                .arg("1000")
+                                .stdin(std::process::Stdio::null())
+                                .stdout(std::process::Stdio::null())
+                                .stderr(std::process::Stdio::null())
+                                .spawn()
+                            {
+                                Ok(child) => {
+                                    started += 1;
+                                    // Left running: a sandbox's limits and its end must deal with them.
+                                    std::mem::forget(child);
+                                }
+                                Err(e) => {
+                                    stopped_by = e.to_string();
+                                    break;
+                                }
+                            }
+                        }
+                        Ok(
+                            json!({"content": [{"type": "text", "text": format!("started {started}; stopped by: {stopped_by}")}],
+                                   "structuredContent": {"started": started}}),
+                        )
+                    }
+                    Some("hog") => {
+                        let bytes = (args["mib"].as_u64().unwrap_or(1) as usize) << 20;
+                        let mut v: Vec<u8> = Vec::new();
+                        match v.try_reserve_exact(bytes) {
+                            Ok(()) => {
+                                v.resize(bytes, 1);
+                                Ok(
+                                    json!({"content": [{"type": "text", "text": format!("held {} MiB", v.len() >> 20)}]}),
+                                )
+                            }
+                            Err(e) => Ok(
+                                json!({"content": [{"type": "text", "text": format!("could not allocate: {e}")}], "isError": true}),
+                            ),
+                        }
+                    }
                     Some("leaky_error") => Err(
                         json!({"code": -32603, "message": format!("error {PLANT}"), "data": {"detail": format!("data {PLANT}")}}),
                     ),
