@@ -48,10 +48,20 @@ const ETC: &[&str] = &[
 ];
 
 pub fn probe() -> Vec<Layer> {
-    let mut layers = kernel_layers();
-    layers.insert(0, namespaces());
-    layers.push(podman::probe());
+    let mut layers = probe_for(Backend::Namespaces);
+    layers.extend(probe_for(Backend::Podman));
     layers
+}
+
+pub fn probe_for(backend: Backend) -> Vec<Layer> {
+    match backend {
+        Backend::Namespaces => {
+            let mut layers = kernel_layers();
+            layers.insert(0, namespaces());
+            layers
+        }
+        Backend::Podman => vec![podman::probe()],
+    }
 }
 
 /// Whether a process can be started in new namespaces: one is (`/bin/true`, ~5 ms).
@@ -677,6 +687,17 @@ struct PidsCgroup {
 impl PidsCgroup {
     fn enter(limit: u64) -> Result<PidsCgroup, String> {
         let (parent, _) = pids_cgroup_base()?;
+        // Groups left by sandboxes that were killed: removed once empty (rmdir fails otherwise).
+        if let Ok(entries) = std::fs::read_dir(&parent) {
+            for e in entries.flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with("airlock-sandbox-")
+                {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+        }
         let dir = parent.join(format!("airlock-sandbox-{}", std::process::id()));
         std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
         let entered = std::fs::write(dir.join("pids.max"), limit.to_string()).and_then(|()| {

@@ -244,9 +244,15 @@ pub struct Layer {
     pub status: Result<String, String>,
 }
 
-/// Whether each layer works here (without starting anything but a short probe).
+/// Whether each layer of both backends works here (without starting anything but a short
+/// probe), for `airlock doctor`.
 pub fn probe() -> Vec<Layer> {
     imp::probe()
+}
+
+/// Whether each layer `backend` uses works here.
+pub fn probe_for(backend: Backend) -> Vec<Layer> {
+    imp::probe_for(backend)
 }
 
 /// The layers a profile needs that this machine lacks, as `layer: why`. A `pids_cgroup` is
@@ -293,6 +299,10 @@ mod imp;
 #[cfg(not(target_os = "linux"))]
 mod imp {
     use super::{Layer, Profile};
+
+    pub fn probe_for(_: super::Backend) -> Vec<Layer> {
+        probe()
+    }
 
     pub fn probe() -> Vec<Layer> {
         vec![Layer {

@@ -109,7 +109,7 @@ pub fn wrap(
         &config.settings.filesystem.allowed_roots,
     )
     .map_err(|e| anyhow::anyhow!("[sandbox]: {e}"))?;
-    let layers = airlock_sandbox::probe();
+    let layers = airlock_sandbox::probe_for(profile.backend);
     let missing = airlock_sandbox::missing(&profile, &layers);
     if !missing.is_empty() {
         anyhow::ensure!(
