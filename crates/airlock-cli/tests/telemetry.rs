@@ -140,6 +140,16 @@ fn a_gateway_session_shows_up_as_traces_and_metrics() {
     assert!(init.get("result").is_some(), "{init}");
     let session = headers["mcp-session-id"].to_str().unwrap().to_owned();
     let s = Some(session.as_str());
+    // A second client: two sessions open.
+    let (_, other) = post(
+        &rt,
+        &url,
+        None,
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "otel-test-2", "version": "1"}}}),
+        &[],
+    );
+    assert!(other.get("result").is_some(), "{other}");
     post(
         &rt,
         &url,
@@ -284,6 +294,7 @@ fn a_gateway_session_shows_up_as_traces_and_metrics() {
     let metrics_in = otlp.wait_for(Duration::from_secs(20), |o| {
         metric_value(o, "airlock.calls", &[("gen_ai.tool.name", "leaky")]).is_some()
             && metric_value(o, "airlock.masked", &[]).is_some()
+            && metric_value(o, "airlock.sessions.open", &[]) == Some(2.0)
     });
     let metric_names: std::collections::BTreeSet<String> =
         otlp.metrics().into_iter().map(|m| m.name).collect();
@@ -342,7 +353,7 @@ fn a_gateway_session_shows_up_as_traces_and_metrics() {
         value("airlock.breaker.state", &[("airlock.breaker", "server")]),
         0.0
     );
-    assert_eq!(value("airlock.sessions.open", &[]), 1.0);
+    assert_eq!(value("airlock.sessions.open", &[]), 2.0);
     assert!(value("airlock.check.duration", &[]) >= 3.0);
     assert!(value("airlock.upstream.duration", &[("gen_ai.tool.name", "echo")]) >= 1.0);
     assert!(

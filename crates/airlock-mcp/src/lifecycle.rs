@@ -587,6 +587,21 @@ impl Lifecycle {
         );
     }
 
+    /// The call is given up after an attempt failed with `outcome` (a transport failure or an
+    /// HTTP 5xx) and no more attempts are allowed ([`Lifecycle::attempt_failed`] counted it
+    /// against the breakers already): the attempts are recorded, the outcome counted, the
+    /// upstream span ended. The door answers the client.
+    pub fn gave_up(&self, ticket: &Ticket, outcome: CallOutcome) {
+        self.attempts_done(ticket, outcome);
+        self.ended(ticket, outcome);
+        if let Some((t, true)) = &ticket.trace {
+            t.end_with(Some((
+                "unreachable".into(),
+                "the server could not be reached".into(),
+            )));
+        }
+    }
+
     /// The client's answer and the server's cancellation when the call is given up at its
     /// deadline (after [`Lifecycle::attempt_failed`] said no more attempts).
     pub fn timeout_messages(&self, ticket: &Ticket) -> (Value, Value) {

@@ -164,7 +164,14 @@ impl Conn {
     /// server is gone, answer it with an error instead and return false: a request is never
     /// forwarded when its answer could not be told apart.
     fn track(&self, id: Value, method: &str, trace: Option<Trace>) -> bool {
+        // A request answered here with an error ends its span with that error.
+        let refused = |code: i64, message: &str| {
+            if let Some(t) = &trace {
+                t.end_with(Some((code.to_string(), message.to_owned())));
+            }
+        };
         if let Some(why) = protocol::untrackable_id(&id) {
+            refused(INVALID_REQUEST, why);
             let id = (!id.is_null()).then_some(id);
             self.error(
                 id,
@@ -177,11 +184,13 @@ impl Conn {
         let mut s = self.lock();
         if s.server_gone {
             drop(s);
+            refused(SERVER_GONE, "the MCP server has exited");
             self.error(Some(id), SERVER_GONE, "the MCP server has exited");
             return false;
         }
         if s.cancelled.contains(&k) {
             drop(s);
+            refused(INVALID_REQUEST, "a request with this id was cancelled");
             self.error(
                 Some(id),
                 INVALID_REQUEST,
@@ -191,6 +200,10 @@ impl Conn {
         }
         if s.in_flight.contains_key(&k) || id.as_str().is_some_and(|i| i.starts_with(INTERNAL_ID)) {
             drop(s);
+            refused(
+                INVALID_REQUEST,
+                "a request with this id is already in flight",
+            );
             self.error(
                 Some(id),
                 INVALID_REQUEST,

@@ -65,6 +65,28 @@ struct Instruments {
     operation: Histogram<f64>,
 }
 
+/// The methods of the MCP specification a client sends (labels of the operation histogram).
+const MCP_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "completion/complete",
+    "logging/setLevel",
+    "tasks/get",
+    "tasks/list",
+    "tasks/result",
+    "tasks/cancel",
+];
+
 /// An OTLP endpoint variable, per signal or general.
 const ENDPOINT_VARS: [&str; 3] = [
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -274,8 +296,9 @@ impl Telemetry {
     /// the trace context in `meta` (the request's `params._meta`), else in `headers`; without
     /// either it starts a trace. End it with [`Trace::answered`].
     pub fn request(&self, request: Request<'_>) -> Option<Trace> {
-        let tracer = self.tracer.as_ref()?;
-        let parent = parent_context(request.meta, request.headers);
+        if self.tracer.is_none() && self.instruments.is_none() {
+            return None;
+        }
         let method = request.method;
         let mut attributes = vec![KeyValue::new("mcp.method.name", method.to_owned())];
         if !request.transport.is_empty() {
@@ -306,20 +329,33 @@ impl Telemetry {
             }
             _ => method.to_owned(),
         };
-        let span = tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Server)
-            .with_attributes(attributes)
-            .start_with_context(tracer, &parent);
+        // Without traces, the request still has its timer (`mcp.server.operation.duration`),
+        // in a context without a span.
+        let cx = match &self.tracer {
+            Some(tracer) => {
+                let parent = parent_context(request.meta, request.headers);
+                let span = tracer
+                    .span_builder(name)
+                    .with_kind(SpanKind::Server)
+                    .with_attributes(attributes)
+                    .start_with_context(tracer, &parent);
+                parent.with_span(span)
+            }
+            None => Context::new(),
+        };
         let operation = self.instruments.clone().map(|m| {
-            let mut labels = vec![KeyValue::new("mcp.method.name", method.to_owned())];
+            // A method label from a closed set: a caller cannot grow the series by inventing
+            // methods.
+            let known = MCP_METHODS.contains(&method) || method.starts_with("notifications/");
+            let label = if known { method } else { "(other)" };
+            let mut labels = vec![KeyValue::new("mcp.method.name", label.to_owned())];
             if let Some(tool) = request.target.filter(|_| method == "tools/call") {
                 labels.push(KeyValue::new("gen_ai.tool.name", self.tool_label(tool)));
             }
             (m, labels)
         });
         Some(Trace(Arc::new(TraceInner {
-            cx: parent.with_span(span),
+            cx,
             started: Instant::now(),
             ended: AtomicBool::new(false),
             operation,

@@ -135,6 +135,14 @@ fn kernel_layers() -> Vec<Layer> {
             status: seccomp,
         },
         Layer {
+            name: "loopback",
+            status: ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+                .into_iter()
+                .find(|p| Path::new(p).exists())
+                .map(|p| format!("{p} brings a sandbox's loopback up (network = \"loopback\")"))
+                .ok_or_else(|| "no `ip` command (iproute2): network = \"loopback\" cannot bring the loopback up".to_owned()),
+        },
+        Layer {
             name: "pids_cgroup",
             status: pids_cgroup_base()
                 .map(|(dir, _)| format!("a pids cgroup under {}", dir.display())),
@@ -147,6 +155,27 @@ pub fn die_with_parent() {
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
     {
         eprintln!("airlock: cannot tie the sandbox to the airlock's life: {e}");
+    }
+}
+
+/// Remove what sandboxes that were killed left in the temporary directory: `PREFIX-PID`
+/// directories whose process is gone.
+pub(crate) fn sweep(prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(prefix)
+            .and_then(|p| p.strip_prefix('-'))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 
@@ -273,7 +302,9 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
         // in it): a server may list `/` and read what it finds. Landlock enforces writing and
         // executing a second time.
         rs.allow_path("/", FsAccess::R);
-        if let Network::Ports(ports) = &profile.network {
+        if let Network::Ports(ports) = &profile.network
+            && has("landlock_tcp")
+        {
             rs.restrict(Resource::NET_TCP_CONNECT, CompatMode::Enforce);
             rs.restrict(Resource::NET_TCP_BIND, CompatMode::Enforce);
             for p in ports {
@@ -348,6 +379,7 @@ struct LoopbackRelay {
 
 impl LoopbackRelay {
     fn start(ports: &[u16]) -> Result<LoopbackRelay, String> {
+        sweep("airlock-loopback");
         let dir = std::env::temp_dir().join(format!("airlock-loopback-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -510,8 +542,9 @@ fn install_dirs(named: &str, program: &Path) -> Vec<PathBuf> {
         .chain(interpreter.iter().map(PathBuf::as_path))
     {
         let Some(dir) = p.parent() else { continue };
-        let dir = match dir.file_name().and_then(|n| n.to_str()) {
-            Some("bin" | ".bin") => dir.parent().unwrap_or(dir),
+        let dir = match (dir.file_name().and_then(|n| n.to_str()), dir.parent()) {
+            (Some(".bin"), Some(modules)) => modules,
+            (Some("bin"), Some(prefix)) if is_install_prefix(prefix) => prefix,
             _ => dir,
         };
         if let Ok(d) = dir.canonicalize()
@@ -522,6 +555,30 @@ fn install_dirs(named: &str, program: &Path) -> Vec<PathBuf> {
         }
     }
     dirs
+}
+
+/// Whether the parent of a `bin` directory is a program's own install prefix (a virtualenv, a
+/// Python or Node installation) and not a place where a user keeps other things: never the home
+/// directory or a dot-directory right under it (`~/bin`, `~/.local/bin`, `~/.cargo/bin` grant
+/// only the `bin` itself).
+fn is_install_prefix(prefix: &Path) -> bool {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let Ok(prefix) = prefix.canonicalize() else {
+        return false;
+    };
+    if let Some(home) = home.and_then(|h| h.canonicalize().ok()) {
+        let dot_dir_of_home = prefix.parent() == Some(home.as_path())
+            && prefix
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if prefix == home || dot_dir_of_home {
+            return false;
+        }
+    }
+    prefix != Path::new("/")
+        && (prefix.join("pyvenv.cfg").is_file()
+            || prefix.join("lib").is_dir()
+            || prefix.join("node_modules").is_dir())
 }
 
 /// The interpreter of a script (`#!/path/python`, `#!/usr/bin/env node`), canonical: a

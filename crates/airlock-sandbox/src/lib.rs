@@ -263,6 +263,7 @@ pub fn missing(profile: &Profile, layers: &[Layer]) -> Vec<String> {
         .filter(|l| (l.name == "podman") == (profile.backend == Backend::Podman))
         .filter(|l| l.name != "pids_cgroup")
         .filter(|l| l.name != "landlock_tcp" || matches!(profile.network, Network::Ports(_)))
+        .filter(|l| l.name != "loopback" || matches!(profile.network, Network::Loopback(_)))
         .filter_map(|l| l.status.as_ref().err().map(|e| format!("{}: {e}", l.name)))
         .collect()
 }

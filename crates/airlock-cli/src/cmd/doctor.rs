@@ -253,6 +253,7 @@ fn sandbox(config: Option<&airlock_core::Config>, items: &mut Vec<(&str, Status)
             "landlock_tcp" => "sandbox: landlock tcp",
             "seccomp" => "sandbox: seccomp",
             "podman" => "sandbox: podman",
+            "loopback" => "sandbox: loopback relay",
             _ => "sandbox: pids cgroup",
         };
         let needed = match &profile {

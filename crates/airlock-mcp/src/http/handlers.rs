@@ -369,7 +369,7 @@ async fn request(
                 return json_response(&answer);
             }
             None => {
-                inner.lifecycle.attempts_done(ticket, outcome);
+                inner.lifecycle.gave_up(ticket, outcome);
                 answered(&answer);
                 return json_response(&answer);
             }

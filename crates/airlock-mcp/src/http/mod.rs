@@ -176,11 +176,16 @@ impl Gateway {
     /// counted from this gateway). Call before serving.
     #[must_use]
     pub fn telemetry(mut self, telemetry: Arc<crate::telemetry::Telemetry>) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            let lifecycle = Lifecycle::new(inner.lifecycle.engine().clone())
-                .with_metrics(inner.metrics.clone())
-                .with_telemetry(telemetry.clone());
-            inner.lifecycle = Arc::new(lifecycle);
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => {
+                let lifecycle = Lifecycle::new(inner.lifecycle.engine().clone())
+                    .with_metrics(inner.metrics.clone())
+                    .with_telemetry(telemetry.clone());
+                inner.lifecycle = Arc::new(lifecycle);
+            }
+            None => tracing::error!(
+                "OpenTelemetry was attached to a gateway already shared: its calls are not traced"
+            ),
         }
         let weak = Arc::downgrade(&self.inner);
         telemetry.count_sessions(move || {

@@ -46,6 +46,8 @@ impl Drop for RemoveOnDrop {
 pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
     let (first, args) = server.split_first().ok_or("no server command to sandbox")?;
     let program = resolve(first)?;
+    super::sweep("airlock-rootfs");
+    remove_stale_containers();
     let root = std::env::temp_dir().join(format!("airlock-rootfs-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
@@ -56,7 +58,10 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
     if !pure_v2 && which("runc") {
         cmd.arg("--runtime=runc");
     }
+    // Named after this process, so that the next start removes it if this process was killed
+    // and the server ignored the end of its input.
     cmd.args(["run", "--rm", "-i", "--read-only", "--cap-drop=all"])
+        .arg(format!("--name=airlock-sandbox-{}", std::process::id()))
         .arg("--security-opt=no-new-privileges")
         .arg(match profile.network {
             Network::None => "--network=none",
@@ -128,10 +133,41 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
     cmd.arg("-w")
         .arg(cwd.unwrap_or_else(|| PathBuf::from("/tmp")));
     cmd.arg("--rootfs").arg(&root).arg(&program).args(args);
+    // conmon writes an `oom` file into its working directory when the server is OOM-killed:
+    // the root directory, removed afterwards, not wherever the airlock runs.
+    cmd.current_dir(&root);
     let status = cmd
         .status()
         .map_err(|e| format!("cannot start podman: {e}"))?;
     Ok(status.code().unwrap_or(137))
+}
+
+/// Containers of sandboxes whose process is gone (killed before it could stop them).
+fn remove_stale_containers() {
+    let Ok(out) = Command::new("podman")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "name=airlock-sandbox-",
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+    else {
+        return;
+    };
+    for name in String::from_utf8_lossy(&out.stdout).lines() {
+        let alive = name
+            .strip_prefix("airlock-sandbox-")
+            .and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = Command::new("podman")
+                .args(["rm", "-f", "-t", "0", name])
+                .output();
+        }
+    }
 }
 
 fn which(program: &str) -> bool {
