@@ -17,13 +17,32 @@ use super::{ETC, SYSTEM, install_dirs, resolve};
 use crate::{Layer, Network, Profile};
 
 pub fn probe() -> Layer {
-    let status = match Command::new("podman").arg("--version").output() {
-        Ok(out) if out.status.success() => Ok(format!(
-            "{} (no daemon, no image)",
-            String::from_utf8_lossy(&out.stdout).trim()
-        )),
+    // `--memory` and `--pids-limit` need the cgroup controllers: without them podman only
+    // warns and runs the server unlimited, so their absence is a missing layer.
+    let status = match Command::new("podman")
+        .args([
+            "info",
+            "--format",
+            "{{.Version.Version}} {{.Host.CgroupsVersion}} {{.Host.CgroupControllers}}",
+        ])
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            let info = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            let has = |c: &str| {
+                info.split(|ch: char| ch == ' ' || ch == '[' || ch == ']')
+                    .any(|w| w == c)
+            };
+            if has("memory") && has("pids") {
+                Ok(format!("podman {info} (no daemon, no image)"))
+            } else {
+                Err(format!(
+                    "podman cannot limit memory and processes here (version, cgroups, controllers: {info})"
+                ))
+            }
+        }
         Ok(out) => Err(format!(
-            "podman --version failed: {}",
+            "podman info failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )),
         Err(e) => Err(format!("podman is not installed ({e})")),
