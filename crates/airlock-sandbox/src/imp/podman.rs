@@ -29,10 +29,7 @@ pub fn probe() -> Layer {
     {
         Ok(out) if out.status.success() => {
             let info = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            let has = |c: &str| {
-                info.split(|ch: char| ch == ' ' || ch == '[' || ch == ']')
-                    .any(|w| w == c)
-            };
+            let has = |c: &str| info.split([' ', '[', ']']).any(|w| w == c);
             if has("memory") && has("pids") {
                 Ok(format!("podman {info} (no daemon, no image)"))
             } else {
