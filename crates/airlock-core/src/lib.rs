@@ -69,6 +69,7 @@ pub mod json_error;
 pub mod limits;
 pub mod pins;
 pub mod pipeline;
+pub mod poison;
 pub mod policy;
 pub mod refusal;
 mod schema;

@@ -756,6 +756,7 @@ impl Lifecycle {
                     policy.access(t) == Access::Denied
                         || !policy.has_role(&t.name, &caller.roles)
                         || engine.pin_problem(&t.name).is_some()
+                        || engine.catalog().poisoned(&t.name).is_some()
                 })
                 .map(|t| t.name.as_str())
                 .collect(),

@@ -39,6 +39,12 @@ pub struct Args {
     /// Write the tools here instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Instead of the tools, print what a poisoned definition would hide in them (instructions
+    /// aimed at the model, invisible Unicode, collection URLs, shadowing of another tool, names
+    /// imitating another tool), as `{"tools": N, "findings": [...]}`; exit 1 when anything is
+    /// found.
+    #[arg(long)]
+    scan: bool,
     /// Seconds to wait for each answer of the server (initialize, each tools/list page).
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     timeout: u64,
@@ -74,9 +80,27 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         listed
     })?;
     // The file must be one `check --tools` and `pin --tools` accept.
-    airlock_core::ToolDef::parse_list(Value::Array(tools.clone())).context(
+    let defs = airlock_core::ToolDef::parse_list(Value::Array(tools.clone())).context(
         "the server's tools/list answer does not hold valid tools\nhint: each tool needs at least a \"name\" (a string)",
     )?;
+    if args.scan {
+        let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
+        let findings: Vec<Value> = defs
+            .iter()
+            .flat_map(|d| {
+                airlock_core::poison::scan(d, &names)
+                    .into_iter()
+                    .map(move |f| json!({"tool": d.name, "kind": f.kind, "field": f.field, "excerpt": f.excerpt}))
+            })
+            .collect();
+        let clean = findings.is_empty();
+        crate::load::write_json(
+            args.output.as_deref(),
+            &json!({"tools": defs.len(), "findings": findings}),
+            "findings",
+        )?;
+        return Ok(if clean { Outcome::Ok } else { Outcome::Refused });
+    }
     crate::load::write_json(args.output.as_deref(), &json!({ "tools": tools }), "tools")?;
     Ok(Outcome::Ok)
 }

@@ -933,6 +933,27 @@ impl Config {
                 "the file is not rotated by day".into()
             },
         );
+        add(
+            "tool_integrity.mode",
+            s.tool_integrity.mode.clone(),
+            match s.tool_integrity.mode.as_str() {
+                "block" => "a tool whose definition hides instructions, invisible text, a collection URL or shadowing is hidden and its calls are refused".into(),
+                "warn" => "poisoned tool definitions are logged and stay usable".into(),
+                _ => "tool definitions are not scanned".into(),
+            },
+        );
+        add(
+            "tool_integrity.allow",
+            format!("{:?}", s.tool_integrity.allow),
+            if s.tool_integrity.allow.is_empty() {
+                "every tool's definition is scanned".into()
+            } else {
+                format!(
+                    "not scanned (reviewed): {}",
+                    s.tool_integrity.allow.join(", ")
+                )
+            },
+        );
         let t = &s.telemetry;
         add(
             "telemetry.enabled",

@@ -37,8 +37,8 @@ pub use settings::{
     GhostArgsSettings, HoneypotSettings, JwtSettings, LargeIntegers, LimitsSettings,
     NetworkOverrides, NetworkSettings, PathPreset, PinningSettings, PipelineSettings,
     RetrySettings, SANDBOX_ENV, STRATEGIES, SandboxProfile, SandboxSettings, SanitizeOverrides,
-    SanitizeSettings, SessionSettings, Settings, Symlinks, TelemetrySettings, UpstreamSettings,
-    ValidationSettings, normalize_absolute, redact_url,
+    SanitizeSettings, SessionSettings, Settings, Symlinks, TelemetrySettings,
+    ToolIntegritySettings, UpstreamSettings, ValidationSettings, normalize_absolute, redact_url,
 };
 
 /// The compiled configuration the engine runs on.

@@ -48,6 +48,8 @@ pub struct Settings {
     pub sanitize: SanitizeSettings,
     /// Tool definitions pinned against change (rug pulls).
     pub pinning: PinningSettings,
+    /// Poisoned tool definitions: instructions, invisible text, collection URLs, shadowing.
+    pub tool_integrity: ToolIntegritySettings,
     /// Calls a person must approve (`[tools."X"] approval = "required"`).
     pub approval: ApprovalSettings,
     /// The server behind the airlock: how long a call may take, and when to stop calling a
@@ -438,6 +440,26 @@ pub struct PinningSettings {
     /// The pins file for `mode = "file"`: a JSON object, tool name → `sha256:…`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+}
+
+/// `[tool_integrity]`: what a server's tool definitions may not hide (`crate::poison`).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolIntegritySettings {
+    /// `block`: a poisoned tool is hidden from `tools/list` and its calls are refused
+    /// (`tool_integrity.poisoned`); `warn`: it is logged and recorded, and stays usable; `off`.
+    pub mode: String,
+    /// Tools whose definitions are not scanned (reviewed by you).
+    pub allow: Vec<String>,
+}
+
+impl Default for ToolIntegritySettings {
+    fn default() -> Self {
+        ToolIntegritySettings {
+            mode: "block".to_owned(),
+            allow: Vec::new(),
+        }
+    }
 }
 
 /// `[sanitize]`

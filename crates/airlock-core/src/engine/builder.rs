@@ -294,7 +294,7 @@ impl EngineBuilder {
         }
         let mut catalog = Catalog::new(self.tools);
         catalog.pin_problems = pins.problems().clone();
-        Ok(Engine {
+        let engine = Engine {
             breakers_on,
             honeypots,
             budgets,
@@ -311,7 +311,10 @@ impl EngineBuilder {
             catalog: RwLock::new(Arc::new(catalog)),
             cleaner: self.cleaner,
             pins: std::sync::Mutex::new(pins),
-        })
+        };
+        // The tools given at build are scanned like a listed page (`[tool_integrity]`).
+        engine.merge_tools(std::iter::empty());
+        Ok(engine)
     }
 }
 

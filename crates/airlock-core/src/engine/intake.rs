@@ -72,6 +72,28 @@ impl Engine {
             };
             return Err(refuse(code, message, recorded));
         }
+        if let Some(found) = catalog.poisoned(tool)
+            && let Some(first) = found.first()
+        {
+            let recorded = match &args {
+                Ok(map) => self.config.redactor.redact(map),
+                Err(bad) => bad.recorded.clone(),
+            };
+            let message = format!(
+                "Tool '{}' was not called: the server's definition of it carries {} in its {} ({}).",
+                clip(tool, 80),
+                match first.kind {
+                    "instruction" => "instructions aimed at the model",
+                    "invisible_unicode" => "invisible characters",
+                    "exfiltration_url" => "a URL that collects what is sent to it",
+                    "shadowing" => "text redefining another tool",
+                    _ => "a name imitating another tool",
+                },
+                first.field,
+                first.kind
+            );
+            return Err(refuse(DenyCode::ToolIntegrityPoisoned, message, recorded));
+        }
         let def = match def {
             Some(d) => d,
             None => {

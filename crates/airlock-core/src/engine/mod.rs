@@ -49,6 +49,9 @@ pub struct Catalog {
     tools: HashMap<String, Arc<ToolDef>>,
     /// Tools whose last listed definition is at odds with its pin (`[pinning]`).
     pin_problems: HashMap<String, crate::pins::PinProblem>,
+    /// Tools whose definitions hide something aimed at the model (`[tool_integrity]`), with
+    /// what was found; only filled when `tool_integrity.mode = "block"`.
+    poisoned: HashMap<String, Vec<crate::poison::PoisonFinding>>,
 }
 
 impl Catalog {
@@ -60,7 +63,13 @@ impl Catalog {
                 .map(|t| (t.name.clone(), Arc::new(t)))
                 .collect(),
             pin_problems: HashMap::new(),
+            poisoned: HashMap::new(),
         }
+    }
+
+    /// What the tool's definition hides, when `[tool_integrity]` refuses its calls.
+    pub fn poisoned(&self, name: &str) -> Option<&[crate::poison::PoisonFinding]> {
+        self.poisoned.get(name).map(Vec::as_slice)
     }
 
     /// Why the tool's calls are refused by `[pinning]`, if they are.
@@ -168,10 +177,53 @@ impl Engine {
             .filter(|(name, _)| next.contains_key(*name))
             .map(|(k, v)| (k.clone(), *v))
             .collect();
+        let poisoned = self.scan_tools(&slot.poisoned, old, &next);
         *slot = Arc::new(Catalog {
             tools: next,
             pin_problems,
+            poisoned,
         });
+    }
+
+    /// `[tool_integrity]`: scan the definitions of a new tool list (a definition already scanned
+    /// keeps its findings), log each finding once, and keep the poisoned tools when their calls
+    /// are refused (`block`).
+    fn scan_tools(
+        &self,
+        known: &HashMap<String, Vec<crate::poison::PoisonFinding>>,
+        old: &HashMap<String, Arc<ToolDef>>,
+        next: &HashMap<String, Arc<ToolDef>>,
+    ) -> HashMap<String, Vec<crate::poison::PoisonFinding>> {
+        let settings = &self.config.settings.tool_integrity;
+        if settings.mode == "off" {
+            return HashMap::new();
+        }
+        let names: Vec<&str> = next.keys().map(String::as_str).collect();
+        let mut out = HashMap::new();
+        for (name, def) in next {
+            if settings.allow.iter().any(|a| a == name) {
+                continue;
+            }
+            let unchanged =
+                old.get(name).is_some_and(|o| Arc::ptr_eq(o, def)) && known.contains_key(name);
+            let found = match known.get(name) {
+                Some(f) if unchanged => f.clone(),
+                _ => {
+                    let f = crate::poison::scan(def, &names);
+                    for x in &f {
+                        tracing::warn!(tool = %name, kind = x.kind, field = %x.field, "a poisoned tool definition: {}", x.excerpt);
+                    }
+                    f
+                }
+            };
+            if !found.is_empty() {
+                out.insert(name.clone(), found);
+            }
+        }
+        if settings.mode == "warn" {
+            return HashMap::new();
+        }
+        out
     }
 
     /// Why calls of `tool` are refused by `[pinning]`, if they are (the transports hide such

@@ -1,0 +1,189 @@
+//! Poisoned tool definitions (`[tool_integrity]`) through `airlock run`, and `airlock tools
+//! --scan` on real servers: the test server's poisoned tools (published tool-poisoning text,
+//! invisible tag characters, shadowing) are hidden and refused; with `mode = "warn"` they stay;
+//! the npm and PyPI reference servers' definitions raise nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::Stdio;
+
+use common::airlock_command;
+use serde_json::{Value, json};
+
+/// `airlock run` in front of the test server with its poisoned tools; the answers to `requests`.
+fn session(config: Option<&str>, requests: &[Value]) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = airlock_command();
+    cmd.env("AIRLOCK_TEST_POISONED", "1").arg("run");
+    if let Some(text) = config {
+        let path = dir.path().join("airlock.toml");
+        std::fs::write(&path, text).unwrap();
+        cmd.arg("--config").arg(path);
+    }
+    let mut child = cmd
+        .arg("--")
+        .arg(airlock_testkit::test_server())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut answers = Vec::new();
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    for r in std::iter::once(&init).chain(requests) {
+        writeln!(stdin, "{r}").unwrap();
+        stdin.flush().unwrap();
+        loop {
+            let mut line = String::new();
+            assert!(stdout.read_line(&mut line).unwrap() > 0);
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v.get("id") == r.get("id") && v.get("method").is_none() {
+                answers.push(v);
+                break;
+            }
+        }
+    }
+    drop(stdin);
+    let _ = child.wait();
+    answers.remove(0);
+    answers
+}
+
+fn call(id: i64, name: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": {"a": 1, "b": 2}}})
+}
+
+fn listed(answer: &Value) -> Vec<String> {
+    answer["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn code(v: &Value) -> Option<&str> {
+    v.pointer("/result/_meta/airlock~1refusal/metadata/code")
+        .and_then(Value::as_str)
+}
+
+#[test]
+fn poisoned_tools_are_hidden_and_refused() {
+    let answers = session(
+        None,
+        &[
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+            call(2, "add_numbers"),
+            call(3, "notes"),
+            call(4, "helper"),
+            json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "clean"}}}),
+        ],
+    );
+    let tools = listed(&answers[0]);
+    for poisoned in ["add_numbers", "notes", "helper"] {
+        assert!(
+            !tools.contains(&poisoned.to_owned()),
+            "{poisoned} listed: {tools:?}"
+        );
+    }
+    assert!(tools.contains(&"echo".to_owned()), "{tools:?}");
+    for (answer, field) in answers[1..4]
+        .iter()
+        .zip(["instructions", "invisible", "redefining"])
+    {
+        assert_eq!(code(answer), Some("tool_integrity.poisoned"), "{answer}");
+        let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains(field), "{text}");
+        assert!(!text.contains("poisoned tool ran"), "{text}");
+    }
+    assert_eq!(answers[4]["result"]["content"][0]["text"], "clean");
+}
+
+#[test]
+fn warn_mode_records_but_lets_them_through() {
+    let answers = session(
+        Some("[tool_integrity]\nmode = \"warn\"\n"),
+        &[
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+            call(2, "add_numbers"),
+        ],
+    );
+    assert!(listed(&answers[0]).contains(&"add_numbers".to_owned()));
+    assert_eq!(
+        answers[1]["result"]["content"][0]["text"],
+        "poisoned tool ran"
+    );
+}
+
+#[test]
+fn allowed_tools_are_not_scanned() {
+    let answers = session(
+        Some("[tool_integrity]\nallow = [\"helper\"]\n"),
+        &[call(1, "helper"), call(2, "notes")],
+    );
+    assert_eq!(
+        answers[0]["result"]["content"][0]["text"],
+        "poisoned tool ran"
+    );
+    assert_eq!(code(&answers[1]), Some("tool_integrity.poisoned"));
+}
+
+/// `airlock tools --scan` on the reference servers from npm and PyPI: no finding (precision on
+/// ordinary descriptions), and on the poisoned test server: each poisoned tool, exit 1.
+#[test]
+fn tools_scan_finds_nothing_in_reference_servers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let npm = root.join("target/npm/node_modules/.bin");
+    let servers: Vec<Vec<String>> = vec![
+        vec![
+            npm.join("mcp-server-everything").display().to_string(),
+            "stdio".into(),
+        ],
+        vec![
+            npm.join("mcp-server-filesystem").display().to_string(),
+            "/tmp".into(),
+        ],
+        vec![
+            root.join("target/py-fetch/bin/mcp-server-fetch")
+                .display()
+                .to_string(),
+        ],
+        vec![airlock_testkit::test_server().display().to_string()],
+    ];
+    let mut total = 0;
+    for server in servers {
+        let out = airlock_command()
+            .args(["tools", "--scan", "--"])
+            .args(&server)
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        assert_eq!(v["findings"], json!([]), "{server:?}: {v}");
+        assert_eq!(out.status.code(), Some(0), "{server:?}");
+        total += v["tools"].as_u64().unwrap();
+    }
+    assert!(total >= 30, "only {total} real definitions read");
+    let out = airlock_command()
+        .env("AIRLOCK_TEST_POISONED", "1")
+        .args(["tools", "--scan", "--"])
+        .arg(airlock_testkit::test_server())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["tool"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, ["add_numbers", "notes", "helper"], "{v}");
+}
