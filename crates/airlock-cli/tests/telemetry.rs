@@ -438,3 +438,80 @@ fn the_stdio_door_takes_the_parent_from_meta_and_flushes_on_exit() {
         "{names:?}"
     );
 }
+
+/// The official Python SDK client (`mcp` from PyPI), in its default (2026-07-28) and legacy
+/// modes, makes its calls under a trace of its own: it puts the context in `params._meta`, and
+/// the airlock's span for the call is a child of the client's, in the client's trace.
+#[test]
+fn the_python_sdk_clients_trace_context_is_the_parent() {
+    let otlp = OtlpReceiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("airlock.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[telemetry]\nenabled = true\nendpoint = {:?}\nmetrics = false\n",
+            otlp.url()
+        ),
+    )
+    .unwrap();
+    let server = airlock_testkit::test_server();
+    let traces = [
+        (
+            "auto",
+            "4bf92f3577b34da6a3ce929d0e0e4736",
+            "00f067aa0ba902b7",
+        ),
+        (
+            "legacy",
+            "5bf92f3577b34da6a3ce929d0e0e4737",
+            "10f067aa0ba902b8",
+        ),
+    ];
+    for (mode, trace_id, span_id) in traces {
+        let mut cmd = airlock_testkit::clients::python(mode);
+        cmd.arg("--traceparent")
+            .arg(format!("00-{trace_id}-{span_id}-01"))
+            .arg("--")
+            .arg(common::airlock())
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .arg("--")
+            .arg(&server);
+        let lines = airlock_testkit::clients::run(cmd, &json!([["echo", {"text": "from python"}]]));
+        assert_eq!(lines[2]["text"], "from python", "{mode}: {lines:?}");
+    }
+    let arrived = otlp.wait_for(Duration::from_secs(20), |o| {
+        let spans = o.spans();
+        traces.iter().all(|(_, t, _)| {
+            spans
+                .iter()
+                .any(|s| s.name == "tools/call echo" && hex(&s.trace_id) == *t)
+        })
+    });
+    let spans = otlp.spans();
+    let names: Vec<(String, String)> = spans
+        .iter()
+        .map(|s| (s.name.clone(), hex(&s.trace_id)))
+        .collect();
+    assert!(arrived, "{names:?}");
+    for (mode, trace_id, span_id) in traces {
+        let call = spans
+            .iter()
+            .find(|s| {
+                s.name == "tools/call echo"
+                    && s.kind == SpanKind::Server as i32
+                    && hex(&s.trace_id) == trace_id
+            })
+            .unwrap_or_else(|| panic!("{mode}: no SERVER span in the client's trace: {names:?}"));
+        // The client's own request span (a non-recording one, as no SDK exporter is set up)
+        // carries the context it ran under.
+        assert_eq!(hex(&call.parent_span_id), span_id, "{mode}");
+        assert_eq!(
+            attr(call, "airlock.decision").as_deref(),
+            Some("allowed"),
+            "{mode}"
+        );
+    }
+}

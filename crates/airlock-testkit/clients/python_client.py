@@ -10,6 +10,7 @@ decides.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 
@@ -27,13 +28,36 @@ async def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--mode", default="auto")
     p.add_argument("--url")
+    # W3C trace context the calls run under (`00-TRACE-SPAN-01`): the SDK propagates it in
+    # `params._meta`, as it does for an application's own spans.
+    p.add_argument("--traceparent")
     a = p.parse_args(argv)
     calls = json.load(sys.stdin)
     if a.url:
         target = a.url
     else:
         target = StdioServerParameters(command=command[0], args=command[1:])
-    async with Client(target, mode=a.mode) as c:
+    traced = contextlib.nullcontext()
+    if a.traceparent:
+        from opentelemetry import trace
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+        _, trace_id, span_id, _ = a.traceparent.split("-")
+        parent = NonRecordingSpan(
+            SpanContext(
+                trace_id=int(trace_id, 16),
+                span_id=int(span_id, 16),
+                is_remote=True,
+                trace_flags=TraceFlags(TraceFlags.SAMPLED),
+            )
+        )
+        traced = trace.use_span(parent)
+    with traced:
+        await run(target, a.mode, calls)
+
+
+async def run(target, mode, calls) -> None:
+    async with Client(target, mode=mode) as c:
         print(json.dumps({"protocol": c.session.protocol_version}), flush=True)
         tools = await c.list_tools()
         print(json.dumps({"tools": sorted(t.name for t in tools.tools)}), flush=True)
