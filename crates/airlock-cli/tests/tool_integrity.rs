@@ -24,6 +24,11 @@ fn session(config: Option<&str>, requests: &[Value]) -> Vec<Value> {
         std::fs::write(&path, text).unwrap();
         cmd.arg("--config").arg(path);
     }
+    drive(cmd, requests)
+}
+
+/// `cmd` (`airlock … run [options]`) in front of the test server; the answers to `requests`.
+fn drive(mut cmd: std::process::Command, requests: &[Value]) -> Vec<Value> {
     let mut child = cmd
         .arg("--")
         .arg(airlock_testkit::test_server())
@@ -186,4 +191,63 @@ fn tools_scan_finds_nothing_in_reference_servers() {
         .map(|f| f["tool"].as_str().unwrap())
         .collect();
     assert_eq!(found, ["add_numbers", "notes", "helper"], "{v}");
+}
+
+/// Argument injection (`[injection]`) against a tool that really runs `/bin/sh -c`: ordinary
+/// commands pass and run; chaining, substitution and variables are refused, naming the field
+/// and the construct, and never run; `echo`'s free text is not read.
+#[test]
+fn shell_injection_is_refused_and_ordinary_commands_run() {
+    let marker = std::env::temp_dir().join(format!("airlock-injected-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let run = |id: i64, command: &str| json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "run_command", "arguments": {"command": command}}});
+    let answers = exec_session(
+        None,
+        &[
+            run(1, "ls -la"),
+            run(2, "git status"),
+            run(3, &format!("ls; touch {}", marker.display())),
+            run(4, &format!("echo $(touch {})", marker.display())),
+            run(5, "cat $HOME/.profile"),
+            run(6, &format!("ls && touch {}", marker.display())),
+            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "a; b && $(c)"}}}),
+        ],
+    );
+    let text = |a: &Value| {
+        a["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert_eq!(code(&answers[0]), None, "{}", answers[0]);
+    assert!(text(&answers[0]).contains("Cargo.toml"), "{}", answers[0]);
+    assert_eq!(code(&answers[1]), None, "{}", answers[1]);
+    for (a, construct) in answers[2..6].iter().zip(["`;`", "`$(`", "`$NAME`", "`&&`"]) {
+        assert_eq!(code(a), Some("arguments.injection"), "{a}");
+        let t = text(a);
+        assert!(t.contains("'command'") && t.contains(construct), "{t}");
+    }
+    assert!(!marker.exists(), "an injected command ran");
+    assert_eq!(text(&answers[6]), "a; b && $(c)");
+    // Switched off for the tool: the same chain reaches the shell.
+    let answers = exec_session(
+        Some("[injection.tools]\nrun_command = \"off\"\n"),
+        &[run(1, &format!("ls; touch {}", marker.display()))],
+    );
+    assert_eq!(code(&answers[0]), None, "{}", answers[0]);
+    assert!(marker.exists());
+    let _ = std::fs::remove_file(&marker);
+}
+
+/// `session` with the test server's executing tool.
+fn exec_session(config: Option<&str>, requests: &[Value]) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = airlock_command();
+    cmd.env("AIRLOCK_TEST_EXEC", "1").arg("run");
+    if let Some(text) = config {
+        let path = dir.path().join("airlock.toml");
+        std::fs::write(&path, text).unwrap();
+        cmd.arg("--config").arg(path);
+    }
+    drive(cmd, requests)
 }

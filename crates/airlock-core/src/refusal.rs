@@ -202,6 +202,9 @@ deny_codes! {
     /// The arguments carry a secret (a key, a token, a password) out to the tool
     /// (`sanitize.arguments = "refuse"`).
     ArgumentsSecret = "arguments.secret",
+    /// An argument of a tool that executes or interprets it (a shell, code, SQL, a template)
+    /// holds a construct the tool would run: command chaining, substitution, a stacked query.
+    ArgumentsInjection = "arguments.injection",
     /// A path in the arguments lies outside the allowed filesystem roots (after resolving
     /// `..`, `~`, `file://`, percent-encoding and symlinks).
     FilesystemOutsideRoots = "filesystem.outside_roots",
@@ -302,7 +305,8 @@ impl DenyCode {
             | DenyCode::ToolAccessAgentRequired
             | DenyCode::ToolAccessRoleRequired
             | DenyCode::TimeWindowClosed
-            | DenyCode::ArgumentsSecret => BlockReason::PolicyViolation,
+            | DenyCode::ArgumentsSecret
+            | DenyCode::ArgumentsInjection => BlockReason::PolicyViolation,
             DenyCode::CapabilityDenied => BlockReason::CapabilityDenied,
             DenyCode::FilesystemOutsideRoots
             | DenyCode::FilesystemDenied
@@ -367,6 +371,7 @@ impl DenyCode {
             | DenyCode::ArgumentsTooDeep
             | DenyCode::ArgumentsUnsafeInteger
             | DenyCode::ArgumentsSecret
+            | DenyCode::ArgumentsInjection
             | DenyCode::GhostArgsUnknown
             | DenyCode::GhostArgsTooComplex
             | DenyCode::ValidationType
@@ -433,6 +438,7 @@ impl DenyCode {
             | DenyCode::ArgumentsTooDeep
             | DenyCode::ArgumentsUnsafeInteger
             | DenyCode::ArgumentsSecret
+            | DenyCode::ArgumentsInjection
             | DenyCode::GhostArgsUnknown
             | DenyCode::GhostArgsTooComplex
             | DenyCode::ValidationType
@@ -592,6 +598,9 @@ impl DenyCode {
             }
             DenyCode::ArgumentsTooLarge => {
                 "Send smaller arguments: split the work into several calls or pass a reference (a path or id) instead of the content."
+            }
+            DenyCode::ArgumentsInjection => {
+                "Pass a plain value: no command chaining, substitution or redirection for a shell, no second statement for SQL, no template syntax for a template; make separate calls for separate steps."
             }
             DenyCode::ArgumentsSecret => {
                 "Do not send secrets to tools: remove the key, token or password from the arguments and refer to the credential by its name instead."

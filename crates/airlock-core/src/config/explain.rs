@@ -934,6 +934,15 @@ impl Config {
             },
         );
         add(
+            "injection.enabled",
+            s.injection.enabled.to_string(),
+            if s.injection.enabled {
+                "arguments of tools that run or interpret them (shells, code, SQL, templates) are refused when they chain, substitute or stack commands".into()
+            } else {
+                "arguments are not read for injected commands".into()
+            },
+        );
+        add(
             "tool_integrity.mode",
             s.tool_integrity.mode.clone(),
             match s.tool_integrity.mode.as_str() {

@@ -34,10 +34,10 @@ pub use layers::{ConfigBuilder, ConfigError, Origin, RESERVED_ENV};
 pub use settings::{
     ApiKeySettings, ApprovalSettings, ArgumentsSettings, AuditSettings, BreakerSettings,
     BudgetSettings, CustomDetector, FilesystemOverrides, FilesystemSettings, GatewaySettings,
-    GhostArgsSettings, HoneypotSettings, JwtSettings, LargeIntegers, LimitsSettings,
-    NetworkOverrides, NetworkSettings, PathPreset, PinningSettings, PipelineSettings,
-    RetrySettings, SANDBOX_ENV, STRATEGIES, SandboxProfile, SandboxSettings, SanitizeOverrides,
-    SanitizeSettings, SessionSettings, Settings, Symlinks, TelemetrySettings,
+    GhostArgsSettings, HoneypotSettings, InjectionSettings, JwtSettings, LargeIntegers,
+    LimitsSettings, NetworkOverrides, NetworkSettings, PathPreset, PinningSettings,
+    PipelineSettings, RetrySettings, SANDBOX_ENV, STRATEGIES, SandboxProfile, SandboxSettings,
+    SanitizeOverrides, SanitizeSettings, SessionSettings, Settings, Symlinks, TelemetrySettings,
     ToolIntegritySettings, UpstreamSettings, ValidationSettings, normalize_absolute, redact_url,
 };
 

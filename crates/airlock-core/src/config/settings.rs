@@ -50,6 +50,8 @@ pub struct Settings {
     pub pinning: PinningSettings,
     /// Poisoned tool definitions: instructions, invisible text, collection URLs, shadowing.
     pub tool_integrity: ToolIntegritySettings,
+    /// Arguments that smuggle commands into tools that execute them.
+    pub injection: InjectionSettings,
     /// Calls a person must approve (`[tools."X"] approval = "required"`).
     pub approval: ApprovalSettings,
     /// The server behind the airlock: how long a call may take, and when to stop calling a
@@ -458,6 +460,28 @@ impl Default for ToolIntegritySettings {
         ToolIntegritySettings {
             mode: "block".to_owned(),
             allow: Vec::new(),
+        }
+    }
+}
+
+/// `[injection]`: shell, code, SQL and template injection in the arguments of tools that
+/// execute or interpret them (`crate::checks::injection`).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct InjectionSettings {
+    /// Check tools recognised as executors (by name or by a `command`/`code`/`sql`/`template`
+    /// property) and the tools listed in `tools`.
+    pub enabled: bool,
+    /// How a tool reads its arguments, by tool name: `shell`, `code`, `sql`, `template`, or
+    /// `off` (not checked).
+    pub tools: BTreeMap<String, String>,
+}
+
+impl Default for InjectionSettings {
+    fn default() -> Self {
+        InjectionSettings {
+            enabled: true,
+            tools: BTreeMap::new(),
         }
     }
 }
