@@ -210,12 +210,13 @@ impl Lifecycle {
             Decision::Refused(r) if r.honeypot.is_some() => ("honeypot", None, r.check),
             Decision::Refused(r) => ("refused", Some(r.refusal.code.as_str()), r.check),
         };
+        // Listed tools only are labels: a caller cannot grow the series by inventing names.
+        let label = self.engine.catalog().get(tool).is_some().then_some(tool);
         if let Some(m) = &self.metrics {
-            let listed = self.engine.catalog().get(tool).is_some();
-            m.decided(listed.then_some(tool), what, code, took);
+            m.decided(label, what, code, took);
         }
         if let Some(t) = &self.telemetry {
-            t.decided(tool, what, code, took);
+            t.decided(label, what, code, took);
         }
         for span in spans.into_iter().flatten() {
             span.decision(what, code, check);
@@ -749,14 +750,15 @@ impl Lifecycle {
         }
         let engine = &self.engine;
         engine.merge_tools(page.iter().cloned());
+        let catalog = engine.catalog();
         let hidden: HashSet<&str> = match engine.policy_for(caller) {
             Some(policy) => page
                 .iter()
                 .filter(|t| {
                     policy.access(t) == Access::Denied
                         || !policy.has_role(&t.name, &caller.roles)
-                        || engine.pin_problem(&t.name).is_some()
-                        || engine.catalog().poisoned(&t.name).is_some()
+                        || catalog.pin_problem(&t.name).is_some()
+                        || catalog.poisoned(&t.name).is_some()
                 })
                 .map(|t| t.name.as_str())
                 .collect(),

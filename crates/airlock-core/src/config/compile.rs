@@ -232,17 +232,6 @@ fn upstream(settings: &Settings) -> Result<super::Upstream, crate::policy::Polic
         Some(b) => Some(breaker_rule(b, "upstream.breaker")?),
         None => None,
     };
-    if !matches!(
-        settings.tool_integrity.mode.as_str(),
-        "block" | "warn" | "off"
-    ) {
-        return Err(PolicyError {
-            key: "tool_integrity.mode".to_owned(),
-            message: format!("{:?} is not a mode", settings.tool_integrity.mode),
-            hint: "write \"block\" (hide poisoned tools, refuse their calls), \"warn\" or \"off\""
-                .to_owned(),
-        });
-    }
     let t = &settings.telemetry;
     if let Some(url) = &t.endpoint
         && !(url.starts_with("http://") || url.starts_with("https://"))

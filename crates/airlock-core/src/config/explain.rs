@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::Config;
 use super::layers::Origin;
-use super::settings::{PathPreset, Symlinks, redact_url};
+use super::settings::{PathPreset, Symlinks, ToolIntegrityMode, redact_url};
 use crate::checks::UnknownArgs;
 
 /// One line of `airlock verify`: a key, its value, where it came from, what it means.
@@ -944,11 +944,11 @@ impl Config {
         );
         add(
             "tool_integrity.mode",
-            s.tool_integrity.mode.clone(),
-            match s.tool_integrity.mode.as_str() {
-                "block" => "a tool whose definition hides instructions, invisible text, a collection URL or shadowing is hidden and its calls are refused".into(),
-                "warn" => "poisoned tool definitions are logged and stay usable".into(),
-                _ => "tool definitions are not scanned".into(),
+            format!("{:?}", s.tool_integrity.mode).to_lowercase(),
+            match s.tool_integrity.mode {
+                ToolIntegrityMode::Block => "a tool whose definition hides instructions, invisible text, a collection URL or shadowing is hidden and its calls are refused".into(),
+                ToolIntegrityMode::Warn => "poisoned tool definitions are logged and stay usable".into(),
+                ToolIntegrityMode::Off => "tool definitions are not scanned".into(),
             },
         );
         add(

@@ -38,7 +38,8 @@ pub use settings::{
     LimitsSettings, NetworkOverrides, NetworkSettings, PathPreset, PinningSettings,
     PipelineSettings, RetrySettings, SANDBOX_ENV, STRATEGIES, SandboxProfile, SandboxSettings,
     SanitizeOverrides, SanitizeSettings, SessionSettings, Settings, Symlinks, TelemetrySettings,
-    ToolIntegritySettings, UpstreamSettings, ValidationSettings, normalize_absolute, redact_url,
+    ToolIntegrityMode, ToolIntegritySettings, UpstreamSettings, ValidationSettings,
+    normalize_absolute, redact_url,
 };
 
 /// The compiled configuration the engine runs on.

@@ -449,16 +449,29 @@ pub struct PinningSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct ToolIntegritySettings {
     /// `block`: a poisoned tool is hidden from `tools/list` and its calls are refused
-    /// (`tool_integrity.poisoned`); `warn`: it is logged and recorded, and stays usable; `off`.
-    pub mode: String,
+    /// (`tool_integrity.poisoned`); `warn`: it is logged and stays usable; `off`.
+    pub mode: ToolIntegrityMode,
     /// Tools whose definitions are not scanned (reviewed by you).
     pub allow: Vec<String>,
+}
+
+/// What is done with a poisoned tool definition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolIntegrityMode {
+    /// Hide the tool and refuse its calls.
+    #[default]
+    Block,
+    /// Log it; the tool stays usable.
+    Warn,
+    /// Do not scan.
+    Off,
 }
 
 impl Default for ToolIntegritySettings {
     fn default() -> Self {
         ToolIntegritySettings {
-            mode: "block".to_owned(),
+            mode: ToolIntegrityMode::Block,
             allow: Vec::new(),
         }
     }

@@ -49,9 +49,11 @@ pub struct Catalog {
     tools: HashMap<String, Arc<ToolDef>>,
     /// Tools whose last listed definition is at odds with its pin (`[pinning]`).
     pin_problems: HashMap<String, crate::pins::PinProblem>,
-    /// Tools whose definitions hide something aimed at the model (`[tool_integrity]`), with
-    /// what was found; only filled when `tool_integrity.mode = "block"`.
-    poisoned: HashMap<String, Vec<crate::poison::PoisonFinding>>,
+    /// What `[tool_integrity]` found in each scanned definition (empty: nothing), kept so that
+    /// an unchanged definition is not scanned again.
+    scanned: HashMap<String, Vec<crate::poison::PoisonFinding>>,
+    /// Whether findings refuse the tool (`tool_integrity.mode = "block"`).
+    refuse_poisoned: bool,
 }
 
 impl Catalog {
@@ -63,13 +65,17 @@ impl Catalog {
                 .map(|t| (t.name.clone(), Arc::new(t)))
                 .collect(),
             pin_problems: HashMap::new(),
-            poisoned: HashMap::new(),
+            scanned: HashMap::new(),
+            refuse_poisoned: false,
         }
     }
 
     /// What the tool's definition hides, when `[tool_integrity]` refuses its calls.
     pub fn poisoned(&self, name: &str) -> Option<&[crate::poison::PoisonFinding]> {
-        self.poisoned.get(name).map(Vec::as_slice)
+        self.scanned
+            .get(name)
+            .filter(|f| self.refuse_poisoned && !f.is_empty())
+            .map(Vec::as_slice)
     }
 
     /// Why the tool's calls are refused by `[pinning]`, if they are.
@@ -177,17 +183,18 @@ impl Engine {
             .filter(|(name, _)| next.contains_key(*name))
             .map(|(k, v)| (k.clone(), *v))
             .collect();
-        let poisoned = self.scan_tools(&slot.poisoned, old, &next);
+        let scanned = self.scan_tools(&slot.scanned, old, &next);
         *slot = Arc::new(Catalog {
             tools: next,
             pin_problems,
-            poisoned,
+            scanned,
+            refuse_poisoned: self.config.settings.tool_integrity.mode
+                == crate::config::ToolIntegrityMode::Block,
         });
     }
 
-    /// `[tool_integrity]`: scan the definitions of a new tool list (a definition already scanned
-    /// keeps its findings), log each finding once, and keep the poisoned tools when their calls
-    /// are refused (`block`).
+    /// `[tool_integrity]`: what each definition of a new tool list hides. A definition scanned
+    /// before and unchanged keeps its findings (scanned and logged once, in every mode).
     fn scan_tools(
         &self,
         known: &HashMap<String, Vec<crate::poison::PoisonFinding>>,
@@ -195,35 +202,26 @@ impl Engine {
         next: &HashMap<String, Arc<ToolDef>>,
     ) -> HashMap<String, Vec<crate::poison::PoisonFinding>> {
         let settings = &self.config.settings.tool_integrity;
-        if settings.mode == "off" {
+        if settings.mode == crate::config::ToolIntegrityMode::Off {
             return HashMap::new();
         }
         let names: Vec<&str> = next.keys().map(String::as_str).collect();
-        let mut out = HashMap::new();
-        for (name, def) in next {
-            if settings.allow.iter().any(|a| a == name) {
-                continue;
-            }
-            let unchanged =
-                old.get(name).is_some_and(|o| Arc::ptr_eq(o, def)) && known.contains_key(name);
-            let found = match known.get(name) {
-                Some(f) if unchanged => f.clone(),
-                _ => {
-                    let f = crate::poison::scan(def, &names);
-                    for x in &f {
-                        tracing::warn!(tool = %name, kind = x.kind, field = %x.field, "a poisoned tool definition: {}", x.excerpt);
+        next.iter()
+            .filter(|(name, _)| !settings.allow.contains(name))
+            .map(|(name, def)| {
+                let found = match known.get(name) {
+                    Some(f) if old.get(name).is_some_and(|o| Arc::ptr_eq(o, def)) => f.clone(),
+                    _ => {
+                        let f = crate::poison::scan(def, &names);
+                        for x in &f {
+                            tracing::warn!(tool = %name, kind = x.kind, field = %x.field, "a poisoned tool definition: {}", x.excerpt);
+                        }
+                        f
                     }
-                    f
-                }
-            };
-            if !found.is_empty() {
-                out.insert(name.clone(), found);
-            }
-        }
-        if settings.mode == "warn" {
-            return HashMap::new();
-        }
-        out
+                };
+                (name.clone(), found)
+            })
+            .collect()
     }
 
     /// Why calls of `tool` are refused by `[pinning]`, if they are (the transports hide such
