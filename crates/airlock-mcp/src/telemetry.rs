@@ -262,14 +262,20 @@ impl Telemetry {
         }
     }
 
-    /// A decision on a call of `tool`: `decision` (`allowed`, `refused`, `honeypot`), the
-    /// refusal code, and how long deciding took.
-    pub fn decided(&self, tool: &str, decision: &'static str, code: Option<&str>, took: Duration) {
+    /// A decision on a call of `tool` (`None`: a tool the server did not list): `decision`
+    /// (`allowed`, `refused`, `honeypot`), the refusal code, and how long deciding took.
+    pub fn decided(
+        &self,
+        tool: Option<&str>,
+        decision: &'static str,
+        code: Option<&str>,
+        took: Duration,
+    ) {
         let Some(m) = &self.instruments else { return };
         m.calls.add(
             1,
             &[
-                KeyValue::new("gen_ai.tool.name", self.tool_label(tool)),
+                KeyValue::new("gen_ai.tool.name", tool.unwrap_or("(unlisted)").to_owned()),
                 KeyValue::new("airlock.decision", decision),
             ],
         );
@@ -280,11 +286,11 @@ impl Telemetry {
         m.check.record(took.as_secs_f64(), &[]);
     }
 
-    /// How an allowed call of `tool` ended (`succeeded`, `tool_error`, …), `took` after it was
-    /// forwarded.
+    /// How an allowed call of `tool` (a listed one: only those are forwarded) ended
+    /// (`succeeded`, `tool_error`, …), `took` after it was forwarded.
     pub fn ended(&self, tool: &str, outcome: &'static str, took: Duration) {
         let Some(m) = &self.instruments else { return };
-        let tool = KeyValue::new("gen_ai.tool.name", self.tool_label(tool));
+        let tool = KeyValue::new("gen_ai.tool.name", tool.to_owned());
         m.outcomes.add(
             1,
             &[tool.clone(), KeyValue::new("airlock.outcome", outcome)],

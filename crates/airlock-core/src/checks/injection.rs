@@ -142,22 +142,25 @@ impl Injection {
 
     /// How `tool` reads its arguments: for all of them (`Some((kind, None))`), for one property
     /// (`Some((kind, Some(name)))`), or not at all.
-    fn kind_of(&self, tool: &crate::call::ToolDef) -> Option<(Kind, Option<String>)> {
+    /// Runs on every call: no allocation.
+    fn kind_of(&self, tool: &crate::call::ToolDef) -> Option<(Kind, Option<&'static str>)> {
         if let Some(k) = self.tools.get(&tool.name) {
             return k.map(|k| (k, None));
         }
-        let name = tool.name.to_ascii_lowercase();
-        if let Some((_, k)) = BY_NAME
-            .iter()
-            .find(|(n, _)| name == *n || name.split(['_', '-', '.']).any(|part| part == *n))
-        {
+        let name = tool.name.as_str();
+        if let Some((_, k)) = BY_NAME.iter().find(|(n, _)| {
+            name.eq_ignore_ascii_case(n)
+                || name
+                    .split(['_', '-', '.'])
+                    .any(|part| part.eq_ignore_ascii_case(n))
+        }) {
             return Some((*k, None));
         }
         let props = tool.input_schema.get("properties")?.as_object()?;
         BY_PROPERTY.iter().find_map(|(p, k)| {
             let declared = props.get(*p)?;
             let stringy = declared.get("type").is_none_or(|t| t == "string");
-            stringy.then(|| (*k, Some((*p).to_owned())))
+            stringy.then_some((*k, Some(*p)))
         })
     }
 }
@@ -305,11 +308,11 @@ impl Check for Injection {
         let Some((kind, only)) = self.kind_of(call.tool) else {
             return Ok(Outcome::Pass);
         };
-        let mut stack: Vec<(String, &Value)> = match &only {
+        let mut stack: Vec<(String, &Value)> = match only {
             Some(p) => call
                 .arguments
                 .get(p)
-                .map(|v| vec![(p.clone(), v)])
+                .map(|v| vec![(p.to_owned(), v)])
                 .unwrap_or_default(),
             None => call.arguments.iter().map(|(k, v)| (k.clone(), v)).collect(),
         };
@@ -432,7 +435,7 @@ mod tests {
                 &none,
                 serde_json::json!({"name": "deploy", "inputSchema": {"type": "object", "properties": {"command": {"type": "string"}, "note": {"type": "string"}}}})
             ),
-            Some((Kind::Shell, Some("command".to_owned())))
+            Some((Kind::Shell, Some("command")))
         );
         assert_eq!(k(&none, serde_json::json!({"name": "echo"})), None);
         assert_eq!(
