@@ -24,6 +24,10 @@ deny = ["delete_*"]
 [tools.list_directory]
 honeypot = "reports/\nreports/q3.txt"
 
+# Read as a shell command line: an injected `;` must reach every client as a refusal.
+[injection.tools]
+fetch_url = "shell"
+
 [filesystem]
 allowed_roots = ["/srv/workspace"]
 # The demo server reads paths relative to its workspace.
@@ -72,6 +76,11 @@ fn calls() -> Vec<(&'static str, Value, Option<&'static str>)> {
             Some("network.internal"),
         ),
         ("list_directory", json!({"path": "reports"}), None),
+        (
+            "fetch_url",
+            json!({"url": "https://example.org/a;id"}),
+            Some("arguments.injection"),
+        ),
     ]
 }
 
