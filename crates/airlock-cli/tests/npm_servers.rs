@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Stopped as Serve, serve, wait_for_port};
+use common::{Stopped as Serve, left_running, processes_with, serve, wait_for_port};
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -350,25 +350,6 @@ struct HttpClient {
     session: Option<String>,
 }
 
-/// Processes whose environment holds `marker` (they inherited it from the process under test).
-fn processes_with(marker: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if pid == std::process::id() {
-            continue;
-        }
-        if let Ok(env) = std::fs::read(entry.path().join("environ"))
-            && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
-        {
-            found.push(pid);
-        }
-    }
-    found
-}
-
 impl HttpClient {
     fn connect(url: &str) -> HttpClient {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -536,14 +517,7 @@ fn server_everything_behind_the_gateway_per_session() {
     );
     // The gateway stops (SIGTERM): no server process outlives it.
     drop(gateway);
-    let mut left = processes_with(&marker);
-    for _ in 0..50 {
-        if left.is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        left = processes_with(&marker);
-    }
+    let left = left_running(&marker, std::time::Duration::from_secs(5));
     assert!(left.is_empty(), "orphans: {left:?}");
 }
 

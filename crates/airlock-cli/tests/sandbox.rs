@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
-use common::airlock_command;
+use common::{airlock_command, left_running, processes_with};
 use serde_json::{Value, json};
 
 fn npm_bin(name: &str) -> PathBuf {
@@ -107,25 +107,6 @@ fn outcome(r: &Value) -> (bool, String) {
         .map(str::to_owned)
         .unwrap_or_else(|| r.to_string());
     (failed, text)
-}
-
-/// Processes whose environment holds `marker`.
-fn processes_with(marker: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if pid == std::process::id() {
-            continue;
-        }
-        if let Ok(env) = std::fs::read(entry.path().join("environ"))
-            && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
-        {
-            found.push(pid);
-        }
-    }
-    found
 }
 
 fn config(dir: &Path, text: &str) -> PathBuf {
@@ -367,14 +348,7 @@ fn limits_contain_a_fork_bomb_a_memory_hog_and_a_sleep_forever() {
     );
     assert_eq!(code, 137, "{err}");
     assert!(took < Duration::from_secs(15), "{took:?}");
-    let mut left = processes_with(&marker);
-    for _ in 0..50 {
-        if left.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        left = processes_with(&marker);
-    }
+    let left = left_running(&marker, Duration::from_millis(5000));
     assert!(left.is_empty(), "left running: {left:?}");
 }
 
@@ -412,14 +386,7 @@ fn limits_contain_a_fork_bomb_a_memory_hog_and_a_sleep_forever_in_podman() {
     );
     assert_ne!(code, 0, "{err}");
     assert!(took < Duration::from_secs(15), "{took:?}");
-    let mut left = processes_with(&marker);
-    for _ in 0..50 {
-        if left.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        left = processes_with(&marker);
-    }
+    let left = left_running(&marker, Duration::from_millis(5000));
     assert!(left.is_empty(), "left running: {left:?}");
 }
 
@@ -467,14 +434,7 @@ fn outlives_nothing(backend: &str) {
     );
     c.child.kill().unwrap();
     c.child.wait().unwrap();
-    let mut left = processes_with(&marker);
-    for _ in 0..100 {
-        if left.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        left = processes_with(&marker);
-    }
+    let left = left_running(&marker, Duration::from_millis(10000));
     assert!(
         left.is_empty(),
         "left running after the airlock was killed: {left:?}"
@@ -592,14 +552,7 @@ fn the_gateway_starts_each_sessions_server_in_the_sandbox() {
         "the server is not in a pid namespace of its own"
     );
     drop(gateway);
-    let mut left = processes_with(&marker);
-    for _ in 0..100 {
-        if left.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        left = processes_with(&marker);
-    }
+    let left = left_running(&marker, Duration::from_millis(10000));
     assert!(
         left.is_empty(),
         "left running after the gateway stopped: {left:?}"
@@ -654,13 +607,6 @@ fn greedy_tools_are_contained_by_the_limits() {
         "{:?}",
         started.elapsed()
     );
-    let mut left = processes_with(&marker);
-    for _ in 0..50 {
-        if left.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        left = processes_with(&marker);
-    }
+    let left = left_running(&marker, Duration::from_millis(5000));
     assert!(left.is_empty(), "left running: {left:?}");
 }

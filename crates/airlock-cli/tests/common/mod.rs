@@ -88,3 +88,35 @@ pub fn serve_demo(config: &std::path::Path) -> (Stopped, String) {
         &[],
     )
 }
+
+/// Processes whose environment holds `marker` (`NAME=value`: they inherited it from the process
+/// under test).
+pub fn processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(env) = std::fs::read(entry.path().join("environ"))
+            && env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// The processes holding `marker` still running after waiting up to `within` for them to end.
+pub fn left_running(marker: &str, within: std::time::Duration) -> Vec<u32> {
+    let until = std::time::Instant::now() + within;
+    loop {
+        let left = processes_with(marker);
+        if left.is_empty() || std::time::Instant::now() >= until {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
