@@ -262,6 +262,7 @@ fn policy(c: &mut Criterion) {
                     .checked_add(jiff::SignedDuration::from_micros(tick))
                     .unwrap(),
                 arguments: serde_json::Map::new(),
+                approval: &airlock_core::checks::ApprovalPath::Approver,
             };
             for check in &checks {
                 let out = check.check(&mut state).unwrap();

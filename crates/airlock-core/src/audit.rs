@@ -66,6 +66,10 @@ pub enum Recorded {
     Refused,
     /// Answered with a fake success (a honeypot); the server was never called.
     Honeypot,
+    /// Held for a person's approval, which the client is asked for; the answer is recorded
+    /// as the call decided again (`approval` on an allowed call, or `approval.denied` /
+    /// `approval.timed_out`).
+    AwaitingApproval,
 }
 
 /// One audit record.
@@ -115,6 +119,9 @@ pub struct AuditEvent {
     /// the definition by it ([`AuditSink::definition`]) for `airlock replay`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pin: Option<String>,
+    /// Who approved the call, for a tool that needs a person's yes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::checks::Approved>,
 }
 
 /// A record that is not a call's decision: a circuit breaker changing state.
@@ -459,6 +466,7 @@ mod tests {
             honeypot: false,
             spend: None,
             pin: None,
+            approval: None,
         };
         sink.record(&ev).unwrap();
         sink.record(&ev).unwrap();

@@ -225,6 +225,9 @@ pub struct Call {
     pub caller: CallerContext,
     /// The time to evaluate the call at (time windows); `None` means the engine's clock.
     pub at: Option<Timestamp>,
+    /// Who can approve the call if its tool needs a person's yes (the door knows: see
+    /// [`crate::checks::ApprovalPath`]).
+    pub approval: crate::checks::ApprovalPath,
 }
 
 impl Call {
@@ -236,6 +239,7 @@ impl Call {
             definition: None,
             caller: CallerContext::default(),
             at: None,
+            approval: crate::checks::ApprovalPath::default(),
         }
     }
 
@@ -250,6 +254,13 @@ impl Call {
     #[must_use]
     pub fn caller(mut self, caller: CallerContext) -> Self {
         self.caller = caller;
+        self
+    }
+
+    /// Say who can approve the call (default: the configured approver).
+    #[must_use]
+    pub fn approval(mut self, path: crate::checks::ApprovalPath) -> Self {
+        self.approval = path;
         self
     }
 

@@ -85,4 +85,4 @@ pub use config::{Config, ConfigBuilder, ConfigError, Origin, Settings};
 pub use engine::{Allowed, Catalog, Decision, Engine, EngineBuilder, EngineError, Refused};
 pub use pipeline::{CallState, Change, Check, CheckError, Outcome, Phase, Pipeline, Verdict};
 pub use refusal::{BlockReason, DenyCode, Fault, FieldError, Refusal, Retry};
-pub use sessions::SessionState;
+pub use sessions::{SessionState, session_key};

@@ -68,6 +68,8 @@ pub struct CallState<'a> {
     pub at: Timestamp,
     /// The arguments, possibly changed by earlier checks.
     pub arguments: Map<String, Value>,
+    /// Who can approve the call, if it needs a person's yes (set by the door).
+    pub approval: &'a crate::checks::ApprovalPath,
 }
 
 /// A change a check made to a call that it let pass.
@@ -103,13 +105,15 @@ pub enum Change {
         /// What was charged.
         spend: crate::budget::Spend,
     },
+    /// A person approved the call (`approval`); recorded in the audit log as `approval`.
+    Approved(crate::checks::Approved),
 }
 
 impl Change {
     /// Whether the call goes out otherwise than it came, or was decided otherwise than usual
     /// (a decision reported as `allowed_with_changes`): every change but a budget's charge.
     pub fn alters_call(&self) -> bool {
-        !matches!(self, Change::Spent { .. })
+        !matches!(self, Change::Spent { .. } | Change::Approved(_))
     }
 }
 
@@ -366,6 +370,7 @@ mod tests {
             policy: &policy,
             at: Timestamp::UNIX_EPOCH,
             arguments: Map::new(),
+            approval: &crate::checks::ApprovalPath::Approver,
         };
         p.run(&mut state)
     }

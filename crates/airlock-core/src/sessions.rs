@@ -25,6 +25,8 @@ pub struct SessionState {
     pub per_tool: HashMap<String, (u64, i128)>,
     /// Tools that succeeded (reported after execution).
     pub succeeded: HashSet<String>,
+    /// Tools a person approved for the rest of the session (`approval`).
+    pub approved: HashSet<String>,
     /// Cut off for too many refusals: every further call is refused.
     pub cut_off: bool,
     last_seen: i128,
@@ -87,6 +89,15 @@ impl Sessions {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
+    }
+
+    /// Look at the session's state without copying it (`None`: no such session).
+    pub fn read<R>(&self, key: &str, f: impl FnOnce(&SessionState) -> R) -> Option<R> {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .map(f)
     }
 
     /// A copy of the session's state, if it exists.

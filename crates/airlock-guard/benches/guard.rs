@@ -93,6 +93,7 @@ fn bench(c: &mut Criterion) {
                         policy: &policy,
                         at,
                         arguments: args.clone(),
+                        approval: &airlock_core::checks::ApprovalPath::Approver,
                     };
                     black_box(both.check(&mut state).unwrap())
                 })
@@ -108,6 +109,7 @@ fn bench(c: &mut Criterion) {
                         policy: &policy,
                         at,
                         arguments: args.clone(),
+                        approval: &airlock_core::checks::ApprovalPath::Approver,
                     };
                     let a = fs.check(&mut state).unwrap();
                     let n = net.check(&mut state).unwrap();

@@ -31,6 +31,7 @@
 //!
 //! Cargo features: none.
 
+pub mod approval;
 pub mod auth;
 pub mod demo;
 mod framing;

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use airlock_core::breaker::CallOutcome;
+use airlock_core::checks::ApprovalPath;
 use airlock_core::policy::Access;
 use airlock_core::{
     Arguments, Call, CallerContext, Decision, DenyCode, Engine, Refusal, Refused, ToolDef,
@@ -63,10 +64,17 @@ pub struct Lifecycle {
     roots: Roots,
     /// The tool list may have changed (`notifications/tools/list_changed`).
     stale: AtomicBool,
+    /// Approvals asked for with `input_required` results, waiting for the client's retry.
+    pending: crate::approval::PendingApprovals,
 }
 
+/// Sends one `elicitation/create` request (its params given) to the client and resolves to the
+/// client's whole JSON-RPC answer, `None` when none comes. The door adds an id of its own.
+pub type Elicit<'a> = Box<
+    dyn FnOnce(Value) -> std::pin::Pin<Box<dyn Future<Output = Option<Value>> + Send>> + Send + 'a,
+>;
+
 /// A `tools/call` request as a door hands it to [`Lifecycle::admit`].
-#[derive(Debug)]
 pub struct CallRequest<'a> {
     /// The whole JSON-RPC request as the client sent it.
     pub message: Value,
@@ -80,6 +88,21 @@ pub struct CallRequest<'a> {
     /// The request's span, when the door traces requests ([`Telemetry::request`]); the door
     /// ends it. `None`: with telemetry on, the lifecycle makes one and ends it itself.
     pub trace: Option<Trace>,
+    /// How to ask the client's user with `elicitation/create`, when the client declared form
+    /// elicitation at `initialize` and the door can send it requests (protocol versions before
+    /// 2026-07-28, whose requests declare their capabilities themselves).
+    pub elicit: Option<Elicit<'a>>,
+}
+
+impl std::fmt::Debug for CallRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallRequest")
+            .field("message", &self.message)
+            .field("caller", &self.caller)
+            .field("version", &self.version)
+            .field("elicit", &self.elicit.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What to do with a `tools/call`.
@@ -171,6 +194,7 @@ impl Lifecycle {
             telemetry: None,
             roots,
             stale: AtomicBool::new(false),
+            pending: crate::approval::PendingApprovals::default(),
         }
     }
 
@@ -282,7 +306,15 @@ impl Lifecycle {
             || message
                 .pointer("/params/name")
                 .and_then(Value::as_str)
-                .is_none_or(|n| self.needs_tools(n))
+                .is_none_or(|n| self.needs_tools(n) || self.needs_person(n))
+    }
+
+    /// Whether calls of `tool` may need a person's approval under some policy of the
+    /// configuration (a person may have to be asked through the client, which takes a while).
+    fn needs_person(&self, tool: &str) -> bool {
+        let policies = &self.engine.config().policies;
+        policies.base.needs_approval(tool)
+            || policies.tenants.values().any(|p| p.needs_approval(tool))
     }
 
     /// Decide a `tools/call`. `ask` sends one request to the server — given its `method` and
@@ -299,6 +331,7 @@ impl Lifecycle {
             version,
             fetch_lock,
             trace,
+            elicit,
         } = call;
         let id = message.get("id").cloned().unwrap_or(Value::Null);
         let tel = self.telemetry.as_deref();
@@ -367,14 +400,88 @@ impl Lifecycle {
                 }
             }
         }
+        // Who can approve the call, if its tool needs a person (`approval`); the airlock's own
+        // `requestState` and input response never reach the server.
+        let answers_input = message.pointer("/params/requestState").is_some()
+            || message.pointer("/params/inputResponses").is_some();
+        let needs_person = self
+            .engine
+            .policy_for(caller)
+            .is_some_and(|p| p.needs_approval(&name));
+        let timeout =
+            std::time::Duration::from_secs(self.engine.config().settings.approval.timeout_secs);
+        let retry = if answers_input {
+            self.pending.retried(&mut message, caller, timeout)
+        } else {
+            crate::approval::Retry::NotOurs
+        };
+        let route = if !needs_person {
+            crate::approval::Route::None
+        } else if protocol::asks_in_results(version) {
+            if crate::approval::can_elicit_form(crate::approval::request_capabilities(&message)) {
+                crate::approval::Route::InputRequired
+            } else {
+                crate::approval::Route::None
+            }
+        } else if elicit.is_some() {
+            crate::approval::Route::Elicit
+        } else {
+            crate::approval::Route::None
+        };
+        let path = match retry {
+            crate::approval::Retry::Answered(a) if needs_person => ApprovalPath::Answered(a),
+            _ if route != crate::approval::Route::None => ApprovalPath::Client,
+            _ => ApprovalPath::Approver,
+        };
         let arguments = message
             .pointer("/params/arguments")
             .cloned()
             .unwrap_or(Value::Null);
         let check = Call::new(name.clone(), Arguments::Json(arguments)).caller(caller.clone());
+        let again = (path == ApprovalPath::Client).then(|| check.clone());
         let checking = child("airlock.check", SpanKind::Internal);
         let started = std::time::Instant::now();
-        let decision = self.decide(check).await;
+        let mut decision = self.decide(check.approval(path)).await;
+        if let (Decision::Refused(r), Some(again)) = (&decision, again)
+            && let Some(ask) = &r.ask
+        {
+            // Held for a person: counted once the answer decides it.
+            let offer_session = caller.session.is_some();
+            match (route, elicit) {
+                (crate::approval::Route::Elicit, Some(elicit)) => {
+                    tracing::info!(tool = %name, "asking the client's user to approve the call (elicitation/create)");
+                    let params = crate::approval::elicitation(ask, offer_session);
+                    let answer = tokio::time::timeout(timeout, elicit(params))
+                        .await
+                        .ok()
+                        .flatten();
+                    let answer = crate::approval::answer_of(answer.as_ref());
+                    tracing::info!(tool = %name, answer = ?answer, "the client's user answered");
+                    decision = self
+                        .decide(again.approval(ApprovalPath::Answered(answer)))
+                        .await;
+                }
+                _ => {
+                    tracing::info!(tool = %name, "asking the client's user to approve the call (input_required)");
+                    self.pending.prune(timeout * 2);
+                    let state = self.pending.ask(
+                        caller,
+                        &name,
+                        message.pointer("/params/arguments").unwrap_or(&Value::Null),
+                    );
+                    let answer = protocol::result(
+                        id,
+                        crate::approval::input_required(ask, state, offer_session),
+                        version,
+                    );
+                    if let Some(c) = &checking {
+                        c.end();
+                    }
+                    Self::answered(trace.as_ref(), &answer);
+                    return Admission::Answer(answer);
+                }
+            }
+        }
         self.count(
             &name,
             &decision,
@@ -468,6 +575,7 @@ impl Lifecycle {
                 check: None,
                 internal: Some(format!("the decision task failed: {e}")),
                 honeypot: None,
+                ask: None,
             })),
         }
     }

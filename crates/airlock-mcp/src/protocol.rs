@@ -63,6 +63,12 @@ pub fn has_result_type(version: Option<&str>) -> bool {
     version.is_none_or(|v| v >= STATELESS)
 }
 
+/// Whether `version` is 2026-07-28 or later: human input is an `input_required` result there,
+/// not a server-to-client request.
+pub fn asks_in_results(version: Option<&str>) -> bool {
+    version.is_some_and(|v| v >= STATELESS)
+}
+
 /// Mark a result the airlock wrote (or rewrote) as complete where the version asks for it.
 /// A `resultType` already present is kept.
 pub fn complete(result: &mut Value, version: Option<&str>) {
@@ -410,4 +416,28 @@ mod tests {
         s.settled(&json!({"id": 1, "result": {"protocolVersion": "2025-06-18"}}));
         assert_eq!(s.get().as_deref(), Some("2025-06-18"));
     }
+}
+
+/// 128 random bits as hex: session ids, and the airlock's own `requestState`s.
+pub(crate) fn random_id() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok();
+    if !ok {
+        // No /dev/urandom: the std hasher's per-process random keys, over a counter and the time.
+        use std::hash::{BuildHasher, RandomState};
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let s = RandomState::new();
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let a = s.hash_one((t, N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+        let c = RandomState::new().hash_one((a, t));
+        b[..8].copy_from_slice(&a.to_le_bytes());
+        b[8..].copy_from_slice(&c.to_le_bytes());
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -252,6 +252,7 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
             version: None,
             fetch_lock: &self.fetch,
             trace: None,
+            elicit: None,
         };
         let ask = |method: &'static str, params: Value| self.ask(method, params, &context);
         match self.lifecycle.admit(call, ask).await {

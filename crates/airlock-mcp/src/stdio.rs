@@ -134,6 +134,11 @@ pub(crate) struct State {
     /// Our own requests to the server, waiting for their answers.
     internal: HashMap<IdKey, oneshot::Sender<Value>>,
     next_internal: u64,
+    /// The client declared form elicitation at `initialize`: a person can be asked to approve.
+    elicit: bool,
+    /// Our own `elicitation/create` requests to the client, waiting for their answers.
+    asking: HashMap<IdKey, oneshot::Sender<Value>>,
+    next_ask: u64,
     server_gone: bool,
 }
 
@@ -284,6 +289,39 @@ async fn ask_within(conn: &Conn, mut request: Value, d: Duration) -> Attempt {
             Attempt::TimedOut
         }
     }
+}
+
+/// Ask the client's user with an `elicitation/create` request of the airlock's own; resolves
+/// to the client's answer (`None` when the connection ends first). Dropped before the answer
+/// (the approval's deadline), it forgets the request: a late answer is dropped.
+fn elicit(conn: Arc<Conn>) -> crate::lifecycle::Elicit<'static> {
+    struct Waiting(Arc<Conn>, IdKey);
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            self.0.lock().asking.remove(&self.1);
+        }
+    }
+    Box::new(move |params: Value| {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            let id = {
+                let mut s = conn.lock();
+                s.next_ask += 1;
+                let id = json!(format!(
+                    "{}{}",
+                    crate::approval::ELICIT_ID_PREFIX,
+                    s.next_ask
+                ));
+                s.asking.insert(key(&id), tx);
+                id
+            };
+            let _waiting = Waiting(conn.clone(), key(&id));
+            let request =
+                json!({"jsonrpc": "2.0", "id": id, "method": "elicitation/create", "params": params});
+            conn.to_client.send(line(&request)).ok()?;
+            rx.await.ok()
+        })
+    })
 }
 
 /// Most cancelled calls whose late answers are watched for.
@@ -676,6 +714,9 @@ impl StdioProxy {
             (Some(m), Some(id)) => {
                 if m == "initialize" {
                     conn.version.proposed(&msg);
+                    conn.lock().elicit = crate::approval::can_elicit_form(
+                        msg.pointer("/params/capabilities"),
+                    );
                 }
                 let trace = self.trace(conn, &msg);
                 if conn.track(id, m, trace) {
@@ -689,7 +730,23 @@ impl StdioProxy {
             // An answer to the server's own request: roots are narrowed — by id, or by carrying
             // roots at all: ids can be spelt many ways (`0` and `0.0` are one id to a JavaScript
             // server).
-            (None, Some(_)) => {
+            (None, Some(id)) => {
+                // The answer to the airlock's own elicitation/create goes to the call waiting
+                // for it, never to the server.
+                if id
+                    .as_str()
+                    .is_some_and(|i| i.starts_with(crate::approval::ELICIT_ID_PREFIX))
+                {
+                    match conn.lock().asking.remove(&key(&id)) {
+                        Some(tx) => {
+                            let _ = tx.send(msg);
+                        }
+                        None => tracing::warn!(
+                            "dropped a client answer to an approval request no longer waiting"
+                        ),
+                    }
+                    return;
+                }
                 let _ = if self.lifecycle.narrow_roots(&mut msg) {
                     conn.to_server.send(line(&msg))
                 } else {
@@ -738,6 +795,7 @@ impl StdioProxy {
             version: version.as_deref(),
             fetch_lock: &conn.fetch,
             trace,
+            elicit: conn.lock().elicit.then(|| elicit(conn.clone())),
         };
         let ask = |method: &'static str, params: Value| self.ask(conn, method, params);
         let id = request.message.get("id").cloned().unwrap_or(Value::Null);

@@ -6,6 +6,11 @@ tools, makes the calls given as JSON on stdin (`[[tool, arguments], ...]`) and p
 line per call: whether the SDK accepted the answer, whether it is a tool error, its text, and the
 refusal code the airlock put in `_meta`. An SDK exception is printed, not raised: the Rust test
 decides.
+
+`--approve A,B,...` installs an elicitation callback: the client's user, answering the airlock's
+approval requests in turn with `accept`, `accept:session`, `decline`, `cancel` or `sleep:N` (no
+answer for N seconds, then accept). Each request is printed (`{"elicited": message, "schema":
+...}`) as the user would see it.
 """
 
 import argparse
@@ -31,6 +36,7 @@ async def main() -> None:
     # W3C trace context the calls run under (`00-TRACE-SPAN-01`): the SDK propagates it in
     # `params._meta`, as it does for an application's own spans.
     p.add_argument("--traceparent")
+    p.add_argument("--approve")
     a = p.parse_args(argv)
     calls = json.load(sys.stdin)
     if a.url:
@@ -53,11 +59,41 @@ async def main() -> None:
         )
         traced = trace.use_span(parent)
     with traced:
-        await run(target, a.mode, calls)
+        await run(target, a.mode, calls, a.approve)
 
 
-async def run(target, mode, calls) -> None:
-    async with Client(target, mode=mode) as c:
+def approver(answers):
+    """The client's user: answers elicitation requests from `answers`, in turn."""
+    from mcp_types import ElicitResult
+
+    queue = list(answers.split(","))
+
+    async def callback(context, params):
+        print(
+            json.dumps(
+                {
+                    "elicited": params.message,
+                    "schema": params.requested_schema
+                    if isinstance(params.requested_schema, dict)
+                    else params.requested_schema.model_dump(by_alias=True, exclude_none=True),
+                }
+            ),
+            flush=True,
+        )
+        answer = queue.pop(0) if queue else "decline"
+        if answer.startswith("sleep:"):
+            await asyncio.sleep(float(answer.split(":")[1]))
+            answer = "accept"
+        if answer == "accept:session":
+            return ElicitResult(action="accept", content={"remember": "session"})
+        return ElicitResult(action=answer)
+
+    return callback
+
+
+async def run(target, mode, calls, approve=None) -> None:
+    extra = {"elicitation_callback": approver(approve)} if approve else {}
+    async with Client(target, mode=mode, **extra) as c:
         print(json.dumps({"protocol": c.session.protocol_version}), flush=True)
         tools = await c.list_tools()
         print(json.dumps({"tools": sorted(t.name for t in tools.tools)}), flush=True)

@@ -857,6 +857,7 @@ mod tests {
             policy: &policy,
             at: Timestamp::UNIX_EPOCH,
             arguments,
+            approval: &crate::checks::ApprovalPath::Approver,
         };
         let out = GhostArgs::new(mode).check(&mut state).unwrap();
         (out, Value::Object(state.arguments))

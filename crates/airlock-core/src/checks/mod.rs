@@ -15,7 +15,10 @@ mod time_window;
 mod tool_access;
 pub(crate) mod validation;
 
-pub use approval::{Approval, ApprovalOutcome, ApprovalRequest, Approver};
+pub use approval::{
+    Approval, ApprovalAsk, ApprovalOutcome, ApprovalPath, ApprovalRequest, ApprovalScope, Approved,
+    Approver, PersonAnswer,
+};
 pub use breaker::Breaker;
 pub use budget::Budget;
 pub use capabilities::Capabilities;

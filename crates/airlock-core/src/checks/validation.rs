@@ -792,6 +792,7 @@ mod tests {
             policy: &policy,
             at: Timestamp::UNIX_EPOCH,
             arguments: arguments.clone(),
+            approval: &crate::checks::ApprovalPath::Approver,
         };
         let out = Validation::default().check(&mut state).unwrap();
         // Validation never changes the arguments.

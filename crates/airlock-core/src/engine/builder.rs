@@ -207,8 +207,7 @@ impl EngineBuilder {
             ));
         }
         // Spend phase, in this order: breaker (only when configured), rate_limit,
-        // session_limits (only when configured), approval last — a person is asked only about
-        // calls nothing else refuses. An open breaker spends nothing.
+        // session_limits (only when configured), budget. An open breaker spends nothing.
         let policies = &self.config.policies;
         let breaker_store = match (&self.breaker_store, s.limits.is_redis()) {
             (Some(store), _) => store.clone(),
@@ -266,11 +265,14 @@ impl EngineBuilder {
                 budget_store.clone(),
             )));
         }
+        checks.extend(self.extra);
+        // Last of the guard phase (after any extra guard): a person is asked only about a call
+        // every free check admitted, before anything is spent.
         checks.push(Arc::new(Approval::new(
             self.approver,
             std::time::Duration::from_secs(s.approval.timeout_secs),
+            sessions.clone(),
         )));
-        checks.extend(self.extra);
         // Fail closed: every section the configuration turns on has a check that serves it.
         let required = [
             (s.filesystem_on(), "filesystem", "filesystem.enabled"),

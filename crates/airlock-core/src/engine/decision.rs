@@ -42,6 +42,11 @@ pub struct Refused {
     /// client gets instead of the refusal. The server is never called either way; a door that
     /// does not know honeypots sends the refusal, which is the safe side.
     pub honeypot: Option<Value>,
+    /// The call waits for a person (`approval`, on a call whose door said the client can ask,
+    /// [`crate::checks::ApprovalPath::Client`]): what to put to them. The door asks, then
+    /// decides the call again with the answer; a door that cannot ask sends the refusal
+    /// (`approval.required`), which is the safe side.
+    pub ask: Option<Box<crate::checks::ApprovalAsk>>,
 }
 
 impl Decision {

@@ -31,6 +31,7 @@ impl Engine {
                     check: None,
                     internal: None,
                     honeypot: None,
+                    ask: None,
                 },
                 recorded,
             ))

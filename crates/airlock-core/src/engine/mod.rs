@@ -252,6 +252,7 @@ impl Engine {
             arguments,
             definition,
             caller,
+            approval,
             ..
         } = call;
         let mut checked_def = None;
@@ -280,10 +281,13 @@ impl Engine {
                         check: None,
                         internal: None,
                         honeypot: None,
+                        ask: None,
                     })),
                     Some(policy) => {
                         let (decision, after) =
-                            self.run_pipeline(&tool_name, &def, &caller, &policy, at, args);
+                            self.run_pipeline(
+                            &tool_name, &def, &caller, &policy, at, args, &approval,
+                        );
                         // Secrets found in the arguments (`sanitize.arguments`) are never
                         // written to the audit log: the check masked them in place, and the
                         // masked copy is what is recorded.
@@ -311,7 +315,11 @@ impl Engine {
                 (decision, recorded.unwrap_or(Value::Null))
             }
         };
-        self.count(&caller, at, &decision);
+        // A call held for a person is not decided yet: it counts when the answer comes.
+        let held = matches!(&decision, Decision::Refused(r) if r.ask.is_some());
+        if !held {
+            self.count(&caller, at, &decision);
+        }
         let decision = self.honeypot(&tool_name, &caller, decision);
         self.record(
             decision,
@@ -374,6 +382,7 @@ impl Engine {
                 check: Some("honeypot"),
                 internal: None,
                 honeypot: Some(fake),
+                ask: None,
             })),
         }
     }
@@ -677,6 +686,7 @@ impl Engine {
         policy: &crate::policy::Policy,
         at: jiff::Timestamp,
         args: Map<String, Value>,
+        approval: &crate::checks::ApprovalPath,
     ) -> (Decision, Option<Map<String, Value>>) {
         let mut state = CallState {
             tool: def,
@@ -684,6 +694,7 @@ impl Engine {
             policy,
             at,
             arguments: args,
+            approval,
         };
         match self.pipeline.run(&mut state) {
             Verdict::Pass(changes) => (
@@ -698,15 +709,32 @@ impl Engine {
                 refusal,
                 check,
                 internal,
-            } => (
-                Decision::Refused(Box::new(Refused {
-                    refusal: *refusal,
-                    check: Some(check),
-                    internal,
-                    honeypot: None,
-                })),
-                Some(state.arguments),
-            ),
+            } => {
+                // The approval check holds a call the client can ask about: the door asks.
+                let ask = (check == "approval"
+                    && internal.is_none()
+                    && refusal.code == DenyCode::ApprovalRequired
+                    && *approval == crate::checks::ApprovalPath::Client)
+                    .then(|| {
+                        Box::new(crate::checks::ApprovalAsk {
+                            tool: tool_name.to_owned(),
+                            arguments: state.arguments.clone(),
+                            reason: format!(
+                                "the policy requires a person's approval for every call of '{tool_name}'"
+                            ),
+                        })
+                    });
+                (
+                    Decision::Refused(Box::new(Refused {
+                        refusal: *refusal,
+                        check: Some(check),
+                        internal,
+                        honeypot: None,
+                        ask,
+                    })),
+                    Some(state.arguments),
+                )
+            }
         }
     }
 }

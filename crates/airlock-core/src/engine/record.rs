@@ -71,6 +71,7 @@ impl Engine {
                 check: None,
                 internal: Some(e.to_string()),
                 honeypot: None,
+                ask: None,
             })),
         }
     }
@@ -95,7 +96,8 @@ fn event_for(
                     Change::StrippedArgument { logged: false, .. }
                     | Change::Degraded { .. }
                     | Change::MaskedArgument { .. }
-                    | Change::Spent { .. } => None,
+                    | Change::Spent { .. }
+                    | Change::Approved(_) => None,
                 })
                 .collect();
             let degraded: Vec<String> = a
@@ -105,7 +107,8 @@ fn event_for(
                     Change::Degraded { check, reason } => Some(format!("{check}: {reason}")),
                     Change::StrippedArgument { .. }
                     | Change::MaskedArgument { .. }
-                    | Change::Spent { .. } => None,
+                    | Change::Spent { .. }
+                    | Change::Approved(_) => None,
                 })
                 .collect();
             let masked: Vec<String> = a
@@ -115,11 +118,16 @@ fn event_for(
                     Change::MaskedArgument { path, found } => Some(format!("{path}: {found}")),
                     Change::StrippedArgument { .. }
                     | Change::Degraded { .. }
-                    | Change::Spent { .. } => None,
+                    | Change::Spent { .. }
+                    | Change::Approved(_) => None,
                 })
                 .collect();
             let spend = a.changes.iter().find_map(|c| match c {
                 Change::Spent { spend } => Some(*spend),
+                _ => None,
+            });
+            let approval = a.changes.iter().find_map(|c| match c {
+                Change::Approved(a) => Some(a.clone()),
                 _ => None,
             });
             AuditEvent {
@@ -143,6 +151,7 @@ fn event_for(
                 honeypot: false,
                 spend,
                 pin: None,
+                approval,
             }
         }
         Decision::Refused(r) => AuditEvent {
@@ -151,6 +160,8 @@ fn event_for(
             caller,
             decision: if r.honeypot.is_some() {
                 Recorded::Honeypot
+            } else if r.ask.is_some() {
+                Recorded::AwaitingApproval
             } else {
                 Recorded::Refused
             },
@@ -166,6 +177,7 @@ fn event_for(
             honeypot: r.honeypot.is_some(),
             spend: None,
             pin: None,
+            approval: None,
         },
     }
 }

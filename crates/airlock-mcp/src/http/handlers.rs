@@ -278,6 +278,7 @@ async fn request(
                 version: version.as_deref(),
                 fetch_lock: &session.fetch,
                 trace: trace.clone(),
+                elicit: None,
             };
             let ask = |m: &'static str, params: Value| ask(inner, session, m, params, headers);
             match inner.lifecycle.admit(call, ask).await {

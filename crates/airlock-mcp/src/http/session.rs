@@ -6,7 +6,6 @@
 //! holding server processes (`idle_timeout_secs`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -122,28 +121,7 @@ impl Session {
     }
 }
 
-pub(crate) fn random_id() -> String {
-    use std::io::Read;
-    let mut b = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_ok();
-    if !ok {
-        // No /dev/urandom: the std hasher's per-process random keys, over a counter and the time.
-        use std::hash::{BuildHasher, RandomState};
-        static N: AtomicU64 = AtomicU64::new(0);
-        let s = RandomState::new();
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let a = s.hash_one((t, N.fetch_add(1, Ordering::Relaxed)));
-        let c = RandomState::new().hash_one((a, t));
-        b[..8].copy_from_slice(&a.to_le_bytes());
-        b[8..].copy_from_slice(&c.to_le_bytes());
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub(crate) use crate::protocol::random_id;
 
 impl Inner {
     /// Close sessions idle for longer than `idle` (all of them for zero) and those whose server
