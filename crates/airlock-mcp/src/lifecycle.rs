@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use airlock_core::breaker::CallOutcome;
-use airlock_core::checks::ApprovalPath;
+use airlock_core::checks::{ApprovalPath, ApprovalScope, PersonAnswer};
 use airlock_core::policy::Access;
 use airlock_core::{
     Arguments, Call, CallerContext, Decision, DenyCode, Engine, Refusal, Refused, ToolDef,
@@ -92,6 +92,9 @@ pub struct CallRequest<'a> {
     /// elicitation at `initialize` and the door can send it requests (protocol versions before
     /// 2026-07-28, whose requests declare their capabilities themselves).
     pub elicit: Option<Elicit<'a>>,
+    /// Whether an approval may be remembered for the caller's session: false where the session
+    /// is shared by clients that cannot be told apart (anonymous stateless HTTP requests).
+    pub remember: bool,
 }
 
 impl std::fmt::Debug for CallRequest<'_> {
@@ -309,6 +312,15 @@ impl Lifecycle {
                 .is_none_or(|n| self.needs_tools(n) || self.needs_person(n))
     }
 
+    /// Whether `message` (a `tools/call`) may need a person's approval: a door that asks the
+    /// client with requests of its own gets ready to send one.
+    pub fn may_ask_person(&self, message: &Value) -> bool {
+        message
+            .pointer("/params/name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| self.needs_person(n))
+    }
+
     /// Whether calls of `tool` may need a person's approval under some policy of the
     /// configuration (a person may have to be asked through the client, which takes a while).
     fn needs_person(&self, tool: &str) -> bool {
@@ -332,6 +344,7 @@ impl Lifecycle {
             fetch_lock,
             trace,
             elicit,
+            remember,
         } = call;
         let id = message.get("id").cloned().unwrap_or(Value::Null);
         let tel = self.telemetry.as_deref();
@@ -428,8 +441,19 @@ impl Lifecycle {
         } else {
             crate::approval::Route::None
         };
+        // An approval for the session only where the session is the caller's own, whatever the
+        // client answered.
+        let remember = remember && caller.session.is_some();
+        let scoped = |a: PersonAnswer| match a {
+            PersonAnswer::Approved(ApprovalScope::Session) if !remember => {
+                PersonAnswer::Approved(ApprovalScope::Once)
+            }
+            a => a,
+        };
         let path = match retry {
-            crate::approval::Retry::Answered(a) if needs_person => ApprovalPath::Answered(a),
+            crate::approval::Retry::Answered(a) if needs_person => {
+                ApprovalPath::Answered(scoped(a))
+            }
             _ if route != crate::approval::Route::None => ApprovalPath::Client,
             _ => ApprovalPath::Approver,
         };
@@ -446,7 +470,7 @@ impl Lifecycle {
             && let Some(ask) = &r.ask
         {
             // Held for a person: counted once the answer decides it.
-            let offer_session = caller.session.is_some();
+            let offer_session = remember;
             match (route, elicit) {
                 (crate::approval::Route::Elicit, Some(elicit)) => {
                     tracing::info!(tool = %name, "asking the client's user to approve the call (elicitation/create)");
@@ -455,7 +479,7 @@ impl Lifecycle {
                         .await
                         .ok()
                         .flatten();
-                    let answer = crate::approval::answer_of(answer.as_ref());
+                    let answer = scoped(crate::approval::answer_of(answer.as_ref()));
                     tracing::info!(tool = %name, answer = ?answer, "the client's user answered");
                     decision = self
                         .decide(again.approval(ApprovalPath::Answered(answer)))

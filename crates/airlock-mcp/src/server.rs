@@ -253,6 +253,7 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
             fetch_lock: &self.fetch,
             trace: None,
             elicit: None,
+            remember: true,
         };
         let ask = |method: &'static str, params: Value| self.ask(method, params, &context);
         match self.lifecycle.admit(call, ask).await {

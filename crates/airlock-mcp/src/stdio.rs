@@ -796,6 +796,8 @@ impl StdioProxy {
             fetch_lock: &conn.fetch,
             trace,
             elicit: conn.lock().elicit.then(|| elicit(conn.clone())),
+            // One connection, one client.
+            remember: true,
         };
         let ask = |method: &'static str, params: Value| self.ask(conn, method, params);
         let id = request.message.get("id").cloned().unwrap_or(Value::Null);

@@ -108,7 +108,17 @@ pub(crate) async fn post(
                 roles: identity.roles.clone(),
                 ..session.caller.clone()
             };
-            let response = request(&inner, &session, caller, m, id, msg, &headers).await;
+            let version = protocol::version_for(&msg, session.version.get().as_deref())
+                .map(str::to_owned);
+            let response = if m == "tools/call"
+                && session.elicit.load(Ordering::Acquire)
+                && !protocol::asks_in_results(version.as_deref())
+                && inner.lifecycle.may_ask_person(&msg)
+            {
+                asking(&inner, &session, caller, id, msg, &headers).await
+            } else {
+                request(&inner, &session, caller, m, id, msg, &headers, None).await
+            };
             if opened {
                 return with_session(response, &inner, &session).await;
             }
@@ -132,6 +142,26 @@ pub(crate) async fn post(
             match session.send(msg, &headers).await {
                 Ok(()) => StatusCode::ACCEPTED.into_response(),
                 Err(e) => rpc_error_response(StatusCode::BAD_GATEWAY, SERVER_GONE, &e, &headers),
+            }
+        }
+        (None, Some(id))
+            if id
+                .as_str()
+                .is_some_and(|i| i.starts_with(crate::approval::ELICIT_ID_PREFIX)) =>
+        {
+            // The answer to the airlock's own elicitation/create goes to the call waiting for
+            // it, never to the server.
+            match lock(&session.asking).remove(&id_key(&id)) {
+                Some(tx) => {
+                    let _ = tx.send(msg);
+                    StatusCode::ACCEPTED.into_response()
+                }
+                None => rpc_error_response(
+                    StatusCode::BAD_REQUEST,
+                    INVALID_REQUEST,
+                    "no approval request with this id is waiting (it was answered, or its time ran out)",
+                    &headers,
+                ),
             }
         }
         (None, Some(_)) => {
@@ -211,8 +241,137 @@ enum Return {
     Plain(String),
 }
 
+/// A `tools/call` that may ask the client's user (the session's client declared elicitation at
+/// `initialize`): it runs in a task of its own, and when it sends the client an
+/// `elicitation/create` request first, the answer is an SSE stream carrying that request, then
+/// whatever the call's own answer is. The client answers the request with a POST of its own.
+async fn asking(
+    inner: &Arc<Inner>,
+    session: &Arc<Session>,
+    caller: CallerContext,
+    id: Value,
+    msg: Value,
+    headers: &HeaderMap,
+) -> Response {
+    let (to_client, mut asked) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let (done, mut response) = tokio::sync::oneshot::channel::<Response>();
+    {
+        let (inner, session, headers) = (inner.clone(), session.clone(), headers.clone());
+        tokio::spawn(async move {
+            let r = request(
+                &inner,
+                &session,
+                caller,
+                "tools/call".into(),
+                id,
+                msg,
+                &headers,
+                Some(to_client),
+            )
+            .await;
+            let _ = done.send(r);
+        });
+    }
+    let first = tokio::select! {
+        r = &mut response => return r.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        m = asked.recv() => m,
+    };
+    let Some(first) = first else {
+        return (&mut response)
+            .await
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    };
+    let event = |m: &Value| axum::body::Bytes::from(format!("event: message\ndata: {m}\n\n"));
+    // The request first, then the call's own answer: its SSE body as it is, or its JSON answer
+    // as one event. A comment every 15 s keeps the stream open while the person decides.
+    enum Step {
+        Asked(Option<Value>, tokio::sync::mpsc::UnboundedReceiver<Value>, tokio::sync::oneshot::Receiver<Response>),
+        Body(axum::body::BodyDataStream),
+        Done,
+    }
+    let stream = futures_util::stream::unfold(
+        Step::Asked(Some(first), asked, response),
+        move |step| async move {
+            match step {
+                Step::Asked(Some(m), asked, response) => {
+                    Some((Ok::<_, Infallible>(event(&m)), Step::Asked(None, asked, response)))
+                }
+                Step::Asked(None, mut asked, mut response) => {
+                    let tick = tokio::time::sleep(std::time::Duration::from_secs(15));
+                    tokio::select! {
+                        r = &mut response => {
+                            let Ok(r) = r else { return None };
+                            let sse = r
+                                .headers()
+                                .get(http::header::CONTENT_TYPE)
+                                .and_then(|v| v.to_str().ok())
+                                .is_some_and(|v| v.starts_with("text/event-stream"));
+                            if sse {
+                                let body = r.into_body().into_data_stream();
+                                Some((Ok(axum::body::Bytes::new()), Step::Body(body)))
+                            } else {
+                                let bytes = axum::body::to_bytes(r.into_body(), usize::MAX).await.ok()?;
+                                let m: Value = serde_json::from_slice(&bytes).ok()?;
+                                Some((Ok(event(&m)), Step::Done))
+                            }
+                        }
+                        Some(m) = asked.recv() => Some((Ok(event(&m)), Step::Asked(None, asked, response))),
+                        () = tick => Some((Ok(axum::body::Bytes::from_static(b": waiting for the user\n\n")), Step::Asked(None, asked, response))),
+                    }
+                }
+                Step::Body(mut body) => {
+                    use futures_util::StreamExt;
+                    match body.next().await? {
+                        Ok(b) => Some((Ok(b), Step::Body(body))),
+                        Err(_) => None,
+                    }
+                }
+                Step::Done => None,
+            }
+        },
+    );
+    Response::builder()
+        .header(http::header::CONTENT_TYPE, "text/event-stream")
+        .header(http::header::CACHE_CONTROL, "no-cache")
+        .body(axum::body::Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Ask the session's client with an `elicitation/create` request of the airlock's own, sent on
+/// the call's stream (`to_client`); resolves to the client's answer, posted back. Dropped before
+/// the answer (the approval's deadline), it forgets the request.
+fn elicit(
+    session: Arc<Session>,
+    to_client: tokio::sync::mpsc::UnboundedSender<Value>,
+) -> crate::lifecycle::Elicit<'static> {
+    struct Waiting(Arc<Session>, String);
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            lock(&self.0.asking).remove(&self.1);
+        }
+    }
+    Box::new(move |params: Value| {
+        Box::pin(async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let id = json!(format!(
+                "{}{}",
+                crate::approval::ELICIT_ID_PREFIX,
+                random_id()
+            ));
+            lock(&session.asking).insert(id_key(&id), tx);
+            let _waiting = Waiting(session.clone(), id_key(&id));
+            to_client
+                .send(json!({"jsonrpc": "2.0", "id": id, "method": "elicitation/create", "params": params}))
+                .ok()?;
+            rx.await.ok()
+        })
+    })
+}
+
 /// One request with an id: through the lifecycle when it is a `tools/call`, then to the server;
-/// the answer (and whatever the server sends before it) back to the client.
+/// the answer (and whatever the server sends before it) back to the client. `to_client`: where
+/// requests of the airlock's own to the client go (a person asked to approve the call).
+#[allow(clippy::too_many_arguments)]
 async fn request(
     inner: &Arc<Inner>,
     session: &Arc<Session>,
@@ -221,6 +380,7 @@ async fn request(
     id: Value,
     mut msg: Value,
     headers: &HeaderMap,
+    to_client: Option<tokio::sync::mpsc::UnboundedSender<Value>>,
 ) -> Response {
     let session_version = session
         .version
@@ -278,7 +438,9 @@ async fn request(
                 version: version.as_deref(),
                 fetch_lock: &session.fetch,
                 trace: trace.clone(),
-                elicit: None,
+                elicit: to_client.map(|t| elicit(session.clone(), t)),
+                // Anonymous stateless requests share one session: nothing is remembered there.
+                remember: !(session.id.starts_with("shared-") && session.principal == "anonymous"),
             };
             let ask = |m: &'static str, params: Value| ask(inner, session, m, params, headers);
             match inner.lifecycle.admit(call, ask).await {
@@ -295,6 +457,10 @@ async fn request(
         "tools/list" => Return::List(caller.clone()),
         "initialize" => {
             session.version.proposed(&msg);
+            session.elicit.store(
+                crate::approval::can_elicit_form(msg.pointer("/params/capabilities")),
+                Ordering::Release,
+            );
             Return::Initialize
         }
         other => Return::Plain(other.to_owned()),

@@ -57,6 +57,10 @@ pub(crate) struct Session {
     pub(crate) fetch: tokio::sync::Mutex<()>,
     /// The protocol version `initialize` negotiated (none for stateless sessions).
     pub(crate) version: SessionVersion,
+    /// The client declared form elicitation at `initialize`: a person can be asked to approve.
+    pub(crate) elicit: std::sync::atomic::AtomicBool,
+    /// The airlock's own `elicitation/create` requests to the client, waiting for the answers.
+    pub(crate) asking: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>,
 }
 
 /// Removes a request from its session's in-flight table when its answer is done.
@@ -221,6 +225,8 @@ impl Inner {
             inflight: Mutex::new(HashMap::new()),
             fetch: tokio::sync::Mutex::new(()),
             version: SessionVersion::default(),
+            elicit: std::sync::atomic::AtomicBool::new(false),
+            asking: Mutex::new(HashMap::new()),
         }))
     }
 
