@@ -36,6 +36,7 @@
 //! - `redis`: `limits.backend = "redis://…"` (rate limits shared between airlock instances).
 //!   Without it such a configuration is refused with a hint.
 
+pub mod approver;
 pub mod audit_file;
 
 use std::collections::HashMap;
@@ -138,7 +139,8 @@ pub fn engine(config: Config) -> Result<Engine, Error> {
 /// - the result cleaner when `[sanitize]` (or any tenant's) is on: the PII and secret scanner;
 /// - the pins of `pinning.file` when `pinning.mode = "file"`;
 /// - the Redis rate store when `limits.backend` is a Redis URL (feature `redis`);
-/// - the audit file when `audit.path` is set.
+/// - the audit file when `audit.path` is set;
+/// - the approver program of `approval.command`, when set ([`approver::CommandApprover`]).
 pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
     let settings = &config.settings;
     // The roots a client announces are narrowed with the same policy whether or not paths in
@@ -154,6 +156,12 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
         Some(path) => Some(Arc::new(FileSink::with(path, &settings.audit)?)),
         None => None,
     };
+    let approver = (!settings.approval.command.is_empty()).then(|| {
+        approver::CommandApprover::new(
+            settings.approval.command.clone(),
+            std::time::Duration::from_secs(settings.approval.timeout_secs),
+        )
+    });
     let mut builder = Engine::builder().config(config).check(Arc::new(guards));
     if let Some(check) = argument_scan {
         builder = builder.check(check);
@@ -172,6 +180,9 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
     }
     if let Some(sink) = audit {
         builder = builder.audit(sink);
+    }
+    if let Some(approver) = approver {
+        builder = builder.approver(Arc::new(approver));
     }
     Ok(builder)
 }

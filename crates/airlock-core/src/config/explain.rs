@@ -555,6 +555,22 @@ impl Config {
                 s.approval.timeout_secs
             ),
         );
+        add(
+            "approval.command",
+            if s.approval.command.is_empty() {
+                "(unset)".into()
+            } else {
+                format!("{:?}", s.approval.command)
+            },
+            if s.approval.command.is_empty() {
+                "a call needing approval is put to the client's user (MCP elicitation); a client that cannot ask gets approval.required".into()
+            } else {
+                format!(
+                    "a call needing approval is put to the client's user (MCP elicitation); for a client that cannot ask, {:?} decides",
+                    s.approval.command[0]
+                )
+            },
+        );
         let u = &s.upstream;
         add(
             "upstream.timeout",

@@ -367,11 +367,19 @@ pub struct ApprovalSettings {
     /// How long the approver may take before the call is refused (`approval.timed_out`), in
     /// seconds (1–86400). An approver that answers later is ignored.
     pub timeout_secs: u64,
+    /// The approver for calls the client cannot ask its user about: a program (and its
+    /// arguments) given the call as one JSON line on stdin; exit 0 approves, exit 1 declines
+    /// (the first line of its output is the reason), anything else refuses the call as a
+    /// failure. Killed at the deadline.
+    pub command: Vec<String>,
 }
 
 impl Default for ApprovalSettings {
     fn default() -> Self {
-        ApprovalSettings { timeout_secs: 300 }
+        ApprovalSettings {
+            timeout_secs: 300,
+            command: Vec::new(),
+        }
     }
 }
 
