@@ -991,3 +991,70 @@ fn replay_lists_exactly_the_calls_a_new_policy_would_decide_otherwise() {
     );
     assert_eq!(changes[0]["after"], "allowed (stripped loud)", "{changes}");
 }
+
+/// Issue 18, approval over MCP, 2026-07-28: a call needing a person gets an `input_required`
+/// result; only the airlock's own single-use `requestState`, for the same call, with the
+/// person's yes, lets it through — and neither the state nor the answer reaches the server.
+#[test]
+fn an_approval_is_bound_to_its_own_request_state_and_call() {
+    let config = "[tools.add]\napproval = \"required\"\n";
+    let mut s = Session::start(&[], Some(config), &[]);
+    let meta = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}"#;
+    let call = |id: &str, b: i64, state: Option<&str>, action: &str| {
+        let retry = state.map_or_else(String::new, |st| {
+            format!(
+                r#","requestState":"{st}","inputResponses":{{"airlock/approval":{{"action":"{action}"}}}}"#
+            )
+        });
+        format!(
+            r#"{{"jsonrpc":"2.0","id":"{id}","method":"tools/call","params":{{"name":"add","arguments":{{"a":2,"b":{b}}},"_meta":{meta}{retry}}}}}"#
+        )
+    };
+    let asked = |answer: &Value| -> String {
+        assert_eq!(answer["result"]["resultType"], "input_required", "{answer}");
+        let request = &answer["result"]["inputRequests"]["airlock/approval"];
+        assert_eq!(request["method"], "elicitation/create");
+        let message = request["params"]["message"].as_str().unwrap();
+        assert!(message.contains("Tool: add") && message.contains("\"b\": 3"), "{message}");
+        answer["result"]["requestState"].as_str().unwrap().to_owned()
+    };
+    s.send(&call("1", 3, None, ""));
+    let state = asked(&s.recv());
+    // A state the airlock never issued, even spelt like one: asked again.
+    s.send(&call("2", 3, Some("airlock-approval.00000000000000000000000000000000"), "accept"));
+    let state2 = asked(&s.recv());
+    assert_ne!(state, state2);
+    // The real state, but other arguments: asked again, and the state is spent.
+    s.send(&call("3", 300, Some(&state2), "accept"));
+    assert_eq!(s.recv()["result"]["resultType"], "input_required");
+    s.send(&call("4", 3, Some(&state2), "accept"));
+    let state3 = asked(&s.recv());
+    // A decline refuses the call.
+    s.send(&call("5", 3, Some(&state3), "decline"));
+    let declined = s.recv();
+    assert_eq!(
+        declined["result"]["_meta"]["airlock/refusal"]["metadata"]["code"],
+        "approval.denied",
+        "{declined}"
+    );
+    assert!(
+        s.server_saw().iter().all(|l| !l.contains("\"add\"")),
+        "no call reached the server yet: {:?}",
+        s.server_saw()
+    );
+    // Asked again, and accepted: the call runs, without the airlock's state or answer.
+    s.send(&call("6", 3, None, ""));
+    let state4 = asked(&s.recv());
+    s.send(&call("7", 3, Some(&state4), "accept"));
+    let ran = s.recv();
+    assert_eq!(ran["result"]["structuredContent"]["sum"], 5, "{ran}");
+    let seen: Vec<Value> = s
+        .server_saw()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["method"] == "tools/call")
+        .collect();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0]["params"].get("requestState").is_none(), "{}", seen[0]);
+    assert!(seen[0]["params"].get("inputResponses").is_none(), "{}", seen[0]);
+}
