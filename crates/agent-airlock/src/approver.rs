@@ -11,8 +11,8 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use airlock_core::checks::{ApprovalOutcome, ApprovalRequest, Approver};
 use airlock_core::CheckError;
+use airlock_core::checks::{ApprovalOutcome, ApprovalRequest, Approver};
 use serde_json::json;
 
 /// Runs `approval.command` for each call to approve.
@@ -78,7 +78,9 @@ impl Approver for CommandApprover {
                 Ok(None) => std::thread::sleep(Duration::from_millis(10)),
                 Err(e) => {
                     let _ = child.kill();
-                    return Err(CheckError::new(format!("approval.command {program:?}: {e}")));
+                    return Err(CheckError::new(format!(
+                        "approval.command {program:?}: {e}"
+                    )));
                 }
             }
         };

@@ -43,7 +43,10 @@ fn transfers() -> Value {
 
 /// The calls' outcomes (the refusal code, or `ok`), and what the user was asked.
 fn outcomes(lines: &[Value]) -> (Vec<String>, Vec<&Value>) {
-    let asked = lines.iter().filter(|l| l.get("elicited").is_some()).collect();
+    let asked = lines
+        .iter()
+        .filter(|l| l.get("elicited").is_some())
+        .collect();
     let done = lines
         .iter()
         .filter(|l| l.get("tool").is_some())
@@ -94,10 +97,17 @@ fn check_session_client(who: &str, lines: &[Value], dir: &Path) {
         ["ok", "approval.denied", "approval.timed_out", "ok", "ok"],
         "{who}: {lines:?}"
     );
-    assert_eq!(asked.len(), 4, "{who}: remembered for the session: {asked:?}");
+    assert_eq!(
+        asked.len(),
+        4,
+        "{who}: remembered for the session: {asked:?}"
+    );
     let first = asked[0]["elicited"].as_str().unwrap();
     for shown in ["Tool: transfer_money", "\"amount\": 5", "approval"] {
-        assert!(first.contains(shown), "{who}: the user sees {shown}: {first}");
+        assert!(
+            first.contains(shown),
+            "{who}: the user sees {shown}: {first}"
+        );
     }
     assert_eq!(
         asked[0]["schema"]["properties"]["remember"]["enum"],
@@ -105,11 +115,11 @@ fn check_session_client(who: &str, lines: &[Value], dir: &Path) {
         "{who}"
     );
     // Only approved calls reached the server: its second transfer is the fourth call.
-    let texts: Vec<&str> = lines
-        .iter()
-        .filter_map(|l| l["text"].as_str())
-        .collect();
-    assert!(texts[3].contains("transfer #2 queued: 11"), "{who}: {texts:?}");
+    let texts: Vec<&str> = lines.iter().filter_map(|l| l["text"].as_str()).collect();
+    assert!(
+        texts[3].contains("transfer #2 queued: 11"),
+        "{who}: {texts:?}"
+    );
     let records = audited(dir);
     let approvals: Vec<&Value> = records
         .iter()
@@ -126,8 +136,14 @@ fn check_session_client(who: &str, lines: &[Value], dir: &Path) {
         "{who}: {records:?}"
     );
     let codes: Vec<&str> = records.iter().map(|(_, c, _)| c.as_str()).collect();
-    assert!(codes.contains(&"approval.denied") && codes.contains(&"approval.timed_out"), "{who}: {records:?}");
-    let held = records.iter().filter(|(d, _, _)| d == "awaiting_approval").count();
+    assert!(
+        codes.contains(&"approval.denied") && codes.contains(&"approval.timed_out"),
+        "{who}: {records:?}"
+    );
+    let held = records
+        .iter()
+        .filter(|(d, _, _)| d == "awaiting_approval")
+        .count();
     assert_eq!(held, 4, "{who}: every question is recorded: {records:?}");
 }
 
@@ -151,17 +167,33 @@ fn python_sdk_user_approves_over_http_in_both_modes() {
     let dir = tempfile::tempdir().unwrap();
     let (_gateway, url) = common::serve_demo(&config(dir.path(), ""));
     let mut cmd = clients::python("legacy");
-    cmd.args(["--url", &url, "--approve", "accept,decline,sleep:2.5,accept:session"]);
+    cmd.args([
+        "--url",
+        &url,
+        "--approve",
+        "accept,decline,sleep:2.5,accept:session",
+    ]);
     let lines = clients::run(cmd, &transfers());
     check_session_client("python legacy over HTTP", &lines, dir.path());
     // Anonymous 2026-07-28 requests share one session: nothing is remembered, nor offered.
     let mut cmd = clients::python("auto");
-    cmd.args(["--url", &url, "--approve", "accept,decline,sleep:2.5,accept:session,decline"]);
+    cmd.args([
+        "--url",
+        &url,
+        "--approve",
+        "accept,decline,sleep:2.5,accept:session,decline",
+    ]);
     let lines = clients::run(cmd, &transfers());
     let (done, asked) = outcomes(&lines);
     assert_eq!(
         done,
-        ["ok", "approval.denied", "approval.timed_out", "ok", "approval.denied"],
+        [
+            "ok",
+            "approval.denied",
+            "approval.timed_out",
+            "ok",
+            "approval.denied"
+        ],
         "{lines:?}"
     );
     assert_eq!(asked.len(), 5, "asked every time: {asked:?}");
@@ -196,12 +228,20 @@ fn a_client_that_cannot_ask_gets_the_approver_or_a_refusal() {
         let (done, _) = outcomes(&lines);
         assert_eq!(
             done,
-            ["ok", "approval.denied", "approval.timed_out", "engine.internal_error", "approval.denied"],
+            [
+                "ok",
+                "approval.denied",
+                "approval.timed_out",
+                "engine.internal_error",
+                "approval.denied"
+            ],
             "python {mode}: {lines:?}"
         );
-        assert!(lines.iter().any(|l| l["text"]
-            .as_str()
-            .is_some_and(|t| t.contains("over the limit for agents"))));
+        assert!(lines.iter().any(|l| {
+            l["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("over the limit for agents"))
+        }));
     }
     // The approver's records say who approved.
     assert!(

@@ -1015,13 +1015,24 @@ fn an_approval_is_bound_to_its_own_request_state_and_call() {
         let request = &answer["result"]["inputRequests"]["airlock/approval"];
         assert_eq!(request["method"], "elicitation/create");
         let message = request["params"]["message"].as_str().unwrap();
-        assert!(message.contains("Tool: add") && message.contains("\"b\": 3"), "{message}");
-        answer["result"]["requestState"].as_str().unwrap().to_owned()
+        assert!(
+            message.contains("Tool: add") && message.contains("\"b\": 3"),
+            "{message}"
+        );
+        answer["result"]["requestState"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     s.send(&call("1", 3, None, ""));
     let state = asked(&s.recv());
     // A state the airlock never issued, even spelt like one: asked again.
-    s.send(&call("2", 3, Some("airlock-approval.00000000000000000000000000000000"), "accept"));
+    s.send(&call(
+        "2",
+        3,
+        Some("airlock-approval.00000000000000000000000000000000"),
+        "accept",
+    ));
     let state2 = asked(&s.recv());
     assert_ne!(state, state2);
     // The real state, but other arguments: asked again, and the state is spent.
@@ -1033,8 +1044,7 @@ fn an_approval_is_bound_to_its_own_request_state_and_call() {
     s.send(&call("5", 3, Some(&state3), "decline"));
     let declined = s.recv();
     assert_eq!(
-        declined["result"]["_meta"]["airlock/refusal"]["metadata"]["code"],
-        "approval.denied",
+        declined["result"]["_meta"]["airlock/refusal"]["metadata"]["code"], "approval.denied",
         "{declined}"
     );
     assert!(
@@ -1055,6 +1065,14 @@ fn an_approval_is_bound_to_its_own_request_state_and_call() {
         .filter(|v| v["method"] == "tools/call")
         .collect();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0]["params"].get("requestState").is_none(), "{}", seen[0]);
-    assert!(seen[0]["params"].get("inputResponses").is_none(), "{}", seen[0]);
+    assert!(
+        seen[0]["params"].get("requestState").is_none(),
+        "{}",
+        seen[0]
+    );
+    assert!(
+        seen[0]["params"].get("inputResponses").is_none(),
+        "{}",
+        seen[0]
+    );
 }

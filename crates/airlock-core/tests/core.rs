@@ -1092,6 +1092,98 @@ approval = "none"
     }
 
     #[test]
+    fn a_call_the_client_can_ask_about_is_held_before_anything_is_spent() {
+        use airlock_core::checks::{ApprovalPath, ApprovalScope, PersonAnswer};
+        let config = bare()
+            .file(
+                "a.toml",
+                "[tools.transfer_money]\napproval = \"required\"\nrate_limit = \"1/hour\"\n",
+            )
+            .build()
+            .unwrap();
+        let schema = json!({"type": "object", "properties": {"amount": {"type": "integer"}}});
+        let e = Engine::builder()
+            .config(config)
+            .tools([ToolDef::new("transfer_money", schema)])
+            .build()
+            .unwrap();
+        let call = |path: ApprovalPath, caller: CallerContext| {
+            e.check(
+                Call::new("transfer_money", json!({"amount": 5}))
+                    .caller(caller)
+                    .approval(path),
+            )
+        };
+        let s1 = || CallerContext::default().session("s1");
+        for _ in 0..3 {
+            let d = call(ApprovalPath::Client, s1());
+            let airlock_core::Decision::Refused(r) = d else {
+                panic!("held")
+            };
+            assert_eq!(r.refusal.code, DenyCode::ApprovalRequired);
+            let ask = r.ask.expect("what to ask the person");
+            assert_eq!(ask.tool, "transfer_money");
+            assert_eq!(ask.arguments["amount"], 5);
+        }
+        // Three held calls charged nothing: the one-an-hour limit still admits this one.
+        let d = call(
+            ApprovalPath::Answered(PersonAnswer::Approved(ApprovalScope::Session)),
+            s1(),
+        );
+        assert!(d.is_allowed(), "{:?}", d.refusal());
+        // Remembered for session s1 (the limit refuses now, not the approval).
+        assert_eq!(
+            call(ApprovalPath::Approver, s1()).refusal().map(|r| r.code),
+            Some(DenyCode::RateLimited)
+        );
+        // Not for another session, nor for a caller without one.
+        for caller in [
+            CallerContext::default().session("s2"),
+            CallerContext::default(),
+        ] {
+            assert_eq!(
+                call(ApprovalPath::Approver, caller)
+                    .refusal()
+                    .map(|r| r.code),
+                Some(DenyCode::ApprovalRequired)
+            );
+        }
+        assert_eq!(
+            call(ApprovalPath::Answered(PersonAnswer::Denied(None)), s1())
+                .refusal()
+                .map(|r| r.code),
+            Some(DenyCode::RateLimited),
+            "s1 was approved for the session"
+        );
+        let s3 = CallerContext::default().session("s3");
+        assert_eq!(
+            call(
+                ApprovalPath::Answered(PersonAnswer::Denied(Some("no".into()))),
+                s3.clone()
+            )
+            .refusal()
+            .map(|r| r.code),
+            Some(DenyCode::ApprovalDenied)
+        );
+        assert_eq!(
+            call(ApprovalPath::Answered(PersonAnswer::TimedOut), s3)
+                .refusal()
+                .map(|r| r.code),
+            Some(DenyCode::ApprovalTimedOut)
+        );
+        // A session-wide yes from a caller without a session is one call's yes.
+        let anonymous = CallerContext::default().agent("x");
+        let approved = ApprovalPath::Answered(PersonAnswer::Approved(ApprovalScope::Session));
+        assert!(call(approved, anonymous.clone()).is_allowed());
+        assert_eq!(
+            call(ApprovalPath::Approver, anonymous)
+                .refusal()
+                .map(|r| r.code),
+            Some(DenyCode::ApprovalRequired)
+        );
+    }
+
+    #[test]
     fn an_approver_past_its_deadline_times_out_and_a_panic_refuses() {
         let slow = |_: &ApprovalRequest<'_>| {
             std::thread::sleep(std::time::Duration::from_secs(3));

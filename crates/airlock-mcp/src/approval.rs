@@ -294,7 +294,10 @@ mod tests {
             r(json!({"error": {"code": -1, "message": "no"}})),
             PersonAnswer::Denied(_)
         ));
-        assert!(matches!(r(json!({"action": "yes!"})), PersonAnswer::Denied(_)));
+        assert!(matches!(
+            r(json!({"action": "yes!"})),
+            PersonAnswer::Denied(_)
+        ));
         assert_eq!(answer_of(None), PersonAnswer::TimedOut);
     }
 
@@ -308,7 +311,10 @@ mod tests {
                 "requestState": state, "inputResponses": {INPUT_KEY: {"action": "accept"}, "other": {"action": "decline"}}}});
             let r = pending.retried(&mut m, caller, Duration::from_secs(60));
             assert!(m.pointer("/params/requestState").is_none());
-            assert!(m.pointer("/params/inputResponses/airlock~1approval").is_none());
+            assert!(
+                m.pointer("/params/inputResponses/airlock~1approval")
+                    .is_none()
+            );
             assert!(m.pointer("/params/inputResponses/other").is_some());
             r
         };
@@ -335,7 +341,10 @@ mod tests {
         );
         // The server's own state passes through.
         let mut m = json!({"params": {"name": "pay", "requestState": "theirs", "inputResponses": {"k": {}}}});
-        assert_eq!(pending.retried(&mut m, &caller, Duration::ZERO), Retry::NotOurs);
+        assert_eq!(
+            pending.retried(&mut m, &caller, Duration::ZERO),
+            Retry::NotOurs
+        );
         assert_eq!(m["params"]["requestState"], "theirs");
     }
 
@@ -343,7 +352,11 @@ mod tests {
     fn the_person_sees_tool_arguments_and_reason() {
         let p = elicitation(&ask(), true);
         let msg = p["message"].as_str().unwrap();
-        assert!(msg.contains("Tool: pay") && msg.contains("\"amount\": 5") && msg.contains("the policy says so"));
+        assert!(
+            msg.contains("Tool: pay")
+                && msg.contains("\"amount\": 5")
+                && msg.contains("the policy says so")
+        );
         assert_eq!(
             p["requestedSchema"]["properties"]["remember"]["enum"],
             json!(["once", "session"])
@@ -353,7 +366,10 @@ mod tests {
             json!({})
         );
         let r = input_required(&ask(), "airlock-approval.x".into(), false);
-        assert_eq!(r["inputRequests"][INPUT_KEY]["method"], "elicitation/create");
+        assert_eq!(
+            r["inputRequests"][INPUT_KEY]["method"],
+            "elicitation/create"
+        );
         assert!(can_elicit_form(Some(&json!({"elicitation": {}}))));
         assert!(can_elicit_form(Some(&json!({"elicitation": {"form": {}}}))));
         assert!(!can_elicit_form(Some(&json!({"elicitation": {"url": {}}}))));

@@ -316,8 +316,7 @@ fn elicit(conn: Arc<Conn>) -> crate::lifecycle::Elicit<'static> {
                 id
             };
             let _waiting = Waiting(conn.clone(), key(&id));
-            let request =
-                json!({"jsonrpc": "2.0", "id": id, "method": "elicitation/create", "params": params});
+            let request = json!({"jsonrpc": "2.0", "id": id, "method": "elicitation/create", "params": params});
             conn.to_client.send(line(&request)).ok()?;
             rx.await.ok()
         })
@@ -714,9 +713,8 @@ impl StdioProxy {
             (Some(m), Some(id)) => {
                 if m == "initialize" {
                     conn.version.proposed(&msg);
-                    conn.lock().elicit = crate::approval::can_elicit_form(
-                        msg.pointer("/params/capabilities"),
-                    );
+                    conn.lock().elicit =
+                        crate::approval::can_elicit_form(msg.pointer("/params/capabilities"));
                 }
                 let trace = self.trace(conn, &msg);
                 if conn.track(id, m, trace) {

@@ -280,7 +280,9 @@ impl Check for Approval {
                 Refusal::new(
                     DenyCode::ApprovalRequired,
                     tool,
-                    format!("Tool '{tool}' needs a person's approval, and nobody approved this call."),
+                    format!(
+                        "Tool '{tool}' needs a person's approval, and nobody approved this call."
+                    ),
                 )
                 .with_detail("awaiting", "person"),
             )),

@@ -284,10 +284,8 @@ impl Engine {
                         ask: None,
                     })),
                     Some(policy) => {
-                        let (decision, after) =
-                            self.run_pipeline(
-                            &tool_name, &def, &caller, &policy, at, args, &approval,
-                        );
+                        let (decision, after) = self
+                            .run_pipeline(&tool_name, &def, &caller, &policy, at, args, &approval);
                         // Secrets found in the arguments (`sanitize.arguments`) are never
                         // written to the audit log: the check masked them in place, and the
                         // masked copy is what is recorded.

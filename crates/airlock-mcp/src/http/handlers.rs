@@ -108,8 +108,8 @@ pub(crate) async fn post(
                 roles: identity.roles.clone(),
                 ..session.caller.clone()
             };
-            let version = protocol::version_for(&msg, session.version.get().as_deref())
-                .map(str::to_owned);
+            let version =
+                protocol::version_for(&msg, session.version.get().as_deref()).map(str::to_owned);
             let response = if m == "tools/call"
                 && session.elicit.load(Ordering::Acquire)
                 && !protocol::asks_in_results(version.as_deref())
@@ -285,7 +285,11 @@ async fn asking(
     // The request first, then the call's own answer: its SSE body as it is, or its JSON answer
     // as one event. A comment every 15 s keeps the stream open while the person decides.
     enum Step {
-        Asked(Option<Value>, tokio::sync::mpsc::UnboundedReceiver<Value>, tokio::sync::oneshot::Receiver<Response>),
+        Asked(
+            Option<Value>,
+            tokio::sync::mpsc::UnboundedReceiver<Value>,
+            tokio::sync::oneshot::Receiver<Response>,
+        ),
         Body(axum::body::BodyDataStream),
         Done,
     }
@@ -293,9 +297,10 @@ async fn asking(
         Step::Asked(Some(first), asked, response),
         move |step| async move {
             match step {
-                Step::Asked(Some(m), asked, response) => {
-                    Some((Ok::<_, Infallible>(event(&m)), Step::Asked(None, asked, response)))
-                }
+                Step::Asked(Some(m), asked, response) => Some((
+                    Ok::<_, Infallible>(event(&m)),
+                    Step::Asked(None, asked, response),
+                )),
                 Step::Asked(None, mut asked, mut response) => {
                     let tick = tokio::time::sleep(std::time::Duration::from_secs(15));
                     tokio::select! {
