@@ -46,6 +46,8 @@ fn call(rt: &tokio::runtime::Runtime, lifecycle: &Lifecycle, caller: &CallerCont
             version: Some("2025-06-18"),
             fetch_lock: &lock,
             trace: None,
+            elicit: None,
+            remember: true,
         },
         |_, _| async { None },
     ));

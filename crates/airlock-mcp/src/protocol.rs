@@ -308,6 +308,30 @@ impl SessionVersion {
     }
 }
 
+/// 128 random bits as hex: session ids, and the airlock's own `requestState`s.
+pub(crate) fn random_id() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok();
+    if !ok {
+        // No /dev/urandom: the std hasher's per-process random keys, over a counter and the time.
+        use std::hash::{BuildHasher, RandomState};
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let s = RandomState::new();
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let a = s.hash_one((t, N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+        let c = RandomState::new().hash_one((a, t));
+        b[..8].copy_from_slice(&a.to_le_bytes());
+        b[8..].copy_from_slice(&c.to_le_bytes());
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -416,28 +440,4 @@ mod tests {
         s.settled(&json!({"id": 1, "result": {"protocolVersion": "2025-06-18"}}));
         assert_eq!(s.get().as_deref(), Some("2025-06-18"));
     }
-}
-
-/// 128 random bits as hex: session ids, and the airlock's own `requestState`s.
-pub(crate) fn random_id() -> String {
-    use std::io::Read;
-    let mut b = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_ok();
-    if !ok {
-        // No /dev/urandom: the std hasher's per-process random keys, over a counter and the time.
-        use std::hash::{BuildHasher, RandomState};
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let s = RandomState::new();
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let a = s.hash_one((t, N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
-        let c = RandomState::new().hash_one((a, t));
-        b[..8].copy_from_slice(&a.to_le_bytes());
-        b[8..].copy_from_slice(&c.to_le_bytes());
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

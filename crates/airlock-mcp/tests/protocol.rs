@@ -75,6 +75,8 @@ async fn admit(l: &Lifecycle, version: Option<&str>, message: Value) -> Admissio
         version,
         fetch_lock: &lock,
         trace: None,
+        elicit: None,
+        remember: true,
     };
     l.admit(request, |_, _| async { None }).await
 }
@@ -293,4 +295,79 @@ async fn filtered_lists_and_narrowed_roots_are_valid_under_every_version() {
     assert_eq!(request["params"]["requestState"], "opaque");
     schema.check("CallToolRequest", &request).unwrap();
     schema.check("JSONRPCMessage", &request).unwrap();
+}
+
+/// Issue 18: what the airlock asks a client's user, valid under the version asked in: an
+/// `elicitation/create` request before 2026-07-28, an `input_required` result on it.
+#[tokio::test]
+async fn approval_questions_are_valid_under_their_versions() {
+    let config = ConfigBuilder::new()
+        .file("p.toml", "[tools.add]\napproval = \"required\"\n")
+        .build()
+        .unwrap();
+    let engine = agent_airlock::engine_builder(config)
+        .unwrap()
+        .tools(tools())
+        .build()
+        .unwrap();
+    let l = Lifecycle::new(Arc::new(engine));
+    let caller = CallerContext::default().session("s");
+    let lock = tokio::sync::Mutex::new(());
+    // 2026-07-28, the request declaring elicitation: an input_required result.
+    let mut message = call(Some("2026-07-28"), 1, "add", json!({"a": 1, "b": 2}));
+    message["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+        json!({"elicitation": {"form": {}}});
+    let request = CallRequest {
+        message,
+        caller: &caller,
+        version: Some("2026-07-28"),
+        fetch_lock: &lock,
+        trace: None,
+        elicit: None,
+        remember: true,
+    };
+    let Admission::Answer(answer) = l.admit(request, |_, _| async { None }).await else {
+        panic!("held for the person")
+    };
+    let schema = McpSchema::load("2026-07-28");
+    check_answer(&schema, &answer, "InputRequiredResult");
+    schema
+        .check(
+            "ElicitRequest",
+            &answer["result"]["inputRequests"]["airlock/approval"],
+        )
+        .unwrap();
+    // Before 2026-07-28: the door's elicitation/create request, as sent.
+    for version in ["2025-06-18", "2025-11-25"] {
+        let schema = McpSchema::load(version);
+        let sent = Arc::new(std::sync::Mutex::new(None));
+        let seen = sent.clone();
+        let elicit: airlock_mcp::lifecycle::Elicit<'_> = Box::new(move |params| {
+            *seen.lock().unwrap() = Some(params);
+            Box::pin(async {
+                Some(json!({"jsonrpc": "2.0", "id": "x", "result": {"action": "decline"}}))
+            })
+        });
+        let request = CallRequest {
+            message: call(Some(version), 2, "add", json!({"a": 1, "b": 2})),
+            caller: &caller,
+            version: Some(version),
+            fetch_lock: &lock,
+            trace: None,
+            elicit: Some(elicit),
+            remember: true,
+        };
+        let Admission::Answer(answer) = l.admit(request, |_, _| async { None }).await else {
+            panic!("declined")
+        };
+        assert_eq!(
+            answer.pointer("/result/_meta/airlock~1refusal/metadata/code"),
+            Some(&json!("approval.denied"))
+        );
+        check_answer(&schema, &answer, "CallToolResult");
+        let params = sent.lock().unwrap().take().expect("the user was asked");
+        let request = json!({"jsonrpc": "2.0", "id": "airlock-approval-1", "method": "elicitation/create", "params": params});
+        schema.check("ElicitRequest", &request).unwrap();
+        schema.check("JSONRPCMessage", &request).unwrap();
+    }
 }

@@ -284,8 +284,15 @@ impl Engine {
                         ask: None,
                     })),
                     Some(policy) => {
-                        let (decision, after) = self
-                            .run_pipeline(&tool_name, &def, &caller, &policy, at, args, &approval);
+                        let state = CallState {
+                            tool: &def,
+                            caller: &caller,
+                            policy: &policy,
+                            at,
+                            arguments: args,
+                            approval: &approval,
+                        };
+                        let (decision, after) = self.run_pipeline(&tool_name, state);
                         // Secrets found in the arguments (`sanitize.arguments`) are never
                         // written to the audit log: the check masked them in place, and the
                         // masked copy is what is recorded.
@@ -679,21 +686,9 @@ impl Engine {
     fn run_pipeline(
         &self,
         tool_name: &str,
-        def: &ToolDef,
-        caller: &crate::call::CallerContext,
-        policy: &crate::policy::Policy,
-        at: jiff::Timestamp,
-        args: Map<String, Value>,
-        approval: &crate::checks::ApprovalPath,
+        mut state: CallState<'_>,
     ) -> (Decision, Option<Map<String, Value>>) {
-        let mut state = CallState {
-            tool: def,
-            caller,
-            policy,
-            at,
-            arguments: args,
-            approval,
-        };
+        let approval = state.approval;
         match self.pipeline.run(&mut state) {
             Verdict::Pass(changes) => (
                 Decision::Allowed(Allowed {
