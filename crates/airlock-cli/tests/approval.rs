@@ -5,7 +5,7 @@
 //! Accept runs the call, decline refuses it (`approval.denied`), no answer in time refuses it
 //! (`approval.timed_out`), "for this session" is remembered where the session is the client's
 //! own; every answer is in the audit log. A client that cannot ask gets `approval.command`, or
-//! `approval.required`.
+//! `approval.required`; with `ask_client = false` no client is asked.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
 
@@ -249,4 +249,30 @@ fn a_client_that_cannot_ask_gets_the_approver_or_a_refusal() {
             .iter()
             .any(|(d, _, a)| d == "allowed" && *a == json!({"via": "approver", "scope": "once"}))
     );
+    // `ask_client = false`: a client that could ask is never asked; the approver decides.
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = config(
+        dir.path(),
+        &format!("ask_client = false\ncommand = [\"/bin/sh\", \"-c\", {script:?}]\n"),
+    );
+    for mode in ["auto", "legacy"] {
+        let mut cmd = clients::python(mode);
+        cmd.args(["--approve", "accept,accept,accept,accept,accept"])
+            .arg("--")
+            .args(stdio_door(&config_path));
+        let lines = clients::run(cmd, &transfers());
+        let (done, asked) = outcomes(&lines);
+        assert!(asked.is_empty(), "python {mode}: {asked:?}");
+        assert_eq!(
+            done,
+            [
+                "ok",
+                "approval.denied",
+                "approval.timed_out",
+                "engine.internal_error",
+                "approval.denied"
+            ],
+            "python {mode}: {lines:?}"
+        );
+    }
 }

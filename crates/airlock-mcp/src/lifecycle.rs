@@ -428,7 +428,7 @@ impl Lifecycle {
         } else {
             crate::approval::Retry::NotOurs
         };
-        let route = if !needs_person {
+        let route = if !needs_person || !self.engine.config().settings.approval.ask_client {
             crate::approval::Route::None
         } else if protocol::asks_in_results(version) {
             if crate::approval::can_elicit_form(crate::approval::request_capabilities(&message)) {

@@ -556,6 +556,15 @@ impl Config {
             ),
         );
         add(
+            "approval.ask_client",
+            s.approval.ask_client.to_string(),
+            if s.approval.ask_client {
+                "a call needing approval is put to the client's user when the client can ask (MCP elicitation)".into()
+            } else {
+                "clients are never asked: only the configured approver decides".into()
+            },
+        );
+        add(
             "approval.command",
             if s.approval.command.is_empty() {
                 "(unset)".into()
@@ -563,10 +572,10 @@ impl Config {
                 format!("{:?}", s.approval.command)
             },
             if s.approval.command.is_empty() {
-                "a call needing approval is put to the client's user (MCP elicitation); a client that cannot ask gets approval.required".into()
+                "a client that cannot ask its user gets approval.required".into()
             } else {
                 format!(
-                    "a call needing approval is put to the client's user (MCP elicitation); for a client that cannot ask, {:?} decides",
+                    "{:?} decides the calls no client's user is asked about",
                     s.approval.command[0]
                 )
             },

@@ -372,6 +372,10 @@ pub struct ApprovalSettings {
     /// (the first line of its output is the reason), anything else refuses the call as a
     /// failure. Killed at the deadline.
     pub command: Vec<String>,
+    /// Whether a client that can ask its user (MCP elicitation) is asked. `false`: only the
+    /// configured approver decides — for approvals the agent's own client must not be able to
+    /// give.
+    pub ask_client: bool,
 }
 
 impl Default for ApprovalSettings {
@@ -379,6 +383,7 @@ impl Default for ApprovalSettings {
         ApprovalSettings {
             timeout_secs: 300,
             command: Vec::new(),
+            ask_client: true,
         }
     }
 }
