@@ -5,7 +5,8 @@
 //! Accept runs the call, decline refuses it (`approval.denied`), no answer in time refuses it
 //! (`approval.timed_out`), "for this session" is remembered where the session is the client's
 //! own; every answer is in the audit log. A client that cannot ask gets `approval.command`, or
-//! `approval.required`; with `ask_client = false` no client is asked.
+//! `approval.required`; with `ask_client = false` no client is asked. The official TypeScript SDK
+//! client, with an elicitation handler, is asked the same way (2025-11-25).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests stop loudly
 
@@ -275,4 +276,28 @@ fn a_client_that_cannot_ask_gets_the_approver_or_a_refusal() {
             "python {mode}: {lines:?}"
         );
     }
+}
+
+/// The official TypeScript SDK client (`@modelcontextprotocol/sdk`, 2025-11-25), with an
+/// elicitation handler as the person: the same answers, over stdio and over HTTP (where the
+/// question comes on the call's SSE stream and the answer as a POST of its own).
+#[test]
+fn typescript_sdk_user_approves_over_stdio_and_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = clients::typescript();
+    cmd.args(["--approve", "accept,decline,sleep:2.5,accept:session", "--"])
+        .args(stdio_door(&config(dir.path(), "")));
+    let lines = clients::run(cmd, &transfers());
+    check_session_client("typescript over stdio", &lines, dir.path());
+    let dir = tempfile::tempdir().unwrap();
+    let (_gateway, url) = common::serve_demo(&config(dir.path(), ""));
+    let mut cmd = clients::typescript();
+    cmd.args([
+        "--url",
+        &url,
+        "--approve",
+        "accept,decline,sleep:2.5,accept:session",
+    ]);
+    let lines = clients::run(cmd, &transfers());
+    check_session_client("typescript over HTTP", &lines, dir.path());
 }

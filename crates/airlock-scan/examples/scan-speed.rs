@@ -1,6 +1,6 @@
 //! Throughput of `Scanner::find` on benchmark text: `cargo run --release -p airlock-scan
-//! --example scan-speed -- [diverse|worst] [MiB]`. Prints MB/s (10^6 bytes per second) of the
-//! best of three passes (time on the CPU, so other load on the machine counts less), and the
+//! --example scan-speed -- [diverse|worst] [MiB] [passes]`. Prints MB/s (10^6 bytes per second)
+//! of the best of the passes (three by default; more for `perf record`) (time on the CPU, so other load on the machine counts less), and the
 //! peak resident memory before and after scanning.
 
 use std::time::Instant;
@@ -24,6 +24,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let kind = args.first().map_or("diverse", String::as_str);
     let mib: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(8);
+    let passes: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(3);
     let text = match kind {
         "worst" => airlock_scan::bench_text::worst_case(mib << 20, 1),
         _ => airlock_scan::bench_text::diverse(mib << 20, 1),
@@ -38,7 +39,7 @@ fn main() {
     let before = peak_mb();
     let mut best = f64::MAX;
     let mut found = 0;
-    for _ in 0..3 {
+    for _ in 0..passes.max(1) {
         let t = Instant::now();
         let cpu = on_cpu();
         found = scanner.find(&text).len();
@@ -51,7 +52,7 @@ fn main() {
         best = best.min(secs);
     }
     println!(
-        "{kind}: {:.1} MB/s ({} bytes, {found} findings, best of 3, on-CPU time: {:.3} s)",
+        "{kind}: {:.1} MB/s ({} bytes, {found} findings, best of {passes}, on-CPU time: {:.3} s)",
         text.len() as f64 / best / 1e6,
         text.len(),
         best

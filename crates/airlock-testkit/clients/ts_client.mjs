@@ -6,6 +6,10 @@
 // call: whether the SDK accepted the answer, whether it is a tool error, its text, and the
 // refusal code the airlock put in `_meta`. An SDK exception is printed, not thrown: the Rust
 // test decides.
+//
+// `--approve A,B,...` declares elicitation and answers the airlock's approval requests in turn
+// (`accept`, `accept:session`, `decline`, `cancel`, `sleep:N` = no answer for N seconds, then
+// accept), printing each as the user would see it (`{"elicited": message, "schema": ...}`).
 import { createRequire } from "node:module";
 import path from "node:path";
 
@@ -13,6 +17,7 @@ const require = createRequire(path.join(process.env.AIRLOCK_NPM, "package.json")
 const { Client } = require("@modelcontextprotocol/sdk/client/index.js");
 const { StdioClientTransport } = require("@modelcontextprotocol/sdk/client/stdio.js");
 const { StreamableHTTPClientTransport } = require("@modelcontextprotocol/sdk/client/streamableHttp.js");
+const { ElicitRequestSchema } = require("@modelcontextprotocol/sdk/types.js");
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf("--");
@@ -27,9 +32,25 @@ const calls = JSON.parse(input);
 const transport = options.includes("--url")
   ? new StreamableHTTPClientTransport(new URL(url))
   : new StdioClientTransport({ command: command[0], args: command.slice(1), stderr: "ignore" });
-const client = new Client({ name: "airlock-ts-test", version: "1.0.0" });
-await client.connect(transport);
 const say = (v) => process.stdout.write(JSON.stringify(v) + "\n");
+const approve = options.includes("--approve") ? options[options.indexOf("--approve") + 1].split(",") : null;
+const client = new Client(
+  { name: "airlock-ts-test", version: "1.0.0" },
+  approve ? { capabilities: { elicitation: {} } } : {},
+);
+if (approve) {
+  client.setRequestHandler(ElicitRequestSchema, async (request) => {
+    say({ elicited: request.params.message, schema: request.params.requestedSchema });
+    let answer = approve.shift() ?? "decline";
+    if (answer.startsWith("sleep:")) {
+      await new Promise((r) => setTimeout(r, Number(answer.split(":")[1]) * 1000));
+      answer = "accept";
+    }
+    if (answer === "accept:session") return { action: "accept", content: { remember: "session" } };
+    return { action: answer };
+  });
+}
+await client.connect(transport);
 say({ protocol: transport.protocolVersion ?? client.getServerVersion()?.protocolVersion ?? null });
 const tools = await client.listTools();
 say({ tools: tools.tools.map((t) => t.name).sort() });
