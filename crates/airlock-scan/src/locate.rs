@@ -218,9 +218,11 @@ fn all7(n: u64, next: u64) -> u64 {
 
 /// The regions of the number detectors and of the capital-letter codes, from one pass.
 pub struct NumberRegions {
-    /// Runs of digits and `+-.()/ ` with enough digits for a finding (at least 8, or 4 with
-    /// three dots), each holding 7 bytes with 4 digits: every card, phone, SSN, Aadhaar and
-    /// IPv4 address (`1.2.3.4` at the least) has such 7 bytes, and lies inside one such run.
+    /// Runs of digits and `+-.()/ ` with enough digits for a finding (at least 9; 8 with a
+    /// `+`; 4 with three dots), each holding 7 bytes with 4 digits: every card, phone, SSN,
+    /// Aadhaar and IPv4 address (`1.2.3.4` at the least) has such 7 bytes, and lies inside
+    /// one such run. (Cards need 13 digits, Aadhaar numbers 12, SSNs 9, phone numbers 9 but
+    /// `+`-prefixed ones 8 here.)
     pub digits: Regions,
     /// 13 bytes before to 45 after two capitals followed by a digit: IBANs (at most 43 bytes
     /// with spaces), PANs and IFSC codes all start at most 5 bytes before such a digit, a
@@ -293,7 +295,13 @@ pub fn numbers(text: &[u8], want_digits: bool, want_caps: bool) -> NumberRegions
                     r.iter().filter(|&&b| b == b'.').count() as u32,
                 )
             };
-            if digits >= 8 || (digits >= 4 && dots >= 3) {
+            // Every number detector needs 9 digits, but an IPv4 address (4 with three dots)
+            // and a phone number written with `+` (`+49 30 1234567`): a date (`2025-06-15`),
+            // a short id or a time is no place to search.
+            if digits >= 9
+                || (digits >= 4 && dots >= 3)
+                || (digits == 8 && text[s..e].contains(&b'+'))
+            {
                 out.digits.push(s, e);
             }
         }
@@ -431,7 +439,8 @@ mod tests {
             let dots = r.iter().filter(|&&b| b == b'.').count();
             let dense = (0..r.len().saturating_sub(6))
                 .any(|j| r[j..j + 7].iter().filter(|b| b.is_ascii_digit()).count() >= 4);
-            if dense && (digits >= 8 || (digits >= 4 && dots >= 3)) {
+            let plus = r.contains(&b'+');
+            if dense && (digits >= 9 || (digits >= 4 && dots >= 3) || (digits == 8 && plus)) {
                 out.push((s, i));
             }
         }
