@@ -15,7 +15,6 @@ mod common;
 use std::path::Path;
 
 use airlock_testkit::clients;
-use common::airlock;
 use serde_json::{Value, json};
 
 fn config(dir: &Path, extra: &str) -> std::path::PathBuf {
@@ -57,20 +56,6 @@ fn outcomes(lines: &[Value]) -> (Vec<String>, Vec<&Value>) {
         })
         .collect();
     (done, asked)
-}
-
-fn stdio_door(config: &Path) -> Vec<String> {
-    [
-        airlock().display().to_string(),
-        "run".into(),
-        "--config".into(),
-        config.display().to_string(),
-        "--".into(),
-        airlock().display().to_string(),
-        "demo".into(),
-        "--server".into(),
-    ]
-    .into()
 }
 
 /// The audit records of transfers: (decision, code, approval).
@@ -156,7 +141,7 @@ fn python_sdk_user_approves_over_stdio_in_both_modes() {
         let mut cmd = clients::python(mode);
         cmd.args(["--approve", "accept,decline,sleep:2.5,accept:session"])
             .arg("--")
-            .args(stdio_door(&config));
+            .args(common::stdio_demo(&config));
         let lines = clients::run(cmd, &transfers());
         check_session_client(&format!("python {mode} over stdio"), &lines, dir.path());
     }
@@ -208,7 +193,7 @@ fn a_client_that_cannot_ask_gets_the_approver_or_a_refusal() {
     let config_path = config(dir.path(), "");
     for mode in ["auto", "legacy"] {
         let mut cmd = clients::python(mode);
-        cmd.arg("--").args(stdio_door(&config_path));
+        cmd.arg("--").args(common::stdio_demo(&config_path));
         let lines = clients::run(cmd, &transfers());
         let (done, asked) = outcomes(&lines);
         assert_eq!(done, vec!["approval.required"; 5], "python {mode}");
@@ -222,11 +207,35 @@ fn a_client_that_cannot_ask_gets_the_approver_or_a_refusal() {
         dir.path(),
         &format!("command = [\"/bin/sh\", \"-c\", {script:?}]\n"),
     );
+    approver_decides(&config_path, None);
+    // The approver's records say who approved.
+    assert!(
+        audited(dir.path())
+            .iter()
+            .any(|(d, _, a)| d == "allowed" && *a == json!({"via": "approver", "scope": "once"}))
+    );
+    // `ask_client = false`: a client that could ask is never asked; the approver decides.
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = config(
+        dir.path(),
+        &format!("ask_client = false\ncommand = [\"/bin/sh\", \"-c\", {script:?}]\n"),
+    );
+    approver_decides(&config_path, Some("accept,accept,accept,accept,accept"));
+}
+
+/// The Python SDK client in both modes, its user answering `approve` if given, in front of a
+/// configuration whose `approval.command` says yes to 5, no (with its reason) to 7, nothing to 9
+/// and fails for 11: the approver decides every transfer, and the user is never asked.
+fn approver_decides(config_path: &Path, approve: Option<&str>) {
     for mode in ["auto", "legacy"] {
         let mut cmd = clients::python(mode);
-        cmd.arg("--").args(stdio_door(&config_path));
+        if let Some(answers) = approve {
+            cmd.args(["--approve", answers]);
+        }
+        cmd.arg("--").args(common::stdio_demo(config_path));
         let lines = clients::run(cmd, &transfers());
-        let (done, _) = outcomes(&lines);
+        let (done, asked) = outcomes(&lines);
+        assert!(asked.is_empty(), "python {mode}: {asked:?}");
         assert_eq!(
             done,
             [
@@ -244,38 +253,6 @@ fn a_client_that_cannot_ask_gets_the_approver_or_a_refusal() {
                 .is_some_and(|t| t.contains("over the limit for agents"))
         }));
     }
-    // The approver's records say who approved.
-    assert!(
-        audited(dir.path())
-            .iter()
-            .any(|(d, _, a)| d == "allowed" && *a == json!({"via": "approver", "scope": "once"}))
-    );
-    // `ask_client = false`: a client that could ask is never asked; the approver decides.
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = config(
-        dir.path(),
-        &format!("ask_client = false\ncommand = [\"/bin/sh\", \"-c\", {script:?}]\n"),
-    );
-    for mode in ["auto", "legacy"] {
-        let mut cmd = clients::python(mode);
-        cmd.args(["--approve", "accept,accept,accept,accept,accept"])
-            .arg("--")
-            .args(stdio_door(&config_path));
-        let lines = clients::run(cmd, &transfers());
-        let (done, asked) = outcomes(&lines);
-        assert!(asked.is_empty(), "python {mode}: {asked:?}");
-        assert_eq!(
-            done,
-            [
-                "ok",
-                "approval.denied",
-                "approval.timed_out",
-                "engine.internal_error",
-                "approval.denied"
-            ],
-            "python {mode}: {lines:?}"
-        );
-    }
 }
 
 /// The official TypeScript SDK client (`@modelcontextprotocol/sdk`, 2025-11-25), with an
@@ -286,7 +263,7 @@ fn typescript_sdk_user_approves_over_stdio_and_http() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = clients::typescript();
     cmd.args(["--approve", "accept,decline,sleep:2.5,accept:session", "--"])
-        .args(stdio_door(&config(dir.path(), "")));
+        .args(common::stdio_demo(&config(dir.path(), "")));
     let lines = clients::run(cmd, &transfers());
     check_session_client("typescript over stdio", &lines, dir.path());
     let dir = tempfile::tempdir().unwrap();

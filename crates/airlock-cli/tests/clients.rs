@@ -13,7 +13,6 @@ mod common;
 use std::path::Path;
 
 use airlock_testkit::clients;
-use common::airlock;
 use serde_json::{Value, json};
 
 const CONFIG: &str = r#"
@@ -138,28 +137,13 @@ fn config_file(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-/// `airlock run --config F -- airlock demo --server`, as a command line.
-fn stdio_door(config: &Path) -> Vec<String> {
-    [
-        airlock().display().to_string(),
-        "run".into(),
-        "--config".into(),
-        config.display().to_string(),
-        "--".into(),
-        airlock().display().to_string(),
-        "demo".into(),
-        "--server".into(),
-    ]
-    .into()
-}
-
 #[test]
 fn python_sdk_default_and_legacy_over_stdio() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path());
     for (mode, version) in [("auto", "2026-07-28"), ("legacy", "2025-11-25")] {
         let mut cmd = clients::python(mode);
-        cmd.arg("--").args(stdio_door(&config));
+        cmd.arg("--").args(common::stdio_demo(&config));
         let lines = run_client(cmd);
         assert_eq!(lines[0]["protocol"], version, "python {mode}");
         check(&format!("python {mode} over stdio"), &lines);
@@ -184,7 +168,7 @@ fn typescript_sdk_over_stdio_and_http() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path());
     let mut cmd = clients::typescript();
-    cmd.arg("--").args(stdio_door(&config));
+    cmd.arg("--").args(common::stdio_demo(&config));
     check("typescript over stdio", &run_client(cmd));
     let (_gateway, url) = common::serve_demo(&config);
     let mut cmd = clients::typescript();

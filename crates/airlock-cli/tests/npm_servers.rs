@@ -5,13 +5,13 @@
 
 mod common;
 
-use common::{Stopped as Serve, left_running, processes_with, serve, wait_for_port};
+use common::{
+    Lines, Stopped as Serve, airlock_command, left_running, processes_with, serve, wait_for_port,
+};
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::{Value, json};
 
 fn npm_bin(name: &str) -> PathBuf {
@@ -27,10 +27,7 @@ fn npm_bin(name: &str) -> PathBuf {
 }
 
 struct Client {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    seen: Vec<Value>,
+    io: Lines,
 }
 
 impl Client {
@@ -49,75 +46,38 @@ impl Client {
         capabilities: Value,
         cwd: Option<&Path>,
     ) -> Client {
-        let mut cmd = Command::cargo_bin("airlock").unwrap();
+        let mut cmd = airlock_command();
         if let Some(dir) = cwd {
             cmd.current_dir(dir);
         }
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AIRLOCK_") {
-                cmd.env_remove(k);
-            }
-        }
-        let mut child = cmd
-            .arg("run")
-            .args(airlock_args)
-            .arg("--")
-            .args(server)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut c = Client {
-            child,
-            stdin,
-            stdout,
-            seen: Vec::new(),
-        };
+        let mut io = Lines::spawn(
+            cmd.arg("run")
+                .args(airlock_args)
+                .arg("--")
+                .args(server)
+                .stderr(Stdio::null()),
+        );
         // Tasks came with 2025-11-25.
         let version = if capabilities.get("tasks").is_some() {
             "2025-11-25"
         } else {
             "2025-06-18"
         };
-        c.send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": version, "capabilities": capabilities, "clientInfo": {"name": "airlock-test", "version": "1"}}}));
-        assert!(c.answer(0).get("result").is_some());
-        c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-        c
+        io.initialize(version, capabilities);
+        Client { io }
     }
 
     fn send(&mut self, v: Value) {
-        writeln!(self.stdin, "{v}").unwrap();
-        self.stdin.flush().unwrap();
+        self.io.send(&v);
     }
 
     /// Read until the answer to `id`, keeping everything else seen on the way.
     fn answer(&mut self, id: i64) -> Value {
-        loop {
-            let mut line = String::new();
-            let n = self.stdout.read_line(&mut line).unwrap();
-            assert!(n > 0, "the proxy closed its stdout while waiting for {id}");
-            let v: Value = serde_json::from_str(&line).unwrap();
-            if v.get("id") == Some(&json!(id)) && v.get("method").is_none() {
-                return v;
-            }
-            self.seen.push(v);
-        }
+        self.io.answer(&json!(id))
     }
 
     fn call(&mut self, id: i64, name: &str, args: Value) -> Value {
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": args}}));
-        self.answer(id)
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.io.call(id, name, args)
     }
 }
 
@@ -178,17 +138,17 @@ fn server_everything_over_stdio() {
     );
     let r = c.answer(6);
     assert_eq!(refusal_code(&r), None, "{r}");
-    let progress: Vec<&Value> = c
-        .seen
-        .iter()
-        .filter(|v| {
-            v["method"] == "notifications/progress" && v["params"]["progressToken"] == "tok-1"
-        })
-        .collect();
+    let progress: Vec<&Value> =
+        c.io.seen
+            .iter()
+            .filter(|v| {
+                v["method"] == "notifications/progress" && v["params"]["progressToken"] == "tok-1"
+            })
+            .collect();
     assert!(
         !progress.is_empty(),
         "no progress notifications seen: {:?}",
-        c.seen
+        c.io.seen
     );
 
     // Other requests (prompts, resources) pass through untouched.
@@ -224,12 +184,7 @@ fn server_filesystem_roots_are_narrowed() {
     );
     // The server asks for the client's roots; the client claims the whole disk.
     let request = loop {
-        let mut line = String::new();
-        assert!(
-            c.stdout.read_line(&mut line).unwrap() > 0,
-            "no roots/list request"
-        );
-        let v: Value = serde_json::from_str(&line).unwrap();
+        let v = c.io.read();
         if v["method"] == "roots/list" {
             break v;
         }
@@ -338,7 +293,7 @@ fn server_everything_task_results_are_cleaned() {
     );
     assert!(!text.contains("ann@example.com"), "{text}");
     assert!(!text.contains("4111 1111 1111 1111"), "{text}");
-    let everything = serde_json::to_string(&c.seen).unwrap();
+    let everything = serde_json::to_string(&c.io.seen).unwrap();
     assert!(!everything.contains("ann@example.com"), "{everything}");
 }
 
@@ -784,14 +739,7 @@ fn the_gateway_serves_prometheus_metrics() {
     assert_eq!(refusal_code(&r), Some("tool_integrity.unknown_tool"), "{r}");
     let r = c.call(4, "leaky", json!({}));
     assert!(r.get("result").is_some(), "{r}");
-    let text = c.rt.block_on(async {
-        reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let text = metrics_page(&c.rt, metrics_port);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
         .unwrap_or_else(|e| panic!("{e}: {text}"));
     let value = |metric: &str, labels: &[(&str, &str)]| -> f64 {
@@ -871,14 +819,7 @@ fn the_gateway_serves_prometheus_metrics() {
     // failure of three and stays closed.
     let r = c.call(5, "crash", json!({}));
     assert!(r.get("error").is_some(), "{r}");
-    let text = c.rt.block_on(async {
-        reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    });
+    let text = metrics_page(&c.rt, metrics_port);
     assert!(
         text.contains("airlock_breaker_state{breaker=\"tool:crash\"} 2"),
         "{text}"
@@ -887,4 +828,16 @@ fn the_gateway_serves_prometheus_metrics() {
         text.contains("airlock_breaker_state{breaker=\"server\"} 0"),
         "{text}"
     );
+}
+
+/// The gateway's Prometheus page on `port`.
+fn metrics_page(rt: &tokio::runtime::Runtime, port: u16) -> String {
+    rt.block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    })
 }

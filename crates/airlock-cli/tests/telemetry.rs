@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
 use airlock_testkit::otlp::{OtlpReceiver, points, string_attribute};
-use common::{airlock_command, serve};
+use common::{Lines, airlock_command, post, serve};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::{Value, json};
@@ -30,44 +29,6 @@ fn attr(span: &Span, key: &str) -> Option<String> {
 
 fn named<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {
     spans.iter().filter(|s| s.name == name).collect()
-}
-
-/// One POST to the gateway: the answer's headers and its last JSON-RPC message.
-fn post(
-    rt: &tokio::runtime::Runtime,
-    url: &str,
-    session: Option<&str>,
-    body: Value,
-    extra: &[(&str, &str)],
-) -> (reqwest::header::HeaderMap, Value) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut req = reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .body(body.to_string());
-    if let Some(s) = session {
-        req = req.header("mcp-session-id", s);
-    }
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    rt.block_on(async move {
-        let resp = req.send().await.unwrap();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap();
-        let last = if text.trim_start().starts_with('{') {
-            serde_json::from_str(&text).unwrap()
-        } else {
-            text.lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| serde_json::from_str::<Value>(d.trim()).unwrap())
-                .next_back()
-                .unwrap_or(Value::Null)
-        };
-        (headers, last)
-    })
 }
 
 fn refusal_code(v: &Value) -> Option<&str> {
@@ -209,34 +170,17 @@ fn a_gateway_session_shows_up_as_traces_and_metrics() {
         .expect("a SERVER span for the echo call");
     assert_eq!(hex(&server_span.trace_id), TRACE_ID);
     assert_eq!(hex(&server_span.parent_span_id), PARENT_ID);
-    assert_eq!(
-        attr(server_span, "mcp.method.name").as_deref(),
-        Some("tools/call")
-    );
-    assert_eq!(
-        attr(server_span, "gen_ai.tool.name").as_deref(),
-        Some("echo")
-    );
-    assert_eq!(
-        attr(server_span, "mcp.session.id").as_deref(),
-        Some(session.as_str())
-    );
-    assert_eq!(
-        attr(server_span, "mcp.protocol.version").as_deref(),
-        Some("2025-06-18")
-    );
-    assert_eq!(
-        attr(server_span, "jsonrpc.request.id").as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        attr(server_span, "network.transport").as_deref(),
-        Some("tcp")
-    );
-    assert_eq!(
-        attr(server_span, "airlock.decision").as_deref(),
-        Some("allowed")
-    );
+    for (key, want) in [
+        ("mcp.method.name", "tools/call"),
+        ("gen_ai.tool.name", "echo"),
+        ("mcp.session.id", session.as_str()),
+        ("mcp.protocol.version", "2025-06-18"),
+        ("jsonrpc.request.id", "1"),
+        ("network.transport", "tcp"),
+        ("airlock.decision", "allowed"),
+    ] {
+        assert_eq!(attr(server_span, key).as_deref(), Some(want), "{key}");
+    }
     assert_eq!(attr(server_span, "error.type"), None);
     let upstream = echo
         .iter()
@@ -375,46 +319,26 @@ fn a_gateway_session_shows_up_as_traces_and_metrics() {
 fn the_stdio_door_takes_the_parent_from_meta_and_flushes_on_exit() {
     let otlp = OtlpReceiver::start();
     let server = airlock_testkit::test_server();
-    let mut child = airlock_command()
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.url())
-        // Batches would wait this long: what arrives was flushed at exit.
-        .env("OTEL_BSP_SCHEDULE_DELAY", "600000")
-        .env("OTEL_METRICS_EXPORTER", "none")
-        .args(["run", "--"])
-        .arg(&server)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut ask = |v: Value| -> Value {
-        writeln!(stdin, "{v}").unwrap();
-        stdin.flush().unwrap();
-        loop {
-            let mut line = String::new();
-            assert!(stdout.read_line(&mut line).unwrap() > 0);
-            let answer: Value = serde_json::from_str(&line).unwrap();
-            if answer.get("id") == v.get("id") && answer.get("method").is_none() {
-                return answer;
-            }
-        }
-    };
-    ask(
-        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "otel-test", "version": "1"}}}),
+    let mut c = Lines::spawn(
+        airlock_command()
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.url())
+            // Batches would wait this long: what arrives was flushed at exit.
+            .env("OTEL_BSP_SCHEDULE_DELAY", "600000")
+            .env("OTEL_METRICS_EXPORTER", "none")
+            .args(["run", "--"])
+            .arg(&server)
+            .stderr(Stdio::null()),
     );
-    let r = ask(
+    c.initialize("2025-06-18", json!({}));
+    let r = c.ask(
         json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
         "name": "echo", "arguments": {"text": "over stdio"},
         "_meta": {"traceparent": format!("00-{TRACE_ID}-{PARENT_ID}-01")}}}),
     );
     assert_eq!(r["result"]["content"][0]["text"], "over stdio", "{r}");
-    let r = ask(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
+    let r = c.ask(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
     assert!(r["result"]["tools"].is_array(), "{r}");
-    drop(stdin);
-    let status = child.wait().unwrap();
+    let status = c.close();
     assert!(status.success(), "{status}");
     let spans = otlp.spans();
     let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();

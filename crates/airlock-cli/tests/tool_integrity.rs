@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::Stdio;
 
-use common::airlock_command;
+use common::{Lines, airlock_command};
 use serde_json::{Value, json};
 
 /// `airlock run` in front of the test server with its poisoned tools; the answers to `requests`.
@@ -29,35 +28,14 @@ fn session(config: Option<&str>, requests: &[Value]) -> Vec<Value> {
 
 /// `cmd` (`airlock … run [options]`) in front of the test server; the answers to `requests`.
 fn drive(mut cmd: std::process::Command, requests: &[Value]) -> Vec<Value> {
-    let mut child = cmd
-        .arg("--")
-        .arg(airlock_testkit::test_server())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut answers = Vec::new();
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
-    for r in std::iter::once(&init).chain(requests) {
-        writeln!(stdin, "{r}").unwrap();
-        stdin.flush().unwrap();
-        loop {
-            let mut line = String::new();
-            assert!(stdout.read_line(&mut line).unwrap() > 0);
-            let v: Value = serde_json::from_str(&line).unwrap();
-            if v.get("id") == r.get("id") && v.get("method").is_none() {
-                answers.push(v);
-                break;
-            }
-        }
-    }
-    drop(stdin);
-    let _ = child.wait();
-    answers.remove(0);
+    let mut c = Lines::spawn(
+        cmd.arg("--")
+            .arg(airlock_testkit::test_server())
+            .stderr(Stdio::null()),
+    );
+    c.initialize("2025-06-18", json!({}));
+    let answers = requests.iter().map(|r| c.ask(r.clone())).collect();
+    c.close();
     answers
 }
 

@@ -3,8 +3,11 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use serde_json::{Value, json};
 
 /// The `airlock` binary under test.
 pub fn airlock() -> PathBuf {
@@ -89,6 +92,23 @@ pub fn serve_demo(config: &std::path::Path) -> (Stopped, String) {
     )
 }
 
+/// `airlock run --config CONFIG -- airlock demo --server`, as a command line: the stdio door in
+/// front of the demo server.
+pub fn stdio_demo(config: &std::path::Path) -> Vec<String> {
+    let airlock = airlock().display().to_string();
+    [
+        airlock.clone(),
+        "run".into(),
+        "--config".into(),
+        config.display().to_string(),
+        "--".into(),
+        airlock,
+        "demo".into(),
+        "--server".into(),
+    ]
+    .into()
+}
+
 /// Processes whose environment holds `marker` (`NAME=value`: they inherited it from the process
 /// under test).
 pub fn processes_with(marker: &str) -> Vec<u32> {
@@ -119,4 +139,138 @@ pub fn left_running(marker: &str, within: std::time::Duration) -> Vec<u32> {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// A line-delimited JSON-RPC client on a child's stdio (`airlock run …`): answers are read by
+/// id; every other message seen on the way is kept in `seen`. The child is killed when dropped.
+pub struct Lines {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    pub seen: Vec<Value>,
+}
+
+impl Lines {
+    /// Start `cmd` with piped stdin and stdout (stderr as the caller set it).
+    pub fn spawn(cmd: &mut Command) -> Lines {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the command starts");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("a piped stdout"));
+        Lines {
+            child,
+            stdin,
+            stdout,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Write one message.
+    pub fn send(&mut self, v: &Value) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        writeln!(stdin, "{v}").expect("the proxy reads its stdin");
+        stdin.flush().expect("the proxy reads its stdin");
+    }
+
+    /// One line the proxy wrote, as JSON.
+    pub fn read(&mut self) -> Value {
+        let mut line = String::new();
+        let n = self
+            .stdout
+            .read_line(&mut line)
+            .expect("stdout is readable");
+        assert!(n > 0, "the proxy closed its stdout");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+
+    /// Read until the answer to `id`, keeping everything else.
+    pub fn answer(&mut self, id: &Value) -> Value {
+        loop {
+            let v = self.read();
+            if v.get("id") == Some(id) && v.get("method").is_none() {
+                return v;
+            }
+            self.seen.push(v);
+        }
+    }
+
+    /// Send a request and read its answer.
+    pub fn ask(&mut self, request: Value) -> Value {
+        self.send(&request);
+        self.answer(&request["id"])
+    }
+
+    /// `initialize` (id 0) under `version` with `capabilities`, then `notifications/initialized`.
+    pub fn initialize(&mut self, version: &str, capabilities: Value) -> Value {
+        let init = self.ask(
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": version, "capabilities": capabilities,
+            "clientInfo": {"name": "airlock-test", "version": "1"}}}),
+        );
+        assert!(init.get("result").is_some(), "{init}");
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        init
+    }
+
+    /// A `tools/call` and its answer.
+    pub fn call(&mut self, id: i64, name: &str, arguments: Value) -> Value {
+        self.ask(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}}))
+    }
+
+    /// Close stdin and wait for the child to exit.
+    pub fn close(&mut self) -> std::process::ExitStatus {
+        drop(self.stdin.take());
+        self.child.wait().expect("the child can be waited for")
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One POST of `body` to the gateway at `url` (protocol 2025-06-18, in `session` if given, with
+/// `extra` headers): the answer's headers and its last JSON-RPC message (a JSON body, or the
+/// last `data:` event of an SSE stream; null when there is none).
+pub fn post(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    session: Option<&str>,
+    body: Value,
+    extra: &[(&str, &str)],
+) -> (reqwest::header::HeaderMap, Value) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(body.to_string());
+    if let Some(s) = session {
+        req = req.header("mcp-session-id", s);
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    rt.block_on(async move {
+        let resp = req.send().await.expect("the gateway answers");
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("the answer is readable");
+        let last = if text.trim_start().starts_with('{') {
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        } else {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+                .next_back()
+                .unwrap_or(Value::Null)
+        };
+        (headers, last)
+    })
 }
