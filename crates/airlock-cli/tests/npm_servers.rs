@@ -14,18 +14,6 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-fn npm_bin(name: &str) -> PathBuf {
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/npm/node_modules/.bin")
-        .join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: run scripts/test.sh, which installs the pinned npm MCP servers",
-        bin.display()
-    );
-    bin
-}
-
 struct Client {
     io: Lines,
 }
@@ -125,7 +113,7 @@ fn everything_calls(call: &mut dyn FnMut(i64, &str, Value) -> Value) {
 
 #[test]
 fn server_everything_over_stdio() {
-    let bin = npm_bin("mcp-server-everything");
+    let bin = common::npm_bin("mcp-server-everything");
     let mut c = Client::start(&[bin.to_str().unwrap(), "stdio"]);
 
     everything_calls(&mut |id, name, args| c.call(id, name, args));
@@ -160,7 +148,7 @@ fn server_everything_over_stdio() {
 /// configured roots.
 #[test]
 fn server_filesystem_roots_are_narrowed() {
-    let bin = npm_bin("mcp-server-filesystem");
+    let bin = common::npm_bin("mcp-server-filesystem");
     let dir = tempfile::tempdir().unwrap();
     let allowed = dir.path().canonicalize().unwrap().join("allowed");
     std::fs::create_dir(&allowed).unwrap();
@@ -226,7 +214,7 @@ fn server_filesystem_roots_are_narrowed() {
 /// too: `outside/secret.txt` and `.` are outside the root, `sub/note.txt` inside.
 #[test]
 fn server_filesystem_relative_paths_resolve_where_the_server_resolves_them() {
-    let bin = npm_bin("mcp-server-filesystem");
+    let bin = common::npm_bin("mcp-server-filesystem");
     let dir = tempfile::tempdir().unwrap();
     let top = dir.path().canonicalize().unwrap();
     std::fs::create_dir_all(top.join("sub")).unwrap();
@@ -261,7 +249,7 @@ fn server_filesystem_relative_paths_resolve_where_the_server_resolves_them() {
 /// task's status messages and its result (`tasks/result`) are cleaned like any tool result.
 #[test]
 fn server_everything_task_results_are_cleaned() {
-    let bin = npm_bin("mcp-server-everything");
+    let bin = common::npm_bin("mcp-server-everything");
     let mut c = Client::start_with(&[bin.to_str().unwrap(), "stdio"], &[], json!({"tasks": {}}));
     let planted = "mail ann@example.com card 4111 1111 1111 1111";
     c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
@@ -428,7 +416,7 @@ fn everything_over_http(c: &mut HttpClient) {
 /// server-everything speaking Streamable HTTP itself, with `airlock serve --upstream` in front.
 #[test]
 fn server_everything_over_streamable_http() {
-    let bin = npm_bin("mcp-server-everything");
+    let bin = common::npm_bin("mcp-server-everything");
     let port = airlock_testkit::free_port();
     let upstream = Serve(
         Command::new(&bin)
@@ -453,7 +441,7 @@ fn server_everything_over_streamable_http() {
 /// server-everything over stdio, one process per HTTP session behind `airlock serve -- …`.
 #[test]
 fn server_everything_behind_the_gateway_per_session() {
-    let bin = npm_bin("mcp-server-everything");
+    let bin = common::npm_bin("mcp-server-everything");
     let marker_value = format!("{}-{}", std::process::id(), airlock_testkit::free_port());
     let (gateway, url) = serve(
         &["--", bin.to_str().unwrap(), "stdio"],
@@ -578,7 +566,7 @@ fn resilience_records(audit: &Path, hooked: &Path) {
 fn resilience_example_over_stdio() {
     let dir = tempfile::tempdir().unwrap();
     let (config, audit, hooked) = resilience_config(dir.path());
-    let bin = npm_bin("mcp-server-everything");
+    let bin = common::npm_bin("mcp-server-everything");
     // A value only the server's real environment holds.
     let marker = format!("real-env-{}", std::process::id());
     // SAFETY of the test: the variable reaches the server through `airlock run`'s environment.
@@ -605,7 +593,7 @@ fn resilience_example_over_stdio() {
 fn resilience_example_behind_the_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let (config, audit, hooked) = resilience_config(dir.path());
-    let bin = npm_bin("mcp-server-everything");
+    let bin = common::npm_bin("mcp-server-everything");
     let marker = format!("real-env-{}", std::process::id());
     let (_gateway, url) = serve(
         &[
@@ -628,7 +616,7 @@ fn resilience_example_behind_the_gateway() {
 fn resilience_example_in_front_of_an_http_upstream() {
     let dir = tempfile::tempdir().unwrap();
     let (config, audit, hooked) = resilience_config(dir.path());
-    let bin = npm_bin("mcp-server-everything");
+    let bin = common::npm_bin("mcp-server-everything");
     let marker = format!("real-env-{}", std::process::id());
     let port = airlock_testkit::free_port();
     let upstream = Serve(

@@ -18,18 +18,6 @@ use std::time::{Duration, Instant};
 use common::{Lines, airlock_command, left_running, post, processes_with};
 use serde_json::{Value, json};
 
-fn npm_bin(name: &str) -> PathBuf {
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/npm/node_modules/.bin")
-        .join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: run scripts/test.sh",
-        bin.display()
-    );
-    bin
-}
-
 /// `airlock run --config CONFIG -- SERVER…`, initialised.
 fn run(config: &Path, server: &[&str], env: &[(&str, &str)]) -> Lines {
     let mut c = Lines::spawn(
@@ -89,7 +77,7 @@ fn filesystem_confined(backend: &str) {
             root.to_str().unwrap()
         ),
     );
-    let bin = npm_bin("mcp-server-filesystem");
+    let bin = common::npm_bin("mcp-server-filesystem");
     let mut c = run(&cfg, &[bin.to_str().unwrap(), "/"], &[]);
     let (failed, text) =
         outcome(&c.call(1, "read_text_file", json!({"path": root.join("note.txt")})));

@@ -92,6 +92,19 @@ pub fn serve_demo(config: &std::path::Path) -> (Stopped, String) {
     )
 }
 
+/// An npm MCP server's program, installed by `scripts/test.sh` under `target/npm`.
+pub fn npm_bin(name: &str) -> PathBuf {
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/npm/node_modules/.bin")
+        .join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test.sh, which installs the pinned npm MCP servers",
+        bin.display()
+    );
+    bin
+}
+
 /// `airlock run --config CONFIG -- airlock demo --server`, as a command line: the stdio door in
 /// front of the demo server.
 pub fn stdio_demo(config: &std::path::Path) -> Vec<String> {
