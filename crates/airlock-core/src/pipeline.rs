@@ -127,6 +127,9 @@ pub enum Outcome {
     Changed(Vec<Change>),
     /// The call is refused.
     Refuse(Refusal),
+    /// The call waits for a person the door can ask (`approval`, [`crate::checks::ApprovalPath::Client`]):
+    /// refused with this refusal unless the door asks and decides the call again with the answer.
+    Hold(Refusal, Box<crate::checks::ApprovalAsk>),
 }
 
 /// A check failed internally. The call is refused (fail closed) and the message is logged,
@@ -202,6 +205,15 @@ pub enum Verdict {
         check: &'static str,
         /// If the check broke (error or panic) rather than refused, what broke.
         internal: Option<String>,
+    },
+    /// A check held the call for a person ([`Outcome::Hold`]).
+    Hold {
+        /// The refusal, if nobody is asked.
+        refusal: Box<Refusal>,
+        /// Which check held it.
+        check: &'static str,
+        /// What to ask.
+        ask: Box<crate::checks::ApprovalAsk>,
     },
 }
 
@@ -291,6 +303,13 @@ impl Pipeline {
                         refusal: Box::new(refusal),
                         check: check.name(),
                         internal: None,
+                    };
+                }
+                Ok(Ok(Outcome::Hold(refusal, ask))) => {
+                    return Verdict::Hold {
+                        refusal: Box::new(refusal),
+                        check: check.name(),
+                        ask,
                     };
                 }
                 Ok(Err(e)) => e.message,
@@ -427,7 +446,7 @@ mod tests {
                     assert!(!refusal.render_text().contains("unreachable"));
                     assert!(!refusal.render_text().contains("boom"));
                 }
-                Verdict::Pass(_) => panic!("a broken check must refuse"),
+                Verdict::Pass(_) | Verdict::Hold { .. } => panic!("a broken check must refuse"),
             }
         }
     }

@@ -7,9 +7,10 @@
 //! declines has charged no rate limit or budget. Who asks depends on the door
 //! ([`ApprovalPath`]):
 //!
-//! * **the client** — an MCP client that can ask its user (elicitation). The engine holds the
-//!   call: it is refused with `approval.required` and [`crate::Refused::ask`] says what to put to
-//!   the person; the door asks (`elicitation/create`, or an `input_required` result on protocol
+//! * **the client** — an MCP client that can ask its user (elicitation), unless
+//!   `approval.ask_client = false`. The check holds the call ([`Outcome::Hold`]): it is refused
+//!   with `approval.required` and [`crate::Refused::ask`] says what to put to the person; the
+//!   door asks (`elicitation/create`, or an `input_required` result on protocol
 //!   2026-07-28) and decides the call again with the answer ([`ApprovalPath::Answered`]). A door
 //!   that cannot ask sends the refusal: the safe side.
 //! * **the configured approver** — a trait ([`Approver`]): library users plug in their own (a
@@ -134,6 +135,10 @@ pub struct Approval {
     approver: Option<Arc<dyn Approver>>,
     timeout: std::time::Duration,
     sessions: Arc<Sessions>,
+    /// `approval.ask_client`: whether a person asked through the client may answer.
+    ask_client: bool,
+    /// Whether any policy has a tool needing approval: the approver can only be waited on then.
+    any_rule: bool,
 }
 
 impl std::fmt::Debug for Approval {
@@ -147,16 +152,22 @@ impl std::fmt::Debug for Approval {
 impl Approval {
     /// A check asking `approver` (none: calls needing approval that the client cannot ask about
     /// are refused), who must answer within `timeout`; approvals for a session are kept in
-    /// `sessions`.
+    /// `sessions`. With `ask_client` false, a person's answer through the client never counts:
+    /// only the approver decides. `any_rule`: whether any policy has a tool needing approval
+    /// (without one, the check never waits).
     pub fn new(
         approver: Option<Arc<dyn Approver>>,
         timeout: std::time::Duration,
         sessions: Arc<Sessions>,
+        ask_client: bool,
+        any_rule: bool,
     ) -> Self {
         Approval {
             approver,
             timeout,
             sessions,
+            ask_client,
+            any_rule,
         }
     }
 
@@ -235,8 +246,9 @@ impl Check for Approval {
     }
 
     fn may_block(&self) -> bool {
-        // A person (or a ticket system) answers in seconds or minutes.
-        self.approver.is_some()
+        // A person (or a ticket system) answers in seconds or minutes; only calls needing
+        // approval wait for one.
+        self.approver.is_some() && self.any_rule
     }
 
     fn phase(&self) -> Phase {
@@ -250,21 +262,29 @@ impl Check for Approval {
         if !call.policy.needs_approval(tool) {
             return Ok(Outcome::Pass);
         }
-        let session = session_key(call.caller);
-        if call.caller.session.is_some()
-            && self
-                .sessions
-                .read(&session, |s| s.approved.contains(tool.as_str()))
+        let remembered = || {
+            self.sessions
+                .read(&session_key(call.caller), |s| {
+                    s.approved.contains(tool.as_str())
+                })
                 .unwrap_or(false)
-        {
+        };
+        if call.caller.session.is_some() && remembered() {
             return Ok(approved("session", ApprovalScope::Session));
         }
-        match call.approval {
+        // Without `ask_client`, the client's word is not asked for, nor taken.
+        let path = match call.approval {
+            ApprovalPath::Client | ApprovalPath::Answered(_) if !self.ask_client => {
+                &ApprovalPath::Approver
+            }
+            path => path,
+        };
+        match path {
             ApprovalPath::Answered(PersonAnswer::Approved(scope)) => {
                 // Only a caller with a session of its own can be remembered: anonymous callers
                 // share one key.
                 if *scope == ApprovalScope::Session && call.caller.session.is_some() {
-                    self.sessions.with(&session, call.at, |s| {
+                    self.sessions.with(&session_key(call.caller), call.at, |s| {
                         s.approved.insert(tool.clone());
                     });
                     return Ok(approved("client", ApprovalScope::Session));
@@ -275,16 +295,22 @@ impl Check for Approval {
                 Ok(denied(tool, reason.clone()))
             }
             ApprovalPath::Answered(PersonAnswer::TimedOut) => Ok(timed_out(tool)),
-            // Held: the engine hands the door what to ask ([`crate::Refused::ask`]).
-            ApprovalPath::Client => Ok(Outcome::Refuse(
+            // Held: the door asks the person and decides the call again with the answer.
+            ApprovalPath::Client => Ok(Outcome::Hold(
                 Refusal::new(
                     DenyCode::ApprovalRequired,
                     tool,
                     format!(
                         "Tool '{tool}' needs a person's approval, and nobody approved this call."
                     ),
-                )
-                .with_detail("awaiting", "person"),
+                ),
+                Box::new(ApprovalAsk {
+                    tool: tool.clone(),
+                    arguments: call.arguments.clone(),
+                    reason: format!(
+                        "the policy requires a person's approval for every call of '{tool}'"
+                    ),
+                }),
             )),
             ApprovalPath::Approver => {
                 let Some(approver) = &self.approver else {

@@ -1029,7 +1029,7 @@ mod tests {
     fn decide(mode: UnknownArgs, schema: Value, args: Value) -> Result<Value, Box<Refusal>> {
         match run(mode, schema, args) {
             (Outcome::Pass, v) | (Outcome::Changed(_), v) => Ok(v),
-            (Outcome::Refuse(r), _) => Err(Box::new(r)),
+            (Outcome::Refuse(r), _) | (Outcome::Hold(r, _), _) => Err(Box::new(r)),
         }
     }
 

@@ -798,7 +798,7 @@ mod tests {
         // Validation never changes the arguments.
         assert_eq!(state.arguments, arguments);
         match out {
-            Outcome::Refuse(r) => Some(r),
+            Outcome::Refuse(r) | Outcome::Hold(r, _) => Some(r),
             Outcome::Pass => None,
             Outcome::Changed(_) => panic!("validation must not change calls"),
         }

@@ -268,10 +268,16 @@ impl EngineBuilder {
         checks.extend(self.extra);
         // Last of the guard phase (after any extra guard): a person is asked only about a call
         // every free check admitted, before anything is spent.
+        // A library resolver's policies are not known here: its tools may need approval.
+        let any_approval = policies.base.has_approvals()
+            || policies.tenants.values().any(|p| p.has_approvals())
+            || self.resolver.is_some();
         checks.push(Arc::new(Approval::new(
             self.approver,
             std::time::Duration::from_secs(s.approval.timeout_secs),
             sessions.clone(),
+            s.approval.ask_client,
+            any_approval,
         )));
         // Fail closed: every section the configuration turns on has a check that serves it.
         let required = [

@@ -376,6 +376,8 @@ impl Engine {
         match decision {
             Decision::Refused(mut r) => {
                 r.honeypot = Some(fake);
+                // A honeypot answers at once: nobody is asked about it.
+                r.ask = None;
                 Decision::Refused(r)
             }
             Decision::Allowed(_) => Decision::Refused(Box::new(Refused {
@@ -688,7 +690,6 @@ impl Engine {
         tool_name: &str,
         mut state: CallState<'_>,
     ) -> (Decision, Option<Map<String, Value>>) {
-        let approval = state.approval;
         match self.pipeline.run(&mut state) {
             Verdict::Pass(changes) => (
                 Decision::Allowed(Allowed {
@@ -702,32 +703,30 @@ impl Engine {
                 refusal,
                 check,
                 internal,
-            } => {
-                // The approval check holds a call the client can ask about: the door asks.
-                let ask = (check == "approval"
-                    && internal.is_none()
-                    && refusal.code == DenyCode::ApprovalRequired
-                    && *approval == crate::checks::ApprovalPath::Client)
-                    .then(|| {
-                        Box::new(crate::checks::ApprovalAsk {
-                            tool: tool_name.to_owned(),
-                            arguments: state.arguments.clone(),
-                            reason: format!(
-                                "the policy requires a person's approval for every call of '{tool_name}'"
-                            ),
-                        })
-                    });
-                (
-                    Decision::Refused(Box::new(Refused {
-                        refusal: *refusal,
-                        check: Some(check),
-                        internal,
-                        honeypot: None,
-                        ask,
-                    })),
-                    Some(state.arguments),
-                )
-            }
+            } => (
+                Decision::Refused(Box::new(Refused {
+                    refusal: *refusal,
+                    check: Some(check),
+                    internal,
+                    honeypot: None,
+                    ask: None,
+                })),
+                Some(state.arguments),
+            ),
+            Verdict::Hold {
+                refusal,
+                check,
+                ask,
+            } => (
+                Decision::Refused(Box::new(Refused {
+                    refusal: *refusal,
+                    check: Some(check),
+                    internal: None,
+                    honeypot: None,
+                    ask: Some(ask),
+                })),
+                Some(state.arguments),
+            ),
         }
     }
 }

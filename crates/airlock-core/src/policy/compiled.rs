@@ -685,6 +685,13 @@ impl Policy {
         self.rules.iter().any(|r| r.breaker.is_some())
     }
 
+    /// Whether any rule requires approval (then some call may wait for a person).
+    pub fn has_approvals(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.approval == Some(ApprovalMode::Required))
+    }
+
     /// Whether the most specific rule that says so requires approval for `tool`.
     pub fn needs_approval(&self, tool: &str) -> bool {
         self.resolved(tool).approval == Some(ApprovalMode::Required)
