@@ -87,16 +87,23 @@ const MCP_METHODS: &[&str] = &[
     "tasks/cancel",
 ];
 
+/// The method label of the operation histogram, from a closed set: a method of the
+/// specification, else `(other)` (a caller cannot grow the series by inventing methods, nor by
+/// sending a request named `notifications/…`).
+fn method_label(method: &str) -> &'static str {
+    MCP_METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("(other)")
+}
+
 /// An OTLP endpoint variable, per signal or general.
 const ENDPOINT_VARS: [&str; 3] = [
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
 ];
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
 
 /// Latency buckets in seconds: 10 µs to ~80 s in doublings (deciding takes microseconds, a tool
 /// seconds).
@@ -106,13 +113,27 @@ fn buckets() -> Vec<f64> {
 
 impl Telemetry {
     /// Telemetry as `settings` (and the `OTEL_*` variables) ask, for the calls `engine`
-    /// decides; `interval` is `[telemetry] metrics_interval` parsed. `Ok(None)`: it is off.
-    /// Must be called inside a tokio runtime: the exports run on it.
+    /// decides; `interval` is `[telemetry] metrics_interval` parsed. `Ok(None)`: it is off —
+    /// also when only an endpoint variable turned it on and an `OTEL_EXPORTER_OTLP_*PROTOCOL`
+    /// variable asks for another protocol than HTTP/protobuf (logged at warn); with
+    /// `[telemetry] enabled = true` that is an `Err`. Must be called inside a tokio runtime:
+    /// the exports run on it.
     pub fn start(
         settings: &TelemetrySettings,
         interval: Option<Duration>,
         engine: Arc<Engine>,
     ) -> Result<Option<Arc<Telemetry>>, String> {
+        Telemetry::start_with(settings, interval, engine, |name| std::env::var(name).ok())
+    }
+
+    /// [`Telemetry::start`] reading the `OTEL_*` variables through `var`.
+    fn start_with(
+        settings: &TelemetrySettings,
+        interval: Option<Duration>,
+        engine: Arc<Engine>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Arc<Telemetry>>, String> {
+        let env = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         if env("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             if settings.enabled == Some(true) {
                 tracing::warn!("[telemetry] is enabled, but OTEL_SDK_DISABLED=true turns it off");
@@ -128,17 +149,24 @@ impl Telemetry {
         let off = |var: &str| env(var).is_some_and(|v| v.eq_ignore_ascii_case("none"));
         let traces = settings.traces && !off("OTEL_TRACES_EXPORTER");
         let metrics = settings.metrics && !off("OTEL_METRICS_EXPORTER");
-        for var in [
+        for name in [
             "OTEL_EXPORTER_OTLP_PROTOCOL",
             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
             "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
         ] {
-            if let Some(p) = env(var)
+            if let Some(p) = env(name)
                 && p != "http/protobuf"
             {
-                return Err(format!(
-                    "{var}={p}: this build exports OTLP over HTTP/protobuf only; set it to http/protobuf or unset it"
-                ));
+                let problem = format!(
+                    "{name}={p}: this build exports OTLP over HTTP/protobuf only; set it to http/protobuf or unset it"
+                );
+                // Asked for in the configuration: refuse to start. Only implied by an endpoint
+                // variable (meant perhaps for another program): run without telemetry.
+                if settings.enabled == Some(true) {
+                    return Err(problem);
+                }
+                tracing::warn!("OpenTelemetry is off: {problem}");
+                return Ok(None);
             }
         }
         let rt = tokio::runtime::Handle::try_current()
@@ -350,11 +378,7 @@ impl Telemetry {
             None => Context::new(),
         };
         let operation = self.instruments.clone().map(|m| {
-            // A method label from a closed set: a caller cannot grow the series by inventing
-            // methods.
-            let known = MCP_METHODS.contains(&method) || method.starts_with("notifications/");
-            let label = if known { method } else { "(other)" };
-            let mut labels = vec![KeyValue::new("mcp.method.name", label.to_owned())];
+            let mut labels = vec![KeyValue::new("mcp.method.name", method_label(method))];
             if let Some(tool) = request.target.filter(|_| method == "tools/call") {
                 labels.push(KeyValue::new("gen_ai.tool.name", self.tool_label(tool)));
             }
@@ -733,5 +757,55 @@ fn instruments(
             .with_unit("s")
             .with_boundaries(buckets())
             .build(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_labels_come_from_the_specification_only() {
+        for (method, label) in [
+            ("tools/call", "tools/call"),
+            ("initialize", "initialize"),
+            ("resources/templates/list", "resources/templates/list"),
+            // A request may carry any method name: invented ones share one series.
+            ("tools/evil", "(other)"),
+            ("notifications/initialized", "(other)"),
+            ("notifications/a8f3c1", "(other)"),
+            ("", "(other)"),
+        ] {
+            assert_eq!(method_label(method), label, "{method:?}");
+        }
+    }
+
+    #[test]
+    fn a_grpc_protocol_variable_turns_implied_telemetry_off_and_refuses_asked_for_telemetry() {
+        let engine = Arc::new(agent_airlock::engine(agent_airlock::Config::default()).unwrap());
+        for protocol in [
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        ] {
+            let var = |name: &str| match name {
+                "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://127.0.0.1:4317".to_owned()),
+                n if n == protocol => Some("grpc".to_owned()),
+                _ => None,
+            };
+            // Only the endpoint variable turns it on: the proxy runs, without telemetry.
+            let implied = TelemetrySettings::default();
+            let started = Telemetry::start_with(&implied, None, engine.clone(), var);
+            assert!(matches!(started, Ok(None)), "{protocol}: {started:?}");
+            // `[telemetry] enabled = true`: the operator asked for it, so it refuses.
+            let asked = TelemetrySettings {
+                enabled: Some(true),
+                ..TelemetrySettings::default()
+            };
+            let err = Telemetry::start_with(&asked, None, engine.clone(), var).unwrap_err();
+            assert!(
+                err.contains(&format!("{protocol}=grpc")) && err.contains("http/protobuf"),
+                "{err}"
+            );
+        }
     }
 }
