@@ -64,19 +64,44 @@ pub fn probe_for(backend: Backend) -> Vec<Layer> {
     }
 }
 
+/// The [`SYSTEM`] directories of this machine, those that exist: each with its target when it
+/// is a symlink (`/lib64` → `usr/lib64` where `/usr` is merged), `None` when it is a directory.
+fn system_dirs() -> Vec<(&'static str, Option<PathBuf>)> {
+    SYSTEM
+        .iter()
+        .filter_map(|&dir| {
+            let p = Path::new(dir);
+            if p.is_symlink() {
+                std::fs::read_link(p).ok().map(|target| (dir, Some(target)))
+            } else {
+                p.is_dir().then_some((dir, None))
+            }
+        })
+        .collect()
+}
+
+/// The [`SYSTEM`] directories in `c`, read-only at the same paths (symlinks as symlinks): the
+/// directories mounted.
+fn mount_system(c: &mut Container) -> Vec<PathBuf> {
+    let mut mounted = Vec::new();
+    for (dir, link) in system_dirs() {
+        match link {
+            Some(target) => {
+                c.symlink(&target.to_string_lossy(), dir);
+            }
+            None => {
+                c.bindmount_ro(dir, dir);
+                mounted.push(PathBuf::from(dir));
+            }
+        }
+    }
+    mounted
+}
+
 /// Whether a process can be started in new namespaces: one is (`/bin/true`, ~5 ms).
 fn namespaces() -> Layer {
     let mut probe = Container::new();
-    for dir in SYSTEM {
-        let p = Path::new(dir);
-        if p.is_symlink() {
-            if let Ok(target) = std::fs::read_link(p) {
-                probe.symlink(&target.to_string_lossy(), dir);
-            }
-        } else if p.is_dir() {
-            probe.bindmount_ro(dir, dir);
-        }
-    }
+    mount_system(&mut probe);
     let namespaces = probe
         .command("/bin/true")
         .stdin(Stdio::piped())
@@ -210,18 +235,7 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
     c.unshare(Namespace::Ipc)
         .unshare(Namespace::Uts)
         .unshare(Namespace::Cgroup);
-    let mut readable: Vec<PathBuf> = Vec::new();
-    for dir in SYSTEM {
-        let p = Path::new(dir);
-        if p.is_symlink() {
-            if let Ok(target) = std::fs::read_link(p) {
-                c.symlink(&target.to_string_lossy(), dir);
-            }
-        } else if p.is_dir() {
-            c.bindmount_ro(dir, dir);
-            readable.push(p.to_owned());
-        }
-    }
+    let mut readable = mount_system(&mut c);
     for file in ETC {
         let p = Path::new(file);
         if p.exists() {
@@ -513,26 +527,35 @@ fn resolve(program: &str) -> Result<PathBuf, String> {
     if program.contains('/') {
         return std::fs::canonicalize(program).map_err(|e| format!("{program}: {e}"));
     }
-    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
-    path.split(':')
-        .map(|d| Path::new(d).join(program))
-        .find(|p| p.is_file())
+    which(program)
         .and_then(|p| std::fs::canonicalize(p).ok())
         .ok_or_else(|| format!("{program}: not found in PATH"))
+}
+
+/// Where `execvp` finds `program`: as given when it names a path (holds a `/`), else the first
+/// executable file of that name in a directory of `PATH` (`/usr/bin:/bin` when unset). `None`:
+/// not found, or not executable.
+fn which(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Some(PathBuf::from(program)).filter(|p| executable(p));
+    }
+    let paths = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+}
+
+/// A file (or a symlink to one) with an execute bit set.
+fn executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The server's own install directory: where its program is, as named and as resolved — or the
 /// parent, when that is a `bin` or `.bin` (a virtualenv, `node_modules/.bin`).
 fn install_dirs(named: &str, program: &Path) -> Vec<PathBuf> {
-    let named = if named.contains('/') {
-        std::path::absolute(named).ok()
-    } else {
-        std::env::var("PATH").ok().and_then(|path| {
-            path.split(':')
-                .map(|d| Path::new(d).join(named))
-                .find(|p| p.is_file())
-        })
-    };
+    let named = which(named).and_then(|p| std::path::absolute(p).ok());
     let interpreter = interpreter(program);
     let mut dirs = Vec::new();
     for p in named
@@ -591,11 +614,7 @@ fn interpreter(script: &Path) -> Option<PathBuf> {
     let mut words = line.split_whitespace();
     let first = words.next()?;
     let program = if first.ends_with("/env") {
-        let name = words.find(|w| !w.starts_with('-'))?;
-        let path = std::env::var("PATH").ok()?;
-        path.split(':')
-            .map(|d| Path::new(d).join(name))
-            .find(|p| p.is_file())?
+        which(words.find(|w| !w.starts_with('-'))?)?
     } else {
         PathBuf::from(first)
     };

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{ETC, SYSTEM, install_dirs, resolve};
+use super::{ETC, install_dirs, resolve, system_dirs, which};
 use crate::{Layer, Network, Profile};
 
 pub fn probe() -> Layer {
@@ -71,7 +71,7 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
     let mut cmd = Command::new("podman");
     // crun cannot run under hybrid cgroups (v1 with a v2 mount beside it); runc can.
     let pure_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    if !pure_v2 && which("runc") {
+    if !pure_v2 && which("runc").is_some() {
         cmd.arg("--runtime=runc");
     }
     // Named after this process, so that the next start removes it if this process was killed
@@ -104,17 +104,18 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
         cmd.arg("-v")
             .arg(format!("{}:{}:{mode}", host.display(), at.display()));
     };
-    for dir in SYSTEM {
+    for (dir, link) in system_dirs() {
         let p = Path::new(dir);
-        if p.is_symlink() {
-            if let Ok(target) = std::fs::read_link(p) {
+        match link {
+            Some(target) => {
                 let link = root.join(dir.trim_start_matches('/'));
                 std::os::unix::fs::symlink(&target, &link)
                     .map_err(|e| format!("{}: {e}", link.display()))?;
             }
-        } else if p.is_dir() {
-            mount(&mut cmd, p, p, "ro");
-            readable.push(p.to_owned());
+            None => {
+                mount(&mut cmd, p, p, "ro");
+                readable.push(p.to_owned());
+            }
         }
     }
     for file in ETC {
@@ -184,11 +185,4 @@ fn remove_stale_containers() {
                 .output();
         }
     }
-}
-
-fn which(program: &str) -> bool {
-    std::env::var("PATH").is_ok_and(|path| {
-        path.split(':')
-            .any(|d| Path::new(d).join(program).is_file())
-    })
 }
