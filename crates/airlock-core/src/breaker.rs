@@ -87,6 +87,16 @@ impl State {
     }
 }
 
+/// The number a metric shows for a breaker's state (`closed`, `half_open`, `open`): 0 closed,
+/// 1 half open (one probe let through), 2 open.
+pub fn gauge(state: &str) -> i64 {
+    match state {
+        "open" => 2,
+        "half_open" => 1,
+        _ => 0,
+    }
+}
+
 /// A breaker changed state: what the audit log and the operator's log record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Transition {
@@ -367,7 +377,13 @@ impl Breakers {
 
     /// The state of breaker `key` (`closed` when it never saw a call, or the store fails).
     pub fn state(&self, key: &str) -> &'static str {
-        self.store.state(key).unwrap_or("closed")
+        self.try_state(key).unwrap_or("closed")
+    }
+
+    /// The state of breaker `key`, or the store's error (for a metric, which must not report
+    /// a breaker it cannot read as closed).
+    pub fn try_state(&self, key: &str) -> Result<&'static str, BreakerStoreError> {
+        self.store.state(key)
     }
 }
 
@@ -447,5 +463,43 @@ mod tests {
             None
         );
         assert_eq!(b.state("server"), "open");
+    }
+
+    #[derive(Debug)]
+    struct Down;
+
+    impl BreakerStore for Down {
+        #[allow(clippy::type_complexity)]
+        fn admit(
+            &self,
+            _: &str,
+            _: &BreakerRule,
+            _: Timestamp,
+        ) -> Result<(Result<(), Duration>, Option<Transition>), BreakerStoreError> {
+            Err(BreakerStoreError("down".into()))
+        }
+
+        fn outcome(
+            &self,
+            _: &str,
+            _: &BreakerRule,
+            _: bool,
+            _: Timestamp,
+        ) -> Result<Option<Transition>, BreakerStoreError> {
+            Err(BreakerStoreError("down".into()))
+        }
+
+        fn state(&self, _: &str) -> Result<&'static str, BreakerStoreError> {
+            Err(BreakerStoreError("down".into()))
+        }
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_read_is_no_state_for_metrics_and_gauges_number_states() {
+        let b = Breakers::with(Arc::new(Down), None);
+        assert_eq!(b.try_state("server"), Err(BreakerStoreError("down".into())));
+        assert_eq!(Breakers::new().try_state("server"), Ok("closed"));
+        let gauges = ["closed", "half_open", "open"].map(gauge);
+        assert_eq!(gauges, [0, 1, 2]);
     }
 }

@@ -13,7 +13,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -49,6 +49,19 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+/// Latency histogram buckets in seconds, of the Prometheus page and of OpenTelemetry: 10 µs to
+/// ~80 s in 24 doublings (deciding takes microseconds, a tool seconds).
+pub(crate) const LATENCY_BUCKETS: [f64; 24] = {
+    let mut buckets = [0.0; 24];
+    let (mut i, mut bound) = (0, 1e-5);
+    while i < buckets.len() {
+        buckets[i] = bound;
+        bound *= 2.0;
+        i += 1;
+    }
+    buckets
+};
+
 /// The gateway's metrics.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -81,9 +94,8 @@ impl Metrics {
         let calls = Family::<CallLabels, Counter>::default();
         let refusals = Family::<CodeLabels, Counter>::default();
         let outcomes = Family::<OutcomeLabels, Counter>::default();
-        // 10 µs to ~80 s in 24 doublings: deciding takes microseconds, a tool seconds.
-        let decision_seconds = Histogram::new(exponential_buckets(1e-5, 2.0, 24));
-        let upstream_seconds = Histogram::new(exponential_buckets(1e-5, 2.0, 24));
+        let decision_seconds = Histogram::new(LATENCY_BUCKETS);
+        let upstream_seconds = Histogram::new(LATENCY_BUCKETS);
         let sessions = Gauge::default();
         let mut registry = Registry::with_prefix("airlock");
         registry.register(
@@ -174,7 +186,9 @@ impl Metrics {
     }
 
     /// The text exposition, with `sessions` open now, and what `engine` counts (masked values,
-    /// breaker states, budget spend) read now.
+    /// breaker states, budget spend) read now. Reads a shared breaker store when
+    /// [`airlock_core::Engine::may_block`]: then call it off the async runtime. A breaker whose
+    /// store cannot be read is left out.
     pub fn render(&self, sessions: usize, engine: &airlock_core::Engine) -> String {
         self.sessions
             .set(i64::try_from(sessions).unwrap_or(i64::MAX));
@@ -188,15 +202,13 @@ impl Metrics {
             });
             c.inc_by(total.saturating_sub(c.get()));
         }
+        // Gauges, read anew: a breaker whose store cannot be read now has no data point
+        // (rather than its last state).
+        self.breakers.clear();
         for (key, state) in engine.breakers() {
-            let v = match state {
-                "open" => 2,
-                "half_open" => 1,
-                _ => 0,
-            };
             self.breakers
                 .get_or_create(&BreakerLabels { breaker: key })
-                .set(v);
+                .set(airlock_core::breaker::gauge(state));
         }
         for (name, spend) in engine.budget_totals() {
             for (measure, total) in spend.fields() {
@@ -214,5 +226,84 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use airlock_core::breaker::{BreakerRule, BreakerStore, BreakerStoreError, Transition};
+    use jiff::Timestamp;
+
+    use super::*;
+
+    /// A shared breaker store that is down; it notes the threads that asked it for a state.
+    #[derive(Debug, Default)]
+    pub(crate) struct Down {
+        pub(crate) asked_on: Mutex<Vec<std::thread::ThreadId>>,
+    }
+
+    impl BreakerStore for Down {
+        #[allow(clippy::type_complexity)]
+        fn admit(
+            &self,
+            _: &str,
+            _: &BreakerRule,
+            _: Timestamp,
+        ) -> Result<(Result<(), Duration>, Option<Transition>), BreakerStoreError> {
+            Err(BreakerStoreError("down".into()))
+        }
+
+        fn outcome(
+            &self,
+            _: &str,
+            _: &BreakerRule,
+            _: bool,
+            _: Timestamp,
+        ) -> Result<Option<Transition>, BreakerStoreError> {
+            Err(BreakerStoreError("down".into()))
+        }
+
+        fn state(&self, _: &str) -> Result<&'static str, BreakerStoreError> {
+            self.asked_on
+                .lock()
+                .unwrap()
+                .push(std::thread::current().id());
+            Err(BreakerStoreError("down".into()))
+        }
+
+        fn may_block(&self) -> bool {
+            true
+        }
+    }
+
+    /// An engine with the server's breaker, kept in `store` (`None`: memory).
+    pub(crate) fn engine(store: Option<Arc<dyn BreakerStore>>) -> airlock_core::Engine {
+        let config = airlock_core::ConfigBuilder::new()
+            .file(
+                "t.toml",
+                "[upstream.breaker]\nfailures = 3\nopen_for = \"30s\"\n",
+            )
+            .build()
+            .unwrap();
+        let mut builder = agent_airlock::engine_builder(config).unwrap();
+        if let Some(store) = store {
+            builder = builder.breaker_store(store);
+        }
+        builder.build().unwrap()
+    }
+
+    #[test]
+    fn a_breaker_whose_store_cannot_be_read_has_no_data_point_rather_than_closed() {
+        let metrics = Metrics::new();
+        let page = metrics.render(0, &engine(None));
+        assert!(
+            page.contains("airlock_breaker_state{breaker=\"server\"} 0"),
+            "{page}"
+        );
+        let page = metrics.render(0, &engine(Some(Arc::new(Down::default()))));
+        assert!(!page.contains("airlock_breaker_state{"), "{page}");
     }
 }

@@ -105,10 +105,9 @@ const ENDPOINT_VARS: [&str; 3] = [
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
 ];
 
-/// Latency buckets in seconds: 10 µs to ~80 s in doublings (deciding takes microseconds, a tool
-/// seconds).
+/// Latency buckets in seconds ([`crate::metrics::LATENCY_BUCKETS`]).
 fn buckets() -> Vec<f64> {
-    (0..24).map(|i| 1e-5 * 2f64.powi(i)).collect()
+    crate::metrics::LATENCY_BUCKETS.to_vec()
 }
 
 impl Telemetry {
@@ -686,12 +685,10 @@ fn instruments(
         .with_description("Circuit breakers: 0 closed, 1 half open (one probe let through), 2 open")
         .with_callback(move |o| {
             for (key, state) in e.breakers() {
-                let v = match state {
-                    "open" => 2,
-                    "half_open" => 1,
-                    _ => 0,
-                };
-                o.observe(v, &[KeyValue::new("airlock.breaker", key)]);
+                o.observe(
+                    airlock_core::breaker::gauge(state),
+                    &[KeyValue::new("airlock.breaker", key)],
+                );
             }
         })
         .build();

@@ -555,7 +555,9 @@ impl Engine {
     }
 
     /// Every circuit breaker and its state: `server` when `[upstream.breaker]` is set, and
-    /// `tool:NAME` for each listed tool with a breaker of its own.
+    /// `tool:NAME` for each listed tool with a breaker of its own. A breaker whose shared store
+    /// cannot be read is left out (and logged), never reported closed. Reads a shared store:
+    /// when [`Engine::may_block`], call it off the async runtime.
     pub fn breakers(&self) -> Vec<(String, &'static str)> {
         if !self.breakers_on {
             return Vec::new();
@@ -575,9 +577,12 @@ impl Engine {
             }
         }
         keys.into_iter()
-            .map(|k| {
-                let state = self.breakers.state(&k);
-                (k, state)
+            .filter_map(|k| match self.breakers.try_state(&k) {
+                Ok(state) => Some((k, state)),
+                Err(e) => {
+                    tracing::warn!(breaker = %k, "a circuit breaker's state could not be read: {e}");
+                    None
+                }
             })
             .collect()
     }

@@ -87,6 +87,19 @@ pub(crate) struct Inner {
     next_internal: AtomicU64,
 }
 
+impl Inner {
+    /// Sessions open now (own and shared).
+    fn session_count(&self) -> usize {
+        lock(&self.sessions).len() + lock(&self.shared).len()
+    }
+
+    /// The Prometheus page now. Reads a shared breaker store when the engine may block.
+    fn metrics_page(&self) -> String {
+        self.metrics
+            .render(self.session_count(), self.lifecycle.engine())
+    }
+}
+
 /// The Streamable-HTTP gateway.
 #[derive(Clone)]
 pub struct Gateway {
@@ -188,20 +201,19 @@ impl Gateway {
             ),
         }
         let weak = Arc::downgrade(&self.inner);
-        telemetry.count_sessions(move || {
-            weak.upgrade()
-                .map_or(0, |i| lock(&i.sessions).len() + lock(&i.shared).len())
-        });
+        telemetry.count_sessions(move || weak.upgrade().map_or(0, |i| i.session_count()));
         self
     }
 
     /// Sessions open now (own and shared).
     pub fn session_count(&self) -> usize {
-        lock(&self.inner.sessions).len() + lock(&self.inner.shared).len()
+        self.inner.session_count()
     }
 
     /// The Prometheus route, `GET /metrics` (text exposition), for a listener of its own
-    /// (`airlock serve --metrics ADDR`): metrics stay off the MCP port.
+    /// (`airlock serve --metrics ADDR`): metrics stay off the MCP port. With a shared breaker
+    /// store (Redis) the page is rendered off the runtime's workers, which a slow store would
+    /// otherwise hold.
     pub fn metrics_router(&self) -> axum::Router {
         let inner = self.inner.clone();
         axum::Router::new().route(
@@ -209,13 +221,22 @@ impl Gateway {
             axum::routing::get(move || {
                 let inner = inner.clone();
                 async move {
-                    let sessions = lock(&inner.sessions).len() + lock(&inner.shared).len();
+                    let page = if inner.lifecycle.engine().may_block() {
+                        tokio::task::spawn_blocking(move || inner.metrics_page()).await
+                    } else {
+                        Ok(inner.metrics_page())
+                    };
+                    let status = match page {
+                        Ok(_) => http::StatusCode::OK,
+                        Err(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
+                    };
                     (
+                        status,
                         [(
                             http::header::CONTENT_TYPE,
                             "text/plain; version=0.0.4; charset=utf-8",
                         )],
-                        inner.metrics.render(sessions, inner.lifecycle.engine()),
+                        page.unwrap_or_default(),
                     )
                 }
             }),
@@ -284,5 +305,42 @@ impl Gateway {
         reaper.abort();
         self.inner.reap(Duration::ZERO).await;
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::tests::{Down, engine};
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn metrics_read_a_shared_breaker_store_off_the_runtime_and_leave_out_what_it_cannot_read()
+    {
+        let store = Arc::new(Down::default());
+        let engine = Arc::new(engine(Some(store.clone())));
+        assert!(engine.may_block());
+        let settings = GatewaySettings {
+            allow_anonymous: true,
+            ..GatewaySettings::default()
+        };
+        let gateway = Gateway::new(
+            engine,
+            settings,
+            Upstream::Http("http://127.0.0.1:9".into()),
+        )
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        tokio::spawn(gateway.serve_metrics(listener));
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let answer = client.get(url).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let page = answer.text().await.unwrap();
+        assert!(page.contains("airlock_sessions_open 0"), "{page}");
+        assert!(!page.contains("airlock_breaker_state{"), "{page}");
+        // This runtime has one thread, this one: the store was asked on another.
+        let asked_on = store.asked_on.lock().unwrap().clone();
+        assert!(!asked_on.is_empty());
+        assert!(!asked_on.contains(&std::thread::current().id()));
     }
 }
