@@ -52,18 +52,24 @@ impl Approver for CommandApprover {
             "caller": request.caller,
         })
         .to_string();
+        // Written and read on threads of their own: a program that never reads its stdin (with
+        // arguments larger than a pipe holds), or a child of it that keeps stdout open, cannot
+        // hold this thread past the deadline.
         if let Some(mut stdin) = child.stdin.take() {
-            // A program that decides without reading closes its stdin: not an error.
-            let _ = stdin.write_all(line.as_bytes());
-            let _ = stdin.write_all(b"\n");
+            std::thread::spawn(move || {
+                // A program that decides without reading closes its stdin: not an error.
+                let _ = stdin.write_all(line.as_bytes());
+                let _ = stdin.write_all(b"\n");
+            });
         }
         let mut stdout = child.stdout.take();
-        let reader = std::thread::spawn(move || {
+        let (said, output) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
             let mut out = String::new();
             if let Some(s) = stdout.as_mut() {
                 let _ = s.take(64 << 10).read_to_string(&mut out);
             }
-            out
+            let _ = said.send(out);
         });
         let started = Instant::now();
         let status = loop {
@@ -77,6 +83,7 @@ impl Approver for CommandApprover {
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(10)),
                 Err(e) => {
+                    kill_group(&child);
                     let _ = child.kill();
                     return Err(CheckError::new(format!(
                         "approval.command {program:?}: {e}"
@@ -84,7 +91,14 @@ impl Approver for CommandApprover {
                 }
             }
         };
-        let out = reader.join().unwrap_or_default();
+        // What it said, unless a child of it still holds its stdout: then the group goes.
+        let left = self.timeout.saturating_sub(started.elapsed());
+        let out = output
+            .recv_timeout(left.min(Duration::from_secs(1)))
+            .unwrap_or_else(|_| {
+                kill_group(&child);
+                String::new()
+            });
         let reason = out
             .lines()
             .map(str::trim)

@@ -42,6 +42,7 @@ impl Router {
             fetch: tokio::sync::Mutex::new(()),
             to_client,
             to_server,
+            asking: Arc::default(),
         });
         Ok(Router {
             proxy: StdioProxy::new(engine, CallerContext::default().agent("fuzz"))

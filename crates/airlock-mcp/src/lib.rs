@@ -31,7 +31,7 @@
 //!
 //! Cargo features: none.
 
-pub mod approval;
+mod approval;
 pub mod auth;
 pub mod demo;
 mod framing;

@@ -66,6 +66,8 @@ pub struct Lifecycle {
     stale: AtomicBool,
     /// Approvals asked for with `input_required` results, waiting for the client's retry.
     pending: crate::approval::PendingApprovals,
+    /// Whether any policy has a tool needing approval (else no call waits for a person).
+    approvals: bool,
 }
 
 /// Sends one `elicitation/create` request (its params given) to the client and resolves to the
@@ -106,6 +108,16 @@ impl std::fmt::Debug for CallRequest<'_> {
             .field("elicit", &self.elicit.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// How the client's user can be asked to approve a call.
+enum Ask<'a> {
+    /// Nobody through the protocol: the configured approver decides, else the call is refused.
+    Nobody,
+    /// A server-to-client `elicitation/create` request (before 2026-07-28).
+    Elicit(Elicit<'a>),
+    /// An `input_required` result (2026-07-28): the client retries with the answer.
+    InputRequired,
 }
 
 /// What to do with a `tools/call`.
@@ -191,6 +203,10 @@ impl Lifecycle {
                 Roots::Broken
             }
         };
+        let approvals = {
+            let p = &engine.config().policies;
+            p.base.has_approvals() || p.tenants.values().any(|t| t.has_approvals())
+        };
         Lifecycle {
             engine,
             metrics: None,
@@ -198,6 +214,7 @@ impl Lifecycle {
             roots,
             stale: AtomicBool::new(false),
             pending: crate::approval::PendingApprovals::default(),
+            approvals,
         }
     }
 
@@ -324,6 +341,9 @@ impl Lifecycle {
     /// Whether calls of `tool` may need a person's approval under some policy of the
     /// configuration (a person may have to be asked through the client, which takes a while).
     fn needs_person(&self, tool: &str) -> bool {
+        if !self.approvals {
+            return false;
+        }
         let policies = &self.engine.config().policies;
         policies.base.needs_approval(tool)
             || policies.tenants.values().any(|p| p.needs_approval(tool))
@@ -415,31 +435,24 @@ impl Lifecycle {
         }
         // Who can approve the call, if its tool needs a person (`approval`); the airlock's own
         // `requestState` and input response never reach the server.
-        let answers_input = message.pointer("/params/requestState").is_some()
-            || message.pointer("/params/inputResponses").is_some();
-        let needs_person = self
-            .engine
-            .policy_for(caller)
-            .is_some_and(|p| p.needs_approval(&name));
+        // Who can approve the call, should its tool need a person (`approval`): a retried
+        // 2026-07-28 request carries the person's answer; the airlock's own `requestState` and
+        // input response never reach the server.
         let timeout =
             std::time::Duration::from_secs(self.engine.config().settings.approval.timeout_secs);
-        let retry = if answers_input {
+        let retry = if message.pointer("/params/requestState").is_some() {
             self.pending.retried(&mut message, caller, timeout)
         } else {
             crate::approval::Retry::NotOurs
         };
-        let route = if !needs_person || !self.engine.config().settings.approval.ask_client {
-            crate::approval::Route::None
-        } else if protocol::asks_in_results(version) {
-            if crate::approval::can_elicit_form(crate::approval::request_capabilities(&message)) {
-                crate::approval::Route::InputRequired
-            } else {
-                crate::approval::Route::None
+        let ask = if protocol::asks_in_results(version) {
+            match crate::approval::can_elicit_form(crate::approval::request_capabilities(&message))
+            {
+                true => Ask::InputRequired,
+                false => Ask::Nobody,
             }
-        } else if elicit.is_some() {
-            crate::approval::Route::Elicit
         } else {
-            crate::approval::Route::None
+            elicit.map_or(Ask::Nobody, Ask::Elicit)
         };
         // An approval for the session only where the session is the caller's own, whatever the
         // client answered.
@@ -450,31 +463,29 @@ impl Lifecycle {
             }
             a => a,
         };
-        let path = match retry {
-            crate::approval::Retry::Answered(a) if needs_person => {
-                ApprovalPath::Answered(scoped(a))
-            }
-            _ if route != crate::approval::Route::None => ApprovalPath::Client,
-            _ => ApprovalPath::Approver,
+        let path = match (retry, &ask) {
+            (crate::approval::Retry::Answered(a), _) => ApprovalPath::Answered(scoped(a)),
+            (_, Ask::Nobody) => ApprovalPath::Approver,
+            _ => ApprovalPath::Client,
         };
-        let arguments = message
-            .pointer("/params/arguments")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let check = Call::new(name.clone(), Arguments::Json(arguments)).caller(caller.clone());
-        let again = (path == ApprovalPath::Client).then(|| check.clone());
+        let call_of = |message: &Value| {
+            let arguments = message
+                .pointer("/params/arguments")
+                .cloned()
+                .unwrap_or(Value::Null);
+            Call::new(name.clone(), Arguments::Json(arguments)).caller(caller.clone())
+        };
         let checking = child("airlock.check", SpanKind::Internal);
         let started = std::time::Instant::now();
-        let mut decision = self.decide(check.approval(path)).await;
-        if let (Decision::Refused(r), Some(again)) = (&decision, again)
-            && let Some(ask) = &r.ask
+        let mut decision = self.decide(call_of(&message).approval(path)).await;
+        // Held for a person: asked now, and counted once the answer decides it.
+        if let Decision::Refused(r) = &decision
+            && let Some(held) = &r.ask
         {
-            // Held for a person: counted once the answer decides it.
-            let offer_session = remember;
-            match (route, elicit) {
-                (crate::approval::Route::Elicit, Some(elicit)) => {
+            match ask {
+                Ask::Elicit(elicit) => {
                     tracing::info!(tool = %name, "asking the client's user to approve the call (elicitation/create)");
-                    let params = crate::approval::elicitation(ask, offer_session);
+                    let params = crate::approval::elicitation(held, remember);
                     let answer = tokio::time::timeout(timeout, elicit(params))
                         .await
                         .ok()
@@ -482,20 +493,17 @@ impl Lifecycle {
                     let answer = scoped(crate::approval::answer_of(answer.as_ref()));
                     tracing::info!(tool = %name, answer = ?answer, "the client's user answered");
                     decision = self
-                        .decide(again.approval(ApprovalPath::Answered(answer)))
+                        .decide(call_of(&message).approval(ApprovalPath::Answered(answer)))
                         .await;
                 }
-                _ => {
+                // Nobody to ask (the engine holds only calls a door can ask about): the refusal.
+                Ask::Nobody => {}
+                Ask::InputRequired => {
                     tracing::info!(tool = %name, "asking the client's user to approve the call (input_required)");
-                    self.pending.prune(timeout * 2);
-                    let state = self.pending.ask(
-                        caller,
-                        &name,
-                        message.pointer("/params/arguments").unwrap_or(&Value::Null),
-                    );
+                    let state = self.pending.ask(caller, &message, timeout);
                     let answer = protocol::result(
                         id,
-                        crate::approval::input_required(ask, state, offer_session),
+                        crate::approval::input_required(held, state, remember),
                         version,
                     );
                     if let Some(c) = &checking {

@@ -136,9 +136,6 @@ pub(crate) struct State {
     next_internal: u64,
     /// The client declared form elicitation at `initialize`: a person can be asked to approve.
     elicit: bool,
-    /// Our own `elicitation/create` requests to the client, waiting for their answers.
-    asking: HashMap<IdKey, oneshot::Sender<Value>>,
-    next_ask: u64,
     server_gone: bool,
 }
 
@@ -149,6 +146,8 @@ pub(crate) struct Conn {
     pub(crate) fetch: tokio::sync::Mutex<()>,
     pub(crate) to_client: Queue,
     pub(crate) to_server: Queue,
+    /// The airlock's own `elicitation/create` requests to the client, waiting for answers.
+    pub(crate) asking: Arc<crate::approval::Asking>,
 }
 
 impl Conn {
@@ -291,38 +290,6 @@ async fn ask_within(conn: &Conn, mut request: Value, d: Duration) -> Attempt {
     }
 }
 
-/// Ask the client's user with an `elicitation/create` request of the airlock's own; resolves
-/// to the client's answer (`None` when the connection ends first). Dropped before the answer
-/// (the approval's deadline), it forgets the request: a late answer is dropped.
-fn elicit(conn: Arc<Conn>) -> crate::lifecycle::Elicit<'static> {
-    struct Waiting(Arc<Conn>, IdKey);
-    impl Drop for Waiting {
-        fn drop(&mut self) {
-            self.0.lock().asking.remove(&self.1);
-        }
-    }
-    Box::new(move |params: Value| {
-        Box::pin(async move {
-            let (tx, rx) = oneshot::channel();
-            let id = {
-                let mut s = conn.lock();
-                s.next_ask += 1;
-                let id = json!(format!(
-                    "{}{}",
-                    crate::approval::ELICIT_ID_PREFIX,
-                    s.next_ask
-                ));
-                s.asking.insert(key(&id), tx);
-                id
-            };
-            let _waiting = Waiting(conn.clone(), key(&id));
-            let request = json!({"jsonrpc": "2.0", "id": id, "method": "elicitation/create", "params": params});
-            conn.to_client.send(line(&request)).ok()?;
-            rx.await.ok()
-        })
-    })
-}
-
 /// Most cancelled calls whose late answers are watched for.
 const MAX_CANCELLED: usize = 4096;
 
@@ -417,6 +384,7 @@ impl StdioProxy {
             fetch: tokio::sync::Mutex::new(()),
             to_client: to_client.clone(),
             to_server: to_server.clone(),
+            asking: Arc::default(),
         });
 
         let client_writer = {
@@ -728,21 +696,10 @@ impl StdioProxy {
             // An answer to the server's own request: roots are narrowed — by id, or by carrying
             // roots at all: ids can be spelt many ways (`0` and `0.0` are one id to a JavaScript
             // server).
-            (None, Some(id)) => {
+            (None, Some(_)) => {
                 // The answer to the airlock's own elicitation/create goes to the call waiting
                 // for it, never to the server.
-                if id
-                    .as_str()
-                    .is_some_and(|i| i.starts_with(crate::approval::ELICIT_ID_PREFIX))
-                {
-                    match conn.lock().asking.remove(&key(&id)) {
-                        Some(tx) => {
-                            let _ = tx.send(msg);
-                        }
-                        None => tracing::warn!(
-                            "dropped a client answer to an approval request no longer waiting"
-                        ),
-                    }
+                if conn.asking.answered(&msg).is_some() {
                     return;
                 }
                 let _ = if self.lifecycle.narrow_roots(&mut msg) {
@@ -787,13 +744,20 @@ impl StdioProxy {
             .in_flight
             .get(&key(msg.get("id").unwrap_or(&Value::Null)))
             .and_then(|a| a.trace.clone());
+        // A person can be asked (elicitation/create) when the client said so at initialize and
+        // the tool may need one.
+        let elicit = (conn.lock().elicit && self.lifecycle.may_ask_person(&msg)).then(|| {
+            let to_client = conn.to_client.clone();
+            conn.asking
+                .elicit(move |request| to_client.send(line(&request)).is_ok())
+        });
         let request = CallRequest {
             message: msg,
             caller: &self.caller,
             version: version.as_deref(),
             fetch_lock: &conn.fetch,
             trace,
-            elicit: conn.lock().elicit.then(|| elicit(conn.clone())),
+            elicit,
             // One connection, one client.
             remember: true,
         };

@@ -144,24 +144,18 @@ pub(crate) async fn post(
                 Err(e) => rpc_error_response(StatusCode::BAD_GATEWAY, SERVER_GONE, &e, &headers),
             }
         }
-        (None, Some(id))
-            if id
-                .as_str()
-                .is_some_and(|i| i.starts_with(crate::approval::ELICIT_ID_PREFIX)) =>
-        {
-            // The answer to the airlock's own elicitation/create goes to the call waiting for
-            // it, never to the server.
-            match lock(&session.asking).remove(&id_key(&id)) {
-                Some(tx) => {
-                    let _ = tx.send(msg);
-                    StatusCode::ACCEPTED.into_response()
-                }
-                None => rpc_error_response(
+        // The answer to the airlock's own elicitation/create goes to the call waiting for it,
+        // never to the server.
+        (None, Some(_)) if let Some(waited) = session.asking.answered(&msg) => {
+            if waited {
+                StatusCode::ACCEPTED.into_response()
+            } else {
+                rpc_error_response(
                     StatusCode::BAD_REQUEST,
                     INVALID_REQUEST,
                     "no approval request with this id is waiting (it was answered, or its time ran out)",
                     &headers,
-                ),
+                )
             }
         }
         (None, Some(_)) => {
@@ -245,6 +239,8 @@ enum Return {
 /// `initialize`): it runs in a task of its own, and when it sends the client an
 /// `elicitation/create` request first, the answer is an SSE stream carrying that request, then
 /// whatever the call's own answer is. The client answers the request with a POST of its own.
+/// The task is the response's: when the client goes away, the call is abandoned with it, as any
+/// other request's would be. Whatever goes wrong, the client gets an answer to its id.
 async fn asking(
     inner: &Arc<Inner>,
     session: &Arc<Session>,
@@ -253,12 +249,31 @@ async fn asking(
     msg: Value,
     headers: &HeaderMap,
 ) -> Response {
+    /// Aborts the call's task when the response (or the handler, before it) is dropped.
+    struct Task(tokio::task::JoinHandle<Response>);
+    impl Drop for Task {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let version = protocol::version_for(&msg, session.version.get().as_deref()).map(str::to_owned);
+    let failed = {
+        let (id, version) = (id.clone(), version);
+        move |why: &str| {
+            tracing::error!("an approval-asking call failed: {why}");
+            protocol::error(
+                Some(id.clone()),
+                crate::protocol::INTERNAL_ERROR,
+                "the airlock could not finish this call; it may not have run",
+                version.as_deref(),
+            )
+        }
+    };
     let (to_client, mut asked) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let (done, mut response) = tokio::sync::oneshot::channel::<Response>();
-    {
+    let mut task = {
         let (inner, session, headers) = (inner.clone(), session.clone(), headers.clone());
-        tokio::spawn(async move {
-            let r = request(
+        Task(tokio::spawn(async move {
+            request(
                 &inner,
                 &session,
                 caller,
@@ -268,18 +283,17 @@ async fn asking(
                 &headers,
                 Some(to_client),
             )
-            .await;
-            let _ = done.send(r);
-        });
-    }
+            .await
+        }))
+    };
     let first = tokio::select! {
-        r = &mut response => return r.unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        r = &mut task.0 => return r.unwrap_or_else(|e| json_response(&failed(&e.to_string()))),
         m = asked.recv() => m,
     };
     let Some(first) = first else {
-        return (&mut response)
+        return (&mut task.0)
             .await
-            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+            .unwrap_or_else(|e| json_response(&failed(&e.to_string())));
     };
     let event = |m: &Value| axum::body::Bytes::from(format!("event: message\ndata: {m}\n\n"));
     // The request first, then the call's own answer: its SSE body as it is, or its JSON answer
@@ -288,24 +302,27 @@ async fn asking(
         Asked(
             Option<Value>,
             tokio::sync::mpsc::UnboundedReceiver<Value>,
-            tokio::sync::oneshot::Receiver<Response>,
+            Task,
         ),
         Body(axum::body::BodyDataStream),
         Done,
     }
-    let stream = futures_util::stream::unfold(
-        Step::Asked(Some(first), asked, response),
-        move |step| async move {
+    let stream = futures_util::stream::unfold(Step::Asked(Some(first), asked, task), move |step| {
+        let failed = failed.clone();
+        async move {
             match step {
-                Step::Asked(Some(m), asked, response) => Some((
+                Step::Asked(Some(m), asked, task) => Some((
                     Ok::<_, Infallible>(event(&m)),
-                    Step::Asked(None, asked, response),
+                    Step::Asked(None, asked, task),
                 )),
-                Step::Asked(None, mut asked, mut response) => {
+                Step::Asked(None, mut asked, mut task) => {
                     let tick = tokio::time::sleep(std::time::Duration::from_secs(15));
                     tokio::select! {
-                        r = &mut response => {
-                            let Ok(r) = r else { return None };
+                        r = &mut task.0 => {
+                            let r = match r {
+                                Ok(r) => r,
+                                Err(e) => return Some((Ok(event(&failed(&e.to_string()))), Step::Done)),
+                            };
                             let sse = r
                                 .headers()
                                 .get(http::header::CONTENT_TYPE)
@@ -313,15 +330,17 @@ async fn asking(
                                 .is_some_and(|v| v.starts_with("text/event-stream"));
                             if sse {
                                 let body = r.into_body().into_data_stream();
-                                Some((Ok(axum::body::Bytes::new()), Step::Body(body)))
-                            } else {
-                                let bytes = axum::body::to_bytes(r.into_body(), usize::MAX).await.ok()?;
-                                let m: Value = serde_json::from_slice(&bytes).ok()?;
-                                Some((Ok(event(&m)), Step::Done))
+                                return Some((Ok(axum::body::Bytes::new()), Step::Body(body)));
                             }
+                            let answer = axum::body::to_bytes(r.into_body(), 64 << 20)
+                                .await
+                                .ok()
+                                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                                .unwrap_or_else(|| failed("the call's answer could not be read"));
+                            Some((Ok(event(&answer)), Step::Done))
                         }
-                        Some(m) = asked.recv() => Some((Ok(event(&m)), Step::Asked(None, asked, response))),
-                        () = tick => Some((Ok(axum::body::Bytes::from_static(b": waiting for the user\n\n")), Step::Asked(None, asked, response))),
+                        Some(m) = asked.recv() => Some((Ok(event(&m)), Step::Asked(None, asked, task))),
+                        () = tick => Some((Ok(axum::body::Bytes::from_static(b": waiting for the user\n\n")), Step::Asked(None, asked, task))),
                     }
                 }
                 Step::Body(mut body) => {
@@ -333,44 +352,13 @@ async fn asking(
                 }
                 Step::Done => None,
             }
-        },
-    );
+        }
+    });
     Response::builder()
         .header(http::header::CONTENT_TYPE, "text/event-stream")
         .header(http::header::CACHE_CONTROL, "no-cache")
         .body(axum::body::Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-}
-
-/// Ask the session's client with an `elicitation/create` request of the airlock's own, sent on
-/// the call's stream (`to_client`); resolves to the client's answer, posted back. Dropped before
-/// the answer (the approval's deadline), it forgets the request.
-fn elicit(
-    session: Arc<Session>,
-    to_client: tokio::sync::mpsc::UnboundedSender<Value>,
-) -> crate::lifecycle::Elicit<'static> {
-    struct Waiting(Arc<Session>, String);
-    impl Drop for Waiting {
-        fn drop(&mut self) {
-            lock(&self.0.asking).remove(&self.1);
-        }
-    }
-    Box::new(move |params: Value| {
-        Box::pin(async move {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let id = json!(format!(
-                "{}{}",
-                crate::approval::ELICIT_ID_PREFIX,
-                random_id()
-            ));
-            lock(&session.asking).insert(id_key(&id), tx);
-            let _waiting = Waiting(session.clone(), id_key(&id));
-            to_client
-                .send(json!({"jsonrpc": "2.0", "id": id, "method": "elicitation/create", "params": params}))
-                .ok()?;
-            rx.await.ok()
-        })
-    })
 }
 
 /// One request with an id: through the lifecycle when it is a `tools/call`, then to the server;
@@ -443,7 +431,11 @@ async fn request(
                 version: version.as_deref(),
                 fetch_lock: &session.fetch,
                 trace: trace.clone(),
-                elicit: to_client.map(|t| elicit(session.clone(), t)),
+                elicit: to_client.map(|t| {
+                    session
+                        .asking
+                        .elicit(move |request| t.send(request).is_ok())
+                }),
                 // Anonymous stateless requests share one session: nothing is remembered there.
                 remember: !(session.id.starts_with("shared-") && session.principal == "anonymous"),
             };

@@ -60,7 +60,7 @@ pub(crate) struct Session {
     /// The client declared form elicitation at `initialize`: a person can be asked to approve.
     pub(crate) elicit: std::sync::atomic::AtomicBool,
     /// The airlock's own `elicitation/create` requests to the client, waiting for the answers.
-    pub(crate) asking: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>,
+    pub(crate) asking: Arc<crate::approval::Asking>,
 }
 
 /// Removes a request from its session's in-flight table when its answer is done.
@@ -226,7 +226,7 @@ impl Inner {
             fetch: tokio::sync::Mutex::new(()),
             version: SessionVersion::default(),
             elicit: std::sync::atomic::AtomicBool::new(false),
-            asking: Mutex::new(HashMap::new()),
+            asking: Arc::default(),
         }))
     }
 
