@@ -244,7 +244,7 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
             readable.push(p.to_owned());
         }
     }
-    for dir in install_dirs(first, &program) {
+    for dir in install_dirs(first, &program, home().as_deref()) {
         if !readable.iter().any(|r| dir.starts_with(r)) {
             c.bindmount_ro(&dir.to_string_lossy(), &dir.to_string_lossy());
             readable.push(dir);
@@ -553,11 +553,13 @@ fn executable(path: &Path) -> bool {
 }
 
 /// The server's own install directory: where its program is, as named and as resolved — or the
-/// parent, when that is a `bin` or `.bin` (a virtualenv, `node_modules/.bin`).
-fn install_dirs(named: &str, program: &Path) -> Vec<PathBuf> {
+/// parent, when that is a `bin` or `.bin` (a virtualenv, `node_modules/.bin`) — and the same for
+/// a script's interpreter. A directory where a user keeps other things ([`too_broad`]: `~`, `/`,
+/// `/tmp`, …) is never granted: a program there grants only its own file. `home`: `$HOME`.
+fn install_dirs(named: &str, program: &Path, home: Option<&Path>) -> Vec<PathBuf> {
     let named = which(named).and_then(|p| std::path::absolute(p).ok());
     let interpreter = interpreter(program);
-    let mut dirs = Vec::new();
+    let mut granted = Vec::new();
     for p in named
         .iter()
         .map(PathBuf::as_path)
@@ -566,39 +568,52 @@ fn install_dirs(named: &str, program: &Path) -> Vec<PathBuf> {
     {
         let Some(dir) = p.parent() else { continue };
         let dir = match (dir.file_name().and_then(|n| n.to_str()), dir.parent()) {
-            (Some(".bin"), Some(modules)) => modules,
-            (Some("bin"), Some(prefix)) if is_install_prefix(prefix) => prefix,
+            (Some(".bin"), Some(modules)) if !too_broad(modules, home) => modules,
+            (Some("bin"), Some(prefix)) if is_install_prefix(prefix, home) => prefix,
             _ => dir,
         };
-        if let Ok(d) = dir.canonicalize()
-            && d != Path::new("/")
-            && !dirs.contains(&d)
+        let grant = if too_broad(dir, home) { p } else { dir };
+        if let Ok(g) = grant.canonicalize()
+            && !granted.contains(&g)
         {
-            dirs.push(d);
+            granted.push(g);
         }
     }
-    dirs
+    granted
+}
+
+/// `$HOME`, for [`install_dirs`].
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+/// Whether `dir` is a place where a user keeps other things, never granted whole as a program's
+/// directory: `/`, the temporary directory (`/tmp`, `$TMPDIR`), the home directory or a directory
+/// above it, or a dot-directory right in it (`~/.ssh`, `~/.aws`, `~/.local`). A directory that
+/// cannot be resolved counts as one.
+fn too_broad(dir: &Path, home: Option<&Path>) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return true;
+    };
+    let tmp = std::env::temp_dir().canonicalize().ok();
+    if dir == Path::new("/") || dir == Path::new("/tmp") || tmp.as_deref() == Some(dir.as_path()) {
+        return true;
+    }
+    let Some(home) = home.and_then(|h| h.canonicalize().ok()) else {
+        return false;
+    };
+    let dot_dir_of_home = dir.parent() == Some(home.as_path())
+        && dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+    home.starts_with(&dir) || dot_dir_of_home
 }
 
 /// Whether the parent of a `bin` directory is a program's own install prefix (a virtualenv, a
-/// Python or Node installation) and not a place where a user keeps other things: never the home
-/// directory or a dot-directory right under it (`~/bin`, `~/.local/bin`, `~/.cargo/bin` grant
-/// only the `bin` itself).
-fn is_install_prefix(prefix: &Path) -> bool {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let Ok(prefix) = prefix.canonicalize() else {
-        return false;
-    };
-    if let Some(home) = home.and_then(|h| h.canonicalize().ok()) {
-        let dot_dir_of_home = prefix.parent() == Some(home.as_path())
-            && prefix
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if prefix == home || dot_dir_of_home {
-            return false;
-        }
-    }
-    prefix != Path::new("/")
+/// Python or Node installation) and not a place where a user keeps other things ([`too_broad`]:
+/// `~/bin`, `~/.local/bin`, `~/.cargo/bin` grant only the `bin` itself).
+fn is_install_prefix(prefix: &Path, home: Option<&Path>) -> bool {
+    !too_broad(prefix, home)
         && (prefix.join("pyvenv.cfg").is_file()
             || prefix.join("lib").is_dir()
             || prefix.join("node_modules").is_dir())
@@ -794,5 +809,65 @@ impl Drop for PidsCgroup {
             std::process::id().to_string(),
         );
         let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// An executable file at `path` (no `#!`: no interpreter to follow).
+    fn program(path: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"\x7fELF").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.canonicalize().unwrap()
+    }
+
+    fn granted(path: &Path, home: &Path) -> Vec<PathBuf> {
+        install_dirs(path.to_str().unwrap(), path, Some(home))
+    }
+
+    /// Issue 17: `airlock run -- ~/my-server` mounted all of `$HOME` (`~/.ssh`, `~/.aws`) into
+    /// the sandbox. A program in the home directory, a dot-directory in it, `/tmp` or `/`
+    /// grants only its own file; a program's own directory is still granted whole.
+    #[test]
+    fn issue_17_a_program_in_home_grants_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().canonicalize().unwrap();
+        for only_itself in ["my-server", ".local/my-server", ".bin/my-server"] {
+            let p = program(&home.join(only_itself));
+            assert_eq!(granted(&p, &home), [p.clone()], "{only_itself}");
+        }
+        let p = program(&home.join("bin/my-server"));
+        assert_eq!(granted(&p, &home), [home.join("bin")]);
+        let p = program(&home.join("project/server"));
+        assert_eq!(granted(&p, &home), [home.join("project")]);
+        std::fs::create_dir_all(home.join(".local/lib")).unwrap();
+        let p = program(&home.join(".local/bin/server"));
+        assert_eq!(granted(&p, &home), [home.join(".local/bin")]);
+        let p = program(&home.join("venv/bin/server"));
+        std::fs::write(home.join("venv/pyvenv.cfg"), "").unwrap();
+        assert_eq!(granted(&p, &home), [home.join("venv")]);
+        let p = program(&home.join("project/node_modules/.bin/server"));
+        assert_eq!(granted(&p, &home), [home.join("project/node_modules")]);
+
+        let in_tmp = tempfile::Builder::new()
+            .prefix("airlock-issue-17-")
+            .tempfile_in(std::env::temp_dir())
+            .unwrap();
+        let p = program(in_tmp.path());
+        assert_eq!(granted(&p, &home), [p.clone()]);
+
+        assert!(too_broad(Path::new("/"), Some(&home)));
+        assert!(too_broad(Path::new("/tmp"), Some(&home)));
+        assert!(too_broad(&home, Some(&home)));
+        assert!(too_broad(home.parent().unwrap(), Some(&home)));
+        assert!(too_broad(&home.join(".local"), Some(&home)));
+        assert!(!too_broad(&home.join("project"), Some(&home)));
+        assert!(!too_broad(Path::new("/usr/lib"), Some(&home)));
     }
 }
