@@ -311,19 +311,17 @@ fn upstream(settings: &Settings) -> Result<super::Upstream, crate::policy::Polic
                 .to_owned(),
         });
     }
-    if let Some(program) = settings.approval.command.first() {
-        let relative = program.contains('/') && !std::path::Path::new(program).is_absolute();
-        if program.trim().is_empty() || relative {
-            return Err(PolicyError {
-                key: "approval.command".to_owned(),
-                message: if relative {
-                    format!("{program:?} is a relative path")
-                } else {
-                    "the command is empty".to_owned()
-                },
-                hint: "give the program (an absolute path, or a name looked up in PATH) and its arguments, e.g. [\"/usr/local/bin/approve\", \"--channel\", \"ops\"]".to_owned(),
-            });
-        }
+    if settings
+        .approval
+        .command
+        .first()
+        .is_some_and(|c| c.trim().is_empty())
+    {
+        return Err(PolicyError {
+            key: "approval.command".to_owned(),
+            message: "the command is empty".to_owned(),
+            hint: "give the program and its arguments, e.g. [\"/usr/local/bin/approve\", \"--channel\", \"ops\"]".to_owned(),
+        });
     }
     let mut budgets = Vec::new();
     for (i, b) in settings.budgets.iter().enumerate() {

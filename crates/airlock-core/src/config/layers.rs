@@ -300,8 +300,22 @@ const FILE_PATHS: &[&[&str]] = &[
     &["gateway", "jwt", "public_key_file"],
 ];
 
-/// Make the relative [`FILE_PATHS`] in `table` absolute against `base`.
+/// Keys holding a command line (program, then arguments): a program given as a relative path
+/// (`./approve`, `bin/approve`) names a file next to the configuration file; a bare name is
+/// looked up in `PATH`.
+const PROGRAMS: &[&[&str]] = &[&["approval", "command"], &["honeypot", "hook"]];
+
+/// Make the relative [`FILE_PATHS`] and [`PROGRAMS`] in `table` absolute against `base`.
 fn resolve_paths(table: &mut toml::Table, base: &std::path::Path) {
+    for path in PROGRAMS {
+        if let Some(toml::Value::Array(command)) = lookup_mut(table, path)
+            && let Some(toml::Value::String(program)) = command.first_mut()
+            && program.contains('/')
+            && std::path::Path::new(program.as_str()).is_relative()
+        {
+            *program = base.join(program.as_str()).display().to_string();
+        }
+    }
     for path in FILE_PATHS {
         if let Some(toml::Value::String(value)) = lookup_mut(table, path)
             && !value.is_empty()
@@ -659,6 +673,21 @@ mod tests {
                     .as_str()
             )
         );
+    }
+
+    #[test]
+    fn relative_programs_resolve_against_the_file_and_bare_names_stay() {
+        let text = "[approval]\ncommand = [\"bin/approve\", \"--channel\", \"ops/x\"]\n[honeypot]\nhook = [\"logger\", \"-t\", \"a/b\"]\n";
+        let c = ConfigBuilder::new()
+            .file("/etc/airlock/airlock.toml", text)
+            .relative_to("/etc/airlock")
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.settings.approval.command,
+            ["/etc/airlock/bin/approve", "--channel", "ops/x"]
+        );
+        assert_eq!(c.settings.honeypot.hook, ["logger", "-t", "a/b"]);
     }
 
     #[test]
