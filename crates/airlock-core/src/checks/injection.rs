@@ -46,24 +46,61 @@ pub enum Kind {
     Template,
 }
 
-impl Kind {
-    fn parse(s: &str) -> Option<Option<Kind>> {
-        Some(match s {
-            "shell" => Some(Kind::Shell),
-            "code" => Some(Kind::Code),
-            "sql" => Some(Kind::Sql),
-            "template" => Some(Kind::Template),
-            "off" => None,
-            _ => return None,
-        })
+/// `[injection.tools]`: how a listed tool reads its arguments, whatever its name or schema
+/// says, or `off`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolKind {
+    /// A shell command line.
+    Shell,
+    /// Program code.
+    Code,
+    /// SQL.
+    Sql,
+    /// A template.
+    Template,
+    /// Not read, even when its name or schema looks like an executor's.
+    Off,
+}
+
+impl ToolKind {
+    /// The kind the check reads the tool's arguments as; `None` for `off`.
+    pub fn kind(self) -> Option<Kind> {
+        match self {
+            ToolKind::Shell => Some(Kind::Shell),
+            ToolKind::Code => Some(Kind::Code),
+            ToolKind::Sql => Some(Kind::Sql),
+            ToolKind::Template => Some(Kind::Template),
+            ToolKind::Off => None,
+        }
     }
 
-    fn name(self) -> &'static str {
+    /// The value as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        self.kind().map_or("off", Kind::name)
+    }
+}
+
+impl Kind {
+    /// The kind's name, as written in `[injection.tools]`.
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Shell => "shell",
             Kind::Code => "code",
             Kind::Sql => "sql",
             Kind::Template => "template",
+        }
+    }
+
+    /// What the tool's arguments are read as, in words: `a shell command line`, ….
+    pub fn reads(self) -> &'static str {
+        match self {
+            Kind::Shell => "a shell command line",
+            Kind::Code => "program code",
+            Kind::Sql => "SQL",
+            Kind::Template => "a template",
         }
     }
 
@@ -133,17 +170,11 @@ pub struct Injection {
 }
 
 impl Injection {
-    /// The check with `[injection.tools]` (tool name → `shell`, `code`, `sql`, `template`,
-    /// `off`). Fails on a kind it does not know.
-    pub fn new(tools: &BTreeMap<String, String>) -> Result<Self, String> {
-        let mut out = BTreeMap::new();
-        for (tool, kind) in tools {
-            let k = Kind::parse(kind).ok_or_else(|| {
-                format!("injection.tools.{tool} = {kind:?}: write \"shell\", \"code\", \"sql\", \"template\" or \"off\"")
-            })?;
-            out.insert(tool.clone(), k);
+    /// The check with `[injection.tools]` (tool name → how it reads its arguments).
+    pub fn new(tools: &BTreeMap<String, ToolKind>) -> Self {
+        Injection {
+            tools: tools.iter().map(|(t, k)| (t.clone(), k.kind())).collect(),
         }
-        Ok(Injection { tools: out })
     }
 
     /// How `tool` reads its arguments: for all of them (`Some((kind, None))`), for one property
@@ -578,15 +609,23 @@ mod tests {
             None
         );
         let cfg = Injection::new(&BTreeMap::from([
-            ("echo".to_owned(), "template".to_owned()),
-            ("run_command".to_owned(), "off".to_owned()),
-        ]))
-        .unwrap();
+            ("echo".to_owned(), ToolKind::Template),
+            ("run_command".to_owned(), ToolKind::Off),
+        ]));
         assert_eq!(
             k(&cfg, serde_json::json!({"name": "echo"})),
             Some((Kind::Template, None))
         );
         assert_eq!(k(&cfg, serde_json::json!({"name": "run_command"})), None);
-        assert!(Injection::new(&BTreeMap::from([("x".to_owned(), "perl".to_owned())])).is_err());
+        // A kind the check does not know is a configuration error naming the key.
+        let err = crate::ConfigBuilder::new()
+            .file("a.toml", "[injection.tools]\nx = \"perl\"\n")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("injection.tools.x") && err.contains("shell"),
+            "{err}"
+        );
     }
 }

@@ -967,6 +967,21 @@ impl Config {
                 "arguments are not read for injected commands".into()
             },
         );
+        for (tool, kind) in &s.injection.tools {
+            add(
+                &format!("injection.tools.{tool}"),
+                kind.as_str().to_owned(),
+                match kind.kind() {
+                    Some(k) => format!(
+                        "the arguments of tool '{tool}' are read as {} and refused when they smuggle in more than one plain value",
+                        k.reads()
+                    ),
+                    None => format!(
+                        "the arguments of tool '{tool}' are not read for injected commands, whatever its name or schema says"
+                    ),
+                },
+            );
+        }
         add(
             "tool_integrity.mode",
             format!("{:?}", s.tool_integrity.mode).to_lowercase(),
@@ -1115,5 +1130,25 @@ mod tests {
         assert!(
             keys.contains(&"tools.write_*".to_owned()) && keys.contains(&"tenants.acme".to_owned())
         );
+        let c = ConfigBuilder::new()
+            .file(
+                "a.toml",
+                "[injection.tools]\necho = \"template\"\nrun_command = \"off\"\n",
+            )
+            .build()
+            .unwrap();
+        let e: Vec<Explanation> = c
+            .explain()
+            .into_iter()
+            .filter(|e| e.key.starts_with("injection.tools."))
+            .collect();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!(
+            (e[0].key.as_str(), e[0].value.as_str()),
+            ("injection.tools.echo", "\"template\"")
+        );
+        assert!(e[0].meaning.contains("a template"), "{e:?}");
+        assert_eq!(e[1].value, "\"off\"");
+        assert!(e[1].meaning.contains("not read"), "{e:?}");
     }
 }

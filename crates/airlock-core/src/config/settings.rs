@@ -500,7 +500,7 @@ pub struct InjectionSettings {
     pub enabled: bool,
     /// How a tool reads its arguments, by tool name: `shell`, `code`, `sql`, `template`, or
     /// `off` (not checked).
-    pub tools: BTreeMap<String, String>,
+    pub tools: BTreeMap<String, crate::checks::injection::ToolKind>,
 }
 
 impl Default for InjectionSettings {

@@ -50,9 +50,6 @@ pub enum EngineError {
         /// The key that turns it on.
         key: &'static str,
     },
-    /// `[injection.tools]` names a kind the check does not know.
-    #[error("{0}")]
-    Injection(String),
     /// `[sanitize]` is on but no result cleaner was given.
     #[error(
         "sanitize.enabled is on, but no result cleaner was given, so tool results would reach the model unmasked\nhint: build the engine with `agent_airlock::engine(config)` (crate agent-airlock), which adds the scanner; or pass EngineBuilder::cleaner(…); or set sanitize.enabled = false"
@@ -201,10 +198,7 @@ impl EngineBuilder {
             )),
         ];
         if s.injection.enabled {
-            checks.push(Arc::new(
-                crate::checks::Injection::new(&s.injection.tools)
-                    .map_err(EngineError::Injection)?,
-            ));
+            checks.push(Arc::new(crate::checks::Injection::new(&s.injection.tools)));
         }
         // Spend phase, in this order: breaker (only when configured), rate_limit,
         // session_limits (only when configured), budget. An open breaker spends nothing.
