@@ -1108,15 +1108,23 @@ impl Scanner {
     pub fn apply(&self, text: &str, findings: &[Finding]) -> String {
         let mut out = String::with_capacity(text.len());
         let mut at = 0;
+        // Counted here, a few types at most, then added to the shared counters once each.
+        let mut tally: Vec<(&'static str, u64)> = Vec::new();
         for f in findings {
-            if let Some((_, n)) = self.masked.iter().find(|(k, _)| *k == f.kind) {
-                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match tally.iter_mut().find(|(k, _)| *k == f.kind) {
+                Some((_, n)) => *n += 1,
+                None => tally.push((f.kind, 1)),
             }
             out.push_str(&text[at..f.start]);
             out.push_str(&self.replacement(f.kind, &text[f.start..f.end], f.merged));
             at = f.end;
         }
         out.push_str(&text[at..]);
+        for (kind, n) in tally {
+            if let Some((_, total)) = self.masked.iter().find(|(k, _)| *k == kind) {
+                total.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         out
     }
 }
@@ -1493,6 +1501,18 @@ mod tests {
         // The company's own domain is allowed.
         let own = Scanner::builder().allow("*@mycompany.com").build().unwrap();
         assert_eq!(own.find("mail bob@mycompany.com"), []);
+    }
+
+    #[test]
+    fn masked_values_are_counted_by_type() {
+        let s = Scanner::builder().build().unwrap();
+        assert_eq!(s.masked(), []);
+        s.mask("ada@example.org, bob@example.org, card 4111 1111 1111 1111")
+            .unwrap();
+        s.mask("eve@example.org").unwrap();
+        let mut counted = s.masked();
+        counted.sort();
+        assert_eq!(counted, [("credit_card", 1), ("email", 3)]);
     }
 
     #[test]
