@@ -563,7 +563,10 @@ impl Lifecycle {
                     outcomes: Vec::new(),
                 });
                 // The server's spans join the trace under the upstream call's.
-                let upstream = child(&format!("tools/call {name}"), SpanKind::Client);
+                let upstream = span
+                    .is_some()
+                    .then(|| child(&format!("tools/call {name}"), SpanKind::Client))
+                    .flatten();
                 if let Some(u) = &upstream {
                     u.set("mcp.method.name", "tools/call");
                     u.set("gen_ai.tool.name", name.clone());

@@ -536,10 +536,12 @@ impl StdioProxy {
     /// The span of a client request (`[telemetry]` on), from the parsed message.
     fn trace(&self, conn: &Conn, message: &Value) -> Option<Trace> {
         let telemetry = self.lifecycle.telemetry()?;
-        let version = conn.version.get();
+        // A 2026-07-28 request names its own version, as on the HTTP door.
+        let session = conn.version.get();
+        let version = protocol::version_for(message, session.as_deref());
         telemetry.request(crate::telemetry::Request {
             session: self.caller.session.as_deref(),
-            version: version.as_deref(),
+            version,
             ..crate::telemetry::Request::of(message, "pipe")
         })
     }
@@ -561,7 +563,14 @@ impl StdioProxy {
             name: Option<String>,
         }
         let params = params.and_then(|p| serde_json::from_str::<Params>(p.get()).ok());
-        let version = conn.version.get();
+        let session = conn.version.get();
+        let version = params
+            .as_ref()
+            .and_then(|p| p.meta.as_ref())
+            .and_then(|m| m.get(protocol::VERSION_META))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or(session);
         telemetry.request(crate::telemetry::Request {
             method,
             id: Some(id),
@@ -659,16 +668,16 @@ impl StdioProxy {
                 // The id is taken now, so that no other request can claim it while this one
                 // waits for its decision.
                 let trace = self.trace(conn, &msg);
-                if !conn.track(id, "tools/call", trace) {
+                if !conn.track(id, "tools/call", trace.clone()) {
                     return;
                 }
                 if self.lifecycle.may_wait(&msg) {
                     // Waiting on the server (its tool list, which may first need the client: a
                     // roots/list request) or on a slow check: the client's lines keep flowing.
                     let (proxy, conn) = (self.clone(), conn.clone());
-                    tokio::spawn(async move { proxy.call(msg, &conn).await });
+                    tokio::spawn(async move { proxy.call(msg, &conn, trace).await });
                 } else {
-                    self.call(msg, conn).await;
+                    self.call(msg, conn, trace).await;
                 }
             }
             // A call without an id cannot be answered, so it cannot be refused either: it is
@@ -736,14 +745,9 @@ impl StdioProxy {
     }
 
     /// One `tools/call` through the lifecycle: answered here, or forwarded with its ticket.
-    async fn call(&self, msg: Value, conn: &Arc<Conn>) {
+    async fn call(&self, msg: Value, conn: &Arc<Conn>, trace: Option<Trace>) {
         let session = conn.version.get();
         let version = protocol::version_for(&msg, session.as_deref()).map(str::to_owned);
-        let trace = conn
-            .lock()
-            .in_flight
-            .get(&key(msg.get("id").unwrap_or(&Value::Null)))
-            .and_then(|a| a.trace.clone());
         // A person can be asked (elicitation/create) when the client said so at initialize and
         // the tool may need one.
         let elicit = (conn.lock().elicit && self.lifecycle.may_ask_person(&msg)).then(|| {
