@@ -143,3 +143,23 @@ proptest! {
         }
     }
 }
+
+/// The shortest numbers a detector can find — 8 digits with a `+` (the phone validator's floor),
+/// an IPv4 address of 4 digits — lie in the digit regions the class engine searches: both
+/// engines find them.
+#[test]
+fn the_shortest_numbers_are_in_the_digit_regions() {
+    let (classes, reference) = engines();
+    for text in [
+        "call +49 30 1234 today",
+        "call +33 1234 5678 today",
+        "from 1.2.3.4 on",
+    ] {
+        assert_eq!(missed(&classes, &reference, text), None, "{text}");
+        let found = classes.find(text);
+        assert!(
+            found.iter().any(|f| f.kind == "phone" || f.kind == "ipv4"),
+            "{text}: {found:?}"
+        );
+    }
+}
