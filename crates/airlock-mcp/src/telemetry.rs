@@ -23,7 +23,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use airlock_core::Engine;
-use airlock_core::config::TelemetrySettings;
+use airlock_core::config::{TelemetrySettings, redact_url};
 use opentelemetry::metrics::{Counter, Histogram, MeterProvider as _};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
@@ -239,15 +239,18 @@ impl Telemetry {
         } else {
             (None, None)
         };
+        let to = settings
+            .endpoint
+            .clone()
+            .or_else(|| ENDPOINT_VARS.iter().find_map(|v| env(v)))
+            .map_or_else(
+                || "http://localhost:4318".to_owned(),
+                |url| redact_url(&url),
+            );
         tracing::info!(
             traces,
             metrics,
-            "OpenTelemetry: exporting over OTLP/HTTP to {}",
-            settings
-                .endpoint
-                .clone()
-                .or_else(|| ENDPOINT_VARS.iter().find_map(|v| env(v)))
-                .unwrap_or_else(|| "http://localhost:4318".to_owned())
+            "OpenTelemetry: exporting over OTLP/HTTP to {to}"
         );
         Ok(Some(Arc::new(Telemetry {
             engine,
@@ -260,7 +263,7 @@ impl Telemetry {
     }
 
     /// Count sessions open with `count` (the `airlock.sessions.open` gauge). The first call wins.
-    pub fn count_sessions(&self, count: impl Fn() -> usize + Send + Sync + 'static) {
+    pub(crate) fn count_sessions(&self, count: impl Fn() -> usize + Send + Sync + 'static) {
         let _ = self.sessions.set(Box::new(count));
     }
 
@@ -291,7 +294,7 @@ impl Telemetry {
 
     /// A decision on a call of `tool` (`None`: a tool the server did not list): `decision`
     /// (`allowed`, `refused`, `honeypot`), the refusal code, and how long deciding took.
-    pub fn decided(
+    pub(crate) fn decided(
         &self,
         tool: Option<&str>,
         decision: &'static str,
@@ -315,7 +318,7 @@ impl Telemetry {
 
     /// How an allowed call of `tool` (a listed one: only those are forwarded) ended
     /// (`succeeded`, `tool_error`, …), `took` after it was forwarded.
-    pub fn ended(&self, tool: &str, outcome: &'static str, took: Duration) {
+    pub(crate) fn ended(&self, tool: &str, outcome: &'static str, took: Duration) {
         let Some(m) = &self.instruments else { return };
         let tool = KeyValue::new("gen_ai.tool.name", tool.to_owned());
         m.outcomes.add(
@@ -325,47 +328,20 @@ impl Telemetry {
         m.upstream.record(took.as_secs_f64(), &[tool]);
     }
 
-    /// The `SERVER` span of one client request, or `None` when traces are off. Its parent is
-    /// the trace context in `meta` (the request's `params._meta`), else in `headers`; without
-    /// either it starts a trace. End it with [`Trace::answered`].
-    pub fn request(&self, request: Request<'_>) -> Option<Trace> {
+    /// The `SERVER` span of one client request (without traces, only its timer for the
+    /// operation histogram), or `None` when telemetry exports nothing. Its parent is the trace
+    /// context in `meta` (the request's `params._meta`), else in `headers`; without either it
+    /// starts a trace. End it with [`Trace::answered`].
+    pub(crate) fn request(&self, request: Request<'_>) -> Option<Trace> {
         if self.tracer.is_none() && self.instruments.is_none() {
             return None;
         }
         let method = request.method;
-        let mut attributes = vec![KeyValue::new("mcp.method.name", method.to_owned())];
-        if !request.transport.is_empty() {
-            attributes.push(KeyValue::new("network.transport", request.transport));
-        }
-        if let Some(id) = request.id {
-            let id = match id {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            attributes.push(KeyValue::new("jsonrpc.request.id", id));
-        }
-        if let Some(s) = request.session {
-            attributes.push(KeyValue::new("mcp.session.id", s.to_owned()));
-        }
-        if let Some(v) = request.version {
-            attributes.push(KeyValue::new("mcp.protocol.version", v.to_owned()));
-        }
-        let name = match (method, request.target) {
-            ("tools/call", Some(tool)) => {
-                attributes.push(KeyValue::new("gen_ai.tool.name", tool.to_owned()));
-                attributes.push(KeyValue::new("gen_ai.operation.name", "execute_tool"));
-                format!("{method} {tool}")
-            }
-            ("prompts/get", Some(prompt)) => {
-                attributes.push(KeyValue::new("gen_ai.prompt.name", prompt.to_owned()));
-                format!("{method} {prompt}")
-            }
-            _ => method.to_owned(),
-        };
         // Without traces, the request still has its timer (`mcp.server.operation.duration`),
-        // in a context without a span.
+        // in a context without a span; the span's name and attributes are made only for a span.
         let cx = match &self.tracer {
             Some(tracer) => {
+                let (name, attributes) = span_of(&request);
                 let parent = parent_context(request.meta, request.headers);
                 let span = tracer
                     .span_builder(name)
@@ -409,29 +385,29 @@ impl Telemetry {
 
 /// What a span of one client request is made from ([`Telemetry::request`]).
 #[derive(Clone, Copy, Debug)]
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// The JSON-RPC method.
-    pub method: &'a str,
+    pub(crate) method: &'a str,
     /// The request's id.
-    pub id: Option<&'a Value>,
+    pub(crate) id: Option<&'a Value>,
     /// What it is about, when low in cardinality: a tool's or a prompt's name.
-    pub target: Option<&'a str>,
+    pub(crate) target: Option<&'a str>,
     /// Its `params._meta`.
-    pub meta: Option<&'a Map<String, Value>>,
+    pub(crate) meta: Option<&'a Map<String, Value>>,
     /// The HTTP request's headers (the HTTP door).
-    pub headers: Option<&'a http::HeaderMap>,
+    pub(crate) headers: Option<&'a http::HeaderMap>,
     /// The MCP session's id.
-    pub session: Option<&'a str>,
+    pub(crate) session: Option<&'a str>,
     /// The protocol version in force.
-    pub version: Option<&'a str>,
+    pub(crate) version: Option<&'a str>,
     /// `pipe` (stdio) or `tcp` (HTTP).
-    pub transport: &'static str,
+    pub(crate) transport: &'static str,
 }
 
 impl<'a> Request<'a> {
     /// A request's span for `message` (its method, id, tool or prompt name and `_meta`),
     /// arriving over `transport`.
-    pub fn of(message: &'a Value, transport: &'static str) -> Self {
+    pub(crate) fn of(message: &'a Value, transport: &'static str) -> Self {
         let method = message.get("method").and_then(Value::as_str).unwrap_or("");
         Request {
             method,
@@ -472,12 +448,16 @@ impl Trace {
     }
 
     /// Set one attribute.
-    pub fn set(&self, key: &'static str, value: impl Into<opentelemetry::Value>) {
+    pub(crate) fn set(&self, key: &'static str, value: impl Into<opentelemetry::Value>) {
         self.span().set_attribute(KeyValue::new(key, value));
     }
 
     /// What the airlock decided on a call: the decision, the refusal code and the check.
-    pub fn decision(&self, decision: &'static str, code: Option<&str>, check: Option<&str>) {
+    pub(crate) fn decision(&self, decision: &'static str, code: Option<&str>, check: Option<&str>) {
+        // A request timed without a span (metrics only) records nothing here.
+        if !self.span().is_recording() {
+            return;
+        }
         self.set("airlock.decision", decision);
         if let Some(code) = code {
             self.set("airlock.refusal.code", code.to_owned());
@@ -489,7 +469,7 @@ impl Trace {
 
     /// Put this span's context into `message`'s `params._meta` (`traceparent`, `tracestate`)
     /// for the server: its spans become children of this one.
-    pub fn inject(&self, message: &mut Value) {
+    pub(crate) fn inject(&self, message: &mut Value) {
         let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) else {
             return;
         };
@@ -503,7 +483,7 @@ impl Trace {
     /// End the span with what answered the request (a JSON-RPC answer, or a bare result): a
     /// JSON-RPC error or an `isError` result is an error (`error.type`), anything else is not.
     /// Later calls do nothing.
-    pub fn answered(&self, answer: &Value) {
+    pub(crate) fn answered(&self, answer: &Value) {
         let error = match (answer.get("error"), answer.get("result").unwrap_or(answer)) {
             (Some(e), _) => Some((
                 e.get("code")
@@ -523,7 +503,7 @@ impl Trace {
     }
 
     /// [`Trace::answered`] for an answer still in its bytes (only its error, if any, is read).
-    pub fn answered_bytes(&self, answer: &[u8]) {
+    pub(crate) fn answered_bytes(&self, answer: &[u8]) {
         if self.0.ended.load(Ordering::Acquire) {
             return;
         }
@@ -564,7 +544,7 @@ impl Trace {
     }
 
     /// End the span, marked failed with `error.type` when `error` is `Some((type, message))`.
-    pub fn end_with(&self, error: Option<(String, String)>) {
+    pub(crate) fn end_with(&self, error: Option<(String, String)>) {
         if self.0.ended.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -591,9 +571,44 @@ impl Trace {
     }
 
     /// End the span without an error.
-    pub fn end(&self) {
+    pub(crate) fn end(&self) {
         self.end_with(None);
     }
+}
+
+/// The name and attributes of a request's `SERVER` span.
+fn span_of(request: &Request<'_>) -> (String, Vec<KeyValue>) {
+    let method = request.method;
+    let mut attributes = vec![KeyValue::new("mcp.method.name", method.to_owned())];
+    if !request.transport.is_empty() {
+        attributes.push(KeyValue::new("network.transport", request.transport));
+    }
+    if let Some(id) = request.id {
+        let id = match id {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        attributes.push(KeyValue::new("jsonrpc.request.id", id));
+    }
+    if let Some(s) = request.session {
+        attributes.push(KeyValue::new("mcp.session.id", s.to_owned()));
+    }
+    if let Some(v) = request.version {
+        attributes.push(KeyValue::new("mcp.protocol.version", v.to_owned()));
+    }
+    let name = match (method, request.target) {
+        ("tools/call", Some(tool)) => {
+            attributes.push(KeyValue::new("gen_ai.tool.name", tool.to_owned()));
+            attributes.push(KeyValue::new("gen_ai.operation.name", "execute_tool"));
+            format!("{method} {tool}")
+        }
+        ("prompts/get", Some(prompt)) => {
+            attributes.push(KeyValue::new("gen_ai.prompt.name", prompt.to_owned()));
+            format!("{method} {prompt}")
+        }
+        _ => method.to_owned(),
+    };
+    (name, attributes)
 }
 
 /// The parent of a request's span: the W3C trace context in `_meta`, else in the headers.

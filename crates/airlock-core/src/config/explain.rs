@@ -1015,8 +1015,8 @@ impl Config {
         );
         add(
             "telemetry.endpoint",
-            format!("{:?}", t.endpoint),
-            match &t.endpoint {
+            format!("{:?}", t.endpoint.as_deref().map(redact_url)),
+            match t.endpoint.as_deref().map(redact_url) {
                 Some(url) => format!("spans go to {url}/v1/traces, metrics to {url}/v1/metrics"),
                 None => "the OTEL_EXPORTER_OTLP_*ENDPOINT variables say where, else http://localhost:4318".into(),
             },
