@@ -74,8 +74,13 @@ pub(crate) struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        // A request answered has ended its span already; one still open here got no answer (the
+        // client went away, or cancelled it): not a success.
         if let Some(t) = &self.trace {
-            t.end();
+            t.end_with(Some((
+                "cancelled".to_owned(),
+                "the request ended before it was answered".to_owned(),
+            )));
         }
         let mut map = lock(&self.session.inflight);
         if map
