@@ -38,17 +38,23 @@ impl Engine {
         };
         let args = self.arguments(tool, arguments);
         let catalog = self.catalog();
-        let (def, pin_problem) = match definition {
-            // A definition handed in with the call is checked against the pins here.
+        let (def, pin_problem, poisoned) = match definition {
+            // A definition handed in with the call is checked against the pins and scanned
+            // for poisoning (`[tool_integrity]`) here.
             Some(d) => {
                 let problem = self
                     .pins
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .observe(&d);
-                (Some(d), problem)
+                let poisoned = self.scan_given(&catalog, &d);
+                (Some(d), problem, poisoned)
             }
-            None => (catalog.get(tool).cloned(), catalog.pin_problem(tool)),
+            None => (
+                catalog.get(tool).cloned(),
+                catalog.pin_problem(tool),
+                catalog.poisoned(tool).map(<[_]>::to_vec),
+            ),
         };
         if let Some(problem) = pin_problem {
             let recorded = match &args {
@@ -73,25 +79,21 @@ impl Engine {
             };
             return Err(refuse(code, message, recorded));
         }
-        if let Some(found) = catalog.poisoned(tool)
+        if let Some(found) = poisoned
             && let Some(first) = found.first()
         {
             let recorded = match &args {
                 Ok(map) => self.config.redactor.redact(map),
                 Err(bad) => bad.recorded.clone(),
             };
+            // The field is a structural place (`inputSchema.properties[3]`), never the
+            // definition's text: the model must not read the poisoned words again.
             let message = format!(
                 "Tool '{}' was not called: the server's definition of it carries {} in its {} ({}).",
                 clip(tool, 80),
-                match first.kind {
-                    "instruction" => "instructions aimed at the model",
-                    "invisible_unicode" => "invisible characters",
-                    "exfiltration_url" => "a URL that collects what is sent to it",
-                    "shadowing" => "text redefining another tool",
-                    _ => "a name imitating another tool",
-                },
-                first.field,
-                first.kind
+                first.kind.carries(),
+                clip(&first.field, 80),
+                first.kind.as_str()
             );
             return Err(refuse(DenyCode::ToolIntegrityPoisoned, message, recorded));
         }

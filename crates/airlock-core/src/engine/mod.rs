@@ -51,9 +51,20 @@ pub struct Catalog {
     pin_problems: HashMap<String, crate::pins::PinProblem>,
     /// What `[tool_integrity]` found in each scanned definition (empty: nothing), kept so that
     /// an unchanged definition is not scanned again.
-    scanned: HashMap<String, Vec<crate::poison::PoisonFinding>>,
+    scanned: HashMap<String, Scanned>,
     /// Whether findings refuse the tool (`tool_integrity.mode = "block"`).
     refuse_poisoned: bool,
+}
+
+/// What `[tool_integrity]` found in one tool's definition.
+#[derive(Clone, Debug, Default)]
+struct Scanned {
+    /// The definition's own findings ([`crate::poison::scan_definition`]) first, then those
+    /// against the other tools' names ([`crate::poison::scan_names`]).
+    found: Vec<crate::poison::PoisonFinding>,
+    /// How many of `found` are the definition's own: kept while it is unchanged. The rest is
+    /// found again whenever the listed names change.
+    own: usize,
 }
 
 impl Catalog {
@@ -74,8 +85,8 @@ impl Catalog {
     pub fn poisoned(&self, name: &str) -> Option<&[crate::poison::PoisonFinding]> {
         self.scanned
             .get(name)
-            .filter(|f| self.refuse_poisoned && !f.is_empty())
-            .map(Vec::as_slice)
+            .filter(|s| self.refuse_poisoned && !s.found.is_empty())
+            .map(|s| s.found.as_slice())
     }
 
     /// Why the tool's calls are refused by `[pinning]`, if they are.
@@ -194,34 +205,79 @@ impl Engine {
     }
 
     /// `[tool_integrity]`: what each definition of a new tool list hides. A definition scanned
-    /// before and unchanged keeps its findings (scanned and logged once, in every mode).
+    /// before and unchanged keeps its own findings (scanned and logged once, in every mode);
+    /// shadowing and imitation depend on the other tools' names, so they are found again over
+    /// the whole list whenever its names change (a later page, `list_changed`).
     fn scan_tools(
         &self,
-        known: &HashMap<String, Vec<crate::poison::PoisonFinding>>,
+        known: &HashMap<String, Scanned>,
         old: &HashMap<String, Arc<ToolDef>>,
         next: &HashMap<String, Arc<ToolDef>>,
-    ) -> HashMap<String, Vec<crate::poison::PoisonFinding>> {
+    ) -> HashMap<String, Scanned> {
         let settings = &self.config.settings.tool_integrity;
         if settings.mode == crate::config::ToolIntegrityMode::Off {
             return HashMap::new();
         }
-        let names: Vec<&str> = next.keys().map(String::as_str).collect();
+        let mut names: Vec<&str> = next.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let same_names = old.len() == next.len() && next.keys().all(|k| old.contains_key(k));
+        let log = |name: &str, x: &crate::poison::PoisonFinding| {
+            tracing::warn!(tool = %name, kind = x.kind.as_str(), field = %x.field, "a poisoned tool definition: {}", x.excerpt);
+        };
         next.iter()
             .filter(|(name, _)| !settings.allow.contains(name))
             .map(|(name, def)| {
-                let found = match known.get(name) {
-                    Some(f) if old.get(name).is_some_and(|o| Arc::ptr_eq(o, def)) => f.clone(),
-                    _ => {
-                        let f = crate::poison::scan(def, &names);
-                        for x in &f {
-                            tracing::warn!(tool = %name, kind = x.kind, field = %x.field, "a poisoned tool definition: {}", x.excerpt);
-                        }
+                let before = known
+                    .get(name)
+                    .filter(|_| old.get(name).is_some_and(|o| Arc::ptr_eq(o, def)));
+                let mut found = match before {
+                    Some(b) => b.found[..b.own].to_vec(),
+                    None => {
+                        let f = crate::poison::scan_definition(def);
+                        f.iter().for_each(|x| log(name, x));
                         f
                     }
                 };
-                (name.clone(), found)
+                let own = found.len();
+                match before {
+                    Some(b) if same_names => found.extend_from_slice(&b.found[b.own..]),
+                    _ => {
+                        let by_names = crate::poison::scan_names(def, &names);
+                        by_names
+                            .iter()
+                            .filter(|x| !before.is_some_and(|b| b.found[b.own..].contains(x)))
+                            .for_each(|x| log(name, x));
+                        found.extend(by_names);
+                    }
+                }
+                (name.clone(), Scanned { found, own })
             })
             .collect()
+    }
+
+    /// `[tool_integrity]` for a definition handed in with a call (the library door, `airlock
+    /// replay`): what it hides, read against the catalog's names, when that refuses the call.
+    /// The catalog's own definition keeps its findings.
+    fn scan_given(
+        &self,
+        catalog: &Catalog,
+        def: &ToolDef,
+    ) -> Option<Vec<crate::poison::PoisonFinding>> {
+        let settings = &self.config.settings.tool_integrity;
+        if settings.mode == crate::config::ToolIntegrityMode::Off
+            || settings.allow.contains(&def.name)
+        {
+            return None;
+        }
+        if catalog.get(&def.name).is_some_and(|known| **known == *def) {
+            return catalog.poisoned(&def.name).map(<[_]>::to_vec);
+        }
+        let found = crate::poison::scan(def, &catalog.names());
+        for x in &found {
+            tracing::warn!(tool = %def.name, kind = x.kind.as_str(), field = %x.field, "a poisoned tool definition (given with the call): {}", x.excerpt);
+        }
+        (settings.mode == crate::config::ToolIntegrityMode::Block && !found.is_empty())
+            .then_some(found)
     }
 
     /// Why calls of `tool` are refused by `[pinning]`, if they are (the transports hide such
