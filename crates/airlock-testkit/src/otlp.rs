@@ -156,8 +156,10 @@ impl Drop for OtlpReceiver {
 }
 
 async fn traces(State(r): State<Arc<Mutex<Received>>>, body: Bytes) -> impl IntoResponse {
-    match ExportTraceServiceRequest::decode(body) {
-        Ok(req) => {
+    decode_into(
+        body,
+        ExportTraceServiceResponse::default(),
+        |req: ExportTraceServiceRequest| {
             let mut r = r.lock().unwrap();
             r.spans += req
                 .resource_spans
@@ -168,26 +170,34 @@ async fn traces(State(r): State<Arc<Mutex<Received>>>, body: Bytes) -> impl Into
             if r.keep {
                 r.traces.push(req);
             }
-            (
-                StatusCode::OK,
-                ExportTraceServiceResponse::default().encode_to_vec(),
-            )
-        }
-        Err(e) => (StatusCode::BAD_REQUEST, e.to_string().into_bytes()),
-    }
+        },
+    )
 }
 
 async fn metrics(State(r): State<Arc<Mutex<Received>>>, body: Bytes) -> impl IntoResponse {
-    match ExportMetricsServiceRequest::decode(body) {
-        Ok(req) => {
+    decode_into(
+        body,
+        ExportMetricsServiceResponse::default(),
+        |req: ExportMetricsServiceRequest| {
             let mut r = r.lock().unwrap();
             if r.keep {
                 r.metrics.push(req);
             }
-            (
-                StatusCode::OK,
-                ExportMetricsServiceResponse::default().encode_to_vec(),
-            )
+        },
+    )
+}
+
+/// Decode an export request `T` and hand it to `keep`: `answer` (encoded) with 200, or 400
+/// with why it did not decode.
+fn decode_into<T: Message + Default>(
+    body: Bytes,
+    answer: impl Message,
+    keep: impl FnOnce(T),
+) -> (StatusCode, Vec<u8>) {
+    match T::decode(body) {
+        Ok(req) => {
+            keep(req);
+            (StatusCode::OK, answer.encode_to_vec())
         }
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string().into_bytes()),
     }
