@@ -13,11 +13,17 @@ use std::process::Stdio;
 use common::{Lines, airlock_command};
 use serde_json::{Value, json};
 
-/// `airlock run` in front of the test server with its poisoned tools; the answers to `requests`.
-fn session(config: Option<&str>, requests: &[Value]) -> Vec<Value> {
+/// The test server's variable that lists its poisoned tools.
+const POISONED: &str = "AIRLOCK_TEST_POISONED";
+/// The test server's variable that lists its executing tool (`run_command`).
+const EXEC: &str = "AIRLOCK_TEST_EXEC";
+
+/// `airlock run` in front of the test server with the tools `env` (`POISONED`, `EXEC`) adds;
+/// the answers to `requests`.
+fn session(env: &str, config: Option<&str>, requests: &[Value]) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = airlock_command();
-    cmd.env("AIRLOCK_TEST_POISONED", "1").arg("run");
+    cmd.env(env, "1").arg("run");
     if let Some(text) = config {
         let path = dir.path().join("airlock.toml");
         std::fs::write(&path, text).unwrap();
@@ -60,6 +66,7 @@ fn code(v: &Value) -> Option<&str> {
 #[test]
 fn poisoned_tools_are_hidden_and_refused() {
     let answers = session(
+        POISONED,
         None,
         &[
             json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
@@ -92,6 +99,7 @@ fn poisoned_tools_are_hidden_and_refused() {
 #[test]
 fn warn_mode_records_but_lets_them_through() {
     let answers = session(
+        POISONED,
         Some("[tool_integrity]\nmode = \"warn\"\n"),
         &[
             json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
@@ -108,6 +116,7 @@ fn warn_mode_records_but_lets_them_through() {
 #[test]
 fn allowed_tools_are_not_scanned() {
     let answers = session(
+        POISONED,
         Some("[tool_integrity]\nallow = [\"helper\"]\n"),
         &[call(1, "helper"), call(2, "notes")],
     );
@@ -179,7 +188,8 @@ fn shell_injection_is_refused_and_ordinary_commands_run() {
     let marker = std::env::temp_dir().join(format!("airlock-injected-{}", std::process::id()));
     let _ = std::fs::remove_file(&marker);
     let run = |id: i64, command: &str| json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "run_command", "arguments": {"command": command}}});
-    let answers = exec_session(
+    let answers = session(
+        EXEC,
         None,
         &[
             run(1, "ls -la"),
@@ -208,7 +218,8 @@ fn shell_injection_is_refused_and_ordinary_commands_run() {
     assert!(!marker.exists(), "an injected command ran");
     assert_eq!(text(&answers[6]), "a; b && $(c)");
     // Switched off for the tool: the same chain reaches the shell.
-    let answers = exec_session(
+    let answers = session(
+        EXEC,
         Some("[injection.tools]\nrun_command = \"off\"\n"),
         &[run(1, &format!("ls; touch {}", marker.display()))],
     );
@@ -217,15 +228,26 @@ fn shell_injection_is_refused_and_ordinary_commands_run() {
     let _ = std::fs::remove_file(&marker);
 }
 
-/// `session` with the test server's executing tool.
-fn exec_session(config: Option<&str>, requests: &[Value]) -> Vec<Value> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = airlock_command();
-    cmd.env("AIRLOCK_TEST_EXEC", "1").arg("run");
-    if let Some(text) = config {
-        let path = dir.path().join("airlock.toml");
-        std::fs::write(&path, text).unwrap();
-        cmd.arg("--config").arg(path);
+/// Review finding: the test server ran `run_command` and its poisoned tools even when the
+/// variable that lists them was unset. Asked directly (no airlock in front), it now refuses
+/// them as unknown, and nothing runs.
+#[test]
+fn the_test_server_runs_only_the_tools_it_lists() {
+    let marker = std::env::temp_dir().join(format!("airlock-unlisted-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let mut server = std::process::Command::new(airlock_testkit::test_server());
+    server.env_remove(EXEC).env_remove(POISONED);
+    let mut c = Lines::spawn(&mut server);
+    c.initialize("2025-06-18", json!({}));
+    let run = c.call(
+        1,
+        "run_command",
+        json!({"command": format!("touch {}", marker.display())}),
+    );
+    let poisoned = c.call(2, "add_numbers", json!({"a": 1, "b": 2}));
+    c.close();
+    for a in [&run, &poisoned] {
+        assert_eq!(a["error"]["message"], "unknown tool", "{a}");
     }
-    drive(cmd, requests)
+    assert!(!marker.exists(), "an unlisted tool ran");
 }

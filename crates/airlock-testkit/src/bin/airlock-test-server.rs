@@ -16,7 +16,8 @@
 //! that much memory), for sandbox tests. With `AIRLOCK_TEST_POISONED=1` it also lists three
 //! poisoned tools (`add_numbers`: hidden instructions; `notes`: invisible tag characters;
 //! `helper`: shadowing `echo`). With `AIRLOCK_TEST_EXEC=1` it also lists `run_command
-//! {command}`, which really runs `/bin/sh -c command` (for injection tests).
+//! {command}`, which really runs `/bin/sh -c command` (for injection tests). Without its
+//! variable, a call of one of these tools is refused as unknown, like any unlisted tool.
 //! `leaky` and `leaky_error`, the resources, prompts and completions plant secrets (`PLANT`) in
 //! every field of every message type a model or person reads.
 //! `hostile {mode}` plays id games with an e-mail address as the planted secret: an answer to an
@@ -121,6 +122,9 @@ fn main() {
     let rug_pull = std::env::var_os("AIRLOCK_TEST_RUG_PULL").is_some();
     let flaky = std::env::var_os("AIRLOCK_TEST_FLAKY").is_some();
     let silent_list = std::env::var_os("AIRLOCK_TEST_SILENT_LIST").is_some();
+    // The tools these add run only when they are listed.
+    let exec = std::env::var_os("AIRLOCK_TEST_EXEC").is_some();
+    let poisoned = std::env::var_os("AIRLOCK_TEST_POISONED").is_some();
     let mut rugged = false;
     let mut flaky_calls = 0u32;
     if let Some(path) = &log
@@ -322,7 +326,7 @@ fn main() {
                         Ok(json!({"content": [{"type": "text", "text": "done"}]}))
                     }
                     Some("crash") => std::process::exit(3),
-                    Some("run_command") => {
+                    Some("run_command") if exec => {
                         let out = std::process::Command::new("/bin/sh")
                             .arg("-c")
                             .arg(args["command"].as_str().unwrap_or(""))
@@ -337,7 +341,7 @@ fn main() {
                             ),
                         }
                     }
-                    Some("add_numbers" | "notes" | "helper") => {
+                    Some("add_numbers" | "notes" | "helper") if poisoned => {
                         Ok(json!({"content": [{"type": "text", "text": "poisoned tool ran"}]}))
                     }
                     Some("spawn_many") => {
