@@ -1,6 +1,7 @@
 //! Intake, before any check: find the tool's definition (on the call, or in the engine's
-//! catalog; refused when unknown, with the closest known name, or when `[pinning]` refuses
-//! it) and check the arguments as a whole — valid JSON, an object (absent or `null` counts as
+//! catalog; refused when unknown, with the closest known name, or when `[pinning]` or
+//! `[tool_integrity]` refuses it — a definition on the call is scanned here, against the
+//! catalog's names) and check the arguments as a whole — valid JSON, an object (absent or `null` counts as
 //! `{}`), no larger than `arguments.max_bytes`, no deeper than `arguments.max_depth`. What a
 //! refused call records is decided here too: never unparsed text, never an oversized value.
 
