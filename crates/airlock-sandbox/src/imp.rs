@@ -175,11 +175,31 @@ fn kernel_layers() -> Vec<Layer> {
     ]
 }
 
-pub fn die_with_parent() {
-    if let Err(e) =
-        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-    {
-        eprintln!("airlock: cannot tie the sandbox to the airlock's life: {e}");
+pub fn die_with_parent() -> Result<(), String> {
+    use rustix::process::{Signal, getppid, set_parent_process_death_signal};
+    let parent = getppid();
+    set_parent_process_death_signal(Some(Signal::KILL)).map_err(|e| {
+        format!("cannot tie the sandbox to the airlock's life (a parent-death signal): {e}")
+    })?;
+    // A parent that died before the request left this process to init (pid 1) or a subreaper,
+    // and the signal will never come. Pid 1 may be the airlock itself (a container's init).
+    let now = getppid();
+    let orphaned = now != parent || now.is_some_and(|p| p.is_init() && !same_program(1));
+    if orphaned {
+        return Err("the airlock that started this sandbox has already exited".into());
+    }
+    Ok(())
+}
+
+/// Whether process `pid` runs the same program file as this one.
+fn same_program(pid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (
+        std::fs::metadata(format!("/proc/{pid}/exe")),
+        std::fs::metadata("/proc/self/exe"),
+    ) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 

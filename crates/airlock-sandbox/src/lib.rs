@@ -282,9 +282,10 @@ pub fn loopback_forward(dir: &Path, ports: &[u16]) -> String {
     imp::loopback_forward(dir, ports)
 }
 
-/// Ask the kernel to kill this process when its parent (the airlock) dies.
-pub fn die_with_parent() {
-    imp::die_with_parent();
+/// Ask the kernel to kill this process when its parent (the airlock) dies. `Err`: it cannot,
+/// or the parent has already died (then no signal would ever come): do not start the server.
+pub fn die_with_parent() -> Result<(), String> {
+    imp::die_with_parent()
 }
 
 /// Run `server` (program and arguments) in the sandbox `profile` describes, with this
@@ -312,7 +313,9 @@ mod imp {
         }]
     }
 
-    pub fn die_with_parent() {}
+    pub fn die_with_parent() -> Result<(), String> {
+        Err("the sandbox needs Linux".into())
+    }
 
     pub fn loopback_inside(
         _: &std::path::Path,

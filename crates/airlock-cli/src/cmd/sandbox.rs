@@ -64,8 +64,12 @@ const SANDBOX_FAILED: i32 = 125;
 #[cfg(feature = "sandbox")]
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     // When the airlock dies (even by SIGKILL), so does this process, and with it the server:
-    // pid 1 of its namespace, whose death ends everything in it.
-    airlock_sandbox::die_with_parent();
+    // pid 1 of its namespace, whose death ends everything in it. Without that tie (or with the
+    // airlock already gone) the server could outlive it: it does not start.
+    if let Err(e) = airlock_sandbox::die_with_parent() {
+        eprintln!("airlock: {e}");
+        return Ok(Outcome::Exit(SANDBOX_FAILED));
+    }
     let profile: airlock_sandbox::Profile = serde_json::from_str(&args.profile)
         .map_err(|e| anyhow::anyhow!("--profile is not a sandbox profile: {e}"))?;
     match airlock_sandbox::exec(&profile, &args.command) {
