@@ -5,7 +5,7 @@
 //!
 //! Only characters that look like ASCII to a reader are folded; every other character is kept
 //! as it is, so the offsets of everything else stay exact. Text with none of these characters
-//! (any text without the UTF-8 lead bytes `C2`, `E1`, `E2`, `E3` or `EF`) is not copied.
+//! (any text without the UTF-8 lead bytes `C2`, `CD`, `E1`, `E2`, `E3`, `EF` or `F3`) is not copied.
 
 /// The text with look-alikes folded, and where its parts came from.
 pub(crate) struct Folded {
@@ -61,19 +61,48 @@ fn fold_char(c: char) -> Option<Option<char>> {
         0x00A0 | 0x2000..=0x200A | 0x202F | 0x205F | 0x3000 => Some(' '),
         // Hyphens and dashes, the minus sign, the fullwidth hyphen-minus is above.
         0x2010..=0x2015 | 0x2212 | 0xFE63 => Some('-'),
-        // Invisible: soft hyphen, Mongolian vowel separator, zero-width space, non-joiner,
-        // joiner, left-to-right and right-to-left marks, bidirectional embeddings and
-        // overrides, word joiner and invisible operators, bidirectional isolates, byte order
-        // mark (zero-width no-break space).
+        // Invisible: soft hyphen, combining grapheme joiner, Mongolian vowel separator,
+        // zero-width space, non-joiner, joiner, left-to-right and right-to-left marks,
+        // bidirectional embeddings and overrides, word joiner and invisible operators,
+        // bidirectional isolates, byte order mark (zero-width no-break space), tag characters
+        // (the same set `airlock_core::poison` flags in tool definitions).
         0x00AD
+        | 0x034F
         | 0x180E
         | 0x200B..=0x200F
         | 0x202A..=0x202E
         | 0x2060..=0x2064
         | 0x2066..=0x2069
-        | 0xFEFF => None,
+        | 0xFEFF
+        | 0xE0000..=0xE007F => None,
         _ => return None,
     })
+}
+
+/// The next place of one kind of byte, found with `find` and looked for again only when passed.
+struct Next {
+    at: Option<usize>,
+    find: fn(&[u8]) -> Option<usize>,
+}
+
+impl Next {
+    fn new(bytes: &[u8], find: fn(&[u8]) -> Option<usize>) -> Next {
+        Next {
+            at: find(bytes),
+            find,
+        }
+    }
+
+    /// The next place at or after `i`.
+    fn at(&mut self, bytes: &[u8], i: usize) -> Option<usize> {
+        match self.at {
+            Some(r) if r < i => {
+                self.at = (self.find)(&bytes[i..]).map(|k| i + k);
+                self.at
+            }
+            at => at,
+        }
+    }
 }
 
 /// The folded text, or `None` when there is nothing to fold.
@@ -83,22 +112,20 @@ pub(crate) fn fold(text: &str) -> Option<Folded> {
     // Copied from `text` up to here.
     let mut copied = 0;
     let mut i = 0;
-    // The next `E1` or `E3` byte at or after where it was last looked for.
-    let mut rare_from = memchr::memchr2(0xE1, 0xE3, bytes);
+    // The next of the rarer lead bytes at or after `i`, each kind looked for again only once
+    // `i` has passed the one found last (so every byte is searched once per kind).
+    let mut rare = Next::new(bytes, |b| memchr::memchr3(0xCD, 0xE1, 0xE3, b));
+    let mut tags = Next::new(bytes, |b| memchr::memchr(0xF3, b));
     while i < bytes.len() {
-        // Every folded character's UTF-8 form starts with one of these bytes (U+180E with
-        // `E1`, which is rare, and U+3000 with `E3`, which Japanese text is full of, are looked
-        // for apart).
+        // Every folded character's UTF-8 form starts with one of these bytes (U+034F with `CD`,
+        // U+180E with `E1` and the tags with `F3`, which are rare, and U+3000 with `E3`, which
+        // Japanese text is full of, are looked for apart).
         let common = memchr::memchr3(0xC2, 0xE2, 0xEF, &bytes[i..]);
-        let rare = match rare_from {
-            Some(r) if r >= i => Some(r),
-            Some(_) => {
-                rare_from = memchr::memchr2(0xE1, 0xE3, &bytes[i..]).map(|k| i + k);
-                rare_from
-            }
-            None => None,
-        };
-        let Some(next) = [common.map(|k| i + k), rare].into_iter().flatten().min() else {
+        let Some(next) = [common.map(|k| i + k), rare.at(bytes, i), tags.at(bytes, i)]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
             break;
         };
         i = next;
@@ -130,6 +157,12 @@ pub(crate) fn fold(text: &str) -> Option<Folded> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_characters_and_the_grapheme_joiner_are_dropped() {
+        let text = "4111\u{e0031}1111\u{34f}1111 1111";
+        assert_eq!(fold(text).unwrap().text, "411111111111 1111");
+    }
 
     #[test]
     fn plain_text_is_not_copied() {
