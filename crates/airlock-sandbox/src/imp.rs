@@ -203,6 +203,17 @@ fn same_program(pid: u32) -> bool {
     }
 }
 
+/// Whether this process runs as root, whom `RLIMIT_NPROC` does not limit: the pids cgroup is its
+/// only process limit.
+pub fn runs_as_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Whether process `pid` is running (in this pid namespace).
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// Remove what sandboxes that were killed left in the temporary directory: `PREFIX-PID`
 /// directories whose process is gone.
 pub(crate) fn sweep(prefix: &str) {
@@ -218,7 +229,7 @@ pub(crate) fn sweep(prefix: &str) {
         else {
             continue;
         };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        if !pid_alive(pid) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
@@ -351,8 +362,23 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
         c.seccomp_filter(filter(&profile.network));
     }
     // Processes: RLIMIT_NPROC counts the server's user (root is exempt), so a pids cgroup too
-    // where one can be made; the server's processes are made inside it.
-    let cgroup = PidsCgroup::enter(profile.processes).ok();
+    // where one can be made; the server's processes are made inside it. For root it is the only
+    // process limit: required when the sandbox is.
+    let cgroup = match PidsCgroup::enter(profile.processes) {
+        Ok(cgroup) => Some(cgroup),
+        Err(e) if runs_as_root() && profile.required => {
+            return Err(format!(
+                "the sandbox is required (sandbox.required = true) but the pids cgroup, the only process limit for root, could not be made: {e}"
+            ));
+        }
+        Err(e) if runs_as_root() => {
+            eprintln!(
+                "airlock: the server runs without a process limit (root, no pids cgroup): {e}"
+            );
+            None
+        }
+        Err(_) => None,
+    };
     let mut cmd = match &inside {
         // The airlock's own binary starts first inside: loopback up, the relay listening, then
         // it becomes the server.
@@ -798,27 +824,38 @@ struct PidsCgroup {
 impl PidsCgroup {
     fn enter(limit: u64) -> Result<PidsCgroup, String> {
         let (parent, _) = pids_cgroup_base()?;
-        // Groups left by sandboxes that were killed: removed once empty (rmdir fails otherwise).
-        if let Ok(entries) = std::fs::read_dir(&parent) {
-            for e in entries.flatten() {
-                if e.file_name()
-                    .to_string_lossy()
-                    .starts_with("airlock-sandbox-")
-                {
-                    let _ = std::fs::remove_dir(e.path());
-                }
-            }
-        }
+        remove_stale_groups(&parent);
         let dir = parent.join(format!("airlock-sandbox-{}", std::process::id()));
-        std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+        std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let entered = std::fs::write(dir.join("pids.max"), limit.to_string()).and_then(|()| {
             std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string())
         });
         if let Err(e) = entered {
             let _ = std::fs::remove_dir(&dir);
-            return Err(e.to_string());
+            return Err(format!("{}: {e}", dir.display()));
         }
         Ok(PidsCgroup { dir, parent })
+    }
+}
+
+/// Remove the groups under `parent` left by sandboxes that were killed: `airlock-sandbox-PID`
+/// whose process is gone (or is this one: a group left by an earlier process with this pid),
+/// once empty (rmdir fails otherwise). Another sandbox's group stays, even while still empty.
+fn remove_stale_groups(parent: &Path) {
+    let own = std::process::id();
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let stale = e
+            .file_name()
+            .to_string_lossy()
+            .strip_prefix("airlock-sandbox-")
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| pid == own || !pid_alive(pid));
+        if stale {
+            let _ = std::fs::remove_dir(e.path());
+        }
     }
 }
 
@@ -889,5 +926,34 @@ mod tests {
         assert!(too_broad(&home.join(".local"), Some(&home)));
         assert!(!too_broad(&home.join("project"), Some(&home)));
         assert!(!too_broad(Path::new("/usr/lib"), Some(&home)));
+    }
+
+    /// Issue 17: every empty `airlock-sandbox-*` group was removed at start-up, including the
+    /// one another sandbox had just made and not yet entered. Only those of processes that are
+    /// gone are.
+    #[test]
+    fn issue_17_only_the_groups_of_dead_sandboxes_are_removed() {
+        let parent = tempfile::tempdir().unwrap();
+        let mut running = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        ended.wait().unwrap();
+        let group = |name: String| {
+            let dir = parent.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            dir
+        };
+        let other = group(format!("airlock-sandbox-{}", running.id()));
+        let dead = group(format!("airlock-sandbox-{}", ended.id()));
+        let own = group(format!("airlock-sandbox-{}", std::process::id()));
+        let unrelated = group("airlock-sandbox-notapid".into());
+        remove_stale_groups(parent.path());
+        running.kill().unwrap();
+        running.wait().unwrap();
+        assert!(other.exists(), "a running sandbox's group was removed");
+        assert!(!dead.exists() && !own.exists());
+        assert!(unrelated.exists());
     }
 }

@@ -256,12 +256,14 @@ pub fn probe_for(backend: Backend) -> Vec<Layer> {
 }
 
 /// The layers a profile needs that this machine lacks, as `layer: why`. A `pids_cgroup` is
-/// never needed (`RLIMIT_NPROC` limits processes without one, except for root).
+/// needed only when this process runs as root: `RLIMIT_NPROC` limits everyone else's processes
+/// without one, but root is exempt from it.
 pub fn missing(profile: &Profile, layers: &[Layer]) -> Vec<String> {
+    let root = imp::runs_as_root();
     layers
         .iter()
         .filter(|l| (l.name == "podman") == (profile.backend == Backend::Podman))
-        .filter(|l| l.name != "pids_cgroup")
+        .filter(|l| l.name != "pids_cgroup" || root)
         .filter(|l| l.name != "landlock_tcp" || matches!(profile.network, Network::Ports(_)))
         .filter(|l| l.name != "loopback" || matches!(profile.network, Network::Loopback(_)))
         .filter_map(|l| l.status.as_ref().err().map(|e| format!("{}: {e}", l.name)))
@@ -315,6 +317,10 @@ mod imp {
 
     pub fn die_with_parent() -> Result<(), String> {
         Err("the sandbox needs Linux".into())
+    }
+
+    pub fn runs_as_root() -> bool {
+        false
     }
 
     pub fn loopback_inside(
@@ -389,5 +395,22 @@ mod tests {
         assert!(e.contains("namespaces backend"), "{e}");
         s.backend = "docker".into();
         assert!(Profile::resolve(&s, None, &[]).is_err());
+    }
+
+    /// Issue 17: a missing pids cgroup was never a missing layer, but root is exempt from
+    /// `RLIMIT_NPROC`: for root the cgroup is the only process limit, and needed.
+    #[test]
+    fn issue_17_root_needs_the_pids_cgroup() {
+        let profile = Profile::resolve(&SandboxSettings::default(), None, &[]).unwrap();
+        let layers = [Layer {
+            name: "pids_cgroup",
+            status: Err("no writable pids cgroup".into()),
+        }];
+        let missing = missing(&profile, &layers);
+        assert_eq!(
+            missing.iter().any(|m| m.starts_with("pids_cgroup")),
+            imp::runs_as_root(),
+            "{missing:?}"
+        );
     }
 }

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{ETC, home, install_dirs, resolve, system_dirs, which};
+use super::{ETC, home, install_dirs, pid_alive, resolve, system_dirs, which};
 use crate::{Layer, Network, Profile};
 
 pub fn probe() -> Layer {
@@ -178,7 +178,7 @@ fn remove_stale_containers() {
         let alive = name
             .strip_prefix("airlock-sandbox-")
             .and_then(|p| p.parse::<u32>().ok())
-            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            .is_some_and(pid_alive);
         if !alive {
             let _ = Command::new("podman")
                 .args(["rm", "-f", "-t", "0", name])
