@@ -523,6 +523,23 @@ fn audit_record_is_written_before_the_answer() {
     assert!(!text.contains("sk-live-123"));
 }
 
+/// Credentials in the OTLP endpoint's URL are never printed, not even in the effective TOML (the
+/// Redis store's URL is shown the same way; it needs the `redis` feature to verify).
+#[test]
+fn verify_never_prints_credentials_in_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("airlock.toml");
+    std::fs::write(
+        &cfg,
+        "[telemetry]\nenabled = false\nendpoint = \"http://u:s3cret@127.0.0.1:4318\"\n",
+    )
+    .unwrap();
+    let r = run(airlock().args(["verify", "--all", "--config", cfg.to_str().unwrap()]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("127.0.0.1:4318"), "{}", r.stdout);
+    assert!(!r.stdout.contains("s3cret"), "{}", r.stdout);
+}
+
 #[test]
 fn verify_explains_the_example_config() {
     let cfg = root().join("examples/airlock.toml");

@@ -119,10 +119,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     }
     writeln!(out)?;
     writeln!(out, "Effective configuration (TOML):")?;
-    writeln!(
-        out,
-        "{}",
-        toml::to_string_pretty(&config.settings)?.trim_end()
-    )?;
+    // URLs may carry credentials (`redis://user:secret@…`): shown without them, as above.
+    let mut shown = config.settings.clone();
+    shown.limits.backend = airlock_core::config::redact_url(&shown.limits.backend);
+    if let Some(e) = shown.telemetry.endpoint.as_mut() {
+        *e = airlock_core::config::redact_url(e);
+    }
+    writeln!(out, "{}", toml::to_string_pretty(&shown)?.trim_end())?;
     Ok(Outcome::Ok)
 }
