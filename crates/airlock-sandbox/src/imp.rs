@@ -214,7 +214,7 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Remove what sandboxes that were killed left in the temporary directory: `PREFIX-PID`
+/// Remove what sandboxes that were killed left in the temporary directory: `PREFIX-PID-…`
 /// directories whose process is gone.
 pub(crate) fn sweep(prefix: &str) {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
@@ -225,6 +225,7 @@ pub(crate) fn sweep(prefix: &str) {
         let Some(pid) = name
             .strip_prefix(prefix)
             .and_then(|p| p.strip_prefix('-'))
+            .and_then(|p| p.split('-').next())
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
@@ -305,14 +306,15 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
                     format!("cannot find the airlock binary for the loopback relay: {e}")
                 })?;
             let r = LoopbackRelay::start(ports)?;
-            c.bindmount_rw(&r.dir.to_string_lossy(), &r.dir.to_string_lossy());
+            let relay_dir = r.dir.path().to_string_lossy();
+            c.bindmount_rw(&relay_dir, &relay_dir);
             if let Some(dir) = exe.parent()
                 && !readable.iter().any(|p| dir.starts_with(p))
             {
                 c.bindmount_ro(&dir.to_string_lossy(), &dir.to_string_lossy());
                 readable.push(dir.to_owned());
             }
-            inside = Some((exe, r.dir.clone(), ports.clone()));
+            inside = Some((exe, r.dir.path().to_owned(), ports.clone()));
             relay = Some(r);
         }
         Network::Ports(_) | Network::Any => {}
@@ -338,7 +340,7 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
             );
         }
         if let Some(r) = &relay {
-            rs.allow_path(&r.dir.to_string_lossy(), FsAccess::R | FsAccess::W);
+            rs.allow_path(&r.dir.path().to_string_lossy(), FsAccess::R | FsAccess::W);
         }
         for p in ["/tmp", "/dev", "/proc"] {
             rs.allow_path(p, FsAccess::R | FsAccess::W);
@@ -432,19 +434,26 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
 }
 
 /// The host's side of `network = "loopback"`: a directory of socket files, `PORT.sock` for
-/// each port, each relayed to `127.0.0.1:PORT` of the host. Removed when dropped.
+/// each port, each relayed to `127.0.0.1:PORT` of the host. The directory is this process's own
+/// (a name no one can guess, made here), removed when dropped.
 struct LoopbackRelay {
-    dir: PathBuf,
+    dir: tempfile::TempDir,
 }
 
 impl LoopbackRelay {
     fn start(ports: &[u16]) -> Result<LoopbackRelay, String> {
         sweep("airlock-loopback");
-        let dir = std::env::temp_dir().join(format!("airlock-loopback-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("airlock-loopback-{}-", std::process::id()))
+            .tempdir()
+            .map_err(|e| {
+                format!(
+                    "cannot make the loopback relay's directory in {}: {e}",
+                    std::env::temp_dir().display()
+                )
+            })?;
         for &port in ports {
-            let path = dir.join(format!("{port}.sock"));
+            let path = dir.path().join(format!("{port}.sock"));
             let listener = std::os::unix::net::UnixListener::bind(&path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             std::thread::spawn(move || {
@@ -459,12 +468,6 @@ impl LoopbackRelay {
             });
         }
         Ok(LoopbackRelay { dir })
-    }
-}
-
-impl Drop for LoopbackRelay {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -50,24 +50,23 @@ pub fn probe() -> Layer {
     }
 }
 
-/// Removes the container's root directory when the run is over.
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
     let (first, args) = server.split_first().ok_or("no server command to sandbox")?;
     let program = resolve(first)?;
     super::sweep("airlock-rootfs");
     remove_stale_containers();
-    let root = std::env::temp_dir().join(format!("airlock-rootfs-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
-    let _root = RemoveOnDrop(root.clone());
+    // A directory of this process's own (a name no one can guess, made here: never one that
+    // already existed), removed when the run is over.
+    let rootfs = tempfile::Builder::new()
+        .prefix(&format!("airlock-rootfs-{}-", std::process::id()))
+        .tempdir()
+        .map_err(|e| {
+            format!(
+                "cannot make the container's root directory in {}: {e}",
+                std::env::temp_dir().display()
+            )
+        })?;
+    let root = rootfs.path();
     let mut cmd = Command::new("podman");
     // crun cannot run under hybrid cgroups (v1 with a v2 mount beside it); runc can.
     let pure_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
@@ -149,10 +148,10 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
     });
     cmd.arg("-w")
         .arg(cwd.unwrap_or_else(|| PathBuf::from("/tmp")));
-    cmd.arg("--rootfs").arg(&root).arg(&program).args(args);
+    cmd.arg("--rootfs").arg(root).arg(&program).args(args);
     // conmon writes an `oom` file into its working directory when the server is OOM-killed:
     // the root directory, removed afterwards, not wherever the airlock runs.
-    cmd.current_dir(&root);
+    cmd.current_dir(root);
     let status = cmd
         .status()
         .map_err(|e| format!("cannot start podman: {e}"))?;
