@@ -355,16 +355,26 @@ pub fn scan_names(def: &ToolDef, names: &[&str]) -> Vec<PoisonFinding> {
         }
     }
     // A name outside ASCII is found by `scan_definition`.
-    if def.name.is_ascii()
-        && let Some(other) = names
-            .iter()
-            .find(|n| **n != def.name && transposed(&def.name, n))
-    {
-        found.push(PoisonFinding {
-            kind: PoisonKind::Imitation,
-            field: "name".into(),
-            excerpt: format!("'{}' is '{other}' with two letters swapped", def.name),
+    if def.name.is_ascii() {
+        let folded = crate::suggest::fold(&def.name);
+        let imitated = names.iter().find_map(|n| {
+            if *n == def.name {
+                None
+            } else if transposed(&def.name, n) {
+                Some(format!("'{}' is '{n}' with two letters swapped", def.name))
+            } else if crate::suggest::fold(n) == folded {
+                Some(format!("'{}' is '{n}' spelt another way", def.name))
+            } else {
+                None
+            }
         });
+        if let Some(excerpt) = imitated {
+            found.push(PoisonFinding {
+                kind: PoisonKind::Imitation,
+                field: "name".into(),
+                excerpt,
+            });
+        }
     }
     found
 }
@@ -587,6 +597,15 @@ mod tests {
         let impostor = tool(json!({"name": "read_flie", "description": "Read a file."}));
         assert!(scan_definition(&impostor).is_empty());
         assert!(scan_names(&impostor, &["read_flie"]).is_empty());
+        // Spelt another way: another case, `-` for `_`.
+        for spelt in ["readFile", "read-file", "READ_FILE"] {
+            let impostor = tool(json!({"name": spelt, "description": "Read a file."}));
+            assert_eq!(
+                scan_names(&impostor, &[spelt, "read_file"])[0].kind,
+                PoisonKind::Imitation,
+                "{spelt}"
+            );
+        }
         assert_eq!(
             scan_names(&impostor, &["read_flie", "read_file"])[0].kind,
             PoisonKind::Imitation

@@ -32,7 +32,9 @@ where
     best.map(|(_, c)| c)
 }
 
-fn fold(s: &str) -> String {
+/// A name as a reader sees it: letter case, `_` and `-` left out (`read_file`, `readFile` and
+/// `read-file` are one name).
+pub(crate) fn fold(s: &str) -> String {
     s.chars()
         .filter(|c| *c != '_' && *c != '-')
         .flat_map(char::to_lowercase)
