@@ -308,11 +308,15 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
             let r = LoopbackRelay::start(ports)?;
             let relay_dir = r.dir.path().to_string_lossy();
             c.bindmount_rw(&relay_dir, &relay_dir);
-            if let Some(dir) = exe.parent()
-                && !readable.iter().any(|p| dir.starts_with(p))
-            {
-                c.bindmount_ro(&dir.to_string_lossy(), &dir.to_string_lossy());
-                readable.push(dir.to_owned());
+            // The airlock's directory, or only the binary where that directory holds other
+            // things (an airlock in `~`).
+            let grant = match exe.parent() {
+                Some(dir) if !too_broad(dir, home().as_deref()) => dir,
+                _ => exe.as_path(),
+            };
+            if !readable.iter().any(|p| grant.starts_with(p)) {
+                c.bindmount_ro(&grant.to_string_lossy(), &grant.to_string_lossy());
+                readable.push(grant.to_owned());
             }
             inside = Some((exe, r.dir.path().to_owned(), ports.clone()));
             relay = Some(r);
