@@ -251,3 +251,31 @@ fn the_test_server_runs_only_the_tools_it_lists() {
     }
     assert!(!marker.exists(), "an unlisted tool ran");
 }
+
+/// The official Python SDK client, in its default mode (which falls back to `initialize`: the
+/// test server speaks 2025-11-25) and its legacy mode: the poisoned tools are not in its list,
+/// and a call of one is refused as poisoned, an ordinary tool error it reads.
+#[test]
+fn the_python_sdk_never_sees_a_poisoned_tool() {
+    for mode in ["auto", "legacy"] {
+        let mut cmd = airlock_testkit::clients::python(mode);
+        // The SDK starts servers with a minimal environment of its own: the variable is set on
+        // the command line.
+        cmd.args(["--", "/usr/bin/env", &format!("{POISONED}=1")])
+            .arg(common::airlock())
+            .arg("run")
+            .arg("--")
+            .arg(airlock_testkit::test_server());
+        let lines = airlock_testkit::clients::run(
+            cmd,
+            &json!([["add_numbers", {"a": 1, "b": 2}], ["echo", {"text": "clean"}]]),
+        );
+        let tools = lines[1]["tools"].as_array().unwrap();
+        for poisoned in ["add_numbers", "notes", "helper"] {
+            assert!(!tools.iter().any(|t| t == poisoned), "{mode}: {tools:?}");
+        }
+        assert_eq!(lines[2]["accepted"], true, "{mode}: {}", lines[2]);
+        assert_eq!(lines[2]["code"], "tool_integrity.poisoned", "{mode}");
+        assert_eq!(lines[3]["text"], "clean", "{mode}");
+    }
+}
