@@ -253,6 +253,20 @@ fn profile(marker_var: &str, wall: Option<u64>, processes: u64, memory: u64) -> 
         "wall_seconds": wall, "env": ["PATH", marker_var]})
 }
 
+/// `network = "loopback"` with no ports (`ports = []`): a loopback of its own and nothing of the
+/// host's. The server starts (an empty `--ports` used to stop it before it ran).
+#[test]
+fn loopback_without_ports_starts_the_server() {
+    let mut p = profile("SANDBOX_TEST_MARKER", Some(10), 64, 1 << 30);
+    p["network"] = json!({"loopback": []});
+    let (code, _, err) = sandboxed(
+        p,
+        &["/bin/sh", "-c", "exit 7"],
+        "SANDBOX_TEST_MARKER=loopback-no-ports",
+    );
+    assert_eq!(code, 7, "{err}");
+}
+
 /// A fork bomb, a memory hog and a sleep-for-ever are stopped by the limits, and leave nothing
 /// behind.
 #[test]

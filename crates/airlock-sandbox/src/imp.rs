@@ -392,17 +392,13 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
             let mut cmd = c.command(&exe.to_string_lossy());
             cmd.arg("sandbox-loopback")
                 .arg("--dir")
-                .arg(&dir.to_string_lossy())
-                .arg("--ports")
-                .arg(
-                    &ports
-                        .iter()
-                        .map(u16::to_string)
-                        .collect::<Vec<_>>()
-                        .join(","),
-                )
-                .arg("--")
-                .arg(&program.to_string_lossy());
+                .arg(&dir.to_string_lossy());
+            // No ports (`ports = []`): no `--ports` (an empty value does not parse).
+            if !ports.is_empty() {
+                let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+                cmd.arg("--ports").arg(&ports.join(","));
+            }
+            cmd.arg("--").arg(&program.to_string_lossy());
             cmd
         }
         None => c.command(&program.to_string_lossy()),
