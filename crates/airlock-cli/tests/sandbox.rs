@@ -3,7 +3,8 @@
 //! own path guard off, still reaches only its root; `mcp-server-fetch` (PyPI) cannot reach a
 //! listener on loopback with `network = "none"` and can with the port granted; a fork bomb, a
 //! memory hog and a sleep-for-ever are stopped by the limits; nothing a server started outlives
-//! the airlock, even killed with SIGKILL.
+//! the airlock, even killed with SIGKILL; `serve --upstream` refuses a required sandbox it
+//! cannot apply.
 
 #![cfg(all(feature = "sandbox", target_os = "linux"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -409,6 +410,48 @@ fn a_bad_sandbox_configuration_is_refused_before_the_server_starts() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("\"strict\" is not configured"), "{err}");
+}
+
+/// Issue 17: `airlock serve --upstream URL` guards a server the airlock did not start, which
+/// `[sandbox]` cannot bound; it used to start anyway. With the sandbox required (the default)
+/// the gateway refuses to start, and says why.
+#[test]
+fn issue_17_serve_upstream_refuses_a_required_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "[sandbox]\n");
+    let mut child = airlock_command()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["--upstream", "http://127.0.0.1:9/mcp", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("airlock serve --upstream started with a required [sandbox]");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("[sandbox] applies to the servers the airlock starts"),
+        "{err}"
+    );
 }
 
 /// `airlock serve -- CMD`: each session's server runs in the sandbox, and answers through it.

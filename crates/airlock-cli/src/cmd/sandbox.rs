@@ -1,7 +1,9 @@
 //! The sandbox of the servers `airlock run` and `airlock serve -- CMD` start (`[sandbox]`):
 //! the command the doors start instead of the server's ([`wrap`]), and the hidden
 //! `airlock sandbox-exec --profile JSON -- CMD…` that builds the sandbox and runs the server in
-//! it (with the `sandbox` feature; see `airlock-sandbox`).
+//! it (with the `sandbox` feature; see `airlock-sandbox`); and the refusal to guard an
+//! `--upstream` URL, a server the airlock did not start, when the sandbox is required
+//! ([`upstream`]).
 
 use std::ffi::OsString;
 
@@ -89,6 +91,25 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 
 #[cfg(not(feature = "sandbox"))]
 const NOT_BUILT: &str = "[sandbox] is configured, but this airlock was built without the sandbox: build it with `--features sandbox` (needs libseccomp-dev), or remove [sandbox]";
+
+/// `airlock serve --upstream URL`: `[sandbox]` bounds only the servers the airlock starts, not
+/// one it reaches over HTTP. With `sandbox.required = true` that is an error (the operator asked
+/// for a sandbox and would not get one); otherwise a warning.
+pub fn upstream(config: &Config, url: &str) -> anyhow::Result<()> {
+    let Some(settings) = &config.settings.sandbox else {
+        return Ok(());
+    };
+    let url = airlock_core::config::redact_url(url);
+    anyhow::ensure!(
+        !settings.required,
+        "the sandbox is required (sandbox.required = true), but [sandbox] applies to the servers the airlock starts (`airlock run -- CMD`, `airlock serve -- CMD`), not to --upstream {url}: that server runs wherever it was started, unsandboxed\nhint: let the airlock start the server (`airlock serve -- CMD`), or set sandbox.required = false to guard {url} without a sandbox"
+    );
+    tracing::warn!(
+        upstream = %url,
+        "[sandbox] does not apply to --upstream: the airlock did not start that server, so it runs unsandboxed"
+    );
+    Ok(())
+}
 
 /// The command to start for `server`: itself when `[sandbox]` is not set; otherwise this
 /// binary's `sandbox-exec` with the profile (`profile`: `--sandbox-profile`, else

@@ -63,6 +63,9 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
             args.sandbox_profile.is_none(),
             "--sandbox-profile applies to a server command after --, not to --upstream"
         );
+        if let Some(url) = &args.upstream {
+            crate::cmd::sandbox::upstream(&config, url)?;
+        }
         Vec::new()
     } else {
         crate::cmd::sandbox::wrap(
