@@ -235,8 +235,15 @@ fn read(path: &str) -> Option<String> {
 /// when missing and required (`·` degraded otherwise); without, `·` lines saying what is there.
 #[cfg(feature = "sandbox")]
 fn sandbox(config: Option<&airlock_core::Config>, items: &mut Vec<(&str, Status)>) {
-    let settings = config.and_then(|c| c.settings.sandbox.as_ref());
-    let profile = settings.map(|s| airlock_sandbox::Profile::resolve(s, None, &[]));
+    // Resolved as `airlock run` resolves it: with the roots `allowed_roots = true` grants.
+    let profile = config.and_then(|c| {
+        let settings = c.settings.sandbox.as_ref()?;
+        Some(airlock_sandbox::Profile::resolve(
+            settings,
+            None,
+            &c.settings.filesystem.allowed_roots,
+        ))
+    });
     if let Some(Err(e)) = &profile {
         items.push((
             "sandbox",
