@@ -48,7 +48,8 @@ pub struct Args {
     /// Seconds to wait for each answer of the server (initialize, each tools/list page).
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     timeout: u64,
-    /// The MCP server command and its arguments, after `--`.
+    /// The MCP server command and its arguments, after `--`. It runs unsandboxed, as it is:
+    /// `[sandbox]` applies to the servers `run` and `serve` start, not to this one.
     #[arg(last = true, value_name = "COMMAND", required_unless_present = "url")]
     command: Vec<String>,
 }
