@@ -900,7 +900,7 @@ mod tests {
         let home = dir.path().canonicalize().unwrap();
         for only_itself in ["my-server", ".local/my-server", ".bin/my-server"] {
             let p = program(&home.join(only_itself));
-            assert_eq!(granted(&p, &home), [p.clone()], "{only_itself}");
+            assert_eq!(granted(&p, &home), [p], "{only_itself}");
         }
         let p = program(&home.join("bin/my-server"));
         assert_eq!(granted(&p, &home), [home.join("bin")]);
@@ -920,7 +920,7 @@ mod tests {
             .tempfile_in(std::env::temp_dir())
             .unwrap();
         let p = program(in_tmp.path());
-        assert_eq!(granted(&p, &home), [p.clone()]);
+        assert_eq!(granted(&p, &home), [p]);
 
         assert!(too_broad(Path::new("/"), Some(&home)));
         assert!(too_broad(Path::new("/tmp"), Some(&home)));
