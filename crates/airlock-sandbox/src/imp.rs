@@ -644,8 +644,14 @@ fn too_broad(dir: &Path, home: Option<&Path>) -> bool {
     let Ok(dir) = dir.canonicalize() else {
         return true;
     };
+    /// Top-level directories holding the system's and other users' secrets (`/etc/shadow`,
+    /// `/root/.ssh`, `/var/lib/…`), never granted whole for a program that sits in one.
+    const SYSTEM: &[&str] = &[
+        "/", "/tmp", "/etc", "/root", "/home", "/var", "/run", "/srv", "/opt", "/boot", "/dev",
+        "/proc", "/sys", "/mnt", "/media",
+    ];
     let tmp = std::env::temp_dir().canonicalize().ok();
-    if dir == Path::new("/") || dir == Path::new("/tmp") || tmp.as_deref() == Some(dir.as_path()) {
+    if SYSTEM.iter().any(|s| dir == Path::new(s)) || tmp.as_deref() == Some(dir.as_path()) {
         return true;
     }
     let Some(home) = home.and_then(|h| h.canonicalize().ok()) else {
@@ -924,6 +930,10 @@ mod tests {
 
         assert!(too_broad(Path::new("/"), Some(&home)));
         assert!(too_broad(Path::new("/tmp"), Some(&home)));
+        for system in ["/etc", "/root", "/var", "/home"] {
+            assert!(too_broad(Path::new(system), Some(&home)), "{system}");
+        }
+        assert!(!too_broad(Path::new("/usr/local"), Some(&home)));
         assert!(too_broad(&home, Some(&home)));
         assert!(too_broad(home.parent().unwrap(), Some(&home)));
         assert!(too_broad(&home.join(".local"), Some(&home)));
