@@ -362,7 +362,9 @@ pub fn scan_names(def: &ToolDef, names: &[&str]) -> Vec<PoisonFinding> {
                 None
             } else if transposed(&def.name, n) {
                 Some(format!("'{}' is '{n}' with two letters swapped", def.name))
-            } else if crate::suggest::fold(n) == folded {
+            } else if crate::suggest::fold(n) == folded && !n.eq_ignore_ascii_case(&def.name) {
+                // Spelt with other separators (`readFile`, `read-file`); a name in another
+                // letter case only is left to the deny and allow lists, which ignore case.
                 Some(format!("'{}' is '{n}' spelt another way", def.name))
             } else {
                 None
@@ -597,8 +599,8 @@ mod tests {
         let impostor = tool(json!({"name": "read_flie", "description": "Read a file."}));
         assert!(scan_definition(&impostor).is_empty());
         assert!(scan_names(&impostor, &["read_flie"]).is_empty());
-        // Spelt another way: another case, `-` for `_`.
-        for spelt in ["readFile", "read-file", "READ_FILE"] {
+        // Spelt another way: `-` for `_`, or no separator.
+        for spelt in ["readFile", "read-file", "READFILE"] {
             let impostor = tool(json!({"name": spelt, "description": "Read a file."}));
             assert_eq!(
                 scan_names(&impostor, &[spelt, "read_file"])[0].kind,
