@@ -107,6 +107,10 @@ impl Next {
 
 /// The folded text, or `None` when there is nothing to fold.
 pub(crate) fn fold(text: &str) -> Option<Folded> {
+    // Plain ASCII, the usual tool output, in one pass rather than three.
+    if text.is_ascii() {
+        return None;
+    }
     let bytes = text.as_bytes();
     let mut out: Option<Folded> = None;
     // Copied from `text` up to here.

@@ -1,8 +1,8 @@
 //! # airlock-scan — PII and secret detection and masking
 //!
-//! Everything a tool returns passes through this before the model sees it. One automaton
-//! (`regex-automata`'s meta regex over every detector's pattern, with its literal prefilters)
-//! finds candidates in one pass; validators (Luhn, Verhoeff, mod-97, SSN and card structure,
+//! Everything a tool returns passes through this before the model sees it. The detectors are
+//! grouped by where their matches can be (after a keyword or literal, around an `@`, in runs
+//! of digits; see [`locate`]); each group is one lazy DFA searched only there. Validators (Luhn, Verhoeff, mod-97, SSN and card structure,
 //! placeholders, entropy) turn candidates into findings; overlapping findings merge into one
 //! span masked by the strictest strategy.
 //!
@@ -14,6 +14,7 @@
 //! ```
 
 pub mod arguments;
+mod automaton;
 #[doc(hidden)]
 pub mod bench_text;
 pub mod detectors;
@@ -279,7 +280,7 @@ impl ScannerBuilder {
 
 /// Detectors searched together: one automaton, and where to run it.
 struct Class {
-    re: Regex,
+    re: std::sync::Arc<automaton::Automaton>,
     /// The detector index of each of the automaton's patterns.
     members: Vec<usize>,
     place: Place,
@@ -379,7 +380,7 @@ struct Scratch {
 /// One scan's caches: per class, its automaton's and its retry automaton's; the group
 /// engines'. Taken from a pool once per scan, so a search pays no pool access of its own.
 struct Caches {
-    classes: Vec<regex_automata::meta::Cache>,
+    classes: Vec<automaton::Cache>,
     retry: Vec<Option<regex_automata::meta::Cache>>,
     scratch: Scratch,
 }
@@ -388,7 +389,7 @@ type MakeCaches =
     Box<dyn Fn() -> Caches + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
 
 fn cache_pool(classes: &[Class]) -> Pool<Caches, MakeCaches> {
-    let automata: Vec<(Regex, Option<Regex>)> = classes
+    let automata: Vec<(std::sync::Arc<automaton::Automaton>, Option<Regex>)> = classes
         .iter()
         .map(|c| {
             let retry = match &c.retry {
@@ -399,7 +400,7 @@ fn cache_pool(classes: &[Class]) -> Pool<Caches, MakeCaches> {
         })
         .collect();
     Pool::new(Box::new(move || Caches {
-        classes: automata.iter().map(|(re, _)| re.create_cache()).collect(),
+        classes: automata.iter().map(|(a, _)| a.create_cache()).collect(),
         retry: automata
             .iter()
             .map(|(_, all)| all.as_ref().map(Regex::create_cache))
@@ -446,12 +447,18 @@ struct Match {
     anchor: Option<usize>,
 }
 
-/// One class's automaton over `patterns`.
-fn automaton(
-    patterns: &[&str],
-    kind: regex_automata::MatchKind,
-    one: bool,
-) -> Result<Regex, BuildError> {
+/// The lazy DFA cache of each of a class's automata, per thread scanning. With every detector
+/// in one automaton, its lazy DFA built so many states on varied text that the default 2 MiB
+/// cache was cleared again and again, gave up and fell back to the PikeVM (8 MB/s on the
+/// diverse benchmark text; 230 MB/s with 64 MiB). A class holds few detectors and reads little
+/// of the text, so its states stay few. Memory is bounded by this, per class and per thread.
+fn cache_capacity(one: bool) -> usize {
+    if one { 64 << 20 } else { 16 << 20 }
+}
+
+/// One class's automaton over `patterns`, every match reported (which patterns match at a
+/// place where the first to match was no finding).
+fn overlapping(patterns: &[&str], one: bool) -> Result<Regex, BuildError> {
     Regex::builder()
         .syntax(
             regex_automata::util::syntax::Config::new()
@@ -460,14 +467,8 @@ fn automaton(
         )
         .configure(
             Regex::config()
-                .match_kind(kind)
-                // With every detector in one automaton, its lazy DFA built so many states on
-                // varied text that the default 2 MiB cache was cleared again and again, gave
-                // up and fell back to the PikeVM (8 MB/s on the diverse benchmark text;
-                // 230 MB/s with 64 MiB). A class holds few detectors and reads little of the
-                // text, so its states stay few. Memory is bounded by this, per class and per
-                // thread scanning.
-                .hybrid_cache_capacity(if one { 64 << 20 } else { 16 << 20 })
+                .match_kind(regex_automata::MatchKind::All)
+                .hybrid_cache_capacity(cache_capacity(one))
                 .utf8_empty(false)
                 .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit),
         )
@@ -532,10 +533,14 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
         .zip(grouped)
         .map(|((locate, _), members)| {
             let patterns: Vec<&str> = members.iter().map(|&i| detectors[i].pattern).collect();
-            let re = automaton(&patterns, regex_automata::MatchKind::LeftmostFirst, one)?;
-            let overlapping = || {
-                automaton(&patterns, regex_automata::MatchKind::All, one).map(Retry::Overlapping)
-            };
+            let re = automaton::Automaton::new(
+                &patterns,
+                matches!(locate, Locate::Anywhere),
+                cache_capacity(one),
+            )
+            .map(std::sync::Arc::new)
+            .map_err(|e| BuildError(format!("the detectors do not compile: {e}")))?;
+            let overlapping = || overlapping(&patterns, one).map(Retry::Overlapping);
             let (place, retry) = match locate {
                 Locate::Literal(_) | Locate::Keyword(_) => {
                     let (anchors, starting) = anchors(detectors, &members)?;
@@ -920,7 +925,7 @@ impl Scanner {
     fn next_match(
         &self,
         class: &Class,
-        cache: &mut regex_automata::meta::Cache,
+        cache: &mut automaton::Cache,
         cursor: &mut Cursor,
         text: &str,
         at: usize,
@@ -934,7 +939,7 @@ impl Scanner {
                     if here < to
                         && let Some(m) = class
                             .re
-                            .search_with(cache, &Input::new(bytes).range(here..to))
+                            .search(cache, &Input::new(bytes).range(here..to))
                     {
                         return Some(Match {
                             start: m.start(),
@@ -961,7 +966,7 @@ impl Scanner {
                         }
                     }
                     let input = Input::new(bytes).range(start..).anchored(Anchored::Yes);
-                    if let Some(m) = class.re.search_with(cache, &input) {
+                    if let Some(m) = class.re.search(cache, &input) {
                         return Some(Match {
                             start,
                             end: m.end(),
@@ -982,7 +987,7 @@ impl Scanner {
         &self,
         class: &Class,
         (cache, retry_cache): (
-            &mut regex_automata::meta::Cache,
+            &mut automaton::Cache,
             Option<&mut regex_automata::meta::Cache>,
         ),
         text: &str,
@@ -1028,7 +1033,7 @@ impl Scanner {
             let input = Input::new(bytes)
                 .range(start..to)
                 .anchored(Anchored::Pattern(PatternID::new_unchecked(k)));
-            let m = class.re.search_with(cache, &input)?;
+            let m = class.re.search(cache, &input)?;
             let (s, e) = self.accept(other, text, m.start(), m.end(), scratch)?;
             Some((s, e, other, m.end()))
         })

@@ -271,14 +271,15 @@ pub fn card(s: &str) -> bool {
 
 /// An IPv4 address: four octets ≤ 255, no leading zeros.
 pub fn ipv4(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('.').collect();
-    parts.len() == 4
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.len() <= 3
-                && !(p.len() > 1 && p.starts_with('0'))
-                && p.parse::<u16>().is_ok_and(|v| v <= 255)
-        })
+    let mut parts = 0;
+    s.split('.').all(|p| {
+        parts += 1;
+        parts <= 4
+            && !p.is_empty()
+            && p.len() <= 3
+            && !(p.len() > 1 && p.starts_with('0'))
+            && p.parse::<u16>().is_ok_and(|v| v <= 255)
+    }) && parts == 4
 }
 
 /// An IPv6 address (the standard library's parser decides).
@@ -306,11 +307,28 @@ pub fn entropy(s: &str) -> f64 {
         .sum()
 }
 
+/// Words that mark a stand-in wherever they appear, in any letter case.
+static MARKERS: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
+    std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build([
+                "example",
+                "placeholder",
+                "redacted",
+                "your_",
+                "your-",
+                "<your",
+                "xxxx",
+                "****",
+            ])
+            .ok()
+    });
+
 /// A value that only stands in for a secret: `${DB_PASSWORD}`, `<your-api-key>`, `********`,
 /// `changeme`-style words, documentation examples, values already masked.
 pub fn placeholder(v: &str) -> bool {
     let t = v.trim_matches(|c| c == '"' || c == '\'');
-    let lower = t.to_ascii_lowercase();
     if t.len() < 4
         || t.starts_with("${")
         || t.starts_with("$(")
@@ -340,18 +358,8 @@ pub fn placeholder(v: &str) -> bool {
     {
         return true;
     }
-    // Words that mark a stand-in wherever they appear.
-    const MARKERS: &[&str] = &[
-        "example",
-        "placeholder",
-        "redacted",
-        "your_",
-        "your-",
-        "<your",
-        "xxxx",
-        "****",
-    ];
-    if MARKERS.iter().any(|w| lower.contains(w)) {
+    // Fail closed: without the marker automaton (it always builds), nothing is a stand-in.
+    if MARKERS.as_ref().is_some_and(|m| m.is_match(t)) {
         return true;
     }
     // Words that are a stand-in only when they are the whole value (`MySecret2024` is a
@@ -384,8 +392,17 @@ pub fn placeholder(v: &str) -> bool {
         "empty",
         "default",
     ];
-    let bare: String = lower.chars().filter(char::is_ascii_alphanumeric).collect();
-    WHOLE.iter().any(|w| bare == *w)
+    // The value's letters and digits, lower case; no word above is longer than 9.
+    let mut bare = [0u8; 9];
+    let mut n = 0;
+    for b in t.bytes().filter(u8::is_ascii_alphanumeric) {
+        if n == bare.len() {
+            return false;
+        }
+        bare[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    WHOLE.iter().any(|w| w.as_bytes() == &bare[..n])
 }
 
 #[cfg(test)]
