@@ -89,3 +89,108 @@ impl Automaton {
         }
     }
 }
+
+/// A value group that ends its pattern (`…=\s*([^\s]{4,})`), found in a match already made
+/// with two lazy DFAs instead of a backtracker: every place where the pattern's head (all
+/// before the group) can end, and whether the group's own pattern then runs exactly to the
+/// match's end. Where exactly one place fits, the group starts there: the backtracker, which
+/// follows the pattern's priorities, could only have found that one. Anything else (no place,
+/// two, a DFA giving up) is left to the backtracker.
+pub(crate) struct TailGroup {
+    head: dfa::DFA,
+    tail: dfa::DFA,
+}
+
+/// A [`TailGroup`]'s caches.
+pub(crate) struct TailCache {
+    head: dfa::Cache,
+    tail: dfa::Cache,
+}
+
+impl TailGroup {
+    /// For `pattern` whose last part is group `group`; `None` for any other shape.
+    pub(crate) fn new(pattern: &str, group: usize) -> Option<TailGroup> {
+        use regex_syntax::hir::{Hir, HirKind};
+        let syntax = syntax::Config::new().unicode(false).utf8(false);
+        let hir = syntax::parse_with(pattern, &syntax).ok()?;
+        let HirKind::Concat(parts) = hir.kind() else {
+            return None;
+        };
+        let (last, before) = parts.split_last()?;
+        let HirKind::Capture(capture) = last.kind() else {
+            return None;
+        };
+        if capture.index as usize != group {
+            return None;
+        }
+        let dfa = |hir: &Hir| {
+            let nfa = thompson::Compiler::new()
+                .configure(
+                    thompson::Config::new()
+                        .utf8(false)
+                        .which_captures(WhichCaptures::None),
+                )
+                .build_from_hir(hir)
+                .ok()?;
+            dfa::Builder::new()
+                .configure(
+                    dfa::Config::new()
+                        .match_kind(MatchKind::All)
+                        .cache_capacity(1 << 20)
+                        .minimum_cache_clear_count(Some(3))
+                        .minimum_bytes_per_state(Some(10)),
+                )
+                .build_from_nfa(nfa)
+                .ok()
+        };
+        Some(TailGroup {
+            head: dfa(&Hir::concat(before.to_vec()))?,
+            tail: dfa(&capture.sub)?,
+        })
+    }
+
+    pub(crate) fn create_cache(&self) -> TailCache {
+        TailCache {
+            head: self.head.create_cache(),
+            tail: self.tail.create_cache(),
+        }
+    }
+
+    /// Where the group starts in the match `start..end` of `haystack`, if one place fits.
+    pub(crate) fn start(
+        &self,
+        cache: &mut TailCache,
+        haystack: &[u8],
+        start: usize,
+        end: usize,
+    ) -> Option<usize> {
+        let heads = Input::new(haystack)
+            .span(start..end)
+            .anchored(regex_automata::Anchored::Yes);
+        let mut state = regex_automata::hybrid::dfa::OverlappingState::start();
+        let mut fits = None;
+        loop {
+            self.head
+                .try_search_overlapping_fwd(&mut cache.head, &heads, &mut state)
+                .ok()?;
+            let Some(head) = state.get_match() else {
+                return fits;
+            };
+            let at = head.offset();
+            let tail = Input::new(haystack)
+                .span(at..end)
+                .anchored(regex_automata::Anchored::Yes);
+            let runs_to_end = self
+                .tail
+                .try_search_fwd(&mut cache.tail, &tail)
+                .ok()?
+                .is_some_and(|m| m.offset() == end);
+            if runs_to_end {
+                if fits.is_some() {
+                    return None;
+                }
+                fits = Some(at);
+            }
+        }
+    }
+}

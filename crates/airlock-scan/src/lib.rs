@@ -2,9 +2,9 @@
 //!
 //! Everything a tool returns passes through this before the model sees it. The detectors are
 //! grouped by where their matches can be (after a keyword or literal, around an `@`, in runs
-//! of digits; see [`locate`]); each group is one lazy DFA searched only there. Validators (Luhn, Verhoeff, mod-97, SSN and card structure,
-//! placeholders, entropy) turn candidates into findings; overlapping findings merge into one
-//! span masked by the strictest strategy.
+//! of digits; see [`locate`]); each group is one lazy DFA searched only there. Validators
+//! (Luhn, Verhoeff, mod-97, SSN and card structure, placeholders, entropy) turn candidates into
+//! findings; overlapping findings merge into one span masked by the strictest strategy.
 //!
 //! ```
 //! use airlock_scan::{Scanner, Strategy};
@@ -231,7 +231,7 @@ impl ScannerBuilder {
             .iter()
             .map(|d| {
                 (d.group > 0)
-                    .then(|| Groups::new(d.pattern))
+                    .then(|| Groups::new(d.pattern, d.group))
                     .transpose()
                     .map_err(|e| BuildError(format!("{}: {e}", d.kind)))
             })
@@ -307,20 +307,23 @@ enum Retry {
     Overlapping(Regex),
 }
 
-/// What resolves one detector's value group in a match already found: a bounded
-/// backtracker for the usual short match, a PikeVM for a long one.
+/// What resolves one detector's value group in a match already found: two lazy DFAs where the
+/// group ends the pattern (see [`automaton::TailGroup`]), else a bounded backtracker for the
+/// usual short match, a PikeVM for a long one.
 struct Groups {
+    tail: Option<automaton::TailGroup>,
     backtracker: BoundedBacktracker,
     pikevm: PikeVM,
 }
 
 impl Groups {
-    fn new(pattern: &str) -> Result<Groups, String> {
+    fn new(pattern: &str, group: usize) -> Result<Groups, String> {
         let syntax = regex_automata::util::syntax::Config::new()
             .unicode(false)
             .utf8(false);
         let thompson = thompson::Config::new().utf8(false);
         Ok(Groups {
+            tail: automaton::TailGroup::new(pattern, group),
             backtracker: BoundedBacktracker::builder()
                 .syntax(syntax)
                 .thompson(thompson.clone())
@@ -343,6 +346,12 @@ impl Groups {
         group: usize,
         work: &mut GroupWork,
     ) -> Option<(usize, usize)> {
+        let span = input.get_span();
+        if let (Some(tail), Some(cache)) = (&self.tail, work.tail.as_mut())
+            && let Some(at) = tail.start(cache, input.haystack(), span.start, span.end)
+        {
+            return Some((at, span.end));
+        }
         let found = input.get_span().len() <= self.backtracker.max_haystack_len()
             && self
                 .backtracker
@@ -357,6 +366,7 @@ impl Groups {
 
     fn work(&self) -> GroupWork {
         GroupWork {
+            tail: self.tail.as_ref().map(automaton::TailGroup::create_cache),
             backtrack: self.backtracker.create_cache(),
             pike: self.pikevm.create_cache(),
             caps: self.pikevm.create_captures(),
@@ -366,6 +376,7 @@ impl Groups {
 
 /// One detector's group engines' caches and captures, reused through a scan.
 struct GroupWork {
+    tail: Option<automaton::TailCache>,
     backtrack: backtrack::Cache,
     pike: regex_automata::nfa::thompson::pikevm::Cache,
     caps: regex_automata::util::captures::Captures,
@@ -937,9 +948,7 @@ impl Scanner {
                 while let Some(&(lo, to)) = regions.get(cursor.i) {
                     let here = from.max(lo);
                     if here < to
-                        && let Some(m) = class
-                            .re
-                            .search(cache, &Input::new(bytes).range(here..to))
+                        && let Some(m) = class.re.search(cache, &Input::new(bytes).range(here..to))
                     {
                         return Some(Match {
                             start: m.start(),
@@ -1748,5 +1757,45 @@ mod tests {
                 ("phone", Some("gb")),
             ]
         );
+    }
+
+    /// The two-DFA group search agrees with the backtracker wherever it answers, and answers
+    /// for most matches of the detectors whose value ends their pattern.
+    #[test]
+    fn tail_groups_agree_with_the_backtracker() {
+        let mut text = bench_text::worst_case(150_000, 5);
+        text.push_str(&bench_text::diverse(300_000, 5));
+        text.push_str(
+            "password := x\npassword=\"a=b=c\"\nAPI_KEY=>  'sk=abc=def'\napi-key:  ==>xyz==\n\
+             Authorization: Basic dXNlcjpwYXNz\nBearer abc.def-ghi_jkl~mno+pqr/stu==\n",
+        );
+        let bytes = text.as_bytes();
+        let mut decided = 0;
+        for d in DETECTORS.iter().filter(|d| d.group > 0) {
+            let g = Groups::new(d.pattern, d.group).unwrap();
+            let Some(tail) = &g.tail else { continue };
+            let mut work = g.work();
+            let mut tail_cache = tail.create_cache();
+            let re = regex_automata::meta::Regex::builder()
+                .syntax(
+                    regex_automata::util::syntax::Config::new()
+                        .unicode(false)
+                        .utf8(false),
+                )
+                .build(d.pattern)
+                .unwrap();
+            for m in re.find_iter(bytes) {
+                let input = Input::new(bytes)
+                    .span(m.start()..m.end())
+                    .anchored(Anchored::Yes);
+                g.pikevm.search(&mut work.pike, &input, &mut work.caps);
+                let want = work.caps.get_group(d.group).map(|s| s.start);
+                if let Some(at) = tail.start(&mut tail_cache, bytes, m.start(), m.end()) {
+                    assert_eq!(Some(at), want, "{}: {:?}", d.kind, &text[m.range()]);
+                    decided += 1;
+                }
+            }
+        }
+        assert!(decided > 1000, "{decided}");
     }
 }
