@@ -295,13 +295,15 @@ fn line_before(t: &[u8], at: usize, n: usize) -> &[u8] {
         None => head,
     }
 }
+/// Whether `head` ends with one of `words` (any letter case) as a word of its own. The words
+/// are letters and digits, so that is the run of word bytes `head` ends with, read once.
 fn ends_with_word(head: &[u8], words: &[&str]) -> bool {
-    words.iter().any(|w| {
-        let w = w.as_bytes();
-        head.len() >= w.len()
-            && head[head.len() - w.len()..].eq_ignore_ascii_case(w)
-            && (head.len() == w.len() || !word(head[head.len() - w.len() - 1]))
-    })
+    debug_assert!(words.iter().all(|w| w.bytes().all(word)));
+    let run = head.iter().rev().take_while(|&&b| word(b)).count();
+    let last = &head[head.len() - run..];
+    words
+        .iter()
+        .any(|w| w.len() == run && last.eq_ignore_ascii_case(w.as_bytes()))
 }
 /// `deploy@web-01.prod.example.com:~$`: a shell prompt (user, host, then `:` and a path), not
 /// an e-mail address.
