@@ -106,7 +106,7 @@ fn domain_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
 }
 
-/// Around each `@`: up to 64 bytes of local part before it, the domain after it.
+/// Around each `@`: its run of local-part bytes before it (at most 64), the domain after it.
 pub fn around_at(text: &[u8]) -> Regions {
     let mut out = Regions::default();
     for p in memchr::memchr_iter(b'@', text) {
@@ -120,7 +120,13 @@ pub fn around_at(text: &[u8]) -> Regions {
         while e < text.len() && domain_byte(text[e]) {
             e += 1;
         }
-        out.push(p.saturating_sub(LOCAL), e);
+        // A local part is local-part bytes only: the region starts where their run does.
+        let floor = p.saturating_sub(LOCAL);
+        let mut s = p - 1;
+        while s > floor && local_byte(text[s - 1]) {
+            s -= 1;
+        }
+        out.push(s, e);
     }
     out
 }
