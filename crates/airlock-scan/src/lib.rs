@@ -796,8 +796,11 @@ impl Scanner {
         let wants = |p: fn(&Place) -> bool| self.classes.iter().any(|c| p(&c.place));
         let mut numbers = locate::numbers(
             bytes,
-            wants(|p| matches!(p, Place::Digits)),
-            wants(|p| matches!(p, Place::CapsDigit)),
+            locate::Want {
+                digits: wants(|p| matches!(p, Place::Digits)),
+                caps: wants(|p| matches!(p, Place::CapsDigit)),
+                hex_colons: wants(|p| matches!(p, Place::HexColons)),
+            },
         );
         let mut cursors: Vec<Cursor> = self
             .classes
@@ -812,7 +815,7 @@ impl Scanner {
                         Source::Regions(std::mem::take(&mut numbers.digits).joined(JOIN).0)
                     }
                     Place::CapsDigit => Source::Regions(std::mem::take(&mut numbers.caps).0),
-                    Place::HexColons => Source::Regions(locate::hex_colons(bytes).0),
+                    Place::HexColons => Source::Regions(std::mem::take(&mut numbers.hex_colons).0),
                 };
                 Cursor {
                     source,

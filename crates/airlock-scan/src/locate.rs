@@ -146,18 +146,22 @@ fn number_byte(b: u8) -> bool {
     NUMBER_BYTE[usize::from(b)]
 }
 
-/// A bit per byte of `v` (16 bytes) that lies in `lo..=hi`: moved so that the range starts at
-/// -128, one signed comparison says which lie in it.
-fn between(v: i8x16, lo: u8, hi: u8) -> u64 {
+/// The lanes of `v` (16 bytes) that lie in `lo..=hi`: moved so that the range starts at -128,
+/// one signed comparison says which lie in it. Comparisons are combined lane by lane and turned
+/// into bits once per class.
+fn between(v: i8x16, lo: u8, hi: u8) -> i8x16 {
     let moved = v + i8x16::splat(0x80u8.wrapping_sub(lo) as i8);
-    let inside = moved.cmp_lt(i8x16::splat((hi - lo) as i8 - 127));
-    // `move_mask` sets the low 16 bits, one per byte.
-    u64::from(inside.move_mask() as u16)
+    moved.cmp_lt(i8x16::splat((hi - lo) as i8 - 127))
 }
 
-/// A bit per byte of `v` (16 bytes) equal to `b`.
-fn equal(v: i8x16, b: u8) -> u64 {
-    u64::from(v.cmp_eq(i8x16::splat(b as i8)).move_mask() as u16)
+/// The lanes of `v` equal to `b`.
+fn equal(v: i8x16, b: u8) -> i8x16 {
+    v.cmp_eq(i8x16::splat(b as i8))
+}
+
+/// A bit per lane of a comparison's result (16 lanes): its lanes are all ones or all zeros.
+fn bits(lanes: i8x16) -> u64 {
+    u64::from(lanes.move_mask() as u16)
 }
 
 /// One block's (at most 64 bytes) classes of bytes, a bit per byte.
@@ -168,6 +172,9 @@ struct Masks {
     /// Bytes of a number as people write them: digits and `+-.()/ `.
     number: u64,
     dots: u64,
+    colons: u64,
+    /// Hex digits, either case.
+    hex: u64,
 }
 
 /// Classify one block (SIMD, 16 bytes at a time; SSE2 on x86-64).
@@ -186,12 +193,15 @@ fn masks(block: &[u8]) -> Masks {
         let v = i8x16::new(lanes.map(|b| b as i8));
         let at = 16 * k;
         let digits = between(v, b'0', b'9');
-        m.digits |= digits << at;
-        m.caps |= between(v, b'A', b'Z') << at;
-        m.dots |= equal(v, b'.') << at;
+        m.digits |= bits(digits) << at;
+        m.caps |= bits(between(v, b'A', b'Z')) << at;
+        m.dots |= bits(equal(v, b'.')) << at;
+        m.colons |= bits(equal(v, b':')) << at;
+        // `A`-`F` with the 0x20 bit set are `a`-`f`; no other byte becomes one.
+        m.hex |= bits(digits | between(v | i8x16::splat(0x20), b'a', b'f')) << at;
         // `-./` and digits are one range, `()` another.
         m.number |=
-            (between(v, b'-', b'9') | between(v, b'(', b')') | equal(v, b'+') | equal(v, b' '))
+            bits(between(v, b'-', b'9') | between(v, b'(', b')') | equal(v, b'+') | equal(v, b' '))
                 << at;
     }
     m
@@ -235,15 +245,35 @@ pub struct NumberRegions {
     /// passport's machine-readable line 13 bytes before its nationality's last letter and
     /// birth date (44 bytes in all).
     pub caps: Regions,
+    /// The runs of hex digits and colons of [`hex_colons`], found from the same masks.
+    pub hex_colons: Regions,
 }
 
-/// Find both kinds of number regions (`want_digits`, `want_caps` say which are needed).
-pub fn numbers(text: &[u8], want_digits: bool, want_caps: bool) -> NumberRegions {
+/// Which regions [`numbers`] finds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Want {
+    /// [`NumberRegions::digits`].
+    pub digits: bool,
+    /// [`NumberRegions::caps`].
+    pub caps: bool,
+    /// [`NumberRegions::hex_colons`].
+    pub hex_colons: bool,
+}
+
+/// Find the number regions, the capital-letter code regions and the hex-colon runs that `want`
+/// names, from one pass that classifies the bytes 64 at a time.
+pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
+    let Want {
+        digits: want_digits,
+        caps: want_caps,
+        hex_colons: want_hex,
+    } = want;
     let mut out = NumberRegions {
         digits: Regions::default(),
         caps: Regions::default(),
+        hex_colons: Regions::default(),
     };
-    if !want_digits && !want_caps {
+    if !want_digits && !want_caps && !want_hex {
         return out;
     }
     let block = |k: usize| {
@@ -252,9 +282,11 @@ pub fn numbers(text: &[u8], want_digits: bool, want_caps: bool) -> NumberRegions
     };
     let blocks = text.len().div_ceil(64);
     let mut next = block(0).map_or(Masks::default(), masks);
-    // The capitals of the previous block.
+    // The capitals and hex digits of the previous block.
     let mut caps_before = 0u64;
+    let mut hex_before = 0u64;
     let mut covered = 0;
+    let mut hex_covered = 0;
     for k in 0..blocks {
         let m = next;
         next = block(k + 1).map_or(Masks::default(), masks);
@@ -270,6 +302,21 @@ pub fn numbers(text: &[u8], want_digits: bool, want_caps: bool) -> NumberRegions
             }
             caps_before = m.caps;
         }
+        if want_hex && m.colons != 0 {
+            // A colon before another, or between two hex digits: where `hex_colons` looks.
+            let next_colon = (m.colons >> 1) | (next.colons << 63);
+            let next_hex = (m.hex >> 1) | (next.hex << 63);
+            let hex_before_it = (m.hex << 1) | (hex_before >> 63);
+            let mut hits = m.colons & (next_colon | (hex_before_it & next_hex));
+            while hits != 0 {
+                let p = o + hits.trailing_zeros() as usize;
+                hits &= hits - 1;
+                if p >= hex_covered {
+                    hex_covered = hex_run(text, p, hex_covered, &mut out.hex_colons);
+                }
+            }
+        }
+        hex_before = m.hex;
         if !want_digits || m.digits == 0 {
             continue;
         }
@@ -366,7 +413,7 @@ fn hex_colon(b: u8) -> bool {
 }
 
 /// Runs of hex digits and colons holding `::` or at least 7 colons: every IPv6 address lies
-/// inside one.
+/// inside one. (One `memchr` pass; [`numbers`] finds the same from its masks.)
 pub fn hex_colons(text: &[u8]) -> Regions {
     let mut out = Regions::default();
     let mut covered = 0;
@@ -379,30 +426,77 @@ pub fn hex_colons(text: &[u8]) -> Regions {
         if next != Some(b':') && !(before_hex && next.is_some_and(|b| b.is_ascii_hexdigit())) {
             continue;
         }
-        let mut s = p;
-        while s > covered && hex_colon(text[s - 1]) {
-            s -= 1;
-        }
-        let mut e = p;
-        let (mut colons, mut double) = (0, false);
-        while e < text.len() && hex_colon(text[e]) {
-            if text[e] == b':' {
-                colons += 1;
-                double |= e > s && text[e - 1] == b':';
-            }
-            e += 1;
-        }
-        covered = e;
-        if double || colons >= 7 {
-            out.push(s, e);
-        }
+        covered = hex_run(text, p, covered, &mut out);
     }
     out
+}
+
+/// The run of hex digits and colons around the colon at `p` (not reaching back before
+/// `floor`), added to `out` if it holds `::` or at least 7 colons; where it ends.
+fn hex_run(text: &[u8], p: usize, floor: usize, out: &mut Regions) -> usize {
+    let mut s = p;
+    while s > floor && hex_colon(text[s - 1]) {
+        s -= 1;
+    }
+    let mut e = p;
+    let (mut colons, mut double) = (0, false);
+    while e < text.len() && hex_colon(text[e]) {
+        if text[e] == b':' {
+            colons += 1;
+            double |= e > s && text[e - 1] == b':';
+        }
+        e += 1;
+    }
+    if double || colons >= 7 {
+        out.push(s, e);
+    }
+    e
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DIGITS: Want = Want {
+        digits: true,
+        caps: false,
+        hex_colons: false,
+    };
+
+    #[test]
+    fn hex_colon_runs_from_the_masks_are_those_of_the_colon_search() {
+        let hex = Want {
+            hex_colons: true,
+            ..Want::default()
+        };
+        let mut texts = vec![
+            crate::bench_text::diverse(300_000, 4),
+            crate::bench_text::worst_case(100_000, 4),
+        ];
+        // Runs across block ends, at the very start and end, colons at the edges.
+        for n in [1, 2, 62, 63, 64, 65, 66, 127, 128, 129] {
+            for shift in 0..3 {
+                let t: String = (0..n)
+                    .map(|i| match (i + shift) % 5 {
+                        0 | 3 => ':',
+                        1 => 'f',
+                        2 => '0',
+                        _ => 'A',
+                    })
+                    .collect();
+                texts.push(t.clone());
+                texts.push(format!("x{t}"));
+            }
+        }
+        texts.push("fe80::1 :: a:b:c:d:e:f:0:1 12:30:45 ::1 1::".to_owned());
+        for t in &texts {
+            assert_eq!(
+                numbers(t.as_bytes(), hex).hex_colons.0,
+                hex_colons(t.as_bytes()).0,
+                "{t:.80}"
+            );
+        }
+    }
 
     fn naive_dense4(bits: u128) -> u64 {
         (0..64)
@@ -418,6 +512,8 @@ mod tests {
         for block in bytes.chunks(64).chain(bytes[3..].chunks(37)) {
             let m = masks(block);
             for (j, &b) in block.iter().enumerate() {
+                assert_eq!(m.hex >> j & 1 == 1, b.is_ascii_hexdigit(), "{b}");
+                assert_eq!(m.colons >> j & 1 == 1, b == b':', "{b}");
                 assert_eq!(m.digits >> j & 1 == 1, b.is_ascii_digit(), "{b}");
                 assert_eq!(m.caps >> j & 1 == 1, b.is_ascii_uppercase(), "{b}");
                 assert_eq!(m.number >> j & 1 == 1, number_byte(b), "{b}");
@@ -456,10 +552,10 @@ mod tests {
     #[test]
     fn digit_regions_are_the_dense_number_runs() {
         let text = crate::bench_text::diverse(300_000, 3);
-        let found = numbers(text.as_bytes(), true, false).digits.0;
+        let found = numbers(text.as_bytes(), DIGITS).digits.0;
         assert_eq!(found, naive_digit_regions(text.as_bytes()));
         let text = crate::bench_text::worst_case(100_000, 3);
-        let found = numbers(text.as_bytes(), true, false).digits.0;
+        let found = numbers(text.as_bytes(), DIGITS).digits.0;
         assert_eq!(found, naive_digit_regions(text.as_bytes()));
         // Runs across block ends, at the very start and end.
         for n in [1, 7, 60, 63, 64, 65, 127, 130] {
@@ -472,11 +568,7 @@ mod tests {
                     }
                 })
                 .collect();
-            assert_eq!(
-                numbers(&t, true, false).digits.0,
-                naive_digit_regions(&t),
-                "{n}"
-            );
+            assert_eq!(numbers(&t, DIGITS).digits.0, naive_digit_regions(&t), "{n}");
         }
     }
 
@@ -499,7 +591,14 @@ mod tests {
     fn regions_hold_their_values() {
         let t = b"call +1 (415) 555-0132 or mail ada@example.org, card 4111 1111 1111 1111, \
                   ip 10.0.0.1, v6 fe80::1, iban DE89 3704 0044 0532 0130 00 now";
-        let n = numbers(t, true, true);
+        let n = numbers(
+            t,
+            Want {
+                digits: true,
+                caps: true,
+                hex_colons: true,
+            },
+        );
         let s = std::str::from_utf8(t).unwrap();
         let inside = |r: &Regions, v: &str| {
             let at = s.find(v).unwrap();
@@ -511,5 +610,6 @@ mod tests {
         assert!(inside(&n.caps, "DE89 3704 0044 0532 0130 00"));
         assert!(inside(&around_at(t), "ada@example.org"));
         assert!(inside(&hex_colons(t), "fe80::1"));
+        assert!(inside(&n.hex_colons, "fe80::1"));
     }
 }
