@@ -178,19 +178,20 @@ struct Masks {
 }
 
 /// Classify one block (SIMD, 16 bytes at a time; SSE2 on x86-64).
+#[inline(always)]
 fn masks(block: &[u8]) -> Masks {
+    // A full block is four loads; the last, short one is padded with zeros.
+    let mut padded = [0u8; 64];
+    let full: &[u8] = if block.len() == 64 {
+        block
+    } else {
+        padded[..block.len()].copy_from_slice(block);
+        &padded
+    };
+    let bytes: &[i8] = bytemuck::cast_slice(full);
     let mut m = Masks::default();
-    for (k, w) in block.chunks(16).enumerate() {
-        // A full chunk is one load; the last, short one is padded with zeros.
-        let lanes: [u8; 16] = match <[u8; 16]>::try_from(w) {
-            Ok(full) => full,
-            Err(_) => {
-                let mut padded = [0u8; 16];
-                padded[..w.len()].copy_from_slice(w);
-                padded
-            }
-        };
-        let v = i8x16::new(lanes.map(|b| b as i8));
+    for k in 0..4 {
+        let v = i8x16::from_slice_unaligned(&bytes[16 * k..]);
         let at = 16 * k;
         let digits = between(v, b'0', b'9');
         m.digits |= bits(digits) << at;
@@ -229,7 +230,10 @@ fn dense4(d: u64, next: u64) -> u64 {
 /// The bits `i` of `n` (64 bits, then `next`'s) where bits `i..i + 7` are all ones.
 fn all7(n: u64, next: u64) -> u64 {
     let x = u128::from(n) | (u128::from(next) << 64);
-    (0..7).fold(!0u64, |acc, k| acc & (x >> k) as u64)
+    // Runs of two, then four, then seven (four and four overlapping by one).
+    let two = x & (x >> 1);
+    let four = two & (two >> 2);
+    (four & (four >> 3)) as u64
 }
 
 /// The regions of the number detectors and of the capital-letter codes, from one pass.
@@ -276,12 +280,13 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
     if !want_digits && !want_caps && !want_hex {
         return out;
     }
-    let block = |k: usize| {
-        text.get(k * 64..text.len().min(k * 64 + 64))
-            .filter(|b| !b.is_empty())
+    // Block `k`'s masks; past the end of the text, none.
+    let block = |k: usize| match text.get(k * 64..text.len().min(k * 64 + 64)) {
+        Some(b) if !b.is_empty() => masks(b),
+        _ => Masks::default(),
     };
     let blocks = text.len().div_ceil(64);
-    let mut next = block(0).map_or(Masks::default(), masks);
+    let mut next = block(0);
     // The capitals and hex digits of the previous block.
     let mut caps_before = 0u64;
     let mut hex_before = 0u64;
@@ -289,7 +294,7 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
     let mut hex_covered = 0;
     for k in 0..blocks {
         let m = next;
-        next = block(k + 1).map_or(Masks::default(), masks);
+        next = block(k + 1);
         let o = k * 64;
         if want_caps {
             let two = ((m.caps << 1) | (caps_before >> 63)) & ((m.caps << 2) | (caps_before >> 62));
