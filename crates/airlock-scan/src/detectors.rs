@@ -290,7 +290,7 @@ fn credential_scheme(t: &[u8], at: usize, _: usize) -> bool {
 fn line_before(t: &[u8], at: usize, n: usize) -> &[u8] {
     let from = at.saturating_sub(n);
     let head = &t[from..at];
-    match head.iter().rposition(|&b| b == b'\n') {
+    match memchr::memrchr(b'\n', head) {
         Some(i) => &head[i + 1..],
         None => head,
     }

@@ -171,7 +171,6 @@ struct Masks {
     caps: u64,
     /// Bytes of a number as people write them: digits and `+-.()/ `.
     number: u64,
-    dots: u64,
     colons: u64,
     /// Hex digits, either case.
     hex: u64,
@@ -196,7 +195,6 @@ fn masks(block: &[u8]) -> Masks {
         let digits = between(v, b'0', b'9');
         m.digits |= bits(digits) << at;
         m.caps |= bits(between(v, b'A', b'Z')) << at;
-        m.dots |= bits(equal(v, b'.')) << at;
         m.colons |= bits(equal(v, b':')) << at;
         // `A`-`F` with the 0x20 bit set are `a`-`f`; no other byte becomes one.
         m.hex |= bits(digits | between(v | i8x16::splat(0x20), b'a', b'f')) << at;
@@ -343,22 +341,18 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
             } else {
                 hits = 0;
             }
-            let (digits, dots) = if s >= o && e <= o + 64 {
-                let span = ones(s - o, e - o);
-                ((m.digits & span).count_ones(), (m.dots & span).count_ones())
+            let digits = if s >= o && e <= o + 64 {
+                (m.digits & ones(s - o, e - o)).count_ones()
             } else {
-                let r = &text[s..e];
-                (
-                    r.iter().filter(|b| b.is_ascii_digit()).count() as u32,
-                    r.iter().filter(|&&b| b == b'.').count() as u32,
-                )
+                text[s..e].iter().filter(|b| b.is_ascii_digit()).count() as u32
             };
             // Every number detector needs 9 digits, but an IPv4 address (4 with three dots)
             // and a phone number written with `+` (`+49 30 1234567`): a date (`2025-06-15`),
             // a short id or a time is no place to search.
+            let region = &text[s..e];
             if digits >= 9
-                || (digits >= 4 && dots >= 3)
-                || (digits == 8 && text[s..e].contains(&b'+'))
+                || (digits >= 4 && region.iter().filter(|&&b| b == b'.').count() >= 3)
+                || (digits == 8 && region.contains(&b'+'))
             {
                 out.digits.push(s, e);
             }
@@ -522,7 +516,6 @@ mod tests {
                 assert_eq!(m.digits >> j & 1 == 1, b.is_ascii_digit(), "{b}");
                 assert_eq!(m.caps >> j & 1 == 1, b.is_ascii_uppercase(), "{b}");
                 assert_eq!(m.number >> j & 1 == 1, number_byte(b), "{b}");
-                assert_eq!(m.dots >> j & 1 == 1, b == b'.', "{b}");
             }
             assert_eq!(m.digits.checked_shr(block.len() as u32).unwrap_or(0), 0);
         }

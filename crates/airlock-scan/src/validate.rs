@@ -272,13 +272,20 @@ pub fn card(s: &str) -> bool {
 /// An IPv4 address: four octets ≤ 255, no leading zeros.
 pub fn ipv4(s: &str) -> bool {
     let mut parts = 0;
-    s.split('.').all(|p| {
+    s.as_bytes().split(|&b| b == b'.').all(|p| {
         parts += 1;
+        // As `u16::from_str` reads it: an optional `+`, then digits.
+        let digits = p.strip_prefix(b"+").unwrap_or(p);
         parts <= 4
             && !p.is_empty()
             && p.len() <= 3
-            && !(p.len() > 1 && p.starts_with('0'))
-            && p.parse::<u16>().is_ok_and(|v| v <= 255)
+            && !(p.len() > 1 && p[0] == b'0')
+            && !digits.is_empty()
+            && digits.iter().all(u8::is_ascii_digit)
+            && digits
+                .iter()
+                .fold(0u32, |v, &d| v * 10 + u32::from(d - b'0'))
+                <= 255
     }) && parts == 4
 }
 
@@ -290,14 +297,17 @@ pub fn ipv6(s: &str) -> bool {
 /// Shannon entropy in bits per character.
 pub fn entropy(s: &str) -> f64 {
     let mut counts = [0u32; 256];
+    let (mut lo, mut hi) = (u8::MAX, 0u8);
     for b in s.bytes() {
         counts[usize::from(b)] += 1;
+        (lo, hi) = (lo.min(b), hi.max(b));
     }
     let n = s.len() as f64;
     if n == 0.0 {
         return 0.0;
     }
-    counts
+    // The bytes that occur lie in `lo..=hi`: summed in byte order, as over all 256.
+    counts[usize::from(lo)..=usize::from(hi)]
         .iter()
         .filter(|&&c| c > 0)
         .map(|&c| {
@@ -408,6 +418,45 @@ pub fn placeholder(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `ipv4` reads parts as the standard library's integer parser did before it, on every
+    /// string of up to 7 bytes over digits, dots, `+` and `a`.
+    #[test]
+    fn ipv4_reads_parts_as_the_integer_parser() {
+        fn parsed(s: &str) -> bool {
+            let parts: Vec<&str> = s.split('.').collect();
+            parts.len() == 4
+                && parts.iter().all(|p| {
+                    !p.is_empty()
+                        && p.len() <= 3
+                        && !(p.len() > 1 && p.starts_with('0'))
+                        && p.parse::<u16>().is_ok_and(|v| v <= 255)
+                })
+        }
+        let alphabet = ['0', '1', '2', '5', '9', '.', '+', 'a'];
+        let mut checked = 0;
+        for len in 0..=7u32 {
+            for mut code in 0..8usize.pow(len) {
+                let mut s = String::new();
+                for _ in 0..len {
+                    s.push(alphabet[code % 8]);
+                    code /= 8;
+                }
+                assert_eq!(ipv4(&s), parsed(&s), "{s:?}");
+                checked += 1;
+            }
+        }
+        for s in [
+            "255.255.255.255",
+            "256.1.1.1",
+            "192.168.001.1",
+            "1.2.3.4.5",
+            "+1.2.3.4",
+        ] {
+            assert_eq!(ipv4(s), parsed(s), "{s:?}");
+        }
+        assert_eq!(checked, (0..=7).map(|n| 8usize.pow(n)).sum::<usize>());
+    }
 
     #[test]
     fn known_values() {
