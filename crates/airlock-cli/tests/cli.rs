@@ -538,6 +538,16 @@ fn verify_never_prints_credentials_in_urls() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("127.0.0.1:4318"), "{}", r.stdout);
     assert!(!r.stdout.contains("s3cret"), "{}", r.stdout);
+    // `--json` printed the settings as loaded, password and all.
+    let r = run(airlock().args(["verify", "--json", "--config", cfg.to_str().unwrap()]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        doc["settings"]["telemetry"]["endpoint"], "http://u:***@127.0.0.1:4318",
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("s3cret"), "{}", r.stdout);
 }
 
 #[test]

@@ -35,6 +35,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     probe.settings.audit.path = None;
     let engine = load::engine(probe)?;
     let explained = config.explain();
+    // URLs may carry credentials (`redis://user:secret@…`): shown without them, as in `explained`.
+    let shown = config.settings.redacted();
     let mut out = std::io::stdout().lock();
     if args.json {
         let phases: Vec<_> = engine
@@ -45,7 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         let doc = serde_json::json!({
             "file": file,
             "valid": true,
-            "settings": config.settings,
+            "settings": shown,
             "pipeline": phases,
             "explain": explained,
         });
@@ -119,12 +121,6 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     }
     writeln!(out)?;
     writeln!(out, "Effective configuration (TOML):")?;
-    // URLs may carry credentials (`redis://user:secret@…`): shown without them, as above.
-    let mut shown = config.settings.clone();
-    shown.limits.backend = airlock_core::config::redact_url(&shown.limits.backend);
-    if let Some(e) = shown.telemetry.endpoint.as_mut() {
-        *e = airlock_core::config::redact_url(e);
-    }
     writeln!(out, "{}", toml::to_string_pretty(&shown)?.trim_end())?;
     Ok(Outcome::Ok)
 }

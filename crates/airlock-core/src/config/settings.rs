@@ -1138,6 +1138,20 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+impl Settings {
+    /// These settings with the credentials in their URLs (`limits.backend`,
+    /// `telemetry.endpoint`) replaced by `***` ([`redact_url`]), for printing.
+    #[must_use]
+    pub fn redacted(&self) -> Settings {
+        let mut shown = self.clone();
+        shown.limits.backend = redact_url(&shown.limits.backend);
+        if let Some(e) = shown.telemetry.endpoint.as_mut() {
+            *e = redact_url(e);
+        }
+        shown
+    }
+}
+
 /// `[session]`
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -1215,5 +1229,47 @@ impl Default for AuditSettings {
             signing_key_file: None,
             signing_key_env: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_hides_the_passwords_in_every_url() {
+        let mut s = Settings::default();
+        s.limits.backend = "redis://u:secret@127.0.0.1:6379/0".to_owned();
+        s.telemetry.endpoint = Some("http://u:pw@127.0.0.1:4318".to_owned());
+        let shown = s.redacted();
+        assert_eq!(shown.limits.backend, "redis://u:***@127.0.0.1:6379/0");
+        assert_eq!(
+            shown.telemetry.endpoint.as_deref(),
+            Some("http://u:***@127.0.0.1:4318")
+        );
+        let printed = serde_json::to_string(&shown).unwrap();
+        assert!(
+            !printed.contains("secret") && !printed.contains(":pw@"),
+            "{printed}"
+        );
+        // Everything else is left as it was; the original is untouched.
+        assert_eq!(
+            Settings {
+                limits: s.limits.clone(),
+                telemetry: s.telemetry.clone(),
+                ..shown
+            },
+            s
+        );
+        assert_eq!(s.limits.backend, "redis://u:secret@127.0.0.1:6379/0");
+    }
+
+    #[test]
+    fn redacted_leaves_urls_without_credentials_alone() {
+        let mut s = Settings::default();
+        s.telemetry.endpoint = Some("http://127.0.0.1:4318".to_owned());
+        assert_eq!(s.redacted(), s);
+        s.limits.backend = "redis://secret-token@cache:6379".to_owned();
+        assert_eq!(s.redacted().limits.backend, "redis://***@cache:6379");
     }
 }
