@@ -12,8 +12,9 @@
 //! * `code`: evaluation and process escapes (`__import__`, `eval(`, `exec(`, `os.system`,
 //!   `import os`, `subprocess`, `child_process`, `Runtime.getRuntime`);
 //! * `sql`: stacked queries (a second statement after `;`, outside quotes and comments; when
-//!   the text quotes or comments as only some dialects do — `$$`, `#`, `/*!`, a backslash,
-//!   `--` without a space — any `;` before the end);
+//!   the text quotes or comments as only some dialects do — `$$`, `#`, `/*!`, `/*M!`, a
+//!   backslash, `--` without a space, a `--` comment ended by a lone `\r` — any `;` before the
+//!   end);
 //! * `template`: template syntax (`{{ }}`, `{% %}`, `${ }`, `<% %>`).
 //!
 //! Each kind is a best-effort denylist of constructs, not a parser of every shell, language or
@@ -336,9 +337,10 @@ fn sql(text: &str) -> Option<String> {
             .then(|| "a stacked query (a second statement after `;`)".to_owned())
     };
     // Quoting and comments that one dialect has and another has not (PostgreSQL's `$$` and
-    // `$tag$` strings, MySQL's `#` comments and `/*! … */` code, `--` without a space after
-    // it, backslash escapes, Oracle's `q'[…]'`): which text is quoted cannot be told, so
-    // nothing is stripped and any `;` before the end is a second statement.
+    // `$tag$` strings, MySQL's `#` comments and `/*! … */` code, MariaDB's `/*M! … */`, `--`
+    // without a space after it or ended by a lone `\r`, backslash escapes, Oracle's `q'[…]'`):
+    // which text is quoted cannot be told, so nothing is stripped and any `;` before the end is
+    // a second statement.
     if dialect_specific(text) {
         let (_, after) = text.split_once(';')?;
         return stacked(after);
@@ -356,9 +358,11 @@ fn sql(text: &str) -> Option<String> {
                 }
                 plain.push(' ');
             }
+            // To the end of the line: `\n`, or `\r` as PostgreSQL also reads it (a lone
+            // `\r`, which MySQL does not end the comment at, makes the text dialect-specific).
             '-' if chars.peek() == Some(&'-') => {
                 for d in chars.by_ref() {
-                    if d == '\n' {
+                    if matches!(d, '\n' | '\r') {
                         break;
                     }
                 }
@@ -400,7 +404,23 @@ fn dialect_specific(text: &str) -> bool {
         matches!(w, [b'q' | b'Q', b'\''])
             && (i == 0 || !b[i - 1].is_ascii_alphanumeric() || matches!(b[i - 1], b'n' | b'N'))
     });
-    dollar_quote || dash_comment || q_quote || text.contains(['#', '\\']) || text.contains("/*!")
+    // A `\r` not followed by `\n` ends a `--` comment in PostgreSQL but not in MySQL.
+    let lone_cr = text.contains("--")
+        && b.iter()
+            .enumerate()
+            .any(|(i, &c)| c == b'\r' && b.get(i + 1) != Some(&b'\n'));
+    // MySQL's `/*! … */` and MariaDB's `/*M! … */`: code inside a comment, run by one dialect.
+    let executable_comment = b.windows(3).enumerate().any(|(i, w)| {
+        w[0] == b'/'
+            && w[1] == b'*'
+            && (w[2] == b'!' || (matches!(w[2], b'M' | b'm') && b.get(i + 3) == Some(&b'!')))
+    });
+    dollar_quote
+        || dash_comment
+        || q_quote
+        || lone_cr
+        || executable_comment
+        || text.contains(['#', '\\'])
 }
 
 fn template(text: &str) -> Option<String> {
@@ -531,6 +551,12 @@ mod tests {
             "SELECT 'a\\'' ; DROP TABLE t; -- '",
             "SELECT q'[a']' ; DROP TABLE t; --'",
             "SELECT 1; ; DROP TABLE t",
+            // Review finding: PostgreSQL ends a `--` comment at `\r` too, MySQL does not (and
+            // then reads a quote the other hides), and MariaDB runs `/*M! … */`.
+            "SELECT 1 -- x\r; DROP TABLE t",
+            "SELECT 1 -- x\r'\n; DROP TABLE t; -- '",
+            "SELECT 1 /*M! ; DROP TABLE t */",
+            "SELECT 1 /*M!100000 ; DROP TABLE t */",
         ] {
             assert!(sql(bad).is_some(), "{bad}");
         }
@@ -542,6 +568,8 @@ mod tests {
             "SELECT name FROM users WHERE id = 5; ;",
             "SELECT 'C:\\dir', '#1', $$x$$ FROM t;",
             "SELECT 1 --",
+            "SELECT 1 -- x\r\n;",
+            "SELECT 1 /*Mx*/ FROM t;",
         ] {
             assert_eq!(sql(good), None, "{good}");
         }
