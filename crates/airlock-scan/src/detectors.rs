@@ -298,7 +298,6 @@ fn line_before(t: &[u8], at: usize, n: usize) -> &[u8] {
 /// Whether `head` ends with one of `words` (any letter case) as a word of its own. The words
 /// are letters and digits, so that is the run of word bytes `head` ends with, read once.
 fn ends_with_word(head: &[u8], words: &[&str]) -> bool {
-    debug_assert!(words.iter().all(|w| w.bytes().all(word)));
     let run = head.iter().rev().take_while(|&&b| word(b)).count();
     let last = &head[head.len() - run..];
     words
@@ -310,54 +309,55 @@ fn ends_with_word(head: &[u8], words: &[&str]) -> bool {
 fn not_a_prompt(t: &[u8], _: usize, end: usize) -> bool {
     !(t.get(end) == Some(&b':') && matches!(t.get(end + 1), Some(b'~' | b'/')))
 }
+/// Words after which a dotted quad is a version.
+const VERSION: &[&str] = &[
+    "version", "ver", "release", "build", "firmware", "kernel", "bios", "uefi", "driver",
+    "revision", "rev", "patch", "v",
+];
+/// Words after which a dotted quad is an address however the line reads.
+const ADDRESS: &[&str] = &[
+    "ip",
+    "ipv4",
+    "addr",
+    "address",
+    "host",
+    "from",
+    "to",
+    "client",
+    "server",
+    "peer",
+    "src",
+    "dst",
+    "source",
+    "remote",
+    "local",
+    "via",
+    "gateway",
+    "gw",
+    "dns",
+    "nameserver",
+    "proxy",
+    "inet",
+    "at",
+    "by",
+    "for",
+    "connect",
+    "connecting",
+    "connected",
+    "listen",
+    "listening",
+    "bind",
+    "ping",
+    "route",
+    "node",
+    "origin",
+    "forwarded",
+    "user",
+    "login",
+];
 /// `version 2.4.1.0`, `BIOS 2.14.2.8`, `Foo/1.2.3.4`, `v1.2.3.4`, `zlib 1.3.1 sqlite
 /// 3.41.0.6`: a version, not an address.
 fn not_a_version(t: &[u8], at: usize, _: usize) -> bool {
-    const VERSION: &[&str] = &[
-        "version", "ver", "release", "build", "firmware", "kernel", "bios", "uefi", "driver",
-        "revision", "rev", "patch", "v",
-    ];
-    /// Words after which a dotted quad is an address however the line reads.
-    const ADDRESS: &[&str] = &[
-        "ip",
-        "ipv4",
-        "addr",
-        "address",
-        "host",
-        "from",
-        "to",
-        "client",
-        "server",
-        "peer",
-        "src",
-        "dst",
-        "source",
-        "remote",
-        "local",
-        "via",
-        "gateway",
-        "gw",
-        "dns",
-        "nameserver",
-        "proxy",
-        "inet",
-        "at",
-        "by",
-        "for",
-        "connect",
-        "connecting",
-        "connected",
-        "listen",
-        "listening",
-        "bind",
-        "ping",
-        "route",
-        "node",
-        "origin",
-        "forwarded",
-        "user",
-        "login",
-    ];
     let head = line_before(t, at, 80);
     let trimmed = head.trim_ascii_end();
     let trimmed = trimmed
@@ -657,4 +657,19 @@ detectors! {
         r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b";
     "ipv6", Pii, 0, ipv6, true, Partial::Nothing, Locate::HexColons, any_context,
         r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|(?i)(?:\b[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})?::(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6}\b)?";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ends_with_word` reads the run of word bytes a line ends with, which finds a listed word
+    /// only if the word is all word bytes.
+    #[test]
+    fn version_and_address_words_are_word_bytes() {
+        for w in VERSION.iter().chain(ADDRESS) {
+            assert!(w.bytes().all(word), "{w}");
+        }
+        assert!(ends_with_word(b"BIOS", VERSION) && !ends_with_word(b"my-bios2", VERSION));
+    }
 }

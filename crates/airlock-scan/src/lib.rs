@@ -337,9 +337,10 @@ impl Groups {
         })
     }
 
-    /// The span of group `group` in the match of `input` (anchored, spanning the match).
-    /// The span of group `group`, or `None` if it took no part in the match. A match too
-    /// long for the backtracker, or one it gives up on, goes to the PikeVM, which cannot fail.
+    /// The span of group `group` in the match of `input` (anchored, spanning the match), or
+    /// `None` if it took no part in the match. The two tail DFAs answer first where they can;
+    /// then the backtracker, and a match too long for it, or one it gives up on, goes to the
+    /// PikeVM, which cannot fail.
     fn group(
         &self,
         input: &Input<'_>,
@@ -1762,10 +1763,11 @@ mod tests {
         );
     }
 
-    /// The two-DFA group search agrees with the backtracker wherever it answers, and answers
+    /// The two-DFA group search agrees with the PikeVM (which gives the backtracker's answer)
+    /// wherever it answers, and answers
     /// for most matches of the detectors whose value ends their pattern.
     #[test]
-    fn tail_groups_agree_with_the_backtracker() {
+    fn tail_groups_agree_with_the_pikevm() {
         let mut text = bench_text::worst_case(150_000, 5);
         text.push_str(&bench_text::diverse(300_000, 5));
         text.push_str(

@@ -180,11 +180,13 @@ struct Masks {
 #[inline(always)]
 fn masks(block: &[u8]) -> Masks {
     // A full block is four loads; the last, short one is padded with zeros.
-    let mut padded = [0u8; 64];
+    let padded;
     let full: &[u8] = if block.len() == 64 {
         block
     } else {
-        padded[..block.len()].copy_from_slice(block);
+        let mut p = [0u8; 64];
+        p[..block.len()].copy_from_slice(block);
+        padded = p;
         &padded
     };
     let bytes: &[i8] = bytemuck::cast_slice(full);
@@ -247,7 +249,8 @@ pub struct NumberRegions {
     /// passport's machine-readable line 13 bytes before its nationality's last letter and
     /// birth date (44 bytes in all).
     pub caps: Regions,
-    /// The runs of hex digits and colons of [`hex_colons`], found from the same masks.
+    /// Runs of hex digits and colons holding `::` or at least 7 colons (every IPv6 address
+    /// lies inside one), found from the same masks.
     pub hex_colons: Regions,
 }
 
@@ -306,7 +309,7 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
             caps_before = m.caps;
         }
         if want_hex && m.colons != 0 {
-            // A colon before another, or between two hex digits: where `hex_colons` looks.
+            // A colon before another, or between two hex digits: where an IPv6 run can be.
             let next_colon = (m.colons >> 1) | (next.colons << 63);
             let next_hex = (m.hex >> 1) | (next.hex << 63);
             let hex_before_it = (m.hex << 1) | (hex_before >> 63);
@@ -411,25 +414,6 @@ fn hex_colon(b: u8) -> bool {
     b.is_ascii_hexdigit() || b == b':'
 }
 
-/// Runs of hex digits and colons holding `::` or at least 7 colons: every IPv6 address lies
-/// inside one. (One `memchr` pass; [`numbers`] finds the same from its masks.)
-pub fn hex_colons(text: &[u8]) -> Regions {
-    let mut out = Regions::default();
-    let mut covered = 0;
-    for p in memchr::memchr_iter(b':', text) {
-        if p < covered {
-            continue;
-        }
-        let next = text.get(p + 1).copied();
-        let before_hex = p > 0 && text[p - 1].is_ascii_hexdigit();
-        if next != Some(b':') && !(before_hex && next.is_some_and(|b| b.is_ascii_hexdigit())) {
-            continue;
-        }
-        covered = hex_run(text, p, covered, &mut out);
-    }
-    out
-}
-
 /// The run of hex digits and colons around the colon at `p` (not reaching back before
 /// `floor`), added to `out` if it holds `::` or at least 7 colons; where it ends.
 fn hex_run(text: &[u8], p: usize, floor: usize, out: &mut Regions) -> usize {
@@ -455,6 +439,25 @@ fn hex_run(text: &[u8], p: usize, floor: usize, out: &mut Regions) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reference for [`numbers`]' hex-colon runs: runs of hex digits and colons holding `::`
+    /// or at least 7 colons, found from each `:` in turn.
+    fn hex_colons(text: &[u8]) -> Regions {
+        let mut out = Regions::default();
+        let mut covered = 0;
+        for p in memchr::memchr_iter(b':', text) {
+            if p < covered {
+                continue;
+            }
+            let next = text.get(p + 1).copied();
+            let before_hex = p > 0 && text[p - 1].is_ascii_hexdigit();
+            if next != Some(b':') && !(before_hex && next.is_some_and(|b| b.is_ascii_hexdigit())) {
+                continue;
+            }
+            covered = hex_run(text, p, covered, &mut out);
+        }
+        out
+    }
 
     const DIGITS: Want = Want {
         digits: true,
