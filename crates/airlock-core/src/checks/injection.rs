@@ -9,8 +9,10 @@
 //!   substitution (`` ` `` and `$(`), redirection (`>`, `<`), variable interpolation (`$VAR`,
 //!   `${VAR}`, `$0`, `$@`), and options that hand the program a command or a system path
 //!   (`-oProxyCommand=…`, `--upload-pack`, `--exec`, `--output=/etc/…`);
-//! * `code`: evaluation and process escapes (`__import__`, `eval(`, `exec(`, `os.system`,
-//!   `import os`, `subprocess`, `child_process`, `Runtime.getRuntime`);
+//! * `code`: evaluation and process escapes, read as whole names (`__import__`, `eval`,
+//!   `exec`, `compile`, `os.system`, `import os`/`posix`/`pty`, `subprocess`, `child_process`,
+//!   `Runtime.getRuntime`), and any non-ASCII letter, digit or connector (Python reads
+//!   `ｅｖａｌ` as `eval`);
 //! * `sql`: stacked queries (a second statement after `;`, outside quotes and comments; when
 //!   the text quotes or comments as only some dialects do — `$$`, `#`, `/*!`, `/*M!`, a
 //!   backslash, `--` without a space, a `--` comment ended by a lone `\r` — any `;` before the
@@ -111,7 +113,7 @@ impl Kind {
                 "Pass one plain command with its arguments and no shell operators, substitutions, redirections or variables; to do several things, make several calls, and put literal text in the tool's other arguments."
             }
             Kind::Code => {
-                "Pass code that does the task itself, without importing modules at run time, evaluating strings or starting processes."
+                "Pass code that does the task itself, without importing modules at run time, evaluating strings or starting processes, and written in ASCII (escape other characters in strings, e.g. \\u00e9)."
             }
             Kind::Sql => {
                 "Send one statement per call, and put values in the tool's parameters (or as quoted literals), not as further statements."
@@ -284,51 +286,174 @@ fn shell(text: &str) -> Option<String> {
     None
 }
 
-fn code(text: &str) -> Option<String> {
-    // Lower case, runs of white space as one space, none before `(` (`eval (` is `eval(`).
-    let mut norm = String::with_capacity(text.len());
-    for c in text.chars().map(|c| c.to_ascii_lowercase()) {
-        if c.is_whitespace() {
-            if !norm.ends_with(' ') {
-                norm.push(' ');
+/// Names that evaluate text or reach the system wherever they stand: called, read as an
+/// attribute, or bound to another name first (`e = eval; e(s)`).
+const CODE_ESCAPES: &[&str] = &[
+    "__import__",
+    "__builtins__",
+    "__subclasses__",
+    "__globals__",
+    "eval",
+    "exec",
+    "execfile",
+    "importlib",
+    "subprocess",
+    "child_process",
+    "ctypes",
+    "getruntime",
+];
+
+/// Modules whose import hands code the system: `import os`, `import sys, posix`,
+/// `from pty import spawn` (not `import os.path`, `import osmnx`).
+const SYSTEM_MODULES: &[&str] = &[
+    "os",
+    "posix",
+    "nt",
+    "pty",
+    "subprocess",
+    "ctypes",
+    "importlib",
+    "builtins",
+];
+
+/// One token of code, as [`code`] reads it.
+#[derive(Debug, PartialEq, Eq)]
+enum Token {
+    /// A run of ASCII letters, digits, `_` and `$`, lower-cased.
+    Word(String),
+    /// Any other character but white space and `\`.
+    Punct(char),
+}
+
+/// `text` as words and punctuation. Python reads identifiers after NFKC normalisation
+/// (`ｅｖａｌ` is `eval`, `＿＿import＿＿` is `__import__`), so a non-ASCII character that can
+/// stand in an identifier — a letter, a digit, a connector such as `＿` — is returned as the
+/// error: in code it can only be a disguise. JavaScript's `\u0065` and `\u{65}` escapes are
+/// read as the character they name.
+fn code_tokens(text: &str) -> Result<Vec<Token>, char> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut Vec<Token>| {
+        if !word.is_empty() {
+            out.push(Token::Word(std::mem::take(word)));
+        }
+    };
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        rest = &rest[c.len_utf8()..];
+        let c = match (c, unicode_escape(rest)) {
+            ('\\', Some((d, len))) => {
+                rest = &rest[len..];
+                d
             }
-        } else {
-            if c == '(' && norm.ends_with(' ') {
-                norm.pop();
-            }
-            norm.push(c);
+            _ => c,
+        };
+        if c.is_ascii_alphanumeric() || matches!(c, '_' | '$') {
+            word.push(c.to_ascii_lowercase());
+            continue;
+        }
+        if !c.is_ascii()
+            && (c.is_alphanumeric()
+                || matches!(
+                    c,
+                    '\u{203F}' | '\u{2040}' | '\u{2054}' | '\u{FE33}' | '\u{FE34}' | '\u{FE4D}'
+                        ..='\u{FE4F}' | '\u{FF3F}'
+                ))
+        {
+            return Err(c);
+        }
+        flush(&mut word, &mut out);
+        if !c.is_whitespace() && c != '\\' {
+            out.push(Token::Punct(c));
         }
     }
-    if let Some(p) = [
-        "__import__",
-        "eval(",
-        "exec(",
-        "os.system",
-        "os.popen",
-        "os.exec",
-        "os.spawn",
-        "os.posix_spawn",
-        "from os import",
-        "subprocess",
-        "child_process",
-        "process.binding",
-        "runtime.getruntime",
-        "pty.spawn",
-        "ctypes",
-    ]
-    .iter()
-    .find(|p| norm.contains(*p))
-    {
-        return Some(format!("code that escapes to the system (`{p}`)"));
+    flush(&mut word, &mut out);
+    Ok(out)
+}
+
+/// The character a `\uXXXX` or `\u{X…}` escape names, and how many bytes of `rest` (what
+/// follows the backslash) it takes; ASCII only (another character is no part of a word).
+fn unicode_escape(rest: &str) -> Option<(char, usize)> {
+    let hex = rest.strip_prefix('u')?;
+    let (digits, len) = match hex.strip_prefix('{') {
+        Some(braced) => {
+            let end = braced.find('}').filter(|e| (1..=6).contains(e))?;
+            (&braced[..end], end + 3)
+        }
+        None => (hex.get(..4)?, 5),
+    };
+    let c = u32::from_str_radix(digits, 16)
+        .ok()
+        .and_then(char::from_u32)?;
+    c.is_ascii().then_some((c, len))
+}
+
+fn code(text: &str) -> Option<String> {
+    let tokens = match code_tokens(text) {
+        Ok(t) => t,
+        Err(c) => {
+            return Some(format!(
+                "a non-ASCII character ({c:?}, U+{:04X}) where code reads names, which may read it as an ASCII one",
+                c as u32
+            ));
+        }
+    };
+    let escape = |what: &str| Some(format!("code that escapes to the system (`{what}`)"));
+    let word = |i: usize| match tokens.get(i) {
+        Some(Token::Word(w)) => Some(w.as_str()),
+        _ => None,
+    };
+    let dot = |i: usize| tokens.get(i) == Some(&Token::Punct('.'));
+    for i in 0..tokens.len() {
+        let Some(w) = word(i) else { continue };
+        if CODE_ESCAPES.contains(&w) {
+            return escape(w);
+        }
+        let after_dot = i > 0 && dot(i - 1);
+        // The builtin, not a method of the same name (`re.compile`).
+        if w == "compile" && !after_dot {
+            return escape(w);
+        }
+        if let Some(attr) = word(i + 2).filter(|_| dot(i + 1)) {
+            let system = matches!(w, "os" | "posix" | "nt")
+                && (attr == "system"
+                    || ["popen", "exec", "spawn", "posix_spawn"]
+                        .iter()
+                        .any(|p| attr.starts_with(p)));
+            if system || matches!((w, attr), ("pty", "spawn") | ("process", "binding")) {
+                return escape(&format!("{w}.{attr}"));
+            }
+        }
+        // `from os import …`.
+        if w == "from"
+            && let Some(m) = word(i + 1)
+            && SYSTEM_MODULES.contains(&m)
+            && word(i + 2) == Some("import")
+        {
+            return escape(&format!("from {m} import"));
+        }
+        // `import a.b as c, os`: each dotted name, an `os` alone is the module.
+        if w == "import" && !after_dot {
+            let mut j = i + 1;
+            while let Some(m) = word(j) {
+                if !dot(j + 1) && SYSTEM_MODULES.contains(&m) {
+                    return escape(&format!("import {m}"));
+                }
+                j += 1;
+                while dot(j) && word(j + 1).is_some() {
+                    j += 2;
+                }
+                if word(j) == Some("as") {
+                    j += 2;
+                }
+                if tokens.get(j) != Some(&Token::Punct(',')) {
+                    break;
+                }
+                j += 1;
+            }
+        }
     }
-    // `import os`, `import sys, os`, `import os as o` (not `import osmnx`, `import os.path`).
-    norm.match_indices("import ").find_map(|(i, _)| {
-        let names = norm[i + 7..].split(';').next().unwrap_or("");
-        names
-            .split(',')
-            .any(|n| n.split_whitespace().next() == Some("os"))
-            .then(|| "code that escapes to the system (`import os`)".to_owned())
-    })
+    None
 }
 
 fn sql(text: &str) -> Option<String> {
@@ -532,12 +657,49 @@ mod tests {
             "import os\nos.execv('/bin/sh', ['sh'])",
             "import sys, os",
             "import os as o; o.system('id')",
+            // Review finding: Python reads identifiers NFKC-normalised, and `eval` was matched
+            // only as a substring with special spacing rules.
+            "ｅｖａｌ(input())",
+            "__ｉｍｐｏｒｔ__('os')",
+            "＿＿import＿＿('os')",
+            "𝐞𝐯𝐚𝐥(input())",
+            "eval\\\n(input())",
+            "(eval #c\n(x))",
+            "e=eval;e(x)",
+            "import posix; posix.system('id')",
+            "import pty",
+            "from pty import spawn",
+            "import sys,\\\n    os",
+            "import os.path as p, subprocess",
+            "import json as j, os as o",
+            "compile(s, 'x', 'single')",
+            "getattr(__builtins__, 'ev' + 'al')",
+            "ev\\u0061l(s)",
+            "\\u{65}val(s)",
+            "().__class__.__bases__[0].__subclasses__()",
+            "Runtime.getRuntime().exec(c)",
+            "process.binding('spawn_sync')",
+            "posix.execv('/bin/sh', [])",
         ] {
             assert!(code(bad).is_some(), "{bad}");
         }
+        assert!(
+            code("ｅｖａｌ(x)").is_some_and(|w| w.contains("non-ASCII") && w.contains("U+FF45")),
+            "{:?}",
+            code("ｅｖａｌ(x)")
+        );
         assert_eq!(code("print(sum(range(10)))"), None);
         assert_eq!(code("import osmnx\nimport os.path"), None);
         assert_eq!(code("evaluate (x)"), None);
+        for good in [
+            "import re\nr = re.compile('a+')\nprint(r.findall(s))",
+            "from os.path import join\nprint(join('a', 'b'))",
+            "import sys\nprint(sys.argv)",
+            "x = 'caf\\u00e9'",
+            "const evaluated = value.executor",
+        ] {
+            assert_eq!(code(good), None, "{good}");
+        }
         for bad in [
             "SELECT * FROM users WHERE id = 5; DROP TABLE users",
             "select 1;delete from t",
