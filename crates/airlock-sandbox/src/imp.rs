@@ -276,7 +276,7 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
             readable.push(p.to_owned());
         }
     }
-    for dir in install_dirs(first, &program, home().as_deref()) {
+    for dir in install_dirs(first, &program, Places::here()) {
         if !readable.iter().any(|r| dir.starts_with(r)) {
             c.bindmount_ro(&dir.to_string_lossy(), &dir.to_string_lossy());
             readable.push(dir);
@@ -308,15 +308,12 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
             let r = LoopbackRelay::start(ports)?;
             let relay_dir = r.dir.path().to_string_lossy();
             c.bindmount_rw(&relay_dir, &relay_dir);
-            // The airlock's directory, or only the binary where that directory holds other
-            // things (an airlock in `~`).
-            let grant = match exe.parent() {
-                Some(dir) if !too_broad(dir, home().as_deref()) => dir,
-                _ => exe.as_path(),
-            };
+            // The airlock's install directory, or only the binary where that directory holds
+            // other things (an airlock in `~`).
+            let grant = Places::here().grant_for(&exe);
             if !readable.iter().any(|p| grant.starts_with(p)) {
                 c.bindmount_ro(&grant.to_string_lossy(), &grant.to_string_lossy());
-                readable.push(grant.to_owned());
+                readable.push(grant);
             }
             inside = Some((exe, r.dir.path().to_owned(), ports.clone()));
             relay = Some(r);
@@ -601,11 +598,9 @@ fn executable(path: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The server's own install directory: where its program is, as named and as resolved — or the
-/// parent, when that is a `bin` or `.bin` (a virtualenv, `node_modules/.bin`) — and the same for
-/// a script's interpreter. A directory where a user keeps other things ([`too_broad`]: `~`, `/`,
-/// `/tmp`, …) is never granted: a program there grants only its own file. `home`: `$HOME`.
-fn install_dirs(named: &str, program: &Path, home: Option<&Path>) -> Vec<PathBuf> {
+/// The server's own install directory: where its program is, as named and as resolved, and the
+/// same for a script's interpreter — each as [`Places::grant_for`] grants it.
+fn install_dirs(named: &str, program: &Path, places: &Places) -> Vec<PathBuf> {
     let named = which(named).and_then(|p| std::path::absolute(p).ok());
     let interpreter = interpreter(program);
     let mut granted = Vec::new();
@@ -615,14 +610,7 @@ fn install_dirs(named: &str, program: &Path, home: Option<&Path>) -> Vec<PathBuf
         .chain([program])
         .chain(interpreter.iter().map(PathBuf::as_path))
     {
-        let Some(dir) = p.parent() else { continue };
-        let dir = match (dir.file_name().and_then(|n| n.to_str()), dir.parent()) {
-            (Some(".bin"), Some(modules)) if !too_broad(modules, home) => modules,
-            (Some("bin"), Some(prefix)) if is_install_prefix(prefix, home) => prefix,
-            _ => dir,
-        };
-        let grant = if too_broad(dir, home) { p } else { dir };
-        if let Ok(g) = grant.canonicalize()
+        if let Ok(g) = places.grant_for(p).canonicalize()
             && !granted.contains(&g)
         {
             granted.push(g);
@@ -631,47 +619,138 @@ fn install_dirs(named: &str, program: &Path, home: Option<&Path>) -> Vec<PathBuf
     granted
 }
 
-/// `$HOME`, for [`install_dirs`].
-fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(PathBuf::from)
+/// Where a program's directory may hold what is not the program's: the temporary directory and
+/// the home directories, read once ([`Places::here`]). What is never granted whole is decided
+/// against them ([`Places::too_broad`]), whoever runs the airlock and whatever `$HOME` says.
+struct Places {
+    /// `/tmp` and the temporary directory (`$TMPDIR`), canonical.
+    tmp: Vec<PathBuf>,
+    /// Home directories, canonical (`/` left out: the home of users who have none).
+    homes: Vec<PathBuf>,
 }
 
-/// Whether `dir` is a place where a user keeps other things, never granted whole as a program's
-/// directory: `/`, the temporary directory (`/tmp`, `$TMPDIR`), the home directory or a directory
-/// above it, or a dot-directory right in it (`~/.ssh`, `~/.aws`, `~/.local`). A directory that
-/// cannot be resolved counts as one.
-fn too_broad(dir: &Path, home: Option<&Path>) -> bool {
-    let Ok(dir) = dir.canonicalize() else {
-        return true;
-    };
-    /// Top-level directories holding the system's and other users' secrets (`/etc/shadow`,
-    /// `/root/.ssh`, `/var/lib/…`), never granted whole for a program that sits in one.
-    const SYSTEM: &[&str] = &[
-        "/", "/tmp", "/etc", "/root", "/home", "/var", "/run", "/srv", "/opt", "/boot", "/dev",
-        "/proc", "/sys", "/mnt", "/media",
-    ];
-    let tmp = std::env::temp_dir().canonicalize().ok();
-    if SYSTEM.iter().any(|s| dir == Path::new(s)) || tmp.as_deref() == Some(dir.as_path()) {
-        return true;
+impl Places {
+    /// This machine's: the homes of `/etc/passwd`, `$HOME` (a user of LDAP or sssd is not in
+    /// `/etc/passwd`; it can only add to what is refused) and the runtime directories in
+    /// `/run/user` (agent and keyring sockets), read on first use.
+    fn here() -> &'static Places {
+        static PLACES: std::sync::OnceLock<Places> = std::sync::OnceLock::new();
+        PLACES.get_or_init(|| {
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            let runtime = std::fs::read_dir("/run/user")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path());
+            Places::new(
+                &std::env::temp_dir(),
+                passwd_homes(&passwd).chain(home).chain(runtime),
+            )
+        })
     }
-    let Some(home) = home.and_then(|h| h.canonicalize().ok()) else {
-        return false;
-    };
-    let dot_dir_of_home = dir.parent() == Some(home.as_path())
-        && dir
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-    home.starts_with(&dir) || dot_dir_of_home
+
+    fn new(tmp: &Path, homes: impl IntoIterator<Item = PathBuf>) -> Places {
+        let canonical = |p: PathBuf| p.canonicalize().unwrap_or(p);
+        let mut places = Places {
+            tmp: vec![PathBuf::from("/tmp")],
+            homes: Vec::new(),
+        };
+        let tmp = canonical(tmp.to_owned());
+        if !places.tmp.contains(&tmp) {
+            places.tmp.push(tmp);
+        }
+        for home in homes.into_iter().filter(|h| h.is_absolute()).map(canonical) {
+            if home != Path::new("/") && !places.homes.contains(&home) {
+                places.homes.push(home);
+            }
+        }
+        places
+    }
+
+    /// What to grant for `path` (a program): the first of its install prefix (the parent of
+    /// the `bin` or `node_modules/.bin` it sits in, when [`is_install_prefix`]), its directory,
+    /// that is not [`Places::too_broad`]; else only the file itself.
+    fn grant_for(&self, path: &Path) -> PathBuf {
+        let dir = path.parent();
+        let prefix = dir
+            .filter(|d| matches!(d.file_name().and_then(|n| n.to_str()), Some("bin" | ".bin")))
+            .and_then(Path::parent)
+            .filter(|p| is_install_prefix(p));
+        [prefix, dir]
+            .into_iter()
+            .flatten()
+            .find(|d| !self.too_broad(d))
+            .unwrap_or(path)
+            .to_owned()
+    }
+
+    /// Whether `dir` holds, or may hold, what is not a program's own, and is never granted whole.
+    /// A directory that cannot be resolved counts as one. See [`Places::too_broad_canonical`].
+    fn too_broad(&self, dir: &Path) -> bool {
+        dir.canonicalize()
+            .map_or(true, |dir| self.too_broad_canonical(&dir))
+    }
+
+    /// [`Places::too_broad`] of a canonical `dir`: one that is `/tmp` or the temporary
+    /// directory; one that is or contains a home (`/home`, `/home/alice`, `/`); one at depth 2
+    /// or less outside `/usr` (`/var/lib`, `/run/user`, `/srv/x`, `/opt/x`), unless it holds
+    /// only what was installed into it ([`installed_only`]: `/opt/venv`, `/app/node_modules`);
+    /// and one in a home reached through a dot-directory (`~/.ssh`, `~/.local`,
+    /// `~/.local/share/app`), unless it is a virtualenv or `node_modules`, an install prefix
+    /// below the home's own dot-directory (`~/.nvm/versions/node/v22`: not `~/.local` for its
+    /// `lib`), or the `bin` of an install prefix (`~/.local/bin`: programs only).
+    fn too_broad_canonical(&self, dir: &Path) -> bool {
+        if self.tmp.iter().any(|t| t == dir) || self.homes.iter().any(|h| h.starts_with(dir)) {
+            return true;
+        }
+        if installed_only(dir) {
+            return false;
+        }
+        let depth = dir
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .count();
+        if depth <= 2 && !dir.starts_with("/usr") {
+            return true;
+        }
+        let bin_of_prefix = || {
+            dir.file_name().is_some_and(|n| n == "bin")
+                && dir.parent().is_some_and(is_install_prefix)
+        };
+        self.homes
+            .iter()
+            .filter_map(|h| dir.strip_prefix(h).ok())
+            .any(|within| {
+                let dotted = within
+                    .components()
+                    .any(|c| c.as_os_str().as_encoded_bytes().starts_with(b"."));
+                let nested_prefix = within.components().count() >= 2 && is_install_prefix(dir);
+                dotted && !nested_prefix && !bin_of_prefix()
+            })
+    }
 }
 
-/// Whether the parent of a `bin` directory is a program's own install prefix (a virtualenv, a
-/// Python or Node installation) and not a place where a user keeps other things ([`too_broad`]:
-/// `~/bin`, `~/.local/bin`, `~/.cargo/bin` grant only the `bin` itself).
-fn is_install_prefix(prefix: &Path, home: Option<&Path>) -> bool {
-    !too_broad(prefix, home)
-        && (prefix.join("pyvenv.cfg").is_file()
-            || prefix.join("lib").is_dir()
-            || prefix.join("node_modules").is_dir())
+/// The home directories (the sixth field) of a `/etc/passwd`.
+fn passwd_homes(passwd: &str) -> impl Iterator<Item = PathBuf> + '_ {
+    passwd
+        .lines()
+        .filter_map(|line| line.split(':').nth(5))
+        .filter(|home| !home.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Whether `dir` holds only what was installed into it: a virtualenv (`pyvenv.cfg`) or a
+/// `node_modules`.
+fn installed_only(dir: &Path) -> bool {
+    dir.file_name().is_some_and(|n| n == "node_modules") || dir.join("pyvenv.cfg").is_file()
+}
+
+/// Whether `prefix`, the parent of a `bin` or `.bin` directory, is a program's install prefix:
+/// [`installed_only`], or a Python or Node installation (`lib`, `node_modules`). Whether it is
+/// granted is [`Places::too_broad`]'s to say (`~/.local` has a `lib`, and is not).
+fn is_install_prefix(prefix: &Path) -> bool {
+    installed_only(prefix) || prefix.join("lib").is_dir() || prefix.join("node_modules").is_dir()
 }
 
 /// The interpreter of a script (`#!/path/python`, `#!/usr/bin/env node`), canonical: a
@@ -893,8 +972,13 @@ mod tests {
         path.canonicalize().unwrap()
     }
 
+    /// The places of a machine whose only home is `home`.
+    fn places(home: &Path) -> Places {
+        Places::new(&std::env::temp_dir(), [home.to_owned()])
+    }
+
     fn granted(path: &Path, home: &Path) -> Vec<PathBuf> {
-        install_dirs(path.to_str().unwrap(), path, Some(home))
+        install_dirs(path.to_str().unwrap(), path, &places(home))
     }
 
     /// Issue 17: `airlock run -- ~/my-server` mounted all of `$HOME` (`~/.ssh`, `~/.aws`) into
@@ -928,17 +1012,117 @@ mod tests {
         let p = program(in_tmp.path());
         assert_eq!(granted(&p, &home), [p]);
 
-        assert!(too_broad(Path::new("/"), Some(&home)));
-        assert!(too_broad(Path::new("/tmp"), Some(&home)));
+        let places = places(&home);
+        assert!(places.too_broad(Path::new("/")));
+        assert!(places.too_broad(Path::new("/tmp")));
         for system in ["/etc", "/root", "/var", "/home"] {
-            assert!(too_broad(Path::new(system), Some(&home)), "{system}");
+            assert!(places.too_broad(Path::new(system)), "{system}");
         }
-        assert!(!too_broad(Path::new("/usr/local"), Some(&home)));
-        assert!(too_broad(&home, Some(&home)));
-        assert!(too_broad(home.parent().unwrap(), Some(&home)));
-        assert!(too_broad(&home.join(".local"), Some(&home)));
-        assert!(!too_broad(&home.join("project"), Some(&home)));
-        assert!(!too_broad(Path::new("/usr/lib"), Some(&home)));
+        assert!(!places.too_broad(Path::new("/usr/local")));
+        assert!(places.too_broad(&home));
+        assert!(places.too_broad(home.parent().unwrap()));
+        assert!(places.too_broad(&home.join(".local")));
+        assert!(!places.too_broad(&home.join("project")));
+        assert!(!places.too_broad(Path::new("/usr/lib")));
+    }
+
+    /// `airlock run -- /home/alice/srv/server` with `$HOME` unset or another user's (root's):
+    /// only `$HOME` was known as a home, so a program right in `/home/alice/`, or in its `bin`
+    /// beside a `lib`, granted `/home/alice` whole, `.ssh` included. The homes of `/etc/passwd`
+    /// are known, whatever `$HOME` says (these places are built without it).
+    #[test]
+    fn a_home_of_passwd_is_not_granted_without_home() {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = dir.path().canonicalize().unwrap().join("home/alice");
+        std::fs::create_dir_all(alice.join("lib")).unwrap();
+        let passwd = format!(
+            "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/:/usr/sbin/nologin\n\
+             alice:x:1000:1000::{}:/bin/sh\n",
+            alice.display()
+        );
+        let places = Places::new(&std::env::temp_dir(), passwd_homes(&passwd));
+        let granted = |p: &Path| install_dirs(p.to_str().unwrap(), p, &places);
+        let p = program(&alice.join("x/server"));
+        assert_eq!(granted(&p), [alice.join("x")]);
+        let p = program(&alice.join("server"));
+        assert_eq!(granted(&p), [p]);
+        let p = program(&alice.join("bin/server"));
+        assert_eq!(granted(&p), [alice.join("bin")]);
+        let p = program(&alice.join(".ssh/server"));
+        assert_eq!(granted(&p), [p]);
+        // The same rule at the real paths (which need not exist on this machine).
+        let places = Places::new(
+            Path::new("/tmp"),
+            passwd_homes(&passwd.replace(alice.to_str().unwrap(), "/home/alice")),
+        );
+        for (dir, broad) in [
+            ("/", true),
+            ("/home", true),
+            ("/home/alice", true),
+            ("/home/alice/x", false),
+            ("/home/alice/.ssh", true),
+            ("/home/alice/.config/app", true),
+        ] {
+            assert_eq!(places.too_broad_canonical(Path::new(dir)), broad, "{dir}");
+        }
+    }
+
+    /// A program right in `~/.local/share/` granted all of it (keyrings, every other program's
+    /// data), and one in `~/.local/share/app/` that directory. A directory reached through a
+    /// dot-directory of a home is granted only when it is an installation.
+    #[test]
+    fn a_program_in_local_share_grants_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().canonicalize().unwrap();
+        for only_itself in [
+            ".local/share/app/server",
+            ".local/share/server",
+            ".cargo/bin/server",
+        ] {
+            let p = program(&home.join(only_itself));
+            assert_eq!(granted(&p, &home), [p], "{only_itself}");
+        }
+        // Installations there: a virtualenv of uv or pipx, a Node of nvm, a virtualenv in `~`.
+        let tool = home.join(".local/share/uv/tools/pkg");
+        let p = program(&tool.join("bin/server"));
+        std::fs::write(tool.join("pyvenv.cfg"), "").unwrap();
+        assert_eq!(granted(&p, &home), [tool]);
+        let node = home.join(".nvm/versions/node/v22");
+        let p = program(&node.join("bin/node"));
+        std::fs::create_dir_all(node.join("lib")).unwrap();
+        assert_eq!(granted(&p, &home), [node]);
+        let venv = home.join(".venv");
+        let p = program(&venv.join("bin/server"));
+        std::fs::write(venv.join("pyvenv.cfg"), "").unwrap();
+        assert_eq!(granted(&p, &home), [venv]);
+    }
+
+    /// A program right in `/var/lib/` or `/run/user/1000/` granted all of it: other services'
+    /// data, agent and keyring sockets. A directory at depth 2 or less outside `/usr`, or a
+    /// user's runtime directory, never is; `/var/lib/app` is.
+    #[test]
+    fn var_lib_is_not_granted_and_var_lib_app_is() {
+        let places = Places::new(
+            Path::new("/tmp"),
+            passwd_homes("alice:x:1000:1000::/home/alice:/bin/sh\n")
+                .chain([PathBuf::from("/run/user/1000")]),
+        );
+        for (dir, broad) in [
+            ("/var/lib", true),
+            ("/var/lib/app", false),
+            ("/run/user", true),
+            ("/run/user/1000", true),
+            ("/srv/server", true),
+            ("/srv/server/app", false),
+            ("/opt/app", true),
+            ("/opt/app/bin", false),
+            ("/app/node_modules", false),
+            ("/usr/lib", false),
+            ("/usr/local/lib/app", false),
+        ] {
+            assert_eq!(places.too_broad_canonical(Path::new(dir)), broad, "{dir}");
+        }
+        assert!(Places::here().too_broad(Path::new("/var/lib")));
     }
 
     /// Issue 17: every empty `airlock-sandbox-*` group was removed at start-up, including the

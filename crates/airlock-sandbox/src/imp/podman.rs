@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{ETC, home, install_dirs, pid_alive, resolve, system_dirs, which};
+use super::{ETC, Places, install_dirs, pid_alive, resolve, system_dirs, which};
 use crate::{Layer, Network, Profile};
 
 pub fn probe() -> Layer {
@@ -124,7 +124,7 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
             mount(&mut cmd, &real, p, "ro");
         }
     }
-    for dir in install_dirs(first, &program, home().as_deref()) {
+    for dir in install_dirs(first, &program, Places::here()) {
         if !readable.iter().any(|r| dir.starts_with(r)) {
             mount(&mut cmd, &dir, &dir, "ro");
             readable.push(dir);
