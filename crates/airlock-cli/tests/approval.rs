@@ -186,6 +186,80 @@ fn python_sdk_user_approves_over_http_in_both_modes() {
     assert_eq!(asked[0]["schema"]["properties"], json!({}));
 }
 
+/// Stateless requests holding the same API key share one session, though they may come from
+/// independent clients: "for this session" is neither offered nor remembered there, or one
+/// person's answer would let another client's calls through unasked.
+#[test]
+fn stateless_clients_of_one_api_key_share_no_approval_for_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    // The SHA-256 of `key-approver`.
+    let key = "[gateway]\napi_keys = [{ sha256 = \"f798367fcb819e63474daaac8584c86ad1ae9fed20cb9de0f8680dbacdd973cf\", agent = \"ops\" }]\n";
+    let (_gateway, url) = common::serve_demo(&config(dir.path(), key));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let call = |id: i64, amount: i64, retry: Value| {
+        let mut params = json!({
+            "name": "transfer_money",
+            "arguments": {"to": "DE89370400440532013000", "amount": amount, "currency": "EUR"},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+            },
+        });
+        if let (Value::Object(p), Value::Object(r)) = (&mut params, retry) {
+            p.extend(r);
+        }
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+        common::post(
+            &rt,
+            &url,
+            None,
+            body,
+            &[("authorization", "Bearer key-approver")],
+        )
+        .1
+    };
+    let asked = |answer: &Value| -> String {
+        assert_eq!(answer["result"]["resultType"], "input_required", "{answer}");
+        let request = &answer["result"]["inputRequests"]["airlock/approval"];
+        assert_eq!(
+            request["params"]["requestedSchema"]["properties"],
+            json!({}),
+            "no \"for this session\" on offer: {answer}"
+        );
+        answer["result"]["requestState"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // One client's user approves, and says "for this session" all the same.
+    let state = asked(&call(1, 5, json!({})));
+    let ran = call(
+        2,
+        5,
+        json!({
+            "requestState": state,
+            "inputResponses": {"airlock/approval": {"action": "accept", "content": {"remember": "session"}}},
+        }),
+    );
+    assert!(
+        ran["result"]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("transfer #1 queued: 5")),
+        "{ran}"
+    );
+    // Another client with the same key: its user is asked too.
+    asked(&call(3, 7, json!({})));
+    let approvals: Vec<Value> = audited(dir.path())
+        .into_iter()
+        .filter(|(d, _, _)| d == "allowed")
+        .map(|(_, _, a)| a)
+        .collect();
+    assert_eq!(approvals, [json!({"via": "client", "scope": "once"})]);
+}
+
 #[test]
 fn a_client_that_cannot_ask_gets_the_approver_or_a_refusal() {
     // No elicitation callback: no approver, so approval.required.

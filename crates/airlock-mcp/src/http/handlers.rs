@@ -20,7 +20,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
 use super::admit::{admit, header_version, json_response, rpc_error_response};
-use super::session::{InFlight, Link, Session, lock, named_session, random_id, shared_of};
+use super::session::{InFlight, Link, Session, lock, named_session, shared_of};
 use super::{INTERNAL_ID, Inner, SESSION_HEADER};
 use crate::lifecycle::{Admission, CallRequest, FromServer, Ticket, withheld};
 use crate::protocol::{self, INVALID_REQUEST, PARSE_ERROR, SERVER_GONE, id_key, is_answer};
@@ -78,7 +78,7 @@ pub(crate) async fn post(
         Some(Ok(s)) => (s, false),
         Some(Err(r)) => return r,
         None if is_initialize => {
-            let s = match inner.open_session(&identity, random_id(), &headers) {
+            let s = match inner.open_session(&identity, false, &headers) {
                 Ok(s) => s,
                 Err(r) => return r,
             };
@@ -388,7 +388,7 @@ async fn request(
     let trace = inner.lifecycle.telemetry().and_then(|t| {
         t.request(crate::telemetry::Request {
             headers: Some(headers),
-            session: (!session.id.starts_with("shared-")).then_some(session.id.as_str()),
+            session: (!session.shared).then_some(session.id.as_str()),
             version: version.as_deref(),
             ..crate::telemetry::Request::of(&msg, "tcp")
         })
@@ -405,7 +405,7 @@ async fn request(
     let guard = {
         let key = id_key(&id);
         let mut inflight = lock(&session.inflight);
-        if !session.id.starts_with("shared-") && inflight.contains_key(&key) {
+        if !session.shared && inflight.contains_key(&key) {
             let answer = protocol::error(
                 Some(id),
                 INVALID_REQUEST,
@@ -436,8 +436,10 @@ async fn request(
                         .asking
                         .elicit(move |request| t.send(request).is_ok())
                 }),
-                // Anonymous stateless requests share one session: nothing is remembered there.
-                remember: !(session.id.starts_with("shared-") && session.principal == "anonymous"),
+                // Stateless requests share one session per identity, among clients that cannot be
+                // told apart (anonymous, or holding the same credentials): one person's "for this
+                // session" would let other clients' calls through. Nothing is remembered there.
+                remember: !session.shared,
             };
             let ask = |m: &'static str, params: Value| ask(inner, session, m, params, headers);
             match inner.lifecycle.admit(call, ask).await {

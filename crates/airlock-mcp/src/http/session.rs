@@ -46,6 +46,10 @@ pub(crate) enum Link {
 
 pub(crate) struct Session {
     pub(crate) id: String,
+    /// The one session of a caller identity's stateless requests: it holds many independent
+    /// clients of the same credentials, so nothing in it is one client's own (request ids,
+    /// approvals "for this session", the session in traces).
+    pub(crate) shared: bool,
     pub(crate) principal: String,
     pub(crate) caller: CallerContext,
     pub(crate) link: Link,
@@ -161,10 +165,12 @@ impl Inner {
         }
     }
 
+    /// A new session for `identity`: a client's own (`initialize`), or `shared` by its
+    /// stateless requests.
     pub(crate) fn open_session(
         &self,
         identity: &Identity,
-        id: String,
+        shared: bool,
         headers: &HeaderMap,
     ) -> Result<Arc<Session>, Response> {
         if lock(&self.sessions).len() + lock(&self.shared).len() >= self.settings.max_sessions {
@@ -191,6 +197,11 @@ impl Inner {
                 headers,
             ));
         }
+        let id = if shared {
+            format!("shared-{}", random_id())
+        } else {
+            random_id()
+        };
         let hooks = Hooks {
             lifecycle: self.lifecycle.clone(),
         };
@@ -223,6 +234,7 @@ impl Inner {
                 metadata: Default::default(),
             },
             id,
+            shared,
             principal: identity.principal.clone(),
             link,
             hooks,
@@ -247,7 +259,7 @@ impl Inner {
             }
             lock(&self.shared).remove(&identity.principal);
         }
-        let s = self.open_session(identity, format!("shared-{}", random_id()), headers)?;
+        let s = self.open_session(identity, true, headers)?;
         let mut shared = lock(&self.shared);
         // Two first requests at once: keep the one that got in first.
         if let Some(existing) = shared.get(&identity.principal).cloned() {
