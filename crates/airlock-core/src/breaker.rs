@@ -88,12 +88,14 @@ impl State {
 }
 
 /// The number a metric shows for a breaker's state (`closed`, `half_open`, `open`): 0 closed,
-/// 1 half open (one probe let through), 2 open.
-pub fn gauge(state: &str) -> i64 {
+/// 1 half open (one probe let through), 2 open; none for a state it does not know (a store
+/// answering something else is not shown as closed).
+pub fn gauge(state: &str) -> Option<i64> {
     match state {
-        "open" => 2,
-        "half_open" => 1,
-        _ => 0,
+        "open" => Some(2),
+        "half_open" => Some(1),
+        "closed" => Some(0),
+        _ => None,
     }
 }
 
@@ -391,6 +393,12 @@ impl Breakers {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_state_the_gauge_does_not_know_has_no_number() {
+        assert_eq!(gauge("opening"), None);
+        assert_eq!(gauge(""), None);
+    }
+
     fn at(secs: i64) -> Timestamp {
         Timestamp::from_second(1_700_000_000 + secs).unwrap()
     }
@@ -500,6 +508,6 @@ mod tests {
         assert_eq!(b.try_state("server"), Err(BreakerStoreError("down".into())));
         assert_eq!(Breakers::new().try_state("server"), Ok("closed"));
         let gauges = ["closed", "half_open", "open"].map(gauge);
-        assert_eq!(gauges, [0, 1, 2]);
+        assert_eq!(gauges, [0, 1, 2].map(Some));
     }
 }

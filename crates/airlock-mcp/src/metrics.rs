@@ -206,9 +206,11 @@ impl Metrics {
         // (rather than its last state).
         self.breakers.clear();
         for (key, state) in engine.breakers() {
-            self.breakers
-                .get_or_create(&BreakerLabels { breaker: key })
-                .set(airlock_core::breaker::gauge(state));
+            if let Some(value) = airlock_core::breaker::gauge(state) {
+                self.breakers
+                    .get_or_create(&BreakerLabels { breaker: key })
+                    .set(value);
+            }
         }
         for (name, spend) in engine.budget_totals() {
             for (measure, total) in spend.fields() {

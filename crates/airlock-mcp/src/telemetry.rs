@@ -700,10 +700,9 @@ fn instruments(
         .with_description("Circuit breakers: 0 closed, 1 half open (one probe let through), 2 open")
         .with_callback(move |o| {
             for (key, state) in e.breakers() {
-                o.observe(
-                    airlock_core::breaker::gauge(state),
-                    &[KeyValue::new("airlock.breaker", key)],
-                );
+                if let Some(value) = airlock_core::breaker::gauge(state) {
+                    o.observe(value, &[KeyValue::new("airlock.breaker", key)]);
+                }
             }
         })
         .build();
