@@ -298,31 +298,16 @@ fn upstream(settings: &Settings) -> Result<super::Upstream, crate::policy::Polic
         }
         honeypot_codes.push(*c);
     }
-    if settings
-        .honeypot
-        .hook
-        .first()
-        .is_some_and(|c| c.trim().is_empty())
-    {
-        return Err(PolicyError {
-            key: "honeypot.hook".to_owned(),
-            message: "the command is empty".to_owned(),
-            hint: "give the program and its arguments, e.g. [\"logger\", \"-t\", \"airlock\"]"
-                .to_owned(),
-        });
-    }
-    if settings
-        .approval
-        .command
-        .first()
-        .is_some_and(|c| c.trim().is_empty())
-    {
-        return Err(PolicyError {
-            key: "approval.command".to_owned(),
-            message: "the command is empty".to_owned(),
-            hint: "give the program and its arguments, e.g. [\"/usr/local/bin/approve\", \"--channel\", \"ops\"]".to_owned(),
-        });
-    }
+    command_line(
+        "honeypot.hook",
+        &settings.honeypot.hook,
+        r#"["logger", "-t", "airlock"]"#,
+    )?;
+    command_line(
+        "approval.command",
+        &settings.approval.command,
+        r#"["/usr/local/bin/approve", "--channel", "ops"]"#,
+    )?;
     let mut budgets = Vec::new();
     for (i, b) in settings.budgets.iter().enumerate() {
         let key = format!("budgets[{i}]");
@@ -436,6 +421,23 @@ fn upstream(settings: &Settings) -> Result<super::Upstream, crate::policy::Polic
         budgets,
         metrics_interval,
     })
+}
+
+/// A command line (`approval.command`, `honeypot.hook`): unset, or a program and its arguments;
+/// `example` is one, for the hint.
+fn command_line(
+    key: &str,
+    command: &[String],
+    example: &str,
+) -> Result<(), crate::policy::PolicyError> {
+    if command.first().is_some_and(|p| p.trim().is_empty()) {
+        return Err(crate::policy::PolicyError {
+            key: key.to_owned(),
+            message: "the command is empty".to_owned(),
+            hint: format!("give the program and its arguments, e.g. {example}"),
+        });
+    }
+    Ok(())
 }
 
 /// The line of `section.key` in TOML text: the `key =` line under `[section]` (or a dotted
@@ -655,5 +657,25 @@ mod tests {
         assert_eq!(e.origin, Origin::Env("AIRLOCK_ARGUMENTS__MAX_DEPTH".into()));
         assert_eq!(e.key, "arguments.max_depth");
         assert_eq!(e.hint.as_deref(), Some("use a whole number from 1 to 128"));
+    }
+
+    #[test]
+    fn a_command_line_needs_a_program() {
+        for (text, key, example) in [
+            (
+                "[approval]\ncommand = [\" \", \"--channel\", \"ops\"]\n",
+                "approval.command",
+                "/usr/local/bin/approve",
+            ),
+            ("[honeypot]\nhook = [\"\"]\n", "honeypot.hook", "logger"),
+        ] {
+            let e = file(text).unwrap_err();
+            assert_eq!(e.key, key);
+            assert_eq!(e.message, "the command is empty");
+            assert!(e.hint.unwrap().contains(example), "{key}");
+        }
+        // Unset, or a program: fine.
+        let c = file("[approval]\ncommand = []\n[honeypot]\nhook = [\"logger\", \"-t\", \"x\"]\n");
+        assert!(c.is_ok());
     }
 }

@@ -566,18 +566,12 @@ impl Config {
         );
         add(
             "approval.command",
-            if s.approval.command.is_empty() {
-                "(unset)".into()
-            } else {
-                format!("{:?}", s.approval.command)
-            },
-            if s.approval.command.is_empty() {
-                "a client that cannot ask its user gets approval.required".into()
-            } else {
-                format!(
-                    "{:?} decides the calls no client's user is asked about",
-                    s.approval.command[0]
-                )
+            shown_command(&s.approval.command),
+            match s.approval.command.first() {
+                None => "a client that cannot ask its user gets approval.required".into(),
+                Some(program) => {
+                    format!("{program:?} decides the calls no client's user is asked about")
+                }
             },
         );
         let u = &s.upstream;
@@ -711,18 +705,12 @@ impl Config {
         );
         add(
             "honeypot.hook",
-            if h.hook.is_empty() {
-                "(unset)".into()
-            } else {
-                format!("{:?}", h.hook)
-            },
-            if h.hook.is_empty() {
-                "a honeypot answer is logged at warn".into()
-            } else {
-                format!(
-                    "a honeypot answer is logged at warn and {:?} is run with its audit record on stdin",
-                    h.hook[0]
-                )
+            shown_command(&h.hook),
+            match h.hook.first() {
+                None => "a honeypot answer is logged at warn".into(),
+                Some(program) => format!(
+                    "a honeypot answer is logged at warn and {program:?} is run with its audit record on stdin"
+                ),
             },
         );
         let p = &s.policy;
@@ -1046,6 +1034,15 @@ impl Config {
     }
 }
 
+/// A command line (`approval.command`, `honeypot.hook`) as shown: `(unset)` when empty.
+fn shown_command(command: &[String]) -> String {
+    if command.is_empty() {
+        "(unset)".to_owned()
+    } else {
+        format!("{command:?}")
+    }
+}
+
 /// A value printed the one way everywhere, as it would be written in the file: a word in
 /// quotes (`"refuse"`), an unset value as `(unset)`, `Some(x)` as `x`; numbers, booleans,
 /// arrays and descriptions (`2 pattern(s)`) as they are.
@@ -1150,5 +1147,36 @@ mod tests {
         assert!(e[0].meaning.contains("a template"), "{e:?}");
         assert_eq!(e[1].value, "\"off\"");
         assert!(e[1].meaning.contains("not read"), "{e:?}");
+    }
+
+    #[test]
+    fn command_lines_are_shown_whole_and_name_their_program() {
+        let of = |c: &Config, key: &str| {
+            c.explain()
+                .into_iter()
+                .find(|e| e.key == key)
+                .map(|e| (e.value, e.meaning))
+                .unwrap()
+        };
+        let c = Config::default();
+        for key in ["approval.command", "honeypot.hook"] {
+            assert_eq!(of(&c, key).0, "(unset)", "{key}");
+        }
+        let c = ConfigBuilder::new()
+            .file(
+                "a.toml",
+                "[approval]\ncommand = [\"/opt/approve\", \"-q\"]\n[honeypot]\nhook = [\"logger\", \"-t\", \"x\"]\n",
+            )
+            .build()
+            .unwrap();
+        let (value, meaning) = of(&c, "approval.command");
+        assert_eq!(value, r#"["/opt/approve", "-q"]"#);
+        assert!(
+            meaning.starts_with(r#""/opt/approve" decides"#),
+            "{meaning}"
+        );
+        let (value, meaning) = of(&c, "honeypot.hook");
+        assert_eq!(value, r#"["logger", "-t", "x"]"#);
+        assert!(meaning.contains(r#""logger" is run"#), "{meaning}");
     }
 }
