@@ -874,17 +874,41 @@ impl Lifecycle {
 
     /// A `tools/list` result from the server: learn the definitions (merged by name: clients
     /// page) and remove the tools `caller` may never call (denied, a role the caller lacks, at
-    /// odds with its pin). Returns whether `result` was changed; a result that is not a tool
-    /// list is left alone.
+    /// odds with its pin, poisoned). Returns whether `result` was changed; a result without
+    /// `tools` is left alone.
+    ///
+    /// Each entry is read on its own: one that is not a tool definition (`"description": 5`)
+    /// is removed and logged, so one bad entry cannot carry the rest past the filter; `tools`
+    /// that is not a list becomes an empty one.
     ///
     /// A list the server marked cacheable by anyone (`cacheScope: "public"`, 2026-07-28) is
     /// marked `private`: what a caller sees depends on who it is, so no shared cache may hand
     /// one caller's list to another.
     pub fn tools_listed(&self, caller: &CallerContext, result: &mut Value) -> bool {
-        let Ok(page) = ToolDef::parse_list(result.clone()) else {
+        let Some(tools) = result.get_mut("tools") else {
             return false;
         };
         let mut changed = false;
+        let mut page: Vec<ToolDef> = Vec::new();
+        match tools {
+            Value::Array(list) => list.retain(|entry| match <ToolDef as serde::Deserialize>::deserialize(entry) {
+                Ok(def) => {
+                    page.push(def);
+                    true
+                }
+                Err(e) => {
+                    let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
+                    tracing::warn!(tool = %name.escape_debug(), "a tool was withheld from the tool list: its definition could not be read: {e}");
+                    changed = true;
+                    false
+                }
+            }),
+            other => {
+                tracing::warn!("a tool list was emptied: its `tools` is not a list");
+                *other = Value::Array(Vec::new());
+                changed = true;
+            }
+        }
         if let Some(scope) = result.get_mut("cacheScope")
             && scope != "private"
         {
