@@ -115,7 +115,7 @@ pub(crate) async fn post(
                 && !protocol::asks_in_results(version.as_deref())
                 && inner.lifecycle.may_ask_person(&msg)
             {
-                asking(&inner, &session, caller, id, msg, &headers).await
+                asking(&inner, &session, caller, id, msg, version, &headers).await
             } else {
                 request(&inner, &session, caller, m, id, msg, &headers, None).await
             };
@@ -240,13 +240,15 @@ enum Return {
 /// `elicitation/create` request first, the answer is an SSE stream carrying that request, then
 /// whatever the call's own answer is. The client answers the request with a POST of its own.
 /// The task is the response's: when the client goes away, the call is abandoned with it, as any
-/// other request's would be. Whatever goes wrong, the client gets an answer to its id.
+/// other request's would be. Whatever goes wrong, the client gets an answer to its id, under
+/// `version` (the request's protocol version, which the caller worked out to get here).
 async fn asking(
     inner: &Arc<Inner>,
     session: &Arc<Session>,
     caller: CallerContext,
     id: Value,
     msg: Value,
+    version: Option<String>,
     headers: &HeaderMap,
 ) -> Response {
     /// Aborts the call's task when the response (or the handler, before it) is dropped.
@@ -256,9 +258,8 @@ async fn asking(
             self.0.abort();
         }
     }
-    let version = protocol::version_for(&msg, session.version.get().as_deref()).map(str::to_owned);
     let failed = {
-        let (id, version) = (id.clone(), version);
+        let id = id.clone();
         move |why: &str| {
             tracing::error!("an approval-asking call failed: {why}");
             protocol::error(
