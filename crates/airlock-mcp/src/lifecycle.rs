@@ -915,6 +915,17 @@ impl Lifecycle {
             *scope = Value::String("private".into());
             changed = true;
         }
+        // A name listed twice on one page: the engine keeps (and scans) only the last
+        // definition, so the client sees neither.
+        let mut names = HashSet::new();
+        let twice: HashSet<&str> = page
+            .iter()
+            .map(|t| t.name.as_str())
+            .filter(|n| !names.insert(*n))
+            .collect();
+        for name in &twice {
+            tracing::warn!(tool = %name.escape_debug(), "a tool was withheld from the tool list: the server lists it more than once");
+        }
         let engine = &self.engine;
         engine.merge_tools(page.iter().cloned());
         let catalog = engine.catalog();
@@ -922,7 +933,8 @@ impl Lifecycle {
             Some(policy) => page
                 .iter()
                 .filter(|t| {
-                    policy.access(t) == Access::Denied
+                    twice.contains(t.name.as_str())
+                        || policy.access(t) == Access::Denied
                         || !policy.has_role(&t.name, &caller.roles)
                         || catalog.pin_problem(&t.name).is_some()
                         || catalog.poisoned(&t.name).is_some()
