@@ -119,6 +119,15 @@ pub enum Error {
     /// `[limits]` names a store that cannot be used.
     #[error("invalid configuration: limits.backend: {0}")]
     Limits(String),
+    /// A program the configuration names (`approval.command`, `honeypot.hook`) is not there:
+    /// caught when the engine is built (`airlock verify` too), not at the first call.
+    #[error("invalid configuration: {key}: {program:?} is not an executable file")]
+    Program {
+        /// The key naming the program.
+        key: &'static str,
+        /// The program as configured (made absolute next to the config file).
+        program: String,
+    },
     /// The engine itself refused the configuration (pipeline order, unserved sections).
     #[error("invalid configuration: {0}")]
     Engine(#[from] airlock_core::EngineError),
@@ -156,6 +165,12 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
         Some(path) => Some(Arc::new(FileSink::with(path, &settings.audit)?)),
         None => None,
     };
+    for (key, command) in [
+        ("approval.command", &settings.approval.command),
+        ("honeypot.hook", &settings.honeypot.hook),
+    ] {
+        program_exists(key, command)?;
+    }
     let approver = (!settings.approval.command.is_empty()).then(|| {
         approver::CommandApprover::new(
             settings.approval.command.clone(),
@@ -185,6 +200,30 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
         builder = builder.approver(Arc::new(approver));
     }
     Ok(builder)
+}
+
+/// A command line's program, when it is a path (not a name looked up in `PATH` when run), is an
+/// executable file.
+fn program_exists(key: &'static str, command: &[String]) -> Result<(), Error> {
+    #[cfg(unix)]
+    fn executable(m: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    fn executable(_: &std::fs::Metadata) -> bool {
+        true
+    }
+    let Some(program) = command.first().filter(|p| p.contains('/')) else {
+        return Ok(());
+    };
+    if std::fs::metadata(program).is_ok_and(|m| m.is_file() && executable(&m)) {
+        return Ok(());
+    }
+    Err(Error::Program {
+        key,
+        program: program.clone(),
+    })
 }
 
 /// The configuration of a program configured by its environment alone: the file named by
@@ -393,6 +432,26 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    #[test]
+    fn a_configured_program_path_must_be_an_executable_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("approve");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        let command = |p: &str| vec![p.to_owned(), "--flag".to_owned()];
+        assert!(program_exists("approval.command", &command("/bin/sh")).is_ok());
+        // A bare name is looked up in PATH when run.
+        assert!(program_exists("honeypot.hook", &command("logger")).is_ok());
+        assert!(program_exists("approval.command", &[]).is_ok());
+        for bad in [
+            plain.display().to_string(),
+            dir.path().display().to_string(),
+            "/nonexistent/approve".to_owned(),
+        ] {
+            let err = program_exists("approval.command", &command(&bad)).unwrap_err();
+            assert!(err.to_string().contains("approval.command"), "{err}");
+        }
+    }
     use airlock_core::EngineError;
     use serde_json::json;
 
