@@ -165,11 +165,19 @@ impl Engine {
 
     /// Add or replace these tools, keeping every other known tool (one page of a paged
     /// `tools/list`). Unchanged definitions keep their compiled schemas.
-    pub fn merge_tools(&self, tools: impl IntoIterator<Item = ToolDef>) {
-        self.update_tools(tools, true);
+    ///
+    /// Returns the tools `[tool_integrity]` refuses now and did not before, sorted: read
+    /// against this page's names, a tool of an earlier page may turn out to shadow or imitate
+    /// one (a door that showed it then tells the client to list again).
+    pub fn merge_tools(&self, tools: impl IntoIterator<Item = ToolDef>) -> Vec<String> {
+        self.update_tools(tools, true)
     }
 
-    fn update_tools(&self, tools: impl IntoIterator<Item = ToolDef>, keep_others: bool) {
+    fn update_tools(
+        &self,
+        tools: impl IntoIterator<Item = ToolDef>,
+        keep_others: bool,
+    ) -> Vec<String> {
         let mut slot = self.catalog.write().unwrap_or_else(|p| p.into_inner());
         let old = &slot.tools;
         let mut next: HashMap<String, Arc<ToolDef>> = if keep_others {
@@ -195,13 +203,22 @@ impl Engine {
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         let scanned = self.scan_tools(&slot.scanned, old, &next);
-        *slot = Arc::new(Catalog {
+        let catalog = Catalog {
             tools: next,
             pin_problems,
             scanned,
             refuse_poisoned: self.config.settings.tool_integrity.mode
                 == crate::config::ToolIntegrityMode::Block,
-        });
+        };
+        let mut newly: Vec<String> = catalog
+            .scanned
+            .keys()
+            .filter(|n| catalog.poisoned(n).is_some() && slot.poisoned(n).is_none())
+            .cloned()
+            .collect();
+        newly.sort_unstable();
+        *slot = Arc::new(catalog);
+        newly
     }
 
     /// `[tool_integrity]`: what each definition of a new tool list hides. A definition scanned
