@@ -314,11 +314,20 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let caller = (self.caller)(&context);
+        let peer = context.peer.clone();
         let result = self.inner.list_tools(request, context).await?;
-        let Ok(mut value) = serde_json::to_value(&result) else {
-            return Ok(result);
-        };
-        if self.lifecycle.tools_listed(&caller, &mut value) {
+        // A list that cannot be read as JSON is not passed on unfiltered.
+        let mut value = serde_json::to_value(&result).map_err(encoding("tool list encoding"))?;
+        let listed = self.lifecycle.tools_page_listed(&caller, &mut value);
+        if listed.list_changed {
+            // A tool shown on an earlier page is refused now: the client lists again.
+            tokio::spawn(async move {
+                if let Err(e) = peer.notify_tool_list_changed().await {
+                    tracing::warn!("could not tell the client its tool list changed: {e}");
+                }
+            });
+        }
+        if listed.changed {
             return serde_json::from_value(value).map_err(encoding("tool list encoding"));
         }
         Ok(result)

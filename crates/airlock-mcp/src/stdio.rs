@@ -36,7 +36,8 @@ use tokio::sync::oneshot;
 
 use crate::framing::{Line, Queue, read_line};
 use crate::lifecycle::{
-    Admission, CallRequest, FromServer, Lifecycle, Ticket, cancellation, withheld,
+    Admission, CallRequest, FromServer, Lifecycle, Listed, Ticket, cancellation,
+    tools_list_changed, withheld,
 };
 use crate::messages::Sender;
 use crate::process::{Stop, kill_group};
@@ -1018,15 +1019,19 @@ impl StdioProxy {
             conn.version.settled(&msg);
         }
         // Learn the definitions and hide what this caller may never call.
-        let filtered = was_list
-            && msg
-                .get_mut("result")
-                .is_some_and(|result| self.lifecycle.tools_listed(&self.caller, result));
-        let out = self.answer(&asked, bytes, Some((msg, filtered)), conn);
+        let listed = match msg.get_mut("result") {
+            Some(result) if was_list => self.lifecycle.tools_page_listed(&self.caller, result),
+            _ => Listed::default(),
+        };
+        let out = self.answer(&asked, bytes, Some((msg, listed.changed)), conn);
         if let Some(t) = &asked.trace {
             t.answered_bytes(&out);
         }
         let _ = conn.to_client.send(out);
+        // A tool shown on an earlier page is refused now: the client lists again.
+        if listed.list_changed {
+            let _ = conn.to_client.send(line(&tools_list_changed()));
+        }
     }
 
     /// The server's answer to a client request other than `tools/call`, cleaned as its method
