@@ -235,7 +235,8 @@ fn sandboxed(profile: Value, command: &[&str], marker: &str) -> (i32, Duration, 
             marker.split('=').next().unwrap(),
             marker.split('=').nth(1).unwrap(),
         )
-        .args(["sandbox-exec", "--profile", &profile.to_string(), "--"])
+        .args(["sandbox-exec", "--parent", &std::process::id().to_string()])
+        .args(["--profile", &profile.to_string(), "--"])
         .args(command)
         .stdin(Stdio::null())
         .output()
@@ -264,6 +265,32 @@ fn loopback_without_ports_starts_the_server() {
         p,
         &["/bin/sh", "-c", "exit 7"],
         "SANDBOX_TEST_MARKER=loopback-no-ports",
+    );
+    assert_eq!(code, 7, "{err}");
+}
+
+/// `sandbox-exec` read its parent only after it had started: an airlock that died before left
+/// it to a subreaper, and the check passed against that. It is told the airlock's pid
+/// (`--parent`) and does not start the server when its parent is another process.
+#[test]
+fn a_sandbox_whose_parent_is_not_the_airlock_does_not_start() {
+    let p = profile("SANDBOX_TEST_MARKER", Some(10), 64, 1 << 30);
+    let mut not_the_parent = std::process::Command::new("true").spawn().unwrap();
+    not_the_parent.wait().unwrap();
+    let pid = not_the_parent.id();
+    let out = airlock_command()
+        .args(["sandbox-exec", "--parent", &pid.to_string()])
+        .args(["--profile", &p.to_string(), "--", "/bin/sh", "-c", "exit 7"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("is not its parent"), "{err}");
+    let (code, _, err) = sandboxed(
+        p,
+        &["/bin/sh", "-c", "exit 7"],
+        "SANDBOX_TEST_MARKER=parent-checked",
     );
     assert_eq!(code, 7, "{err}");
 }

@@ -175,32 +175,20 @@ fn kernel_layers() -> Vec<Layer> {
     ]
 }
 
-pub fn die_with_parent() -> Result<(), String> {
-    use rustix::process::{Signal, getppid, set_parent_process_death_signal};
-    let parent = getppid();
+pub fn die_with_parent(airlock: u32) -> Result<(), String> {
+    use rustix::process::{Pid, Signal, getppid, set_parent_process_death_signal};
     set_parent_process_death_signal(Some(Signal::KILL)).map_err(|e| {
         format!("cannot tie the sandbox to the airlock's life (a parent-death signal): {e}")
     })?;
-    // A parent that died before the request left this process to init (pid 1) or a subreaper,
-    // and the signal will never come. Pid 1 may be the airlock itself (a container's init).
-    let now = getppid();
-    let orphaned = now != parent || now.is_some_and(|p| p.is_init() && !same_program(1));
-    if orphaned {
-        return Err("the airlock that started this sandbox has already exited".into());
+    // From now on the airlock's death sends the signal. Had it died before, this process was
+    // left to init or a subreaper, which is the parent now: the signal would never come.
+    let parent = Pid::as_raw(getppid());
+    if u32::try_from(parent).ok() != Some(airlock) {
+        return Err(format!(
+            "the airlock that started this sandbox (pid {airlock}) is not its parent (pid {parent}): it has already exited"
+        ));
     }
     Ok(())
-}
-
-/// Whether process `pid` runs the same program file as this one.
-fn same_program(pid: u32) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (
-        std::fs::metadata(format!("/proc/{pid}/exe")),
-        std::fs::metadata("/proc/self/exe"),
-    ) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
 }
 
 /// Whether this process runs as root, whom `RLIMIT_NPROC` does not limit: the pids cgroup is its

@@ -16,11 +16,11 @@
 //! * **only the environment variables listed** (API keys in the airlock's environment stay
 //!   there).
 //!
-//! How: the door starts `airlock sandbox-exec --profile JSON -- CMD…` instead of `CMD…`
-//! ([`wrap`]); that process builds the sandbox with [`hakoniwa`] and runs the server in it with
-//! the same stdin and stdout, so the door's pipes reach the server directly. When it dies — the
-//! airlock exited, was killed, or stopped the session — the server, pid 1 of its namespace,
-//! dies with it, and the kernel kills everything else in the namespace.
+//! How: the door starts `airlock sandbox-exec --parent PID --profile JSON -- CMD…` instead of
+//! `CMD…` ([`wrap`]); that process builds the sandbox with [`hakoniwa`] and runs the server in
+//! it with the same stdin and stdout, so the door's pipes reach the server directly. When it
+//! dies — the airlock exited, was killed, or stopped the session — the server, pid 1 of its
+//! namespace, dies with it, and the kernel kills everything else in the namespace.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -220,12 +220,15 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
-/// The command a door starts instead of `server`: `exe sandbox-exec --profile JSON -- server…`
-/// (`exe`: the airlock binary).
+/// The command a door starts instead of `server`:
+/// `exe sandbox-exec --parent PID --profile JSON -- server…` (`exe`: the airlock binary; `PID`:
+/// this process, which must start it, for [`die_with_parent`]).
 pub fn wrap(profile: &Profile, exe: &Path, server: &[OsString]) -> Vec<OsString> {
     let mut cmd: Vec<OsString> = vec![
         exe.into(),
         "sandbox-exec".into(),
+        "--parent".into(),
+        std::process::id().to_string().into(),
         "--profile".into(),
         serde_json::to_string(profile).unwrap_or_default().into(),
         "--".into(),
@@ -284,10 +287,12 @@ pub fn loopback_forward(dir: &Path, ports: &[u16]) -> String {
     imp::loopback_forward(dir, ports)
 }
 
-/// Ask the kernel to kill this process when its parent (the airlock) dies. `Err`: it cannot,
-/// or the parent has already died (then no signal would ever come): do not start the server.
-pub fn die_with_parent() -> Result<(), String> {
-    imp::die_with_parent()
+/// Ask the kernel to kill this process when its parent, the airlock whose pid is `airlock`
+/// (`--parent`, set by [`wrap`]), dies. `Err`: it cannot, or the parent is no longer that
+/// airlock — it died before, and this process was left to init or a subreaper, so no signal
+/// would ever come: do not start the server.
+pub fn die_with_parent(airlock: u32) -> Result<(), String> {
+    imp::die_with_parent(airlock)
 }
 
 /// Run `server` (program and arguments) in the sandbox `profile` describes, with this
@@ -315,7 +320,7 @@ mod imp {
         }]
     }
 
-    pub fn die_with_parent() -> Result<(), String> {
+    pub fn die_with_parent(_: u32) -> Result<(), String> {
         Err("the sandbox needs Linux".into())
     }
 

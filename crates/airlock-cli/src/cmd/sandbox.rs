@@ -1,8 +1,8 @@
 //! The sandbox of the servers `airlock run` and `airlock serve -- CMD` start (`[sandbox]`):
 //! the command the doors start instead of the server's ([`wrap`]), and the hidden
-//! `airlock sandbox-exec --profile JSON -- CMD…` that builds the sandbox and runs the server in
-//! it (with the `sandbox` feature; see `airlock-sandbox`); and the refusal to guard an
-//! `--upstream` URL, a server the airlock did not start, when the sandbox is required
+//! `airlock sandbox-exec --parent PID --profile JSON -- CMD…` that builds the sandbox and runs
+//! the server in it (with the `sandbox` feature; see `airlock-sandbox`); and the refusal to
+//! guard an `--upstream` URL, a server the airlock did not start, when the sandbox is required
 //! ([`upstream`]).
 
 use std::ffi::OsString;
@@ -14,6 +14,10 @@ use crate::Outcome;
 /// `airlock sandbox-exec` options.
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// The pid of the airlock that starts this process: its parent, whose death ends the
+    /// sandbox. It does not start when its parent is another process.
+    #[arg(long, value_name = "PID")]
+    parent: u32,
     /// The resolved profile, as JSON.
     #[arg(long, value_name = "JSON")]
     profile: String,
@@ -68,7 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     // When the airlock dies (even by SIGKILL), so does this process, and with it the server:
     // pid 1 of its namespace, whose death ends everything in it. Without that tie (or with the
     // airlock already gone) the server could outlive it: it does not start.
-    if let Err(e) = airlock_sandbox::die_with_parent() {
+    if let Err(e) = airlock_sandbox::die_with_parent(args.parent) {
         eprintln!("airlock: {e}");
         return Ok(Outcome::Exit(SANDBOX_FAILED));
     }
@@ -85,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 
 #[cfg(not(feature = "sandbox"))]
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let _ = (args.profile, args.command, SANDBOX_FAILED);
+    let _ = (args.parent, args.profile, args.command, SANDBOX_FAILED);
     anyhow::bail!("{}", NOT_BUILT)
 }
 
