@@ -95,7 +95,8 @@ pub struct CallRequest<'a> {
     /// 2026-07-28, whose requests declare their capabilities themselves).
     pub elicit: Option<Elicit<'a>>,
     /// Whether an approval may be remembered for the caller's session: false where the session
-    /// is shared by clients that cannot be told apart (anonymous stateless HTTP requests).
+    /// is shared by clients that cannot be told apart (stateless HTTP requests, anonymous or
+    /// not, share one session per identity).
     pub remember: bool,
 }
 
