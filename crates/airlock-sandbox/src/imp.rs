@@ -198,27 +198,29 @@ pub fn runs_as_root() -> bool {
 }
 
 /// Whether process `pid` is running (in this pid namespace).
-pub(crate) fn pid_alive(pid: u32) -> bool {
+fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Remove what sandboxes that were killed left in the temporary directory: `PREFIX-PID-…`
-/// directories whose process is gone.
+/// Whether `name` (`PREFIX-PID`, or `PREFIX-PID-…`) was left by a sandbox that is gone: its
+/// process is not running, or it is this process — which has made none yet, so the name was
+/// left by an earlier process with this pid. Another name (another prefix, no pid) is not.
+pub(crate) fn stale(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .and_then(|p| p.strip_prefix('-'))
+        .and_then(|p| p.split('-').next())
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|pid| pid == std::process::id() || !pid_alive(pid))
+}
+
+/// Remove what sandboxes that were killed left in the temporary directory: [`stale`]
+/// `PREFIX-PID-…` directories.
 pub(crate) fn sweep(prefix: &str) {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
     for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(prefix)
-            .and_then(|p| p.strip_prefix('-'))
-            .and_then(|p| p.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !pid_alive(pid) {
+        if stale(&e.file_name().to_string_lossy(), prefix) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
@@ -914,22 +916,15 @@ impl PidsCgroup {
     }
 }
 
-/// Remove the groups under `parent` left by sandboxes that were killed: `airlock-sandbox-PID`
-/// whose process is gone (or is this one: a group left by an earlier process with this pid),
-/// once empty (rmdir fails otherwise). Another sandbox's group stays, even while still empty.
+/// Remove the groups under `parent` left by sandboxes that were killed: [`stale`]
+/// `airlock-sandbox-PID`, once empty (rmdir fails otherwise). Another sandbox's group stays, even
+/// while still empty.
 fn remove_stale_groups(parent: &Path) {
-    let own = std::process::id();
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
     for e in entries.flatten() {
-        let stale = e
-            .file_name()
-            .to_string_lossy()
-            .strip_prefix("airlock-sandbox-")
-            .and_then(|pid| pid.parse::<u32>().ok())
-            .is_some_and(|pid| pid == own || !pid_alive(pid));
-        if stale {
+        if stale(&e.file_name().to_string_lossy(), "airlock-sandbox") {
             let _ = std::fs::remove_dir(e.path());
         }
     }
@@ -1111,6 +1106,34 @@ mod tests {
             assert_eq!(places.too_broad_canonical(Path::new(dir)), broad, "{dir}");
         }
         assert!(Places::here().too_broad(Path::new("/var/lib")));
+    }
+
+    /// The three sweeps (temporary directories, pids cgroups, podman containers) share one rule:
+    /// the podman one also removed containers of names it could not read (the filter matches
+    /// anywhere in a name), and kept one left by an earlier process with this pid.
+    #[test]
+    fn stale_names_are_those_of_dead_sandboxes_and_this_process() {
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        ended.wait().unwrap();
+        let (own, dead) = (std::process::id(), ended.id());
+        for (name, is_stale) in [
+            (format!("airlock-loopback-{dead}-x1y2"), true),
+            (format!("airlock-loopback-{own}-x1y2"), true),
+            ("airlock-loopback-1-x1y2".to_owned(), false),
+            (format!("airlock-sandbox-{dead}"), true),
+            (format!("airlock-sandbox-{own}"), true),
+            ("airlock-sandbox-1".to_owned(), false),
+            ("airlock-sandbox-notapid".to_owned(), false),
+            (format!("my-airlock-sandbox-{dead}"), false),
+            (format!("airlock-sandboxes-{dead}"), false),
+        ] {
+            let prefix = if name.contains("loopback") {
+                "airlock-loopback"
+            } else {
+                "airlock-sandbox"
+            };
+            assert_eq!(stale(&name, prefix), is_stale, "{name}");
+        }
     }
 
     /// Issue 17: every empty `airlock-sandbox-*` group was removed at start-up, including the

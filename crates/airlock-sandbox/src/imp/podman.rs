@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{ETC, Places, install_dirs, pid_alive, resolve, system_dirs, which};
+use super::{ETC, Places, install_dirs, resolve, stale, system_dirs, which};
 use crate::{Layer, Network, Profile};
 
 pub fn probe() -> Layer {
@@ -158,7 +158,8 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
     Ok(status.code().unwrap_or(137))
 }
 
-/// Containers of sandboxes whose process is gone (killed before it could stop them).
+/// Remove the containers of sandboxes that were killed before they could stop them: [`stale`]
+/// `airlock-sandbox-PID`.
 fn remove_stale_containers() {
     let Ok(out) = Command::new("podman")
         .args([
@@ -173,12 +174,9 @@ fn remove_stale_containers() {
     else {
         return;
     };
+    // The filter matches anywhere in a name: only ours, and [`stale`], are removed.
     for name in String::from_utf8_lossy(&out.stdout).lines() {
-        let alive = name
-            .strip_prefix("airlock-sandbox-")
-            .and_then(|p| p.parse::<u32>().ok())
-            .is_some_and(pid_alive);
-        if !alive {
+        if stale(name, "airlock-sandbox") {
             let _ = Command::new("podman")
                 .args(["rm", "-f", "-t", "0", name])
                 .output();
