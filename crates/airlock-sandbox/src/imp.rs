@@ -58,6 +58,7 @@ pub fn probe_for(backend: Backend) -> Vec<Layer> {
         Backend::Namespaces => {
             let mut layers = kernel_layers();
             layers.insert(0, namespaces());
+            layers.push(pids_layer(pids_cgroup_base().map(|(dir, _)| dir)));
             layers
         }
         Backend::Podman => vec![podman::probe()],
@@ -122,7 +123,7 @@ fn namespaces() -> Layer {
     }
 }
 
-/// The layers the kernel reports without starting anything.
+/// The layers the kernel reports without starting anything or making a cgroup.
 fn kernel_layers() -> Vec<Layer> {
     let landlock = |net: bool| {
         use landlock::{ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, RulesetAttr};
@@ -167,12 +168,15 @@ fn kernel_layers() -> Vec<Layer> {
                 .map(|p| format!("{p} brings a sandbox's loopback up (network = \"loopback\")"))
                 .ok_or_else(|| "no `ip` command (iproute2): network = \"loopback\" cannot bring the loopback up".to_owned()),
         },
-        Layer {
-            name: "pids_cgroup",
-            status: pids_cgroup_base()
-                .map(|(dir, _)| format!("a pids cgroup under {}", dir.display())),
-        },
     ]
+}
+
+/// The `pids_cgroup` layer: whether a pids cgroup can be made, or was (under `parent`).
+fn pids_layer(parent: Result<PathBuf, String>) -> Layer {
+    Layer {
+        name: "pids_cgroup",
+        status: parent.map(|dir| format!("a pids cgroup under {}", dir.display())),
+    }
 }
 
 pub fn die_with_parent(airlock: u32) -> Result<(), String> {
@@ -235,9 +239,21 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
         return podman::exec(profile, server);
     }
     let (first, args) = server.split_first().ok_or("no server command to sandbox")?;
-    // Namespaces are not probed here (the airlock did before starting this): building the
-    // sandbox below fails with the reason when they are missing.
-    let layers = kernel_layers();
+    // Processes: RLIMIT_NPROC counts the server's user (root is exempt), so a pids cgroup too
+    // where one can be made; this process moves into it, and the server's processes are made
+    // inside it. Made once, here: whether it could be is the `pids_cgroup` layer (for root the
+    // only process limit, so required when the sandbox is). Namespaces are not probed (the
+    // airlock did before starting this): building the sandbox fails with the reason when they
+    // are missing.
+    let cgroup = PidsCgroup::enter(profile.processes);
+    let mut layers = kernel_layers();
+    layers.push(pids_layer(
+        cgroup
+            .as_ref()
+            .map(|c| c.parent.clone())
+            .map_err(Clone::clone),
+    ));
+    let cgroup = cgroup.ok();
     let missing = super::missing(profile, &layers);
     let has = |name: &str| layers.iter().any(|l| l.name == name && l.status.is_ok());
     if !missing.is_empty() {
@@ -354,24 +370,6 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
     if has("seccomp") {
         c.seccomp_filter(filter(&profile.network));
     }
-    // Processes: RLIMIT_NPROC counts the server's user (root is exempt), so a pids cgroup too
-    // where one can be made; the server's processes are made inside it. For root it is the only
-    // process limit: required when the sandbox is.
-    let cgroup = match PidsCgroup::enter(profile.processes) {
-        Ok(cgroup) => Some(cgroup),
-        Err(e) if runs_as_root() && profile.required => {
-            return Err(format!(
-                "the sandbox is required (sandbox.required = true) but the pids cgroup, the only process limit for root, could not be made: {e}"
-            ));
-        }
-        Err(e) if runs_as_root() => {
-            eprintln!(
-                "airlock: the server runs without a process limit (root, no pids cgroup): {e}"
-            );
-            None
-        }
-        Err(_) => None,
-    };
     let mut cmd = match &inside {
         // The airlock's own binary starts first inside: loopback up, the relay listening, then
         // it becomes the server.
@@ -443,16 +441,19 @@ impl LoopbackRelay {
             let path = dir.path().join(format!("{port}.sock"));
             let listener = std::os::unix::net::UnixListener::bind(&path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    let Ok(inner) = conn else { break };
-                    std::thread::spawn(move || {
-                        if let Ok(outer) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                            splice(inner, outer);
-                        }
-                    });
-                }
-            });
+            // A thread in this process's pids cgroup: it counts against `processes`.
+            std::thread::Builder::new()
+                .spawn(move || {
+                    for conn in listener.incoming() {
+                        let Ok(inner) = conn else { break };
+                        std::thread::spawn(move || {
+                            if let Ok(outer) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                                splice(inner, outer);
+                            }
+                        });
+                    }
+                })
+                .map_err(|e| format!("the loopback relay of port {port} cannot start: {e}"))?;
         }
         Ok(LoopbackRelay { dir })
     }
