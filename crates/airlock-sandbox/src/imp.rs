@@ -1142,11 +1142,21 @@ mod tests {
     /// gone are.
     #[test]
     fn issue_17_only_the_groups_of_dead_sandboxes_are_removed() {
+        /// A running process, killed when dropped: also when an assertion fails.
+        struct Running(std::process::Child);
+        impl Drop for Running {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
         let parent = tempfile::tempdir().unwrap();
-        let mut running = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
+        let running = Running(
+            std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .unwrap(),
+        );
         let mut ended = std::process::Command::new("true").spawn().unwrap();
         ended.wait().unwrap();
         let group = |name: String| {
@@ -1154,13 +1164,12 @@ mod tests {
             std::fs::create_dir(&dir).unwrap();
             dir
         };
-        let other = group(format!("airlock-sandbox-{}", running.id()));
+        let other = group(format!("airlock-sandbox-{}", running.0.id()));
         let dead = group(format!("airlock-sandbox-{}", ended.id()));
         let own = group(format!("airlock-sandbox-{}", std::process::id()));
         let unrelated = group("airlock-sandbox-notapid".into());
         remove_stale_groups(parent.path());
-        running.kill().unwrap();
-        running.wait().unwrap();
+        drop(running);
         assert!(other.exists(), "a running sandbox's group was removed");
         assert!(!dead.exists() && !own.exists());
         assert!(unrelated.exists());
