@@ -249,8 +249,9 @@ pub struct NumberRegions {
     /// passport's machine-readable line 13 bytes before its nationality's last letter and
     /// birth date (44 bytes in all).
     pub caps: Regions,
-    /// Runs of hex digits and colons holding `::` or at least 7 colons (every IPv6 address
-    /// lies inside one), found from the same masks.
+    /// Runs of hex digits and colons holding `::`, or a colon between hex digits with six
+    /// more within 30 bytes after it (every IPv6 address lies inside one), found from the same
+    /// masks.
     pub hex_colons: Regions,
 }
 
@@ -309,11 +310,23 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
             caps_before = m.caps;
         }
         if want_hex && m.colons != 0 {
-            // A colon before another, or between two hex digits: where an IPv6 run can be.
+            // Where an IPv6 address's run can be: a colon before another (`::`), or between
+            // two hex digits with six more colons within 30 bytes after it (an address
+            // without `::` has eight groups of at most four digits: its first colon is
+            // followed by six more within 30 bytes). Times and ports (`10:20:30`) are not.
             let next_colon = (m.colons >> 1) | (next.colons << 63);
             let next_hex = (m.hex >> 1) | (next.hex << 63);
             let hex_before_it = (m.hex << 1) | (hex_before >> 63);
-            let mut hits = m.colons & (next_colon | (hex_before_it & next_hex));
+            let colons = u128::from(m.colons) | (u128::from(next.colons) << 64);
+            let mut between = m.colons & !next_colon & hex_before_it & next_hex;
+            let mut hits = m.colons & next_colon;
+            while between != 0 {
+                let i = between.trailing_zeros();
+                between &= between - 1;
+                if ((colons >> i) as u32 & 0x7fff_ffff).count_ones() >= 7 {
+                    hits |= 1 << i;
+                }
+            }
             while hits != 0 {
                 let p = o + hits.trailing_zeros() as usize;
                 hits &= hits - 1;
@@ -440,8 +453,8 @@ fn hex_run(text: &[u8], p: usize, floor: usize, out: &mut Regions) -> usize {
 mod tests {
     use super::*;
 
-    /// The reference for [`numbers`]' hex-colon runs: runs of hex digits and colons holding `::`
-    /// or at least 7 colons, found from each `:` in turn.
+    /// The reference for [`numbers`]' hex-colon runs: runs of hex digits and colons holding `::`,
+    /// or a colon between hex digits with six more within 30 bytes, found from each `:` in turn.
     fn hex_colons(text: &[u8]) -> Regions {
         let mut out = Regions::default();
         let mut covered = 0;
@@ -451,7 +464,14 @@ mod tests {
             }
             let next = text.get(p + 1).copied();
             let before_hex = p > 0 && text[p - 1].is_ascii_hexdigit();
-            if next != Some(b':') && !(before_hex && next.is_some_and(|b| b.is_ascii_hexdigit())) {
+            let seven = text[p..text.len().min(p + 31)]
+                .iter()
+                .filter(|&&b| b == b':')
+                .count()
+                >= 7;
+            if next != Some(b':')
+                && !(before_hex && next.is_some_and(|b| b.is_ascii_hexdigit()) && seven)
+            {
                 continue;
             }
             covered = hex_run(text, p, covered, &mut out);
