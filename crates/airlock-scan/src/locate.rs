@@ -317,14 +317,22 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
             let next_colon = (m.colons >> 1) | (next.colons << 63);
             let next_hex = (m.hex >> 1) | (next.hex << 63);
             let hex_before_it = (m.hex << 1) | (hex_before >> 63);
-            let colons = u128::from(m.colons) | (u128::from(next.colons) << 64);
-            let mut between = m.colons & !next_colon & hex_before_it & next_hex;
             let mut hits = m.colons & next_colon;
-            while between != 0 {
-                let i = between.trailing_zeros();
-                between &= between - 1;
-                if ((colons >> i) as u32 & 0x7fff_ffff).count_ones() >= 7 {
-                    hits |= 1 << i;
+            // Colons between hex digits, here and in the next block (its last one counted as
+            // if hex followed), of which an address's seven are.
+            let mut between = m.colons & hex_before_it & next_hex;
+            if between != 0 {
+                let next_between =
+                    next.colons & ((next.hex << 1) | (m.hex >> 63)) & ((next.hex >> 1) | (1 << 63));
+                if between.count_ones() + next_between.count_ones() >= 7 {
+                    let all = u128::from(between) | (u128::from(next_between) << 64);
+                    while between != 0 {
+                        let i = between.trailing_zeros();
+                        between &= between - 1;
+                        if ((all >> i) as u32 & 0x7fff_ffff).count_ones() >= 7 {
+                            hits |= 1 << i;
+                        }
+                    }
                 }
             }
             while hits != 0 {
@@ -347,8 +355,8 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
                 continue;
             }
             // The run around the window's first digit.
-            let window = ((u128::from(m.digits) | (u128::from(next.digits) << 64)) >> i) as u64;
-            let q = o + i + window.trailing_zeros() as usize;
+            let digits128 = u128::from(m.digits) | (u128::from(next.digits) << 64);
+            let q = o + i + ((digits128 >> i) as u64).trailing_zeros() as usize;
             let (s, e) = run(text, &m, o, q, covered);
             covered = e.max(q + 1);
             // Later windows that start inside this run are done with it.
@@ -357,8 +365,10 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
             } else {
                 hits = 0;
             }
-            let digits = if s >= o && e <= o + 64 {
-                (m.digits & ones(s - o, e - o)).count_ones()
+            let digits = if s >= o && e <= o + 128 {
+                let len = e - s;
+                let mask = if len >= 128 { !0 } else { (1u128 << len) - 1 };
+                ((digits128 >> (s - o)) & mask).count_ones()
             } else {
                 text[s..e].iter().filter(|b| b.is_ascii_digit()).count() as u32
             };
@@ -366,9 +376,12 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
             // and a phone number written with `+` (`+49 30 1234567`): a date (`2025-06-15`),
             // a short id or a time is no place to search.
             let region = &text[s..e];
+            let others = region.len() as u32 - digits;
             if digits >= 9
-                || (digits >= 4 && region.iter().filter(|&&b| b == b'.').count() >= 3)
-                || (digits == 8 && region.contains(&b'+'))
+                || (digits >= 4
+                    && others >= 3
+                    && region.iter().filter(|&&b| b == b'.').count() >= 3)
+                || (digits == 8 && others >= 1 && region.iter().any(|&b| b == b'+'))
             {
                 out.digits.push(s, e);
             }
