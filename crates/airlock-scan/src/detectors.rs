@@ -121,20 +121,17 @@ pub(crate) fn detail(d: &Detector, value: &str) -> &'static str {
     if d.kind != "phone" {
         return d.detail;
     }
-    let digits = value
-        .strip_prefix('+')
-        .or_else(|| value.strip_prefix("00"))
-        .map(|rest| {
-            rest.bytes()
-                .filter(u8::is_ascii_digit)
-                .take(3)
-                .collect::<Vec<u8>>()
-        });
-    let Some(digits) = digits else {
+    let Some(rest) = value.strip_prefix('+').or_else(|| value.strip_prefix("00")) else {
         return d.detail;
     };
+    let mut digits = [0u8; 3];
+    let mut len = 0;
+    for b in rest.bytes().filter(u8::is_ascii_digit).take(3) {
+        digits[len] = b;
+        len += 1;
+    }
     // Calling codes are a prefix code: at most one of the first one, two or three digits is one.
-    (1..=digits.len())
+    (1..=len)
         .find_map(|n| {
             let code = std::str::from_utf8(&digits[..n]).ok()?;
             CALLING_CODES
@@ -401,8 +398,8 @@ fn not_an_account(t: &[u8], at: usize, _: usize) -> bool {
     if head.ends_with(b"::") || head.ends_with(b":aws:") || head.ends_with(b"amazonaws.com/") {
         return false;
     }
-    let lower = head.to_ascii_lowercase();
-    !(lower.windows(7).any(|w| w == b"account") || lower.windows(4).any(|w| w == b"arn:"))
+    !(head.windows(7).any(|w| w.eq_ignore_ascii_case(b"account"))
+        || head.windows(4).any(|w| w.eq_ignore_ascii_case(b"arn:")))
 }
 /// `sha256: …`, `etag`, `checksum`, `secret_key_hash`: a digest is named as one; it is not a
 /// secret however random it looks.
@@ -419,12 +416,17 @@ fn not_a_digest(t: &[u8], at: usize, _: usize) -> bool {
         b"fingerprint",
         b"integrity",
     ];
-    let name: Vec<u8> = t[at..]
+    let mut buf = [0u8; 48];
+    let mut len = 0;
+    for &b in t[at..]
         .iter()
         .take(48)
         .take_while(|&&b| !matches!(b, b'=' | b':' | b'"' | b'\'' | b' ' | b'\t'))
-        .map(u8::to_ascii_lowercase)
-        .collect();
+    {
+        buf[len] = b.to_ascii_lowercase();
+        len += 1;
+    }
+    let name = &buf[..len];
     // `private_key_id`, `keyId`: the name of a key, not the key.
     let identifier = name.ends_with(b"_id")
         || name.ends_with(b"-id")
@@ -491,8 +493,8 @@ fn card(v: &str) -> bool {
     validate::card(v)
 }
 fn aadhaar(v: &str) -> bool {
-    let d = validate::digits(v);
-    d.len() == 12 && validate::verhoeff(&d)
+    let mut buf = [0; 20];
+    validate::few_digits(v, &mut buf).is_some_and(|d| d.len() == 12 && validate::verhoeff(d))
 }
 fn phone(v: &str) -> bool {
     (8..=15).contains(&v.bytes().filter(u8::is_ascii_digit).count())

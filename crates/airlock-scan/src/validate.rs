@@ -8,6 +8,17 @@ pub fn digits(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// The ASCII digits of `s` as numbers, in `buf` (no allocation per candidate); `None` where
+/// `s` holds more digits than `buf` (no number a validator takes has more than 19).
+pub(crate) fn few_digits<'a>(s: &str, buf: &'a mut [u8; 20]) -> Option<&'a [u8]> {
+    let mut n = 0;
+    for b in s.bytes().filter(u8::is_ascii_digit) {
+        *buf.get_mut(n)? = b - b'0';
+        n += 1;
+    }
+    Some(&buf[..n])
+}
+
 /// Luhn (mod 10), as payment cards use it.
 pub fn luhn(digits: &[u8]) -> bool {
     if digits.len() < 2 {
@@ -177,7 +188,17 @@ fn iban_length(country: &str) -> Option<usize> {
 
 /// An IBAN: the country's length and the ISO 7064 mod-97 check (spaces ignored).
 pub fn iban(s: &str) -> bool {
-    let compact: Vec<u8> = s.bytes().filter(|b| *b != b' ').collect();
+    // No IBAN is longer than 34.
+    let mut buf = [0u8; 34];
+    let mut len = 0;
+    for b in s.bytes().filter(|b| *b != b' ') {
+        let Some(slot) = buf.get_mut(len) else {
+            return false;
+        };
+        *slot = b;
+        len += 1;
+    }
+    let compact = &buf[..len];
     if compact.len() < 15 || !compact.iter().all(u8::is_ascii_alphanumeric) {
         return false;
     }
@@ -205,7 +226,10 @@ pub fn iban(s: &str) -> bool {
 
 /// A US social security number: area not 000, 666 or 9xx; group not 00; serial not 0000.
 pub fn ssn(s: &str) -> bool {
-    let d = digits(s);
+    let mut buf = [0; 20];
+    let Some(d) = few_digits(s, &mut buf) else {
+        return false;
+    };
     if d.len() != 9 {
         return false;
     }
@@ -244,8 +268,11 @@ pub fn mrz_line(s: &str) -> bool {
 
 /// A payment card: 13–19 digits, a known brand prefix, and Luhn.
 pub fn card(s: &str) -> bool {
-    let d = digits(s);
-    if !(13..=19).contains(&d.len()) || !luhn(&d) {
+    let mut buf = [0; 20];
+    let Some(d) = few_digits(s, &mut buf) else {
+        return false;
+    };
+    if !(13..=19).contains(&d.len()) || !luhn(d) {
         return false;
     }
     let n = |k: usize| d[..k].iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
