@@ -381,7 +381,7 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
                 || (digits >= 4
                     && others >= 3
                     && region.iter().filter(|&&b| b == b'.').count() >= 3)
-                || (digits == 8 && others >= 1 && region.iter().any(|&b| b == b'+'))
+                || (digits == 8 && others >= 1 && region.contains(&b'+'))
             {
                 out.digits.push(s, e);
             }
