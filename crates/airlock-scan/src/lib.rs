@@ -564,6 +564,16 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
                                 .collect(),
                         )
                     } else {
+                        // `keyword_starts` lowers the text by one bit, which is exact for
+                        // letters only.
+                        if let Some(k) = anchors
+                            .iter()
+                            .find(|k| !k.bytes().all(|b| b.is_ascii_lowercase()))
+                        {
+                            return Err(BuildError(format!(
+                                "keyword {k:?} is not lower-case letters only"
+                            )));
+                        }
                         Place::Keywords(
                             AhoCorasick::builder()
                                 .match_kind(aho_corasick::MatchKind::LeftmostFirst)
