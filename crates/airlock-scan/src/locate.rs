@@ -252,9 +252,9 @@ pub struct NumberRegions {
     /// passport's machine-readable line 13 bytes before its nationality's last letter and
     /// birth date (44 bytes in all).
     pub caps: Regions,
-    /// Runs of hex digits and colons holding `::`, or a colon between hex digits with six
-    /// more within 30 bytes after it (every IPv6 address lies inside one), found from the same
-    /// masks.
+    /// Runs of hex digits and colons holding `::`, or a colon between hex digits with six more
+    /// such colons within the 30 bytes after it (every IPv6 address lies inside one), found
+    /// from the same masks.
     pub hex_colons: Regions,
 }
 
@@ -470,7 +470,8 @@ mod tests {
     use super::*;
 
     /// The reference for [`numbers`]' hex-colon runs: runs of hex digits and colons holding `::`,
-    /// or a colon between hex digits with six more within 30 bytes, found from each `:` in turn.
+    /// or a colon between hex digits with six more such colons within the 30 bytes after it,
+    /// found from each `:` in turn.
     fn hex_colons(text: &[u8]) -> Regions {
         let mut out = Regions::default();
         let mut covered = 0;
@@ -480,11 +481,13 @@ mod tests {
             }
             let next = text.get(p + 1).copied();
             let before_hex = p > 0 && text[p - 1].is_ascii_hexdigit();
-            let seven = text[p..text.len().min(p + 31)]
-                .iter()
-                .filter(|&&b| b == b':')
-                .count()
-                >= 7;
+            let flanked = |q: usize| {
+                text[q] == b':'
+                    && q > 0
+                    && text[q - 1].is_ascii_hexdigit()
+                    && text.get(q + 1).is_some_and(u8::is_ascii_hexdigit)
+            };
+            let seven = (p..text.len().min(p + 31)).filter(|&q| flanked(q)).count() >= 7;
             if next != Some(b':')
                 && !(before_hex && next.is_some_and(|b| b.is_ascii_hexdigit()) && seven)
             {
@@ -527,6 +530,13 @@ mod tests {
             }
         }
         texts.push("fe80::1 :: a:b:c:d:e:f:0:1 12:30:45 ::1 1::".to_owned());
+        // Full addresses without `::` (their colons up to 30 bytes apart) across a block end.
+        for at in 30..100 {
+            texts.push(format!(
+                "{}2001:db8:85a3:0:0:8a2e:370:7334 at 10:20:30, 1234:5678:9abc:def0:1234:5678:9abc:def0",
+                "t".repeat(at)
+            ));
+        }
         for t in &texts {
             assert_eq!(
                 numbers(t.as_bytes(), hex).hex_colons.0,
