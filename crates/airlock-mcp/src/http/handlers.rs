@@ -144,30 +144,29 @@ pub(crate) async fn post(
                 Err(e) => rpc_error_response(StatusCode::BAD_GATEWAY, SERVER_GONE, &e, &headers),
             }
         }
-        // The answer to the airlock's own elicitation/create goes to the call waiting for it,
-        // never to the server.
-        (None, Some(_)) if let Some(waited) = session.asking.answered(&msg) => {
-            if waited {
-                StatusCode::ACCEPTED.into_response()
-            } else {
-                rpc_error_response(
-                    StatusCode::BAD_REQUEST,
-                    INVALID_REQUEST,
-                    "no approval request with this id is waiting (it was answered, or its time ran out)",
-                    &headers,
-                )
+        (None, Some(_)) => match session.asking.answered(&msg) {
+            // The answer to the airlock's own elicitation/create goes to the call waiting for
+            // it, never to the server.
+            Some(true) => StatusCode::ACCEPTED.into_response(),
+            Some(false) => rpc_error_response(
+                StatusCode::BAD_REQUEST,
+                INVALID_REQUEST,
+                "no approval request with this id is waiting (it was answered, or its time ran out)",
+                &headers,
+            ),
+            None => {
+                // An answer to the server's own request: roots are narrowed (whatever the id:
+                // ids can be spelt many ways).
+                let mut msg = msg;
+                inner.lifecycle.narrow_roots(&mut msg);
+                match session.send(msg, &headers).await {
+                    Ok(()) => StatusCode::ACCEPTED.into_response(),
+                    Err(e) => {
+                        rpc_error_response(StatusCode::BAD_GATEWAY, SERVER_GONE, &e, &headers)
+                    }
+                }
             }
-        }
-        (None, Some(_)) => {
-            // An answer to the server's own request: roots are narrowed (whatever the id: ids
-            // can be spelt many ways).
-            let mut msg = msg;
-            inner.lifecycle.narrow_roots(&mut msg);
-            match session.send(msg, &headers).await {
-                Ok(()) => StatusCode::ACCEPTED.into_response(),
-                Err(e) => rpc_error_response(StatusCode::BAD_GATEWAY, SERVER_GONE, &e, &headers),
-            }
-        }
+        },
         (None, None) => rpc_error_response(
             StatusCode::BAD_REQUEST,
             INVALID_REQUEST,
