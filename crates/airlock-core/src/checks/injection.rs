@@ -14,7 +14,7 @@
 //!   `Runtime.getRuntime`), and any non-ASCII letter, digit or connector (Python reads
 //!   `ｅｖａｌ` as `eval`);
 //! * `sql`: stacked queries (a second statement after `;`, outside quotes and comments; when
-//!   the text quotes or comments as only some dialects do — `$$`, `#`, `/*!`, `/*M!`, a
+//!   the text quotes or comments as only some dialects do — `$$`, `#`, `/*!`, `/*M!`, nested `/*`, a
 //!   backslash, `--` without a space, a `--` comment ended by a lone `\r` — any `;` before the
 //!   end);
 //! * `template`: template syntax (`{{ }}`, `{% %}`, `${ }`, `<% %>`).
@@ -373,15 +373,22 @@ fn code_tokens(text: &str) -> Result<Vec<Token>, char> {
 
 /// The character a `\uXXXX` or `\u{X…}` escape names, and how many bytes of `rest` (what
 /// follows the backslash) it takes; ASCII only (another character is no part of a word).
+/// Java reads any number of `u`s (`\uu0065`), JavaScript any number of leading zeros in
+/// braces (`\u{0000065}`).
 fn unicode_escape(rest: &str) -> Option<(char, usize)> {
-    let hex = rest.strip_prefix('u')?;
+    let us = rest.bytes().take_while(|&b| b == b'u').count();
+    let hex = rest.get(us..).filter(|_| us > 0)?;
     let (digits, len) = match hex.strip_prefix('{') {
         Some(braced) => {
-            let end = braced.find('}').filter(|e| (1..=6).contains(e))?;
-            (&braced[..end], end + 3)
+            let end = braced.find('}').filter(|&e| e > 0)?;
+            (braced[..end].trim_start_matches('0'), us + end + 2)
         }
-        None => (hex.get(..4)?, 5),
+        None => (hex.get(..4)?, us + 4),
     };
+    let digits = if digits.is_empty() { "0" } else { digits };
+    if digits.len() > 6 {
+        return None;
+    }
     let c = u32::from_str_radix(digits, 16)
         .ok()
         .and_then(char::from_u32)?;
@@ -540,7 +547,10 @@ fn dialect_specific(text: &str) -> bool {
             && w[1] == b'*'
             && (w[2] == b'!' || (matches!(w[2], b'M' | b'm') && b.get(i + 3) == Some(&b'!')))
     });
+    // PostgreSQL nests block comments (`/* /* */ … */`), MySQL ends one at the first `*/`.
+    let nested_comment = text.matches("/*").count() > 1;
     dollar_quote
+        || nested_comment
         || dash_comment
         || q_quote
         || lone_cr
@@ -676,6 +686,8 @@ mod tests {
             "getattr(__builtins__, 'ev' + 'al')",
             "ev\\u0061l(s)",
             "\\u{65}val(s)",
+            "\\u{0000065}val(s)",
+            "Runtime.g\\uu0065tRuntime().exec(c)",
             "().__class__.__bases__[0].__subclasses__()",
             "Runtime.getRuntime().exec(c)",
             "process.binding('spawn_sync')",
@@ -710,6 +722,7 @@ mod tests {
             "SELECT 1 #'\n; DROP TABLE t",
             "SELECT 1 --1; DROP TABLE t",
             "SELECT 1 /*! ; DROP TABLE t */",
+            "SELECT 1 /* /* */ ' */ ; DROP TABLE t; -- '",
             "SELECT 'a\\'' ; DROP TABLE t; -- '",
             "SELECT q'[a']' ; DROP TABLE t; --'",
             "SELECT 1; ; DROP TABLE t",
