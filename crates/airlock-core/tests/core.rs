@@ -1036,6 +1036,30 @@ approval = "none"
     }
 
     #[test]
+    fn which_tools_may_wait_for_a_person() {
+        let e = engine(None);
+        assert!(e.may_need_approval("transfer_money"));
+        assert!(!e.may_need_approval("transfer_small"));
+        assert!(!e.may_need_approval("read_file"));
+        let none = Engine::builder()
+            .config(bare().build().unwrap())
+            .build()
+            .unwrap();
+        assert!(!none.may_need_approval("transfer_money"));
+        // A library resolver's policies are only known per call: any tool may.
+        let policy = Arc::new(
+            airlock_core::policy::Policy::compile("base", &Default::default(), &Default::default())
+                .unwrap(),
+        );
+        let resolved = Engine::builder()
+            .config(bare().build().unwrap())
+            .policy_resolver(Arc::new(move |_: &CallerContext| Some(policy.clone())))
+            .build()
+            .unwrap();
+        assert!(resolved.may_need_approval("read_file"));
+    }
+
+    #[test]
     fn without_an_approver_approval_is_required() {
         let e = engine(None);
         assert_eq!(

@@ -66,8 +66,6 @@ pub struct Lifecycle {
     stale: AtomicBool,
     /// Approvals asked for with `input_required` results, waiting for the client's retry.
     pending: crate::approval::PendingApprovals,
-    /// Whether any policy has a tool needing approval (else no call waits for a person).
-    approvals: bool,
 }
 
 /// Sends one `elicitation/create` request (its params given) to the client and resolves to the
@@ -204,10 +202,6 @@ impl Lifecycle {
                 Roots::Broken
             }
         };
-        let approvals = {
-            let p = &engine.config().policies;
-            p.base.has_approvals() || p.tenants.values().any(|t| t.has_approvals())
-        };
         Lifecycle {
             engine,
             metrics: None,
@@ -215,7 +209,6 @@ impl Lifecycle {
             roots,
             stale: AtomicBool::new(false),
             pending: crate::approval::PendingApprovals::default(),
-            approvals,
         }
     }
 
@@ -327,7 +320,7 @@ impl Lifecycle {
             || message
                 .pointer("/params/name")
                 .and_then(Value::as_str)
-                .is_none_or(|n| self.needs_tools(n) || self.needs_person(n))
+                .is_none_or(|n| self.needs_tools(n) || self.engine.may_need_approval(n))
     }
 
     /// Whether `message` (a `tools/call`) may need a person's approval: a door that asks the
@@ -336,18 +329,7 @@ impl Lifecycle {
         message
             .pointer("/params/name")
             .and_then(Value::as_str)
-            .is_some_and(|n| self.needs_person(n))
-    }
-
-    /// Whether calls of `tool` may need a person's approval under some policy of the
-    /// configuration (a person may have to be asked through the client, which takes a while).
-    fn needs_person(&self, tool: &str) -> bool {
-        if !self.approvals {
-            return false;
-        }
-        let policies = &self.engine.config().policies;
-        policies.base.needs_approval(tool)
-            || policies.tenants.values().any(|p| p.needs_approval(tool))
+            .is_some_and(|n| self.engine.may_need_approval(n))
     }
 
     /// Decide a `tools/call`. `ask` sends one request to the server — given its `method` and

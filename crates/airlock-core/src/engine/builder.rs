@@ -296,6 +296,7 @@ impl EngineBuilder {
         }
         let may_block = checks.iter().any(|c| c.may_block());
         let pipeline = Pipeline::new(checks)?.with_order(&s.pipeline.order)?;
+        let resolved = self.resolver.is_some();
         let resolver = self
             .resolver
             .unwrap_or_else(|| Arc::new(self.config.policies.clone()));
@@ -312,6 +313,8 @@ impl EngineBuilder {
             budget_store,
             breakers,
             may_block,
+            approvals: any_approval,
+            resolved,
             sessions,
             sessions_enabled,
             resolver,

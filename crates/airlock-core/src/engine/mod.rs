@@ -117,6 +117,10 @@ pub struct Engine {
     budget_store: Arc<dyn crate::budget::BudgetStore>,
     breakers: Arc<crate::breaker::Breakers>,
     may_block: bool,
+    /// Whether any policy asks a person to approve a call (or a library resolver may).
+    approvals: bool,
+    /// Whether the policies come from a library resolver (not known ahead of a call).
+    resolved: bool,
     config: Arc<Config>,
     resolver: Arc<dyn PolicyResolver>,
     sessions: Arc<Sessions>,
@@ -145,6 +149,19 @@ impl Engine {
     /// `network.dns_timeout_ms`, the approver's).
     pub fn may_block(&self) -> bool {
         self.may_block
+    }
+
+    /// Whether a call of `tool` may have to wait for a person's approval: some policy of the
+    /// configuration asks for it, or a library resolver supplies the policies (which are only
+    /// known per call, so any tool may).
+    pub fn may_need_approval(&self, tool: &str) -> bool {
+        if !self.approvals {
+            return false;
+        }
+        let policies = &self.config.policies;
+        self.resolved
+            || policies.base.needs_approval(tool)
+            || policies.tenants.values().any(|p| p.needs_approval(tool))
     }
 
     /// The configuration in force.
