@@ -430,11 +430,24 @@ fn command_line(
     command: &[String],
     example: &str,
 ) -> Result<(), crate::policy::PolicyError> {
-    if command.first().is_some_and(|p| p.trim().is_empty()) {
+    let Some(program) = command.first() else {
+        return Ok(());
+    };
+    // A configuration file's relative paths are made absolute against the file; one left
+    // relative (from the environment or `--set`) would run whatever the working directory
+    // holds there.
+    let relative = program.contains('/') && !std::path::Path::new(program).is_absolute();
+    if program.trim().is_empty() || relative {
         return Err(crate::policy::PolicyError {
             key: key.to_owned(),
-            message: "the command is empty".to_owned(),
-            hint: format!("give the program and its arguments, e.g. {example}"),
+            message: if relative {
+                format!("{program:?} is a relative path")
+            } else {
+                "the command is empty".to_owned()
+            },
+            hint: format!(
+                "give the program (an absolute path, or a name looked up in PATH) and its arguments, e.g. {example}"
+            ),
         });
     }
     Ok(())

@@ -688,6 +688,18 @@ mod tests {
             ["/etc/airlock/bin/approve", "--channel", "ops/x"]
         );
         assert_eq!(c.settings.honeypot.hook, ["logger", "-t", "a/b"]);
+        // Set from the environment, a relative program has no file to resolve against.
+        for (var, key) in [
+            ("AIRLOCK_APPROVAL__COMMAND", "approval.command"),
+            ("AIRLOCK_HONEYPOT__HOOK", "honeypot.hook"),
+        ] {
+            let e = ConfigBuilder::new()
+                .env([(var, r#"["bin/approve"]"#)])
+                .build()
+                .unwrap_err();
+            assert_eq!(e.key, key);
+            assert!(e.message.contains("relative path"), "{e}");
+        }
     }
 
     #[test]
