@@ -13,6 +13,7 @@ use regex_automata::hybrid::{dfa, regex};
 use regex_automata::nfa::thompson::{self, WhichCaptures, pikevm, pikevm::PikeVM};
 use regex_automata::util::{prefilter::Prefilter, syntax};
 use regex_automata::{Input, Match, MatchKind};
+use regex_syntax::hir::{Capture, Class, Hir, HirKind, Repetition};
 
 pub(crate) struct Automaton {
     dfa: regex::Regex,
@@ -20,6 +21,8 @@ pub(crate) struct Automaton {
     /// bytes read per state built. The PikeVM is slower but cannot fail, and no input can make
     /// a search take more than time linear in its length.
     nfa: PikeVM,
+    /// Per pattern, its open run at the end, which the lazy DFA leaves to a table.
+    runs: Vec<Option<Run>>,
 }
 
 /// An automaton's caches, one per thread scanning.
@@ -34,9 +37,18 @@ impl Automaton {
     /// the whole text); `cache` bounds each lazy DFA's memory per thread.
     pub(crate) fn new(patterns: &[&str], prefilter: bool, cache: usize) -> Result<Self, String> {
         let syntax = syntax::Config::new().unicode(false).utf8(false);
+        let hirs = syntax::parse_many_with(patterns, &syntax).map_err(|e| e.to_string())?;
+        // The lazy DFAs match each open run at the end of a pattern its least number of times;
+        // the run is then read on with a table (see [`Run`]).
+        let (short, runs): (Vec<Hir>, Vec<Option<Run>>) = hirs
+            .iter()
+            .map(|hir| match Run::split(hir) {
+                Some((short, run)) => (short, Some(run)),
+                None => (hir.clone(), None),
+            })
+            .unzip();
         let pre = if prefilter {
-            let hirs = syntax::parse_many_with(patterns, &syntax).map_err(|e| e.to_string())?;
-            Prefilter::from_hirs_prefix(MatchKind::LeftmostFirst, &hirs)
+            Prefilter::from_hirs_prefix(MatchKind::LeftmostFirst, &short)
         } else {
             None
         };
@@ -49,16 +61,32 @@ impl Automaton {
             .cache_capacity(cache)
             .minimum_cache_clear_count(Some(3))
             .minimum_bytes_per_state(Some(10));
-        let dfa = regex::Regex::builder()
-            .syntax(syntax)
-            .thompson(
-                thompson::Config::new()
-                    .utf8(false)
-                    .which_captures(WhichCaptures::None),
-            )
-            .dfa(config)
-            .build_many(patterns)
+        let nfa = |reverse: bool| {
+            thompson::Compiler::new()
+                .configure(
+                    thompson::Config::new()
+                        .utf8(false)
+                        .reverse(reverse)
+                        .which_captures(WhichCaptures::None),
+                )
+                .build_many_from_hir(&short)
+                .map_err(|e| e.to_string())
+        };
+        let forward = dfa::Builder::new()
+            .configure(config.clone())
+            .build_from_nfa(nfa(false)?)
             .map_err(|e| e.to_string())?;
+        // The reverse DFA finds where a match starts: every match, no prefilter.
+        let reverse = dfa::Builder::new()
+            .configure(
+                config
+                    .prefilter(None)
+                    .specialize_start_states(false)
+                    .match_kind(MatchKind::All),
+            )
+            .build_from_nfa(nfa(true)?)
+            .map_err(|e| e.to_string())?;
+        let dfa = regex::Builder::new().build_from_dfas(forward, reverse);
         let nfa = PikeVM::builder()
             .syntax(syntax)
             .thompson(
@@ -69,7 +97,7 @@ impl Automaton {
             .configure(PikeVM::config().match_kind(MatchKind::LeftmostFirst))
             .build_many(patterns)
             .map_err(|e| e.to_string())?;
-        Ok(Automaton { dfa, nfa })
+        Ok(Automaton { dfa, nfa, runs })
     }
 
     pub(crate) fn create_cache(&self) -> Cache {
@@ -86,9 +114,104 @@ impl Automaton {
     /// The leftmost-first match in `input`.
     pub(crate) fn search(&self, cache: &mut Cache, input: &Input<'_>) -> Option<Match> {
         match self.dfa.try_search(&mut cache.dfa, input) {
-            Ok(found) => found,
+            Ok(Some(m)) => match &self.runs[m.pattern().as_usize()] {
+                // The lazy DFA matched the pattern's run its least number of times.
+                Some(run) => {
+                    let end = run.end(input.haystack(), m.end(), input.end());
+                    Some(Match::new(m.pattern(), m.start()..end))
+                }
+                None => Some(m),
+            },
+            Ok(None) => None,
+            // The PikeVM runs the patterns as written.
             Err(_) => self.nfa.find(&mut cache.nfa, input.clone()),
         }
+    }
+}
+
+/// An open run of one byte class that ends a pattern (`…([^\s"']{4,})`, greedy). A lazy DFA
+/// reading a match's run visits a match state at every byte, each a trip out of its fast loop,
+/// and a value runs for tens of bytes; so the automaton matches the run `min` times only and
+/// the match is read on over the class's bytes with a table. That is the same match: where the
+/// pattern matches, which pattern wins and where its match starts depend only on whether `min`
+/// bytes of the class follow the pattern's head (the run takes the least it must to decide
+/// that), and a greedy run at the end then takes every byte of the class that follows.
+pub(crate) struct Run {
+    bytes: [bool; 256],
+}
+
+impl Run {
+    /// `hir` with its last part (or a group that is its last part) `C{n,}`, greedy, turned into
+    /// `C{n}`, and the run of `C`; `None` if it ends otherwise.
+    fn split(hir: &Hir) -> Option<(Hir, Run)> {
+        let HirKind::Concat(parts) = hir.kind() else {
+            return None;
+        };
+        let (last, before) = parts.split_last()?;
+        let (capture, repetition) = match last.kind() {
+            HirKind::Capture(c) => match c.sub.kind() {
+                HirKind::Repetition(r) => (Some(c), r),
+                _ => return None,
+            },
+            HirKind::Repetition(r) => (None, r),
+            _ => return None,
+        };
+        let run = Run::of(repetition)?;
+        let least = Hir::repetition(Repetition {
+            min: repetition.min,
+            max: Some(repetition.min),
+            greedy: true,
+            sub: repetition.sub.clone(),
+        });
+        let least = match capture {
+            Some(c) => Hir::capture(Capture {
+                index: c.index,
+                name: c.name.clone(),
+                sub: Box::new(least),
+            }),
+            None => least,
+        };
+        let mut short = before.to_vec();
+        short.push(least);
+        Some((Hir::concat(short), run))
+    }
+
+    /// The run of `r` if it is `C{n,}` (`n` at least 1), greedy, over one class of bytes.
+    fn of(r: &Repetition) -> Option<Run> {
+        if r.max.is_some() || !r.greedy || r.min == 0 {
+            return None;
+        }
+        let mut bytes = [false; 256];
+        match r.sub.kind() {
+            HirKind::Class(Class::Bytes(c)) => {
+                for range in c.ranges() {
+                    for b in range.start()..=range.end() {
+                        bytes[usize::from(b)] = true;
+                    }
+                }
+            }
+            HirKind::Class(Class::Unicode(c)) => {
+                for range in c.ranges() {
+                    let (start, end) = (u32::from(range.start()), u32::from(range.end()));
+                    if end > 0x7f {
+                        return None;
+                    }
+                    for b in start..=end {
+                        bytes[b as usize] = true;
+                    }
+                }
+            }
+            _ => return None,
+        }
+        Some(Run { bytes })
+    }
+
+    /// Where a run that has reached `at` ends: at the first byte before `limit` not in it.
+    fn end(&self, haystack: &[u8], at: usize, limit: usize) -> usize {
+        haystack[at..limit]
+            .iter()
+            .position(|&b| !self.bytes[usize::from(b)])
+            .map_or(limit, |n| at + n)
     }
 }
 
@@ -112,7 +235,6 @@ pub(crate) struct TailCache {
 impl TailGroup {
     /// For `pattern` whose last part is group `group`; `None` for any other shape.
     pub(crate) fn new(pattern: &str, group: usize) -> Option<TailGroup> {
-        use regex_syntax::hir::{Hir, HirKind};
         let syntax = syntax::Config::new().unicode(false).utf8(false);
         let hir = syntax::parse_with(pattern, &syntax).ok()?;
         let HirKind::Concat(parts) = hir.kind() else {
@@ -193,6 +315,51 @@ impl TailGroup {
                 }
                 fits = Some(at);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{bench_text, detectors::DETECTORS};
+    use regex_automata::{Anchored, PatternID};
+
+    /// The automaton reads open runs with a table; the PikeVM runs the patterns as written.
+    /// Both must give the same match everywhere: unanchored, anchored, and anchored to one
+    /// pattern, over text full of values that run on.
+    #[test]
+    fn open_runs_read_by_table_match_as_written() {
+        let patterns: Vec<&str> = DETECTORS.iter().map(|d| d.pattern).collect();
+        let keyword: Vec<&str> = DETECTORS
+            .iter()
+            .filter(|d| matches!(d.locate, crate::detectors::Locate::Keyword(_)))
+            .map(|d| d.pattern)
+            .collect();
+        let mut text = bench_text::worst_case(20_000, 3);
+        text.push_str(&bench_text::diverse(30_000, 3));
+        text.push_str("password=abc\u{e9}def;x token: sk_live_ABCDEFGHIJKLMNOPQRSTUV=x secret=");
+        let bytes = text.as_bytes();
+        for (set, prefilter) in [(&patterns, true), (&keyword, false)] {
+            let a = Automaton::new(set, prefilter, 16 << 20).unwrap();
+            assert!(a.runs.iter().filter(|r| r.is_some()).count() >= 3);
+            let mut cache = a.create_cache();
+            let mut pike = a.nfa.create_cache();
+            let mut same = |input: Input<'_>| {
+                let want = a.nfa.find(&mut pike, input.clone());
+                assert_eq!(a.search(&mut cache, &input), want, "{:?}", input.get_span());
+                want.is_some()
+            };
+            let mut found = 0;
+            for at in (0..bytes.len()).step_by(5) {
+                let to = (at + 300).min(bytes.len());
+                found += usize::from(same(Input::new(bytes).range(at..to)));
+                found += usize::from(same(Input::new(bytes).range(at..).anchored(Anchored::Yes)));
+                let p = PatternID::new_unchecked(at % set.len());
+                same(Input::new(bytes).range(at..).anchored(Anchored::Pattern(p)));
+            }
+            assert!(found > 500, "{found}");
         }
     }
 }
