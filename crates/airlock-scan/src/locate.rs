@@ -211,8 +211,50 @@ fn masks(block: &[u8]) -> Masks {
     m
 }
 
+/// [`masks`] with AVX2: 32 bytes a comparison, the same classes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn masks_avx2(v3: pulp::x86::V3, block: &[u8]) -> Masks {
+    use std::arch::x86_64::__m256i;
+    let (x, x2) = (v3.avx, v3.avx2);
+    let padded;
+    let full: &[u8] = if block.len() == 64 {
+        block
+    } else {
+        let mut p = [0u8; 64];
+        p[..block.len()].copy_from_slice(block);
+        padded = p;
+        &padded
+    };
+    let splat = |b: u8| x._mm256_set1_epi8(b as i8);
+    // As in `between` above: moved so the range starts at -128, then one signed comparison.
+    let between = |v: __m256i, lo: u8, hi: u8| {
+        let moved = x2._mm256_add_epi8(v, splat(0x80u8.wrapping_sub(lo)));
+        x2._mm256_cmpgt_epi8(splat((hi - lo).wrapping_sub(127)), moved)
+    };
+    let equal = |v: __m256i, b: u8| x2._mm256_cmpeq_epi8(v, splat(b));
+    let or = |a: __m256i, b: __m256i| x2._mm256_or_si256(a, b);
+    let bits = |lanes: __m256i| u64::from(x2._mm256_movemask_epi8(lanes) as u32);
+    let mut m = Masks::default();
+    for (k, half) in full.chunks_exact(32).enumerate() {
+        let v: __m256i = bytemuck::pod_read_unaligned(half);
+        let at = 32 * k;
+        let digits = between(v, b'0', b'9');
+        m.digits |= bits(digits) << at;
+        m.caps |= bits(between(v, b'A', b'Z')) << at;
+        m.colons |= bits(equal(v, b':')) << at;
+        m.hex |= bits(or(digits, between(or(v, splat(0x20)), b'a', b'f'))) << at;
+        m.number |= bits(or(
+            or(between(v, b'-', b'9'), between(v, b'(', b')')),
+            or(equal(v, b'+'), equal(v, b' ')),
+        )) << at;
+    }
+    m
+}
+
 /// The bits `i` of `d` (64 bits, then `next`'s) where bits `i..i + 7` hold at least 4 ones: a
 /// bit-sliced sum of seven shifted copies.
+#[inline(always)]
 fn dense4(d: u64, next: u64) -> u64 {
     let x = u128::from(d) | (u128::from(next) << 64);
     let s = |k: u32| (x >> k) as u64;
@@ -231,6 +273,7 @@ fn dense4(d: u64, next: u64) -> u64 {
 }
 
 /// The bits `i` of `n` (64 bits, then `next`'s) where bits `i..i + 7` are all ones.
+#[inline(always)]
 fn all7(n: u64, next: u64) -> u64 {
     let x = u128::from(n) | (u128::from(next) << 64);
     // Runs of two, then four, then seven (four and four overlapping by one).
@@ -270,8 +313,75 @@ pub struct Want {
 }
 
 /// Find the number regions, the capital-letter code regions and the hex-colon runs that `want`
-/// names, from one pass that classifies the bytes 64 at a time.
+/// names, from one pass that classifies the bytes 64 at a time. Where the CPU has AVX2 (checked
+/// once per process), the pass is compiled for it: 32 bytes a comparison, and the bit counts
+/// in single instructions.
 pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(v3) = pulp::x86::V3::try_new() {
+        return v3.vectorize(Avx2Pass { text, want, v3 });
+    }
+    numbers_with(text, want, Sse2)
+}
+
+/// How a pass classifies a block: [`masks`], or [`masks_avx2`].
+trait Classify: Copy {
+    fn masks(self, block: &[u8]) -> Masks;
+}
+
+#[derive(Clone, Copy)]
+struct Sse2;
+
+impl Classify for Sse2 {
+    #[inline(always)]
+    fn masks(self, block: &[u8]) -> Masks {
+        masks(block)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Avx2(pulp::x86::V3);
+
+#[cfg(target_arch = "x86_64")]
+impl Classify for Avx2 {
+    #[inline(always)]
+    fn masks(self, block: &[u8]) -> Masks {
+        masks_avx2(self.0, block)
+    }
+}
+
+/// The pass run inside a function compiled for AVX2 (`pulp` checks the CPU and calls it):
+/// everything it calls is inlined into that function, so all of it is compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+struct Avx2Pass<'a> {
+    text: &'a [u8],
+    want: Want,
+    v3: pulp::x86::V3,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl pulp::NullaryFnOnce for Avx2Pass<'_> {
+    type Output = NumberRegions;
+
+    #[inline(always)]
+    fn call(self) -> NumberRegions {
+        numbers_with(self.text, self.want, Avx2(self.v3))
+    }
+}
+
+/// Block `k`'s masks (64 bytes at `64 * k`); past the end of the text, none.
+#[inline(always)]
+fn block(text: &[u8], k: usize, c: impl Classify) -> Masks {
+    match text.get(k * 64..text.len().min(k * 64 + 64)) {
+        Some(b) if !b.is_empty() => c.masks(b),
+        _ => Masks::default(),
+    }
+}
+
+/// [`numbers`] with `c` classifying each block.
+#[inline(always)]
+fn numbers_with(text: &[u8], want: Want, c: impl Classify) -> NumberRegions {
     let Want {
         digits: want_digits,
         caps: want_caps,
@@ -285,13 +395,8 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
     if !want_digits && !want_caps && !want_hex {
         return out;
     }
-    // Block `k`'s masks; past the end of the text, none.
-    let block = |k: usize| match text.get(k * 64..text.len().min(k * 64 + 64)) {
-        Some(b) if !b.is_empty() => masks(b),
-        _ => Masks::default(),
-    };
     let blocks = text.len().div_ceil(64);
-    let mut next = block(0);
+    let mut next = block(text, 0, c);
     // The capitals and hex digits of the previous block.
     let mut caps_before = 0u64;
     let mut hex_before = 0u64;
@@ -299,7 +404,7 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
     let mut hex_covered = 0;
     for k in 0..blocks {
         let m = next;
-        next = block(k + 1);
+        next = block(text, k + 1, c);
         let o = k * 64;
         if want_caps {
             let two = ((m.caps << 1) | (caps_before >> 63)) & ((m.caps << 2) | (caps_before >> 62));
@@ -401,6 +506,7 @@ fn ones(from: usize, to: usize) -> u64 {
 
 /// The run of number bytes around byte `q` (in the block at `o`, with masks `m`), not reaching
 /// back before `floor`: found in the block's mask, or byte by byte where it leaves the block.
+#[inline(always)]
 fn run(text: &[u8], m: &Masks, o: usize, q: usize, floor: usize) -> (usize, usize) {
     let i = q - o;
     if i >= 64 {
@@ -559,6 +665,14 @@ mod tests {
             .collect();
         for block in bytes.chunks(64).chain(bytes[3..].chunks(37)) {
             let m = masks(block);
+            #[cfg(target_arch = "x86_64")]
+            if let Some(v3) = pulp::x86::V3::try_new() {
+                let w = masks_avx2(v3, block);
+                assert_eq!(
+                    (w.digits, w.caps, w.number, w.colons, w.hex),
+                    (m.digits, m.caps, m.number, m.colons, m.hex)
+                );
+            }
             for (j, &b) in block.iter().enumerate() {
                 assert_eq!(m.hex >> j & 1 == 1, b.is_ascii_hexdigit(), "{b}");
                 assert_eq!(m.colons >> j & 1 == 1, b == b':', "{b}");
@@ -594,6 +708,27 @@ mod tests {
             }
         }
         out
+    }
+
+    /// The pass compiled for AVX2 (where the CPU has it, as here in CI) and the portable one
+    /// find the same regions.
+    #[test]
+    fn both_passes_find_the_same_regions() {
+        let mut text = crate::bench_text::diverse(200_000, 4);
+        text.push_str(&crate::bench_text::worst_case(100_000, 4));
+        text.push_str("fe80::1 2001:db8:0:0:0:0:2:1 DE89370400440532013000 +49 30 1234567");
+        let all = Want {
+            digits: true,
+            caps: true,
+            hex_colons: true,
+        };
+        for end in [text.len(), text.len() - 1, 100, 63, 0] {
+            let t = &text.as_bytes()[..end];
+            let (a, b) = (numbers(t, all), numbers_with(t, all, Sse2));
+            assert_eq!(a.digits.0, b.digits.0);
+            assert_eq!(a.caps.0, b.caps.0);
+            assert_eq!(a.hex_colons.0, b.hex_colons.0);
+        }
     }
 
     #[test]
