@@ -224,6 +224,9 @@ impl Run {
 pub(crate) struct TailGroup {
     head: dfa::DFA,
     tail: dfa::DFA,
+    /// The group as an open run of one class (`[^\s"']{4,}`) with its least length: whether
+    /// it runs to the match's end is then read with a table.
+    run: Option<(Run, usize)>,
 }
 
 /// A [`TailGroup`]'s caches.
@@ -270,6 +273,10 @@ impl TailGroup {
         Some(TailGroup {
             head: dfa(&Hir::concat(before.to_vec()))?,
             tail: dfa(&capture.sub)?,
+            run: match capture.sub.kind() {
+                HirKind::Repetition(r) => Run::of(r).map(|run| (run, r.min as usize)),
+                _ => None,
+            },
         })
     }
 
@@ -301,14 +308,18 @@ impl TailGroup {
                 return fits;
             };
             let at = head.offset();
-            let tail = Input::new(haystack)
-                .span(at..end)
-                .anchored(regex_automata::Anchored::Yes);
-            let runs_to_end = self
-                .tail
-                .try_search_fwd(&mut cache.tail, &tail)
-                .ok()?
-                .is_some_and(|m| m.offset() == end);
+            let runs_to_end = match &self.run {
+                Some((run, least)) => end - at >= *least && run.end(haystack, at, end) == end,
+                None => {
+                    let tail = Input::new(haystack)
+                        .span(at..end)
+                        .anchored(regex_automata::Anchored::Yes);
+                    self.tail
+                        .try_search_fwd(&mut cache.tail, &tail)
+                        .ok()?
+                        .is_some_and(|m| m.offset() == end)
+                }
+            };
             if runs_to_end {
                 if fits.is_some() {
                     return None;
