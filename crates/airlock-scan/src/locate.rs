@@ -455,7 +455,16 @@ fn numbers_with(text: &[u8], want: Want, c: impl Classify) -> NumberRegions {
         if !want_digits || m.digits == 0 {
             continue;
         }
-        let mut hits = dense4(m.digits, next.digits) & all7(m.number, next.number);
+        // A window needs four digits: a block (with the next one's first six bytes) holding
+        // fewer has none.
+        if m.digits.count_ones() + (next.digits & 0x3f).count_ones() < 4 {
+            continue;
+        }
+        let runs = all7(m.number, next.number);
+        if runs == 0 {
+            continue;
+        }
+        let mut hits = dense4(m.digits, next.digits) & runs;
         while hits != 0 {
             let i = hits.trailing_zeros() as usize;
             hits &= hits - 1;
