@@ -25,7 +25,6 @@ pub mod validate;
 
 use std::collections::HashMap;
 
-use aho_corasick::AhoCorasick;
 use airlock_core::clean::{CleanContext, CleanError, ResultCleaner};
 use regex_automata::meta::Regex;
 use regex_automata::nfa::thompson::{
@@ -292,7 +291,7 @@ struct Class {
 enum Place {
     Anywhere,
     Literals(Vec<memchr::memmem::Finder<'static>>),
-    Keywords(AhoCorasick),
+    Keywords(locate::Keywords),
     At,
     Digits,
     CapsDigit,
@@ -574,16 +573,9 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
                                 "keyword {k:?} is not lower-case letters only"
                             )));
                         }
-                        Place::Keywords(
-                            AhoCorasick::builder()
-                                .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-                                .build(anchors)
-                                .map_err(|e| {
-                                    BuildError(format!(
-                                        "the detectors' keywords do not compile: {e}"
-                                    ))
-                                })?,
-                        )
+                        Place::Keywords(locate::Keywords::new(&anchors).map_err(|e| {
+                            BuildError(format!("the detectors' keywords do not compile: {e}"))
+                        })?)
                     };
                     (place, Retry::ByAnchor(starting))
                 }

@@ -73,12 +73,60 @@ pub fn literal_starts(
 const OVERLAP: usize = 32;
 const CHUNK: usize = 16 << 10;
 
+/// A finder of keywords (lower-case letters), leftmost-first: Teddy's packed search straight,
+/// where the CPU has SSSE3 or AVX2; else an Aho-Corasick automaton. Both report the same
+/// match: the leftmost, and at one place the keyword listed first.
+pub struct Keywords {
+    packed: Option<aho_corasick::packed::Searcher>,
+    ac: AhoCorasick,
+}
+
+impl Keywords {
+    /// A finder of `keywords`.
+    pub fn new(keywords: &[&str]) -> Result<Keywords, aho_corasick::BuildError> {
+        let packed = aho_corasick::packed::Config::new()
+            .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(keywords)
+            .build();
+        let ac = AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(keywords)?;
+        Ok(Keywords { packed, ac })
+    }
+
+    /// The first keyword starting at or after `from` in `haystack`: where, and which.
+    fn find(&self, haystack: &[u8], from: usize) -> Option<(usize, usize)> {
+        let span = aho_corasick::Span::from(from..haystack.len());
+        let m = match &self.packed {
+            Some(packed) => packed.find_in(haystack, span),
+            None => self.ac.find(aho_corasick::Input::new(haystack).span(span)),
+        }?;
+        Some((m.start(), m.pattern().as_usize()))
+    }
+
+    /// [`Keywords::find`] with the Aho-Corasick automaton (the fallback, for tests).
+    #[cfg(test)]
+    fn find_ac(&self, haystack: &[u8], from: usize) -> Option<(usize, usize)> {
+        let input = aho_corasick::Input::new(haystack).span(from..haystack.len());
+        let m = self.ac.find(input)?;
+        Some((m.start(), m.pattern().as_usize()))
+    }
+}
+
 /// Every position where one of `keywords` (held in lower case, letters only) starts in any
 /// letter case, in order, with which one. The text is lowered a chunk at a time, by setting
 /// each byte's `0x20` bit: that lowers capitals and makes no other byte a lower-case letter
 /// (only `A`–`Z` and `a`–`z` end up in `a`–`z`), so a keyword of letters is found exactly
 /// where it stands in any case, in one vector OR per 16 bytes.
-pub fn keyword_starts(text: &[u8], keywords: &AhoCorasick) -> Vec<(usize, usize)> {
+pub fn keyword_starts(text: &[u8], keywords: &Keywords) -> Vec<(usize, usize)> {
+    keyword_starts_with(text, |hay, from| keywords.find(hay, from))
+}
+
+fn keyword_starts_with(
+    text: &[u8],
+    find: impl Fn(&[u8], usize) -> Option<(usize, usize)>,
+) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut lower = vec![0u8; CHUNK.min(text.len()) + OVERLAP];
     let mut c = 0;
@@ -89,12 +137,12 @@ pub fn keyword_starts(text: &[u8], keywords: &AhoCorasick) -> Vec<(usize, usize)
             *o = i | 0x20;
         }
         let mut pos = 0;
-        while let Some(m) = keywords.find(aho_corasick::Input::new(&*buf).span(pos..buf.len())) {
-            if m.start() >= CHUNK {
+        while let Some((at, k)) = find(buf, pos) {
+            if at >= CHUNK {
                 break;
             }
-            out.push((c + m.start(), m.pattern().as_usize()));
-            pos = m.start() + 1;
+            out.push((c + at, k));
+            pos = at + 1;
         }
         c += CHUNK;
     }
@@ -717,6 +765,30 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Teddy's packed search and the Aho-Corasick automaton find the same keyword places.
+    #[test]
+    fn both_keyword_finders_find_the_same_places() {
+        let mut text = crate::bench_text::diverse(200_000, 6);
+        text.push_str(&crate::bench_text::worst_case(100_000, 6));
+        text.push_str("AccountKey=x passsecret awsecret ssn");
+        let words = [
+            "pass",
+            "secret",
+            "api",
+            "key",
+            "accountkey",
+            "aws",
+            "ssn",
+            "token",
+        ];
+        let k = Keywords::new(&words).unwrap();
+        assert!(k.packed.is_some(), "this CPU has SSSE3");
+        let packed = keyword_starts(text.as_bytes(), &k);
+        assert!(packed.len() > 1000, "{}", packed.len());
+        let ac = keyword_starts_with(text.as_bytes(), |hay, from| k.find_ac(hay, from));
+        assert_eq!(packed, ac);
     }
 
     /// The pass compiled for AVX2 (where the CPU has it, as here in CI) and the portable one
