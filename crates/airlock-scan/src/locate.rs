@@ -369,18 +369,19 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
     if let Some(v3) = pulp::x86::V3::try_new() {
         return v3.vectorize(Avx2Pass { text, want, v3 });
     }
-    numbers_with(text, want, Sse2)
+    numbers_with(text, want, Portable)
 }
 
-/// How a pass classifies a block: [`masks`], or [`masks_avx2`].
+/// How a pass classifies a block: [`masks`] (SSE2 on x86-64, NEON on Arm, through `wide`), or
+/// [`masks_avx2`].
 trait Classify: Copy {
     fn masks(self, block: &[u8]) -> Masks;
 }
 
 #[derive(Clone, Copy)]
-struct Sse2;
+struct Portable;
 
-impl Classify for Sse2 {
+impl Classify for Portable {
     #[inline(always)]
     fn masks(self, block: &[u8]) -> Masks {
         masks(block)
@@ -805,7 +806,7 @@ mod tests {
         };
         for end in [text.len(), text.len() - 1, 100, 63, 0] {
             let t = &text.as_bytes()[..end];
-            let (a, b) = (numbers(t, all), numbers_with(t, all, Sse2));
+            let (a, b) = (numbers(t, all), numbers_with(t, all, Portable));
             assert_eq!(a.digits.0, b.digits.0);
             assert_eq!(a.caps.0, b.caps.0);
             assert_eq!(a.hex_colons.0, b.hex_colons.0);
