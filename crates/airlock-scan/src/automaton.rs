@@ -138,6 +138,8 @@ impl Automaton {
 /// that), and a greedy run at the end then takes every byte of the class that follows.
 pub(crate) struct Run {
     bytes: [bool; 256],
+    /// The least number of the class's bytes the run takes.
+    least: usize,
 }
 
 impl Run {
@@ -203,7 +205,10 @@ impl Run {
             }
             _ => return None,
         }
-        Some(Run { bytes })
+        Some(Run {
+            bytes,
+            least: r.min as usize,
+        })
     }
 
     /// Where a run that has reached `at` ends: at the first byte before `limit` not in it.
@@ -223,16 +228,20 @@ impl Run {
 /// two, a DFA giving up) is left to the backtracker.
 pub(crate) struct TailGroup {
     head: dfa::DFA,
-    tail: dfa::DFA,
-    /// The group as an open run of one class (`[^\s"']{4,}`) with its least length: whether
-    /// it runs to the match's end is then read with a table.
-    run: Option<(Run, usize)>,
+    tail: Tail,
 }
 
-/// A [`TailGroup`]'s caches.
+/// What says whether a tail group runs from a place to the match's end: its own lazy DFA, or,
+/// for an open run of one class (`[^\s"']{4,}`), a table.
+enum Tail {
+    Dfa(Box<dfa::DFA>),
+    Run(Box<Run>),
+}
+
+/// A [`TailGroup`]'s caches (the tail's, for a DFA tail).
 pub(crate) struct TailCache {
     head: dfa::Cache,
-    tail: dfa::Cache,
+    tail: Option<dfa::Cache>,
 }
 
 impl TailGroup {
@@ -270,12 +279,15 @@ impl TailGroup {
                 .build_from_nfa(nfa)
                 .ok()
         };
+        let tail = match capture.sub.kind() {
+            HirKind::Repetition(r) => Run::of(r).map(|run| Tail::Run(Box::new(run))),
+            _ => None,
+        };
         Some(TailGroup {
             head: dfa(&Hir::concat(before.to_vec()))?,
-            tail: dfa(&capture.sub)?,
-            run: match capture.sub.kind() {
-                HirKind::Repetition(r) => Run::of(r).map(|run| (run, r.min as usize)),
-                _ => None,
+            tail: match tail {
+                Some(run) => run,
+                None => Tail::Dfa(Box::new(dfa(&capture.sub)?)),
             },
         })
     }
@@ -283,7 +295,10 @@ impl TailGroup {
     pub(crate) fn create_cache(&self) -> TailCache {
         TailCache {
             head: self.head.create_cache(),
-            tail: self.tail.create_cache(),
+            tail: match &self.tail {
+                Tail::Dfa(tail) => Some(tail.create_cache()),
+                Tail::Run(_) => None,
+            },
         }
     }
 
@@ -308,17 +323,18 @@ impl TailGroup {
                 return fits;
             };
             let at = head.offset();
-            let runs_to_end = match &self.run {
-                Some((run, least)) => end - at >= *least && run.end(haystack, at, end) == end,
-                None => {
-                    let tail = Input::new(haystack)
+            let runs_to_end = match (&self.tail, cache.tail.as_mut()) {
+                (Tail::Run(run), _) => end - at >= run.least && run.end(haystack, at, end) == end,
+                (Tail::Dfa(tail), Some(tail_cache)) => {
+                    let input = Input::new(haystack)
                         .span(at..end)
                         .anchored(regex_automata::Anchored::Yes);
-                    self.tail
-                        .try_search_fwd(&mut cache.tail, &tail)
+                    tail.try_search_fwd(tail_cache, &input)
                         .ok()?
                         .is_some_and(|m| m.offset() == end)
                 }
+                // A cache made for another group: leave it to the backtracker.
+                (Tail::Dfa(_), None) => return None,
             };
             if runs_to_end {
                 if fits.is_some() {
@@ -363,7 +379,7 @@ mod tests {
                 want.is_some()
             };
             let mut found = 0;
-            for at in (0..bytes.len()).step_by(5) {
+            for at in (0..bytes.len()).step_by(11) {
                 let to = (at + 300).min(bytes.len());
                 found += usize::from(same(Input::new(bytes).range(at..to)));
                 found += usize::from(same(Input::new(bytes).range(at..).anchored(Anchored::Yes)));

@@ -352,7 +352,7 @@ impl Groups {
         {
             return Some((at, span.end));
         }
-        let found = input.get_span().len() <= self.backtracker.max_haystack_len()
+        let found = span.len() <= self.backtracker.max_haystack_len()
             && self
                 .backtracker
                 .try_search(&mut work.backtrack, input, &mut work.caps)
@@ -1766,8 +1766,8 @@ mod tests {
     }
 
     /// The two-DFA group search agrees with the PikeVM (which gives the backtracker's answer)
-    /// wherever it answers, and answers
-    /// for most matches of the detectors whose value ends their pattern.
+    /// wherever it answers, and answers for most matches of the detectors whose value ends
+    /// their pattern.
     #[test]
     fn tail_groups_agree_with_the_pikevm() {
         let mut text = bench_text::worst_case(150_000, 5);

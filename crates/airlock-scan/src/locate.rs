@@ -227,20 +227,17 @@ struct Masks {
     hex: u64,
 }
 
+/// The text's last block, shorter than 64 bytes, padded with zeros (which are in no class).
+fn padded(block: &[u8]) -> [u8; 64] {
+    let mut p = [0u8; 64];
+    p[..block.len()].copy_from_slice(block);
+    p
+}
+
 /// Classify one block (SIMD, 16 bytes at a time; SSE2 on x86-64).
 #[inline(always)]
-fn masks(block: &[u8]) -> Masks {
-    // A full block is four loads; the last, short one is padded with zeros.
-    let padded;
-    let full: &[u8] = if block.len() == 64 {
-        block
-    } else {
-        let mut p = [0u8; 64];
-        p[..block.len()].copy_from_slice(block);
-        padded = p;
-        &padded
-    };
-    let bytes: &[i8] = bytemuck::cast_slice(full);
+fn masks(block: &[u8; 64]) -> Masks {
+    let bytes: &[i8] = bytemuck::cast_slice(block);
     let mut m = Masks::default();
     for k in 0..4 {
         let v = i8x16::from_slice_unaligned(&bytes[16 * k..]);
@@ -262,18 +259,9 @@ fn masks(block: &[u8]) -> Masks {
 /// [`masks`] with AVX2: 32 bytes a comparison, the same classes.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn masks_avx2(v3: pulp::x86::V3, block: &[u8]) -> Masks {
+fn masks_avx2(v3: pulp::x86::V3, block: &[u8; 64]) -> Masks {
     use std::arch::x86_64::__m256i;
     let (x, x2) = (v3.avx, v3.avx2);
-    let padded;
-    let full: &[u8] = if block.len() == 64 {
-        block
-    } else {
-        let mut p = [0u8; 64];
-        p[..block.len()].copy_from_slice(block);
-        padded = p;
-        &padded
-    };
     let splat = |b: u8| x._mm256_set1_epi8(b as i8);
     // As in `between` above: moved so the range starts at -128, then one signed comparison.
     let between = |v: __m256i, lo: u8, hi: u8| {
@@ -284,7 +272,7 @@ fn masks_avx2(v3: pulp::x86::V3, block: &[u8]) -> Masks {
     let or = |a: __m256i, b: __m256i| x2._mm256_or_si256(a, b);
     let bits = |lanes: __m256i| u64::from(x2._mm256_movemask_epi8(lanes) as u32);
     let mut m = Masks::default();
-    for (k, half) in full.chunks_exact(32).enumerate() {
+    for (k, half) in block.chunks_exact(32).enumerate() {
         let v: __m256i = bytemuck::pod_read_unaligned(half);
         let at = 32 * k;
         let digits = between(v, b'0', b'9');
@@ -375,7 +363,7 @@ pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
 /// How a pass classifies a block: [`masks`] (SSE2 on x86-64, NEON on Arm, through `wide`), or
 /// [`masks_avx2`].
 trait Classify: Copy {
-    fn masks(self, block: &[u8]) -> Masks;
+    fn masks(self, block: &[u8; 64]) -> Masks;
 }
 
 #[derive(Clone, Copy)]
@@ -383,20 +371,16 @@ struct Portable;
 
 impl Classify for Portable {
     #[inline(always)]
-    fn masks(self, block: &[u8]) -> Masks {
+    fn masks(self, block: &[u8; 64]) -> Masks {
         masks(block)
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-struct Avx2(pulp::x86::V3);
-
-#[cfg(target_arch = "x86_64")]
-impl Classify for Avx2 {
+impl Classify for pulp::x86::V3 {
     #[inline(always)]
-    fn masks(self, block: &[u8]) -> Masks {
-        masks_avx2(self.0, block)
+    fn masks(self, block: &[u8; 64]) -> Masks {
+        masks_avx2(self, block)
     }
 }
 
@@ -415,16 +399,20 @@ impl pulp::NullaryFnOnce for Avx2Pass<'_> {
 
     #[inline(always)]
     fn call(self) -> NumberRegions {
-        numbers_with(self.text, self.want, Avx2(self.v3))
+        numbers_with(self.text, self.want, self.v3)
     }
 }
 
-/// Block `k`'s masks (64 bytes at `64 * k`); past the end of the text, none.
+/// Block `k`'s masks (64 bytes at `64 * k`, the last one padded); past the end of the text,
+/// none.
 #[inline(always)]
 fn block(text: &[u8], k: usize, c: impl Classify) -> Masks {
-    match text.get(k * 64..text.len().min(k * 64 + 64)) {
-        Some(b) if !b.is_empty() => c.masks(b),
-        _ => Masks::default(),
+    match text.get(k * 64..).filter(|rest| !rest.is_empty()) {
+        Some(rest) => match rest.first_chunk::<64>() {
+            Some(full) => c.masks(full),
+            None => c.masks(&padded(rest)),
+        },
+        None => Masks::default(),
     }
 }
 
@@ -722,10 +710,10 @@ mod tests {
             .chain(b"0123456789:@AZaz/".iter().copied())
             .collect();
         for block in bytes.chunks(64).chain(bytes[3..].chunks(37)) {
-            let m = masks(block);
+            let m = masks(&padded(block));
             #[cfg(target_arch = "x86_64")]
             if let Some(v3) = pulp::x86::V3::try_new() {
-                let w = masks_avx2(v3, block);
+                let w = masks_avx2(v3, &padded(block));
                 assert_eq!(
                     (w.digits, w.caps, w.number, w.colons, w.hex),
                     (m.digits, m.caps, m.number, m.colons, m.hex)
