@@ -621,22 +621,21 @@ struct Places {
 }
 
 impl Places {
-    /// This machine's: the homes of `/etc/passwd`, `$HOME` (a user of LDAP or sssd is not in
-    /// `/etc/passwd`; it can only add to what is refused) and the runtime directories in
-    /// `/run/user` (agent and keyring sockets), read on first use.
+    /// This machine's: the homes of `/etc/passwd`, `$HOME`, every entry of `/home` (a user of
+    /// LDAP or sssd is not in `/etc/passwd`, and not the one running the airlock; each can only
+    /// add to what is refused) and the runtime directories in `/run/user` (agent and keyring
+    /// sockets), read on first use.
     fn here() -> &'static Places {
         static PLACES: std::sync::OnceLock<Places> = std::sync::OnceLock::new();
         PLACES.get_or_init(|| {
             let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
             let home = std::env::var_os("HOME").map(PathBuf::from);
-            let runtime = std::fs::read_dir("/run/user")
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path());
             Places::new(
                 &std::env::temp_dir(),
-                passwd_homes(&passwd).chain(home).chain(runtime),
+                passwd_homes(&passwd)
+                    .chain(home)
+                    .chain(entries(Path::new("/home")))
+                    .chain(entries(Path::new("/run/user"))),
             )
         })
     }
@@ -720,6 +719,16 @@ impl Places {
                 dotted && !nested_prefix && !bin_of_prefix()
             })
     }
+}
+
+/// The entries of directory `dir` (none when it cannot be read), each taken as a home by
+/// [`Places::here`]: `/home/bob` of a user known only to LDAP, `/run/user/1000`.
+fn entries(dir: &Path) -> impl Iterator<Item = PathBuf> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
 }
 
 /// The home directories (the sixth field) of a `/etc/passwd`.
@@ -1048,6 +1057,42 @@ mod tests {
             ("/home/alice/.config/app", true),
         ] {
             assert_eq!(places.too_broad_canonical(Path::new(dir)), broad, "{dir}");
+        }
+    }
+
+    /// `airlock run -- /home/bob/.local/bin/server` for a user of LDAP or sssd (not in
+    /// `/etc/passwd`) with `$HOME` another's: `/home/bob` was no known home, so `~/.local`, an
+    /// install prefix beside its `lib`, was granted whole. Every entry of `/home` is a home.
+    #[test]
+    fn a_home_of_ldap_in_home_dir_is_not_granted() {
+        let dir = tempfile::tempdir().unwrap();
+        let homes = dir.path().canonicalize().unwrap();
+        let bob = homes.join("bob");
+        std::fs::create_dir_all(bob.join(".local/lib")).unwrap();
+        let p = program(&bob.join(".local/bin/server"));
+        let unknown = Places::new(&std::env::temp_dir(), []);
+        assert_eq!(
+            unknown.grant_for(&p),
+            bob.join(".local"),
+            "the fail-open case"
+        );
+        let places = Places::new(&std::env::temp_dir(), entries(&homes));
+        assert_eq!(places.grant_for(&p), bob.join(".local/bin"));
+        assert_eq!(
+            install_dirs(p.to_str().unwrap(), &p, &places),
+            [bob.join(".local/bin")]
+        );
+        assert!(places.too_broad(&bob));
+        assert!(places.too_broad(&bob.join(".local")));
+        assert!(places.too_broad(&bob.join(".ssh")));
+        let p = program(&bob.join("server"));
+        assert_eq!(places.grant_for(&p), p);
+        let p = program(&bob.join("project/server"));
+        assert_eq!(places.grant_for(&p), bob.join("project"));
+        assert_eq!(entries(&homes.join("missing")).count(), 0);
+        // This machine's places know its `/home`, whatever `/etc/passwd` and `$HOME` say.
+        for home in entries(Path::new("/home")) {
+            assert!(Places::here().too_broad(&home), "{}", home.display());
         }
     }
 
