@@ -361,8 +361,11 @@ fn a_name_listed_twice_is_withheld() {
     ]});
     let (mut c, _dir) = paged_session("[pinning]\nmode = \"off\"\n", &[page]);
     let list = c.ask(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    // Hidden is refused too: the engine holds the duplicate, not the door alone.
+    let call = c.call(2, "notes", json!({}));
     c.close();
     assert_eq!(listed(&list), ["echo"], "{list}");
+    assert_eq!(code(&call), Some("tool_integrity.poisoned"), "{call}");
 }
 
 /// Review finding: a tool of page 1 that page 2 shows to be shadowing another had been shown

@@ -39,6 +39,8 @@ pub enum PoisonKind {
     Shadowing,
     /// A name imitating another tool's (outside ASCII, or two letters swapped).
     Imitation,
+    /// A name the server lists more than once: which definition it runs is unknown.
+    Duplicate,
 }
 
 impl PoisonKind {
@@ -50,6 +52,7 @@ impl PoisonKind {
             PoisonKind::ExfiltrationUrl => "exfiltration_url",
             PoisonKind::Shadowing => "shadowing",
             PoisonKind::Imitation => "imitation",
+            PoisonKind::Duplicate => "duplicate",
         }
     }
 
@@ -61,6 +64,7 @@ impl PoisonKind {
             PoisonKind::ExfiltrationUrl => "a URL that collects what is sent to it",
             PoisonKind::Shadowing => "text redefining another tool",
             PoisonKind::Imitation => "a name imitating another tool",
+            PoisonKind::Duplicate => "a name the server lists more than once",
         }
     }
 }

@@ -2054,6 +2054,35 @@ mod tool_integrity {
         assert!(e.merge_tools([def("read_file", "Read a file.")]).is_empty());
     }
 
+    /// Review finding: a name a page listed twice was hidden from the client by the door
+    /// alone, while the engine kept the last definition and (with pinning off) let its calls
+    /// through. It is now the engine's finding: refused, in one page or across all of them,
+    /// and forgotten when the server lists the name once.
+    #[test]
+    fn a_name_listed_twice_is_refused() {
+        let e = engine("");
+        e.merge_tools([def("notes", "Keep notes."), def("notes", "Keep notes!")]);
+        let found = e.catalog().poisoned("notes").map(<[_]>::to_vec);
+        assert_eq!(
+            found.as_deref().map(|f| f[0].kind.as_str()),
+            Some("duplicate")
+        );
+        assert_eq!(
+            code(&e, Call::new("notes", json!({}))),
+            Some(DenyCode::ToolIntegrityPoisoned)
+        );
+        e.set_tools([
+            def("notes", "Keep notes."),
+            def("echo", "Echo."),
+            def("notes", "Keep notes."),
+        ]);
+        assert!(e.catalog().poisoned("notes").is_some());
+        assert!(e.catalog().poisoned("echo").is_none());
+        e.set_tools([def("notes", "Keep notes."), def("echo", "Echo.")]);
+        assert!(e.catalog().poisoned("notes").is_none());
+        assert_eq!(code(&e, Call::new("notes", json!({}))), None);
+    }
+
     /// Review finding: the refusal named the field by its text, so a poisoned schema key
     /// reached the model again.
     #[test]

@@ -883,18 +883,14 @@ impl Lifecycle {
         let mut changed = false;
         let mut page: Vec<ToolDef> = Vec::new();
         match tools {
-            Value::Array(list) => list.retain(|entry| {
-                match <ToolDef as serde::Deserialize>::deserialize(entry) {
-                    Ok(def) => {
-                        page.push(def);
-                        true
-                    }
-                    Err(e) => {
-                        let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
-                        tracing::warn!(tool = %name.escape_debug(), "a tool was withheld from the tool list: its definition could not be read: {e}");
-                        changed = true;
-                        false
-                    }
+            Value::Array(list) => list.retain(|entry| match read_tool(entry) {
+                Some(def) => {
+                    page.push(def);
+                    true
+                }
+                None => {
+                    changed = true;
+                    false
                 }
             }),
             other => {
@@ -909,28 +905,19 @@ impl Lifecycle {
             *scope = Value::String("private".into());
             changed = true;
         }
-        // A name listed twice on one page: the engine keeps (and scans) only the last
-        // definition, so the client sees neither.
-        let mut names = HashSet::new();
-        let twice: HashSet<&str> = page
-            .iter()
-            .map(|t| t.name.as_str())
-            .filter(|n| !names.insert(*n))
-            .collect();
-        for name in &twice {
-            tracing::warn!(tool = %name.escape_debug(), "a tool was withheld from the tool list: the server lists it more than once");
-        }
+        let names: HashSet<String> = page.iter().map(|t| t.name.clone()).collect();
         let engine = &self.engine;
-        let newly = engine.merge_tools(page.iter().cloned());
+        // A name listed twice is the engine's `[tool_integrity]` finding: refused, so hidden.
+        let newly = engine.merge_tools(page);
         // Read against this page's names, a tool of an earlier page may be refused now.
-        let list_changed = newly.iter().any(|n| !page.iter().any(|t| t.name == *n));
+        let list_changed = newly.iter().any(|n| !names.contains(n));
         let catalog = engine.catalog();
+        // Each of the page's tools as the engine keeps it (the last of a name given twice).
+        let kept = || names.iter().filter_map(|n| catalog.get(n));
         let hidden: HashSet<&str> = match engine.policy_for(caller) {
-            Some(policy) => page
-                .iter()
+            Some(policy) => kept()
                 .filter(|t| {
-                    twice.contains(t.name.as_str())
-                        || policy.access(t) == Access::Denied
+                    policy.access(t) == Access::Denied
                         || !policy.has_role(&t.name, &caller.roles)
                         || catalog.pin_problem(&t.name).is_some()
                         || catalog.poisoned(&t.name).is_some()
@@ -938,7 +925,7 @@ impl Lifecycle {
                 .map(|t| t.name.as_str())
                 .collect(),
             // A caller without a policy (an unknown tenant) may call nothing.
-            None => page.iter().map(|t| t.name.as_str()).collect(),
+            None => names.iter().map(String::as_str).collect(),
         };
         if !hidden.is_empty()
             && let Some(Value::Array(list)) = result.get_mut("tools")
@@ -1142,6 +1129,19 @@ fn list_meta(call: &Value) -> Option<Map<String, Value>> {
     Some(m)
 }
 
+/// One entry of a `tools/list` page as a definition; `None`, logged, when it cannot be read
+/// (the tool is withheld, the rest of the page kept).
+fn read_tool(entry: &Value) -> Option<ToolDef> {
+    match <ToolDef as serde::Deserialize>::deserialize(entry) {
+        Ok(def) => Some(def),
+        Err(e) => {
+            let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
+            tracing::warn!(tool = %name.escape_debug(), "a tool was withheld from the tool list: its definition could not be read: {e}");
+            None
+        }
+    }
+}
+
 /// Every page of a server's `tools/list`, asked for with `ask`. `None` when any page fails; at
 /// most 100 pages.
 async fn list_all_tools<A, F>(ask: &mut A, meta: Option<Map<String, Value>>) -> Option<Vec<ToolDef>>
@@ -1161,7 +1161,11 @@ where
         }
         let answer = ask("tools/list", Value::Object(params)).await?;
         let result = answer.get("result")?;
-        tools.append(&mut ToolDef::parse_list(result.clone()).ok()?);
+        // Read as the client's listing reads it: an unreadable entry is left out, not the page.
+        match result.get("tools") {
+            Some(Value::Array(list)) => tools.extend(list.iter().filter_map(read_tool)),
+            _ => tracing::warn!("a tool list page was read as empty: its `tools` is not a list"),
+        }
         cursor = result.get("nextCursor").filter(|c| !c.is_null()).cloned();
         if cursor.is_none() {
             return Some(tools);

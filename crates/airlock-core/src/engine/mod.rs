@@ -24,7 +24,7 @@ mod decision;
 mod intake;
 mod record;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -203,7 +203,14 @@ impl Engine {
             HashMap::new()
         };
         let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+        // Names this list gives more than once: the last definition is kept, and
+        // `[tool_integrity]` refuses the tool (the server may run either).
+        let mut given = HashSet::new();
+        let mut twice = HashSet::new();
         for t in tools {
+            if !given.insert(t.name.clone()) {
+                twice.insert(t.name.clone());
+            }
             let def = match old.get(&t.name) {
                 Some(known) if **known == t => known.clone(),
                 _ => {
@@ -219,7 +226,7 @@ impl Engine {
             .filter(|(name, _)| next.contains_key(*name))
             .map(|(k, v)| (k.clone(), *v))
             .collect();
-        let scanned = self.scan_tools(&slot.scanned, old, &next);
+        let scanned = self.scan_tools(&slot.scanned, old, &next, &twice);
         let catalog = Catalog {
             tools: next,
             pin_problems,
@@ -241,12 +248,14 @@ impl Engine {
     /// `[tool_integrity]`: what each definition of a new tool list hides. A definition scanned
     /// before and unchanged keeps its own findings (scanned and logged once, in every mode);
     /// shadowing and imitation depend on the other tools' names, so they are found again over
-    /// the whole list whenever its names change (a later page, `list_changed`).
+    /// the whole list whenever its names change (a later page, `list_changed`). A name in
+    /// `twice` (given more than once by this list) is a finding of this list only.
     fn scan_tools(
         &self,
         known: &HashMap<String, Scanned>,
         old: &HashMap<String, Arc<ToolDef>>,
         next: &HashMap<String, Arc<ToolDef>>,
+        twice: &HashSet<String>,
     ) -> HashMap<String, Scanned> {
         let settings = &self.config.settings.tool_integrity;
         if settings.mode == crate::config::ToolIntegrityMode::Off {
@@ -273,8 +282,13 @@ impl Engine {
                     }
                 };
                 let own = found.len();
+                let duplicate = |x: &crate::poison::PoisonFinding| {
+                    x.kind == crate::poison::PoisonKind::Duplicate
+                };
                 match before {
-                    Some(b) if same_names => found.extend_from_slice(&b.found[b.own..]),
+                    Some(b) if same_names => {
+                        found.extend(b.found[b.own..].iter().filter(|x| !duplicate(x)).cloned())
+                    }
                     _ => {
                         let by_names = crate::poison::scan_names(def, &names);
                         by_names
@@ -283,6 +297,15 @@ impl Engine {
                             .for_each(|x| log(name, x));
                         found.extend(by_names);
                     }
+                }
+                if twice.contains(name) {
+                    let x = crate::poison::PoisonFinding {
+                        kind: crate::poison::PoisonKind::Duplicate,
+                        field: "name".into(),
+                        excerpt: String::new(),
+                    };
+                    log(name, &x);
+                    found.push(x);
                 }
                 (name.clone(), Scanned { found, own })
             })
