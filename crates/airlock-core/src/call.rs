@@ -117,6 +117,11 @@ impl ToolDef {
         self.pin.get_or_init(|| crate::pins::compute_pin(self))
     }
 
+    /// The pin, if it has been computed already.
+    pub(crate) fn known_pin(&self) -> Option<&str> {
+        self.pin.get().map(String::as_str)
+    }
+
     /// Parse tool definitions from JSON: a `tools/list` result (`{"tools": [...]}`), a JSON-RPC
     /// response holding one (`{"result": {"tools": [...]}}`), or a bare array of tools.
     pub fn parse_list(value: Value) -> Result<Vec<ToolDef>, serde_json::Error> {

@@ -326,12 +326,16 @@ impl Engine {
         {
             return None;
         }
-        // Pins, not a deep comparison on every call: each definition caches its pin (intake has
-        // just computed the given one's for `[pinning]`), and it covers every field the scan
-        // reads.
+        // The pins where both are computed already (`[pinning]` computes the given one's in
+        // intake; a pin covers every field the scan reads); else a comparison, which stops at
+        // the first difference, rather than hashing a definition made afresh for each call.
+        let same = |known: &ToolDef| match (known.known_pin(), def.known_pin()) {
+            (Some(a), Some(b)) => a == b,
+            _ => known == def,
+        };
         if catalog
             .get(&def.name)
-            .is_some_and(|known| std::ptr::eq(&**known, def) || known.pin() == def.pin())
+            .is_some_and(|known| std::ptr::eq(&**known, def) || same(known))
         {
             return catalog.poisoned(&def.name).map(<[_]>::to_vec);
         }
