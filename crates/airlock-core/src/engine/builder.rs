@@ -263,9 +263,16 @@ impl EngineBuilder {
         // Last of the guard phase (after any extra guard): a person is asked only about a call
         // every free check admitted, before anything is spent.
         // A library resolver's policies are not known here: its tools may need approval.
-        let any_approval = policies.base.has_approvals()
+        let approvals = if self.resolver.is_some() {
+            super::Approvals::Any
+        } else if policies.base.has_approvals()
             || policies.tenants.values().any(|p| p.has_approvals())
-            || self.resolver.is_some();
+        {
+            super::Approvals::ByPolicy
+        } else {
+            super::Approvals::None
+        };
+        let any_approval = approvals != super::Approvals::None;
         checks.push(Arc::new(Approval::new(
             self.approver,
             std::time::Duration::from_secs(s.approval.timeout_secs),
@@ -296,7 +303,6 @@ impl EngineBuilder {
         }
         let may_block = checks.iter().any(|c| c.may_block());
         let pipeline = Pipeline::new(checks)?.with_order(&s.pipeline.order)?;
-        let resolved = self.resolver.is_some();
         let resolver = self
             .resolver
             .unwrap_or_else(|| Arc::new(self.config.policies.clone()));
@@ -313,8 +319,7 @@ impl EngineBuilder {
             budget_store,
             breakers,
             may_block,
-            approvals: any_approval,
-            resolved,
+            approvals,
             sessions,
             sessions_enabled,
             resolver,

@@ -43,6 +43,17 @@ pub use builder::{EngineBuilder, EngineError};
 pub use decision::{Allowed, Decision, Refused};
 use record::REDACTED_ARGUMENTS;
 
+/// Which calls may wait for a person's approval ([`Engine::may_need_approval`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Approvals {
+    /// No policy asks for one.
+    None,
+    /// The tools some policy of the configuration asks about.
+    ByPolicy,
+    /// Any: a library resolver supplies the policies, which are only known per call.
+    Any,
+}
+
 /// The tools the engine knows by name (from the server's `tools/list`).
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -117,10 +128,8 @@ pub struct Engine {
     budget_store: Arc<dyn crate::budget::BudgetStore>,
     breakers: Arc<crate::breaker::Breakers>,
     may_block: bool,
-    /// Whether any policy asks a person to approve a call (or a library resolver may).
-    approvals: bool,
-    /// Whether the policies come from a library resolver (not known ahead of a call).
-    resolved: bool,
+    /// Which calls may wait for a person's approval.
+    approvals: Approvals,
     config: Arc<Config>,
     resolver: Arc<dyn PolicyResolver>,
     sessions: Arc<Sessions>,
@@ -155,13 +164,15 @@ impl Engine {
     /// configuration asks for it, or a library resolver supplies the policies (which are only
     /// known per call, so any tool may).
     pub fn may_need_approval(&self, tool: &str) -> bool {
-        if !self.approvals {
-            return false;
-        }
         let policies = &self.config.policies;
-        self.resolved
-            || policies.base.needs_approval(tool)
-            || policies.tenants.values().any(|p| p.needs_approval(tool))
+        match self.approvals {
+            Approvals::None => false,
+            Approvals::ByPolicy => {
+                policies.base.needs_approval(tool)
+                    || policies.tenants.values().any(|p| p.needs_approval(tool))
+            }
+            Approvals::Any => true,
+        }
     }
 
     /// The configuration in force.
