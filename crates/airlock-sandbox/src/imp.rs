@@ -206,15 +206,33 @@ fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Whether `name` (`PREFIX-PID`, or `PREFIX-PID-…`) was left by a sandbox that is gone: its
-/// process is not running, or it is this process — which has made none yet, so the name was
-/// left by an earlier process with this pid. Another name (another prefix, no pid) is not.
+/// The pid of a name `PREFIX-PID` or `PREFIX-PID-…`, written as a pid is (no sign, no leading
+/// zero), and what follows it (empty, or from the `-` on).
+fn named_pid<'a>(name: &'a str, prefix: &str) -> Option<(u32, &'a str)> {
+    let rest = name.strip_prefix(prefix)?.strip_prefix('-')?;
+    let (digits, tail) = rest.split_at(rest.find('-').unwrap_or(rest.len()));
+    let pid = digits.parse::<u32>().ok()?;
+    (pid.to_string() == digits).then_some((pid, tail))
+}
+
+/// Whether the sandbox of process `pid` is gone: `pid` is not running, or it is this process —
+/// which has made none yet, so what bears its pid was left by an earlier process with it.
+fn gone(pid: u32) -> bool {
+    pid == std::process::id() || !pid_alive(pid)
+}
+
+/// Whether `name` (`PREFIX-PID`, or `PREFIX-PID-…` as tempfile names a directory) was left by a
+/// sandbox that is [`gone`]. Another name (another prefix, no pid) is not. For the temporary
+/// directory only: a cgroup or container is [`stale_exact`].
 pub(crate) fn stale(name: &str, prefix: &str) -> bool {
-    name.strip_prefix(prefix)
-        .and_then(|p| p.strip_prefix('-'))
-        .and_then(|p| p.split('-').next())
-        .and_then(|p| p.parse::<u32>().ok())
-        .is_some_and(|pid| pid == std::process::id() || !pid_alive(pid))
+    named_pid(name, prefix).is_some_and(|(pid, _)| gone(pid))
+}
+
+/// Whether `name` is exactly `PREFIX-PID` and was left by a sandbox that is [`gone`]: the pids
+/// cgroups and podman containers the airlock names so. `airlock-sandbox-123-db`, a user's
+/// container, is not, whether 123 runs or not.
+pub(crate) fn stale_exact(name: &str, prefix: &str) -> bool {
+    named_pid(name, prefix).is_some_and(|(pid, tail)| tail.is_empty() && gone(pid))
 }
 
 /// Remove what sandboxes that were killed left in the temporary directory: [`stale`]
@@ -926,15 +944,15 @@ impl PidsCgroup {
     }
 }
 
-/// Remove the groups under `parent` left by sandboxes that were killed: [`stale`]
+/// Remove the groups under `parent` left by sandboxes that were killed: [`stale_exact`]
 /// `airlock-sandbox-PID`, once empty (rmdir fails otherwise). Another sandbox's group stays, even
-/// while still empty.
+/// while still empty, and so does another's group of a longer name.
 fn remove_stale_groups(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
     for e in entries.flatten() {
-        if stale(&e.file_name().to_string_lossy(), "airlock-sandbox") {
+        if stale_exact(&e.file_name().to_string_lossy(), "airlock-sandbox") {
             let _ = std::fs::remove_dir(e.path());
         }
     }
@@ -1154,8 +1172,9 @@ mod tests {
         assert!(Places::here().too_broad(Path::new("/var/lib")));
     }
 
-    /// The three sweeps (temporary directories, pids cgroups, podman containers) share one rule:
-    /// the podman one also removed containers of names it could not read (the filter matches
+    /// The three sweeps (temporary directories, pids cgroups, podman containers) share one
+    /// reading of the pid (the cgroups and containers also want no tail: [`stale_exact`]): the
+    /// podman one also removed containers of names it could not read (the filter matches
     /// anywhere in a name), and kept one left by an earlier process with this pid.
     #[test]
     fn stale_names_are_those_of_dead_sandboxes_and_this_process() {
@@ -1180,6 +1199,45 @@ mod tests {
             };
             assert_eq!(stale(&name, prefix), is_stale, "{name}");
         }
+    }
+
+    /// The pids cgroups and podman containers are named exactly `airlock-sandbox-PID`, but the
+    /// sweeps used the temporary directories' rule (`PREFIX-PID-…`): a user's container
+    /// `airlock-sandbox-123-db` was force-removed once pid 123 was gone.
+    #[test]
+    fn a_cgroup_or_container_name_with_a_tail_is_not_stale() {
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        ended.wait().unwrap();
+        let (own, dead) = (std::process::id(), ended.id());
+        for (name, is_stale) in [
+            (format!("airlock-sandbox-{dead}"), true),
+            (format!("airlock-sandbox-{own}"), true),
+            ("airlock-sandbox-1".to_owned(), false),
+            (format!("airlock-sandbox-{dead}-db"), false),
+            (format!("airlock-sandbox-{own}-db"), false),
+            (format!("airlock-sandbox-{dead}-"), false),
+            (format!("airlock-sandbox-0{dead}"), false),
+            (format!("airlock-sandbox-+{dead}"), false),
+            ("airlock-sandbox-".to_owned(), false),
+            ("airlock-sandbox-notapid".to_owned(), false),
+            (format!("my-airlock-sandbox-{dead}"), false),
+            (format!("airlock-sandboxes-{dead}"), false),
+        ] {
+            assert_eq!(stale_exact(&name, "airlock-sandbox"), is_stale, "{name}");
+        }
+        // The temporary directories' rule still takes a tail (tempfile's random part).
+        assert!(stale(
+            &format!("airlock-sandbox-{dead}-db"),
+            "airlock-sandbox"
+        ));
+        assert!(stale(
+            &format!("airlock-rootfs-{own}-x1y2"),
+            "airlock-rootfs"
+        ));
+        assert!(!stale(
+            &format!("airlock-rootfs-0{dead}-x1y2"),
+            "airlock-rootfs"
+        ));
     }
 
     /// Issue 17: every empty `airlock-sandbox-*` group was removed at start-up, including the
@@ -1213,10 +1271,12 @@ mod tests {
         let dead = group(format!("airlock-sandbox-{}", ended.id()));
         let own = group(format!("airlock-sandbox-{}", std::process::id()));
         let unrelated = group("airlock-sandbox-notapid".into());
+        let longer = group(format!("airlock-sandbox-{}-db", ended.id()));
         remove_stale_groups(parent.path());
         drop(running);
         assert!(other.exists(), "a running sandbox's group was removed");
         assert!(!dead.exists() && !own.exists());
         assert!(unrelated.exists());
+        assert!(longer.exists(), "a group of a longer name was removed");
     }
 }

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{ETC, Places, install_dirs, resolve, stale, system_dirs, which};
+use super::{ETC, Places, install_dirs, resolve, stale_exact, system_dirs, which};
 use crate::{Layer, Network, Profile};
 
 pub fn probe() -> Layer {
@@ -158,8 +158,8 @@ pub fn exec(profile: &Profile, server: &[String]) -> Result<i32, String> {
     Ok(status.code().unwrap_or(137))
 }
 
-/// Remove the containers of sandboxes that were killed before they could stop them: [`stale`]
-/// `airlock-sandbox-PID`.
+/// Remove the containers of sandboxes that were killed before they could stop them:
+/// [`stale_exact`] `airlock-sandbox-PID` (a user's `airlock-sandbox-PID-db` stays).
 fn remove_stale_containers() {
     let Ok(out) = Command::new("podman")
         .args([
@@ -174,9 +174,9 @@ fn remove_stale_containers() {
     else {
         return;
     };
-    // The filter matches anywhere in a name: only ours, and [`stale`], are removed.
+    // The filter matches anywhere in a name: only ours, exactly, and stale, are removed.
     for name in String::from_utf8_lossy(&out.stdout).lines() {
-        if stale(name, "airlock-sandbox") {
+        if stale_exact(name, "airlock-sandbox") {
             let _ = Command::new("podman")
                 .args(["rm", "-f", "-t", "0", name])
                 .output();
