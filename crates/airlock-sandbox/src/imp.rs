@@ -58,7 +58,7 @@ pub fn probe_for(backend: Backend) -> Vec<Layer> {
         Backend::Namespaces => {
             let mut layers = kernel_layers();
             layers.insert(0, namespaces());
-            layers.push(pids_layer(pids_cgroup_base().map(|(dir, _)| dir)));
+            layers.push(pids_layer(pids_cgroup_base()));
             layers
         }
         Backend::Podman => vec![podman::probe()],
@@ -881,8 +881,8 @@ fn filter(network: &Network) -> Filter {
 }
 
 /// Where a pids cgroup can be made: the directory of this process's own cgroup in a writable
-/// pids hierarchy (cgroup v1 `pids`, or v2 with the `pids` controller), and whether it is v2.
-fn pids_cgroup_base() -> Result<(PathBuf, bool), String> {
+/// pids hierarchy (cgroup v1 `pids`, or v2 with the `pids` controller).
+fn pids_cgroup_base() -> Result<PathBuf, String> {
     let own = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| format!("/proc/self/cgroup: {e}"))?;
     for line in own.lines() {
@@ -892,8 +892,8 @@ fn pids_cgroup_base() -> Result<(PathBuf, bool), String> {
             continue;
         };
         let path = path.trim_start_matches('/');
-        let (dir, v2) = if controllers.split(',').any(|c| c == "pids") {
-            (Path::new("/sys/fs/cgroup/pids").join(path), false)
+        let dir = if controllers.split(',').any(|c| c == "pids") {
+            Path::new("/sys/fs/cgroup/pids").join(path)
         } else if controllers.is_empty() {
             let root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
                 .into_iter()
@@ -903,7 +903,7 @@ fn pids_cgroup_base() -> Result<(PathBuf, bool), String> {
                         .is_ok_and(|c| c.split_whitespace().any(|c| c == "pids"))
                 });
             match root {
-                Some(r) => (r.join(path), true),
+                Some(r) => r.join(path),
                 None => continue,
             }
         } else {
@@ -914,7 +914,7 @@ fn pids_cgroup_base() -> Result<(PathBuf, bool), String> {
             let usable = probe.join("pids.max").exists();
             let _ = std::fs::remove_dir(&probe);
             if usable {
-                return Ok((dir, v2));
+                return Ok(dir);
             }
         }
     }
@@ -929,7 +929,7 @@ struct PidsCgroup {
 
 impl PidsCgroup {
     fn enter(limit: u64) -> Result<PidsCgroup, String> {
-        let (parent, _) = pids_cgroup_base()?;
+        let parent = pids_cgroup_base()?;
         remove_stale_groups(&parent);
         let dir = parent.join(format!("airlock-sandbox-{}", std::process::id()));
         std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
