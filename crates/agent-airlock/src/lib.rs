@@ -160,17 +160,18 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
     let argument_scan = argument_scan(settings)?;
     let cleaner = cleaner(settings)?;
     let pins = pins(&settings.pinning)?;
-    let stores = shared_stores(&settings.limits)?;
-    let audit = match &settings.audit.path {
-        Some(path) => Some(Arc::new(FileSink::with(path, &settings.audit)?)),
-        None => None,
-    };
+    // Before anything with an effect (a Redis connection, the audit file created).
     for (key, command) in [
         ("approval.command", &settings.approval.command),
         ("honeypot.hook", &settings.honeypot.hook),
     ] {
         program_exists(key, command)?;
     }
+    let stores = shared_stores(&settings.limits)?;
+    let audit = match &settings.audit.path {
+        Some(path) => Some(Arc::new(FileSink::with(path, &settings.audit)?)),
+        None => None,
+    };
     let approver = (!settings.approval.command.is_empty()).then(|| {
         approver::CommandApprover::new(
             settings.approval.command.clone(),
@@ -205,25 +206,31 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
 /// A command line's program, when it is a path (not a name looked up in `PATH` when run), is an
 /// executable file.
 fn program_exists(key: &'static str, command: &[String]) -> Result<(), Error> {
-    #[cfg(unix)]
-    fn executable(m: &std::fs::Metadata) -> bool {
-        use std::os::unix::fs::PermissionsExt;
-        m.permissions().mode() & 0o111 != 0
-    }
-    #[cfg(not(unix))]
-    fn executable(_: &std::fs::Metadata) -> bool {
-        true
-    }
     let Some(program) = command.first().filter(|p| p.contains('/')) else {
         return Ok(());
     };
-    if std::fs::metadata(program).is_ok_and(|m| m.is_file() && executable(&m)) {
+    if executable(std::path::Path::new(program)) {
         return Ok(());
     }
     Err(Error::Program {
         key,
         program: program.clone(),
     })
+}
+
+/// Whether `path` is a file (or a symlink to one) the airlock may run: on Unix, with an execute
+/// bit set.
+pub fn executable(path: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    fn runnable(m: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    fn runnable(_: &std::fs::Metadata) -> bool {
+        true
+    }
+    path.metadata().is_ok_and(|m| m.is_file() && runnable(&m))
 }
 
 /// The configuration of a program configured by its environment alone: the file named by
@@ -433,6 +440,8 @@ mod tests {
 
     use super::*;
 
+    /// (Unix: elsewhere a file needs no execute bit, so `plain` is one.)
+    #[cfg(unix)]
     #[test]
     fn a_configured_program_path_must_be_an_executable_file() {
         let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::Outcome;
@@ -186,12 +186,12 @@ fn time_zone(name: &str) -> Status {
 /// The server's program is found the way `airlock run` will start it.
 fn command(program: &str) -> Status {
     let found = if program.contains('/') {
-        Some(PathBuf::from(program)).filter(|p| executable(p))
+        Some(PathBuf::from(program)).filter(|p| agent_airlock::executable(p))
     } else {
         std::env::var_os("PATH").and_then(|paths| {
             std::env::split_paths(&paths)
                 .map(|dir| dir.join(program))
-                .find(|p| executable(p))
+                .find(|p| agent_airlock::executable(p))
         })
     };
     match found {
@@ -201,12 +201,6 @@ fn command(program: &str) -> Status {
             "install it, or give its absolute path (MCP clients start servers without your shell's PATH)".into(),
         ),
     }
-}
-
-fn executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The system clock is not before this build's year (time windows and tokens depend on it).
