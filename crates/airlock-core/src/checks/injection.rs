@@ -15,8 +15,9 @@
 //!   `ｅｖａｌ` as `eval`);
 //! * `sql`: stacked queries (a second statement after `;`, outside quotes and comments; when
 //!   the text quotes or comments as only some dialects do — `$$`, `#`, `/*!`, `/*M!`, nested `/*`, a
-//!   backslash, `--` without a space, a `--` comment ended by a lone `\r` — any `;` before the
-//!   end);
+//!   backslash, `[` identifiers, `--` without a space, a `--` comment ended by a lone `\r` — any
+//!   `;` before the end). Only `;` separates statements here: T-SQL's statements without one
+//!   (`SELECT 1 DROP TABLE t`) are not found;
 //! * `template`: template syntax (`{{ }}`, `{% %}`, `${ }`, `<% %>`).
 //!
 //! Each kind is a best-effort denylist of constructs, not a parser of every shell, language or
@@ -484,7 +485,8 @@ fn sql(text: &str) -> Option<String> {
     };
     // Quoting and comments that one dialect has and another has not (PostgreSQL's `$$` and
     // `$tag$` strings, MySQL's `#` comments and `/*! … */` code, MariaDB's `/*M! … */`, `--`
-    // without a space after it or ended by a lone `\r`, backslash escapes, Oracle's `q'[…]'`):
+    // without a space after it or ended by a lone `\r`, backslash escapes, Oracle's `q'[…]'`,
+    // the `[…]` identifiers of SQL Server, SQLite and Access, in which a quote opens no string):
     // which text is quoted cannot be told, so nothing is stripped and any `;` before the end is
     // a second statement.
     if dialect_specific(text) {
@@ -569,7 +571,7 @@ fn dialect_specific(text: &str) -> bool {
         || q_quote
         || lone_cr
         || executable_comment
-        || text.contains(['#', '\\'])
+        || text.contains(['#', '\\', '['])
 }
 
 fn template(text: &str) -> Option<String> {
@@ -746,6 +748,10 @@ mod tests {
             "SELECT 1 -- x\r'\n; DROP TABLE t; -- '",
             "SELECT 1 /*M! ; DROP TABLE t */",
             "SELECT 1 /*M!100000 ; DROP TABLE t */",
+            // Review finding: SQL Server, SQLite and Access quote identifiers in brackets, in
+            // which a `'` opens no string.
+            "SELECT 1 AS [it's]; DROP TABLE t",
+            "SELECT 1 AS [x']; DROP TABLE users; -- ']",
         ] {
             assert!(sql(bad).is_some(), "{bad}");
         }
@@ -759,6 +765,7 @@ mod tests {
             "SELECT 1 --",
             "SELECT 1 -- x\r\n;",
             "SELECT 1 /*Mx*/ FROM t;",
+            "SELECT [name] FROM [users] WHERE [id] = 5;",
         ] {
             assert_eq!(sql(good), None, "{good}");
         }
