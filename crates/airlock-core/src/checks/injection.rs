@@ -10,9 +10,10 @@
 //!   `${VAR}`, `$0`, `$@`), and options that hand the program a command or a system path
 //!   (`-oProxyCommand=…`, `--upload-pack`, `--exec`, `--output=/etc/…`);
 //! * `code`: evaluation and process escapes, read as whole names (`__import__`, `eval`,
-//!   `exec`, `compile`, `os.system`, `import os`/`posix`/`pty`, `subprocess`, `child_process`,
-//!   `Runtime.getRuntime`), and any non-ASCII letter, digit or connector (Python reads
-//!   `ｅｖａｌ` as `eval`);
+//!   `exec`, `compile`, `__dict__`, `os.system`, `sys.modules`, `import os`/`posix`/`pty`, `os`
+//!   after `import os.path`, `subprocess`, `child_process`, `Runtime.getRuntime`,
+//!   `ProcessBuilder`, JavaScript's `Function` as written), and any non-ASCII letter, digit or
+//!   connector (Python reads `ｅｖａｌ` as `eval`);
 //! * `sql`: stacked queries (a second statement after `;`, outside quotes and comments; when
 //!   the text quotes or comments as only some dialects do — `$$`, `#`, `/*!`, `/*M!`, nested `/*`, a
 //!   backslash, `[` identifiers, `--` without a space, a `--` comment ended by a lone `\r` — any
@@ -302,10 +303,34 @@ const CODE_ESCAPES: &[&str] = &[
     "child_process",
     "ctypes",
     "getruntime",
+    "processbuilder",
+    "__dict__",
+    "__self__",
 ];
 
+/// Names that evaluate text only as written, in a language that tells case apart:
+/// JavaScript's `Function` constructor (`Function(s)()`, `F = Function`), which lower-cased is
+/// the keyword of every `function f(`.
+const CODE_ESCAPES_AS_WRITTEN: &[&str] = &["Function"];
+
+/// Attributes that hand code the system, by module, each a prefix of the attribute's name
+/// (`os.system`, `os.execv`, `os.spawnl`, `pty.spawn`, `process.binding`, `sys.modules['os']`),
+/// read as `module.attr` and as `from module import attr` or `*`.
+const SYSTEM_ATTRS: &[(&str, &[&str])] = &[
+    ("os", OS_SYSTEM),
+    ("posix", OS_SYSTEM),
+    ("nt", OS_SYSTEM),
+    ("pty", &["spawn"]),
+    ("process", &["binding"]),
+    ("sys", &["modules"]),
+];
+
+/// What `os`, `posix` and `nt` run commands with.
+const OS_SYSTEM: &[&str] = &["system", "popen", "exec", "spawn", "posix_spawn"];
+
 /// Modules whose import hands code the system: `import os`, `import sys, posix`,
-/// `from pty import spawn` (not `import os.path`, `import osmnx`).
+/// `from pty import spawn` (not `import osmnx`; `import os.path` binds `os`, which may then
+/// reach only `os.path`).
 const SYSTEM_MODULES: &[&str] = &[
     "os",
     "posix",
@@ -320,7 +345,7 @@ const SYSTEM_MODULES: &[&str] = &[
 /// One token of code, as [`code`] reads it.
 #[derive(Debug, PartialEq, Eq)]
 enum Token {
-    /// A run of ASCII letters, digits, `_` and `$`, lower-cased.
+    /// A run of ASCII letters, digits, `_` and `$`, as written (escapes read).
     Word(String),
     /// Any other character but white space and `\`.
     Punct(char),
@@ -356,7 +381,7 @@ fn code_tokens(text: &str) -> Result<Vec<Token>, char> {
             None => c,
         };
         if c.is_ascii_alphanumeric() || matches!(c, '_' | '$') {
-            word.push(c.to_ascii_lowercase());
+            word.push(c);
             continue;
         }
         if !c.is_ascii()
@@ -421,12 +446,25 @@ fn code(text: &str) -> Option<String> {
         }
     };
     let escape = |what: &str| Some(format!("code that escapes to the system (`{what}`)"));
-    let word = |i: usize| match tokens.get(i) {
-        Some(Token::Word(w)) => Some(w.as_str()),
-        _ => None,
-    };
-    let dot = |i: usize| tokens.get(i) == Some(&Token::Punct('.'));
-    for i in 0..tokens.len() {
+    // Each word lower-cased, as most of the names are read; `tokens` keeps them as written.
+    let lower: Vec<Option<String>> = tokens
+        .iter()
+        .map(|t| match t {
+            Token::Word(w) => Some(w.to_ascii_lowercase()),
+            Token::Punct(_) => None,
+        })
+        .collect();
+    let word = |i: usize| lower.get(i).and_then(Option::as_deref);
+    let punct = |i: usize, p: char| tokens.get(i) == Some(&Token::Punct(p));
+    let dot = |i: usize| punct(i, '.');
+    // `import os.path` binds `os` itself: each such module with the submodule named after it.
+    let mut bound: Vec<(&str, Option<&str>)> = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if let Token::Word(written) = t
+            && CODE_ESCAPES_AS_WRITTEN.contains(&written.as_str())
+        {
+            return escape(written);
+        }
         let Some(w) = word(i) else { continue };
         if CODE_ESCAPES.contains(&w) {
             return escape(w);
@@ -436,46 +474,85 @@ fn code(text: &str) -> Option<String> {
         if w == "compile" && !after_dot {
             return escape(w);
         }
-        if let Some(attr) = word(i + 2).filter(|_| dot(i + 1)) {
-            let system = matches!(w, "os" | "posix" | "nt")
-                && (attr == "system"
-                    || ["popen", "exec", "spawn", "posix_spawn"]
-                        .iter()
-                        .any(|p| attr.starts_with(p)));
-            if system || matches!((w, attr), ("pty", "spawn") | ("process", "binding")) {
-                return escape(&format!("{w}.{attr}"));
-            }
+        if let Some(attr) = word(i + 2).filter(|_| dot(i + 1))
+            && system_attr(w, attr)
+        {
+            return escape(&format!("{w}.{attr}"));
         }
-        // `from os import …`.
         if w == "from"
             && let Some(m) = word(i + 1)
-            && SYSTEM_MODULES.contains(&m)
             && word(i + 2) == Some("import")
         {
-            return escape(&format!("from {m} import"));
+            // `from os import …`.
+            if SYSTEM_MODULES.contains(&m) {
+                return escape(&format!("from {m} import"));
+            }
+            // `from sys import (argv, modules as m)`, `from sys import *`: each name is an
+            // attribute read.
+            let mut j = i + 3 + usize::from(punct(i + 3, '('));
+            if punct(j, '*') && SYSTEM_ATTRS.iter().any(|(sm, _)| *sm == m) {
+                return escape(&format!("from {m} import *"));
+            }
+            while let Some(name) = word(j) {
+                if system_attr(m, name) {
+                    return escape(&format!("from {m} import {name}"));
+                }
+                j += 1;
+                if word(j) == Some("as") {
+                    j += 2;
+                }
+                if !punct(j, ',') {
+                    break;
+                }
+                j += 1;
+            }
         }
-        // `import a.b as c, os`: each dotted name, an `os` alone is the module.
+        // `import a.b as c, os`: each dotted name, an `os` alone is the module, and `os.path`
+        // without `as` binds `os`.
         if w == "import" && !after_dot {
             let mut j = i + 1;
             while let Some(m) = word(j) {
                 if !dot(j + 1) && SYSTEM_MODULES.contains(&m) {
                     return escape(&format!("import {m}"));
                 }
+                let first = j;
                 j += 1;
                 while dot(j) && word(j + 1).is_some() {
                     j += 2;
                 }
                 if word(j) == Some("as") {
                     j += 2;
+                } else if SYSTEM_MODULES.contains(&m) {
+                    bound.push((m, word(first + 2)));
                 }
-                if tokens.get(j) != Some(&Token::Punct(',')) {
+                if !punct(j, ',') {
                     break;
                 }
                 j += 1;
             }
         }
     }
+    // A module bound by `import os.path` used as itself, anywhere but to reach the submodule
+    // (`os.path.join`): what `import os` does.
+    for i in 0..tokens.len() {
+        if let Some(m) = word(i).filter(|_| i == 0 || !dot(i - 1))
+            && let Some((_, sub)) = bound.iter().find(|(b, _)| *b == m)
+            && !(dot(i + 1) && bound.iter().any(|(b, s)| *b == m && *s == word(i + 2)))
+        {
+            let sub = sub.unwrap_or("…");
+            return Some(format!(
+                "code that escapes to the system (`{m}`, which `import {m}.{sub}` binds)"
+            ));
+        }
+    }
     None
+}
+
+/// Whether `module.attr` hands code the system (see [`SYSTEM_ATTRS`]).
+fn system_attr(module: &str, attr: &str) -> bool {
+    SYSTEM_ATTRS
+        .iter()
+        .any(|(m, attrs)| *m == module && attrs.iter().any(|a| attr.starts_with(a)))
 }
 
 fn sql(text: &str) -> Option<String> {
@@ -708,6 +785,27 @@ mod tests {
             "Runtime.getRuntime().exec(c)",
             "process.binding('spawn_sync')",
             "posix.execv('/bin/sh', [])",
+            // Review finding: `import os.path` binds `os`; a module's `__dict__`, a builtin's
+            // `__self__` and `sys.modules` reach what cannot be imported; Java's `ProcessBuilder`
+            // starts processes; JavaScript's `Function` constructor evaluates a string, and
+            // lower-cased it read as the keyword `function`.
+            "import os.path\ngetattr(os,'system')('id')",
+            "import os.path\nos.__dict__['system']('id')",
+            "import json, os.path\nx = os\nx.system('id')",
+            "def f():\n    return getattr(os, 'system')\nimport os.path\nf()('id')",
+            "import os.path\nfrom os.path import os as o",
+            "import sys\nsys.modules['os'].system('id')",
+            "import sys\nsys . modules['os'].system('id')",
+            "from sys import modules\nmodules['os'].system('id')",
+            "from sys import (argv,\n    modules as m)",
+            "from sys import *\nmodules['os'].system('id')",
+            "getattr(print.__self__, 'ev' + 'al')(s)",
+            "new ProcessBuilder(\"sh\",\"-c\",\"id\").start()",
+            "Function(atob('aWQ='))()",
+            "new Function ('return process')()",
+            "const F = Function; F(s)()",
+            "Function.call(null, s)()",
+            "\\u0046unction(s)()",
         ] {
             assert!(code(bad).is_some(), "{bad}");
         }
@@ -725,6 +823,15 @@ mod tests {
             "import sys\nprint(sys.argv)",
             "x = 'caf\\u00e9'",
             "const evaluated = value.executor",
+            "import os.path\nprint(os.path.join('a', 'b'))",
+            "import os.path\nif os.path.exists(p):\n    pass",
+            "import sys\nprint(sys.argv, sys.version)",
+            "from sys import argv, version",
+            "for m in model.modules():\n    print(m)",
+            "function f(x) { return x }\nf(1)",
+            "const g = function (x) { return x * 2 }",
+            "const h = (function() { return 1 })()",
+            "export default async function main() {}",
         ] {
             assert_eq!(code(good), None, "{good}");
         }
