@@ -73,6 +73,11 @@ pub enum Locate {
     Literal(&'static [&'static str]),
     /// Every match starts with one of these keywords, in any letter case (lower case here).
     Keyword(&'static [&'static str]),
+    /// Every match starts where a word does (`\b` and a letter, digit or `_`), with one of a
+    /// few literal prefixes, and begins with at least [`crate::locate::TOKEN_RUN`] letters,
+    /// digits and `_-.`: the vendor-prefixed keys and tokens (checked when the scanner is
+    /// built).
+    Token,
     /// Around an `@`: at most 64 bytes before it, then the domain.
     At,
     /// Inside a run of digits and `+-.()/ ` with four digits within some 8 bytes.
@@ -527,7 +532,7 @@ pub static CUT_PRIVATE_KEY: Detector = Detector {
     validate: any,
     bounded: false,
     partial: Partial::Nothing,
-    locate: Locate::Anywhere,
+    locate: Locate::Literal(&["-----BEGIN "]),
     context: any_context,
     detail: "",
 };
@@ -563,47 +568,47 @@ macro_rules! detectors {
 
 detectors! {
     // ── secrets with a recognisable shape ─────────────────────────────────────────────────
-    "private_key", Secret, 0, any, false, Partial::Nothing, Locate::Anywhere, any_context,
+    "private_key", Secret, 0, any, false, Partial::Nothing, Locate::Literal(&["-----BEGIN "]), any_context,
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----";
-    "aws_access_key_id", Secret, 0, not_example, true, Partial::Prefix(4), Locate::Anywhere, any_context,
+    "aws_access_key_id", Secret, 0, not_example, true, Partial::Prefix(4), Locate::Token, any_context,
         r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z2-7]{16}\b";
     "aws_secret_access_key", Secret, 1, not_example, true, Partial::Nothing, Locate::Keyword(&["aws", "secret"]), any_context,
         r#"(?i:aws_?secret_?access_?key|aws_?secret_?key|secret_?access_?key)["']?[ \t]*(?:=|:|=>)[ \t]*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#;
-    "github_token", Secret, 0, any, true, Partial::Prefix(4), Locate::Anywhere, any_context,
+    "github_token", Secret, 0, any, true, Partial::Prefix(4), Locate::Token, any_context,
         r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b";
-    "github_fine_grained_token", Secret, 0, any, true, Partial::Prefix(11), Locate::Anywhere, any_context,
+    "github_fine_grained_token", Secret, 0, any, true, Partial::Prefix(11), Locate::Token, any_context,
         r"\bgithub_pat_[A-Za-z0-9_]{82}\b";
-    "gitlab_token", Secret, 0, any, true, Partial::Prefix(6), Locate::Anywhere, any_context,
+    "gitlab_token", Secret, 0, any, true, Partial::Prefix(6), Locate::Token, any_context,
         r"\bgl(?:pat|ptt|dt|rt)-[A-Za-z0-9_-]{20,}(?:\.[A-Za-z0-9]+)*";
-    "slack_token", Secret, 0, any, true, Partial::Prefix(5), Locate::Anywhere, any_context,
+    "slack_token", Secret, 0, any, true, Partial::Prefix(5), Locate::Token, any_context,
         r"\bxox[abposr]-[A-Za-z0-9-]{10,}";
-    "slack_webhook", Secret, 0, any, false, Partial::Nothing, Locate::Anywhere, any_context,
+    "slack_webhook", Secret, 0, any, false, Partial::Nothing, Locate::Literal(&["https://hooks.slack.com/"]), any_context,
         r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9_/]{20,}";
-    "stripe_key", Secret, 0, any, true, Partial::Prefix(8), Locate::Anywhere, any_context,
+    "stripe_key", Secret, 0, any, true, Partial::Prefix(8), Locate::Token, any_context,
         r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}";
-    "google_api_key", Secret, 0, any, true, Partial::Prefix(4), Locate::Anywhere, any_context,
+    "google_api_key", Secret, 0, any, true, Partial::Prefix(4), Locate::Token, any_context,
         r"\bAIza[0-9A-Za-z_-]{35}";
-    "anthropic_key", Secret, 0, any, true, Partial::Prefix(7), Locate::Anywhere, any_context,
+    "anthropic_key", Secret, 0, any, true, Partial::Prefix(7), Locate::Token, any_context,
         r"\bsk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{32,}";
-    "openai_key", Secret, 0, any, true, Partial::Prefix(3), Locate::Anywhere, any_context,
+    "openai_key", Secret, 0, any, true, Partial::Prefix(3), Locate::Token, any_context,
         r"\bsk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})";
-    "huggingface_token", Secret, 0, any, true, Partial::Prefix(3), Locate::Anywhere, any_context,
+    "huggingface_token", Secret, 0, any, true, Partial::Prefix(3), Locate::Token, any_context,
         r"\bhf_[A-Za-z0-9]{34,}";
-    "npm_token", Secret, 0, any, true, Partial::Prefix(4), Locate::Anywhere, any_context,
+    "npm_token", Secret, 0, any, true, Partial::Prefix(4), Locate::Token, any_context,
         r"\bnpm_[A-Za-z0-9]{36}\b";
-    "pypi_token", Secret, 0, any, true, Partial::Prefix(5), Locate::Anywhere, any_context,
+    "pypi_token", Secret, 0, any, true, Partial::Prefix(5), Locate::Token, any_context,
         r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}";
-    "sendgrid_key", Secret, 0, any, true, Partial::Prefix(3), Locate::Anywhere, any_context,
+    "sendgrid_key", Secret, 0, any, true, Partial::Prefix(3), Locate::Token, any_context,
         r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}";
-    "twilio_api_key", Secret, 0, any, true, Partial::Prefix(2), Locate::Literal(&["SK"]), any_context,
+    "twilio_api_key", Secret, 0, any, true, Partial::Prefix(2), Locate::Token, any_context,
         r"\bSK[0-9a-fA-F]{32}\b";
-    "shopify_token", Secret, 0, any, true, Partial::Prefix(6), Locate::Anywhere, any_context,
+    "shopify_token", Secret, 0, any, true, Partial::Prefix(6), Locate::Token, any_context,
         r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b";
-    "digitalocean_token", Secret, 0, any, true, Partial::Prefix(7), Locate::Anywhere, any_context,
+    "digitalocean_token", Secret, 0, any, true, Partial::Prefix(7), Locate::Token, any_context,
         r"\bdo[opr]_v1_[a-f0-9]{64}\b";
     "azure_storage_key", Secret, 1, any, false, Partial::Nothing, Locate::Keyword(&["accountkey"]), any_context,
         r"(?i:AccountKey)=([A-Za-z0-9+/]{86}==)";
-    "jwt", Secret, 0, jwt, true, Partial::Nothing, Locate::Anywhere, any_context,
+    "jwt", Secret, 0, jwt, true, Partial::Nothing, Locate::Token, any_context,
         r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}";
     // ── secrets found by their context ────────────────────────────────────────────────────
     "bearer_token", Secret, 1, not_placeholder, false, Partial::Nothing, Locate::Keyword(&["bearer"]), any_context,

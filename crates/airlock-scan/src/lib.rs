@@ -292,6 +292,7 @@ enum Place {
     Anywhere,
     Literals(Vec<memchr::memmem::Finder<'static>>),
     Keywords(locate::Keywords),
+    Token(locate::Prefixes),
     At,
     Digits,
     CapsDigit,
@@ -579,6 +580,11 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
                     };
                     (place, Retry::ByAnchor(starting))
                 }
+                Locate::Token => {
+                    let prefixes = locate::token_prefixes(&patterns)
+                        .map_err(|e| BuildError(format!("a detector's place is wrong: {e}")))?;
+                    (Place::Token(prefixes), overlapping()?)
+                }
                 Locate::Anywhere => (Place::Anywhere, overlapping()?),
                 Locate::At => (Place::At, overlapping()?),
                 Locate::Digits => (Place::Digits, overlapping()?),
@@ -803,6 +809,10 @@ impl Scanner {
                 digits: wants(|p| matches!(p, Place::Digits)),
                 caps: wants(|p| matches!(p, Place::CapsDigit)),
                 hex_colons: wants(|p| matches!(p, Place::HexColons)),
+                tokens: self.classes.iter().find_map(|c| match &c.place {
+                    Place::Token(p) => Some(p),
+                    _ => None,
+                }),
             },
         );
         let mut cursors: Vec<Cursor> = self
@@ -813,6 +823,7 @@ impl Scanner {
                     Place::Anywhere => Source::Regions(vec![(0, bytes.len())]),
                     Place::Literals(ac) => Source::Starts(locate::literal_starts(bytes, ac)),
                     Place::Keywords(ac) => Source::Starts(locate::keyword_starts(bytes, ac)),
+                    Place::Token(_) => Source::Starts(std::mem::take(&mut numbers.tokens)),
                     Place::At => Source::Regions(locate::around_at(bytes).joined(JOIN).0),
                     Place::Digits => {
                         Source::Regions(std::mem::take(&mut numbers.digits).joined(JOIN).0)

@@ -1,7 +1,8 @@
 //! Where to look. Each class of detectors is searched only where its matches can be: from each
-//! place one of its keywords or literals starts (an anchored search, which stops as soon as
-//! the pattern cannot go on), or inside the regions around an `@`, a run of digits, capitals
-//! before a digit, or colons between hex digits. Finding those is a pass of cheap byte tests
+//! place one of its keywords or literals starts, or a long token with one of its two-byte
+//! beginnings (an anchored search, which stops as soon as the pattern cannot go on), or inside
+//! the regions around an `@`, a run of digits, capitals before a digit, or colons between hex
+//! digits. Finding those is a pass of cheap byte tests
 //! (masks of 64 bytes at a time, `memchr`, Teddy over literals), so the automata read a small
 //! part of the text and no region is read twice.
 //!
@@ -11,6 +12,8 @@
 //! sorted and disjoint.
 
 use aho_corasick::AhoCorasick;
+use regex_syntax::hir::literal::Extractor;
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
 use wide::{CmpEq, CmpLt, i8x16};
 
 /// How far before an `@` a match may start (a local part is at most 64 bytes).
@@ -225,6 +228,10 @@ struct Masks {
     colons: u64,
     /// Hex digits, either case.
     hex: u64,
+    /// Word bytes: ASCII letters, digits and `_`.
+    word: u64,
+    /// Token bytes: word bytes and `-.`.
+    token: u64,
 }
 
 /// The text's last block, shorter than 64 bytes, padded with zeros (which are in no class).
@@ -243,11 +250,15 @@ fn masks(block: &[u8; 64]) -> Masks {
         let v = i8x16::from_slice_unaligned(&bytes[16 * k..]);
         let at = 16 * k;
         let digits = between(v, b'0', b'9');
+        let caps = between(v, b'A', b'Z');
         m.digits |= bits(digits) << at;
-        m.caps |= bits(between(v, b'A', b'Z')) << at;
+        m.caps |= bits(caps) << at;
         m.colons |= bits(equal(v, b':')) << at;
         // `A`-`F` with the 0x20 bit set are `a`-`f`; no other byte becomes one.
         m.hex |= bits(digits | between(v | i8x16::splat(0x20), b'a', b'f')) << at;
+        let word = digits | caps | between(v, b'a', b'z') | equal(v, b'_');
+        m.word |= bits(word) << at;
+        m.token |= bits(word | equal(v, b'-') | equal(v, b'.')) << at;
         // `-./` and digits are one range, `()` another.
         m.number |=
             bits(between(v, b'-', b'9') | between(v, b'(', b')') | equal(v, b'+') | equal(v, b' '))
@@ -276,10 +287,14 @@ fn masks_avx2(v3: pulp::x86::V3, block: &[u8; 64]) -> Masks {
         let v: __m256i = bytemuck::pod_read_unaligned(half);
         let at = 32 * k;
         let digits = between(v, b'0', b'9');
+        let caps = between(v, b'A', b'Z');
         m.digits |= bits(digits) << at;
-        m.caps |= bits(between(v, b'A', b'Z')) << at;
+        m.caps |= bits(caps) << at;
         m.colons |= bits(equal(v, b':')) << at;
         m.hex |= bits(or(digits, between(or(v, splat(0x20)), b'a', b'f'))) << at;
+        let word = or(or(digits, caps), or(between(v, b'a', b'z'), equal(v, b'_')));
+        m.word |= bits(word) << at;
+        m.token |= bits(or(word, or(equal(v, b'-'), equal(v, b'.')))) << at;
         m.number |= bits(or(
             or(between(v, b'-', b'9'), between(v, b'(', b')')),
             or(equal(v, b'+'), equal(v, b' ')),
@@ -318,6 +333,150 @@ fn all7(n: u64, next: u64) -> u64 {
     (four & (four >> 3)) as u64
 }
 
+/// The bits `i` of `t` (64 bits, then `next`'s) where bits `i..i + TOKEN_RUN` are all ones.
+#[inline(always)]
+fn token_runs(t: u64, next: u64) -> u64 {
+    let x = u128::from(t) | (u128::from(next) << 64);
+    // Runs of two, four, eight, then fifteen (eight and eight overlapping by one).
+    let two = x & (x >> 1);
+    let four = two & (two >> 2);
+    let eight = four & (four >> 4);
+    (eight & (eight >> 7)) as u64
+}
+
+/// How many token bytes (ASCII letters, digits, `_-.`) every match of a detector found at
+/// token starts begins with: the shortest of the built-in ones (a Slack token, `xoxb-` and 10
+/// more). The scanner's build checks each such pattern (see [`token_prefixes`]).
+pub const TOKEN_RUN: usize = 15;
+
+/// The two-byte beginnings of a class's tokens (exact case), a bit each.
+pub struct Prefixes(Box<[u64; 1024]>);
+
+impl std::fmt::Debug for Prefixes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n: u32 = self.0.iter().map(|w| w.count_ones()).sum();
+        write!(f, "Prefixes({n})")
+    }
+}
+
+impl Prefixes {
+    fn has(&self, a: u8, b: u8) -> bool {
+        let i = usize::from(a) << 8 | usize::from(b);
+        self.0[i >> 6] >> (i & 63) & 1 == 1
+    }
+}
+
+fn token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
+/// Of every match of `hir`: how many token bytes it starts with at the least, and whether it
+/// is made of token bytes only (so what follows it in a concatenation counts on).
+fn token_prefix(hir: &Hir) -> (usize, bool) {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => (0, true),
+        HirKind::Literal(l) => {
+            let n = l.0.iter().take_while(|&&b| token_byte(b)).count();
+            (n, n == l.0.len())
+        }
+        HirKind::Class(c) => {
+            let all = match c {
+                Class::Bytes(c) => c
+                    .ranges()
+                    .iter()
+                    .all(|r| (r.start()..=r.end()).all(token_byte)),
+                Class::Unicode(c) => c
+                    .ranges()
+                    .iter()
+                    .all(|r| (r.start()..=r.end()).all(|c| u8::try_from(c).is_ok_and(token_byte))),
+            };
+            if all { (1, true) } else { (0, false) }
+        }
+        HirKind::Repetition(r) => match token_prefix(&r.sub) {
+            (n, true) => (n * r.min as usize, true),
+            (n, false) if r.min > 0 => (n, false),
+            _ => (0, false),
+        },
+        HirKind::Capture(c) => token_prefix(&c.sub),
+        HirKind::Concat(hs) => {
+            let mut sum = 0;
+            for h in hs {
+                let (n, full) = token_prefix(h);
+                sum += n;
+                if !full {
+                    return (sum, false);
+                }
+            }
+            (sum, true)
+        }
+        HirKind::Alternation(hs) => hs
+            .iter()
+            .map(token_prefix)
+            .fold((usize::MAX, true), |(a, f), (n, g)| (a.min(n), f && g)),
+    }
+}
+
+/// Whether every match of `hir` starts at a word boundary (`\b` first).
+fn starts_at_boundary(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Look(look) => matches!(look, Look::WordAscii | Look::WordUnicode),
+        HirKind::Capture(c) => starts_at_boundary(&c.sub),
+        HirKind::Concat(hs) => hs.first().is_some_and(starts_at_boundary),
+        HirKind::Alternation(hs) => hs.iter().all(starts_at_boundary),
+        _ => false,
+    }
+}
+
+/// The two-byte beginnings of `patterns`, checked to be found at token starts: every match of
+/// each starts at a word boundary (`\b`), with a word byte, one of a finite set of literal
+/// prefixes of at least two bytes, and at least [`TOKEN_RUN`] token bytes. So every match
+/// starts where a word starts (a word byte after none) and a run of that many token bytes does,
+/// which one pass over the masks finds (see [`numbers`]).
+pub fn token_prefixes(patterns: &[&str]) -> Result<Prefixes, String> {
+    let syntax = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build();
+    let mut bits = Box::new([0u64; 1024]);
+    for pattern in patterns {
+        let hir = syntax
+            .clone()
+            .parse(pattern)
+            .map_err(|e| format!("{pattern:?}: {e}"))?;
+        let hir = &hir;
+        let (run, _) = token_prefix(hir);
+        if run < TOKEN_RUN {
+            return Err(format!(
+                "{pattern:?} is found at token starts but a match may start with {run} token bytes, fewer than {TOKEN_RUN}"
+            ));
+        }
+        if !starts_at_boundary(hir) {
+            return Err(format!(
+                "{pattern:?} is found at token starts but does not start with \\b"
+            ));
+        }
+        let seq = Extractor::new().extract(hir);
+        let literals = seq.literals().ok_or_else(|| {
+            format!("{pattern:?} is found at token starts but has no literal prefix")
+        })?;
+        for lit in literals {
+            match lit.as_bytes() {
+                &[a, b, ..] if a.is_ascii_alphanumeric() || a == b'_' => {
+                    let i = usize::from(a) << 8 | usize::from(b);
+                    bits[i >> 6] |= 1 << (i & 63);
+                }
+                short => {
+                    return Err(format!(
+                        "{pattern:?} is found at token starts but may start with {:?}, not two bytes of which the first is a word byte",
+                        String::from_utf8_lossy(short)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Prefixes(bits))
+}
+
 /// The regions of the number detectors and of the capital-letter codes, from one pass.
 pub struct NumberRegions {
     /// Runs of digits and `+-.()/ ` with enough digits for a finding (at least 9; 8 with a
@@ -335,21 +494,28 @@ pub struct NumberRegions {
     /// such colons within the 30 bytes after it (every IPv6 address lies inside one), found
     /// from the same masks.
     pub hex_colons: Regions,
+    /// Where a word starts (a word byte after none) that begins a run of at least
+    /// [`TOKEN_RUN`] token bytes, with two bytes of the prefixes asked for: every match of a
+    /// class found at token starts starts at one (see [`token_prefixes`]). With `0`, as
+    /// anchored places are kept.
+    pub tokens: Vec<(usize, usize)>,
 }
 
 /// Which regions [`numbers`] finds.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Want {
+pub struct Want<'a> {
     /// [`NumberRegions::digits`].
     pub digits: bool,
     /// [`NumberRegions::caps`].
     pub caps: bool,
     /// [`NumberRegions::hex_colons`].
     pub hex_colons: bool,
+    /// [`NumberRegions::tokens`], with these beginnings.
+    pub tokens: Option<&'a Prefixes>,
 }
 
-/// Find the number regions, the capital-letter code regions and the hex-colon runs that `want`
-/// names, from one pass that classifies the bytes 64 at a time. Where the CPU has AVX2 (checked
+/// Find the number regions, the capital-letter code regions, the hex-colon runs and the token
+/// starts that `want` names, from one pass that classifies the bytes 64 at a time. Where the CPU has AVX2 (checked
 /// once per process), the pass is compiled for it: 32 bytes a comparison, and the bit counts
 /// in single instructions.
 pub fn numbers(text: &[u8], want: Want) -> NumberRegions {
@@ -389,7 +555,7 @@ impl Classify for pulp::x86::V3 {
 #[cfg(target_arch = "x86_64")]
 struct Avx2Pass<'a> {
     text: &'a [u8],
-    want: Want,
+    want: Want<'a>,
     v3: pulp::x86::V3,
 }
 
@@ -423,13 +589,15 @@ fn numbers_with(text: &[u8], want: Want, c: impl Classify) -> NumberRegions {
         digits: want_digits,
         caps: want_caps,
         hex_colons: want_hex,
+        tokens: want_tokens,
     } = want;
     let mut out = NumberRegions {
         digits: Regions::default(),
         caps: Regions::default(),
         hex_colons: Regions::default(),
+        tokens: Vec::new(),
     };
-    if !want_digits && !want_caps && !want_hex {
+    if !want_digits && !want_caps && !want_hex && want_tokens.is_none() {
         return out;
     }
     let blocks = text.len().div_ceil(64);
@@ -437,12 +605,28 @@ fn numbers_with(text: &[u8], want: Want, c: impl Classify) -> NumberRegions {
     // The capitals and hex digits of the previous block.
     let mut caps_before = 0u64;
     let mut hex_before = 0u64;
+    let mut word_before = 0u64;
     let mut covered = 0;
     let mut hex_covered = 0;
     for k in 0..blocks {
         let m = next;
         next = block(text, k + 1, c);
         let o = k * 64;
+        if let Some(prefixes) = want_tokens {
+            let starts = m.word & !((m.word << 1) | (word_before >> 63));
+            word_before = m.word;
+            if starts != 0 {
+                let mut hits = starts & token_runs(m.token, next.token);
+                while hits != 0 {
+                    let p = o + hits.trailing_zeros() as usize;
+                    hits &= hits - 1;
+                    // A run of `TOKEN_RUN` bytes starts here: `p + 1` is in the text.
+                    if prefixes.has(text[p], text[p + 1]) {
+                        out.tokens.push((p, 0));
+                    }
+                }
+            }
+        }
         if want_caps {
             let two = ((m.caps << 1) | (caps_before >> 63)) & ((m.caps << 2) | (caps_before >> 62));
             let mut hits = m.digits & two;
@@ -654,7 +838,88 @@ mod tests {
         digits: true,
         caps: false,
         hex_colons: false,
+        tokens: None,
     };
+
+    /// The prefixes of the built-in detectors found at token starts.
+    fn builtin_prefixes() -> Prefixes {
+        let patterns: Vec<&'static str> = crate::detectors::DETECTORS
+            .iter()
+            .filter(|d| d.locate == crate::detectors::Locate::Token)
+            .map(|d| d.pattern)
+            .collect();
+        assert!(patterns.len() > 10, "{}", patterns.len());
+        token_prefixes(&patterns).unwrap()
+    }
+
+    /// The token starts, found byte by byte.
+    fn naive_token_starts(t: &[u8], prefixes: &Prefixes) -> Vec<(usize, usize)> {
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        (0..t.len())
+            .filter(|&p| {
+                word(t[p])
+                    && (p == 0 || !word(t[p - 1]))
+                    && t.len() - p >= TOKEN_RUN
+                    && t[p..p + TOKEN_RUN].iter().all(|&b| token_byte(b))
+                    && prefixes.has(t[p], t[p + 1])
+            })
+            .map(|p| (p, 0))
+            .collect()
+    }
+
+    #[test]
+    fn token_starts_are_the_word_starts_of_long_tokens() {
+        let prefixes = builtin_prefixes();
+        let want = Want {
+            tokens: Some(&prefixes),
+            ..Want::default()
+        };
+        let mut texts = vec![
+            crate::bench_text::diverse(300_000, 5),
+            crate::bench_text::worst_case(100_000, 5),
+        ];
+        // Tokens across block ends, at the very start and end, one byte too short.
+        let token = "ghp_0123456789abcdefghijklmnopqrstuvwxyz";
+        for at in 0..70 {
+            for len in [TOKEN_RUN - 1, TOKEN_RUN, TOKEN_RUN + 1, token.len()] {
+                texts.push(format!("{}{}", "x-".repeat(at / 2), &token[..len]));
+                texts.push(format!("{} {} .", "y".repeat(at), &token[..len]));
+                texts.push(format!("{}.{}", "é".repeat(at / 2), &token[..len]));
+            }
+        }
+        let mut found = 0;
+        for t in &texts {
+            let got = numbers(t.as_bytes(), want).tokens;
+            assert_eq!(got, naive_token_starts(t.as_bytes(), &prefixes), "{t:.80}");
+            found += got.len();
+        }
+        assert!(found > 500, "{found}");
+    }
+
+    #[test]
+    fn only_patterns_found_at_token_starts_are_taken() {
+        let ok = [
+            r"\bghp_[A-Za-z0-9]{36}\b",
+            r"\b(?:xoxb|xoxp)-[A-Za-z0-9-]{10,}",
+        ];
+        let p = token_prefixes(&ok).unwrap();
+        assert!(p.has(b'g', b'h') && p.has(b'x', b'o') && !p.has(b'h', b'g'));
+        for bad in [
+            // No word boundary first: `xghp_…` would match.
+            r"ghp_[A-Za-z0-9]{36}",
+            // A run of 14 only.
+            r"\bxoxb-[A-Za-z0-9]{9,}",
+            // A run cut by a byte that is no token byte.
+            r"\bsk_[A-Za-z0-9]{4}/[A-Za-z0-9]{20}",
+            // No literal prefix of two bytes.
+            r"\b[A-Za-z0-9]{20}",
+            r"\b(?:g|h)[A-Za-z0-9]{20}",
+            // Optional.
+            r"\b(?:ghp_[A-Za-z0-9]{36})?",
+        ] {
+            assert!(token_prefixes(&[bad]).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn hex_colon_runs_from_the_masks_are_those_of_the_colon_search() {
@@ -715,8 +980,8 @@ mod tests {
             if let Some(v3) = pulp::x86::V3::try_new() {
                 let w = masks_avx2(v3, &padded(block));
                 assert_eq!(
-                    (w.digits, w.caps, w.number, w.colons, w.hex),
-                    (m.digits, m.caps, m.number, m.colons, m.hex)
+                    (w.digits, w.caps, w.number, w.colons, w.hex, w.word, w.token),
+                    (m.digits, m.caps, m.number, m.colons, m.hex, m.word, m.token)
                 );
             }
             for (j, &b) in block.iter().enumerate() {
@@ -725,6 +990,9 @@ mod tests {
                 assert_eq!(m.digits >> j & 1 == 1, b.is_ascii_digit(), "{b}");
                 assert_eq!(m.caps >> j & 1 == 1, b.is_ascii_uppercase(), "{b}");
                 assert_eq!(m.number >> j & 1 == 1, number_byte(b), "{b}");
+                let word = b.is_ascii_alphanumeric() || b == b'_';
+                assert_eq!(m.word >> j & 1 == 1, word, "{b}");
+                assert_eq!(m.token >> j & 1 == 1, word || b == b'-' || b == b'.', "{b}");
             }
             assert_eq!(m.digits.checked_shr(block.len() as u32).unwrap_or(0), 0);
         }
@@ -787,10 +1055,12 @@ mod tests {
         let mut text = crate::bench_text::diverse(200_000, 4);
         text.push_str(&crate::bench_text::worst_case(100_000, 4));
         text.push_str("fe80::1 2001:db8:0:0:0:0:2:1 DE89370400440532013000 +49 30 1234567");
+        let prefixes = builtin_prefixes();
         let all = Want {
             digits: true,
             caps: true,
             hex_colons: true,
+            tokens: Some(&prefixes),
         };
         for end in [text.len(), text.len() - 1, 100, 63, 0] {
             let t = &text.as_bytes()[..end];
@@ -798,6 +1068,7 @@ mod tests {
             assert_eq!(a.digits.0, b.digits.0);
             assert_eq!(a.caps.0, b.caps.0);
             assert_eq!(a.hex_colons.0, b.hex_colons.0);
+            assert_eq!(a.tokens, b.tokens);
         }
     }
 
@@ -849,6 +1120,7 @@ mod tests {
                 digits: true,
                 caps: true,
                 hex_colons: true,
+                tokens: None,
             },
         );
         let s = std::str::from_utf8(t).unwrap();
