@@ -290,8 +290,8 @@ struct Class {
 /// Where a class is searched (see [`Locate`]), with what finds the places.
 enum Place {
     Anywhere,
-    Literals(Vec<memchr::memmem::Finder<'static>>),
-    Keywords(locate::Keywords),
+    Literals(locate::Anchors),
+    Keywords(locate::Anchors),
     Token(locate::Prefixes),
     At,
     Digits,
@@ -556,13 +556,11 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
             let (place, retry) = match locate {
                 Locate::Literal(_) | Locate::Keyword(_) => {
                     let (anchors, starting) = anchors(detectors, &members)?;
+                    let finder = locate::Anchors::new(&anchors).map_err(|e| {
+                        BuildError(format!("the detectors' literals do not compile: {e}"))
+                    })?;
                     let place = if matches!(locate, Locate::Literal(_)) {
-                        Place::Literals(
-                            anchors
-                                .iter()
-                                .map(|a| memchr::memmem::Finder::new(a.as_bytes()))
-                                .collect(),
-                        )
+                        Place::Literals(finder)
                     } else {
                         // `keyword_starts` lowers the text by one bit, which is exact for
                         // letters only.
@@ -574,9 +572,7 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
                                 "keyword {k:?} is not lower-case letters only"
                             )));
                         }
-                        Place::Keywords(locate::Keywords::new(&anchors).map_err(|e| {
-                            BuildError(format!("the detectors' keywords do not compile: {e}"))
-                        })?)
+                        Place::Keywords(finder)
                     };
                     (place, Retry::ByAnchor(starting))
                 }

@@ -48,25 +48,16 @@ impl Regions {
     }
 }
 
-/// Every position where one of `literals` starts (exact case), in order, with which one
-/// (its index in `literals`).
-pub fn literal_starts(
-    text: &[u8],
-    literals: &[memchr::memmem::Finder<'static>],
-) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    for (k, finder) in literals.iter().enumerate() {
-        // Overlapping places too (`SKSK`): each search starts one byte after the last place.
-        let mut from = 0;
-        while let Some(at) = finder.find(&text[from..]) {
-            out.push((from + at, k));
-            from += at + 1;
-        }
-    }
-    // Each literal's places come in order; together, sorted (stable: at one place, the
-    // literal listed first).
-    if literals.len() > 1 {
-        out.sort_by_key(|&(at, _)| at);
+/// Every position where one of `literals` starts (exact case), in order, with which one (its
+/// index). Overlapping places too (`SKSK`): each search starts one byte after the last place.
+/// No literal starts with another (the class keeps the shorter one), so at most one starts at
+/// a place.
+pub fn literal_starts(text: &[u8], literals: &Anchors) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some((at, k)) = literals.find(text, from) {
+        out.push((at, k));
+        from = at + 1;
     }
     out
 }
@@ -76,26 +67,38 @@ pub fn literal_starts(
 const OVERLAP: usize = 32;
 const CHUNK: usize = 16 << 10;
 
-/// A finder of keywords (lower-case letters), leftmost-first: Teddy's packed search straight,
+/// A finder of a class's literals or keywords, leftmost-first: Teddy's packed search straight,
 /// where the CPU has SSSE3 or AVX2; else an Aho-Corasick automaton. Both report the same
-/// match: the leftmost, and at one place the keyword listed first.
-pub struct Keywords {
+/// match: the leftmost, and at one place the one listed first. One pass finds them all.
+pub struct Anchors {
     packed: Option<aho_corasick::packed::Searcher>,
     ac: AhoCorasick,
 }
 
-impl Keywords {
+impl Anchors {
     /// A finder of `keywords`.
-    pub fn new(keywords: &[&str]) -> Result<Keywords, aho_corasick::BuildError> {
-        let packed = aho_corasick::packed::Config::new()
-            .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
-            .builder()
-            .extend(keywords)
-            .build();
+    pub fn new(keywords: &[&str]) -> Result<Anchors, aho_corasick::BuildError> {
+        // More than 8 (the keywords): fat Teddy (AVX2; 16 buckets for the fingerprints, not
+        // 8) lets fewer false candidates through. The keywords are short and common (`key`,
+        // `api`, `pass`), and measured on the diverse text it is the faster of the two. With 8
+        // or fewer each has a bucket of its own, and slim Teddy reads twice the bytes a step.
+        // Slim Teddy where the CPU has SSSE3 only.
+        let packed = |fat: Option<bool>| {
+            aho_corasick::packed::Config::new()
+                .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+                .only_teddy_fat(fat)
+                .builder()
+                .extend(keywords)
+                .build()
+        };
+        let packed = match keywords.len() > 8 {
+            true => packed(Some(true)).or_else(|| packed(None)),
+            false => packed(None),
+        };
         let ac = AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::LeftmostFirst)
             .build(keywords)?;
-        Ok(Keywords { packed, ac })
+        Ok(Anchors { packed, ac })
     }
 
     /// The first keyword starting at or after `from` in `haystack`: where, and which.
@@ -108,7 +111,7 @@ impl Keywords {
         Some((m.start(), m.pattern().as_usize()))
     }
 
-    /// [`Keywords::find`] with the Aho-Corasick automaton (the fallback, for tests).
+    /// [`Anchors::find`] with the Aho-Corasick automaton (the fallback, for tests).
     #[cfg(test)]
     fn find_ac(&self, haystack: &[u8], from: usize) -> Option<(usize, usize)> {
         let input = aho_corasick::Input::new(haystack).span(from..haystack.len());
@@ -122,7 +125,7 @@ impl Keywords {
 /// each byte's `0x20` bit: that lowers capitals and makes no other byte a lower-case letter
 /// (only `A`–`Z` and `a`–`z` end up in `a`–`z`), so a keyword of letters is found exactly
 /// where it stands in any case, in one vector OR per 16 bytes.
-pub fn keyword_starts(text: &[u8], keywords: &Keywords) -> Vec<(usize, usize)> {
+pub fn keyword_starts(text: &[u8], keywords: &Anchors) -> Vec<(usize, usize)> {
     keyword_starts_with(text, |hay, from| keywords.find(hay, from))
 }
 
@@ -1040,12 +1043,31 @@ mod tests {
             "ssn",
             "token",
         ];
-        let k = Keywords::new(&words).unwrap();
+        let k = Anchors::new(&words).unwrap();
         assert!(k.packed.is_some(), "this CPU has SSSE3");
         let packed = keyword_starts(text.as_bytes(), &k);
         assert!(packed.len() > 1000, "{}", packed.len());
         let ac = keyword_starts_with(text.as_bytes(), |hay, from| k.find_ac(hay, from));
         assert_eq!(packed, ac);
+    }
+
+    /// Every place any literal starts, overlapping ones too, as a loop finds them.
+    #[test]
+    fn literal_places_are_every_start() {
+        let literals = ["://", "https://hooks.slack.com/", "-----BEGIN ", "SK"];
+        let mut text = crate::bench_text::diverse(100_000, 7);
+        text.push_str("SKSKSK https://hooks.slack.com/services/x ://:// -----BEGIN -----BEGIN X");
+        let a = Anchors::new(&literals).unwrap();
+        let naive: Vec<(usize, usize)> = (0..text.len())
+            .filter_map(|p| {
+                let k = literals
+                    .iter()
+                    .position(|l| text.as_bytes()[p..].starts_with(l.as_bytes()))?;
+                Some((p, k))
+            })
+            .collect();
+        assert!(naive.len() > 30, "{}", naive.len());
+        assert_eq!(literal_starts(text.as_bytes(), &a), naive);
     }
 
     /// The pass compiled for AVX2 (where the CPU has it, as here in CI) and the portable one
