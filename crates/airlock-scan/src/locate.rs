@@ -155,12 +155,33 @@ fn keyword_starts_with(
     out
 }
 
+/// A table of the bytes `$is` holds for: one load a byte in the loops that walk regions.
+macro_rules! table {
+    ($is:expr) => {{
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            t[b] = $is(b as u8);
+            b += 1;
+        }
+        t
+    }};
+}
+
 /// Bytes of an e-mail address's local part, and of any address's domain.
-fn local_byte(b: u8) -> bool {
+const fn is_local(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
 }
-fn domain_byte(b: u8) -> bool {
+const fn is_domain(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
+}
+static LOCAL_BYTE: [bool; 256] = table!(is_local);
+static DOMAIN_BYTE: [bool; 256] = table!(is_domain);
+fn local_byte(b: u8) -> bool {
+    LOCAL_BYTE[usize::from(b)]
+}
+fn domain_byte(b: u8) -> bool {
+    DOMAIN_BYTE[usize::from(b)]
 }
 
 /// Around each `@`: its run of local-part bytes before it (at most 64), the domain after it.
@@ -189,16 +210,10 @@ pub fn around_at(text: &[u8]) -> Regions {
 }
 
 /// Bytes of a number as people write them: digits and `+-.()/ `.
-static NUMBER_BYTE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_digit() || matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'+');
-        b += 1;
-    }
-    t
-};
+const fn is_number(b: u8) -> bool {
+    b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'+')
+}
+static NUMBER_BYTE: [bool; 256] = table!(is_number);
 fn number_byte(b: u8) -> bool {
     NUMBER_BYTE[usize::from(b)]
 }
