@@ -298,22 +298,34 @@ pub fn card(s: &str) -> bool {
 
 /// An IPv4 address: four octets ≤ 255, no leading zeros.
 pub fn ipv4(s: &str) -> bool {
-    let mut parts = 0;
-    s.as_bytes().split(|&b| b == b'.').all(|p| {
+    // One walk: each part as `u16::from_str` reads it (an optional `+`, then digits), at most
+    // three bytes, no leading zero, at most 255; four parts between three dots.
+    let b = s.as_bytes();
+    let (mut parts, mut i) = (0, 0);
+    loop {
+        let start = i;
+        if b.get(i) == Some(&b'+') {
+            i += 1;
+        }
+        let digits = i;
+        let mut value = 0u32;
+        while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+            value = value * 10 + u32::from(d - b'0');
+            i += 1;
+            if i - start > 3 {
+                return false;
+            }
+        }
+        if i == digits || value > 255 || (i - start > 1 && b[start] == b'0') {
+            return false;
+        }
         parts += 1;
-        // As `u16::from_str` reads it: an optional `+`, then digits.
-        let digits = p.strip_prefix(b"+").unwrap_or(p);
-        parts <= 4
-            && !p.is_empty()
-            && p.len() <= 3
-            && !(p.len() > 1 && p[0] == b'0')
-            && !digits.is_empty()
-            && digits.iter().all(u8::is_ascii_digit)
-            && digits
-                .iter()
-                .fold(0u32, |v, &d| v * 10 + u32::from(d - b'0'))
-                <= 255
-    }) && parts == 4
+        match b.get(i) {
+            None => return parts == 4,
+            Some(b'.') if parts < 4 => i += 1,
+            Some(_) => return false,
+        }
+    }
 }
 
 /// An IPv6 address (the standard library's parser decides).
