@@ -79,6 +79,53 @@ fn fold_char(c: char) -> Option<Option<char>> {
     })
 }
 
+/// The lead bytes of the folded characters' UTF-8 forms.
+const LEADS: [u8; 7] = [0xC2, 0xCD, 0xE1, 0xE2, 0xE3, 0xEF, 0xF3];
+
+/// Teddy over the seven lead bytes: one SIMD pass finds the next of any of them.
+static TEDDY: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
+    std::sync::LazyLock::new(|| {
+        aho_corasick::packed::Config::new()
+            .builder()
+            .extend(LEADS.iter().map(std::slice::from_ref))
+            .build()
+    });
+
+/// Finds the next lead byte: with Teddy where the CPU has SSSE3 or AVX2, else with `memchr`
+/// (the common leads in one search, the rare ones each looked for again only once passed).
+enum Leads {
+    Teddy(&'static aho_corasick::packed::Searcher),
+    Memchr { rare: Next, tags: Next },
+}
+
+impl Leads {
+    fn new(bytes: &[u8]) -> Leads {
+        match TEDDY.as_ref() {
+            Some(t) => Leads::Teddy(t),
+            None => Leads::Memchr {
+                rare: Next::new(bytes, |b| memchr::memchr3(0xCD, 0xE1, 0xE3, b)),
+                tags: Next::new(bytes, |b| memchr::memchr(0xF3, b)),
+            },
+        }
+    }
+
+    /// The first lead byte at or after `i`.
+    fn next(&mut self, bytes: &[u8], i: usize) -> Option<usize> {
+        match self {
+            Leads::Teddy(t) => t
+                .find_in(bytes, aho_corasick::Span::from(i..bytes.len()))
+                .map(|m| m.start()),
+            Leads::Memchr { rare, tags } => {
+                let common = memchr::memchr3(0xC2, 0xE2, 0xEF, &bytes[i..]);
+                [common.map(|k| i + k), rare.at(bytes, i), tags.at(bytes, i)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            }
+        }
+    }
+}
+
 /// The next place of one kind of byte, found with `find` and looked for again only when passed.
 struct Next {
     at: Option<usize>,
@@ -116,20 +163,10 @@ pub(crate) fn fold(text: &str) -> Option<Folded> {
     // Copied from `text` up to here.
     let mut copied = 0;
     let mut i = 0;
-    // The next of the rarer lead bytes at or after `i`, each kind looked for again only once
-    // `i` has passed the one found last (so every byte is searched once per kind).
-    let mut rare = Next::new(bytes, |b| memchr::memchr3(0xCD, 0xE1, 0xE3, b));
-    let mut tags = Next::new(bytes, |b| memchr::memchr(0xF3, b));
+    let mut leads = Leads::new(bytes);
     while i < bytes.len() {
-        // Every folded character's UTF-8 form starts with one of these bytes (U+034F with `CD`,
-        // U+180E with `E1` and the tags with `F3`, which are rare, and U+3000 with `E3`, which
-        // Japanese text is full of, are looked for apart).
-        let common = memchr::memchr3(0xC2, 0xE2, 0xEF, &bytes[i..]);
-        let Some(next) = [common.map(|k| i + k), rare.at(bytes, i), tags.at(bytes, i)]
-            .into_iter()
-            .flatten()
-            .min()
-        else {
+        // Every folded character's UTF-8 form starts with one of these bytes.
+        let Some(next) = leads.next(bytes, i) else {
             break;
         };
         i = next;
@@ -166,6 +203,32 @@ mod tests {
     fn tag_characters_and_the_grapheme_joiner_are_dropped() {
         let text = "4111\u{e0031}1111\u{34f}1111 1111";
         assert_eq!(fold(text).unwrap().text, "411111111111 1111");
+    }
+
+    /// Teddy and the `memchr` searches find the same lead bytes.
+    #[test]
+    fn both_lead_finders_find_the_same_places() {
+        let mut text = crate::bench_text::diverse(100_000, 9);
+        text.push_str("é ü 東京 ４１１１\u{200b}\u{e0031}\u{34f}\u{180e}\u{3000} — – ½ ©\u{a0}x");
+        let bytes = text.as_bytes();
+        let teddy = TEDDY.as_ref().expect("this CPU has SSSE3");
+        let all = |mut leads: Leads| {
+            let mut out = Vec::new();
+            let mut i = 0;
+            while let Some(p) = leads.next(bytes, i) {
+                out.push(p);
+                i = p + 1;
+            }
+            out
+        };
+        let memchr = Leads::Memchr {
+            rare: Next::new(bytes, |b| memchr::memchr3(0xCD, 0xE1, 0xE3, b)),
+            tags: Next::new(bytes, |b| memchr::memchr(0xF3, b)),
+        };
+        let found = all(Leads::Teddy(teddy));
+        assert!(found.len() >= 12, "{}", found.len());
+        assert!(found.iter().all(|&p| LEADS.contains(&bytes[p])));
+        assert_eq!(found, all(memchr));
     }
 
     #[test]
