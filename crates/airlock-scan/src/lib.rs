@@ -387,6 +387,8 @@ struct GroupWork {
 #[derive(Default)]
 struct Scratch {
     groups: Vec<Option<GroupWork>>,
+    /// The patterns matching where a retry looks, kept between retries.
+    here: Option<regex_automata::PatternSet>,
 }
 
 /// One scan's caches: per class, its automaton's and its retry automaton's; the group
@@ -1025,40 +1027,51 @@ impl Scanner {
         } = m;
         let numeric = self.traits[pid].numeric;
         let bytes = text.as_bytes();
-        let mut here = regex_automata::PatternSet::new(class.re.pattern_len());
-        match (&class.retry, anchor) {
-            (Retry::ByAnchor(starting), Some(a)) => {
-                for &k in starting.get(a).into_iter().flatten() {
-                    here.insert(PatternID::new_unchecked(k));
+        // The first of `ks` (in the class's order) other than `pid`, of its numeric kind, whose
+        // match anchored here is a finding.
+        let mut first = |ks: &mut dyn Iterator<Item = usize>, scratch: &mut Scratch| {
+            for k in ks {
+                let other = class.members[k];
+                if other == pid || self.traits[other].numeric != numeric {
+                    continue;
+                }
+                let input = Input::new(bytes)
+                    .range(start..to)
+                    .anchored(Anchored::Pattern(PatternID::new_unchecked(k)));
+                let Some(m) = class.re.search(&mut *cache, &input) else {
+                    continue;
+                };
+                if let Some((s, e)) = self.accept(other, text, m.start(), m.end(), scratch) {
+                    return Some((s, e, other, m.end()));
                 }
             }
+            None
+        };
+        match (&class.retry, anchor) {
+            (Retry::ByAnchor(starting), Some(a)) => {
+                let ks = starting.get(a).map_or(&[][..], Vec::as_slice);
+                first(&mut ks.iter().copied(), scratch)
+            }
+            (Retry::ByAnchor(_), None) => first(&mut (0..class.members.len()), scratch),
             (Retry::Overlapping(all), _) => {
+                // Which patterns match here: one pass, into a set kept between retries.
+                let n = class.re.pattern_len();
+                let mut here = scratch
+                    .here
+                    .take()
+                    .filter(|h| h.capacity() >= n)
+                    .unwrap_or_else(|| regex_automata::PatternSet::new(n));
+                here.clear();
                 let input = Input::new(bytes).range(start..to).anchored(Anchored::Yes);
                 match retry_cache {
                     Some(c) => all.which_overlapping_matches_with(c, &input, &mut here),
                     None => all.which_overlapping_matches(&input, &mut here),
                 }
-            }
-            (Retry::ByAnchor(_), None) => {
-                for k in 0..class.members.len() {
-                    here.insert(PatternID::new_unchecked(k));
-                }
+                let found = first(&mut here.iter().map(|p| p.as_usize()), scratch);
+                scratch.here = Some(here);
+                found
             }
         }
-        class.members.iter().enumerate().find_map(|(k, &other)| {
-            if other == pid
-                || self.traits[other].numeric != numeric
-                || !here.contains(PatternID::new_unchecked(k))
-            {
-                return None;
-            }
-            let input = Input::new(bytes)
-                .range(start..to)
-                .anchored(Anchored::Pattern(PatternID::new_unchecked(k)));
-            let m = class.re.search(cache, &input)?;
-            let (s, e) = self.accept(other, text, m.start(), m.end(), scratch)?;
-            Some((s, e, other, m.end()))
-        })
     }
 
     /// Whether findings of `kind` are secrets (or custom types) rather than personal data.
