@@ -1067,7 +1067,10 @@ impl Scanner {
                     Some(c) => all.which_overlapping_matches_with(c, &input, &mut here),
                     None => all.which_overlapping_matches(&input, &mut here),
                 }
-                let found = first(&mut here.iter().map(|p| p.as_usize()), scratch);
+                let found = first(
+                    &mut (0..n).filter(|&k| here.contains(PatternID::new_unchecked(k))),
+                    scratch,
+                );
                 scratch.here = Some(here);
                 found
             }
