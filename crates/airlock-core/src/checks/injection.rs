@@ -12,8 +12,12 @@
 //! * `code`: evaluation and process escapes, read as whole names (`__import__`, `eval`,
 //!   `exec`, `compile`, `__dict__`, `os.system`, `sys.modules`, `import os`/`posix`/`pty`, `os`
 //!   after `import os.path`, `subprocess`, `child_process`, `Runtime.getRuntime`,
-//!   `ProcessBuilder`, JavaScript's `Function` as written), and any non-ASCII letter, digit or
-//!   connector (Python reads `ｅｖａｌ` as `eval`);
+//!   `ProcessBuilder`, JavaScript's `Function` as written and any `.constructor` but its
+//!   `.name`), reflection on a system module (`sys`, `os`, `posix`, `nt`, `pty`, `builtins`,
+//!   or a name one was imported as, used as a value: `getattr(sys, …)`, `vars(sys)`,
+//!   `x = sys`; between two plain words it is read as prose), such a module handed out by
+//!   another (`shutil.os`), and any non-ASCII letter, digit or connector (Python reads
+//!   `ｅｖａｌ` as `eval`);
 //! * `sql`: stacked queries (a second statement after `;`, outside quotes and comments; when
 //!   the text quotes or comments as only some dialects do — `$$`, `#`, `/*!`, `/*M!`, nested `/*`, a
 //!   backslash, `[` identifiers, `--` without a space, a `--` comment ended by a lone `\r` — any
@@ -325,6 +329,12 @@ const SYSTEM_ATTRS: &[(&str, &[&str])] = &[
     ("sys", &["modules"]),
 ];
 
+/// Modules that are refused as values (`getattr(sys, 'modules')`, `vars(sys)`, `x = sys`,
+/// also under another name, `import sys as s`): reflection on them reaches what
+/// [`SYSTEM_ATTRS`] guards; code reads them only as `module.attr`. Nor may another module hand
+/// them out as its attribute (`shutil.os`, `tempfile.os`).
+const MODULES_NOT_VALUES: &[&str] = &["os", "posix", "nt", "sys", "pty", "builtins"];
+
 /// What `os`, `posix` and `nt` run commands with.
 const OS_SYSTEM: &[&str] = &["system", "popen", "exec", "spawn", "posix_spawn"];
 
@@ -455,10 +465,18 @@ fn code(text: &str) -> Option<String> {
         })
         .collect();
     let word = |i: usize| lower.get(i).and_then(Option::as_deref);
+    let written = |i: usize| match tokens.get(i) {
+        Some(Token::Word(w)) => Some(w.as_str()),
+        _ => None,
+    };
     let punct = |i: usize, p: char| tokens.get(i) == Some(&Token::Punct(p));
     let dot = |i: usize| punct(i, '.');
     // `import os.path` binds `os` itself: each such module with the submodule named after it.
     let mut bound: Vec<(&str, Option<&str>)> = Vec::new();
+    // `import sys as s`: each such name and its module.
+    let mut aliases: Vec<(&str, &str)> = Vec::new();
+    // The words of import statements: module names there are no values.
+    let mut imported = vec![false; tokens.len()];
     for (i, t) in tokens.iter().enumerate() {
         if let Token::Word(written) = t
             && CODE_ESCAPES_AS_WRITTEN.contains(&written.as_str())
@@ -470,6 +488,19 @@ fn code(text: &str) -> Option<String> {
             return escape(w);
         }
         let after_dot = i > 0 && dot(i - 1);
+        // A system module handed out by another (`shutil.os`), as written: module names tell
+        // case apart.
+        if after_dot && MODULES_NOT_VALUES.contains(&written(i).unwrap_or_default()) {
+            return escape(&format!(".{w}"));
+        }
+        // JavaScript: any function's constructor is `Function` (`(()=>{}).constructor(s)`,
+        // `[].constructor.constructor(s)`, `x['constructor']`); only its `.name` is read here.
+        if w == "constructor"
+            && ((after_dot && !(dot(i + 1) && word(i + 2) == Some("name")))
+                || (i >= 2 && punct(i - 2, '[') && (punct(i - 1, '\'') || punct(i - 1, '"'))))
+        {
+            return escape("constructor");
+        }
         // The builtin, not a method of the same name (`re.compile`).
         if w == "compile" && !after_dot {
             return escape(w);
@@ -487,6 +518,7 @@ fn code(text: &str) -> Option<String> {
             if SYSTEM_MODULES.contains(&m) {
                 return escape(&format!("from {m} import"));
             }
+            imported[i + 1] = true;
             // `from sys import (argv, modules as m)`, `from sys import *`: each name is an
             // attribute read.
             let mut j = i + 3 + usize::from(punct(i + 3, '('));
@@ -497,8 +529,10 @@ fn code(text: &str) -> Option<String> {
                 if system_attr(m, name) {
                     return escape(&format!("from {m} import {name}"));
                 }
+                imported[j] = true;
                 j += 1;
                 if word(j) == Some("as") {
+                    imported[(j + 1).min(tokens.len() - 1)] = true;
                     j += 2;
                 }
                 if !punct(j, ',') {
@@ -516,11 +550,22 @@ fn code(text: &str) -> Option<String> {
                     return escape(&format!("import {m}"));
                 }
                 let first = j;
+                imported[j] = true;
                 j += 1;
                 while dot(j) && word(j + 1).is_some() {
+                    imported[j + 1] = true;
                     j += 2;
                 }
                 if word(j) == Some("as") {
+                    // `import sys as s`: `s` is `sys`.
+                    if let Some(alias) = written(j + 1) {
+                        imported[j + 1] = true;
+                        if let Some(module) = written(first)
+                            .filter(|m| j == first + 1 && MODULES_NOT_VALUES.contains(m))
+                        {
+                            aliases.push((alias, module));
+                        }
+                    }
                     j += 2;
                 } else if SYSTEM_MODULES.contains(&m) {
                     bound.push((m, word(first + 2)));
@@ -530,6 +575,44 @@ fn code(text: &str) -> Option<String> {
                 }
                 j += 1;
             }
+        }
+    }
+    // A system module (or a name it was imported as) used as a value, not as `module.attr`, or
+    // reaching a system attribute under another name. A value stands next to punctuation or
+    // at an end (`getattr(sys, …)`, `x = sys`, `return sys`); between two words (`the os
+    // module`, in a comment) it is prose.
+    for (i, &in_import) in imported.iter().enumerate() {
+        let Some(w) = written(i).filter(|_| !in_import && (i == 0 || !dot(i - 1))) else {
+            continue;
+        };
+        let module = aliases.iter().find(|(a, _)| *a == w).map_or(w, |&(_, m)| m);
+        if !MODULES_NOT_VALUES.contains(&module) {
+            continue;
+        }
+        if !dot(i + 1) {
+            // Words that take or give a value in Python or JavaScript (`return sys`).
+            let plain = |j: usize| {
+                written(j).is_some_and(|v| {
+                    ![
+                        "return", "yield", "await", "in", "is", "not", "and", "or", "if", "else",
+                        "lambda", "del", "assert", "print", "typeof", "void", "new", "throw",
+                        "case", "from", "with", "as",
+                    ]
+                    .contains(&v)
+                })
+            };
+            let prose = i > 0 && plain(i - 1) && plain(i + 1);
+            if prose {
+                continue;
+            }
+            return Some(format!(
+                "code that escapes to the system (`{w}`, the module `{module}` as a value)"
+            ));
+        }
+        if let Some(attr) = word(i + 2)
+            && system_attr(module, attr)
+        {
+            return escape(&format!("{w}.{attr}"));
         }
     }
     // A module bound by `import os.path` used as itself, anywhere but to reach the submodule
@@ -806,6 +889,20 @@ mod tests {
             "const F = Function; F(s)()",
             "Function.call(null, s)()",
             "\\u0046unction(s)()",
+            // Review finding: reflection on a system module, a module under another name, a
+            // system module handed out by another, and JavaScript's constructors.
+            "import sys\ngetattr(sys, 'modules')['os'].system('id')",
+            "import sys\nvars(sys)['modules']['os'].system('id')",
+            "import sys\nm = sys\nm.modules['os']",
+            "import sys as s\ns.modules['os'].system('id')",
+            "import json, sys as s\ngetattr(s, 'modules')",
+            "import shutil\nshutil.os.system('id')",
+            "import tempfile\ngetattr(tempfile.os, 'system')('id')",
+            "(()=>{}).constructor('return process')()",
+            "[].constructor.constructor('return process')()",
+            "x['constructor']['constructor']('return process')()",
+            "f.constructor.call(null, s)()",
+            "import sys\ndef f():\n    return sys\nf().modules",
         ] {
             assert!(code(bad).is_some(), "{bad}");
         }
@@ -832,6 +929,14 @@ mod tests {
             "const g = function (x) { return x * 2 }",
             "const h = (function() { return 1 })()",
             "export default async function main() {}",
+            "console.log(obj.constructor.name)",
+            "class A {\n  constructor(x) { this.x = x }\n}",
+            "import shutil\nshutil.copy(a, b)",
+            "import sys as system_info\nprint(system_info.version)",
+            "from sys import argv as args\nprint(args)",
+            "import os.path as osp\nprint(osp.join('a', 'b'))",
+            "# works on any os version with the sys module\nprint(platform.system())",
+            "print('Your OS: ' + name)",
         ] {
             assert_eq!(code(good), None, "{good}");
         }
