@@ -368,6 +368,27 @@ fn a_name_listed_twice_is_withheld() {
     assert_eq!(code(&call), Some("tool_integrity.poisoned"), "{call}");
 }
 
+/// The proxy sends `tools/list_changed` itself, so its `initialize` answer declares it even
+/// where the server did not (the test server does not): a client that honours the notice only
+/// from a server that declared it (the TypeScript SDK) would go on with a stale list.
+#[test]
+fn the_proxy_declares_the_list_changes_it_sends() {
+    let mut c = Lines::spawn(
+        airlock_command()
+            .arg("run")
+            .arg("--")
+            .arg(airlock_testkit::test_server())
+            .stderr(Stdio::null()),
+    );
+    let init = c.initialize("2025-06-18", json!({}));
+    c.close();
+    assert_eq!(
+        init.pointer("/result/capabilities/tools/listChanged"),
+        Some(&json!(true)),
+        "{init}"
+    );
+}
+
 /// Review finding: a tool of page 1 that page 2 shows to be shadowing another had been shown
 /// already. The proxy now tells the client its tool list changed, right after the page that
 /// showed it, and the next listing leaves the tool out.

@@ -999,6 +999,28 @@ pub struct Listed {
     pub list_changed: bool,
 }
 
+/// The airlock sends `notifications/tools/list_changed` itself (a tool shown on an earlier page
+/// is withheld now), so the answer to `initialize` or `server/discover` of a server that offers
+/// tools says so: `capabilities.tools.listChanged`. A client may honour the notice only from a
+/// server that declared it (the TypeScript SDK does), and would otherwise go on with a list
+/// that shows a refused tool. `message` is the whole answer; returns whether it changed.
+pub fn declare_list_changed(method: &str, message: &mut Value) -> bool {
+    if !matches!(method, "initialize" | "server/discover") {
+        return false;
+    }
+    let Some(tools) = message
+        .pointer_mut("/result/capabilities/tools")
+        .and_then(Value::as_object_mut)
+    else {
+        return false;
+    };
+    if tools.get("listChanged") == Some(&Value::Bool(true)) {
+        return false;
+    }
+    tools.insert("listChanged".to_owned(), Value::Bool(true));
+    true
+}
+
 /// `notifications/tools/list_changed`, as the airlock sends it to a client
 /// ([`Listed::list_changed`]).
 pub fn tools_list_changed() -> Value {
@@ -1196,6 +1218,28 @@ mod tests {
     /// of that page were withheld: `helper` of page 1, which redefines page 2's `send_email`,
     /// had already been shown. Page 2 now asks the client to list again, and the new list
     /// withholds it.
+    #[test]
+    fn a_server_offering_tools_declares_list_changed() {
+        let mut init = json!({"jsonrpc": "2.0", "id": 0, "result": {
+            "protocolVersion": "2025-06-18", "capabilities": {"tools": {}, "prompts": {}}}});
+        assert!(declare_list_changed("initialize", &mut init));
+        assert_eq!(init["result"]["capabilities"]["tools"]["listChanged"], true);
+        assert_eq!(init["result"]["capabilities"]["prompts"], json!({}));
+        // Once is enough; nothing for a server without tools, or for other answers.
+        assert!(!declare_list_changed("initialize", &mut init));
+        let mut discover = json!({"result": {"capabilities": {"tools": {"listChanged": false}}}});
+        assert!(declare_list_changed("server/discover", &mut discover));
+        assert_eq!(
+            discover["result"]["capabilities"]["tools"]["listChanged"],
+            true
+        );
+        let mut none = json!({"result": {"capabilities": {"prompts": {}}}});
+        assert!(!declare_list_changed("initialize", &mut none));
+        assert_eq!(none, json!({"result": {"capabilities": {"prompts": {}}}}));
+        let mut list = json!({"result": {"capabilities": {"tools": {}}}});
+        assert!(!declare_list_changed("tools/list", &mut list));
+    }
+
     #[test]
     fn a_page_that_poisons_an_earlier_tool_asks_the_client_to_list_again() {
         let l = lifecycle();

@@ -100,7 +100,7 @@ pub const RULES: &[Rule] = &[
         versions: HANDSHAKE,
         message: Untouched,
         answer: Some(Cleaned),
-        why: "the request carries the client's capabilities and proposed version (noted); the answer's instructions and server description reach the model, and it settles the session's version",
+        why: "the request carries the client's capabilities and proposed version (noted); the answer's instructions and server description reach the model, and it settles the session's version; the answer declares `tools.listChanged`, which the airlock sends itself",
     },
     Rule {
         method: "server/discover",
@@ -109,7 +109,7 @@ pub const RULES: &[Rule] = &[
         versions: V2026,
         message: Untouched,
         answer: Some(Cleaned),
-        why: "the answer's instructions reach the model",
+        why: "the answer's instructions reach the model; it declares `tools.listChanged`, which the airlock sends itself",
     },
     Rule {
         method: "ping",

@@ -347,14 +347,23 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<InitializeResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.initialize(request, context)
+        let answer = self.inner.initialize(request, context);
+        async move {
+            answer.await.map(|mut r| {
+                declare_list_changed(&mut r.capabilities);
+                r
+            })
+        }
     }
 
     fn negotiate_initialize(
         &self,
         request: &InitializeRequestParams,
     ) -> Result<InitializeResult, McpError> {
-        self.inner.negotiate_initialize(request)
+        self.inner.negotiate_initialize(request).map(|mut r| {
+            declare_list_changed(&mut r.capabilities);
+            r
+        })
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
@@ -365,7 +374,13 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         &self,
         context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<DiscoverResult, McpError>> + MaybeSendFuture + '_ {
-        self.inner.discover(context)
+        let answer = self.inner.discover(context);
+        async move {
+            answer.await.map(|mut r| {
+                declare_list_changed(&mut r.capabilities);
+                r
+            })
+        }
     }
 
     async fn complete(
@@ -535,8 +550,12 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         self.inner.on_custom_notification(notification, context)
     }
 
+    /// The inner server's, declaring `tools.listChanged` where it offers tools: the airlock
+    /// sends the notice itself (see [`crate::lifecycle::declare_list_changed`]).
     fn get_info(&self) -> ServerConfig {
-        self.inner.get_info()
+        let mut info = self.inner.get_info();
+        declare_list_changed(&mut info.capabilities);
+        info
     }
 
     fn get_task(
@@ -586,5 +605,13 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
     ) -> impl Future<Output = Result<ReadResourceDirectoryResult, McpError>> + MaybeSendFuture + '_
     {
         self.inner.read_resource_directory(request, context)
+    }
+}
+
+/// Declare `tools.listChanged` where the server offers tools: the airlock sends the notice
+/// itself (see [`crate::lifecycle::declare_list_changed`]).
+fn declare_list_changed(capabilities: &mut ServerCapabilities) {
+    if let Some(tools) = capabilities.tools.as_mut() {
+        tools.list_changed = Some(true);
     }
 }

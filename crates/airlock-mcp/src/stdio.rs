@@ -1043,10 +1043,14 @@ impl StdioProxy {
         parsed: Option<(Value, bool)>,
         conn: &Conn,
     ) -> Vec<u8> {
-        if !self.lifecycle.engine().cleans_results() && parsed.as_ref().is_none_or(|(_, f)| !f) {
+        let declares = matches!(asked.method.as_str(), "initialize" | "server/discover");
+        if !self.lifecycle.engine().cleans_results()
+            && !declares
+            && parsed.as_ref().is_none_or(|(_, f)| !f)
+        {
             return bytes;
         }
-        let (mut msg, changed) = match parsed {
+        let (mut msg, mut changed) = match parsed {
             Some(p) => p,
             None => match serde_json::from_slice::<Value>(&bytes) {
                 Ok(v) => (v, false),
@@ -1061,6 +1065,7 @@ impl StdioProxy {
                 }
             },
         };
+        changed |= crate::lifecycle::declare_list_changed(&asked.method, &mut msg);
         match self
             .lifecycle
             .from_server(&self.caller, Some(&asked.method), &mut msg)

@@ -305,6 +305,17 @@ async fn every_handler_method_reaches_the_wrapped_handler() {
             .name,
         "probe"
     );
+    // The airlock sends `tools/list_changed` itself, so it declares it (the probe does not).
+    assert_eq!(
+        client
+            .peer_info()
+            .unwrap()
+            .capabilities
+            .tools
+            .as_ref()
+            .and_then(|t| t.list_changed),
+        Some(true)
+    );
 
     // Notifications, over the wire.
     for n in [
