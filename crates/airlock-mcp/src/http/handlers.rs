@@ -108,8 +108,9 @@ pub(crate) async fn post(
                 roles: identity.roles.clone(),
                 ..session.caller.clone()
             };
-            let version =
-                protocol::version_for(&msg, session.version.get().as_deref()).map(str::to_owned);
+            // Worked out once: whether to ask the client's user in a request of the airlock's
+            // own depends on it, and so does every answer.
+            let version = request_version(&session, &headers, &msg);
             let response = if m == "tools/call"
                 && session.elicit.load(Ordering::Acquire)
                 && !protocol::asks_in_results(version.as_deref())
@@ -117,7 +118,10 @@ pub(crate) async fn post(
             {
                 asking(&inner, &session, caller, id, msg, version, &headers).await
             } else {
-                request(&inner, &session, caller, m, id, msg, &headers, None).await
+                request(
+                    &inner, &session, caller, m, id, msg, version, &headers, None,
+                )
+                .await
             };
             if opened {
                 return with_session(response, &inner, &session).await;
@@ -258,7 +262,7 @@ async fn asking(
         }
     }
     let failed = {
-        let id = id.clone();
+        let (id, version) = (id.clone(), version.clone());
         move |why: &str| {
             tracing::error!("an approval-asking call failed: {why}");
             protocol::error(
@@ -272,6 +276,7 @@ async fn asking(
     let (to_client, mut asked) = tokio::sync::mpsc::unbounded_channel::<Value>();
     let mut task = {
         let (inner, session, headers) = (inner.clone(), session.clone(), headers.clone());
+        let version = version.clone();
         Task(tokio::spawn(async move {
             request(
                 &inner,
@@ -280,6 +285,7 @@ async fn asking(
                 "tools/call".into(),
                 id,
                 msg,
+                version,
                 &headers,
                 Some(to_client),
             )
@@ -361,9 +367,20 @@ async fn asking(
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-/// One request with an id: through the lifecycle when it is a `tools/call`, then to the server;
-/// the answer (and whatever the server sends before it) back to the client. `to_client`: where
-/// requests of the airlock's own to the client go (a person asked to approve the call).
+/// The request's protocol version: the session's (settled at `initialize`), else the one its
+/// `MCP-Protocol-Version` header names, as the message itself may say otherwise.
+fn request_version(session: &Session, headers: &HeaderMap, msg: &Value) -> Option<String> {
+    let session_version = session
+        .version
+        .get()
+        .or_else(|| header_version(headers).map(str::to_owned));
+    protocol::version_for(msg, session_version.as_deref()).map(str::to_owned)
+}
+
+/// One request with an id, of protocol `version` ([`request_version`]): through the lifecycle
+/// when it is a `tools/call`, then to the server; the answer (and whatever the server sends
+/// before it) back to the client. `to_client`: where requests of the airlock's own to the
+/// client go (a person asked to approve the call).
 #[allow(clippy::too_many_arguments)]
 async fn request(
     inner: &Arc<Inner>,
@@ -372,14 +389,10 @@ async fn request(
     method: String,
     id: Value,
     mut msg: Value,
+    version: Option<String>,
     headers: &HeaderMap,
     to_client: Option<tokio::sync::mpsc::UnboundedSender<Value>>,
 ) -> Response {
-    let session_version = session
-        .version
-        .get()
-        .or_else(|| header_version(headers).map(str::to_owned));
-    let version = protocol::version_for(&msg, session_version.as_deref()).map(str::to_owned);
     // The id is taken for as long as the request is in flight. A session of its own belongs to
     // one client, which must not reuse an id in flight; the shared session of stateless
     // requests holds many independent clients, whose answers travel on their own HTTP
