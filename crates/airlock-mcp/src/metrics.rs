@@ -205,12 +205,10 @@ impl Metrics {
         // Gauges, read anew: a breaker whose store cannot be read now has no data point
         // (rather than its last state).
         self.breakers.clear();
-        for (key, state) in engine.breakers() {
-            if let Some(value) = airlock_core::breaker::gauge(state) {
-                self.breakers
-                    .get_or_create(&BreakerLabels { breaker: key })
-                    .set(value);
-            }
+        for (key, value) in engine.breaker_gauges() {
+            self.breakers
+                .get_or_create(&BreakerLabels { breaker: key })
+                .set(value);
         }
         for (name, spend) in engine.budget_totals() {
             for (measure, total) in spend.fields() {

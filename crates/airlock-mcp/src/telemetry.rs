@@ -699,10 +699,8 @@ fn instruments(
         .i64_observable_gauge("airlock.breaker.state")
         .with_description("Circuit breakers: 0 closed, 1 half open (one probe let through), 2 open")
         .with_callback(move |o| {
-            for (key, state) in e.breakers() {
-                if let Some(value) = airlock_core::breaker::gauge(state) {
-                    o.observe(value, &[KeyValue::new("airlock.breaker", key)]);
-                }
+            for (key, value) in e.breaker_gauges() {
+                o.observe(value, &[KeyValue::new("airlock.breaker", key)]);
             }
         })
         .build();

@@ -721,6 +721,16 @@ impl Engine {
             .collect()
     }
 
+    /// [`Engine::breakers`] as the numbers a metric shows ([`crate::breaker::gauge`]): a state
+    /// the engine does not know (a shared store answering something else) has none, so it is
+    /// left out rather than shown as closed.
+    pub fn breaker_gauges(&self) -> Vec<(String, i64)> {
+        self.breakers()
+            .into_iter()
+            .filter_map(|(key, state)| crate::breaker::gauge(state).map(|g| (key, g)))
+            .collect()
+    }
+
     /// Values masked in results so far, by type (what the cleaner counts).
     pub fn masked(&self) -> Vec<(&'static str, u64)> {
         self.cleaner.as_ref().map_or_else(Vec::new, |c| c.masked())
