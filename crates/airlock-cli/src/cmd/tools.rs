@@ -86,6 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     )?;
     if args.scan {
         let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
+        let names = airlock_core::poison::Names::new(&names);
         let findings: Vec<Value> = defs
             .iter()
             .flat_map(|d| {

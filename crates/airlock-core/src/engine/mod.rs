@@ -274,6 +274,7 @@ impl Engine {
         }
         let mut names: Vec<&str> = next.keys().map(String::as_str).collect();
         names.sort_unstable();
+        let names = crate::poison::Names::new(&names);
         let same_names = old.len() == next.len() && next.keys().all(|k| old.contains_key(k));
         let log = |name: &str, x: &crate::poison::PoisonFinding| {
             tracing::warn!(tool = %name, kind = x.kind.as_str(), field = %x.field, "a poisoned tool definition: {}", x.excerpt);
@@ -350,7 +351,7 @@ impl Engine {
         {
             return catalog.poisoned(&def.name).map(<[_]>::to_vec);
         }
-        let found = crate::poison::scan(def, &catalog.names());
+        let found = crate::poison::scan(def, &crate::poison::Names::new(&catalog.names()));
         for x in &found {
             tracing::warn!(tool = %def.name, kind = x.kind.as_str(), field = %x.field, "a poisoned tool definition (given with the call): {}", x.excerpt);
         }
