@@ -196,9 +196,12 @@ pub fn die_with_parent(airlock: u32) -> Result<(), String> {
 }
 
 /// Whether this process runs as root, whom `RLIMIT_NPROC` does not limit: the pids cgroup is its
-/// only process limit.
+/// only process limit. The kernel counts processes against the *real* user and exempts real
+/// root (setrlimit(2)), and the sandboxed server keeps the airlock's real user: a root that
+/// set only its effective user aside (`seteuid`) is still exempt. So real root counts, and
+/// effective root too (a setuid airlock), the side on which a process limit is kept.
 pub fn runs_as_root() -> bool {
-    rustix::process::geteuid().is_root()
+    rustix::process::getuid().is_root() || rustix::process::geteuid().is_root()
 }
 
 /// Whether process `pid` is running (in this pid namespace).
