@@ -639,6 +639,10 @@ struct Places {
     tmp: Vec<PathBuf>,
     /// Home directories, canonical (`/` left out: the home of users who have none).
     homes: Vec<PathBuf>,
+    /// Whether `/etc/passwd` was read: without it the homes of users outside `/home` (root's,
+    /// a service's in `/var/lib/x`) are unknown, and only directories in `/usr` are granted
+    /// whole.
+    passwd_read: bool,
 }
 
 impl Places {
@@ -649,15 +653,17 @@ impl Places {
     fn here() -> &'static Places {
         static PLACES: std::sync::OnceLock<Places> = std::sync::OnceLock::new();
         PLACES.get_or_init(|| {
-            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            let passwd = std::fs::read_to_string("/etc/passwd");
             let home = std::env::var_os("HOME").map(PathBuf::from);
-            Places::new(
+            let mut places = Places::new(
                 &std::env::temp_dir(),
-                passwd_homes(&passwd)
+                passwd_homes(passwd.as_deref().unwrap_or_default())
                     .chain(home)
                     .chain(entries(Path::new("/home")))
                     .chain(entries(Path::new("/run/user"))),
-            )
+            );
+            places.passwd_read = passwd.is_ok();
+            places
         })
     }
 
@@ -666,6 +672,7 @@ impl Places {
         let mut places = Places {
             tmp: vec![PathBuf::from("/tmp")],
             homes: Vec::new(),
+            passwd_read: true,
         };
         let tmp = canonical(tmp.to_owned());
         if !places.tmp.contains(&tmp) {
@@ -713,6 +720,10 @@ impl Places {
     /// `lib`), or the `bin` of an install prefix (`~/.local/bin`: programs only).
     fn too_broad_canonical(&self, dir: &Path) -> bool {
         if self.tmp.iter().any(|t| t == dir) || self.homes.iter().any(|h| h.starts_with(dir)) {
+            return true;
+        }
+        // Homes unknown: any directory outside `/usr` may be one (fail closed).
+        if !self.passwd_read && !dir.starts_with("/usr") {
             return true;
         }
         if installed_only(dir) {
@@ -1115,6 +1126,23 @@ mod tests {
         for home in entries(Path::new("/home")) {
             assert!(Places::here().too_broad(&home), "{}", home.display());
         }
+    }
+
+    /// Without `/etc/passwd` the homes outside `/home` are unknown (root's, a service's in
+    /// `/var/lib/x`): only what lies in `/usr` is granted whole.
+    #[test]
+    fn without_passwd_only_usr_is_granted_whole() {
+        let mut places = Places::new(&std::env::temp_dir(), []);
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("srv/app/venv");
+        std::fs::create_dir_all(prefix.join("bin")).unwrap();
+        std::fs::write(prefix.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+        let program = prefix.join("bin/python");
+        assert!(!places.too_broad_canonical(Path::new("/usr/lib/node_modules")));
+        places.passwd_read = false;
+        assert!(places.too_broad(&prefix.canonicalize().unwrap()));
+        assert_eq!(places.grant_for(&program), program);
+        assert!(!places.too_broad_canonical(Path::new("/usr/lib/node_modules")));
     }
 
     /// A program right in `~/.local/share/` granted all of it (keyrings, every other program's
