@@ -218,20 +218,7 @@ fn program_exists(key: &'static str, command: &[String]) -> Result<(), Error> {
     })
 }
 
-/// Whether `path` is a file (or a symlink to one) the airlock may run: on Unix, with an execute
-/// bit set.
-pub fn executable(path: &std::path::Path) -> bool {
-    #[cfg(unix)]
-    fn runnable(m: &std::fs::Metadata) -> bool {
-        use std::os::unix::fs::PermissionsExt;
-        m.permissions().mode() & 0o111 != 0
-    }
-    #[cfg(not(unix))]
-    fn runnable(_: &std::fs::Metadata) -> bool {
-        true
-    }
-    path.metadata().is_ok_and(|m| m.is_file() && runnable(&m))
-}
+pub use airlock_core::program::executable;
 
 /// The configuration of a program configured by its environment alone: the file named by
 /// `$AIRLOCK_CONFIG` (built-in defaults when unset), then the `AIRLOCK_*` variables on top.

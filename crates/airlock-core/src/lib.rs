@@ -71,6 +71,7 @@ pub mod pins;
 pub mod pipeline;
 pub mod poison;
 pub mod policy;
+pub mod program;
 pub mod refusal;
 mod schema;
 mod sessions;

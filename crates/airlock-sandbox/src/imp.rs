@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use airlock_core::program::which;
 use hakoniwa::landlock::{CompatMode, FsAccess, Resource, Ruleset};
 use hakoniwa::seccomp::{Action, ArgCmp, ArgCmpOp, Filter};
 use hakoniwa::{Container, Namespace, Rlimit, Stdio};
@@ -588,26 +589,6 @@ fn resolve(program: &str) -> Result<PathBuf, String> {
     which(program)
         .and_then(|p| std::fs::canonicalize(p).ok())
         .ok_or_else(|| format!("{program}: not found in PATH"))
-}
-
-/// Where `execvp` finds `program`: as given when it names a path (holds a `/`), else the first
-/// executable file of that name in a directory of `PATH` (`/usr/bin:/bin` when unset). `None`:
-/// not found, or not executable.
-fn which(program: &str) -> Option<PathBuf> {
-    if program.contains('/') {
-        return Some(PathBuf::from(program)).filter(|p| executable(p));
-    }
-    let paths = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    std::env::split_paths(&paths)
-        .map(|dir| dir.join(program))
-        .find(|p| executable(p))
-}
-
-/// A file (or a symlink to one) with an execute bit set.
-fn executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The server's own install directory: where its program is, as named and as resolved, and the

@@ -5,7 +5,6 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::Outcome;
@@ -185,16 +184,7 @@ fn time_zone(name: &str) -> Status {
 
 /// The server's program is found the way `airlock run` will start it.
 fn command(program: &str) -> Status {
-    let found = if program.contains('/') {
-        Some(PathBuf::from(program)).filter(|p| agent_airlock::executable(p))
-    } else {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(program))
-                .find(|p| agent_airlock::executable(p))
-        })
-    };
-    match found {
+    match airlock_core::program::which(program) {
         Some(path) => Status::Ok(format!("{program} is {}", path.display())),
         None => Status::Fail(
             format!("{program} is not found on PATH"),
