@@ -46,11 +46,12 @@ pub const VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
 
 /// The protocol version a request or notification names itself (`params._meta`), if any.
 pub fn version_of(message: &Value) -> Option<&str> {
-    message
-        .get("params")?
-        .get("_meta")?
-        .get(VERSION_META)?
-        .as_str()
+    version_in_meta(message.get("params")?.get("_meta")?.as_object()?)
+}
+
+/// The protocol version a request's `_meta` names (2026-07-28), if any.
+pub fn version_in_meta(meta: &serde_json::Map<String, Value>) -> Option<&str> {
+    meta.get(VERSION_META)?.as_str()
 }
 
 /// The version in force for `message`: its own, else the session's.

@@ -568,8 +568,7 @@ impl StdioProxy {
         let version = params
             .as_ref()
             .and_then(|p| p.meta.as_ref())
-            .and_then(|m| m.get(protocol::VERSION_META))
-            .and_then(Value::as_str)
+            .and_then(protocol::version_in_meta)
             .map(str::to_owned)
             .or(session);
         telemetry.request(crate::telemetry::Request {
