@@ -183,12 +183,10 @@ fn shadowing() -> &'static Regex {
 }
 
 /// Characters a person does not see: tag characters, zero-width and joiners, bidirectional
-/// controls, the soft hyphen, the word joiner family, the BOM.
-///
-/// `airlock-scan`'s `fold.rs` drops the same characters from text it scans; airlock-core does
-/// not depend on it, so the two tables are kept equal by hand (the test `invisible_characters`
-/// lists them).
-fn invisible(c: char) -> bool {
+/// controls, the soft hyphen, the word joiner family, the BOM. A tool definition holding one
+/// is poisoned, and `airlock-scan` drops them from the text it scans (a value with one inside
+/// is found as the plain one): one table for both.
+pub fn invisible(c: char) -> bool {
     matches!(c as u32,
         0xE0000..=0xE007F
         | 0x200B..=0x200F

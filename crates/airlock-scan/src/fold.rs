@@ -52,6 +52,14 @@ impl Folded {
 /// What a character is read as: `Some(Some(c))` folded to `c`, `Some(None)` dropped, `None`
 /// kept as it is.
 fn fold_char(c: char) -> Option<Option<char>> {
+    // Invisible: soft hyphen, combining grapheme joiner, Mongolian vowel separator, zero-width
+    // space, non-joiner, joiner, left-to-right and right-to-left marks, bidirectional
+    // embeddings and overrides, word joiner and invisible operators, bidirectional isolates,
+    // byte order mark (zero-width no-break space), tag characters: the table
+    // `airlock_core::poison` flags in tool definitions.
+    if airlock_core::poison::invisible(c) {
+        return Some(None);
+    }
     let code = u32::from(c);
     Some(match code {
         // Fullwidth ASCII: `！`..`～`.
@@ -61,20 +69,6 @@ fn fold_char(c: char) -> Option<Option<char>> {
         0x00A0 | 0x2000..=0x200A | 0x202F | 0x205F | 0x3000 => Some(' '),
         // Hyphens and dashes, the minus sign, the fullwidth hyphen-minus is above.
         0x2010..=0x2015 | 0x2212 | 0xFE63 => Some('-'),
-        // Invisible: soft hyphen, combining grapheme joiner, Mongolian vowel separator,
-        // zero-width space, non-joiner, joiner, left-to-right and right-to-left marks,
-        // bidirectional embeddings and overrides, word joiner and invisible operators,
-        // bidirectional isolates, byte order mark (zero-width no-break space), tag characters
-        // (the same set `airlock_core::poison` flags in tool definitions).
-        0x00AD
-        | 0x034F
-        | 0x180E
-        | 0x200B..=0x200F
-        | 0x202A..=0x202E
-        | 0x2060..=0x2064
-        | 0x2066..=0x2069
-        | 0xFEFF
-        | 0xE0000..=0xE007F => None,
         _ => return None,
     })
 }
@@ -203,6 +197,19 @@ mod tests {
     fn tag_characters_and_the_grapheme_joiner_are_dropped() {
         let text = "4111\u{e0031}1111\u{34f}1111 1111";
         assert_eq!(fold(text).unwrap().text, "411111111111 1111");
+    }
+
+    /// Every character folded or dropped starts with one of the lead bytes looked for, whatever
+    /// the shared table of invisible characters holds.
+    #[test]
+    fn every_folded_character_has_a_lead_looked_for() {
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            if fold_char(c).is_some() {
+                let lead = c.encode_utf8(&mut buf).as_bytes()[0];
+                assert!(LEADS.contains(&lead), "U+{:04X}", u32::from(c));
+            }
+        }
     }
 
     /// Teddy and the `memchr` searches find the same lead bytes.
