@@ -64,6 +64,10 @@ pub struct Lifecycle {
     roots: Roots,
     /// The tool list may have changed (`notifications/tools/list_changed`).
     stale: AtomicBool,
+    /// The airlock's own fetch of the list found tools refused that were not before: the
+    /// client's list may show them, so it is owed `notifications/tools/list_changed`
+    /// ([`Lifecycle::take_list_changed`]).
+    owed: AtomicBool,
     /// Approvals asked for with `input_required` results, waiting for the client's retry.
     pending: crate::approval::PendingApprovals,
 }
@@ -208,6 +212,7 @@ impl Lifecycle {
             telemetry: None,
             roots,
             stale: AtomicBool::new(false),
+            owed: AtomicBool::new(false),
             pending: crate::approval::PendingApprovals::default(),
         }
     }
@@ -332,6 +337,14 @@ impl Lifecycle {
             .is_some_and(|n| self.engine.may_need_approval(n))
     }
 
+    /// Whether the client is owed `notifications/tools/list_changed` (once): the airlock's own
+    /// fetch of the tool list, before a call, found tools refused that were not before, which
+    /// the client's list may still show. A door that can notify its client asks after each
+    /// [`Lifecycle::admit`].
+    pub fn take_list_changed(&self) -> bool {
+        self.owed.swap(false, Ordering::AcqRel)
+    }
+
     /// Decide a `tools/call`. `ask` sends one request to the server — given its `method` and
     /// `params`, the door adds an id of its own — and resolves to the server's whole JSON-RPC
     /// answer, or `None` when there is none (the door's timeout, a dead server).
@@ -406,12 +419,16 @@ impl Lifecycle {
                 }
                 match listed {
                     Some(tools) => {
-                        self.engine.set_tools(tools);
+                        if !self.engine.set_tools(tools).is_empty() {
+                            self.owed.store(true, Ordering::Release);
+                        }
                         self.stale.store(false, Ordering::Release);
                     }
                     // Never check against definitions the server may have changed: forget them,
                     // and the engine refuses the call.
-                    None if stale => self.engine.set_tools(Vec::new()),
+                    None if stale => {
+                        self.engine.set_tools(Vec::new());
+                    }
                     None => {}
                 }
             }

@@ -256,7 +256,14 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
             remember: true,
         };
         let ask = |method: &'static str, params: Value| self.ask(method, params, &context);
-        match self.lifecycle.admit(call, ask).await {
+        let admission = self.lifecycle.admit(call, ask).await;
+        // The list the airlock fetched itself refuses a tool the client may still show.
+        if self.lifecycle.take_list_changed()
+            && let Err(e) = context.peer.notify_tool_list_changed().await
+        {
+            tracing::warn!("could not tell the client its tool list changed: {e}");
+        }
+        match admission {
             Admission::Answer(answer) => match answer.get("result") {
                 Some(result) => {
                     let result: CallToolResult = serde_json::from_value(result.clone())

@@ -187,8 +187,11 @@ impl Engine {
 
     /// Replace the known tools (e.g. after `tools/list` or `notifications/tools/list_changed`).
     /// A definition equal to one already known keeps the known one, with its compiled schema.
-    pub fn set_tools(&self, tools: impl IntoIterator<Item = ToolDef>) {
-        self.update_tools(tools, false);
+    ///
+    /// Returns the tools `[tool_integrity]` refuses now and did not before, sorted (a door
+    /// that fetched the list itself then tells its client to list again).
+    pub fn set_tools(&self, tools: impl IntoIterator<Item = ToolDef>) -> Vec<String> {
+        self.update_tools(tools, false)
     }
 
     /// Add or replace these tools, keeping every other known tool (one page of a paged
