@@ -16,8 +16,8 @@
 //!   `.name`), reflection on a system module (`sys`, `os`, `posix`, `nt`, `pty`, `builtins`,
 //!   or a name one was imported as, used as a value: `getattr(sys, …)`, `vars(sys)`,
 //!   `x = sys`; between two plain words it is read as prose), such a module handed out by
-//!   another (`shutil.os`), and any non-ASCII letter, digit or connector (Python reads
-//!   `ｅｖａｌ` as `eval`);
+//!   another (`shutil.os`), and any non-ASCII letter, digit or connector that NFKC turns into
+//!   ASCII (Python reads `ｅｖａｌ` as `eval`; `café` and `東京` pass);
 //! * `sql`: stacked queries (a second statement after `;`, outside quotes and comments; when
 //!   the text quotes or comments as only some dialects do — `$$`, `#`, `/*!`, `/*M!`, nested `/*`, a
 //!   backslash, `[` identifiers, `--` without a space, a `--` comment ended by a lone `\r` — any
@@ -38,6 +38,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::pipeline::{CallState, Check, CheckError, Outcome, Phase};
 use crate::refusal::{DenyCode, Refusal};
@@ -363,9 +364,10 @@ enum Token {
 
 /// `text` as words and punctuation. Python reads identifiers after NFKC normalisation
 /// (`ｅｖａｌ` is `eval`, `＿＿import＿＿` is `__import__`), so a non-ASCII character that can
-/// stand in an identifier — a letter, a digit, a connector such as `＿` — is returned as the
-/// error: in code it can only be a disguise. JavaScript's `\u0065` and `\u{65}` escapes are
-/// read as the character they name.
+/// stand in an identifier — a letter, a digit, a connector such as `＿` — and that NFKC turns
+/// into ASCII is returned as the error: in code it can only be a disguise. One NFKC keeps
+/// outside ASCII (`é`, `東`) is part of a word no escape name can be, as Python reads it too.
+/// JavaScript's `\u0065` and `\u{65}` escapes are read as the character they name.
 fn code_tokens(text: &str) -> Result<Vec<Token>, char> {
     let mut out = Vec::new();
     let mut word = String::new();
@@ -402,7 +404,11 @@ fn code_tokens(text: &str) -> Result<Vec<Token>, char> {
                         ..='\u{FE4F}' | '\u{FF3F}'
                 ))
         {
-            return Err(c);
+            if std::iter::once(c).nfkc().all(|d| d.is_ascii()) {
+                return Err(c);
+            }
+            word.push(c);
+            continue;
         }
         flush(&mut word, &mut out);
         if !c.is_whitespace() && c != '\\' {
@@ -889,6 +895,10 @@ mod tests {
             "const F = Function; F(s)()",
             "Function.call(null, s)()",
             "\\u0046unction(s)()",
+            "__ｉmport__('os')",
+            "ev\u{ff41}l(s)",
+            "\u{1d41e}val(s)",
+            "caf\u{e9} = 1; ｅｖａｌ(s)",
             // Review finding: reflection on a system module, a module under another name, a
             // system module handed out by another, and JavaScript's constructors.
             "import sys\ngetattr(sys, 'modules')['os'].system('id')",
@@ -919,6 +929,8 @@ mod tests {
             "from os.path import join\nprint(join('a', 'b'))",
             "import sys\nprint(sys.argv)",
             "x = 'caf\\u00e9'",
+            "print('café', \"東京\", 'Grüße')",
+            "naïve = 1\nprint(naïve)",
             "const evaluated = value.executor",
             "import os.path\nprint(os.path.join('a', 'b'))",
             "import os.path\nif os.path.exists(p):\n    pass",
