@@ -52,11 +52,8 @@ impl Folded {
 /// What a character is read as: `Some(Some(c))` folded to `c`, `Some(None)` dropped, `None`
 /// kept as it is.
 fn fold_char(c: char) -> Option<Option<char>> {
-    // Invisible: soft hyphen, combining grapheme joiner, Mongolian vowel separator, zero-width
-    // space, non-joiner, joiner, left-to-right and right-to-left marks, bidirectional
-    // embeddings and overrides, word joiner and invisible operators, bidirectional isolates,
-    // byte order mark (zero-width no-break space), tag characters: the table
-    // `airlock_core::poison` flags in tool definitions.
+    // Invisible (the zero-width characters, the soft hyphen, bidirectional controls, tags):
+    // the table tool definitions are read with.
     if airlock_core::poison::invisible(c) {
         return Some(None);
     }
@@ -96,10 +93,17 @@ impl Leads {
     fn new(bytes: &[u8]) -> Leads {
         match TEDDY.as_ref() {
             Some(t) => Leads::Teddy(t),
-            None => Leads::Memchr {
-                rare: Next::new(bytes, |b| memchr::memchr3(0xCD, 0xE1, 0xE3, b)),
-                tags: Next::new(bytes, |b| memchr::memchr(0xF3, b)),
-            },
+            None => Leads::memchr(bytes),
+        }
+    }
+
+    /// The `memchr` searches (where the CPU has no SSSE3): the rare leads (U+034F with `CD`,
+    /// U+180E with `E1`, U+3000 with `E3`, which Japanese text is full of, the tags with `F3`)
+    /// each looked for again only once passed.
+    fn memchr(bytes: &[u8]) -> Leads {
+        Leads::Memchr {
+            rare: Next::new(bytes, |b| memchr::memchr3(0xCD, 0xE1, 0xE3, b)),
+            tags: Next::new(bytes, |b| memchr::memchr(0xF3, b)),
         }
     }
 
@@ -228,14 +232,10 @@ mod tests {
             }
             out
         };
-        let memchr = Leads::Memchr {
-            rare: Next::new(bytes, |b| memchr::memchr3(0xCD, 0xE1, 0xE3, b)),
-            tags: Next::new(bytes, |b| memchr::memchr(0xF3, b)),
-        };
         let found = all(Leads::Teddy(teddy));
         assert!(found.len() >= 12, "{}", found.len());
         assert!(found.iter().all(|&p| LEADS.contains(&bytes[p])));
-        assert_eq!(found, all(memchr));
+        assert_eq!(found, all(Leads::memchr(bytes)));
     }
 
     #[test]

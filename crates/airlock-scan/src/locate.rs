@@ -70,9 +70,11 @@ const CHUNK: usize = 16 << 10;
 /// A finder of a class's literals or keywords, leftmost-first: Teddy's packed search straight,
 /// where the CPU has SSSE3 or AVX2; else an Aho-Corasick automaton. Both report the same
 /// match: the leftmost, and at one place the one listed first. One pass finds them all.
-pub struct Anchors {
-    packed: Option<aho_corasick::packed::Searcher>,
-    ac: AhoCorasick,
+pub enum Anchors {
+    /// Teddy's packed search.
+    Packed(aho_corasick::packed::Searcher),
+    /// The Aho-Corasick automaton.
+    Automaton(AhoCorasick),
 }
 
 impl Anchors {
@@ -95,27 +97,27 @@ impl Anchors {
             true => packed(Some(true)).or_else(|| packed(None)),
             false => packed(None),
         };
-        let ac = AhoCorasick::builder()
+        match packed {
+            Some(p) => Ok(Anchors::Packed(p)),
+            None => Anchors::automaton(keywords),
+        }
+    }
+
+    /// The Aho-Corasick automaton of `keywords` (where the CPU has no SSSE3).
+    fn automaton(keywords: &[&str]) -> Result<Anchors, aho_corasick::BuildError> {
+        AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::LeftmostFirst)
-            .build(keywords)?;
-        Ok(Anchors { packed, ac })
+            .build(keywords)
+            .map(Anchors::Automaton)
     }
 
     /// The first keyword starting at or after `from` in `haystack`: where, and which.
     fn find(&self, haystack: &[u8], from: usize) -> Option<(usize, usize)> {
         let span = aho_corasick::Span::from(from..haystack.len());
-        let m = match &self.packed {
-            Some(packed) => packed.find_in(haystack, span),
-            None => self.ac.find(aho_corasick::Input::new(haystack).span(span)),
+        let m = match self {
+            Anchors::Packed(packed) => packed.find_in(haystack, span),
+            Anchors::Automaton(ac) => ac.find(aho_corasick::Input::new(haystack).span(span)),
         }?;
-        Some((m.start(), m.pattern().as_usize()))
-    }
-
-    /// [`Anchors::find`] with the Aho-Corasick automaton (the fallback, for tests).
-    #[cfg(test)]
-    fn find_ac(&self, haystack: &[u8], from: usize) -> Option<(usize, usize)> {
-        let input = aho_corasick::Input::new(haystack).span(from..haystack.len());
-        let m = self.ac.find(input)?;
         Some((m.start(), m.pattern().as_usize()))
     }
 }
@@ -126,13 +128,6 @@ impl Anchors {
 /// (only `A`–`Z` and `a`–`z` end up in `a`–`z`), so a keyword of letters is found exactly
 /// where it stands in any case, in one vector OR per 16 bytes.
 pub fn keyword_starts(text: &[u8], keywords: &Anchors) -> Vec<(usize, usize)> {
-    keyword_starts_with(text, |hay, from| keywords.find(hay, from))
-}
-
-fn keyword_starts_with(
-    text: &[u8],
-    find: impl Fn(&[u8], usize) -> Option<(usize, usize)>,
-) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut lower = vec![0u8; CHUNK.min(text.len()) + OVERLAP];
     let mut c = 0;
@@ -143,7 +138,7 @@ fn keyword_starts_with(
             *o = i | 0x20;
         }
         let mut pos = 0;
-        while let Some((at, k)) = find(buf, pos) {
+        while let Some((at, k)) = keywords.find(buf, pos) {
             if at >= CHUNK {
                 break;
             }
@@ -451,17 +446,13 @@ fn starts_at_boundary(hir: &Hir) -> bool {
 /// starts where a word starts (a word byte after none) and a run of that many token bytes does,
 /// which one pass over the masks finds (see [`numbers`]).
 pub fn token_prefixes(patterns: &[&str]) -> Result<Prefixes, String> {
-    let syntax = regex_syntax::ParserBuilder::new()
+    let syntax = regex_automata::util::syntax::Config::new()
         .unicode(false)
-        .utf8(false)
-        .build();
+        .utf8(false);
     let mut bits = Box::new([0u64; 1024]);
     for pattern in patterns {
-        let hir = syntax
-            .clone()
-            .parse(pattern)
+        let hir = &regex_automata::util::syntax::parse_with(pattern, &syntax)
             .map_err(|e| format!("{pattern:?}: {e}"))?;
-        let hir = &hir;
         let (run, _) = token_prefix(hir);
         if run < TOKEN_RUN {
             return Err(format!(
@@ -1059,10 +1050,10 @@ mod tests {
             "token",
         ];
         let k = Anchors::new(&words).unwrap();
-        assert!(k.packed.is_some(), "this CPU has SSSE3");
+        assert!(matches!(k, Anchors::Packed(_)), "this CPU has SSSE3");
         let packed = keyword_starts(text.as_bytes(), &k);
         assert!(packed.len() > 1000, "{}", packed.len());
-        let ac = keyword_starts_with(text.as_bytes(), |hay, from| k.find_ac(hay, from));
+        let ac = keyword_starts(text.as_bytes(), &Anchors::automaton(&words).unwrap());
         assert_eq!(packed, ac);
     }
 
