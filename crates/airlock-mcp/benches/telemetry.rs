@@ -51,7 +51,7 @@ fn call(rt: &tokio::runtime::Runtime, lifecycle: &Lifecycle, caller: &CallerCont
         },
         |_, _| async { None },
     ));
-    let Admission::Forward { request, ticket } = admitted else {
+    let Admission::Forward { request, ticket } = admitted.admission else {
         panic!("the call was refused")
     };
     black_box(request);

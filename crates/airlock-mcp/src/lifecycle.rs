@@ -64,10 +64,6 @@ pub struct Lifecycle {
     roots: Roots,
     /// The tool list may have changed (`notifications/tools/list_changed`).
     stale: AtomicBool,
-    /// The airlock's own fetch of the list found tools refused that were not before: the
-    /// client's list may show them, so it is owed `notifications/tools/list_changed`
-    /// ([`Lifecycle::take_list_changed`]).
-    owed: AtomicBool,
     /// Approvals asked for with `input_required` results, waiting for the client's retry.
     pending: crate::approval::PendingApprovals,
 }
@@ -138,6 +134,18 @@ pub enum Admission {
     },
     /// Answer the client with this JSON-RPC response; the server never sees the call.
     Answer(Value),
+}
+
+/// A decided `tools/call`, and whether the caller's client is owed
+/// `notifications/tools/list_changed`: the airlock fetched the tool list itself for this call,
+/// and it refuses a tool it did not before, which the client's list may still show. The door
+/// that made the call tells its own client (a shared flag would let another session take it).
+#[derive(Debug)]
+pub struct Admitted {
+    /// What to do with the call.
+    pub admission: Admission,
+    /// Whether to send the client `notifications/tools/list_changed`.
+    pub list_changed: bool,
 }
 
 /// An allowed call on its way to the server: what its answer needs.
@@ -212,7 +220,6 @@ impl Lifecycle {
             telemetry: None,
             roots,
             stale: AtomicBool::new(false),
-            owed: AtomicBool::new(false),
             pending: crate::approval::PendingApprovals::default(),
         }
     }
@@ -337,18 +344,30 @@ impl Lifecycle {
             .is_some_and(|n| self.engine.may_need_approval(n))
     }
 
-    /// Whether the client is owed `notifications/tools/list_changed` (once): the airlock's own
-    /// fetch of the tool list, before a call, found tools refused that were not before, which
-    /// the client's list may still show. A door that can notify its client asks after each
-    /// [`Lifecycle::admit`].
-    pub fn take_list_changed(&self) -> bool {
-        self.owed.swap(false, Ordering::AcqRel)
-    }
-
     /// Decide a `tools/call`. `ask` sends one request to the server — given its `method` and
     /// `params`, the door adds an id of its own — and resolves to the server's whole JSON-RPC
     /// answer, or `None` when there is none (the door's timeout, a dead server).
-    pub async fn admit<A, F>(&self, call: CallRequest<'_>, mut ask: A) -> Admission
+    pub async fn admit<A, F>(&self, call: CallRequest<'_>, ask: A) -> Admitted
+    where
+        A: FnMut(&'static str, Value) -> F,
+        F: Future<Output = Option<Value>>,
+    {
+        let mut list_changed = false;
+        let admission = self.admit_call(call, ask, &mut list_changed).await;
+        Admitted {
+            admission,
+            list_changed,
+        }
+    }
+
+    /// [`Lifecycle::admit`]; `list_changed` is set when the airlock's own fetch of the tool
+    /// list refuses a tool it did not before.
+    async fn admit_call<A, F>(
+        &self,
+        call: CallRequest<'_>,
+        mut ask: A,
+        list_changed: &mut bool,
+    ) -> Admission
     where
         A: FnMut(&'static str, Value) -> F,
         F: Future<Output = Option<Value>>,
@@ -419,9 +438,7 @@ impl Lifecycle {
                 }
                 match listed {
                     Some(tools) => {
-                        if !self.engine.set_tools(tools).is_empty() {
-                            self.owed.store(true, Ordering::Release);
-                        }
+                        *list_changed = !self.engine.set_tools(tools).is_empty();
                         self.stale.store(false, Ordering::Release);
                     }
                     // Never check against definitions the server may have changed: forget them,

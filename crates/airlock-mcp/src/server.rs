@@ -256,9 +256,10 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
             remember: true,
         };
         let ask = |method: &'static str, params: Value| self.ask(method, params, &context);
-        let admission = self.lifecycle.admit(call, ask).await;
+        let admitted = self.lifecycle.admit(call, ask).await;
+        let admission = admitted.admission;
         // The list the airlock fetched itself refuses a tool the client may still show.
-        if self.lifecycle.take_list_changed()
+        if admitted.list_changed
             && let Err(e) = context.peer.notify_tool_list_changed().await
         {
             tracing::warn!("could not tell the client its tool list changed: {e}");

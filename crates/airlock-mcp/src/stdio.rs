@@ -767,11 +767,12 @@ impl StdioProxy {
         };
         let ask = |method: &'static str, params: Value| self.ask(conn, method, params);
         let id = request.message.get("id").cloned().unwrap_or(Value::Null);
-        let admission = self.lifecycle.admit(request, ask).await;
+        let admitted = self.lifecycle.admit(request, ask).await;
         // The list the airlock fetched itself refuses a tool the client may still show.
-        if self.lifecycle.take_list_changed() {
+        if admitted.list_changed {
             let _ = conn.to_client.send(line(&tools_list_changed()));
         }
+        let admission = admitted.admission;
         match admission {
             Admission::Answer(answer) => {
                 if conn.untrack(&id, &answer) {

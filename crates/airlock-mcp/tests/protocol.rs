@@ -78,7 +78,7 @@ async fn admit(l: &Lifecycle, version: Option<&str>, message: Value) -> Admissio
         elicit: None,
         remember: true,
     };
-    l.admit(request, |_, _| async { None }).await
+    l.admit(request, |_, _| async { None }).await.admission
 }
 
 /// A JSON-RPC answer the airlock wrote, checked against the version's schema: as a message, as
@@ -326,7 +326,7 @@ async fn approval_questions_are_valid_under_their_versions() {
         elicit: None,
         remember: true,
     };
-    let Admission::Answer(answer) = l.admit(request, |_, _| async { None }).await else {
+    let Admission::Answer(answer) = l.admit(request, |_, _| async { None }).await.admission else {
         panic!("held for the person")
     };
     let schema = McpSchema::load("2026-07-28");
@@ -357,7 +357,8 @@ async fn approval_questions_are_valid_under_their_versions() {
             elicit: Some(elicit),
             remember: true,
         };
-        let Admission::Answer(answer) = l.admit(request, |_, _| async { None }).await else {
+        let Admission::Answer(answer) = l.admit(request, |_, _| async { None }).await.admission
+        else {
             panic!("declined")
         };
         assert_eq!(

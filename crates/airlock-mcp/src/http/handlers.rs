@@ -455,7 +455,9 @@ async fn request(
                 remember: !session.shared,
             };
             let ask = |m: &'static str, params: Value| ask(inner, session, m, params, headers);
-            match inner.lifecycle.admit(call, ask).await {
+            // This door sends no `notifications/tools/list_changed` of its own (see
+            // `crate::messages`): `list_changed` is not read.
+            match inner.lifecycle.admit(call, ask).await.admission {
                 Admission::Answer(answer) => {
                     answered(&answer);
                     return json_response(&answer);
