@@ -327,7 +327,7 @@ const SYSTEM_ATTRS: &[(&str, &[&str])] = &[
     ("nt", OS_SYSTEM),
     ("pty", &["spawn"]),
     ("process", &["binding"]),
-    ("sys", &["modules"]),
+    ("sys", &["modules", "_getframe"]),
 ];
 
 /// Modules that are refused as values (`getattr(sys, 'modules')`, `vars(sys)`, `x = sys`,
@@ -368,12 +368,18 @@ enum Token {
 /// into ASCII is returned as the error: in code it can only be a disguise. One NFKC keeps
 /// outside ASCII (`é`, `東`) is part of a word no escape name can be, as Python reads it too.
 /// JavaScript's `\u0065` and `\u{65}` escapes are read as the character they name.
-fn code_tokens(text: &str) -> Result<Vec<Token>, char> {
+///
+/// Each token comes with whether it is the first of its line (the text's first is): an
+/// `import` read as a statement must start one (or follow `;` or `:`), so the word of a comment
+/// (`# see: import`) binds nothing.
+fn code_tokens(text: &str) -> Result<Vec<(Token, bool)>, char> {
     let mut out = Vec::new();
     let mut word = String::new();
-    let flush = |word: &mut String, out: &mut Vec<Token>| {
+    // Whether no token has been read since the last line break; the current word's.
+    let (mut line_start, mut word_line_start) = (true, true);
+    let flush = |word: &mut String, out: &mut Vec<(Token, bool)>, at_start: bool| {
         if !word.is_empty() {
-            out.push(Token::Word(std::mem::take(word)));
+            out.push((Token::Word(std::mem::take(word)), at_start));
         }
     };
     let mut rest = text;
@@ -392,8 +398,12 @@ fn code_tokens(text: &str) -> Result<Vec<Token>, char> {
             }
             None => c,
         };
+        if word.is_empty() {
+            word_line_start = line_start;
+        }
         if c.is_ascii_alphanumeric() || matches!(c, '_' | '$') {
             word.push(c);
+            line_start = false;
             continue;
         }
         if !c.is_ascii()
@@ -408,14 +418,18 @@ fn code_tokens(text: &str) -> Result<Vec<Token>, char> {
                 return Err(c);
             }
             word.push(c);
+            line_start = false;
             continue;
         }
-        flush(&mut word, &mut out);
-        if !c.is_whitespace() && c != '\\' {
-            out.push(Token::Punct(c));
+        flush(&mut word, &mut out, word_line_start);
+        if matches!(c, '\n' | '\r') {
+            line_start = true;
+        } else if !c.is_whitespace() && c != '\\' {
+            out.push((Token::Punct(c), line_start));
+            line_start = false;
         }
     }
-    flush(&mut word, &mut out);
+    flush(&mut word, &mut out, word_line_start);
     Ok(out)
 }
 
@@ -452,8 +466,8 @@ fn unicode_escape(rest: &str) -> Option<(char, usize)> {
 }
 
 fn code(text: &str) -> Option<String> {
-    let tokens = match code_tokens(text) {
-        Ok(t) => t,
+    let (tokens, line_start): (Vec<Token>, Vec<bool>) = match code_tokens(text) {
+        Ok(t) => t.into_iter().unzip(),
         Err(c) => {
             return Some(format!(
                 "a non-ASCII character ({c:?}, U+{:04X}) where code reads names, which may read it as an ASCII one",
@@ -496,7 +510,11 @@ fn code(text: &str) -> Option<String> {
         let after_dot = i > 0 && dot(i - 1);
         // A system module handed out by another (`shutil.os`), as written: module names tell
         // case apart.
-        if after_dot && MODULES_NOT_VALUES.contains(&written(i).unwrap_or_default()) {
+        // (`tempfile._os`, `collections._sys`: a module's own name for one it imported.)
+        let module_name = |i: usize| {
+            written(i).is_some_and(|w| MODULES_NOT_VALUES.contains(&w.trim_start_matches('_')))
+        };
+        if after_dot && module_name(i) {
             return escape(&format!(".{w}"));
         }
         // JavaScript: any function's constructor is `Function` (`(()=>{}).constructor(s)`,
@@ -516,6 +534,10 @@ fn code(text: &str) -> Option<String> {
         {
             return escape(&format!("{w}.{attr}"));
         }
+        // An `import` that starts a line or follows `;` binds the names it lists: they are no
+        // values. Anywhere else (`# see: import`, `if x: import os`) it is still read for what
+        // it would import, but binds nothing, so it can hide no use.
+        let statement = i == 0 || line_start[i] || punct(i - 1, ';');
         if w == "from"
             && let Some(m) = word(i + 1)
             && word(i + 2) == Some("import")
@@ -524,7 +546,7 @@ fn code(text: &str) -> Option<String> {
             if SYSTEM_MODULES.contains(&m) {
                 return escape(&format!("from {m} import"));
             }
-            imported[i + 1] = true;
+            imported[i + 1] |= statement;
             // `from sys import (argv, modules as m)`, `from sys import *`: each name is an
             // attribute read.
             let mut j = i + 3 + usize::from(punct(i + 3, '('));
@@ -532,13 +554,13 @@ fn code(text: &str) -> Option<String> {
                 return escape(&format!("from {m} import *"));
             }
             while let Some(name) = word(j) {
-                if system_attr(m, name) {
+                if system_attr(m, name) || module_name(j) {
                     return escape(&format!("from {m} import {name}"));
                 }
-                imported[j] = true;
+                imported[j] |= statement;
                 j += 1;
                 if word(j) == Some("as") {
-                    imported[(j + 1).min(tokens.len() - 1)] = true;
+                    imported[(j + 1).min(tokens.len() - 1)] |= statement;
                     j += 2;
                 }
                 if !punct(j, ',') {
@@ -556,16 +578,16 @@ fn code(text: &str) -> Option<String> {
                     return escape(&format!("import {m}"));
                 }
                 let first = j;
-                imported[j] = true;
+                imported[j] |= statement;
                 j += 1;
                 while dot(j) && word(j + 1).is_some() {
-                    imported[j + 1] = true;
+                    imported[j + 1] |= statement;
                     j += 2;
                 }
                 if word(j) == Some("as") {
                     // `import sys as s`: `s` is `sys`.
                     if let Some(alias) = written(j + 1) {
-                        imported[j + 1] = true;
+                        imported[j + 1] |= statement;
                         if let Some(module) = written(first)
                             .filter(|m| j == first + 1 && MODULES_NOT_VALUES.contains(m))
                         {
@@ -913,6 +935,18 @@ mod tests {
             "x['constructor']['constructor']('return process')()",
             "f.constructor.call(null, s)()",
             "import sys\ndef f():\n    return sys\nf().modules",
+            // Review finding: an `import` in a comment marked the next line's word as
+            // imported, which hid its use as a value.
+            "import sys\nm = getattr(\n    # import\n    sys, 'modules')\nm['o' + 's'].system('id')",
+            "import sys\nm = vars(  # see: import\n    sys)['modules']",
+            "x = 1; import os",
+            "if True: import os",
+            "# (\nimport os as o\no.system('id')",
+            // Review finding: a module's own name for one it imported, and a frame's builtins.
+            "import tempfile\ntempfile._os.system('id')",
+            "import collections\ncollections._sys.modules['os']",
+            "from tempfile import _os as o\no.system('id')",
+            "import sys\nsys._getframe(0).f_builtins",
         ] {
             assert!(code(bad).is_some(), "{bad}");
         }
@@ -949,6 +983,7 @@ mod tests {
             "import os.path as osp\nprint(osp.join('a', 'b'))",
             "# works on any os version with the sys module\nprint(platform.system())",
             "print('Your OS: ' + name)",
+            "# from here on, import nothing\nprint(1)",
         ] {
             assert_eq!(code(good), None, "{good}");
         }
