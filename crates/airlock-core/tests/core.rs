@@ -2078,6 +2078,12 @@ mod tool_integrity {
         ]);
         assert!(e.catalog().poisoned("notes").is_some());
         assert!(e.catalog().poisoned("echo").is_none());
+        // Review finding: the library door hands the definition in with the call; the first of
+        // the two, unlike the catalog's (the last), was scanned afresh and passed (pinning is
+        // off here, so only the scan can refuse it).
+        e.set_tools([def("notes", "Keep notes."), def("notes", "Keep notes!")]);
+        let given = Call::new("notes", json!({})).definition(Arc::new(def("notes", "Keep notes.")));
+        assert_eq!(code(&e, given), Some(DenyCode::ToolIntegrityPoisoned));
         e.set_tools([def("notes", "Keep notes."), def("echo", "Echo.")]);
         assert!(e.catalog().poisoned("notes").is_none());
         assert_eq!(code(&e, Call::new("notes", json!({}))), None);

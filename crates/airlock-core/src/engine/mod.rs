@@ -354,7 +354,16 @@ impl Engine {
         {
             return catalog.poisoned(&def.name).map(<[_]>::to_vec);
         }
-        let found = crate::poison::scan(def, &crate::poison::Names::new(&catalog.names()));
+        let mut found = crate::poison::scan(def, &crate::poison::Names::new(&catalog.names()));
+        // A name the server listed twice stays refused whichever of its definitions is given.
+        found.extend(
+            catalog
+                .poisoned(&def.name)
+                .into_iter()
+                .flatten()
+                .filter(|x| x.kind == crate::poison::PoisonKind::Duplicate)
+                .cloned(),
+        );
         for x in &found {
             tracing::warn!(tool = %def.name, kind = x.kind.as_str(), field = %x.field, "a poisoned tool definition (given with the call): {}", x.excerpt);
         }
