@@ -1039,7 +1039,7 @@ pub struct Listed {
 /// server that declared it (the TypeScript SDK does), and would otherwise go on with a list
 /// that shows a refused tool. `message` is the whole answer; returns whether it changed.
 pub fn declare_list_changed(method: &str, message: &mut Value) -> bool {
-    if !matches!(method, "initialize" | "server/discover") {
+    if !declares_capabilities(method) {
         return false;
     }
     let Some(tools) = message
@@ -1053,6 +1053,12 @@ pub fn declare_list_changed(method: &str, message: &mut Value) -> bool {
     }
     tools.insert("listChanged".to_owned(), Value::Bool(true));
     true
+}
+
+/// Whether the answer to `method` carries the server's capabilities (`initialize`,
+/// `server/discover`): the answers [`declare_list_changed`] writes to.
+pub fn declares_capabilities(method: &str) -> bool {
+    matches!(method, "initialize" | "server/discover")
 }
 
 /// `notifications/tools/list_changed`, as the airlock sends it to a client
@@ -1248,10 +1254,8 @@ mod tests {
         Lifecycle::new(Arc::new(engine))
     }
 
-    /// Review finding: shadowing is found again when a later page arrives, but only the tools
-    /// of that page were withheld: `helper` of page 1, which redefines page 2's `send_email`,
-    /// had already been shown. Page 2 now asks the client to list again, and the new list
-    /// withholds it.
+    /// The airlock sends `tools/list_changed` itself, so the answers that carry the server's
+    /// capabilities declare it where the server offers tools.
     #[test]
     fn a_server_offering_tools_declares_list_changed() {
         let mut init = json!({"jsonrpc": "2.0", "id": 0, "result": {
@@ -1274,6 +1278,10 @@ mod tests {
         assert!(!declare_list_changed("tools/list", &mut list));
     }
 
+    /// Review finding: shadowing is found again when a later page arrives, but only the tools
+    /// of that page were withheld: `helper` of page 1, which redefines page 2's `send_email`,
+    /// had already been shown. Page 2 now asks the client to list again, and the new list
+    /// withholds it.
     #[test]
     fn a_page_that_poisons_an_earlier_tool_asks_the_client_to_list_again() {
         let l = lifecycle();

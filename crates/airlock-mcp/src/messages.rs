@@ -100,7 +100,7 @@ pub const RULES: &[Rule] = &[
         versions: HANDSHAKE,
         message: Untouched,
         answer: Some(Cleaned),
-        why: "the request carries the client's capabilities and proposed version (noted); the answer's instructions and server description reach the model, and it settles the session's version; the answer declares `tools.listChanged`, which the airlock sends itself",
+        why: "the request carries the client's capabilities and proposed version (noted); the answer's instructions and server description reach the model, and it settles the session's version; through `airlock run` and the rmcp wrapper the answer declares `tools.listChanged`, which they send themselves (the gateway sends none of its own and declares nothing)",
     },
     Rule {
         method: "server/discover",
@@ -109,7 +109,7 @@ pub const RULES: &[Rule] = &[
         versions: V2026,
         message: Untouched,
         answer: Some(Cleaned),
-        why: "the answer's instructions reach the model; it declares `tools.listChanged`, which the airlock sends itself",
+        why: "the answer's instructions reach the model; through `airlock run` and the rmcp wrapper it declares `tools.listChanged`, which they send themselves (the gateway sends none of its own and declares nothing)",
     },
     Rule {
         method: "ping",

@@ -358,7 +358,7 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         let answer = self.inner.initialize(request, context);
         async move {
             answer.await.map(|mut r| {
-                declare_list_changed(&mut r.capabilities);
+                declare_in_capabilities(&mut r.capabilities);
                 r
             })
         }
@@ -369,7 +369,7 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         request: &InitializeRequestParams,
     ) -> Result<InitializeResult, McpError> {
         self.inner.negotiate_initialize(request).map(|mut r| {
-            declare_list_changed(&mut r.capabilities);
+            declare_in_capabilities(&mut r.capabilities);
             r
         })
     }
@@ -385,7 +385,7 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         let answer = self.inner.discover(context);
         async move {
             answer.await.map(|mut r| {
-                declare_list_changed(&mut r.capabilities);
+                declare_in_capabilities(&mut r.capabilities);
                 r
             })
         }
@@ -562,7 +562,7 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
     /// sends the notice itself (see [`crate::lifecycle::declare_list_changed`]).
     fn get_info(&self) -> ServerConfig {
         let mut info = self.inner.get_info();
-        declare_list_changed(&mut info.capabilities);
+        declare_in_capabilities(&mut info.capabilities);
         info
     }
 
@@ -618,7 +618,7 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
 
 /// Declare `tools.listChanged` where the server offers tools: the airlock sends the notice
 /// itself (see [`crate::lifecycle::declare_list_changed`]).
-fn declare_list_changed(capabilities: &mut ServerCapabilities) {
+fn declare_in_capabilities(capabilities: &mut ServerCapabilities) {
     if let Some(tools) = capabilities.tools.as_mut() {
         tools.list_changed = Some(true);
     }

@@ -1048,7 +1048,7 @@ impl StdioProxy {
         parsed: Option<(Value, bool)>,
         conn: &Conn,
     ) -> Vec<u8> {
-        let declares = matches!(asked.method.as_str(), "initialize" | "server/discover");
+        let declares = crate::lifecycle::declares_capabilities(&asked.method);
         if !self.lifecycle.engine().cleans_results()
             && !declares
             && parsed.as_ref().is_none_or(|(_, f)| !f)

@@ -367,13 +367,18 @@ async fn asking(
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-/// The request's protocol version: the session's (settled at `initialize`), else the one its
-/// `MCP-Protocol-Version` header names, as the message itself may say otherwise.
-fn request_version(session: &Session, headers: &HeaderMap, msg: &Value) -> Option<String> {
-    let session_version = session
+/// The session's protocol version (settled at `initialize`), else the one the request's
+/// `MCP-Protocol-Version` header names.
+fn session_version(session: &Session, headers: &HeaderMap) -> Option<String> {
+    session
         .version
         .get()
-        .or_else(|| header_version(headers).map(str::to_owned));
+        .or_else(|| header_version(headers).map(str::to_owned))
+}
+
+/// A request's protocol version: [`session_version`], as the message itself may say otherwise.
+fn request_version(session: &Session, headers: &HeaderMap, msg: &Value) -> Option<String> {
+    let session_version = session_version(session, headers);
     protocol::version_for(msg, session_version.as_deref()).map(str::to_owned)
 }
 
@@ -858,10 +863,7 @@ pub(crate) async fn stream(State(inner): State<Arc<Inner>>, headers: HeaderMap) 
         roles: identity.roles.clone(),
         ..session.caller.clone()
     };
-    let version = session
-        .version
-        .get()
-        .or_else(|| header_version(&headers).map(str::to_owned));
+    let version = session_version(&session, &headers);
     let stream = futures_util::stream::unfold(rx, move |mut rx| {
         let (inner, session, caller, version, headers) = (
             inner.clone(),
