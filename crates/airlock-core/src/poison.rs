@@ -409,17 +409,6 @@ pub fn scan_names(def: &ToolDef, names: &Names<'_>) -> Vec<PoisonFinding> {
 /// looked up, and the names of its folded spelling.
 fn imitated(name: &str, names: &Names<'_>) -> Option<String> {
     let folded = crate::suggest::fold(name);
-    let how = |n: &str| {
-        if n == name {
-            None
-        } else if transposed(name, n) {
-            Some(format!("'{name}' is '{n}' with two letters swapped"))
-        } else if crate::suggest::fold(n) == folded && !n.eq_ignore_ascii_case(name) {
-            Some(format!("'{name}' is '{n}' spelt another way"))
-        } else {
-            None
-        }
-    };
     let mut places: Vec<usize> = names.folded.get(&folded).cloned().unwrap_or_default();
     if name.len() >= 5 {
         let b = name.as_bytes();
@@ -437,7 +426,23 @@ fn imitated(name: &str, names: &Names<'_>) -> Option<String> {
         }
     }
     places.sort_unstable();
-    places.into_iter().find_map(|i| how(names.list[i]))
+    places
+        .into_iter()
+        .find_map(|i| imitation(name, &folded, names.list[i]))
+}
+
+/// How `name` (folded: `folded`) imitates `n`, if it does: two neighbouring letters swapped, or
+/// spelt with other separators (not only in another letter case).
+fn imitation(name: &str, folded: &str, n: &str) -> Option<String> {
+    if n == name {
+        None
+    } else if transposed(name, n) {
+        Some(format!("'{name}' is '{n}' with two letters swapped"))
+    } else if crate::suggest::fold(n) == folded && !n.eq_ignore_ascii_case(name) {
+        Some(format!("'{name}' is '{n}' spelt another way"))
+    } else {
+        None
+    }
 }
 
 /// Whether `name` sits as a whole word at byte `i` of `s`.
@@ -679,17 +684,7 @@ mod tests {
     /// The list read as it was before names were prepared: every name against every other.
     fn naive_imitated(name: &str, names: &[&str]) -> Option<String> {
         let folded = crate::suggest::fold(name);
-        names.iter().find_map(|n| {
-            if *n == name {
-                None
-            } else if transposed(name, n) {
-                Some(format!("'{name}' is '{n}' with two letters swapped"))
-            } else if crate::suggest::fold(n) == folded && !n.eq_ignore_ascii_case(name) {
-                Some(format!("'{name}' is '{n}' spelt another way"))
-            } else {
-                None
-            }
-        })
+        names.iter().find_map(|n| imitation(name, &folded, n))
     }
 
     /// Looking the imitations up finds the one the pairwise reading found, for generated lists
