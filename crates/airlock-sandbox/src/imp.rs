@@ -239,14 +239,28 @@ pub(crate) fn stale_exact(name: &str, prefix: &str) -> bool {
     named_pid(name, prefix).is_some_and(|(pid, tail)| tail.is_empty() && gone(pid))
 }
 
-/// Remove what sandboxes that were killed left in the temporary directory: [`stale`]
-/// `PREFIX-PID-…` directories.
+/// Whether `name` is a temporary directory a sandbox made and left: [`stale`], with tempfile's
+/// random part (six letters or digits) for its whole tail, so `airlock-loopback-123-mydata`
+/// is not.
+fn swept(name: &str, prefix: &str) -> bool {
+    let tempfile_tail = |tail: &str| {
+        tail.strip_prefix('-')
+            .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+    };
+    stale(name, prefix) && named_pid(name, prefix).is_some_and(|(_, tail)| tempfile_tail(tail))
+}
+
+/// Remove what sandboxes that were killed left in the temporary directory: [`swept`]
+/// directories this user owns (a root airlock leaves other users' alone).
 pub(crate) fn sweep(prefix: &str) {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
+    let me = rustix::process::geteuid().as_raw();
     for e in entries.flatten() {
-        if stale(&e.file_name().to_string_lossy(), prefix) {
+        let ours = std::fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if ours && swept(&e.file_name().to_string_lossy(), prefix) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
@@ -634,7 +648,8 @@ impl Places {
     fn here() -> &'static Places {
         static PLACES: std::sync::OnceLock<Places> = std::sync::OnceLock::new();
         PLACES.get_or_init(|| {
-            let passwd = std::fs::read_to_string("/etc/passwd");
+            // Bytes: a field outside UTF-8 (a Latin-1 name) makes the file no less readable.
+            let passwd = std::fs::read("/etc/passwd");
             let home = std::env::var_os("HOME").map(PathBuf::from);
             let mut places = Places::new(
                 &std::env::temp_dir(),
@@ -745,12 +760,13 @@ fn entries(dir: &Path) -> impl Iterator<Item = PathBuf> {
 }
 
 /// The home directories (the sixth field) of a `/etc/passwd`.
-fn passwd_homes(passwd: &str) -> impl Iterator<Item = PathBuf> + '_ {
+fn passwd_homes(passwd: &[u8]) -> impl Iterator<Item = PathBuf> + '_ {
+    use std::os::unix::ffi::OsStrExt;
     passwd
-        .lines()
-        .filter_map(|line| line.split(':').nth(5))
+        .split(|&b| b == b'\n')
+        .filter_map(|line| line.split(|&b| b == b':').nth(5))
         .filter(|home| !home.is_empty())
-        .map(PathBuf::from)
+        .map(|home| PathBuf::from(std::ffi::OsStr::from_bytes(home)))
 }
 
 /// Whether `dir` holds only what was installed into it: a virtualenv (`pyvenv.cfg`) or a
@@ -1046,7 +1062,7 @@ mod tests {
              alice:x:1000:1000::{}:/bin/sh\n",
             alice.display()
         );
-        let places = Places::new(&std::env::temp_dir(), passwd_homes(&passwd));
+        let places = Places::new(&std::env::temp_dir(), passwd_homes(passwd.as_bytes()));
         let granted = |p: &Path| install_dirs(p.to_str().unwrap(), p, &places);
         let p = program(&alice.join("x/server"));
         assert_eq!(granted(&p), [alice.join("x")]);
@@ -1059,7 +1075,11 @@ mod tests {
         // The same rule at the real paths (which need not exist on this machine).
         let places = Places::new(
             Path::new("/tmp"),
-            passwd_homes(&passwd.replace(alice.to_str().unwrap(), "/home/alice")),
+            passwd_homes(
+                passwd
+                    .replace(alice.to_str().unwrap(), "/home/alice")
+                    .as_bytes(),
+            ),
         );
         for (dir, broad) in [
             ("/", true),
@@ -1163,7 +1183,7 @@ mod tests {
     fn var_lib_is_not_granted_and_var_lib_app_is() {
         let places = Places::new(
             Path::new("/tmp"),
-            passwd_homes("alice:x:1000:1000::/home/alice:/bin/sh\n")
+            passwd_homes(b"alice:x:1000:1000::/home/alice:/bin/sh\n")
                 .chain([PathBuf::from("/run/user/1000")]),
         );
         for (dir, broad) in [
@@ -1250,6 +1270,27 @@ mod tests {
             &format!("airlock-rootfs-0{dead}-x1y2"),
             "airlock-rootfs"
         ));
+    }
+
+    /// Review finding: the temporary directories' sweep took any tail, so a user's
+    /// `/tmp/airlock-loopback-123-my-data` was removed once pid 123 was gone. Only names of
+    /// tempfile's shape are (and `sweep` removes only the directories of its own user).
+    #[test]
+    fn only_temporary_directories_of_the_sandbox_are_swept() {
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        ended.wait().unwrap();
+        let dead = ended.id();
+        for (name, is_swept) in [
+            (format!("airlock-loopback-{dead}-x1Y2z3"), true),
+            (format!("airlock-loopback-{dead}-my-data"), false),
+            (format!("airlock-loopback-{dead}-mydatabase"), false),
+            (format!("airlock-loopback-{dead}-x1y2"), false),
+            (format!("airlock-loopback-{dead}-x1y2z3-a"), false),
+            (format!("airlock-loopback-{dead}"), false),
+            ("airlock-loopback-1-x1y2z3".to_owned(), false),
+        ] {
+            assert_eq!(swept(&name, "airlock-loopback"), is_swept, "{name}");
+        }
     }
 
     /// Issue 17: every empty `airlock-sandbox-*` group was removed at start-up, including the
