@@ -1062,9 +1062,54 @@ pub fn declares_capabilities(method: &str) -> bool {
 }
 
 /// `notifications/tools/list_changed`, as the airlock sends it to a client
-/// ([`Listed::list_changed`]).
+/// ([`Listed::list_changed`]) of a version before 2026-07-28.
 pub fn tools_list_changed() -> Value {
     json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+}
+
+/// The `_meta` key that names the `subscriptions/listen` stream a 2026-07-28 notification
+/// belongs to (the listen request's id).
+pub const SUBSCRIPTION_ID_META: &str = "io.modelcontextprotocol/subscriptionId";
+
+/// `notifications/tools/list_changed` on the 2026-07-28 listen stream `subscription` (the
+/// `subscriptions/listen` request's id): there the notice goes only to a stream that asked for
+/// it, and names its stream.
+pub fn tools_list_changed_on(subscription: &Value) -> Value {
+    json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed",
+        "params": {"_meta": {SUBSCRIPTION_ID_META: subscription}}})
+}
+
+/// Whether a `subscriptions/listen` request's params opt in to tool list changes
+/// (`notifications.toolsListChanged`).
+pub fn listens_for_tools(params: Option<&Value>) -> bool {
+    params.and_then(|p| p.pointer("/notifications/toolsListChanged")) == Some(&Value::Bool(true))
+}
+
+/// The listen stream a server notification names (`params._meta`), if any.
+pub fn subscription_of(message: &Value) -> Option<&Value> {
+    message
+        .get("params")?
+        .get("_meta")?
+        .get(SUBSCRIPTION_ID_META)
+}
+
+/// A server's `notifications/subscriptions/acknowledged` for a stream whose client asked for
+/// tool list changes: the ack says they are honoured, whatever the server honours itself, as the
+/// airlock sends its own ([`tools_list_changed_on`]) and declared them. Returns whether the
+/// message changed.
+pub fn honour_tool_changes(ack: &mut Value) -> bool {
+    let Some(params) = ack.get_mut("params").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    let notifications = params.entry("notifications").or_insert_with(|| json!({}));
+    let Some(filter) = notifications.as_object_mut() else {
+        return false;
+    };
+    if filter.get("toolsListChanged") == Some(&Value::Bool(true)) {
+        return false;
+    }
+    filter.insert("toolsListChanged".to_owned(), Value::Bool(true));
+    true
 }
 
 /// What a door does with a message from the server ([`Lifecycle::from_server`]).

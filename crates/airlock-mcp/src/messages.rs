@@ -39,6 +39,8 @@ pub enum Treatment {
     Learned,
     /// Roots narrowed to `filesystem.allowed_roots`.
     Narrowed,
+    /// Says the airlock honours the tool list notices it sends itself.
+    Declared,
     /// Passed on as sent: it carries nothing a reader sees, or it goes to the server.
     Untouched,
 }
@@ -50,6 +52,7 @@ impl Treatment {
             Treatment::Cleaned => "cleaned",
             Treatment::Learned => "learned, filtered, cleaned",
             Treatment::Narrowed => "roots narrowed",
+            Treatment::Declared => "declares the airlock's own notices",
             Treatment::Untouched => "untouched",
         }
     }
@@ -88,7 +91,7 @@ const V2026: &[&str] = &["2026-07-28"];
 
 use Kind::{Notification, Request};
 use Sender::{Client, Server};
-use Treatment::{Checked, Cleaned, Learned, Narrowed, Untouched};
+use Treatment::{Checked, Cleaned, Declared, Learned, Narrowed, Untouched};
 
 /// Every message type there is.
 pub const RULES: &[Rule] = &[
@@ -109,7 +112,7 @@ pub const RULES: &[Rule] = &[
         versions: V2026,
         message: Untouched,
         answer: Some(Cleaned),
-        why: "the answer's instructions reach the model; through `airlock run` and the rmcp wrapper it declares `tools.listChanged`, which they send themselves (the gateway sends none of its own and declares nothing)",
+        why: "the answer's instructions reach the model; through `airlock run` and the rmcp wrapper it declares `tools.listChanged`, which they send themselves (`airlock run` on each `subscriptions/listen` stream that asks for it; the gateway sends none of its own and declares nothing)",
     },
     Rule {
         method: "ping",
@@ -262,7 +265,7 @@ pub const RULES: &[Rule] = &[
         versions: V2026,
         message: Untouched,
         answer: Some(Cleaned),
-        why: "the notifications of the stream are cleaned one by one (below)",
+        why: "the notifications of the stream are cleaned one by one (below); through `airlock run`, a stream that asks for `toolsListChanged` also carries the airlock's own tool list notices, named for the stream, once the server has acknowledged it; a cancelled or answered stream carries none",
     },
     // ── the client tells ────────────────────────────────────────────────────────────────────
     Rule {
@@ -470,9 +473,9 @@ pub const RULES: &[Rule] = &[
         sender: Server,
         kind: Notification,
         versions: V2026,
-        message: Untouched,
+        message: Declared,
         answer: None,
-        why: "a subscription id only",
+        why: "a subscription id and the filter honoured; through `airlock run`, where the client asked for `toolsListChanged` the filter says it is honoured (the airlock sends its own notices), whatever the server honours",
     },
 ];
 

@@ -138,6 +138,17 @@ pub(crate) struct State {
     /// The client declared form elicitation at `initialize`: a person can be asked to approve.
     elicit: bool,
     server_gone: bool,
+    /// The client's open `subscriptions/listen` streams (2026-07-28), by request id.
+    listens: HashMap<IdKey, Listen>,
+}
+
+/// A client's `subscriptions/listen` stream: where the airlock's own tool list notices go on
+/// 2026-07-28, once the server has acknowledged the stream (the ack must come first).
+struct Listen {
+    id: Value,
+    /// The client asked for tool list changes.
+    tools: bool,
+    acked: bool,
 }
 
 /// What one connection's tasks share.
@@ -234,6 +245,53 @@ impl Conn {
             },
         );
         true
+    }
+
+    /// Note what a client message changes about its listen streams: a `subscriptions/listen`
+    /// request opens one (call after [`Conn::track`] took its id), a cancellation of one ends it.
+    fn client_listens(&self, method: &str, id: Option<&Value>, params: Option<&Value>) {
+        match (method, id) {
+            ("subscriptions/listen", Some(id)) => {
+                let listen = Listen {
+                    id: id.clone(),
+                    tools: crate::lifecycle::listens_for_tools(params),
+                    acked: false,
+                };
+                self.lock().listens.insert(key(id), listen);
+            }
+            ("notifications/cancelled", None) => {
+                if let Some(request) = params.and_then(|p| p.get("requestId")) {
+                    self.lock().listens.remove(&key(request));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Tell the client its tool list changed: before 2026-07-28 as a plain notification; on
+    /// 2026-07-28 only on the acknowledged listen streams that asked for it, each naming its
+    /// stream (the spec forbids a notice the client did not opt in to).
+    fn tools_changed(&self) {
+        let version = self.version.get();
+        if version
+            .as_deref()
+            .is_some_and(|v| !protocol::asks_in_results(Some(v)))
+        {
+            let _ = self.to_client.send(line(&tools_list_changed()));
+            return;
+        }
+        let streams: Vec<Value> = self
+            .lock()
+            .listens
+            .values()
+            .filter(|l| l.tools && l.acked)
+            .map(|l| l.id.clone())
+            .collect();
+        for id in streams {
+            let _ = self
+                .to_client
+                .send(line(&crate::lifecycle::tools_list_changed_on(&id)));
+        }
     }
 
     /// Forget a request the airlock answers itself with `answer`. False when it is no longer in
@@ -631,9 +689,16 @@ impl StdioProxy {
                     return;
                 };
                 let trace = self.trace_raw(conn, method, &id, env.params);
-                if !conn.track(id, method, trace) {
+                if !conn.track(id.clone(), method, trace) {
                     return;
                 }
+                if method == "subscriptions/listen" {
+                    let params = env.params.and_then(|p| serde_json::from_str(p.get()).ok());
+                    conn.client_listens(method, Some(&id), params.as_ref());
+                }
+            } else if method == "notifications/cancelled" {
+                let params = env.params.and_then(|p| serde_json::from_str(p.get()).ok());
+                conn.client_listens(method, None, params.as_ref());
             }
             let _ = conn.to_server.send(bytes);
             return;
@@ -694,7 +759,8 @@ impl StdioProxy {
                         crate::approval::can_elicit_form(msg.pointer("/params/capabilities"));
                 }
                 let trace = self.trace(conn, &msg);
-                if conn.track(id, m, trace) {
+                if conn.track(id.clone(), m, trace) {
+                    conn.client_listens(m, Some(&id), msg.get("params"));
                     let _ = if self.lifecycle.narrow_roots(&mut msg) {
                         conn.to_server.send(line(&msg))
                     } else {
@@ -719,6 +785,9 @@ impl StdioProxy {
             }
             // Notifications: untouched.
             _ => {
+                if let Some(m) = &method {
+                    conn.client_listens(m, None, msg.get("params"));
+                }
                 let _ = conn.to_server.send(bytes);
             }
         }
@@ -770,7 +839,7 @@ impl StdioProxy {
         let admitted = self.lifecycle.admit(request, ask).await;
         // The list the airlock fetched itself refuses a tool the client may still show.
         if admitted.list_changed {
-            let _ = conn.to_client.send(line(&tools_list_changed()));
+            conn.tools_changed();
         }
         let admission = admitted.admission;
         match admission {
@@ -977,8 +1046,13 @@ impl StdioProxy {
         }
         let Some(id) = obj.get("id").filter(|_| is_response) else {
             // The server's own request or a notification: cleaned where a reader sees it.
+            let is_ack = method == Some("notifications/subscriptions/acknowledged");
             let mut msg = Value::Object(obj);
+            let acked = is_ack && self.acknowledged(&mut msg, conn);
             match self.lifecycle.from_server(&self.caller, None, &mut msg) {
+                FromServer::Relay if acked => {
+                    let _ = conn.to_client.send(line(&msg));
+                }
                 FromServer::Relay => {
                     let _ = conn.to_client.send(bytes);
                 }
@@ -1016,6 +1090,8 @@ impl StdioProxy {
         };
         s.answered(&k);
         s.calls.remove(&k);
+        // The server's answer to a listen request ends its stream.
+        s.listens.remove(&k);
         let was_list = s.client_lists.remove(&k);
         let was_initialize = s.initializing.remove(&k);
         drop(s);
@@ -1035,8 +1111,25 @@ impl StdioProxy {
         let _ = conn.to_client.send(out);
         // A tool shown on an earlier page is refused now: the client lists again.
         if listed.list_changed {
-            let _ = conn.to_client.send(line(&tools_list_changed()));
+            conn.tools_changed();
         }
+    }
+
+    /// The server acknowledged a listen stream: the airlock's own notices may follow it now, and
+    /// where the client asked for tool list changes the ack says they are honoured (the airlock
+    /// sends them itself). Returns whether `ack` changed.
+    fn acknowledged(&self, ack: &mut Value, conn: &Conn) -> bool {
+        let Some(k) = crate::lifecycle::subscription_of(ack).map(key) else {
+            return false;
+        };
+        let tools = match conn.lock().listens.get_mut(&k) {
+            Some(listen) => {
+                listen.acked = true;
+                listen.tools
+            }
+            None => return false,
+        };
+        tools && crate::lifecycle::honour_tool_changes(ack)
     }
 
     /// The server's answer to a client request other than `tools/call`, cleaned as its method
