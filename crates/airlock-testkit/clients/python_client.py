@@ -7,6 +7,12 @@ line per call: whether the SDK accepted the answer, whether it is a tool error, 
 refusal code the airlock put in `_meta`. An SDK exception is printed, not raised: the Rust test
 decides.
 
+`--watch-tools` counts the notices that the tool list changed, as the SDK offers them: on
+2026-07-28 the events of a `subscriptions/listen` stream opened for tool changes before the
+calls; before it, the notifications its message handler gets. The count is printed last
+(`{"tools_changed": n}`); a notice sent before a call's answer has arrived by the time the call
+returns, as both come in order on one connection (the script waits up to 2 s for the first).
+
 `--approve A,B,...` installs an elicitation callback: the client's user, answering the airlock's
 approval requests in turn with `accept`, `accept:session`, `decline`, `cancel` or `sleep:N` (no
 answer for N seconds, then accept). Each request is printed (`{"elicited": message, "schema":
@@ -19,6 +25,7 @@ import contextlib
 import json
 import sys
 
+import anyio
 from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 
@@ -37,6 +44,7 @@ async def main() -> None:
     # `params._meta`, as it does for an application's own spans.
     p.add_argument("--traceparent")
     p.add_argument("--approve")
+    p.add_argument("--watch-tools", action="store_true")
     a = p.parse_args(argv)
     calls = json.load(sys.stdin)
     if a.url:
@@ -59,7 +67,7 @@ async def main() -> None:
         )
         traced = trace.use_span(parent)
     with traced:
-        await run(target, a.mode, calls, a.approve)
+        await run(target, a.mode, calls, a.approve, a.watch_tools)
 
 
 def approver(answers):
@@ -91,12 +99,29 @@ def approver(answers):
     return callback
 
 
-async def run(target, mode, calls, approve=None) -> None:
+async def run(target, mode, calls, approve=None, watch=False) -> None:
     extra = {"elicitation_callback": approver(approve)} if approve else {}
-    async with Client(target, mode=mode, **extra) as c:
+    changed = []
+    if watch and mode == "legacy":
+
+        async def on_message(message):
+            if getattr(getattr(message, "root", message), "method", None) == "notifications/tools/list_changed":
+                changed.append(message)
+
+        extra["message_handler"] = on_message
+    async with Client(target, mode=mode, **extra) as c, contextlib.AsyncExitStack() as stack:
         print(json.dumps({"protocol": c.session.protocol_version}), flush=True)
         tools = await c.list_tools()
         print(json.dumps({"tools": sorted(t.name for t in tools.tools)}), flush=True)
+        if watch and mode != "legacy":
+            sub = await stack.enter_async_context(c.listen(tools_list_changed=True))
+
+            async def consume():
+                async for event in sub:
+                    changed.append(event)
+
+            task = asyncio.create_task(consume())
+            stack.callback(task.cancel)
         for tool, args in calls:
             out = {"tool": tool}
             try:
@@ -112,6 +137,12 @@ async def run(target, mode, calls, approve=None) -> None:
             except Exception as e:  # the SDK refused the answer: the test fails on it
                 out.update(accepted=False, error=f"{type(e).__name__}: {e}")
             print(json.dumps(out), flush=True)
+        if watch:
+            # A notice already received may still wait for the consumer task: give it up to 2 s.
+            with anyio.move_on_after(2):
+                while not changed:
+                    await anyio.sleep(0.01)
+            print(json.dumps({"tools_changed": len(changed)}), flush=True)
 
 
 asyncio.run(main())

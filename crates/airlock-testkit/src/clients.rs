@@ -30,6 +30,19 @@ pub fn python(mode: &str) -> Command {
     cmd
 }
 
+/// The command line of a server on the Python SDK's low-level server (`clients/python_server.py`),
+/// which speaks protocol 2026-07-28 with `subscriptions/listen`: its n-th `tools/list` answer
+/// is the n-th list of tool definitions in the JSON file `pages` (the last from then on).
+pub fn python_server(pages: &std::path::Path) -> Vec<String> {
+    let python = workspace().join("target/py/bin/python");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/python_server.py");
+    vec![
+        python.display().to_string(),
+        script.display().to_string(),
+        pages.display().to_string(),
+    ]
+}
+
 /// The TypeScript SDK client. Add `-- <command…>` or `--url URL`.
 pub fn typescript() -> Command {
     let npm = workspace().join("target/npm");
@@ -66,8 +79,12 @@ pub fn run(mut cmd: Command, calls: &Value) -> Vec<Value> {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     let want = calls.as_array().map_or(0, Vec::len) + 2;
-    // What the client's user was asked (`--approve`) comes on lines of its own.
-    let answers = lines.iter().filter(|l| l.get("elicited").is_none()).count();
+    // What the client's user was asked (`--approve`) and the count of tool list notices
+    // (`--watch-tools`) come on lines of their own.
+    let answers = lines
+        .iter()
+        .filter(|l| l.get("elicited").is_none() && l.get("tools_changed").is_none())
+        .count();
     assert!(
         out.status.success() && answers == want,
         "the client failed ({}):\n{}\n{}",
