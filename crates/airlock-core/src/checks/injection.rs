@@ -16,8 +16,9 @@
 //!   `.name`), reflection on a system module (`sys`, `os`, `posix`, `nt`, `pty`, `builtins`,
 //!   or a name one was imported as, used as a value: `getattr(sys, …)`, `vars(sys)`,
 //!   `x = sys`; between two plain words it is read as prose), such a module handed out by
-//!   another (`shutil.os`), and any non-ASCII letter, digit or connector that NFKC turns into
-//!   ASCII (Python reads `ｅｖａｌ` as `eval`; `café` and `東京` pass);
+//!   another (`shutil.os`); names are read as Python reads them, NFKC-normalised (`ｅｖａｌ`
+//!   is `eval`; `café`, `東京`, `m²` and `１００円` pass), and a character NFKC turns into ASCII
+//!   punctuation is refused;
 //! * `sql`: stacked queries (a second statement after `;`, outside quotes and comments; when
 //!   the text quotes or comments as only some dialects do — `$$`, `#`, `/*!`, `/*M!`, nested `/*`, a
 //!   backslash, `[` identifiers, `--` without a space, a `--` comment ended by a lone `\r` — any
@@ -365,15 +366,19 @@ enum Token {
 /// `text` as words and punctuation. Python reads identifiers after NFKC normalisation
 /// (`ｅｖａｌ` is `eval`, `＿＿import＿＿` is `__import__`), so a non-ASCII character that can
 /// stand in an identifier — a letter, a digit, a connector such as `＿` — and that NFKC turns
-/// into ASCII is returned as the error: in code it can only be a disguise. One NFKC keeps
-/// outside ASCII (`é`, `東`) is part of a word no escape name can be, as Python reads it too.
+/// into ASCII letters, digits or `_` is read as them: the word is checked as Python reads it,
+/// and `m²` or `１００円` in a string is the harmless word it spells. One NFKC turns into other
+/// ASCII is returned as the error (in code it can only be a disguise); one NFKC keeps outside
+/// ASCII (`é`, `東`) is part of a word no escape name can be, as Python reads it too.
 /// JavaScript's `\u0065` and `\u{65}` escapes are read as the character they name.
+/// With the tokens comes the first character read as ASCII that way, if any.
 ///
 /// Each token comes with whether it is the first of its line (the text's first is): an
 /// `import` read as a statement must start one (or follow `;` or `:`), so the word of a comment
 /// (`# see: import`) binds nothing.
-fn code_tokens(text: &str) -> Result<Vec<(Token, bool)>, char> {
+fn code_tokens(text: &str) -> Result<(Vec<(Token, bool)>, Option<char>), char> {
     let mut out = Vec::new();
+    let mut folded = None;
     let mut word = String::new();
     // Whether no token has been read since the last line break; the current word's.
     let (mut line_start, mut word_line_start) = (true, true);
@@ -415,9 +420,16 @@ fn code_tokens(text: &str) -> Result<Vec<(Token, bool)>, char> {
                 ))
         {
             if std::iter::once(c).nfkc().all(|d| d.is_ascii()) {
-                return Err(c);
+                for d in std::iter::once(c).nfkc() {
+                    if !(d.is_ascii_alphanumeric() || d == '_') {
+                        return Err(c);
+                    }
+                    word.push(d);
+                }
+                folded.get_or_insert(c);
+            } else {
+                word.push(c);
             }
-            word.push(c);
             line_start = false;
             continue;
         }
@@ -430,7 +442,7 @@ fn code_tokens(text: &str) -> Result<Vec<(Token, bool)>, char> {
         }
     }
     flush(&mut word, &mut out, word_line_start);
-    Ok(out)
+    Ok((out, folded))
 }
 
 /// The character a `\uXXXX` or `\u{X…}` escape names, and how many bytes of `rest` (what
@@ -466,15 +478,28 @@ fn unicode_escape(rest: &str) -> Option<(char, usize)> {
 }
 
 fn code(text: &str) -> Option<String> {
-    let (tokens, line_start): (Vec<Token>, Vec<bool>) = match code_tokens(text) {
-        Ok(t) => t.into_iter().unzip(),
+    let (tokens, folded) = match code_tokens(text) {
+        Ok(t) => t,
         Err(c) => {
             return Some(format!(
-                "a non-ASCII character ({c:?}, U+{:04X}) where code reads names, which may read it as an ASCII one",
+                "a non-ASCII character ({c:?}, U+{:04X}) where code reads names, which may read it as ASCII punctuation",
                 c as u32
             ));
         }
     };
+    let why = code_words(tokens)?;
+    Some(match folded {
+        Some(c) => format!(
+            "{why}; names here are spelt with non-ASCII characters that Python reads as ASCII (the first: {c:?}, U+{:04X})",
+            c as u32
+        ),
+        None => why,
+    })
+}
+
+/// [`code`] on the tokens of the text.
+fn code_words(tokens: Vec<(Token, bool)>) -> Option<String> {
+    let (tokens, line_start): (Vec<Token>, Vec<bool>) = tokens.into_iter().unzip();
     let escape = |what: &str| Some(format!("code that escapes to the system (`{what}`)"));
     // Each word lower-cased, as most of the names are read; `tokens` keeps them as written.
     let lower: Vec<Option<String>> = tokens
@@ -498,8 +523,11 @@ fn code(text: &str) -> Option<String> {
     // The words of import statements: module names there are no values.
     let mut imported = vec![false; tokens.len()];
     for (i, t) in tokens.iter().enumerate() {
+        // A type named (`x instanceof Function`, TypeScript's `f as Function`) calls nothing.
         if let Token::Word(written) = t
             && CODE_ESCAPES_AS_WRITTEN.contains(&written.as_str())
+            && !(i > 0
+                && matches!(&tokens[i - 1], Token::Word(w) if w == "instanceof" || w == "as"))
         {
             return escape(written);
         }
@@ -518,9 +546,16 @@ fn code(text: &str) -> Option<String> {
             return escape(&format!(".{w}"));
         }
         // JavaScript: any function's constructor is `Function` (`(()=>{}).constructor(s)`,
-        // `[].constructor.constructor(s)`, `x['constructor']`); only its `.name` is read here.
+        // `[].constructor.constructor(s)`, `x['constructor']`); only its `.name` is read here,
+        // or it is compared (`o.constructor === Object`).
+        let compared = ((punct(i + 1, '=') || punct(i + 1, '!')) && punct(i + 2, '='))
+            || (i >= 4
+                && word(i - 2).is_some()
+                && punct(i - 3, '=')
+                && (punct(i - 4, '=') || punct(i - 4, '!'))
+                && !['(', '.', '[', '`'].iter().any(|&p| punct(i + 1, p)));
         if w == "constructor"
-            && ((after_dot && !(dot(i + 1) && word(i + 2) == Some("name")))
+            && ((after_dot && !(dot(i + 1) && word(i + 2) == Some("name")) && !compared)
                 || (i >= 2 && punct(i - 2, '[') && (punct(i - 1, '\'') || punct(i - 1, '"'))))
         {
             return escape("constructor");
@@ -947,11 +982,20 @@ mod tests {
             "import collections\ncollections._sys.modules['os']",
             "from tempfile import _os as o\no.system('id')",
             "import sys\nsys._getframe(0).f_builtins",
+            // Names spelt in characters NFKC reads as ASCII are read as those names.
+            "ｏｓ.system('id')",
+            "import ｏｓ",
+            "x = ＿＿builtins＿＿",
+            "o.constructor == Object ? 0 : o.constructor('return process')()",
+            "const F = x instanceof Function ? Function : null",
+            "x === b.constructor('return process')()",
         ] {
             assert!(code(bad).is_some(), "{bad}");
         }
         assert!(
-            code("ｅｖａｌ(x)").is_some_and(|w| w.contains("non-ASCII") && w.contains("U+FF45")),
+            code("ｅｖａｌ(x)").is_some_and(|w| w.contains("`eval`")
+                && w.contains("non-ASCII")
+                && w.contains("U+FF45")),
             "{:?}",
             code("ｅｖａｌ(x)")
         );
@@ -984,6 +1028,15 @@ mod tests {
             "# works on any os version with the sys module\nprint(platform.system())",
             "print('Your OS: ' + name)",
             "# from here on, import nothing\nprint(1)",
+            // Review finding: a character NFKC reads as ASCII was refused wherever it stood,
+            // a comparison of constructors and a type named were read as calls.
+            "area = 5  # m²",
+            "price = '１００円'",
+            "label = 'ＡＢＣ ① ﬁle'",
+            "if (o.constructor === Object) { copy(o) }",
+            "if (a.constructor !== b.constructor) { return false }",
+            "if (f instanceof Function) { f() }",
+            "const g = f as Function",
         ] {
             assert_eq!(code(good), None, "{good}");
         }
