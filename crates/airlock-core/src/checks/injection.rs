@@ -354,6 +354,10 @@ const SYSTEM_MODULES: &[&str] = &[
     "builtins",
 ];
 
+/// The tokens of a text, each with whether it starts its line, and the first character read
+/// as ASCII by NFKC ([`code_tokens`]).
+type Tokens = (Vec<(Token, bool)>, Option<char>);
+
 /// One token of code, as [`code`] reads it.
 #[derive(Debug, PartialEq, Eq)]
 enum Token {
@@ -376,7 +380,7 @@ enum Token {
 /// Each token comes with whether it is the first of its line (the text's first is): an
 /// `import` read as a statement must start one (or follow `;` or `:`), so the word of a comment
 /// (`# see: import`) binds nothing.
-fn code_tokens(text: &str) -> Result<(Vec<(Token, bool)>, Option<char>), char> {
+fn code_tokens(text: &str) -> Result<Tokens, char> {
     let mut out = Vec::new();
     let mut folded = None;
     let mut word = String::new();
