@@ -111,20 +111,32 @@ impl Automaton {
         self.dfa.pattern_len()
     }
 
-    /// The leftmost-first match in `input`.
-    pub(crate) fn search(&self, cache: &mut Cache, input: &Input<'_>) -> Option<Match> {
+    /// The leftmost-first match in `input`, with where the matching pattern's value starts when its run is a
+    /// capture group of its own (`…=\s*([^\s]{4,})`): `(group, start)`. The lazy DFA matched
+    /// the run its least number of times, so the run starts that many bytes before the DFA's
+    /// end: the pattern's head took the same path it takes before the greedy run (a path
+    /// succeeds with `C{n,}` after it exactly when it succeeds with `C{n}`), so this is the
+    /// group a backtracker finds.
+    pub(crate) fn search(
+        &self,
+        cache: &mut Cache,
+        input: &Input<'_>,
+    ) -> Option<(Match, Option<(usize, usize)>)> {
         match self.dfa.try_search(&mut cache.dfa, input) {
             Ok(Some(m)) => match &self.runs[m.pattern().as_usize()] {
-                // The lazy DFA matched the pattern's run its least number of times.
                 Some(run) => {
                     let end = run.end(input.haystack(), m.end(), input.end());
-                    Some(Match::new(m.pattern(), m.start()..end))
+                    let value = run.group.map(|g| (g, m.end() - run.least));
+                    Some((Match::new(m.pattern(), m.start()..end), value))
                 }
-                None => Some(m),
+                None => Some((m, None)),
             },
             Ok(None) => None,
             // The PikeVM runs the patterns as written.
-            Err(_) => self.nfa.find(&mut cache.nfa, input.clone()),
+            Err(_) => self
+                .nfa
+                .find(&mut cache.nfa, input.clone())
+                .map(|m| (m, None)),
         }
     }
 }
@@ -140,6 +152,8 @@ pub(crate) struct Run {
     bytes: [bool; 256],
     /// The least number of the class's bytes the run takes.
     least: usize,
+    /// The capture group the run is the whole of, if any.
+    group: Option<usize>,
 }
 
 impl Run {
@@ -158,7 +172,8 @@ impl Run {
             HirKind::Repetition(r) => (None, r),
             _ => return None,
         };
-        let run = Run::of(repetition)?;
+        let mut run = Run::of(repetition)?;
+        run.group = capture.map(|c| c.index as usize);
         let least = Hir::repetition(Repetition {
             min: repetition.min,
             max: Some(repetition.min),
@@ -208,6 +223,7 @@ impl Run {
         Some(Run {
             bytes,
             least: r.min as usize,
+            group: None,
         })
     }
 
@@ -375,7 +391,12 @@ mod tests {
             let mut pike = a.nfa.create_cache();
             let mut same = |input: Input<'_>| {
                 let want = a.nfa.find(&mut pike, input.clone());
-                assert_eq!(a.search(&mut cache, &input), want, "{:?}", input.get_span());
+                assert_eq!(
+                    a.search(&mut cache, &input).map(|(m, _)| m),
+                    want,
+                    "{:?}",
+                    input.get_span()
+                );
                 want.is_some()
             };
             let mut found = 0;

@@ -459,6 +459,8 @@ struct Match {
     pid: usize,
     to: usize,
     anchor: Option<usize>,
+    /// Where the value group starts, when the automaton knows it: `(group, start)`.
+    value: Option<(usize, usize)>,
 }
 
 /// The lazy DFA cache of each of a class's automata, per thread scanning. With every detector
@@ -703,13 +705,14 @@ impl Scanner {
         kinds
     }
 
-    /// The value span of detector `i`'s match at `start..end`, if it is a finding.
+    /// The value span of detector `i`'s match at `start..end`, if it is a finding. `value`:
+    /// where the automaton found a value group to start (`(group, start)`), if it knows.
     fn accept(
         &self,
         i: usize,
         text: &str,
-        start: usize,
-        end: usize,
+        (start, end): (usize, usize),
+        value: Option<(usize, usize)>,
         scratch: &mut Scratch,
     ) -> Option<(usize, usize)> {
         let d = self.detectors[i];
@@ -718,7 +721,9 @@ impl Scanner {
             return None;
         }
         let (mut s, mut e) = (start, end);
-        if let Some(g) = &self.groups[i] {
+        if let Some((_, at)) = value.filter(|&(g, _)| g == d.group && d.group > 0) {
+            s = at;
+        } else if let Some(g) = &self.groups[i] {
             // Only the match's own bytes are read again (look-around still sees its
             // neighbours).
             let input = Input::new(bytes).span(start..end).anchored(Anchored::Yes);
@@ -874,7 +879,7 @@ impl Scanner {
                 raw.push((m.start, text.len(), m.pid));
                 break;
             }
-            let found = match self.accept(m.pid, text, m.start, m.end, scratch) {
+            let found = match self.accept(m.pid, text, (m.start, m.end), m.value, scratch) {
                 Some((s, e)) => Some((s, e, m.pid, m.end)),
                 None => {
                     // The first pattern of the class to match here was no finding: try the
@@ -963,7 +968,8 @@ impl Scanner {
                 while let Some(&(lo, to)) = regions.get(cursor.i) {
                     let here = from.max(lo);
                     if here < to
-                        && let Some(m) = class.re.search(cache, &Input::new(bytes).range(here..to))
+                        && let Some((m, value)) =
+                            class.re.search(cache, &Input::new(bytes).range(here..to))
                     {
                         return Some(Match {
                             start: m.start(),
@@ -971,6 +977,7 @@ impl Scanner {
                             pid: class.members[m.pattern().as_usize()],
                             to,
                             anchor: None,
+                            value,
                         });
                     }
                     cursor.i += 1;
@@ -990,13 +997,14 @@ impl Scanner {
                         }
                     }
                     let input = Input::new(bytes).range(start..).anchored(Anchored::Yes);
-                    if let Some(m) = class.re.search(cache, &input) {
+                    if let Some((m, value)) = class.re.search(cache, &input) {
                         return Some(Match {
                             start,
                             end: m.end(),
                             pid: class.members[m.pattern().as_usize()],
                             to: bytes.len(),
                             anchor: Some(anchor),
+                            value,
                         });
                     }
                 }
@@ -1038,10 +1046,11 @@ impl Scanner {
                 let input = Input::new(bytes)
                     .range(start..to)
                     .anchored(Anchored::Pattern(PatternID::new_unchecked(k)));
-                let Some(m) = class.re.search(&mut *cache, &input) else {
+                let Some((m, value)) = class.re.search(&mut *cache, &input) else {
                     continue;
                 };
-                if let Some((s, e)) = self.accept(other, text, m.start(), m.end(), scratch) {
+                if let Some((s, e)) = self.accept(other, text, (m.start(), m.end()), value, scratch)
+                {
                     return Some((s, e, other, m.end()));
                 }
             }
@@ -1791,6 +1800,49 @@ mod tests {
     /// The two-DFA group search agrees with the PikeVM (which gives the backtracker's answer)
     /// wherever it answers, and answers for most matches of the detectors whose value ends
     /// their pattern.
+    #[test]
+    fn run_groups_agree_with_the_pikevm() {
+        // The value group the automaton reports for a pattern whose run is that group is the
+        // one the PikeVM finds in the same match, on varied text and near-misses.
+        let mut text = bench_text::worst_case(150_000, 6);
+        text.push_str(&bench_text::diverse(300_000, 6));
+        text.push_str(
+            "password := x\npassword=\"a=b=c\"\nAPI_KEY=>  'sk=abc=def'\napi-key:  ==>xyz==\n\
+             password =  \t 'abcd'\npasswd\t=\t\"  spaced\"\nBearer   abc.def-ghi_jkl~mno+pqr/stu==\n",
+        );
+        let bytes = text.as_bytes();
+        let mut decided = 0;
+        for d in DETECTORS.iter().filter(|d| d.group > 0) {
+            let g = Groups::new(d.pattern, d.group).unwrap();
+            let mut work = g.work();
+            let automaton = automaton::Automaton::new(&[d.pattern], false, 1 << 20).unwrap();
+            let mut cache = automaton.create_cache();
+            let re = regex_automata::meta::Regex::builder()
+                .syntax(
+                    regex_automata::util::syntax::Config::new()
+                        .unicode(false)
+                        .utf8(false),
+                )
+                .build(d.pattern)
+                .unwrap();
+            for m in re.find_iter(bytes) {
+                let input = Input::new(bytes).range(m.start()..).anchored(Anchored::Yes);
+                let (found, value) = automaton.search(&mut cache, &input).unwrap();
+                assert_eq!(found.range(), m.range(), "{}", d.kind);
+                let Some((group, at)) = value else { continue };
+                assert_eq!(group, d.group, "{}", d.kind);
+                let input = Input::new(bytes)
+                    .span(m.start()..m.end())
+                    .anchored(Anchored::Yes);
+                g.pikevm.search(&mut work.pike, &input, &mut work.caps);
+                let want = work.caps.get_group(d.group).map(|s| s.start);
+                assert_eq!(Some(at), want, "{}: {:?}", d.kind, &text[m.range()]);
+                decided += 1;
+            }
+        }
+        assert!(decided > 1000, "{decided}");
+    }
+
     #[test]
     fn tail_groups_agree_with_the_pikevm() {
         let mut text = bench_text::worst_case(150_000, 5);
