@@ -355,6 +355,13 @@ done"#;
     ]
 }
 
+/// The `notifications/tools/list_changed` among messages a client saw.
+fn list_changed(seen: &[Value]) -> Vec<&Value> {
+    seen.iter()
+        .filter(|m| m["method"] == "notifications/tools/list_changed")
+        .collect()
+}
+
 /// `airlock run --config <config>` in front of [`paged_server`] with `pages`: the client, after
 /// `initialize`.
 fn paged_session(config: &str, pages: &[Value]) -> (Lines, tempfile::TempDir) {
@@ -432,11 +439,7 @@ fn a_list_the_proxy_fetches_itself_makes_the_client_list_again() {
     std::fs::write(dir.path().join("page1.json"), poisoned.to_string()).unwrap();
     // Not listed yet: the proxy fetches the list itself first.
     let call = c.call(2, "fresh", json!({}));
-    let told = c
-        .seen
-        .iter()
-        .filter(|m| m["method"] == "notifications/tools/list_changed")
-        .count();
+    let told = list_changed(&c.seen).len();
     let again = c.ask(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}));
     c.close();
     assert_eq!(listed(&first), ["notes"], "{first}");
@@ -503,19 +506,12 @@ fn on_2026_07_28_the_notice_goes_on_the_listen_streams_that_asked() {
         c.ask(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
             "params": {"name": name, "arguments": {}, "_meta": meta}}))
     };
-    let notices = |c: &Lines| -> Vec<Value> {
-        c.seen
-            .iter()
-            .filter(|m| m["method"] == "notifications/tools/list_changed")
-            .cloned()
-            .collect()
-    };
     // `fresh` is not listed yet: the proxy fetches the list itself, and finds `notes` poisoned.
     let page = json!({"tools": [tool("notes", &format!("Keep notes. {poison}")), tool("fresh", "A new tool.")]});
     std::fs::write(dir.path().join("page1.json"), page.to_string()).unwrap();
     let ran = call(&mut c, 2, "fresh");
     assert_eq!(ran["result"]["content"][0]["text"], "ran", "{ran}");
-    let told = notices(&c);
+    let told = list_changed(&c.seen);
     assert_eq!(told.len(), 1, "{:?}", c.seen);
     assert_eq!(
         told[0]["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], "tools",
@@ -534,7 +530,7 @@ fn on_2026_07_28_the_notice_goes_on_the_listen_streams_that_asked() {
     let refused = call(&mut c, 4, "fresh");
     c.close();
     assert_eq!(code(&refused), Some("tool_integrity.poisoned"), "{refused}");
-    assert_eq!(notices(&c).len(), 1, "{:?}", c.seen);
+    assert_eq!(list_changed(&c.seen).len(), 1, "{:?}", c.seen);
 }
 
 /// The proxy sends `tools/list_changed` itself, so its `initialize` answer declares it even
@@ -577,11 +573,7 @@ fn a_page_that_poisons_an_earlier_tool_makes_the_client_list_again() {
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"cursor": "p2"}}),
     );
     c.ask(json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}));
-    let told = c
-        .seen
-        .iter()
-        .filter(|m| m["method"] == "notifications/tools/list_changed")
-        .count();
+    let told = list_changed(&c.seen).len();
     let again = c.ask(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}));
     let call = c.call(5, "helper", json!({}));
     c.close();

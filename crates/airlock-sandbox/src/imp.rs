@@ -985,6 +985,13 @@ mod tests {
 
     use super::*;
 
+    /// The pid of a process that has ended (and been waited for).
+    fn dead_pid() -> u32 {
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        ended.wait().unwrap();
+        ended.id()
+    }
+
     /// An executable file at `path` (no `#!`: no interpreter to follow).
     fn program(path: &Path) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
@@ -1210,9 +1217,8 @@ mod tests {
     /// anywhere in a name), and kept one left by an earlier process with this pid.
     #[test]
     fn stale_names_are_those_of_dead_sandboxes_and_this_process() {
-        let mut ended = std::process::Command::new("true").spawn().unwrap();
-        ended.wait().unwrap();
-        let (own, dead) = (std::process::id(), ended.id());
+        let dead = dead_pid();
+        let own = std::process::id();
         for (name, is_stale) in [
             (format!("airlock-loopback-{dead}-x1y2"), true),
             (format!("airlock-loopback-{own}-x1y2"), true),
@@ -1238,9 +1244,8 @@ mod tests {
     /// `airlock-sandbox-123-db` was force-removed once pid 123 was gone.
     #[test]
     fn a_cgroup_or_container_name_with_a_tail_is_not_stale() {
-        let mut ended = std::process::Command::new("true").spawn().unwrap();
-        ended.wait().unwrap();
-        let (own, dead) = (std::process::id(), ended.id());
+        let dead = dead_pid();
+        let own = std::process::id();
         for (name, is_stale) in [
             (format!("airlock-sandbox-{dead}"), true),
             (format!("airlock-sandbox-{own}"), true),
@@ -1277,9 +1282,7 @@ mod tests {
     /// tempfile's shape are (and `sweep` removes only the directories of its own user).
     #[test]
     fn only_temporary_directories_of_the_sandbox_are_swept() {
-        let mut ended = std::process::Command::new("true").spawn().unwrap();
-        ended.wait().unwrap();
-        let dead = ended.id();
+        let dead = dead_pid();
         for (name, is_swept) in [
             (format!("airlock-loopback-{dead}-x1Y2z3"), true),
             (format!("airlock-loopback-{dead}-my-data"), false),
@@ -1313,18 +1316,17 @@ mod tests {
                 .spawn()
                 .unwrap(),
         );
-        let mut ended = std::process::Command::new("true").spawn().unwrap();
-        ended.wait().unwrap();
+        let ended = dead_pid();
         let group = |name: String| {
             let dir = parent.path().join(name);
             std::fs::create_dir(&dir).unwrap();
             dir
         };
         let other = group(format!("airlock-sandbox-{}", running.0.id()));
-        let dead = group(format!("airlock-sandbox-{}", ended.id()));
+        let dead = group(format!("airlock-sandbox-{ended}"));
         let own = group(format!("airlock-sandbox-{}", std::process::id()));
         let unrelated = group("airlock-sandbox-notapid".into());
-        let longer = group(format!("airlock-sandbox-{}-db", ended.id()));
+        let longer = group(format!("airlock-sandbox-{ended}-db"));
         remove_stale_groups(parent.path());
         drop(running);
         assert!(other.exists(), "a running sandbox's group was removed");
