@@ -552,12 +552,19 @@ fn code_words(tokens: Vec<(Token, bool)>) -> Option<String> {
         // JavaScript: any function's constructor is `Function` (`(()=>{}).constructor(s)`,
         // `[].constructor.constructor(s)`, `x['constructor']`); only its `.name` is read here,
         // or it is compared (`o.constructor === Object`).
+        // On the right of a comparison it must end the operand there: a `(`, `?.(`, `.call`
+        // or template after it would call it.
+        let ends_operand = match tokens.get(i + 1) {
+            None | Some(Token::Word(_)) => true,
+            Some(Token::Punct('?')) => !dot(i + 2),
+            Some(Token::Punct(p)) => matches!(p, ')' | ';' | ',' | '}' | ']' | '&' | '|' | ':'),
+        };
         let compared = ((punct(i + 1, '=') || punct(i + 1, '!')) && punct(i + 2, '='))
             || (i >= 4
                 && word(i - 2).is_some()
                 && punct(i - 3, '=')
                 && (punct(i - 4, '=') || punct(i - 4, '!'))
-                && !['(', '.', '[', '`'].iter().any(|&p| punct(i + 1, p)));
+                && ends_operand);
         if w == "constructor"
             && ((after_dot && !(dot(i + 1) && word(i + 2) == Some("name")) && !compared)
                 || (i >= 2 && punct(i - 2, '[') && (punct(i - 1, '\'') || punct(i - 1, '"'))))
@@ -993,6 +1000,9 @@ mod tests {
             "o.constructor == Object ? 0 : o.constructor('return process')()",
             "const F = x instanceof Function ? Function : null",
             "x === b.constructor('return process')()",
+            // Review finding: an optional call after the compared operand calls it.
+            "x === b.constructor?.('return process')()",
+            "x === b.constructor\n`return process`",
         ] {
             assert!(code(bad).is_some(), "{bad}");
         }
