@@ -363,6 +363,8 @@ type Tokens = (Vec<(Token, bool)>, Option<char>);
 enum Token {
     /// A run of ASCII letters, digits, `_` and `$`, as written (escapes read).
     Word(String),
+    /// An equality comparison (`==`, `===`, `!=`, `!==`), its characters written together.
+    Compare,
     /// Any other character but white space and `\`.
     Punct(char),
 }
@@ -440,6 +442,12 @@ fn code_tokens(text: &str) -> Result<Tokens, char> {
         flush(&mut word, &mut out, word_line_start);
         if matches!(c, '\n' | '\r') {
             line_start = true;
+        } else if matches!(c, '=' | '!') && escaped.is_none() && rest.starts_with('=') {
+            // Read as one token only where written together: `//=` ending a comment and a `=`
+            // on the next line make no comparison.
+            rest = rest.strip_prefix("==").unwrap_or(&rest[1..]);
+            out.push((Token::Compare, line_start));
+            line_start = false;
         } else if !c.is_whitespace() && c != '\\' {
             out.push((Token::Punct(c), line_start));
             line_start = false;
@@ -510,7 +518,7 @@ fn code_words(tokens: Vec<(Token, bool)>) -> Option<String> {
         .iter()
         .map(|t| match t {
             Token::Word(w) => Some(w.to_ascii_lowercase()),
-            Token::Punct(_) => None,
+            Token::Compare | Token::Punct(_) => None,
         })
         .collect();
     let word = |i: usize| lower.get(i).and_then(Option::as_deref);
@@ -520,6 +528,13 @@ fn code_words(tokens: Vec<(Token, bool)>) -> Option<String> {
     };
     let punct = |i: usize, p: char| tokens.get(i) == Some(&Token::Punct(p));
     let dot = |i: usize| punct(i, '.');
+    // Whether the operand ending with token `i` ends there: a `(`, `?.(`, `.call`, `[` or
+    // template after it would call or read it.
+    let ends_operand = |i: usize| match tokens.get(i + 1) {
+        None | Some(Token::Word(_) | Token::Compare) => true,
+        Some(Token::Punct('?')) => !dot(i + 2),
+        Some(Token::Punct(p)) => matches!(p, ')' | ';' | ',' | '}' | ']' | '&' | '|' | ':'),
+    };
     // `import os.path` binds `os` itself: each such module with the submodule named after it.
     let mut bound: Vec<(&str, Option<&str>)> = Vec::new();
     // `import sys as s`: each such name and its module.
@@ -527,10 +542,13 @@ fn code_words(tokens: Vec<(Token, bool)>) -> Option<String> {
     // The words of import statements: module names there are no values.
     let mut imported = vec![false; tokens.len()];
     for (i, t) in tokens.iter().enumerate() {
-        // A type named (`x instanceof Function`, TypeScript's `f as Function`) calls nothing.
+        // A type named (`x instanceof Function`, TypeScript's `f as Function`) calls nothing,
+        // where nothing after it calls it and it starts no statement of its own.
         if let Token::Word(written) = t
             && CODE_ESCAPES_AS_WRITTEN.contains(&written.as_str())
             && !(i > 0
+                && !line_start[i]
+                && ends_operand(i)
                 && matches!(&tokens[i - 1], Token::Word(w) if w == "instanceof" || w == "as"))
         {
             return escape(written);
@@ -550,26 +568,27 @@ fn code_words(tokens: Vec<(Token, bool)>) -> Option<String> {
             return escape(&format!(".{w}"));
         }
         // JavaScript: any function's constructor is `Function` (`(()=>{}).constructor(s)`,
-        // `[].constructor.constructor(s)`, `x['constructor']`); only its `.name` is read here,
-        // or it is compared (`o.constructor === Object`).
-        // On the right of a comparison it must end the operand there: a `(`, `?.(`, `.call`
-        // or template after it would call it.
-        let ends_operand = match tokens.get(i + 1) {
-            None | Some(Token::Word(_)) => true,
-            Some(Token::Punct('?')) => !dot(i + 2),
-            Some(Token::Punct(p)) => matches!(p, ')' | ';' | ',' | '}' | ']' | '&' | '|' | ':'),
-        };
-        let compared = ((punct(i + 1, '=') || punct(i + 1, '!')) && punct(i + 2, '='))
-            || (i >= 4
-                && word(i - 2).is_some()
-                && punct(i - 3, '=')
-                && (punct(i - 4, '=') || punct(i - 4, '!'))
-                && ends_operand);
-        if w == "constructor"
-            && ((after_dot && !(dot(i + 1) && word(i + 2) == Some("name")) && !compared)
-                || (i >= 2 && punct(i - 2, '[') && (punct(i - 1, '\'') || punct(i - 1, '"'))))
-        {
-            return escape("constructor");
+        // `[].constructor.constructor(s)`, `` x[`constructor`] ``, `{constructor: F} = f`);
+        // only its `.name` is read here, or it is compared (`o.constructor === Object`, or on
+        // the right, where its operand ends).
+        if w == "constructor" {
+            let compared = tokens.get(i + 1) == Some(&Token::Compare)
+                || (i >= 3
+                    && word(i - 2).is_some()
+                    && tokens.get(i - 3) == Some(&Token::Compare)
+                    && ends_operand(i));
+            let keyed = i >= 2
+                && punct(i - 2, '[')
+                && (punct(i - 1, '\'') || punct(i - 1, '"') || punct(i - 1, '`'));
+            let destructured = i >= 1
+                && (punct(i - 1, '{') || punct(i - 1, ','))
+                && (punct(i + 1, ':') || punct(i + 1, '}') || punct(i + 1, ','));
+            if (after_dot && !(dot(i + 1) && word(i + 2) == Some("name")) && !compared)
+                || keyed
+                || destructured
+            {
+                return escape("constructor");
+            }
         }
         // The builtin, not a method of the same name (`re.compile`).
         if w == "compile" && !after_dot {
@@ -1003,6 +1022,17 @@ mod tests {
             // Review finding: an optional call after the compared operand calls it.
             "x === b.constructor?.('return process')()",
             "x === b.constructor\n`return process`",
+            // Review finding: a comment's `//=` and a `=` on the next line read as `==`; a call
+            // after `instanceof Function`; a backtick key; destructuring.
+            "let F //=\n= y.constructor\nF('return process')()",
+            "let F //!\n= y.constructor\nF('return process')()",
+            "0 instanceof Function('return process')()",
+            "x instanceof Function.call(null, s)()",
+            "x instanceof Function`return process`",
+            "var as\nFunction('return process')()",
+            "x[`constructor`][`constructor`]('return process')()",
+            "const {constructor: F} = () => {}\nF('return process')()",
+            "const {constructor} = f; constructor('return process')()",
         ] {
             assert!(code(bad).is_some(), "{bad}");
         }
