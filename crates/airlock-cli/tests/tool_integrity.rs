@@ -327,7 +327,8 @@ fn the_python_sdk_hears_that_the_list_changed_in_both_modes() {
 /// A server of a few lines of `sh` that lists the tool pages in `pages` (`page1.json`, …, each
 /// a `tools/list` result; `"nextCursor": "pN"` asks for page N) and answers every call with
 /// `ran`: a server that lists what no real server of ours would. It acknowledges a
-/// `subscriptions/listen` stream honouring nothing, and never ends one.
+/// `subscriptions/listen` stream honouring nothing, and never ends one but the one of id
+/// `"ended"`, which it answers (ends) at once.
 fn paged_server(dir: &Path, pages: &[Value]) -> Vec<String> {
     for (i, page) in pages.iter().enumerate() {
         std::fs::write(dir.join(format!("page{}.json", i + 1)), page.to_string()).unwrap();
@@ -343,6 +344,7 @@ while IFS= read -r l; do
       printf '{"jsonrpc":"2.0","id":%s,"result":%s}\n' "$id" "$(cat "page$p.json")" ;;
     *'"tools/call"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"ran"}]}}\n' "$id" ;;
     *'"ping"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{}}\n' "$id" ;;
+    *'"id":"ended"'*'"subscriptions/listen"'*) printf '{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{"notifications":{},"_meta":{"io.modelcontextprotocol/subscriptionId":%s}}}\n{"jsonrpc":"2.0","id":%s,"result":{"resultType":"complete","_meta":{"io.modelcontextprotocol/subscriptionId":%s}}}\n' "$id" "$id" "$id" ;;
     *'"subscriptions/listen"'*) printf '{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{"notifications":{},"_meta":{"io.modelcontextprotocol/subscriptionId":%s}}}\n' "$id" ;;
   esac
 done"#;
@@ -453,7 +455,7 @@ fn a_list_the_proxy_fetches_itself_makes_the_client_list_again() {
 /// nothing the client did not opt in to. The proxy's own notice went out unnamed, which a
 /// 2026-07-28 client reads on no stream. Now it goes on each acknowledged stream that asked for
 /// tool changes (whose ack says they are honoured, as the proxy sends them itself), and on no
-/// other, and not once the client has cancelled the stream.
+/// other, and not once the client has cancelled the stream or the server has ended it.
 #[test]
 fn on_2026_07_28_the_notice_goes_on_the_listen_streams_that_asked() {
     let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
@@ -502,6 +504,12 @@ fn on_2026_07_28_the_notice_goes_on_the_listen_streams_that_asked() {
             .cloned();
         assert_eq!(honoured, (id == "tools").then_some(json!(true)), "{ack}");
     }
+    // A stream for tools that the server ends at once (its answer): no notice goes on it.
+    let ended = c.ask(
+        json!({"jsonrpc": "2.0", "id": "ended", "method": "subscriptions/listen",
+        "params": {"notifications": {"toolsListChanged": true}, "_meta": meta}}),
+    );
+    assert!(ended.get("result").is_some(), "{ended}");
     let call = |c: &mut Lines, id: i64, name: &str| {
         c.ask(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
             "params": {"name": name, "arguments": {}, "_meta": meta}}))

@@ -247,9 +247,10 @@ impl Conn {
         true
     }
 
-    /// Note what a client message changes about its listen streams: a `subscriptions/listen`
-    /// request opens one (call after [`Conn::track`] took its id), a cancellation of one ends it.
-    fn client_listens(&self, method: &str, id: Option<&Value>, params: Option<&Value>) {
+    /// Note what a message changes about the client's listen streams: the client's
+    /// `subscriptions/listen` request opens one (call after [`Conn::track`] took its id), a
+    /// cancellation of one, from either side, ends it.
+    fn note_listens(&self, method: &str, id: Option<&Value>, params: Option<&Value>) {
         match (method, id) {
             ("subscriptions/listen", Some(id)) => {
                 let listen = Listen {
@@ -353,11 +354,13 @@ async fn ask_within(conn: &Conn, mut request: Value, d: Duration) -> Attempt {
 const MAX_CANCELLED: usize = 4096;
 
 impl State {
-    /// A call's answer came (or never will): stop its deadline timer.
+    /// A request's answer came (or never will): stop its deadline timer; the answer to a
+    /// listen request ends its stream.
     fn answered(&mut self, k: &IdKey) {
         if let Some(t) = self.timers.remove(k) {
             t.abort();
         }
+        self.listens.remove(k);
     }
 
     /// Whether `k` is a cancelled call's late answer (forgotten now: it came).
@@ -521,6 +524,7 @@ impl StdioProxy {
                     let mut s = conn.lock();
                     s.server_gone = true;
                     s.internal.clear();
+                    s.listens.clear();
                     for (_, t) in s.timers.drain() {
                         t.abort();
                     }
@@ -694,11 +698,11 @@ impl StdioProxy {
                 }
                 if method == "subscriptions/listen" {
                     let params = env.params.and_then(|p| serde_json::from_str(p.get()).ok());
-                    conn.client_listens(method, Some(&id), params.as_ref());
+                    conn.note_listens(method, Some(&id), params.as_ref());
                 }
             } else if method == "notifications/cancelled" {
                 let params = env.params.and_then(|p| serde_json::from_str(p.get()).ok());
-                conn.client_listens(method, None, params.as_ref());
+                conn.note_listens(method, None, params.as_ref());
             }
             let _ = conn.to_server.send(bytes);
             return;
@@ -760,7 +764,7 @@ impl StdioProxy {
                 }
                 let trace = self.trace(conn, &msg);
                 if conn.track(id.clone(), m, trace) {
-                    conn.client_listens(m, Some(&id), msg.get("params"));
+                    conn.note_listens(m, Some(&id), msg.get("params"));
                     let _ = if self.lifecycle.narrow_roots(&mut msg) {
                         conn.to_server.send(line(&msg))
                     } else {
@@ -786,7 +790,7 @@ impl StdioProxy {
             // Notifications: untouched.
             _ => {
                 if let Some(m) = &method {
-                    conn.client_listens(m, None, msg.get("params"));
+                    conn.note_listens(m, None, msg.get("params"));
                 }
                 let _ = conn.to_server.send(bytes);
             }
@@ -1048,16 +1052,20 @@ impl StdioProxy {
             // The server's own request or a notification: cleaned where a reader sees it.
             let is_ack = method == Some("notifications/subscriptions/acknowledged");
             let mut msg = Value::Object(obj);
-            let acked = is_ack && self.acknowledged(&mut msg, conn);
-            match self.lifecycle.from_server(&self.caller, None, &mut msg) {
-                FromServer::Relay if acked => {
-                    let _ = conn.to_client.send(line(&msg));
-                }
-                FromServer::Relay => {
-                    let _ = conn.to_client.send(bytes);
-                }
-                FromServer::Rewritten => {
-                    let _ = conn.to_client.send(line(&msg));
+            // The server ends a listen stream by cancelling it, as a client does.
+            if let Some(m) = msg.get("method").and_then(Value::as_str) {
+                conn.note_listens(m, None, msg.get("params"));
+            }
+            let stream = if is_ack {
+                Self::acknowledgement(&mut msg, conn)
+            } else {
+                None
+            };
+            let rewritten = stream.as_ref().is_some_and(|(_, changed)| *changed);
+            let sent = match self.lifecycle.from_server(&self.caller, None, &mut msg) {
+                FromServer::Relay if !rewritten => conn.to_client.send(bytes).is_ok(),
+                FromServer::Relay | FromServer::Rewritten => {
+                    conn.to_client.send(line(&msg)).is_ok()
                 }
                 FromServer::Withheld(why) => {
                     let version = conn.version.get();
@@ -1065,7 +1073,16 @@ impl StdioProxy {
                     {
                         let _ = conn.to_server.send(line(&answer));
                     }
+                    false
                 }
+            };
+            // The stream takes the airlock's own notices once its ack is on the way: the ack
+            // must come first, and one withheld never reached the client.
+            if sent
+                && let Some((k, _)) = stream
+                && let Some(listen) = conn.lock().listens.get_mut(&k)
+            {
+                listen.acked = true;
             }
             return;
         };
@@ -1090,8 +1107,6 @@ impl StdioProxy {
         };
         s.answered(&k);
         s.calls.remove(&k);
-        // The server's answer to a listen request ends its stream.
-        s.listens.remove(&k);
         let was_list = s.client_lists.remove(&k);
         let was_initialize = s.initializing.remove(&k);
         drop(s);
@@ -1115,21 +1130,14 @@ impl StdioProxy {
         }
     }
 
-    /// The server acknowledged a listen stream: the airlock's own notices may follow it now, and
-    /// where the client asked for tool list changes the ack says they are honoured (the airlock
-    /// sends them itself). Returns whether `ack` changed.
-    fn acknowledged(&self, ack: &mut Value, conn: &Conn) -> bool {
-        let Some(k) = crate::lifecycle::subscription_of(ack).map(key) else {
-            return false;
-        };
-        let tools = match conn.lock().listens.get_mut(&k) {
-            Some(listen) => {
-                listen.acked = true;
-                listen.tools
-            }
-            None => return false,
-        };
-        tools && crate::lifecycle::honour_tool_changes(ack)
+    /// The server's acknowledgement of one of the client's listen streams: where the client
+    /// asked for tool list changes it says they are honoured (the airlock sends them itself).
+    /// The stream's key, and whether `ack` changed; `None` for no stream of the client's.
+    fn acknowledgement(ack: &mut Value, conn: &Conn) -> Option<(IdKey, bool)> {
+        let k = key(crate::lifecycle::subscription_of(ack)?);
+        let tools = conn.lock().listens.get(&k)?.tools;
+        let changed = tools && crate::lifecycle::honour_tool_changes(ack);
+        Some((k, changed))
     }
 
     /// The server's answer to a client request other than `tools/call`, cleaned as its method
