@@ -693,10 +693,12 @@ impl StdioProxy {
                     return;
                 };
                 let trace = self.trace_raw(conn, method, &id, env.params);
-                if !conn.track(id.clone(), method, trace) {
+                // Only a listen request's id is kept beyond `track`.
+                let listen = (method == "subscriptions/listen").then(|| id.clone());
+                if !conn.track(id, method, trace) {
                     return;
                 }
-                if method == "subscriptions/listen" {
+                if let Some(id) = listen {
                     let params = env.params.and_then(|p| serde_json::from_str(p.get()).ok());
                     conn.note_listens(method, Some(&id), params.as_ref());
                 }
@@ -763,8 +765,9 @@ impl StdioProxy {
                         crate::approval::can_elicit_form(msg.pointer("/params/capabilities"));
                 }
                 let trace = self.trace(conn, &msg);
-                if conn.track(id.clone(), m, trace) {
-                    conn.note_listens(m, Some(&id), msg.get("params"));
+                let listen = (m == "subscriptions/listen").then(|| id.clone());
+                if conn.track(id, m, trace) {
+                    conn.note_listens(m, listen.as_ref(), msg.get("params"));
                     let _ = if self.lifecycle.narrow_roots(&mut msg) {
                         conn.to_server.send(line(&msg))
                     } else {
