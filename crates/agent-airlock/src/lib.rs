@@ -52,6 +52,7 @@ pub use airlock_core::{
 use airlock_core::{ResultCleaner, Settings};
 use airlock_scan::{Scanner, Strategy};
 
+pub use airlock_core::program::executable;
 pub use audit_file::FileSink;
 
 /// Why the engine a configuration describes could not be built. Every message names the
@@ -217,8 +218,6 @@ fn program_exists(key: &'static str, command: &[String]) -> Result<(), Error> {
         program: program.clone(),
     })
 }
-
-pub use airlock_core::program::executable;
 
 /// The configuration of a program configured by its environment alone: the file named by
 /// `$AIRLOCK_CONFIG` (built-in defaults when unset), then the `AIRLOCK_*` variables on top.

@@ -15,7 +15,8 @@
 //!   `ProcessBuilder`, JavaScript's `Function` as written and any `.constructor` but its
 //!   `.name`), reflection on a system module (`sys`, `os`, `posix`, `nt`, `pty`, `builtins`,
 //!   or a name one was imported as, used as a value: `getattr(sys, …)`, `vars(sys)`,
-//!   `x = sys`; between two plain words it is read as prose), such a module handed out by
+//!   `x = sys`, its dunder attributes, `globals()[…]`; between two plain words it is read as
+//!   prose), such a module handed out by
 //!   another (`shutil.os`); names are read as Python reads them, NFKC-normalised (`ｅｖａｌ`
 //!   is `eval`; `café`, `東京`, `m²` and `１００円` pass), and a character NFKC turns into ASCII
 //!   punctuation is refused;
@@ -380,7 +381,7 @@ enum Token {
 /// With the tokens comes the first character read as ASCII that way, if any.
 ///
 /// Each token comes with whether it is the first of its line (the text's first is): an
-/// `import` read as a statement must start one (or follow `;` or `:`), so the word of a comment
+/// `import` read as a statement must start one (or follow `;`), so the word of a comment
 /// (`# see: import`) binds nothing.
 fn code_tokens(text: &str) -> Result<Tokens, char> {
     let mut out = Vec::new();
@@ -590,6 +591,15 @@ fn code_words(tokens: Vec<(Token, bool)>) -> Option<String> {
                 return escape("constructor");
             }
         }
+        // The namespace by name (`globals()['sy' + 's']`): any module it holds, by a string.
+        if matches!(w, "globals" | "locals" | "vars")
+            && !after_dot
+            && punct(i + 1, '(')
+            && punct(i + 2, ')')
+            && punct(i + 3, '[')
+        {
+            return escape(&format!("{w}()["));
+        }
         // The builtin, not a method of the same name (`re.compile`).
         if w == "compile" && !after_dot {
             return escape(w);
@@ -702,8 +712,9 @@ fn code_words(tokens: Vec<(Token, bool)>) -> Option<String> {
                 "code that escapes to the system (`{w}`, the module `{module}` as a value)"
             ));
         }
+        // And any of its dunder attributes (`sys.__getattribute__('modules')`, `os.__dict__`).
         if let Some(attr) = word(i + 2)
-            && system_attr(module, attr)
+            && (system_attr(module, attr) || attr.starts_with("__"))
         {
             return escape(&format!("{w}.{attr}"));
         }
@@ -1033,6 +1044,9 @@ mod tests {
             "x[`constructor`][`constructor`]('return process')()",
             "const {constructor: F} = () => {}\nF('return process')()",
             "const {constructor} = f; constructor('return process')()",
+            // Review finding: a module's dunder attribute, and a namespace read by a string.
+            "import sys\nsys.__getattribute__('mod' + 'ules')['o' + 's'].system('id')",
+            "import sys\nglobals()['sy' + 's'].modules['os'].system('id')",
         ] {
             assert!(code(bad).is_some(), "{bad}");
         }
