@@ -545,6 +545,12 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
             }
         }
     }
+    // One pass finds the token starts, with one class's prefixes (`find_plain`).
+    if keys.iter().filter(|(l, _)| *l == Locate::Token).count() > 1 {
+        return Err(BuildError(
+            "detectors found at token starts must form one class".into(),
+        ));
+    }
     keys.into_iter()
         .zip(grouped)
         .map(|((locate, _), members)| {
@@ -581,6 +587,15 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
                     (place, Retry::ByAnchor(starting))
                 }
                 Locate::Token => {
+                    // A start inside a refused match may be skipped once the budget for reading
+                    // them again is spent (`next_match`): that loses nothing only where such a
+                    // start could make no finding, glued to the match before it.
+                    if let Some(&i) = members.iter().find(|&&i| !detectors[i].bounded) {
+                        return Err(BuildError(format!(
+                            "{} is found at token starts, so it must refuse values glued to a longer token",
+                            detectors[i].kind
+                        )));
+                    }
                     let prefixes = locate::token_prefixes(&patterns)
                         .map_err(|e| BuildError(format!("a detector's place is wrong: {e}")))?;
                     (Place::Token(prefixes), overlapping()?)
