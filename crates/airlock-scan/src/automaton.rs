@@ -36,7 +36,7 @@ impl Automaton {
     /// search skips ahead to the patterns' literal prefixes when it can (a class searched over
     /// the whole text); `cache` bounds each lazy DFA's memory per thread.
     pub(crate) fn new(patterns: &[&str], prefilter: bool, cache: usize) -> Result<Self, String> {
-        let syntax = syntax::Config::new().unicode(false).utf8(false);
+        let syntax = crate::syntax();
         let hirs = syntax::parse_many_with(patterns, &syntax).map_err(|e| e.to_string())?;
         // The lazy DFAs match each open run at the end of a pattern its least number of times;
         // the run is then read on with a table (see [`Run`]).
@@ -263,7 +263,7 @@ pub(crate) struct TailCache {
 impl TailGroup {
     /// For `pattern` whose last part is group `group`; `None` for any other shape.
     pub(crate) fn new(pattern: &str, group: usize) -> Option<TailGroup> {
-        let syntax = syntax::Config::new().unicode(false).utf8(false);
+        let syntax = crate::syntax();
         let hir = syntax::parse_with(pattern, &syntax).ok()?;
         let HirKind::Concat(parts) = hir.kind() else {
             return None;

@@ -318,9 +318,7 @@ struct Groups {
 
 impl Groups {
     fn new(pattern: &str, group: usize) -> Result<Groups, String> {
-        let syntax = regex_automata::util::syntax::Config::new()
-            .unicode(false)
-            .utf8(false);
+        let syntax = syntax();
         let thompson = thompson::Config::new().utf8(false);
         Ok(Groups {
             tail: automaton::TailGroup::new(pattern, group),
@@ -476,11 +474,7 @@ fn cache_capacity(one: bool) -> usize {
 /// place where the first to match was no finding).
 fn overlapping(patterns: &[&str], one: bool) -> Result<Regex, BuildError> {
     Regex::builder()
-        .syntax(
-            regex_automata::util::syntax::Config::new()
-                .unicode(false)
-                .utf8(false),
-        )
+        .syntax(syntax())
         .configure(
             Regex::config()
                 .match_kind(regex_automata::MatchKind::All)
@@ -679,8 +673,17 @@ const GENERIC: &[&str] = &[
 ];
 
 /// Bytes that continue a token: a value glued to one of these is part of something longer.
-fn glue(b: u8) -> bool {
+/// The token starts (`locate::token_prefixes`) are where runs of them start.
+pub(crate) fn glue(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
+}
+
+/// How every pattern is read: bytes, ASCII classes (`\w`, `\s`, `(?i)` are ASCII only), and
+/// matches that may split a UTF-8 character (the scanner moves spans to whole characters).
+pub(crate) fn syntax() -> regex_automata::util::syntax::Config {
+    regex_automata::util::syntax::Config::new()
+        .unicode(false)
+        .utf8(false)
 }
 
 impl Scanner {
@@ -1838,11 +1841,7 @@ mod tests {
             let g = Groups::new(d.pattern, d.group).unwrap();
             let mut work = g.work();
             let re = regex_automata::meta::Regex::builder()
-                .syntax(
-                    regex_automata::util::syntax::Config::new()
-                        .unicode(false)
-                        .utf8(false),
-                )
+                .syntax(syntax())
                 .build(d.pattern)
                 .unwrap();
             for m in re.find_iter(bytes) {

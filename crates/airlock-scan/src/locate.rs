@@ -379,17 +379,13 @@ impl Prefixes {
     }
 }
 
-fn token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
-}
-
 /// Of every match of `hir`: how many token bytes it starts with at the least, and whether it
 /// is made of token bytes only (so what follows it in a concatenation counts on).
 fn token_prefix(hir: &Hir) -> (usize, bool) {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => (0, true),
         HirKind::Literal(l) => {
-            let n = l.0.iter().take_while(|&&b| token_byte(b)).count();
+            let n = l.0.iter().take_while(|&&b| crate::glue(b)).count();
             (n, n == l.0.len())
         }
         HirKind::Class(c) => {
@@ -397,11 +393,11 @@ fn token_prefix(hir: &Hir) -> (usize, bool) {
                 Class::Bytes(c) => c
                     .ranges()
                     .iter()
-                    .all(|r| (r.start()..=r.end()).all(token_byte)),
+                    .all(|r| (r.start()..=r.end()).all(crate::glue)),
                 Class::Unicode(c) => c
                     .ranges()
                     .iter()
-                    .all(|r| (r.start()..=r.end()).all(|c| u8::try_from(c).is_ok_and(token_byte))),
+                    .all(|r| (r.start()..=r.end()).all(|c| u8::try_from(c).is_ok_and(crate::glue))),
             };
             if all { (1, true) } else { (0, false) }
         }
@@ -446,9 +442,7 @@ fn starts_at_boundary(hir: &Hir) -> bool {
 /// starts where a word starts (a word byte after none) and a run of that many token bytes does,
 /// which one pass over the masks finds (see [`numbers`]).
 pub fn token_prefixes(patterns: &[&str]) -> Result<Prefixes, String> {
-    let syntax = regex_automata::util::syntax::Config::new()
-        .unicode(false)
-        .utf8(false);
+    let syntax = crate::syntax();
     let mut bits = Box::new([0u64; 1024]);
     for pattern in patterns {
         let hir = &regex_automata::util::syntax::parse_with(pattern, &syntax)
@@ -869,7 +863,7 @@ mod tests {
                 word(t[p])
                     && (p == 0 || !word(t[p - 1]))
                     && t.len() - p >= TOKEN_RUN
-                    && t[p..p + TOKEN_RUN].iter().all(|&b| token_byte(b))
+                    && t[p..p + TOKEN_RUN].iter().all(|&b| crate::glue(b))
                     && prefixes.has(t[p], t[p + 1])
             })
             .map(|p| (p, 0))
