@@ -170,7 +170,7 @@ impl Telemetry {
         }
         let rt = tokio::runtime::Handle::try_current()
             .map_err(|_| "telemetry needs a tokio runtime to export on".to_owned())?;
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_tls_provider();
         let timeout = env("OTEL_EXPORTER_OTLP_TIMEOUT")
             .and_then(|v| v.parse::<u64>().ok())
             .map_or(Duration::from_secs(10), Duration::from_millis);

@@ -149,7 +149,7 @@ impl Gateway {
             }
             None => None,
         };
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_tls_provider();
         let client = reqwest::Client::builder()
             .tcp_nodelay(true)
             .no_proxy()
