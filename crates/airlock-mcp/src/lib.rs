@@ -52,9 +52,9 @@ pub use lifecycle::{Admission, CallRequest, FromServer, Lifecycle, REFUSAL_META,
 pub use process::stop_signal;
 
 /// Make *ring* the process's TLS provider for the clients the airlock opens (the HTTP gateway's
-/// upstream, the OTLP exporter), unless one is set already. *ring* builds with a C compiler
-/// alone, where aws-lc-rs needs CMake; rustls 0.23.48 deprecated its provider because it lacks
-/// the post-quantum key exchanges. Moving to aws-lc-rs is what lifts the allowance below.
+/// upstream, the OTLP exporter), unless one is set already. *ring* is the smaller build of the
+/// two providers rustls ships; rustls 0.23.48 deprecated it because it lacks the post-quantum
+/// key exchanges. Moving to aws-lc-rs is what lifts the allowance below.
 pub(crate) fn install_tls_provider() {
     #[allow(deprecated)]
     let provider = rustls::crypto::ring::default_provider();
