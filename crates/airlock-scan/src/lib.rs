@@ -421,6 +421,37 @@ fn cache_pool(classes: &[Class]) -> Pool<Caches, MakeCaches> {
     }))
 }
 
+/// `raw` findings `(start, end, detector)` put in the order of their starts, the longer first
+/// where two start together, as a stable sort would put them. They come nearly in that order:
+/// matches are taken in the order of their starts, and a value found by its context may hold a
+/// longer finding of a specific type that starts with it. The library's stable sort treats runs
+/// shorter than the square root of their number (64 below 4 096) as unsorted and sorts them
+/// afresh: 3.3 % of the worst case's instructions, with one finding in 80 out of place. An
+/// insertion sort puts them in order in about one pass (and stays out of line: inlined, it
+/// made the rest of `find_plain` cost more). It only swaps neighbours out of order, so findings of the
+/// same place keep their order; past a budget of swaps (a text built to invert many) the rest is
+/// left to the stable sort, which then gives the same order.
+#[inline(never)]
+fn in_order(raw: &mut [(usize, usize, usize)]) {
+    let key = |&(s, e, _): &(usize, usize, usize)| (s, std::cmp::Reverse(e));
+    let mut budget = raw.len().saturating_mul(4).saturating_add(64);
+    for i in 1..raw.len() {
+        if key(&raw[i - 1]) <= key(&raw[i]) {
+            continue;
+        }
+        let mut j = i;
+        while j > 0 && key(&raw[j - 1]) > key(&raw[j]) {
+            if budget == 0 {
+                raw.sort_by_key(key);
+                return;
+            }
+            budget -= 1;
+            raw.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// Regions of one class closer than this are searched as one.
 const JOIN: usize = 48;
 
@@ -928,7 +959,7 @@ impl Scanner {
                 };
             }
         }
-        raw.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
+        in_order(&mut raw);
         // Merge overlaps; `named` is the detector naming each merged span.
         let mut out: Vec<Finding> = Vec::with_capacity(raw.len());
         let mut named: Vec<usize> = Vec::with_capacity(raw.len());
@@ -1434,6 +1465,43 @@ impl ResultCleaner for TenantScanners {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `in_order` gives the stable sort's order: on nearly sorted findings (as they come), on
+    /// findings in any order (past the budget of swaps), with many of the same place.
+    #[test]
+    fn findings_are_put_in_the_stable_sorts_order() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as usize
+        };
+        for round in 0..2_000 {
+            let len = next(300);
+            let mut raw: Vec<(usize, usize, usize)> = (0..len)
+                .map(|i| {
+                    let start = if round % 2 == 0 {
+                        i * 4 + next(3)
+                    } else {
+                        next(40)
+                    };
+                    (start, start + next(6), i)
+                })
+                .collect();
+            // Now and then one in the wrong place, as a longer finding found second.
+            for _ in 0..next(8) {
+                if len > 1 {
+                    let k = next(len as u64 - 1);
+                    raw.swap(k, k + 1);
+                }
+            }
+            let mut want = raw.clone();
+            want.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
+            in_order(&mut raw);
+            assert_eq!(raw, want, "round {round}");
+        }
+    }
 
     fn kinds(s: &Scanner, text: &str) -> Vec<&'static str> {
         s.find(text).into_iter().map(|f| f.kind).collect()
