@@ -247,7 +247,7 @@ fn swept(name: &str, prefix: &str) -> bool {
         tail.strip_prefix('-')
             .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
     };
-    stale(name, prefix) && named_pid(name, prefix).is_some_and(|(_, tail)| tempfile_tail(tail))
+    named_pid(name, prefix).is_some_and(|(pid, tail)| tempfile_tail(tail) && gone(pid))
 }
 
 /// Remove what sandboxes that were killed left in the temporary directory: [`swept`]
