@@ -186,6 +186,7 @@ fn shadowing() -> &'static Regex {
 /// controls, the soft hyphen, the word joiner family, the BOM. A tool definition holding one
 /// is poisoned, and `airlock-scan` drops them from the text it scans (a value with one inside
 /// is found as the plain one): one table for both.
+#[inline]
 pub fn invisible(c: char) -> bool {
     matches!(c as u32,
         0xE0000..=0xE007F

@@ -614,10 +614,15 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
                 Locate::Token => {
                     // A start inside a refused match may be skipped once the budget for reading
                     // them again is spent (`next_match`): that loses nothing only where such a
-                    // start could make no finding, glued to the match before it.
-                    if let Some(&i) = members.iter().find(|&&i| !detectors[i].bounded) {
+                    // start could make no finding, glued to the match before it. So the value
+                    // is the whole match, glued values are refused, and (`token_prefixes`) the
+                    // match is token bytes alone.
+                    if let Some(&i) = members
+                        .iter()
+                        .find(|&&i| !detectors[i].bounded || detectors[i].group != 0)
+                    {
                         return Err(BuildError(format!(
-                            "{} is found at token starts, so it must refuse values glued to a longer token",
+                            "{} is found at token starts, so its value must be its whole match and refuse values glued to a longer token",
                             detectors[i].kind
                         )));
                     }
@@ -704,7 +709,7 @@ const GENERIC: &[&str] = &[
 ];
 
 /// Bytes that continue a token: a value glued to one of these is part of something longer.
-/// The token starts (`locate::token_prefixes`) are where runs of them start.
+/// The token starts (`locate::token_prefixes`) are word starts inside runs of them.
 pub(crate) fn glue(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
 }
@@ -770,7 +775,7 @@ impl Scanner {
             return None;
         }
         let (mut s, mut e) = (start, end);
-        if let Some((_, at)) = value.filter(|&(g, _)| g == d.group && d.group > 0) {
+        if let Some((_, at)) = value.filter(|&(g, _)| g == d.group) {
             s = at;
         } else if let Some(g) = &self.groups[i] {
             // Only the match's own bytes are read again (look-around still sees its

@@ -103,7 +103,8 @@ impl Anchors {
         }
     }
 
-    /// The Aho-Corasick automaton of `keywords` (where the CPU has no SSSE3).
+    /// The Aho-Corasick automaton of `keywords`, where no packed searcher is built (a CPU
+    /// without SSSE3).
     fn automaton(keywords: &[&str]) -> Result<Anchors, aho_corasick::BuildError> {
         AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::LeftmostFirst)
@@ -447,7 +448,15 @@ pub fn token_prefixes(patterns: &[&str]) -> Result<Prefixes, String> {
     for pattern in patterns {
         let hir = &regex_automata::util::syntax::parse_with(pattern, &syntax)
             .map_err(|e| format!("{pattern:?}: {e}"))?;
-        let (run, _) = token_prefix(hir);
+        let (run, all_token) = token_prefix(hir);
+        // A start inside a refused match may be skipped once the budget for reading them again
+        // is spent (`Scanner::next_match`): that loses nothing only where every start inside a
+        // match is glued to it, so every match must be token bytes alone.
+        if !all_token {
+            return Err(format!(
+                "{pattern:?} is found at token starts but may match bytes that end a token"
+            ));
+        }
         if run < TOKEN_RUN {
             return Err(format!(
                 "{pattern:?} is found at token starts but a match may start with {run} token bytes, fewer than {TOKEN_RUN}"
