@@ -15,11 +15,12 @@
 //!   `ProcessBuilder`, JavaScript's `Function` as written and any `.constructor` but its
 //!   `.name`), reflection on a system module (`sys`, `os`, `posix`, `nt`, `pty`, `builtins`,
 //!   or a name one was imported as, used as a value: `getattr(sys, …)`, `vars(sys)`,
-//!   `x = sys`, its dunder attributes, `globals()[…]`; between two plain words it is read as
+//!   `x = sys`, its dunder attributes, `globals()`, `locals()` and `vars()` without arguments;
+//!   between two plain words it is read as
 //!   prose), such a module handed out by
-//!   another (`shutil.os`); names are read as Python reads them, NFKC-normalised (`ｅｖａｌ`
-//!   is `eval`; `café`, `東京`, `m²` and `１００円` pass), and a character NFKC turns into ASCII
-//!   punctuation is refused;
+//!   another (`shutil.os`); names are read as Python reads them, each word NFKC-normalised
+//!   whole (`ｅｖａｌ` is `eval`, `𝛂` is `α`; `café`, `東京`, `m²` and `１００円` pass), and a
+//!   character NFKC turns into ASCII punctuation is refused;
 //! * `sql`: stacked queries (a second statement after `;`, outside quotes and comments; when
 //!   the text quotes or comments as only some dialects do — `$$`, `#`, `/*!`, `/*M!`, nested `/*`, a
 //!   backslash, `[` identifiers, `--` without a space, a `--` comment ended by a lone `\r` — any
@@ -376,7 +377,9 @@ enum Token {
 /// into ASCII letters, digits or `_` is read as them: the word is checked as Python reads it,
 /// and `m²` or `１００円` in a string is the harmless word it spells. One NFKC turns into other
 /// ASCII is returned as the error (in code it can only be a disguise); one NFKC keeps outside
-/// ASCII (`é`, `東`) is part of a word no escape name can be, as Python reads it too.
+/// ASCII (`é`, `東`) is part of a word no escape name can be, as Python reads it too. A word
+/// with such characters (combining marks too) is normalised whole, so an alias written two
+/// ways (`𝛂` and `α`, `é` and `e` with U+0301) is one name, as it is to Python.
 /// JavaScript's `\u0065` and `\u{65}` escapes are read as the character they name.
 /// With the tokens comes the first character read as ASCII that way, if any.
 ///
@@ -389,9 +392,18 @@ fn code_tokens(text: &str) -> Result<Tokens, char> {
     let mut word = String::new();
     // Whether no token has been read since the last line break; the current word's.
     let (mut line_start, mut word_line_start) = (true, true);
+    // A word is NFKC-normalised whole, as Python reads an identifier: characters compose
+    // (`e` and U+0301 are `é`), so two spellings of one name are one word.
     let flush = |word: &mut String, out: &mut Vec<(Token, bool)>, at_start: bool| {
         if !word.is_empty() {
-            out.push((Token::Word(std::mem::take(word)), at_start));
+            let w = if word.is_ascii() {
+                std::mem::take(word)
+            } else {
+                let w = word.nfkc().collect();
+                word.clear();
+                w
+            };
+            out.push((Token::Word(w), at_start));
         }
     };
     let mut rest = text;
@@ -420,23 +432,27 @@ fn code_tokens(text: &str) -> Result<Tokens, char> {
         }
         if !c.is_ascii()
             && (c.is_alphanumeric()
+                || unicode_normalization::char::is_combining_mark(c)
                 || matches!(
                     c,
                     '\u{203F}' | '\u{2040}' | '\u{2054}' | '\u{FE33}' | '\u{FE34}' | '\u{FE4D}'
                         ..='\u{FE4F}' | '\u{FF3F}'
                 ))
         {
-            if std::iter::once(c).nfkc().all(|d| d.is_ascii()) {
-                for d in std::iter::once(c).nfkc() {
-                    if !(d.is_ascii_alphanumeric() || d == '_') {
-                        return Err(c);
-                    }
-                    word.push(d);
-                }
-                folded.get_or_insert(c);
-            } else {
-                word.push(c);
+            // What NFKC makes of it: all ASCII (a disguise, read as the ASCII), and if so,
+            // all letters, digits and `_`.
+            let (mut ascii, mut word_like) = (true, true);
+            for d in std::iter::once(c).nfkc() {
+                ascii &= d.is_ascii();
+                word_like &= !d.is_ascii() || d.is_ascii_alphanumeric() || d == '_';
             }
+            if ascii && !word_like {
+                return Err(c);
+            }
+            if ascii {
+                folded.get_or_insert(c);
+            }
+            word.push(c);
             line_start = false;
             continue;
         }
@@ -573,9 +589,12 @@ fn code_words(tokens: Vec<(Token, bool)>) -> Option<String> {
         // only its `.name` is read here, or it is compared (`o.constructor === Object`, or on
         // the right, where its operand ends).
         if w == "constructor" {
+            // On the right, the comparison stands on the receiver's line: the tokens do not
+            // see comments, and a `//==` before a line break compares nothing.
             let compared = tokens.get(i + 1) == Some(&Token::Compare)
                 || (i >= 3
                     && word(i - 2).is_some()
+                    && !line_start[i - 2]
                     && tokens.get(i - 3) == Some(&Token::Compare)
                     && ends_operand(i));
             let keyed = i >= 2
@@ -591,14 +610,15 @@ fn code_words(tokens: Vec<(Token, bool)>) -> Option<String> {
                 return escape("constructor");
             }
         }
-        // The namespace by name (`globals()['sy' + 's']`): any module it holds, by a string.
+        // The namespace as a value (`globals()['sy' + 's']`, `globals().get(…)`, `g =
+        // globals()`, `dict(vars())`): any module or builtin it holds, by a string. However it
+        // is read later, the read is here.
         if matches!(w, "globals" | "locals" | "vars")
             && !after_dot
             && punct(i + 1, '(')
             && punct(i + 2, ')')
-            && punct(i + 3, '[')
         {
-            return escape(&format!("{w}()["));
+            return escape(&format!("{w}()"));
         }
         // The builtin, not a method of the same name (`re.compile`).
         if w == "compile" && !after_dot {
@@ -1047,6 +1067,17 @@ mod tests {
             // Review finding: a module's dunder attribute, and a namespace read by a string.
             "import sys\nsys.__getattribute__('mod' + 'ules')['o' + 's'].system('id')",
             "import sys\nglobals()['sy' + 's'].modules['os'].system('id')",
+            // Review finding: an alias spelt two ways Python reads as one; a `//==` comment
+            // before the receiver's line; the namespace read other than by `[`.
+            "import sys as 𝛂\nα.modules['o'+'s'].system('id')",
+            "import sys as ǅ\nDž.modules['o'+'s'].system('id')",
+            "import sys as é\ne\u{301}.modules['o'+'s'].system('id')",
+            "let F = //==\n  Object.constructor;\nF('return process')()",
+            "let F = //!=\n  Object.constructor\nF('return process')()",
+            "import sys\nglobals().get('sy'+'s').modules['o'+'s'].system('id')",
+            "import sys\ng = globals()\ng['sy'+'s'].modules['os']",
+            "dict(vars())['sy'+'s']",
+            "g = locals()",
         ] {
             assert!(code(bad).is_some(), "{bad}");
         }
