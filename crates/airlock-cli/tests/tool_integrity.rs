@@ -455,7 +455,8 @@ fn a_list_the_proxy_fetches_itself_makes_the_client_list_again() {
 /// nothing the client did not opt in to. The proxy's own notice went out unnamed, which a
 /// 2026-07-28 client reads on no stream. Now it goes on each acknowledged stream that asked for
 /// tool changes (whose ack says they are honoured, as the proxy sends them itself), and on no
-/// other, and not once the client has cancelled the stream or the server has ended it.
+/// other, and not once the client has cancelled the stream (whose id is then free again) or
+/// the server has ended it.
 #[test]
 fn on_2026_07_28_the_notice_goes_on_the_listen_streams_that_asked() {
     let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
@@ -531,6 +532,10 @@ fn on_2026_07_28_the_notice_goes_on_the_listen_streams_that_asked() {
         &json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
         "params": {"requestId": "tools", "_meta": meta}}),
     );
+    // A cancelled request is not answered: the stream's id is in flight no more, free again.
+    let again = c
+        .ask(json!({"jsonrpc": "2.0", "id": "tools", "method": "ping", "params": {"_meta": meta}}));
+    assert_eq!(again.get("result"), Some(&json!({})), "{again}");
     let page = json!({"tools": [tool("fresh", &format!("A new tool. {poison}")), tool("newer", "Another.")]});
     std::fs::write(dir.path().join("page1.json"), page.to_string()).unwrap();
     let ran = call(&mut c, 3, "newer");

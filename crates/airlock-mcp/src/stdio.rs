@@ -261,8 +261,15 @@ impl Conn {
                 self.lock().listens.insert(key(id), listen);
             }
             ("notifications/cancelled", None) => {
+                // A cancelled stream has its end: no answer follows (a cancelled request is
+                // not answered), so it is in flight no more and its id may be used again.
                 if let Some(request) = params.and_then(|p| p.get("requestId")) {
-                    self.lock().listens.remove(&key(request));
+                    let k = key(request);
+                    let mut s = self.lock();
+                    if s.listens.remove(&k).is_some() {
+                        s.in_flight.remove(&k);
+                        s.answered(&k);
+                    }
                 }
             }
             _ => {}
@@ -281,17 +288,13 @@ impl Conn {
             let _ = self.to_client.send(line(&tools_list_changed()));
             return;
         }
-        let streams: Vec<Value> = self
-            .lock()
-            .listens
-            .values()
-            .filter(|l| l.tools && l.acked)
-            .map(|l| l.id.clone())
-            .collect();
-        for id in streams {
+        // Queued under the lock, as a stream's ack and its end are: no notice goes out after
+        // its stream ended or before its ack.
+        let s = self.lock();
+        for l in s.listens.values().filter(|l| l.tools && l.acked) {
             let _ = self
                 .to_client
-                .send(line(&crate::lifecycle::tools_list_changed_on(&id)));
+                .send(line(&crate::lifecycle::tools_list_changed_on(&l.id)));
         }
     }
 
@@ -1065,25 +1068,28 @@ impl StdioProxy {
                 None
             };
             let rewritten = stream.as_ref().is_some_and(|(_, changed)| *changed);
-            let sent = match self.lifecycle.from_server(&self.caller, None, &mut msg) {
-                FromServer::Relay if !rewritten => conn.to_client.send(bytes).is_ok(),
-                FromServer::Relay | FromServer::Rewritten => {
-                    conn.to_client.send(line(&msg)).is_ok()
-                }
+            let out = match self.lifecycle.from_server(&self.caller, None, &mut msg) {
+                FromServer::Relay if !rewritten => bytes,
+                FromServer::Relay | FromServer::Rewritten => line(&msg),
                 FromServer::Withheld(why) => {
                     let version = conn.version.get();
                     if let Some((Sender::Server, answer)) = withheld(&msg, &why, version.as_deref())
                     {
                         let _ = conn.to_server.send(line(&answer));
                     }
-                    false
+                    return;
                 }
             };
             // The stream takes the airlock's own notices once its ack is on the way: the ack
-            // must come first, and one withheld never reached the client.
-            if sent
-                && let Some((k, _)) = stream
-                && let Some(listen) = conn.lock().listens.get_mut(&k)
+            // must come first (one withheld never reached the client). Queued and marked under
+            // one lock, which `tools_changed` takes too, so no notice falls between them.
+            let Some((k, _)) = stream else {
+                let _ = conn.to_client.send(out);
+                return;
+            };
+            let mut s = conn.lock();
+            if conn.to_client.send(out).is_ok()
+                && let Some(listen) = s.listens.get_mut(&k)
             {
                 listen.acked = true;
             }
