@@ -139,7 +139,9 @@ pub enum Admission {
 /// A decided `tools/call`, and whether the caller's client is owed
 /// `notifications/tools/list_changed`: the airlock fetched the tool list itself for this call,
 /// and it refuses a tool it did not before, which the client's list may still show. The door
-/// that made the call tells its own client (a shared flag would let another session take it).
+/// that made the call tells its own client (a shared flag would let another session take it):
+/// the stdio proxy does, the rmcp wrapper does with an unnamed notice (which a 2026-07-28
+/// client reads on no stream), the HTTP gateway does not (it declares no list changes).
 #[derive(Debug)]
 pub struct Admitted {
     /// What to do with the call.
@@ -1028,8 +1030,9 @@ pub struct Listed {
     /// The page was changed: a tool withheld, the cache scope narrowed.
     pub changed: bool,
     /// A tool of an earlier page is refused now (read against this page's names, it shadows or
-    /// imitates one), and the client may have been shown it: after this answer the door sends
-    /// the client [`tools_list_changed`], so it lists again and gets the filtered list.
+    /// imitates one), and the client may have been shown it: after this answer the stdio proxy
+    /// sends the client [`tools_list_changed`] (the HTTP gateway does not), so it lists again
+    /// and gets the filtered list.
     pub list_changed: bool,
 }
 
@@ -1095,8 +1098,9 @@ pub fn subscription_of(message: &Value) -> Option<&Value> {
 
 /// A server's `notifications/subscriptions/acknowledged` for a stream whose client asked for
 /// tool list changes: the ack says they are honoured, whatever the server honours itself, as the
-/// airlock sends its own ([`tools_list_changed_on`]) and declared them. Returns whether the
-/// message changed.
+/// airlock sends its own ([`tools_list_changed_on`]) and declared them. Where the server
+/// honours none, the stream carries only the airlock's notices: the tools it refuses anew, not
+/// changes of the server's own. Returns whether the message changed.
 pub fn honour_tool_changes(ack: &mut Value) -> bool {
     let Some(params) = ack.get_mut("params").and_then(Value::as_object_mut) else {
         return false;
