@@ -112,7 +112,7 @@ pub const RULES: &[Rule] = &[
         versions: V2026,
         message: Untouched,
         answer: Some(Cleaned),
-        why: "the answer's instructions reach the model; through `airlock run` and the rmcp wrapper it declares `tools.listChanged`, which they send themselves (`airlock run` on each `subscriptions/listen` stream that asks for it; the gateway sends none of its own and declares nothing)",
+        why: "the answer's instructions reach the model; through `airlock run` and the rmcp wrapper it declares `tools.listChanged`, which they send themselves (`airlock run` on each `subscriptions/listen` stream that asks for it; the rmcp wrapper as an unnamed notice, which a 2026-07-28 client reads on no stream; the gateway sends none of its own and declares nothing)",
     },
     Rule {
         method: "ping",
