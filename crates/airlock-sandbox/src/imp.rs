@@ -225,29 +225,33 @@ fn gone(pid: u32) -> bool {
     pid == std::process::id() || !pid_alive(pid)
 }
 
-/// Whether `name` (`PREFIX-PID`, or `PREFIX-PID-…` as tempfile names a directory) was left by a
-/// sandbox that is [`gone`]. Another name (another prefix, no pid) is not. For the temporary
-/// directory only: a cgroup or container is [`stale_exact`].
-pub(crate) fn stale(name: &str, prefix: &str) -> bool {
-    named_pid(name, prefix).is_some_and(|(pid, _)| gone(pid))
+/// Whether `name` (`PREFIX-PID` and a tail `tail` takes) was left by a sandbox that is
+/// [`gone`]. Another name (another prefix, no pid) is not.
+fn left_by(name: &str, prefix: &str, tail: impl Fn(&str) -> bool) -> bool {
+    named_pid(name, prefix).is_some_and(|(pid, rest)| tail(rest) && gone(pid))
+}
+
+/// [`left_by`] with any tail (`PREFIX-PID`, or `PREFIX-PID-…`).
+#[cfg(test)]
+fn stale(name: &str, prefix: &str) -> bool {
+    left_by(name, prefix, |_| true)
 }
 
 /// Whether `name` is exactly `PREFIX-PID` and was left by a sandbox that is [`gone`]: the pids
 /// cgroups and podman containers the airlock names so. `airlock-sandbox-123-db`, a user's
 /// container, is not, whether 123 runs or not.
 pub(crate) fn stale_exact(name: &str, prefix: &str) -> bool {
-    named_pid(name, prefix).is_some_and(|(pid, tail)| tail.is_empty() && gone(pid))
+    left_by(name, prefix, str::is_empty)
 }
 
-/// Whether `name` is a temporary directory a sandbox made and left: [`stale`], with tempfile's
-/// random part (six letters or digits) for its whole tail, so `airlock-loopback-123-mydata`
-/// is not.
+/// Whether `name` is a temporary directory a sandbox made and left: [`left_by`], with
+/// tempfile's random part (six letters or digits) for its whole tail, so
+/// `airlock-loopback-123-mydata` is not.
 fn swept(name: &str, prefix: &str) -> bool {
-    let tempfile_tail = |tail: &str| {
+    left_by(name, prefix, |tail| {
         tail.strip_prefix('-')
             .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()))
-    };
-    named_pid(name, prefix).is_some_and(|(pid, tail)| tempfile_tail(tail) && gone(pid))
+    })
 }
 
 /// Remove what sandboxes that were killed left in the temporary directory: [`swept`]
