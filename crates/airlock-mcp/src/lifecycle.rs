@@ -140,8 +140,8 @@ pub enum Admission {
 /// `notifications/tools/list_changed`: the airlock fetched the tool list itself for this call,
 /// and it refuses a tool it did not before, which the client's list may still show. The door
 /// that made the call tells its own client (a shared flag would let another session take it):
-/// the stdio proxy does, the rmcp wrapper does with an unnamed notice (which a 2026-07-28
-/// client reads on no stream), the HTTP gateway does not (it declares no list changes).
+/// the stdio proxy does, the rmcp wrapper does (to a 2026-07-28 client on each listen stream
+/// that asks for tool changes), the HTTP gateway does not (it declares no list changes).
 #[derive(Debug)]
 pub struct Admitted {
     /// What to do with the call.
@@ -1031,8 +1031,8 @@ pub struct Listed {
     pub changed: bool,
     /// A tool of an earlier page is refused now (read against this page's names, it shadows or
     /// imitates one), and the client may have been shown it: after this answer the stdio proxy
-    /// sends the client [`tools_list_changed`] (the HTTP gateway does not), so it lists again
-    /// and gets the filtered list.
+    /// and the rmcp wrapper tell the client (the HTTP gateway does not), so it lists again and
+    /// gets the filtered list.
     pub list_changed: bool,
 }
 

@@ -112,7 +112,7 @@ pub const RULES: &[Rule] = &[
         versions: V2026,
         message: Untouched,
         answer: Some(Cleaned),
-        why: "the answer's instructions reach the model; through `airlock run` and the rmcp wrapper it declares `tools.listChanged`, which they send themselves (`airlock run` on each `subscriptions/listen` stream that asks for it; the rmcp wrapper as an unnamed notice, which a 2026-07-28 client reads on no stream; the gateway sends none of its own and declares nothing)",
+        why: "the answer's instructions reach the model; through `airlock run` and the rmcp wrapper it declares `tools.listChanged`, which they send themselves (on each `subscriptions/listen` stream that asks for it, and the rmcp wrapper honours that filter itself where its handler does not; the gateway sends none of its own and declares nothing)",
     },
     Rule {
         method: "ping",
@@ -265,7 +265,7 @@ pub const RULES: &[Rule] = &[
         versions: V2026,
         message: Untouched,
         answer: Some(Cleaned),
-        why: "the notifications of the stream are cleaned one by one (below); through `airlock run`, a stream that asks for `toolsListChanged` also carries the airlock's own tool list notices, named for the stream, once the server has acknowledged it; a cancelled or answered stream carries none",
+        why: "the notifications of the stream are cleaned one by one (below); through `airlock run` and the rmcp wrapper, a stream that asks for `toolsListChanged` also carries the airlock's own tool list notices, named for the stream, once it is acknowledged (the wrapper acknowledges tool changes on a handler's behalf, every session's stream: its sessions share one view of the tools); a cancelled or answered stream carries none",
     },
     // ── the client tells ────────────────────────────────────────────────────────────────────
     Rule {

@@ -36,7 +36,8 @@ use rmcp::ErrorData as McpError;
 use rmcp::ServerHandler;
 use rmcp::model::*;
 use rmcp::service::{
-    MaybeSendFuture, NotificationContext, RequestContext, RoleServer, SubscriptionContext,
+    MaybeSendFuture, NotificationContext, Peer, RequestContext, RoleServer, SubscriptionContext,
+    SubscriptionSendError, SubscriptionSink,
 };
 use serde_json::{Value, json};
 
@@ -51,6 +52,76 @@ pub struct Guarded<H> {
     lifecycle: Arc<Lifecycle>,
     caller: Arc<CallerFn>,
     fetch: Arc<tokio::sync::Mutex<()>>,
+    listens: Arc<std::sync::Mutex<Listens>>,
+}
+
+/// The open 2026-07-28 `subscriptions/listen` streams that take tool list changes, of every
+/// session the handler (and its clones) serves: they share one lifecycle, so one view of the
+/// tools, and a change the airlock finds goes to each of them.
+#[derive(Default)]
+struct Listens {
+    next: u64,
+    streams: std::collections::BTreeMap<u64, SubscriptionSink>,
+}
+
+/// A stream's place in [`Listens`], given up when its `listen` ends (or is dropped).
+struct Listening {
+    listens: Arc<std::sync::Mutex<Listens>>,
+    key: u64,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        lock(&self.listens).streams.remove(&self.key);
+    }
+}
+
+/// The lock, also after a panic elsewhere: the map of streams stays whole.
+fn lock(listens: &std::sync::Mutex<Listens>) -> std::sync::MutexGuard<'_, Listens> {
+    listens
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Who hears that the tool list changed ([`crate::lifecycle::Listed::list_changed`]): each
+/// open listen stream that takes tool list changes, and a client of a version before
+/// 2026-07-28 as a notification of its session. On 2026-07-28 a notice belongs to a stream
+/// (it names it), and the session gets none unnamed: a client reads one on no stream.
+struct Teller {
+    listens: Arc<std::sync::Mutex<Listens>>,
+    session: Option<Peer<RoleServer>>,
+}
+
+impl Teller {
+    fn of(listens: &Arc<std::sync::Mutex<Listens>>, context: &RequestContext<RoleServer>) -> Self {
+        let older = context
+            .protocol_version()
+            .is_none_or(|v| v.has_initialize());
+        Teller {
+            listens: listens.clone(),
+            session: older.then(|| context.peer.clone()),
+        }
+    }
+
+    /// The notice on each stream (taken now; a stream that ended meanwhile is passed over),
+    /// then to the session of an older version.
+    async fn tell(self) {
+        let streams: Vec<SubscriptionSink> =
+            lock(&self.listens).streams.values().cloned().collect();
+        for stream in streams {
+            match stream.notify_tool_list_changed().await {
+                Ok(()) | Err(SubscriptionSendError::SubscriptionClosed) => {}
+                Err(e) => {
+                    tracing::warn!("could not tell a listen stream the tool list changed: {e}")
+                }
+            }
+        }
+        if let Some(peer) = self.session
+            && let Err(e) = peer.notify_tool_list_changed().await
+        {
+            tracing::warn!("could not tell the client its tool list changed: {e}");
+        }
+    }
 }
 
 impl<H> std::fmt::Debug for Guarded<H> {
@@ -68,6 +139,7 @@ pub trait Guard: ServerHandler + Sized {
             lifecycle: Arc::new(Lifecycle::new(engine)),
             caller: Arc::new(|_| CallerContext::default()),
             fetch: Arc::new(tokio::sync::Mutex::new(())),
+            listens: Arc::default(),
         }
     }
 }
@@ -259,10 +331,8 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         let admitted = self.lifecycle.admit(call, ask).await;
         let admission = admitted.admission;
         // The list the airlock fetched itself refuses a tool the client may still show.
-        if admitted.list_changed
-            && let Err(e) = context.peer.notify_tool_list_changed().await
-        {
-            tracing::warn!("could not tell the client its tool list changed: {e}");
+        if admitted.list_changed {
+            Teller::of(&self.listens, &context).tell().await;
         }
         match admission {
             Admission::Answer(answer) => match answer.get("result") {
@@ -322,18 +392,15 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let caller = (self.caller)(&context);
-        let peer = context.peer.clone();
+        let teller = Teller::of(&self.listens, &context);
         let result = self.inner.list_tools(request, context).await?;
         // A list that cannot be read as JSON is not passed on unfiltered.
         let mut value = serde_json::to_value(&result).map_err(encoding("tool list encoding"))?;
         let listed = self.lifecycle.tools_page_listed(&caller, &mut value);
         if listed.list_changed {
-            // A tool shown on an earlier page is refused now: the client lists again.
-            tokio::spawn(async move {
-                if let Err(e) = peer.notify_tool_list_changed().await {
-                    tracing::warn!("could not tell the client its tool list changed: {e}");
-                }
-            });
+            // A tool shown on an earlier page is refused now: the client lists again (told
+            // after this answer).
+            tokio::spawn(teller.tell());
         }
         if listed.changed {
             return serde_json::from_value(value).map_err(encoding("tool list encoding"));
@@ -476,18 +543,41 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         }
     }
 
+    /// The handler's, and tool list changes wherever they are asked for: the airlock sends
+    /// them itself (and declares `tools.listChanged`).
     fn accepted_subscription_filter(
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        self.inner.accepted_subscription_filter(requested)
+        let accepted = self.inner.accepted_subscription_filter(requested);
+        if requested.tools_list_changed != Some(true) {
+            return accepted;
+        }
+        let mut accepted = accepted.unwrap_or_default();
+        accepted.tools_list_changed = Some(true);
+        Some(accepted)
     }
 
+    /// The handler's, with the stream kept among those the airlock's own tool list changes go
+    /// to while it lasts.
     fn listen(
         &self,
         context: SubscriptionContext,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
-        self.inner.listen(context)
+        let listening = (context.accepted().tools_list_changed == Some(true)).then(|| {
+            let mut listens = lock(&self.listens);
+            let key = listens.next;
+            listens.next += 1;
+            listens.streams.insert(key, context.sink().clone());
+            Listening {
+                listens: self.listens.clone(),
+                key,
+            }
+        });
+        async move {
+            let _listening = listening;
+            self.inner.listen(context).await
+        }
     }
 
     #[allow(deprecated)] // delegated while rmcp still has it
