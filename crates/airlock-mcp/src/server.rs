@@ -103,18 +103,21 @@ impl Teller {
         }
     }
 
-    /// The notice on each stream (taken now; a stream that ended meanwhile is passed over),
-    /// then to the session of an older version.
+    /// The notice on each stream open now, each sent by a task of its own (a send waits until
+    /// the message is written, and a session whose client reads nothing must hold up no other;
+    /// a stream that ends meanwhile is passed over); then to the session of an older version.
     async fn tell(self) {
         let streams: Vec<SubscriptionSink> =
             lock(&self.listens).streams.values().cloned().collect();
         for stream in streams {
-            match stream.notify_tool_list_changed().await {
-                Ok(()) | Err(SubscriptionSendError::SubscriptionClosed) => {}
-                Err(e) => {
-                    tracing::warn!("could not tell a listen stream the tool list changed: {e}")
+            tokio::spawn(async move {
+                match stream.notify_tool_list_changed().await {
+                    Ok(()) | Err(SubscriptionSendError::SubscriptionClosed) => {}
+                    Err(e) => {
+                        tracing::warn!("could not tell a listen stream the tool list changed: {e}")
+                    }
                 }
-            }
+            });
         }
         if let Some(peer) = self.session
             && let Err(e) = peer.notify_tool_list_changed().await
