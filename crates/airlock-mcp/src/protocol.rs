@@ -70,6 +70,15 @@ pub fn asks_in_results(version: Option<&str>) -> bool {
     version.is_some_and(|v| v >= STATELESS)
 }
 
+/// Whether the airlock's own notifications (`notifications/tools/list_changed`) go to a session
+/// of `version` as plain notifications: before 2026-07-28. From 2026-07-28, and where the
+/// version is not known, they go only on the `subscriptions/listen` streams that ask for them,
+/// naming the stream (the spec forbids a notice the client did not opt in to). One rule for
+/// the stdio proxy and the rmcp wrapper.
+pub fn notifies_plainly(version: Option<&str>) -> bool {
+    version.is_some_and(|v| v < STATELESS)
+}
+
 /// Mark a result the airlock wrote (or rewrote) as complete where the version asks for it.
 /// A `resultType` already present is kept.
 pub fn complete(result: &mut Value, version: Option<&str>) {
@@ -354,6 +363,19 @@ mod tests {
         let mut r = json!({"resultType": "input_required"});
         complete(&mut r, None);
         assert_eq!(r["resultType"], "input_required");
+    }
+
+    #[test]
+    fn the_airlocks_notices_are_plain_only_before_2026_07_28() {
+        for (v, want) in [
+            (Some("2024-11-05"), true),
+            (Some("2025-11-25"), true),
+            (Some("2026-07-28"), false),
+            (Some("2027-01-01"), false),
+            (None, false),
+        ] {
+            assert_eq!(notifies_plainly(v), want, "{v:?}");
+        }
     }
 
     #[test]

@@ -85,8 +85,8 @@ fn lock(listens: &std::sync::Mutex<Listens>) -> std::sync::MutexGuard<'_, Listen
 
 /// Who hears that the tool list changed ([`crate::lifecycle::Listed::list_changed`]): each
 /// open listen stream that takes tool list changes, and a client of a version before
-/// 2026-07-28 as a notification of its session. On 2026-07-28 a notice belongs to a stream
-/// (it names it), and the session gets none unnamed: a client reads one on no stream.
+/// 2026-07-28 as a notification of its session ([`crate::protocol::notifies_plainly`], the
+/// stdio proxy's rule too).
 struct Teller {
     listens: Arc<std::sync::Mutex<Listens>>,
     session: Option<Peer<RoleServer>>,
@@ -94,12 +94,11 @@ struct Teller {
 
 impl Teller {
     fn of(listens: &Arc<std::sync::Mutex<Listens>>, context: &RequestContext<RoleServer>) -> Self {
-        let older = context
-            .protocol_version()
-            .is_none_or(|v| v.has_initialize());
+        let version = context.protocol_version();
+        let plainly = crate::protocol::notifies_plainly(version.as_ref().map(|v| v.as_str()));
         Teller {
             listens: listens.clone(),
-            session: older.then(|| context.peer.clone()),
+            session: plainly.then(|| context.peer.clone()),
         }
     }
 

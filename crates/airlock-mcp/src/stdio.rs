@@ -280,11 +280,7 @@ impl Conn {
     /// 2026-07-28 only on the acknowledged listen streams that asked for it, each naming its
     /// stream (the spec forbids a notice the client did not opt in to).
     fn tools_changed(&self) {
-        let version = self.version.get();
-        if version
-            .as_deref()
-            .is_some_and(|v| !protocol::asks_in_results(Some(v)))
-        {
+        if protocol::notifies_plainly(self.version.get().as_deref()) {
             let _ = self.to_client.send(line(&tools_list_changed()));
             return;
         }
