@@ -10,6 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 
+use airlock_testkit::{list_changed, listed};
 use common::{Lines, airlock_command};
 use serde_json::{Value, json};
 
@@ -47,15 +48,6 @@ fn drive(mut cmd: std::process::Command, requests: &[Value]) -> Vec<Value> {
 
 fn call(id: i64, name: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": {"a": 1, "b": 2}}})
-}
-
-fn listed(answer: &Value) -> Vec<String> {
-    answer["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 fn code(v: &Value) -> Option<&str> {
@@ -355,13 +347,6 @@ done"#;
         "paged".into(),
         dir.display().to_string(),
     ]
-}
-
-/// The `notifications/tools/list_changed` among messages a client saw.
-fn list_changed(seen: &[Value]) -> Vec<&Value> {
-    seen.iter()
-        .filter(|m| m["method"] == "notifications/tools/list_changed")
-        .collect()
 }
 
 /// `airlock run --config <config>` in front of [`paged_server`] with `pages`: the client, after

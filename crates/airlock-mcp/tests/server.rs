@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use airlock_core::{CallerContext, ConfigBuilder, Engine};
 use airlock_mcp::server::Guard;
+use airlock_testkit::{list_changed, listed};
 use rmcp::ErrorData as McpError;
 use rmcp::model::*;
 use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
@@ -820,12 +821,6 @@ impl Wire {
     }
 }
 
-fn list_changed(seen: &[Value]) -> Vec<&Value> {
-    seen.iter()
-        .filter(|m| m["method"] == "notifications/tools/list_changed")
-        .collect()
-}
-
 /// Review finding: the wrapper told a client that its tool list changed (a tool it was shown is
 /// refused now) with an unnamed notice, which a 2026-07-28 client reads on no stream. Now the
 /// notice goes on each `subscriptions/listen` stream that asked for tool changes (the ack says
@@ -839,14 +834,6 @@ async fn the_airlocks_own_notice_goes_on_listen_streams_and_to_older_sessions() 
             .build()
             .unwrap();
         Arc::new(agent_airlock::engine(config).unwrap())
-    };
-    let listed = |answer: &Value| -> Vec<String> {
-        answer["result"]["tools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["name"].as_str().unwrap().to_owned())
-            .collect()
     };
 
     // 2026-07-28: no initialize; each request names its version.

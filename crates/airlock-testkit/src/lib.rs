@@ -74,6 +74,23 @@ pub fn leaky_requests() -> Vec<serde_json::Value> {
     ]
 }
 
+/// The names of the tools in a `tools/list` answer, in order.
+pub fn listed(answer: &serde_json::Value) -> Vec<String> {
+    answer["result"]["tools"]
+        .as_array()
+        .expect("a tools/list answer")
+        .iter()
+        .map(|t| t["name"].as_str().expect("a tool's name").to_owned())
+        .collect()
+}
+
+/// The `notifications/tools/list_changed` among the messages a client saw.
+pub fn list_changed(seen: &[serde_json::Value]) -> Vec<&serde_json::Value> {
+    seen.iter()
+        .filter(|m| m["method"] == "notifications/tools/list_changed")
+        .collect()
+}
+
 /// A free TCP port on 127.0.0.1 (nothing listens on it when this returns).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
