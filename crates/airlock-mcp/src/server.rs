@@ -58,11 +58,27 @@ pub struct Guarded<H> {
 /// The open 2026-07-28 `subscriptions/listen` streams that take tool list changes, of every
 /// session the handler (and its clones) serves: they share one lifecycle, so one view of the
 /// tools, and a change the airlock finds goes to each of them.
+///
+/// rmcp acknowledges a stream between asking the handler which notices it accepts and handing
+/// it the stream, and a client may call as soon as it has the ack: a change found in between
+/// would reach no stream. So each stream being opened for tool changes leaves the count of
+/// changes told so far (`opening`, oldest first), and takes the oldest when it is handed over:
+/// a change told since then is told on it too. The oldest is at most its own, so none is
+/// missed; at worst a stream hears one change twice, and a client lists once more.
 #[derive(Default)]
 struct Listens {
     next: u64,
     streams: std::collections::BTreeMap<u64, SubscriptionSink>,
+    /// The changes told so far.
+    told: u64,
+    /// `told` when each stream still being opened was accepted, oldest first (at most
+    /// [`OPENING`]: one whose ack could not be sent is never handed over).
+    opening: std::collections::VecDeque<u64>,
 }
+
+/// The most streams [`Listens`] counts as being opened; past that a stream handed over counts
+/// every change as new.
+const OPENING: usize = 64;
 
 /// A stream's place in [`Listens`], given up when its `listen` ends (or is dropped).
 struct Listening {
@@ -106,17 +122,13 @@ impl Teller {
     /// the message is written, and a session whose client reads nothing must hold up no other;
     /// a stream that ends meanwhile is passed over); then to the session of an older version.
     async fn tell(self) {
-        let streams: Vec<SubscriptionSink> =
-            lock(&self.listens).streams.values().cloned().collect();
+        let streams: Vec<SubscriptionSink> = {
+            let mut listens = lock(&self.listens);
+            listens.told += 1;
+            listens.streams.values().cloned().collect()
+        };
         for stream in streams {
-            tokio::spawn(async move {
-                match stream.notify_tool_list_changed().await {
-                    Ok(()) | Err(SubscriptionSendError::SubscriptionClosed) => {}
-                    Err(e) => {
-                        tracing::warn!("could not tell a listen stream the tool list changed: {e}")
-                    }
-                }
-            });
+            tell_stream(stream);
         }
         if let Some(peer) = self.session
             && let Err(e) = peer.notify_tool_list_changed().await
@@ -124,6 +136,16 @@ impl Teller {
             tracing::warn!("could not tell the client its tool list changed: {e}");
         }
     }
+}
+
+/// The notice on one stream, by a task of its own.
+fn tell_stream(stream: SubscriptionSink) {
+    tokio::spawn(async move {
+        match stream.notify_tool_list_changed().await {
+            Ok(()) | Err(SubscriptionSendError::SubscriptionClosed) => {}
+            Err(e) => tracing::warn!("could not tell a listen stream the tool list changed: {e}"),
+        }
+    });
 }
 
 impl<H> std::fmt::Debug for Guarded<H> {
@@ -557,6 +579,11 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         }
         let mut accepted = accepted.unwrap_or_default();
         accepted.tools_list_changed = Some(true);
+        let mut listens = lock(&self.listens);
+        if listens.opening.len() < OPENING {
+            let told = listens.told;
+            listens.opening.push_back(told);
+        }
         Some(accepted)
     }
 
@@ -566,16 +593,27 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
         &self,
         context: SubscriptionContext,
     ) -> impl Future<Output = Result<(), McpError>> + MaybeSendFuture + '_ {
+        let mut listens = lock(&self.listens);
+        // Paired with `accepted_subscription_filter`, which counted the stream as being opened.
+        let since = if context.requested().tools_list_changed == Some(true) {
+            listens.opening.pop_front()
+        } else {
+            None
+        };
         let listening = (context.accepted().tools_list_changed == Some(true)).then(|| {
-            let mut listens = lock(&self.listens);
             let key = listens.next;
             listens.next += 1;
             listens.streams.insert(key, context.sink().clone());
+            // A change told while the stream was acknowledged.
+            if since.is_none_or(|since| listens.told > since) {
+                tell_stream(context.sink().clone());
+            }
             Listening {
                 listens: self.listens.clone(),
                 key,
             }
         });
+        drop(listens);
         async move {
             let _listening = listening;
             self.inner.listen(context).await
