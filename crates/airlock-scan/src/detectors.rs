@@ -78,7 +78,9 @@ pub enum Locate {
     /// digits and `_-.`: the vendor-prefixed keys and tokens (checked when the scanner is
     /// built).
     Token,
-    /// Around an `@`: at most 64 bytes before it, then the domain.
+    /// Around an `@`: every match is `\b`, 1 to 64 local-part bytes (letters, digits and
+    /// `._%+-`) and `@` (checked when the scanner is built), so it starts at a word boundary
+    /// at most 64 bytes before an `@`.
     At,
     /// Inside a run of digits and `+-.()/ ` with four digits within some 8 bytes.
     Digits,

@@ -631,7 +631,14 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
                     (Place::Token(prefixes), overlapping()?)
                 }
                 Locate::Anywhere => (Place::Anywhere, overlapping()?),
-                Locate::At => (Place::At, overlapping()?),
+                Locate::At => {
+                    for pattern in &patterns {
+                        locate::check_at(pattern).map_err(|e| {
+                            BuildError(format!("a detector's place is wrong: {e}"))
+                        })?;
+                    }
+                    (Place::At, overlapping()?)
+                }
                 Locate::Digits => (Place::Digits, overlapping()?),
                 Locate::CapsDigit => (Place::CapsDigit, overlapping()?),
                 Locate::HexColons => (Place::HexColons, overlapping()?),
@@ -881,7 +888,7 @@ impl Scanner {
                     Place::Literals(ac) => Source::Starts(locate::literal_starts(bytes, ac)),
                     Place::Keywords(ac) => Source::Starts(locate::keyword_starts(bytes, ac)),
                     Place::Token(_) => Source::Starts(std::mem::take(&mut numbers.tokens)),
-                    Place::At => Source::Regions(locate::around_at(bytes).joined(JOIN).0),
+                    Place::At => Source::Starts(locate::at_starts(bytes)),
                     Place::Digits => {
                         Source::Regions(std::mem::take(&mut numbers.digits).joined(JOIN).0)
                     }

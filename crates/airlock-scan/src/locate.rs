@@ -1,8 +1,8 @@
 //! Where to look. Each class of detectors is searched only where its matches can be: from each
 //! place one of its keywords or literals starts, or a long token with one of its two-byte
-//! beginnings (an anchored search, which stops as soon as the pattern cannot go on), or inside
-//! the regions around an `@`, a run of digits, capitals before a digit, or colons between hex
-//! digits. Finding those is a pass of cheap byte tests
+//! beginnings, or each word boundary in the 64 bytes of local part before an `@` (an anchored
+//! search, which stops as soon as the pattern cannot go on), or inside the regions around a run
+//! of digits, capitals before a digit, or colons between hex digits. Finding those is a pass of cheap byte tests
 //! (masks of 64 bytes at a time, `memchr`, Teddy over literals), so the automata read a small
 //! part of the text and no region is read twice.
 //!
@@ -180,29 +180,81 @@ fn domain_byte(b: u8) -> bool {
     DOMAIN_BYTE[usize::from(b)]
 }
 
-/// Around each `@`: its run of local-part bytes before it (at most 64), the domain after it.
-pub fn around_at(text: &[u8]) -> Regions {
-    let mut out = Regions::default();
+/// Word bytes (`\w` in ASCII): a word boundary (`\b`) lies between one and a byte that is not.
+fn word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Every place an address can start, in order (each with anchor `0`): the word boundaries
+/// inside the run of local-part bytes before an `@` that a domain byte follows, at most
+/// [`LOCAL`] bytes before it. A match of a class found there is `\b`, then at most 64
+/// local-part bytes, then `@` (checked when the scanner is built, [`check_at`]), so it starts
+/// at one of them. Searched anchored, the automaton follows one start at a time: unanchored
+/// over the runs, it followed the count of every start at once, and on text crowded with
+/// `@` it built megabytes of states, each step a load from far memory.
+pub fn at_starts(text: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
     for p in memchr::memchr_iter(b'@', text) {
-        if p + 1 < text.len() && !domain_byte(text[p + 1]) {
+        if !text.get(p + 1).is_some_and(|&b| domain_byte(b)) {
             continue;
         }
-        if p == 0 || !local_byte(text[p - 1]) {
-            continue;
-        }
-        let mut e = p + 1;
-        while e < text.len() && domain_byte(text[e]) {
-            e += 1;
-        }
-        // A local part is local-part bytes only: the region starts where their run does.
         let floor = p.saturating_sub(LOCAL);
-        let mut s = p - 1;
+        let mut s = p;
         while s > floor && local_byte(text[s - 1]) {
             s -= 1;
         }
-        out.push(s, e);
+        // `@` is no local-part byte, so the runs of two `@` do not overlap: starts stay in
+        // order.
+        for q in s..p {
+            if (q > 0 && word_byte(text[q - 1])) != word_byte(text[q]) {
+                out.push((q, 0));
+            }
+        }
     }
     out
+}
+
+/// Checks that every match of `pattern` is found from [`at_starts`]: it is a word boundary
+/// (`\b`), one to [`LOCAL`] local-part bytes and `@`.
+pub fn check_at(pattern: &str) -> Result<(), String> {
+    let hir = regex_automata::util::syntax::parse_with(pattern, &crate::syntax())
+        .map_err(|e| format!("{pattern:?}: {e}"))?;
+    let shaped = match hir.kind() {
+        HirKind::Concat(parts) => match parts.as_slice() {
+            [boundary, local, at, ..] => {
+                matches!(
+                    boundary.kind(),
+                    HirKind::Look(Look::WordAscii | Look::WordUnicode)
+                ) && matches!(local.kind(), HirKind::Repetition(r)
+                        if r.min >= 1
+                            && r.max.is_some_and(|m| m as usize <= LOCAL)
+                            && class_within(&r.sub, local_byte))
+                    && matches!(at.kind(), HirKind::Literal(l) if l.0.first() == Some(&b'@'))
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    match shaped {
+        true => Ok(()),
+        false => Err(format!(
+            "{pattern:?} is found around an @ but does not start with \\b, 1 to {LOCAL} local-part bytes and @"
+        )),
+    }
+}
+
+/// Whether `hir` is a class of bytes that all pass `within`.
+fn class_within(hir: &Hir, within: fn(u8) -> bool) -> bool {
+    match hir.kind() {
+        HirKind::Class(Class::Bytes(c)) => {
+            c.ranges().iter().all(|r| (r.start()..=r.end()).all(within))
+        }
+        HirKind::Class(Class::Unicode(c)) => c
+            .ranges()
+            .iter()
+            .all(|r| (r.start()..=r.end()).all(|c| u8::try_from(c).is_ok_and(within))),
+        _ => false,
+    }
 }
 
 /// Bytes of a number as people write them: digits and `+-.()/ `.
@@ -1142,6 +1194,31 @@ mod tests {
     }
 
     #[test]
+    fn address_patterns_are_checked_for_their_starts() {
+        for d in crate::DETECTORS
+            .iter()
+            .filter(|d| d.locate == crate::Locate::At)
+        {
+            assert_eq!(check_at(d.pattern), Ok(()), "{}", d.kind);
+        }
+        // No `\b`, a local part that may be longer than the starts reach back, or bytes that
+        // are no local-part bytes: a match could start where no start is.
+        for wrong in [
+            r"[a-z]{1,64}@[a-z]+\.com",
+            r"\b[a-z]+@[a-z]+\.com",
+            r"\b[a-z]{1,65}@[a-z]+\.com",
+            r"\b[a-z ]{1,64}@[a-z]+\.com",
+            r"\b[a-z]{0,64}@[a-z]+\.com",
+        ] {
+            assert!(check_at(wrong).is_err(), "{wrong}");
+        }
+        // Every word boundary in the 64 bytes of local part before an `@`, none further back.
+        let t = format!("{}.b-c_d@x.io a@ b@c", "a".repeat(70));
+        let starts: Vec<usize> = at_starts(t.as_bytes()).iter().map(|&(q, _)| q).collect();
+        assert_eq!(starts, [70, 71, 72, 73, t.len() - 3]);
+    }
+
+    #[test]
     fn regions_hold_their_values() {
         let t = b"call +1 (415) 555-0132 or mail ada@example.org, card 4111 1111 1111 1111, \
                   ip 10.0.0.1, v6 fe80::1, iban DE89 3704 0044 0532 0130 00 now";
@@ -1163,7 +1240,14 @@ mod tests {
         assert!(inside(&n.digits, "4111 1111 1111 1111"));
         assert!(inside(&n.digits, "10.0.0.1"));
         assert!(inside(&n.caps, "DE89 3704 0044 0532 0130 00"));
-        assert!(inside(&around_at(t), "ada@example.org"));
+        let ada = s.find("ada@").unwrap();
+        assert_eq!(
+            at_starts(t)
+                .iter()
+                .filter(|&&(q, _)| q >= ada && q < ada + 3)
+                .collect::<Vec<_>>(),
+            [&(ada, 0)]
+        );
         assert!(inside(&hex_colons(t), "fe80::1"));
         assert!(inside(&n.hex_colons, "fe80::1"));
     }
