@@ -384,6 +384,10 @@ fn not_a_version(t: &[u8], at: usize, _: usize) -> bool {
 }
 /// Whether `text` holds a version of three numbers (`1.3.1`, `v2.0.11`) as a word.
 fn has_three_part_version(text: &[u8]) -> bool {
+    // Two dots at the least, or no token is one.
+    if memchr::memchr_iter(b'.', text).nth(1).is_none() {
+        return false;
+    }
     text.split(|b| b.is_ascii_whitespace() || matches!(b, b',' | b';' | b'(' | b')'))
         .any(|token| {
             let token = token.strip_prefix(b"v").unwrap_or(token);
