@@ -181,9 +181,19 @@ fn domain_byte(b: u8) -> bool {
 }
 
 /// Word bytes (`\w` in ASCII): a word boundary (`\b`) lies between one and a byte that is not.
-fn word_byte(b: u8) -> bool {
+const fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
+/// Per byte: `1` a local-part byte, `2` a word byte.
+static AT_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = is_local(b as u8) as u8 | (is_word(b as u8) as u8) << 1;
+        b += 1;
+    }
+    t
+};
 
 /// Every place an address can start, in order (each with anchor `0`): the word boundaries
 /// inside the run of local-part bytes before an `@` that a domain byte follows, at most
@@ -193,23 +203,37 @@ fn word_byte(b: u8) -> bool {
 /// over the runs, it followed the count of every start at once, and on text crowded with
 /// `@` it built megabytes of states, each step a load from far memory.
 pub fn at_starts(text: &[u8]) -> Vec<(usize, usize)> {
+    let class = |b: u8| AT_CLASS[usize::from(b)];
     let mut out = Vec::new();
+    let mut here = Vec::with_capacity(LOCAL);
     for p in memchr::memchr_iter(b'@', text) {
-        if !text.get(p + 1).is_some_and(|&b| domain_byte(b)) {
+        if !text.get(p + 1).is_some_and(|&b| domain_byte(b)) || p == 0 {
             continue;
         }
         let floor = p.saturating_sub(LOCAL);
-        let mut s = p;
-        while s > floor && local_byte(text[s - 1]) {
-            s -= 1;
+        // Back from the `@`, one look at each byte: `q` is in the run, `before` is the byte
+        // before it (none at the text's start), and a boundary lies between them where one
+        // is a word byte and the other not.
+        let mut q = p - 1;
+        let mut c = class(text[q]);
+        if c & 1 == 0 {
+            continue;
+        }
+        here.clear();
+        loop {
+            let before = if q > 0 { class(text[q - 1]) } else { 0 };
+            if (before ^ c) & 2 != 0 {
+                here.push((q, 0));
+            }
+            if q == floor || before & 1 == 0 {
+                break;
+            }
+            q -= 1;
+            c = before;
         }
         // `@` is no local-part byte, so the runs of two `@` do not overlap: starts stay in
         // order.
-        for q in s..p {
-            if (q > 0 && word_byte(text[q - 1])) != word_byte(text[q]) {
-                out.push((q, 0));
-            }
-        }
+        out.extend(here.iter().rev());
     }
     out
 }
