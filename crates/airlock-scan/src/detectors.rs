@@ -7,6 +7,7 @@
 //! the pattern (`passport no. X`, `password = X`, `Authorization: Bearer X`) and only the value
 //! group is masked.
 
+use crate::locate::is_word;
 use crate::validate;
 
 /// What a finding is.
@@ -233,9 +234,6 @@ fn trailing_letters(bytes: &[u8]) -> usize {
         .take_while(|b| b.is_ascii_alphabetic())
         .count()
 }
-fn word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
 /// ` --password=…`, ` --db-password …`: an option (one or two dashes after whitespace, then
 /// perhaps a prefix of letters, digits and dashes).
 fn dashes_after_space(t: &[u8], at: usize, _: usize) -> bool {
@@ -272,7 +270,7 @@ fn credential_scheme(t: &[u8], at: usize, _: usize) -> bool {
         "ldap",
     ];
     let head = &t[..at];
-    let alone = |len: usize| len == head.len() || !word(head[head.len() - len - 1]);
+    let alone = |len: usize| len == head.len() || !is_word(head[head.len() - len - 1]);
     let ends_with =
         |s: &[u8]| head.len() >= s.len() && head[head.len() - s.len()..].eq_ignore_ascii_case(s);
     if SCHEMES
@@ -287,7 +285,7 @@ fn credential_scheme(t: &[u8], at: usize, _: usize) -> bool {
         let rest = &head[..head.len() - letters];
         rest.len() >= 5
             && rest[rest.len() - 5..].eq_ignore_ascii_case(b"jdbc:")
-            && (rest.len() == 5 || !word(rest[rest.len() - 6]))
+            && (rest.len() == 5 || !is_word(rest[rest.len() - 6]))
     }
 }
 /// The bytes before `at`, back to (not including) the start of the line, at most `n`.
@@ -302,7 +300,7 @@ fn line_before(t: &[u8], at: usize, n: usize) -> &[u8] {
 /// Whether `head` ends with one of `words` (any letter case) as a word of its own. The words
 /// are letters and digits, so that is the run of word bytes `head` ends with, read once.
 fn ends_with_word(head: &[u8], words: &[&str]) -> bool {
-    let run = head.iter().rev().take_while(|&&b| word(b)).count();
+    let run = head.iter().rev().take_while(|&&b| is_word(b)).count();
     let last = &head[head.len() - run..];
     words
         .iter()
@@ -681,7 +679,7 @@ mod tests {
     #[test]
     fn version_and_address_words_are_word_bytes() {
         for w in VERSION.iter().chain(ADDRESS) {
-            assert!(w.bytes().all(word), "{w}");
+            assert!(w.bytes().all(is_word), "{w}");
         }
         assert!(ends_with_word(b"BIOS", VERSION) && !ends_with_word(b"my-bios2", VERSION));
     }

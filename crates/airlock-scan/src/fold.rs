@@ -97,9 +97,9 @@ impl Leads {
         }
     }
 
-    /// The `memchr` searches (where no Teddy searcher is built: a CPU without SSSE3): the rare leads (U+034F with `CD`,
-    /// U+180E with `E1`, U+3000 with `E3`, which Japanese text is full of, the tags with `F3`)
-    /// each looked for again only once passed.
+    /// The `memchr` searches (where no Teddy searcher is built: a CPU without SSSE3): the rare
+    /// leads (U+034F with `CD`, U+180E with `E1`, U+3000 with `E3`, which Japanese text is full
+    /// of, the tags with `F3`) each looked for again only once passed.
     fn memchr(bytes: &[u8]) -> Leads {
         Leads::Memchr {
             rare: Next::new(bytes, |b| memchr::memchr3(0xCD, 0xE1, 0xE3, b)),

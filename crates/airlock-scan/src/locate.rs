@@ -2,9 +2,9 @@
 //! place one of its keywords or literals starts, or a long token with one of its two-byte
 //! beginnings, or each word boundary in the 64 bytes of local part before an `@` (an anchored
 //! search, which stops as soon as the pattern cannot go on), or inside the regions around a run
-//! of digits, capitals before a digit, or colons between hex digits. Finding those is a pass of cheap byte tests
-//! (masks of 64 bytes at a time, `memchr`, Teddy over literals), so the automata read a small
-//! part of the text and no region is read twice.
+//! of digits, capitals before a digit, or colons between hex digits. Finding those is a pass of
+//! cheap byte tests (masks of 64 bytes at a time, `memchr`, Teddy over literals), so the
+//! automata read a small part of the text and no region is read twice.
 //!
 //! Every finder is *complete* for its detectors: any match of one of them starts at one of the
 //! places, or lies wholly inside one region (the argument is on each finder, and
@@ -181,7 +181,7 @@ fn domain_byte(b: u8) -> bool {
 }
 
 /// Word bytes (`\w` in ASCII): a word boundary (`\b`) lies between one and a byte that is not.
-const fn is_word(b: u8) -> bool {
+pub(crate) const fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 /// Per byte: `1` a local-part byte, `2` a word byte.
@@ -465,19 +465,10 @@ fn token_prefix(hir: &Hir) -> (usize, bool) {
             let n = l.0.iter().take_while(|&&b| crate::glue(b)).count();
             (n, n == l.0.len())
         }
-        HirKind::Class(c) => {
-            let all = match c {
-                Class::Bytes(c) => c
-                    .ranges()
-                    .iter()
-                    .all(|r| (r.start()..=r.end()).all(crate::glue)),
-                Class::Unicode(c) => c
-                    .ranges()
-                    .iter()
-                    .all(|r| (r.start()..=r.end()).all(|c| u8::try_from(c).is_ok_and(crate::glue))),
-            };
-            if all { (1, true) } else { (0, false) }
-        }
+        HirKind::Class(_) => match class_within(hir, crate::glue) {
+            true => (1, true),
+            false => (0, false),
+        },
         HirKind::Repetition(r) => match token_prefix(&r.sub) {
             (n, true) => (n * r.min as usize, true),
             (n, false) if r.min > 0 => (n, false),
@@ -942,7 +933,7 @@ mod tests {
 
     /// The token starts, found byte by byte.
     fn naive_token_starts(t: &[u8], prefixes: &Prefixes) -> Vec<(usize, usize)> {
-        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        let word = is_word;
         (0..t.len())
             .filter(|&p| {
                 word(t[p])
@@ -1078,7 +1069,7 @@ mod tests {
                 assert_eq!(m.digits >> j & 1 == 1, b.is_ascii_digit(), "{b}");
                 assert_eq!(m.caps >> j & 1 == 1, b.is_ascii_uppercase(), "{b}");
                 assert_eq!(m.number >> j & 1 == 1, number_byte(b), "{b}");
-                let word = b.is_ascii_alphanumeric() || b == b'_';
+                let word = is_word(b);
                 assert_eq!(m.word >> j & 1 == 1, word, "{b}");
                 assert_eq!(m.token >> j & 1 == 1, word || b == b'-' || b == b'.', "{b}");
             }
