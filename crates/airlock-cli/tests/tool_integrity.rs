@@ -276,9 +276,9 @@ fn the_python_sdk_never_sees_a_poisoned_tool() {
 /// official Python SDK hears it in both its modes, in front of the Python SDK's own server: on
 /// 2026-07-28 as an event of the `subscriptions/listen` stream it opened for tool changes
 /// (where the proxy's earlier, unnamed notice reached no stream), and in its legacy mode as a
-/// notification. The server changes its tools between the client's listing and the proxy's own.
+/// notification; the official TypeScript SDK (2025-11-25) as a notification. The server changes its tools between the client's listing and the proxy's own.
 #[test]
-fn the_python_sdk_hears_that_the_list_changed_in_both_modes() {
+fn official_clients_hear_that_the_list_changed() {
     let dir = tempfile::tempdir().unwrap();
     let pages = airlock_testkit::clients::shifting_pages(dir.path());
     let config = dir.path().join("airlock.toml");
@@ -295,7 +295,7 @@ fn the_python_sdk_hears_that_the_list_changed_in_both_modes() {
             .into_iter()
             .map(Into::into),
     );
-    airlock_testkit::clients::python_hears_the_list_change(&server);
+    airlock_testkit::clients::clients_hear_the_list_change(&server);
 }
 
 /// A server of a few lines of `sh` that lists the tool pages in `pages` (`page1.json`, …, each

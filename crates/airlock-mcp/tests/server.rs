@@ -922,16 +922,16 @@ async fn the_airlocks_own_notice_goes_on_listen_streams_and_to_older_sessions() 
     assert!(told[0].pointer("/params/_meta").is_none(), "{seen:?}");
 }
 
-/// The same through a client nobody here wrote: the official Python SDK, in front of the
+/// The same through clients nobody here wrote: the official Python SDK, in front of the
 /// `paged_guarded` example (a handler behind the airlock, over stdio), hears the airlock's own
 /// notice in both its modes: on 2026-07-28 as an event of the `subscriptions/listen` stream it
 /// opened for tool changes (which the handler itself does not honour), in its legacy mode as a
-/// notification. The handler's list moves on between the client's listing and the airlock's.
+/// notification; the official TypeScript SDK (2025-11-25) as a notification. The handler's list moves on between the client's listing and the airlock's.
 #[test]
-fn the_python_sdk_hears_the_wrappers_notice_in_both_modes() {
+fn official_clients_hear_the_wrappers_notice() {
     let dir = tempfile::tempdir().unwrap();
     let pages = airlock_testkit::clients::shifting_pages(dir.path());
-    airlock_testkit::clients::python_hears_the_list_change(&[
+    airlock_testkit::clients::clients_hear_the_list_change(&[
         airlock_testkit::example("paged_guarded").into(),
         pages.into(),
     ]);

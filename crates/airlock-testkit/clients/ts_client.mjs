@@ -10,6 +10,9 @@
 // `--approve A,B,...` declares elicitation and answers the airlock's approval requests in turn
 // (`accept`, `accept:session`, `decline`, `cancel`, `sleep:N` = no answer for N seconds, then
 // accept), printing each as the user would see it (`{"elicited": message, "schema": ...}`).
+//
+// `--watch-tools` counts the `notifications/tools/list_changed` the SDK hands its handler and
+// prints the count last (`{"tools_changed": n}`), waiting up to 2 s for the first.
 import { createRequire } from "node:module";
 import path from "node:path";
 
@@ -17,7 +20,7 @@ const require = createRequire(path.join(process.env.AIRLOCK_NPM, "package.json")
 const { Client } = require("@modelcontextprotocol/sdk/client/index.js");
 const { StdioClientTransport } = require("@modelcontextprotocol/sdk/client/stdio.js");
 const { StreamableHTTPClientTransport } = require("@modelcontextprotocol/sdk/client/streamableHttp.js");
-const { ElicitRequestSchema } = require("@modelcontextprotocol/sdk/types.js");
+const { ElicitRequestSchema, ToolListChangedNotificationSchema } = require("@modelcontextprotocol/sdk/types.js");
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf("--");
@@ -50,6 +53,12 @@ if (approve) {
     return { action: answer };
   });
 }
+// The SDK hands the version it accepted to a transport that takes it (HTTP does); the stdio
+// transport is given the same place, so the version is printed over both.
+transport.setProtocolVersion ??= (v) => { transport.protocolVersion = v; };
+const watch = options.includes("--watch-tools");
+let changed = 0;
+if (watch) client.setNotificationHandler(ToolListChangedNotificationSchema, () => { changed += 1; });
 await client.connect(transport);
 say({ protocol: transport.protocolVersion ?? client.getServerVersion()?.protocolVersion ?? null });
 const tools = await client.listTools();
@@ -68,5 +77,11 @@ for (const [tool, args] of calls) {
   } catch (e) {
     say({ tool, accepted: false, error: String(e) });
   }
+}
+if (watch) {
+  for (let waited = 0; changed === 0 && waited < 2000; waited += 10) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  say({ tools_changed: changed });
 }
 await client.close();

@@ -58,26 +58,31 @@ pub fn shifting_pages(dir: &std::path::Path) -> PathBuf {
     pages
 }
 
-/// The Python SDK client in both its modes (2026-07-28, then legacy `initialize`), watching
-/// the tool list, in front of `server` (a command line whose tools move on as
-/// [`shifting_pages`] lists them, the pinning of tools off): it lists `notes`, calls `fresh`,
-/// which the airlock's own listing found, has `notes` refused as poisoned, and hears the
-/// airlock's own tool list notice once (on 2026-07-28 as an event of the listen stream it
-/// opened for tool changes).
-pub fn python_hears_the_list_change(server: &[std::ffi::OsString]) {
-    for (mode, version) in [("auto", "2026-07-28"), ("legacy", "2025-11-25")] {
-        let mut cmd = python(mode);
+/// The official clients, each watching the tool list, in front of `server` (a command line
+/// whose tools move on as [`shifting_pages`] lists them, the pinning of tools off): the Python
+/// SDK in both its modes (2026-07-28, then legacy `initialize`) and the TypeScript SDK (which
+/// speaks 2025-11-25). Each lists `notes`, calls `fresh`, which the airlock's own listing
+/// found, has `notes` refused as poisoned, and hears the airlock's own tool list notice once
+/// (on 2026-07-28 as an event of the listen stream it opened for tool changes, before it as a
+/// notification).
+pub fn clients_hear_the_list_change(server: &[std::ffi::OsString]) {
+    let clients = [
+        ("python auto", python("auto"), "2026-07-28"),
+        ("python legacy", python("legacy"), "2025-11-25"),
+        ("typescript", typescript(), "2025-11-25"),
+    ];
+    for (client, mut cmd, version) in clients {
         cmd.arg("--watch-tools").arg("--").args(server);
         let lines = run(cmd, &serde_json::json!([["fresh", {}], ["notes", {}]]));
-        assert_eq!(lines[0]["protocol"], version, "{mode}");
-        assert_eq!(lines[1]["tools"], serde_json::json!(["notes"]), "{mode}");
-        assert_eq!(lines[2]["text"], "ran", "{mode}: {}", lines[2]);
+        assert_eq!(lines[0]["protocol"], version, "{client}");
+        assert_eq!(lines[1]["tools"], serde_json::json!(["notes"]), "{client}");
+        assert_eq!(lines[2]["text"], "ran", "{client}: {}", lines[2]);
         assert_eq!(
             lines[3]["code"], "tool_integrity.poisoned",
-            "{mode}: {}",
+            "{client}: {}",
             lines[3]
         );
-        assert_eq!(lines[4]["tools_changed"], 1, "{mode}: {lines:?}");
+        assert_eq!(lines[4]["tools_changed"], 1, "{client}: {lines:?}");
     }
 }
 
