@@ -23,6 +23,8 @@ pub(crate) struct Automaton {
     nfa: PikeVM,
     /// Per pattern, its open run at the end, which the lazy DFA leaves to a table.
     runs: Vec<Option<Run>>,
+    /// The fewest bytes any match holds: a shorter span holds none.
+    min_len: usize,
 }
 
 /// An automaton's caches, one per thread scanning.
@@ -97,7 +99,17 @@ impl Automaton {
             .configure(PikeVM::config().match_kind(MatchKind::LeftmostFirst))
             .build_many(patterns)
             .map_err(|e| e.to_string())?;
-        Ok(Automaton { dfa, nfa, runs })
+        let min_len = hirs
+            .iter()
+            .map(|h| h.properties().minimum_len().unwrap_or(0))
+            .min()
+            .unwrap_or(0);
+        Ok(Automaton {
+            dfa,
+            nfa,
+            runs,
+            min_len,
+        })
     }
 
     pub(crate) fn create_cache(&self) -> Cache {
@@ -105,6 +117,11 @@ impl Automaton {
             dfa: self.dfa.create_cache(),
             nfa: self.nfa.create_cache(),
         }
+    }
+
+    /// The fewest bytes any match holds.
+    pub(crate) fn min_len(&self) -> usize {
+        self.min_len
     }
 
     pub(crate) fn pattern_len(&self) -> usize {

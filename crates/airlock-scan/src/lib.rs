@@ -285,6 +285,9 @@ struct Class {
     place: Place,
     /// After a match that is no finding, which other patterns may match at the same place.
     retry: Retry,
+    /// The bytes every match starts with one of, where they are a known set (classes searched
+    /// in regions; see [`locate::first_bytes`]).
+    first: Option<Box<[bool; 256]>>,
 }
 
 /// Where a class is searched (see [`Locate`]), with what finds the places.
@@ -643,11 +646,18 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
                 Locate::CapsDigit => (Place::CapsDigit, overlapping()?),
                 Locate::HexColons => (Place::HexColons, overlapping()?),
             };
+            let first = match place {
+                Place::Digits | Place::CapsDigit | Place::HexColons => locate::first_bytes(&patterns)
+                    .map_err(|e| BuildError(format!("the detectors do not compile: {e}")))?
+                    .map(Box::new),
+                _ => None,
+            };
             Ok(Class {
                 re,
                 members,
                 place,
                 retry,
+                first,
             })
         })
         .collect()
@@ -778,9 +788,16 @@ impl Scanner {
     ) -> Option<(usize, usize)> {
         let d = self.detectors[i];
         let bytes = text.as_bytes();
-        if !(d.context)(bytes, start, end) {
+        // The context is read first where the value is a group found by its context (a key
+        // and its value), last where the value is the whole match: a number's checks cost
+        // less than reading the line before it, and most candidates fail them (`0.0.0.0`, a
+        // run of digits that is no card). The context is the match's alone, so the order
+        // changes nothing found.
+        let context_first = d.group != 0;
+        if context_first && !(d.context)(bytes, start, end) {
             return None;
         }
+        let found = |span| (context_first || (d.context)(bytes, start, end)).then_some(span);
         let (mut s, mut e) = (start, end);
         if let Some((_, at)) = value.filter(|&(g, _)| g == d.group) {
             s = at;
@@ -820,7 +837,7 @@ impl Scanner {
                 return None;
             }
             if (d.validate)(value) {
-                return Some((s, e));
+                return found((s, e));
             }
         }
         // A greedy number may have taken a neighbour's digits (`4111…1111 12/27`, `…1111 1-2
@@ -830,7 +847,7 @@ impl Scanner {
                 if (c == ' ' || c == '-') && i > 0 {
                     let shorter = &value[..i];
                     if !glued_after(s + i) && (d.validate)(shorter) && !self.allowed(shorter) {
-                        return Some((s, s + i));
+                        return found((s, s + i));
                     }
                 }
             }
@@ -1027,19 +1044,40 @@ impl Scanner {
         match &cursor.source {
             Source::Regions(regions) => {
                 while let Some(&(lo, to)) = regions.get(cursor.i) {
-                    let here = from.max(lo);
-                    if here < to
-                        && let Some((m, value)) =
-                            class.re.search(cache, &Input::new(bytes).range(here..to))
-                    {
-                        return Some(Match {
-                            start: m.start(),
-                            end: m.end(),
-                            pid: class.members[m.pattern().as_usize()],
-                            to,
-                            anchor: None,
-                            value,
-                        });
+                    let mut here = from.max(lo);
+                    let found = |m: regex_automata::Match, value| Match {
+                        start: m.start(),
+                        end: m.end(),
+                        pid: class.members[m.pattern().as_usize()],
+                        to,
+                        anchor: None,
+                        value,
+                    };
+                    // What is left of a region after a match is often too short for another.
+                    if here + class.re.min_len() <= to {
+                        // No match starts before the first byte that can start one. A match
+                        // found there, anchored, is the leftmost (and its start is known, with
+                        // no search back for it); else the rest of the region is searched.
+                        if let Some(first) = &class.first {
+                            let Some(p) =
+                                bytes[here..to].iter().position(|&b| first[usize::from(b)])
+                            else {
+                                cursor.i += 1;
+                                continue;
+                            };
+                            here += p;
+                            let input = Input::new(bytes).range(here..to).anchored(Anchored::Yes);
+                            if let Some((m, value)) = class.re.search(cache, &input) {
+                                return Some(found(m, value));
+                            }
+                            here += 1;
+                        }
+                        if here < to
+                            && let Some((m, value)) =
+                                class.re.search(cache, &Input::new(bytes).range(here..to))
+                        {
+                            return Some(found(m, value));
+                        }
                     }
                     cursor.i += 1;
                 }

@@ -556,6 +556,34 @@ pub fn token_prefixes(patterns: &[&str]) -> Result<Prefixes, String> {
     Ok(Prefixes(bits))
 }
 
+/// The bytes a match of one of `patterns` may start with, a flag each, where they are a known
+/// set (every match's first byte is one of them); `None` where a match may start with any
+/// byte, or be empty. A class searched in regions tries the first of them in a region
+/// anchored (`Scanner::next_match`).
+pub fn first_bytes(patterns: &[&str]) -> Result<Option<[bool; 256]>, String> {
+    let syntax = crate::syntax();
+    let mut first = [false; 256];
+    for pattern in patterns {
+        let hir = regex_automata::util::syntax::parse_with(pattern, &syntax)
+            .map_err(|e| format!("{pattern:?}: {e}"))?;
+        let seq = Extractor::new()
+            .limit_class(256)
+            .limit_literal_len(1)
+            .limit_total(1024)
+            .extract(&hir);
+        let Some(literals) = seq.literals() else {
+            return Ok(None);
+        };
+        for lit in literals {
+            match lit.as_bytes().first() {
+                Some(&b) => first[usize::from(b)] = true,
+                None => return Ok(None),
+            }
+        }
+    }
+    Ok(Some(first))
+}
+
 /// The regions of the number detectors and of the capital-letter codes, from one pass.
 pub struct NumberRegions {
     /// Runs of digits and `+-.()/ ` with enough digits for a finding (at least 9; 8 with a
@@ -1206,6 +1234,28 @@ mod tests {
                 naive_dense4(u128::from(a) | (u128::from(b) << 64))
             );
         }
+    }
+
+    #[test]
+    fn first_bytes_are_every_byte_a_match_can_start_with() {
+        let number_starts = |patterns: &[&str]| {
+            first_bytes(patterns)
+                .unwrap()
+                .map(|f| (0..=255u8).filter(|&b| f[usize::from(b)]).collect::<Vec<u8>>())
+        };
+        let digits = crate::DETECTORS
+            .iter()
+            .filter(|d| d.locate == crate::Locate::Digits)
+            .map(|d| d.pattern)
+            .collect::<Vec<_>>();
+        assert_eq!(number_starts(&digits), Some(b"(+0123456789".to_vec()));
+        assert_eq!(number_starts(&[r"(?i)\bab|c"]), Some(b"ACac".to_vec()));
+        assert_eq!(
+            number_starts(&[r"[0-9]+", r"(?s)."]).map(|f| f.len()),
+            Some(256)
+        );
+        // A match may be empty: no set.
+        assert_eq!(number_starts(&[r"[0-9]+", r"x?"]), None);
     }
 
     #[test]
