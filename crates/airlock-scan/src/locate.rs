@@ -1239,9 +1239,11 @@ mod tests {
     #[test]
     fn first_bytes_are_every_byte_a_match_can_start_with() {
         let number_starts = |patterns: &[&str]| {
-            first_bytes(patterns)
-                .unwrap()
-                .map(|f| (0..=255u8).filter(|&b| f[usize::from(b)]).collect::<Vec<u8>>())
+            first_bytes(patterns).unwrap().map(|f| {
+                (0..=255u8)
+                    .filter(|&b| f[usize::from(b)])
+                    .collect::<Vec<u8>>()
+            })
         };
         let digits = crate::DETECTORS
             .iter()
