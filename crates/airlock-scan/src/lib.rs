@@ -583,13 +583,16 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
         .zip(grouped)
         .map(|((locate, _), members)| {
             let patterns: Vec<&str> = members.iter().map(|&i| detectors[i].pattern).collect();
+            let compile = |e| BuildError(format!("the detectors do not compile: {e}"));
+            let hirs = parse(&patterns).map_err(compile)?;
             let re = automaton::Automaton::new(
                 &patterns,
+                &hirs,
                 matches!(locate, Locate::Anywhere),
                 cache_capacity(one),
             )
             .map(std::sync::Arc::new)
-            .map_err(|e| BuildError(format!("the detectors do not compile: {e}")))?;
+            .map_err(compile)?;
             let overlapping = || overlapping(&patterns, one).map(Retry::Overlapping);
             let (place, retry) = match locate {
                 Locate::Literal(_) | Locate::Keyword(_) => {
@@ -629,14 +632,14 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
                             detectors[i].kind
                         )));
                     }
-                    let prefixes = locate::token_prefixes(&patterns)
+                    let prefixes = locate::token_prefixes(&patterns, &hirs)
                         .map_err(|e| BuildError(format!("a detector's place is wrong: {e}")))?;
                     (Place::Token(prefixes), overlapping()?)
                 }
                 Locate::Anywhere => (Place::Anywhere, overlapping()?),
                 Locate::At => {
-                    for pattern in &patterns {
-                        locate::check_at(pattern).map_err(|e| {
+                    for (pattern, hir) in patterns.iter().zip(&hirs) {
+                        locate::check_at(pattern, hir).map_err(|e| {
                             BuildError(format!("a detector's place is wrong: {e}"))
                         })?;
                     }
@@ -647,9 +650,9 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
                 Locate::HexColons => (Place::HexColons, overlapping()?),
             };
             let first = match place {
-                Place::Digits | Place::CapsDigit | Place::HexColons => locate::first_bytes(&patterns)
-                    .map_err(|e| BuildError(format!("the detectors do not compile: {e}")))?
-                    .map(Box::new),
+                Place::Digits | Place::CapsDigit | Place::HexColons => {
+                    locate::first_bytes(&hirs).map(Box::new)
+                }
                 _ => None,
             };
             Ok(Class {
@@ -737,6 +740,11 @@ pub(crate) fn syntax() -> regex_automata::util::syntax::Config {
     regex_automata::util::syntax::Config::new()
         .unicode(false)
         .utf8(false)
+}
+
+/// `patterns` read as [`syntax`] says, once for the automaton and every check built from them.
+pub(crate) fn parse(patterns: &[&str]) -> Result<Vec<regex_syntax::hir::Hir>, String> {
+    regex_automata::util::syntax::parse_many_with(patterns, &syntax()).map_err(|e| e.to_string())
 }
 
 impl Scanner {
@@ -1983,7 +1991,8 @@ mod tests {
     #[test]
     fn run_groups_agree_with_the_pikevm() {
         let decided = groups_agree(6, |d| {
-            let automaton = automaton::Automaton::new(&[d.pattern], false, 1 << 20).unwrap();
+            let hirs = parse(&[d.pattern]).unwrap();
+            let automaton = automaton::Automaton::new(&[d.pattern], &hirs, false, 1 << 20).unwrap();
             let mut cache = automaton.create_cache();
             Some(Box::new(move |bytes: &[u8], m: std::ops::Range<usize>| {
                 let input = Input::new(bytes).range(m.start..).anchored(Anchored::Yes);

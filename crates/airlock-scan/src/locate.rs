@@ -238,11 +238,9 @@ pub fn at_starts(text: &[u8]) -> Vec<(usize, usize)> {
     out
 }
 
-/// Checks that every match of `pattern` is found from [`at_starts`]: it is a word boundary
-/// (`\b`), one to [`LOCAL`] local-part bytes and `@`.
-pub fn check_at(pattern: &str) -> Result<(), String> {
-    let hir = regex_automata::util::syntax::parse_with(pattern, &crate::syntax())
-        .map_err(|e| format!("{pattern:?}: {e}"))?;
+/// Checks that every match of `pattern` (parsed: `hir`) is found from [`at_starts`]: it is a
+/// word boundary (`\b`), one to [`LOCAL`] local-part bytes and `@`.
+pub fn check_at(pattern: &str, hir: &Hir) -> Result<(), String> {
     let shaped = match hir.kind() {
         HirKind::Concat(parts) => match parts.as_slice() {
             [boundary, local, at, ..] => {
@@ -508,13 +506,10 @@ fn starts_at_boundary(hir: &Hir) -> bool {
 /// each starts at a word boundary (`\b`), with a word byte, one of a finite set of literal
 /// prefixes of at least two bytes, and at least [`TOKEN_RUN`] token bytes. So every match
 /// starts where a word starts (a word byte after none) and a run of that many token bytes does,
-/// which one pass over the masks finds (see [`numbers`]).
-pub fn token_prefixes(patterns: &[&str]) -> Result<Prefixes, String> {
-    let syntax = crate::syntax();
+/// which one pass over the masks finds (see [`numbers`]). `hirs` are the patterns parsed.
+pub fn token_prefixes(patterns: &[&str], hirs: &[Hir]) -> Result<Prefixes, String> {
     let mut bits = Box::new([0u64; 1024]);
-    for pattern in patterns {
-        let hir = &regex_automata::util::syntax::parse_with(pattern, &syntax)
-            .map_err(|e| format!("{pattern:?}: {e}"))?;
+    for (pattern, hir) in patterns.iter().zip(hirs) {
         let (run, all_token) = token_prefix(hir);
         // A start inside a refused match may be skipped once the budget for reading them again
         // is spent (`Scanner::next_match`): that loses nothing only where every start inside a
@@ -556,32 +551,23 @@ pub fn token_prefixes(patterns: &[&str]) -> Result<Prefixes, String> {
     Ok(Prefixes(bits))
 }
 
-/// The bytes a match of one of `patterns` may start with, a flag each, where they are a known
-/// set (every match's first byte is one of them); `None` where a match may start with any
-/// byte, or be empty. A class searched in regions tries the first of them in a region
-/// anchored (`Scanner::next_match`).
-pub fn first_bytes(patterns: &[&str]) -> Result<Option<[bool; 256]>, String> {
-    let syntax = crate::syntax();
+/// The bytes a match of one of the patterns (parsed: `hirs`) may start with, a flag each,
+/// where they are a known set (every match's first byte is one of them); `None` where a match
+/// may start with any byte, or be empty. A class searched in regions tries the first of them
+/// in a region anchored (`Scanner::next_match`).
+pub fn first_bytes(hirs: &[Hir]) -> Option<[bool; 256]> {
     let mut first = [false; 256];
-    for pattern in patterns {
-        let hir = regex_automata::util::syntax::parse_with(pattern, &syntax)
-            .map_err(|e| format!("{pattern:?}: {e}"))?;
+    for hir in hirs {
         let seq = Extractor::new()
             .limit_class(256)
             .limit_literal_len(1)
             .limit_total(1024)
-            .extract(&hir);
-        let Some(literals) = seq.literals() else {
-            return Ok(None);
-        };
-        for lit in literals {
-            match lit.as_bytes().first() {
-                Some(&b) => first[usize::from(b)] = true,
-                None => return Ok(None),
-            }
+            .extract(hir);
+        for lit in seq.literals()? {
+            first[usize::from(*lit.as_bytes().first()?)] = true;
         }
     }
-    Ok(Some(first))
+    Some(first)
 }
 
 /// The regions of the number detectors and of the capital-letter codes, from one pass.
@@ -956,7 +942,7 @@ mod tests {
             .map(|d| d.pattern)
             .collect();
         assert!(patterns.len() > 10, "{}", patterns.len());
-        token_prefixes(&patterns).unwrap()
+        token_prefixes(&patterns, &crate::parse(&patterns).unwrap()).unwrap()
     }
 
     /// The token starts, found byte by byte.
@@ -1009,7 +995,7 @@ mod tests {
             r"\bghp_[A-Za-z0-9]{36}\b",
             r"\b(?:xoxb|xoxp)-[A-Za-z0-9-]{10,}",
         ];
-        let p = token_prefixes(&ok).unwrap();
+        let p = token_prefixes(&ok, &crate::parse(&ok).unwrap()).unwrap();
         assert!(p.has(b'g', b'h') && p.has(b'x', b'o') && !p.has(b'h', b'g'));
         for bad in [
             // No word boundary first: `xghp_…` would match.
@@ -1024,7 +1010,10 @@ mod tests {
             // Optional.
             r"\b(?:ghp_[A-Za-z0-9]{36})?",
         ] {
-            assert!(token_prefixes(&[bad]).is_err(), "{bad}");
+            assert!(
+                token_prefixes(&[bad], &crate::parse(&[bad]).unwrap()).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -1239,7 +1228,7 @@ mod tests {
     #[test]
     fn first_bytes_are_every_byte_a_match_can_start_with() {
         let number_starts = |patterns: &[&str]| {
-            first_bytes(patterns).unwrap().map(|f| {
+            first_bytes(&crate::parse(patterns).unwrap()).map(|f| {
                 (0..=255u8)
                     .filter(|&b| f[usize::from(b)])
                     .collect::<Vec<u8>>()
@@ -1260,13 +1249,17 @@ mod tests {
         assert_eq!(number_starts(&[r"[0-9]+", r"x?"]), None);
     }
 
+    fn at_shaped(pattern: &str) -> Result<(), String> {
+        check_at(pattern, &crate::parse(&[pattern])?[0])
+    }
+
     #[test]
     fn address_patterns_are_checked_for_their_starts() {
         for d in crate::DETECTORS
             .iter()
             .filter(|d| d.locate == crate::Locate::At)
         {
-            assert_eq!(check_at(d.pattern), Ok(()), "{}", d.kind);
+            assert_eq!(at_shaped(d.pattern), Ok(()), "{}", d.kind);
         }
         // No `\b`, a local part that may be longer than the starts reach back, or bytes that
         // are no local-part bytes: a match could start where no start is.
@@ -1277,7 +1270,7 @@ mod tests {
             r"\b[a-z ]{1,64}@[a-z]+\.com",
             r"\b[a-z]{0,64}@[a-z]+\.com",
         ] {
-            assert!(check_at(wrong).is_err(), "{wrong}");
+            assert!(at_shaped(wrong).is_err(), "{wrong}");
         }
         // Every word boundary in the 64 bytes of local part before an `@`, none further back.
         let t = format!("{}.b-c_d@x.io a@ b@c", "a".repeat(70));
