@@ -34,17 +34,11 @@ pub(crate) struct Cache {
 }
 
 impl Automaton {
-    /// The patterns (and `hirs`, the same parsed: [`crate::parse`]), leftmost-first (the
-    /// first listed wins at a place). With `prefilter`, a search skips ahead to the patterns'
+    /// The patterns, parsed ([`crate::parse`]), leftmost-first (the first listed wins at a
+    /// place). With `prefilter`, a search skips ahead to the patterns'
     /// literal prefixes when it can (a class searched over the whole text); `cache` bounds
     /// each lazy DFA's memory per thread.
-    pub(crate) fn new(
-        patterns: &[&str],
-        hirs: &[Hir],
-        prefilter: bool,
-        cache: usize,
-    ) -> Result<Self, String> {
-        let syntax = crate::syntax();
+    pub(crate) fn new(hirs: &[Hir], prefilter: bool, cache: usize) -> Result<Self, String> {
         // The lazy DFAs match each open run at the end of a pattern its least number of times;
         // the run is then read on with a table (see [`Run`]).
         let (short, runs): (Vec<Hir>, Vec<Option<Run>>) = hirs
@@ -94,15 +88,17 @@ impl Automaton {
             .build_from_nfa(nfa(true)?)
             .map_err(|e| e.to_string())?;
         let dfa = regex::Builder::new().build_from_dfas(forward, reverse);
-        let nfa = PikeVM::builder()
-            .syntax(syntax)
-            .thompson(
+        let whole = thompson::Compiler::new()
+            .configure(
                 thompson::Config::new()
                     .utf8(false)
                     .which_captures(WhichCaptures::Implicit),
             )
+            .build_many_from_hir(hirs)
+            .map_err(|e| e.to_string())?;
+        let nfa = PikeVM::builder()
             .configure(PikeVM::config().match_kind(MatchKind::LeftmostFirst))
-            .build_many(patterns)
+            .build_from_nfa(whole)
             .map_err(|e| e.to_string())?;
         let min_len = hirs
             .iter()
@@ -407,7 +403,7 @@ mod tests {
         text.push_str("password=abc\u{e9}def;x token: sk_live_ABCDEFGHIJKLMNOPQRSTUV=x secret=");
         let bytes = text.as_bytes();
         for (set, prefilter) in [(&patterns, true), (&keyword, false)] {
-            let a = Automaton::new(set, &crate::parse(set).unwrap(), prefilter, 16 << 20).unwrap();
+            let a = Automaton::new(&crate::parse(set).unwrap(), prefilter, 16 << 20).unwrap();
             assert!(a.runs.iter().filter(|r| r.is_some()).count() >= 3);
             let mut cache = a.create_cache();
             let mut pike = a.nfa.create_cache();

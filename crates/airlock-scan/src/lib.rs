@@ -504,11 +504,10 @@ fn cache_capacity(one: bool) -> usize {
     if one { 64 << 20 } else { 16 << 20 }
 }
 
-/// One class's automaton over `patterns`, every match reported (which patterns match at a
-/// place where the first to match was no finding).
-fn overlapping(patterns: &[&str], one: bool) -> Result<Regex, BuildError> {
+/// One class's automaton over its patterns (parsed: `hirs`), every match reported (which
+/// patterns match at a place where the first to match was no finding).
+fn overlapping(hirs: &[regex_syntax::hir::Hir], one: bool) -> Result<Regex, BuildError> {
     Regex::builder()
-        .syntax(syntax())
         .configure(
             Regex::config()
                 .match_kind(regex_automata::MatchKind::All)
@@ -516,7 +515,7 @@ fn overlapping(patterns: &[&str], one: bool) -> Result<Regex, BuildError> {
                 .utf8_empty(false)
                 .which_captures(regex_automata::nfa::thompson::WhichCaptures::Implicit),
         )
-        .build_many(patterns)
+        .build_many_from_hir(hirs)
         .map_err(|e| BuildError(format!("the detectors do not compile: {e}")))
 }
 
@@ -586,14 +585,13 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
             let compile = |e| BuildError(format!("the detectors do not compile: {e}"));
             let hirs = parse(&patterns).map_err(compile)?;
             let re = automaton::Automaton::new(
-                &patterns,
                 &hirs,
                 matches!(locate, Locate::Anywhere),
                 cache_capacity(one),
             )
             .map(std::sync::Arc::new)
             .map_err(compile)?;
-            let overlapping = || overlapping(&patterns, one).map(Retry::Overlapping);
+            let overlapping = || overlapping(&hirs, one).map(Retry::Overlapping);
             let (place, retry) = match locate {
                 Locate::Literal(_) | Locate::Keyword(_) => {
                     let (anchors, starting) = anchors(detectors, &members)?;
@@ -1992,7 +1990,7 @@ mod tests {
     fn run_groups_agree_with_the_pikevm() {
         let decided = groups_agree(6, |d| {
             let hirs = parse(&[d.pattern]).unwrap();
-            let automaton = automaton::Automaton::new(&[d.pattern], &hirs, false, 1 << 20).unwrap();
+            let automaton = automaton::Automaton::new(&hirs, false, 1 << 20).unwrap();
             let mut cache = automaton.create_cache();
             Some(Box::new(move |bytes: &[u8], m: std::ops::Range<usize>| {
                 let input = Input::new(bytes).range(m.start..).anchored(Anchored::Yes);
