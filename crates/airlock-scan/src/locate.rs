@@ -239,11 +239,12 @@ pub fn at_starts(text: &[u8]) -> Vec<(usize, usize)> {
 }
 
 /// Checks that every match of `pattern` (parsed: `hir`) is found from [`at_starts`]: it is a
-/// word boundary (`\b`), one to [`LOCAL`] local-part bytes and `@`.
+/// word boundary (`\b`), one to [`LOCAL`] local-part bytes, `@` and a domain byte (an `@`
+/// followed by none, or ending the text, gives no starts).
 pub fn check_at(pattern: &str, hir: &Hir) -> Result<(), String> {
     let shaped = match hir.kind() {
         HirKind::Concat(parts) => match parts.as_slice() {
-            [boundary, local, at, ..] => {
+            [boundary, local, at, rest @ ..] => {
                 matches!(
                     boundary.kind(),
                     HirKind::Look(Look::WordAscii | Look::WordUnicode)
@@ -251,7 +252,18 @@ pub fn check_at(pattern: &str, hir: &Hir) -> Result<(), String> {
                         if r.min >= 1
                             && r.max.is_some_and(|m| m as usize <= LOCAL)
                             && class_within(&r.sub, local_byte))
-                    && matches!(at.kind(), HirKind::Literal(l) if l.0.first() == Some(&b'@'))
+                    && match at.kind() {
+                        HirKind::Literal(l) => match l.0.as_ref() {
+                            [b'@', next, ..] => domain_byte(*next),
+                            [b'@'] => {
+                                first_bytes(&[Hir::concat(rest.to_vec())]).is_some_and(|first| {
+                                    (0..=255u8).all(|b| !first[usize::from(b)] || domain_byte(b))
+                                })
+                            }
+                            _ => false,
+                        },
+                        _ => false,
+                    }
             }
             _ => false,
         },
@@ -260,7 +272,7 @@ pub fn check_at(pattern: &str, hir: &Hir) -> Result<(), String> {
     match shaped {
         true => Ok(()),
         false => Err(format!(
-            "{pattern:?} is found around an @ but does not start with \\b, 1 to {LOCAL} local-part bytes and @"
+            "{pattern:?} is found around an @ but does not start with \\b, 1 to {LOCAL} local-part bytes, @ and a domain byte"
         )),
     }
 }
@@ -1269,6 +1281,11 @@ mod tests {
             r"\b[a-z]{1,65}@[a-z]+\.com",
             r"\b[a-z ]{1,64}@[a-z]+\.com",
             r"\b[a-z]{0,64}@[a-z]+\.com",
+            // What follows the `@` may be no domain byte, or nothing.
+            r"\b[a-z]{1,64}@_[a-z]+",
+            r"\b[a-z]{1,64}@(?:[a-z]+|/)",
+            r"\b[a-z]{1,64}@",
+            r"\b[a-z]{1,64}@\.?",
         ] {
             assert!(at_shaped(wrong).is_err(), "{wrong}");
         }
