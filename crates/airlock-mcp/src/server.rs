@@ -604,8 +604,8 @@ impl<H: ServerHandler> ServerHandler for Guarded<H> {
             let key = listens.next;
             listens.next += 1;
             listens.streams.insert(key, context.sink().clone());
-            // A change told while the stream was acknowledged.
-            if since.is_none_or(|since| listens.told > since) {
+            // A change told while the stream was acknowledged (not counted: any change so far).
+            if listens.told > since.unwrap_or(0) {
                 tell_stream(context.sink().clone());
             }
             Listening {
