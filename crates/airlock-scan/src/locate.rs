@@ -367,38 +367,103 @@ fn masks(block: &[u8; 64]) -> Masks {
     m
 }
 
-/// [`masks`] with AVX2: 32 bytes a comparison, the same classes.
+/// Classes of ASCII bytes, a bit each, where a byte is in the class exactly when its low
+/// nibble is in one set and its high nibble in another: so each byte's bits are
+/// `LOW[low nibble] & HIGH[high nibble]`, two table looks a vector ([`masks_avx2`]).
+mod nibble {
+    /// `0`–`9`: high 3, low 0–9.
+    pub const DIGIT: u8 = 1;
+    /// `A`–`F`, `a`–`f`: high 4 or 6, low 1–6.
+    pub const HEX_LETTER: u8 = 2;
+    /// `G`–`O`, `g`–`o`: high 4 or 6, low 7–15.
+    pub const LETTER_G: u8 = 4;
+    /// `P`–`Z`, `p`–`z`: high 5 or 7, low 0–10.
+    pub const LETTER_P: u8 = 8;
+    /// `_`: high 5, low 15.
+    pub const UNDERSCORE: u8 = 16;
+    /// `-` and `.`: high 2, low 13–14.
+    pub const DASH_DOT: u8 = 32;
+    /// ` `, `(`, `)`, `+`, `-`, `.`, `/`: high 2, low 0, 8, 9, 11, 13–15.
+    pub const NUMBER_SIGN: u8 = 64;
+    /// `:`: high 3, low 10 (the top bit, so a vector's move mask reads it straight).
+    pub const COLON: u8 = 128;
+
+    /// (bit, high nibbles, low nibbles) of each class.
+    const CLASSES: [(u8, &[u8], &[u8]); 8] = [
+        (DIGIT, &[3], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+        (HEX_LETTER, &[4, 6], &[1, 2, 3, 4, 5, 6]),
+        (LETTER_G, &[4, 6], &[7, 8, 9, 10, 11, 12, 13, 14, 15]),
+        (LETTER_P, &[5, 7], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+        (UNDERSCORE, &[5], &[15]),
+        (DASH_DOT, &[2], &[13, 14]),
+        (NUMBER_SIGN, &[2], &[0, 8, 9, 11, 13, 14, 15]),
+        (COLON, &[3], &[10]),
+    ];
+
+    /// The table of one nibble (`high`: the high one), twice (AVX2 looks up in each 16-byte
+    /// half with its own copy).
+    const fn table(high: bool) -> [u8; 32] {
+        let mut t = [0u8; 32];
+        let mut c = 0;
+        while c < CLASSES.len() {
+            let (bit, highs, lows) = CLASSES[c];
+            let set = if high { highs } else { lows };
+            let mut i = 0;
+            while i < set.len() {
+                t[set[i] as usize] |= bit;
+                t[set[i] as usize + 16] |= bit;
+                i += 1;
+            }
+            c += 1;
+        }
+        t
+    }
+    pub const LOW: [u8; 32] = table(false);
+    pub const HIGH: [u8; 32] = table(true);
+}
+
+/// [`masks`] with AVX2, 32 bytes a step: the classes from two nibble table looks
+/// ([`nibble`]), capitals from one range comparison.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn masks_avx2(v3: pulp::x86::V3, block: &[u8; 64]) -> Masks {
     use std::arch::x86_64::__m256i;
     let (x, x2) = (v3.avx, v3.avx2);
     let splat = |b: u8| x._mm256_set1_epi8(b as i8);
-    // As in `between` above: moved so the range starts at -128, then one signed comparison.
-    let between = |v: __m256i, lo: u8, hi: u8| {
-        let moved = x2._mm256_add_epi8(v, splat(0x80u8.wrapping_sub(lo)));
-        x2._mm256_cmpgt_epi8(splat((hi - lo).wrapping_sub(127)), moved)
-    };
-    let equal = |v: __m256i, b: u8| x2._mm256_cmpeq_epi8(v, splat(b));
-    let or = |a: __m256i, b: __m256i| x2._mm256_or_si256(a, b);
+    let low: __m256i = bytemuck::cast(nibble::LOW);
+    let high: __m256i = bytemuck::cast(nibble::HIGH);
     let bits = |lanes: __m256i| u64::from(x2._mm256_movemask_epi8(lanes) as u32);
+    // The lanes with any of `class`'s bits, as bits (a lane with none compares equal to zero).
+    let any = |t: __m256i, class: u8| {
+        let none = x2._mm256_cmpeq_epi8(x2._mm256_and_si256(t, splat(class)), splat(0));
+        !bits(none) & 0xffff_ffff
+    };
     let mut m = Masks::default();
     for (k, half) in block.chunks_exact(32).enumerate() {
         let v: __m256i = bytemuck::pod_read_unaligned(half);
         let at = 32 * k;
-        let digits = between(v, b'0', b'9');
-        let caps = between(v, b'A', b'Z');
-        m.digits |= bits(digits) << at;
+        // A byte from 128 up has its top bit set: the low look gives it zero.
+        let hi = x2._mm256_and_si256(x2._mm256_srli_epi16::<4>(v), splat(0x0f));
+        let t = x2._mm256_and_si256(
+            x2._mm256_shuffle_epi8(low, v),
+            x2._mm256_shuffle_epi8(high, hi),
+        );
+        // `DIGIT` is bit 0: shifted to the top bit of its byte (a 16-bit shift moves no bit
+        // into another byte's top bit).
+        m.digits |= bits(x2._mm256_slli_epi16::<7>(t)) << at;
+        m.colons |= bits(t) << at;
+        let moved = x2._mm256_add_epi8(v, splat(0x80u8.wrapping_sub(b'A')));
+        let caps = x2._mm256_cmpgt_epi8(splat((b'Z' - b'A').wrapping_sub(127)), moved);
         m.caps |= bits(caps) << at;
-        m.colons |= bits(equal(v, b':')) << at;
-        m.hex |= bits(or(digits, between(or(v, splat(0x20)), b'a', b'f'))) << at;
-        let word = or(or(digits, caps), or(between(v, b'a', b'z'), equal(v, b'_')));
-        m.word |= bits(word) << at;
-        m.token |= bits(or(word, or(equal(v, b'-'), equal(v, b'.')))) << at;
-        m.number |= bits(or(
-            or(between(v, b'-', b'9'), between(v, b'(', b')')),
-            or(equal(v, b'+'), equal(v, b' ')),
-        )) << at;
+        m.hex |= any(t, nibble::DIGIT | nibble::HEX_LETTER) << at;
+        let word = nibble::DIGIT
+            | nibble::HEX_LETTER
+            | nibble::LETTER_G
+            | nibble::LETTER_P
+            | nibble::UNDERSCORE;
+        m.word |= any(t, word) << at;
+        m.token |= any(t, word | nibble::DASH_DOT) << at;
+        m.number |= any(t, nibble::DIGIT | nibble::NUMBER_SIGN) << at;
     }
     m
 }
