@@ -455,9 +455,6 @@ fn in_order(raw: &mut [(usize, usize, usize)]) {
     }
 }
 
-/// Regions of one class closer than this are searched as one.
-const JOIN: usize = 48;
-
 /// Where a class's matches are looked for, in one scan.
 enum Source {
     /// Unanchored searches inside these spans, in order.
@@ -912,9 +909,7 @@ impl Scanner {
                     Place::Keywords(ac) => Source::Starts(locate::keyword_starts(bytes, ac)),
                     Place::Token(_) => Source::Starts(std::mem::take(&mut numbers.tokens)),
                     Place::At => Source::Starts(locate::at_starts(bytes)),
-                    Place::Digits => {
-                        Source::Regions(std::mem::take(&mut numbers.digits).joined(JOIN).0)
-                    }
+                    Place::Digits => Source::Regions(std::mem::take(&mut numbers.digits).0),
                     Place::CapsDigit => Source::Regions(std::mem::take(&mut numbers.caps).0),
                     Place::HexColons => Source::Regions(std::mem::take(&mut numbers.hex_colons).0),
                 };
@@ -2029,8 +2024,41 @@ mod tests {
     }
 }
 #[doc(hidden)]
-pub fn zz_fold(t: &str) -> String { fold::fold(t).map_or_else(|| t.to_owned(), |f| f.text) }
+pub fn zz_fold(t: &str) -> String {
+    fold::fold(t).map_or_else(|| t.to_owned(), |f| f.text)
+}
 impl Scanner {
     #[doc(hidden)]
-    pub fn zz_find_plain(&self, t: &str) -> usize { self.find_plain(t).len() }
+    pub fn zz_find_plain(&self, t: &str) -> usize {
+        self.find_plain(t).len()
+    }
+}
+impl Scanner {
+    #[doc(hidden)]
+    pub fn zz_passes(&self, t: &str) {
+        let b = t.as_bytes();
+        let time = |name: &str, f: &mut dyn FnMut() -> usize| {
+            let mut best = f64::MAX;
+            let mut n = 0;
+            for _ in 0..8 {
+                let s = std::time::Instant::now();
+                n = f();
+                best = best.min(s.elapsed().as_secs_f64());
+            }
+            println!("{name:10} {:6.2} ms {n}", best * 1e3);
+        };
+        time("fold", &mut || fold::fold(t).map_or(0, |f| f.text.len()));
+        for c in &self.classes {
+            match &c.place {
+                Place::Literals(ac) => {
+                    time("literals", &mut || locate::literal_starts(b, ac).len())
+                }
+                Place::Keywords(ac) => {
+                    time("keywords", &mut || locate::keyword_starts(b, ac).len())
+                }
+                Place::At => time("at", &mut || locate::at_starts(b).len()),
+                _ => {}
+            }
+        }
+    }
 }

@@ -32,20 +32,6 @@ impl Regions {
             _ => self.0.push((start, end)),
         }
     }
-
-    /// The regions with those less than `gap` bytes apart joined: one search across a short
-    /// gap costs less than starting another (the gap's bytes are searched too, which only
-    /// adds places a match may start).
-    pub fn joined(self, gap: usize) -> Regions {
-        let mut out = Regions(Vec::with_capacity(self.0.len()));
-        for (s, e) in self.0 {
-            match out.0.last_mut() {
-                Some(last) if s < last.1 + gap => last.1 = last.1.max(e),
-                _ => out.0.push((s, e)),
-            }
-        }
-        out
-    }
 }
 
 /// Every position where one of `literals` starts (exact case), in order, with which one (its
