@@ -276,7 +276,8 @@ fn the_python_sdk_never_sees_a_poisoned_tool() {
 /// official Python SDK hears it in both its modes, in front of the Python SDK's own server: on
 /// 2026-07-28 as an event of the `subscriptions/listen` stream it opened for tool changes
 /// (where the proxy's earlier, unnamed notice reached no stream), and in its legacy mode as a
-/// notification; the official TypeScript SDK (2025-11-25) as a notification. The server changes its tools between the client's listing and the proxy's own.
+/// notification; the official TypeScript SDK (2025-11-25) as a notification. The server changes
+/// its tools between the client's listing and the proxy's own.
 #[test]
 fn official_clients_hear_that_the_list_changed() {
     let dir = tempfile::tempdir().unwrap();

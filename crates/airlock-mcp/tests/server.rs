@@ -926,7 +926,8 @@ async fn the_airlocks_own_notice_goes_on_listen_streams_and_to_older_sessions() 
 /// `paged_guarded` example (a handler behind the airlock, over stdio), hears the airlock's own
 /// notice in both its modes: on 2026-07-28 as an event of the `subscriptions/listen` stream it
 /// opened for tool changes (which the handler itself does not honour), in its legacy mode as a
-/// notification; the official TypeScript SDK (2025-11-25) as a notification. The handler's list moves on between the client's listing and the airlock's.
+/// notification; the official TypeScript SDK (2025-11-25) as a notification. The handler's list
+/// moves on between the client's listing and the airlock's.
 #[test]
 fn official_clients_hear_the_wrappers_notice() {
     let dir = tempfile::tempdir().unwrap();

@@ -83,7 +83,8 @@ pub enum Locate {
     /// `._%+-`) and `@` (checked when the scanner is built), so it starts at a word boundary
     /// at most 64 bytes before an `@`.
     At,
-    /// Inside a run of digits and `+-.()/ ` with four digits within some 8 bytes.
+    /// Inside a run of digits and `+-.()/ ` that holds 7 bytes with 4 digits among them (and
+    /// digits enough for a finding; see [`crate::locate::NumberRegions::digits`]).
     Digits,
     /// Within 13 bytes before and 45 after two capitals followed by a digit.
     CapsDigit,
