@@ -4,8 +4,14 @@
 //! the one least disturbed by other load on the machine), and the peak resident memory before
 //! and after scanning. Each pass is followed by one of the baseline the benchmark uses too (a
 //! lazy DFA of one pattern that never matches, over the same text), so the ratio of the two
-//! compares runs made while the VM's speed moved. (The kernel's per-thread CPU time here moves in 4 ms steps, too coarse
-//! for a pass of 50 ms.)
+//! compares runs made while the VM's speed moved. The first pass is also printed on its own:
+//! the scanner's lazy DFAs start empty and build their states on it, as a new process's do.
+//! (The kernel's per-thread CPU time here moves in 4 ms steps, too coarse for a pass of 50 ms.)
+//!
+//! `-- slices [MiB]` masks 100 KB slices of diverse text the scanner has never seen, each once,
+//! after one pass over other diverse text of that size (as a long-running proxy meets each tool
+//! result), and prints the median, the 90th percentile and the slowest; then the same slices
+//! again, now seen, as the criterion benchmark's repeated slice is.
 
 use std::time::Instant;
 
@@ -24,6 +30,10 @@ fn main() {
     let kind = args.first().map_or("diverse", String::as_str);
     let mib: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(8);
     let passes: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(3);
+    if kind == "slices" {
+        slices(mib);
+        return;
+    }
     let text = match kind {
         "worst" => airlock_scan::bench_text::worst_case(mib << 20, 1),
         _ => airlock_scan::bench_text::diverse(mib << 20, 1),
@@ -46,10 +56,13 @@ fn main() {
     let before = peak_mb();
     let (mut best, mut best_baseline) = (f64::MAX, f64::MAX);
     let mut found = 0;
+    let mut first = None;
     for _ in 0..passes.max(1) {
         let t = Instant::now();
         found = scanner.find(&text).len();
-        best = best.min(t.elapsed().as_secs_f64());
+        let took = t.elapsed().as_secs_f64();
+        best = best.min(took);
+        first.get_or_insert(took);
         let t = Instant::now();
         let none = baseline.try_search_fwd(&mut cache, &Input::new(text.as_bytes()));
         best_baseline = best_baseline.min(t.elapsed().as_secs_f64());
@@ -67,10 +80,62 @@ fn main() {
         mb(best_baseline),
         100.0 * best_baseline / best
     );
+    if let Some(first) = first {
+        println!(
+            "first pass (the lazy DFAs empty at its start): {:.1} MB/s",
+            mb(first)
+        );
+    }
     if let (Some(a), Some(b)) = (before, peak_mb()) {
         println!(
             "peak resident memory: {a:.0} MB with the text and the scanner built, {b:.0} MB after scanning ({:+.0} MB)",
             b - a
         );
     }
+}
+
+/// Masking 100 KB slices never seen, then the same again (see the module's doc).
+fn slices(mib: usize) {
+    let scanner = match airlock_scan::Scanner::builder().build() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    scanner.find(&airlock_scan::bench_text::diverse(mib << 20, 1));
+    let fresh = airlock_scan::bench_text::diverse(mib << 20, 3);
+    let mut cuts = vec![0];
+    while let Some(&at) = cuts.last()
+        && at + (100 << 10) <= fresh.len()
+    {
+        let mut end = at + (100 << 10);
+        while !fresh.is_char_boundary(end) {
+            end -= 1;
+        }
+        cuts.push(end);
+    }
+    let round = || {
+        let mut ms: Vec<f64> = cuts
+            .windows(2)
+            .map(|w| {
+                let t = Instant::now();
+                std::hint::black_box(scanner.mask(&fresh[w[0]..w[1]]));
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        ms
+    };
+    let (new, seen) = (round(), round());
+    let at = |ms: &[f64], q: f64| ms[((ms.len() - 1) as f64 * q) as usize];
+    println!(
+        "{} slices of 100 KB, never seen: median {:.3} ms, 90th percentile {:.3} ms, slowest {:.3} ms; seen before: median {:.3} ms, slowest {:.3} ms",
+        new.len(),
+        at(&new, 0.5),
+        at(&new, 0.9),
+        at(&new, 1.0),
+        at(&seen, 0.5),
+        at(&seen, 1.0)
+    );
 }
