@@ -1790,6 +1790,48 @@ mod tests {
         );
     }
 
+    /// Each strategy's replacement, whole: written straight into the output, they must read as
+    /// the strings they were built as before.
+    #[test]
+    fn each_strategy_writes_its_whole_replacement() {
+        let token = "ghp_16C7e42F292c6912E7710c838347Ae178B4a";
+        let partial = Scanner::builder()
+            .default_strategy(Strategy::Partial)
+            .build()
+            .unwrap();
+        assert_eq!(
+            partial.mask("mail ada.lovelace@example.org now").unwrap(),
+            "mail a***@example.org now"
+        );
+        assert_eq!(
+            partial.mask(&format!("token {token}.")).unwrap(),
+            "token ghp_…[REDACTED]."
+        );
+        assert_eq!(
+            partial.mask("ssn 123-45-6789.").unwrap(),
+            "ssn ***-**-6789."
+        );
+        let full = Scanner::builder()
+            .default_strategy(Strategy::Full)
+            .build()
+            .unwrap();
+        assert_eq!(full.mask("ssn 123-45-6789.").unwrap(), "ssn [REDACTED].");
+        let key = b"0123456789abcdef";
+        let hash = Scanner::builder()
+            .default_strategy(Strategy::Hash)
+            .hash_key(key)
+            .build()
+            .unwrap();
+        let d = hmac_sha256(key, b"123-45-6789");
+        assert_eq!(
+            hash.mask("ssn 123-45-6789.").unwrap(),
+            format!(
+                "ssn [US_SSN:{:02x}{:02x}{:02x}{:02x}].",
+                d[0], d[1], d[2], d[3]
+            )
+        );
+    }
+
     #[test]
     fn review_regressions() {
         let s = Scanner::builder().build().unwrap();
