@@ -1,17 +1,21 @@
 //! Throughput of `Scanner::find` on benchmark text: `cargo run --release -p airlock-scan
-//! --example scan-speed -- [diverse|worst] [MiB] [passes]`. Prints MB/s (10^6 bytes per second)
+//! --example scan-speed -- [diverse|worst] [MiB] [passes] [cold]`. Prints MB/s (10^6 bytes per second)
 //! of the fastest of the passes (three by default; more for `perf record`; the fastest pass is
 //! the one least disturbed by other load on the machine), and the peak resident memory before
 //! and after scanning. Each pass is followed by one of the baseline the benchmark uses too (a
 //! lazy DFA of one pattern that never matches, over the same text), so the ratio of the two
 //! compares runs made while the VM's speed moved. The first pass is also printed on its own:
-//! the scanner's lazy DFAs start empty and build their states on it, as a new process's do.
+//! the scanner as built has its caches warmed on [`airlock_scan::WARM_UP`] bytes of other
+//! generated text; with a fourth argument `cold` it is built with no warm-up, its lazy DFAs
+//! empty at the start (a process of its own each, so neither finds the other's memory mapped).
 //! (The kernel's per-thread CPU time here moves in 4 ms steps, too coarse for a pass of 50 ms.)
 //!
 //! `-- slices [MiB]` masks 100 KB slices of diverse text the scanner has never seen, each once,
 //! after one pass over other diverse text of that size (as a long-running proxy meets each tool
 //! result), and prints the median, the 90th percentile and the slowest; then the same slices
-//! again, now seen, as the criterion benchmark's repeated slice is.
+//! again, now seen, as the criterion benchmark's repeated slice is. Before all that, it masks
+//! one slice with a scanner fresh from its build, as a new proxy process meets its first tool
+//! result: as built, and with no warm-up.
 
 use std::time::Instant;
 
@@ -38,13 +42,9 @@ fn main() {
         "worst" => airlock_scan::bench_text::worst_case(mib << 20, 1),
         _ => airlock_scan::bench_text::diverse(mib << 20, 1),
     };
-    let scanner = match airlock_scan::Scanner::builder().build() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    // `cold`: a scanner built with no warm-up.
+    let cold = args.get(3).is_some_and(|a| a == "cold");
+    let scanner = build(cold.then_some(0));
     let baseline = match DFA::new(r"[a-z]zqzq[0-9]+") {
         Ok(d) => d,
         Err(e) => {
@@ -80,31 +80,61 @@ fn main() {
         mb(best_baseline),
         100.0 * best_baseline / best
     );
-    if let Some(first) = first {
-        println!(
-            "first pass (the lazy DFAs empty at its start): {:.1} MB/s",
-            mb(first)
-        );
-    }
     if let (Some(a), Some(b)) = (before, peak_mb()) {
         println!(
             "peak resident memory: {a:.0} MB with the text and the scanner built, {b:.0} MB after scanning ({:+.0} MB)",
             b - a
         );
     }
+    if let Some(first) = first {
+        let how = match cold {
+            true => "with no warm-up (the lazy DFAs empty at its start)".to_string(),
+            false => format!(
+                "as built (warmed on {} KiB of other generated text)",
+                airlock_scan::WARM_UP >> 10
+            ),
+        };
+        println!("first pass: {:.1} MB/s, {how}", mb(first));
+    }
 }
 
-/// Masking 100 KB slices never seen, then the same again (see the module's doc).
-fn slices(mib: usize) {
-    let scanner = match airlock_scan::Scanner::builder().build() {
+/// A scanner built with `warm_up` bytes of warm-up (the default: `None`).
+fn build(warm_up: Option<usize>) -> airlock_scan::Scanner {
+    let builder = airlock_scan::Scanner::builder();
+    let builder = match warm_up {
+        Some(bytes) => builder.warm_up(bytes),
+        None => builder,
+    };
+    match builder.build() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(2);
         }
-    };
-    scanner.find(&airlock_scan::bench_text::diverse(mib << 20, 1));
+    }
+}
+
+/// Masking 100 KB slices never seen, then the same again (see the module's doc).
+fn slices(mib: usize) {
     let fresh = airlock_scan::bench_text::diverse(mib << 20, 3);
+    let first = |warm_up| {
+        let (t, scanner) = (Instant::now(), build(warm_up));
+        let built = t.elapsed().as_secs_f64() * 1e3;
+        let mut end = (100 << 10).min(fresh.len());
+        while !fresh.is_char_boundary(end) {
+            end -= 1;
+        }
+        let t = Instant::now();
+        std::hint::black_box(scanner.mask(&fresh[..end]));
+        (built, t.elapsed().as_secs_f64() * 1e3)
+    };
+    let ((cold_build, cold), (warm_build, warm)) = (first(Some(0)), first(None));
+    println!(
+        "first 100 KB after the build: {warm:.3} ms as built ({warm_build:.1} ms to build, {} KiB of warm-up), {cold:.3} ms with no warm-up ({cold_build:.1} ms to build)",
+        airlock_scan::WARM_UP >> 10
+    );
+    let scanner = build(None);
+    scanner.find(&airlock_scan::bench_text::diverse(mib << 20, 1));
     let mut cuts = vec![0];
     while let Some(&at) = cuts.last()
         && at + (100 << 10) <= fresh.len()

@@ -28,6 +28,7 @@ pub(crate) struct Automaton {
 }
 
 /// An automaton's caches, one per thread scanning.
+#[derive(Clone)]
 pub(crate) struct Cache {
     dfa: regex::Cache,
     nfa: pikevm::Cache,
@@ -273,6 +274,7 @@ enum Tail {
 }
 
 /// A [`TailGroup`]'s caches (the tail's, for a DFA tail).
+#[derive(Clone)]
 pub(crate) struct TailCache {
     head: dfa::Cache,
     tail: Option<dfa::Cache>,

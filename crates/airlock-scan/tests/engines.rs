@@ -163,3 +163,40 @@ fn the_shortest_numbers_are_in_the_digit_regions() {
         );
     }
 }
+
+/// The warm-up (a scan of generated text while building, whose caches every thread then starts
+/// from) changes speed only: a scanner with none, one with the default and one with more give
+/// the same findings, on the thread that built it and on other threads, each of which starts
+/// from its own copy of the warmed caches.
+#[test]
+fn warm_up_changes_no_finding() {
+    let as_built = Scanner::builder().build().unwrap();
+    let cold = Scanner::builder().warm_up(0).build().unwrap();
+    let more = Scanner::builder().warm_up(200 << 10).build().unwrap();
+    let mut text = bench_text::diverse(48 << 10, 5);
+    text.push_str(&bench_text::worst_case(16 << 10, 5));
+    let spans = |s: &Scanner| -> Vec<_> {
+        s.find(&text)
+            .iter()
+            .map(|f| (f.start, f.end, f.kind))
+            .collect()
+    };
+    let want = spans(&cold);
+    assert!(
+        want.len() > 100,
+        "too few findings to compare: {}",
+        want.len()
+    );
+    assert_eq!(spans(&as_built), want);
+    assert_eq!(spans(&more), want);
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| (spans(&as_built), spans(&more))))
+            .collect();
+        for t in threads {
+            let (a, m) = t.join().unwrap();
+            assert_eq!(a, want);
+            assert_eq!(m, want);
+        }
+    });
+}
