@@ -160,6 +160,73 @@ impl Automaton {
     }
 }
 
+/// Where a match of an automaton's patterns can start: per previous byte (or the text's start)
+/// and byte, whether the anchored forward DFA, started there, is still alive after that byte.
+/// Read from the DFA itself, so it holds every look-behind the patterns have (`\b`: a digit
+/// after a digit starts no match of `\b[0-9]{3}…`). A place it refuses starts no match: a
+/// dead state stays dead, and no match is empty.
+pub(crate) struct Starts {
+    /// The distinct rows, by previous byte; the last is the text's start.
+    rows: Vec<[bool; 256]>,
+    /// The row of each previous byte.
+    row_of: [u8; 256],
+}
+
+impl Starts {
+    /// The table of `automaton`; `None` when a match may be empty.
+    pub(crate) fn new(automaton: &Automaton) -> Option<Starts> {
+        if automaton.min_len == 0 {
+            return None;
+        }
+        let dfa = automaton.dfa.forward();
+        let mut cache = dfa.create_cache();
+        let mut row = |behind: Option<u8>| {
+            let config = regex_automata::util::start::Config::new()
+                .anchored(regex_automata::Anchored::Yes)
+                .look_behind(behind);
+            let start = dfa.start_state(&mut cache, &config).ok();
+            let mut alive = [true; 256];
+            for (b, alive) in (0..=255u8).zip(alive.iter_mut()) {
+                // Any failure keeps the byte: the place is searched.
+                if let Some(Ok(next)) = start.map(|s| dfa.next_state(&mut cache, s, b)) {
+                    *alive = !next.is_dead();
+                }
+            }
+            alive
+        };
+        let mut rows: Vec<[bool; 256]> = Vec::new();
+        let index = |r: [bool; 256], rows: &mut Vec<[bool; 256]>| {
+            let i = rows.iter().position(|x| *x == r).unwrap_or_else(|| {
+                rows.push(r);
+                rows.len() - 1
+            });
+            u8::try_from(i).ok()
+        };
+        let mut row_of = [0u8; 256];
+        for (b, slot) in (0..=255u8).zip(row_of.iter_mut()) {
+            *slot = index(row(Some(b)), &mut rows)?;
+        }
+        let text_start = row(None);
+        rows.push(text_start);
+        Some(Starts { rows, row_of })
+    }
+
+    /// The first place in `from..to` of `haystack` where a match can start.
+    pub(crate) fn next(&self, haystack: &[u8], from: usize, to: usize) -> Option<usize> {
+        let mut row = match from.checked_sub(1) {
+            Some(before) => &self.rows[usize::from(self.row_of[usize::from(haystack[before])])],
+            None => self.rows.last()?,
+        };
+        for (i, &b) in haystack.get(from..to)?.iter().enumerate() {
+            if row[usize::from(b)] {
+                return Some(from + i);
+            }
+            row = &self.rows[usize::from(self.row_of[usize::from(b)])];
+        }
+        None
+    }
+}
+
 /// An open run of one byte class that ends a pattern (`…([^\s"']{4,})`, greedy). A lazy DFA
 /// reading a match's run visits a match state at every byte, each a trip out of its fast loop,
 /// and a value runs for tens of bytes; so the automaton matches the run `min` times only and
@@ -428,6 +495,44 @@ mod tests {
                 same(Input::new(bytes).range(at..).anchored(Anchored::Pattern(p)));
             }
             assert!(found > 500, "{found}");
+        }
+    }
+
+    /// A place the start table refuses starts no match: the PikeVM, anchored there, finds none,
+    /// for every class searched in regions, over text full of near-misses. The table must also
+    /// refuse most places, or it would save nothing.
+    #[test]
+    fn refused_starts_start_no_match() {
+        use crate::detectors::Locate;
+        let mut text = bench_text::worst_case(12_000, 4);
+        text.push_str(&bench_text::diverse(12_000, 4));
+        text.push_str("4111 1111 1111 1111 +44 20 7946 0958 ::1 fe80::1 DE89370400440532013000");
+        let bytes = text.as_bytes();
+        for locate in [Locate::Digits, Locate::CapsDigit, Locate::HexColons] {
+            let patterns: Vec<&str> = DETECTORS
+                .iter()
+                .filter(|d| d.locate == locate)
+                .map(|d| d.pattern)
+                .collect();
+            let a = Automaton::new(&crate::parse(&patterns).unwrap(), false, 16 << 20).unwrap();
+            let starts = Starts::new(&a).unwrap();
+            let mut pike = a.nfa.create_cache();
+            let (mut refused, mut matched) = (0, 0);
+            for at in 0..bytes.len() {
+                let input = Input::new(bytes).range(at..).anchored(Anchored::Yes);
+                let found = a.nfa.find(&mut pike, input).is_some();
+                matched += usize::from(found);
+                if starts.next(bytes, at, at + 1).is_none() {
+                    refused += 1;
+                    assert!(!found, "{locate:?}: a match starts at {at}");
+                }
+            }
+            assert!(matched > 0, "{locate:?}");
+            assert!(
+                refused > bytes.len() / 2,
+                "{locate:?}: {refused} of {}",
+                bytes.len()
+            );
         }
     }
 }

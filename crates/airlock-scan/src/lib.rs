@@ -323,9 +323,9 @@ struct Class {
     place: Place,
     /// After a match that is no finding, which other patterns may match at the same place.
     retry: Retry,
-    /// The bytes every match starts with one of, where they are a known set (classes searched
-    /// in regions; see [`locate::first_bytes`]).
-    first: Option<Box<[bool; 256]>>,
+    /// Where a match can start, by the byte before and the byte (classes searched in regions;
+    /// see [`automaton::Starts`]).
+    starts: Option<automaton::Starts>,
 }
 
 /// Where a class is searched (see [`Locate`]), with what finds the places.
@@ -684,9 +684,9 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
                 Locate::CapsDigit => (Place::CapsDigit, overlapping()?),
                 Locate::HexColons => (Place::HexColons, overlapping()?),
             };
-            let first = match place {
+            let starts = match place {
                 Place::Digits | Place::CapsDigit | Place::HexColons => {
-                    locate::first_bytes(&hirs).map(Box::new)
+                    automaton::Starts::new(&re)
                 }
                 _ => None,
             };
@@ -695,7 +695,7 @@ fn classes(detectors: &[&'static Detector], one: bool) -> Result<Vec<Class>, Bui
                 members,
                 place,
                 retry,
-                first,
+                starts,
             })
         })
         .collect()
@@ -1120,22 +1120,25 @@ impl Scanner {
                     };
                     // What is left of a region after a match is often too short for another.
                     if here + class.re.min_len() <= to {
-                        // No match starts before the first byte that can start one. A match
+                        // No match starts before the first place that can start one. A match
                         // found there, anchored, is the leftmost (and its start is known, with
-                        // no search back for it); else the rest of the region is searched.
-                        if let Some(first) = &class.first {
-                            let Some(p) =
-                                bytes[here..to].iter().position(|&b| first[usize::from(b)])
-                            else {
+                        // no search back for it); else the rest of the region is searched from
+                        // the next such place.
+                        if let Some(starts) = &class.starts {
+                            let Some(p) = starts.next(bytes, here, to) else {
                                 cursor.i += 1;
                                 continue;
                             };
-                            here += p;
+                            here = p;
                             let input = Input::new(bytes).range(here..to).anchored(Anchored::Yes);
                             if let Some((m, value)) = class.re.search(cache, &input) {
                                 return Some(found(m, value));
                             }
-                            here += 1;
+                            let Some(p) = starts.next(bytes, here + 1, to) else {
+                                cursor.i += 1;
+                                continue;
+                            };
+                            here = p;
                         }
                         if here < to
                             && let Some((m, value)) =

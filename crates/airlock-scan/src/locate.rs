@@ -616,8 +616,7 @@ pub fn token_prefixes(patterns: &[&str], hirs: &[Hir]) -> Result<Prefixes, Strin
 
 /// The bytes a match of one of the patterns (parsed: `hirs`) may start with, a flag each,
 /// where they are a known set (every match's first byte is one of them); `None` where a match
-/// may start with any byte, or be empty. A class searched in regions tries the first of them
-/// in a region anchored (`Scanner::next_match`).
+/// may start with any byte, or be empty.
 pub fn first_bytes(hirs: &[Hir]) -> Option<[bool; 256]> {
     let mut first = [false; 256];
     for hir in hirs {
