@@ -70,84 +70,61 @@ fn fold_char(c: char) -> Option<Option<char>> {
     })
 }
 
-/// The lead bytes of the folded characters' UTF-8 forms.
-const LEADS: [u8; 7] = [0xC2, 0xCD, 0xE1, 0xE2, 0xE3, 0xEF, 0xF3];
-
-/// Teddy over the seven lead bytes: one SIMD pass finds the next of any of them.
-static TEDDY: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
-    std::sync::LazyLock::new(|| {
-        aho_corasick::packed::Config::new()
-            .builder()
-            .extend(LEADS.iter().map(std::slice::from_ref))
-            .build()
-    });
-
-/// Finds the next lead byte: with Teddy where the CPU has SSSE3 or AVX2, else with `memchr`
-/// (the common leads in one search, the rare ones each looked for again only once passed).
-enum Leads {
-    Teddy(&'static aho_corasick::packed::Searcher),
-    Memchr { rare: Next, tags: Next },
-}
-
-impl Leads {
-    fn new(bytes: &[u8]) -> Leads {
-        match TEDDY.as_ref() {
-            Some(t) => Leads::Teddy(t),
-            None => Leads::memchr(bytes),
+/// Per lead byte, the second bytes (less `0x80`, a bit each) of the UTF-8 forms of the
+/// characters folded or dropped: a character starting with any other two bytes is kept.
+static PAIRS: std::sync::LazyLock<Box<[u64; 256]>> = std::sync::LazyLock::new(|| {
+    let mut pairs = Box::new([0u64; 256]);
+    let mut buf = [0u8; 4];
+    for c in (0x80..=0x10FFFFu32).filter_map(char::from_u32) {
+        if fold_char(c).is_some()
+            && let [lead, second, ..] = *c.encode_utf8(&mut buf).as_bytes()
+        {
+            pairs[usize::from(lead)] |= 1 << (second & 0x3f);
         }
     }
+    pairs
+});
 
-    /// The `memchr` searches (where no Teddy searcher is built: a CPU without SSSE3): the rare
-    /// leads (U+034F with `CD`, U+180E with `E1`, U+3000 with `E3`, which Japanese text is full
-    /// of, the tags with `F3`) each looked for again only once passed.
-    fn memchr(bytes: &[u8]) -> Leads {
-        Leads::Memchr {
-            rare: Next::new(bytes, |b| memchr::memchr3(0xCD, 0xE1, 0xE3, b)),
-            tags: Next::new(bytes, |b| memchr::memchr(0xF3, b)),
+/// Where the next character that may be folded starts, at or after `i` (a character boundary):
+/// ASCII skipped 32 bytes a step (8-byte words with no top bit set), and each other character
+/// kept or looked at by its first two bytes ([`PAIRS`]). Text of another script (every
+/// character non-ASCII) costs a table look per character, not a search restarted per lead byte.
+fn next_fold(bytes: &[u8], mut i: usize) -> Option<usize> {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|w| w.try_into().ok())
+            .map_or(HIGH, u64::from_le_bytes)
+    };
+    let pairs = &**PAIRS;
+    while i < bytes.len() {
+        // Whole words of ASCII, four at a time.
+        while i + 32 <= bytes.len()
+            && (word(i) | word(i + 8) | word(i + 16) | word(i + 24)) & HIGH == 0
+        {
+            i += 32;
+        }
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
+        if b < 0x80 {
+            i += 1;
+            continue;
+        }
+        if let Some(&second) = bytes.get(i + 1)
+            && second & 0xc0 == 0x80
+            && pairs[usize::from(b)] >> (second & 0x3f) & 1 == 1
+        {
+            return Some(i);
+        }
+        // The lead byte and its continuation bytes.
+        i += 1;
+        while bytes.get(i).is_some_and(|&c| c & 0xc0 == 0x80) {
+            i += 1;
         }
     }
-
-    /// The first lead byte at or after `i`.
-    fn next(&mut self, bytes: &[u8], i: usize) -> Option<usize> {
-        match self {
-            Leads::Teddy(t) => t
-                .find_in(bytes, aho_corasick::Span::from(i..bytes.len()))
-                .map(|m| m.start()),
-            Leads::Memchr { rare, tags } => {
-                let common = memchr::memchr3(0xC2, 0xE2, 0xEF, &bytes[i..]);
-                [common.map(|k| i + k), rare.at(bytes, i), tags.at(bytes, i)]
-                    .into_iter()
-                    .flatten()
-                    .min()
-            }
-        }
-    }
-}
-
-/// The next place of one kind of byte, found with `find` and looked for again only when passed.
-struct Next {
-    at: Option<usize>,
-    find: fn(&[u8]) -> Option<usize>,
-}
-
-impl Next {
-    fn new(bytes: &[u8], find: fn(&[u8]) -> Option<usize>) -> Next {
-        Next {
-            at: find(bytes),
-            find,
-        }
-    }
-
-    /// The next place at or after `i`.
-    fn at(&mut self, bytes: &[u8], i: usize) -> Option<usize> {
-        match self.at {
-            Some(r) if r < i => {
-                self.at = (self.find)(&bytes[i..]).map(|k| i + k);
-                self.at
-            }
-            at => at,
-        }
-    }
+    None
 }
 
 /// The folded text, or `None` when there is nothing to fold.
@@ -161,10 +138,8 @@ pub(crate) fn fold(text: &str) -> Option<Folded> {
     // Copied from `text` up to here.
     let mut copied = 0;
     let mut i = 0;
-    let mut leads = Leads::new(bytes);
     while i < bytes.len() {
-        // Every folded character's UTF-8 form starts with one of these bytes.
-        let Some(next) = leads.next(bytes, i) else {
+        let Some(next) = next_fold(bytes, i) else {
             break;
         };
         i = next;
@@ -203,44 +178,54 @@ mod tests {
         assert_eq!(fold(text).unwrap().text, "411111111111 1111");
     }
 
-    /// Every character folded or dropped starts with one of the lead bytes looked for, whatever
-    /// the shared table of invisible characters holds.
+    /// `next_fold` stops at every character folded or dropped, at character boundaries only,
+    /// and at few others (those sharing a folded character's first two bytes), in text of
+    /// many scripts.
     #[test]
-    fn every_folded_character_has_a_lead_looked_for() {
-        let mut buf = [0u8; 4];
-        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
-            if fold_char(c).is_some() {
-                let lead = c.encode_utf8(&mut buf).as_bytes()[0];
-                assert!(LEADS.contains(&lead), "U+{:04X}", u32::from(c));
+    fn next_fold_stops_at_every_folded_character() {
+        let mut text = crate::bench_text::diverse(100_000, 9);
+        text.push_str(
+            "é ü 東京、。 ４１１１\u{200b}\u{e0031}\u{34f}\u{180e}\u{3000} — – ½ ©\u{a0}x €",
+        );
+        text.push_str("Ελληνικά русский עברית العربية हिन्दी 한국어 🙂\u{feff}\u{2060}x\u{ad}");
+        let bytes = text.as_bytes();
+        let mut stops = Vec::new();
+        let mut i = 0;
+        while let Some(p) = next_fold(bytes, i) {
+            assert!(text.is_char_boundary(p), "{p}");
+            stops.push(p);
+            i = p + 1;
+            while !text.is_char_boundary(i) {
+                i += 1;
             }
         }
-    }
-
-    /// Teddy and the `memchr` searches find the same lead bytes.
-    #[test]
-    fn both_lead_finders_find_the_same_places() {
-        let mut text = crate::bench_text::diverse(100_000, 9);
-        text.push_str("é ü 東京 ４１１１\u{200b}\u{e0031}\u{34f}\u{180e}\u{3000} — – ½ ©\u{a0}x");
-        let bytes = text.as_bytes();
-        let teddy = TEDDY.as_ref().expect("this CPU has SSSE3");
-        let all = |mut leads: Leads| {
-            let mut out = Vec::new();
-            let mut i = 0;
-            while let Some(p) = leads.next(bytes, i) {
-                out.push(p);
-                i = p + 1;
-            }
-            out
-        };
-        let found = all(Leads::Teddy(teddy));
-        assert!(found.len() >= 12, "{}", found.len());
-        assert!(found.iter().all(|&p| LEADS.contains(&bytes[p])));
-        assert_eq!(found, all(Leads::memchr(bytes)));
+        let folded: Vec<usize> = text
+            .char_indices()
+            .filter(|&(_, c)| fold_char(c).is_some())
+            .map(|(p, _)| p)
+            .collect();
+        assert!(folded.len() >= 12, "{}", folded.len());
+        for p in &folded {
+            assert!(
+                stops.contains(p),
+                "U+{:04X} at {p} missed",
+                u32::from(text[*p..].chars().next().unwrap())
+            );
+        }
+        let non_ascii = text.chars().filter(|c| !c.is_ascii()).count();
+        assert!(
+            stops.len() < folded.len() + 40 && non_ascii > stops.len() + 40,
+            "{} stops",
+            stops.len()
+        );
     }
 
     #[test]
     fn plain_text_is_not_copied() {
         assert!(fold("card 4111 1111 1111 1111, café, 東京").is_none());
+        // ASCII words that run exactly to the end.
+        assert!(fold(&format!("é{}", "a".repeat(32))).is_none());
+        assert!(fold(&format!("é{}—", "a".repeat(64))).is_some());
     }
 
     #[test]
