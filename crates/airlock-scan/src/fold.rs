@@ -220,6 +220,26 @@ mod tests {
         );
     }
 
+    /// Every character folded or dropped, of all of Unicode, is a stop of `next_fold`: alone,
+    /// after ASCII that fills whole steps, and after another script's character.
+    #[test]
+    fn next_fold_stops_at_every_folded_code_point() {
+        let pad = "a".repeat(32);
+        for c in (0x80..=0x10FFFFu32).filter_map(char::from_u32) {
+            if fold_char(c).is_some() {
+                for before in ["", pad.as_str(), "東"] {
+                    let text = format!("{before}{c}x");
+                    assert_eq!(
+                        next_fold(text.as_bytes(), 0),
+                        Some(before.len()),
+                        "U+{:04X} after {before:?}",
+                        u32::from(c)
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn plain_text_is_not_copied() {
         assert!(fold("card 4111 1111 1111 1111, café, 東京").is_none());
