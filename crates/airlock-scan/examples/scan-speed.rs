@@ -10,12 +10,15 @@
 //! empty at the start (a process of its own each, so neither finds the other's memory mapped).
 //! (The kernel's per-thread CPU time here moves in 4 ms steps, too coarse for a pass of 50 ms.)
 //!
-//! `-- slices [MiB]` masks 100 KB slices of diverse text the scanner has never seen, each once,
-//! after one pass over other diverse text of that size (as a long-running proxy meets each tool
-//! result), and prints the median, the 90th percentile and the slowest; then the same slices
-//! again, now seen, as the criterion benchmark's repeated slice is. Before all that, it masks
-//! one slice with a scanner fresh from its build, as a new proxy process meets its first tool
-//! result: as built, and with no warm-up.
+//! `-- slices [MiB] [cold] [FILE]` masks 100 KB slices of diverse text the scanner has never
+//! seen, each once, after one pass over other diverse text of that size (as a long-running
+//! proxy meets each tool result), and prints the median, the 90th percentile and the slowest;
+//! then the same slices again, now seen, as the criterion benchmark's repeated slice is. Before
+//! all that, it masks the first slice with the scanner fresh from its build, as a new proxy
+//! process meets its first tool result: as built, or with `cold` built with no warm-up (run
+//! each in a process of its own). With a `FILE`, the slices are cut from its text instead
+//! (read as UTF-8, invalid bytes replaced): text that is not from the generator the warm-up
+//! uses.
 
 use std::time::Instant;
 
@@ -35,7 +38,12 @@ fn main() {
     let mib: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(8);
     let passes: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(3);
     if kind == "slices" {
-        slices(mib);
+        let cold = args.get(2).is_some_and(|a| a == "cold");
+        slices(
+            mib,
+            cold,
+            args.get(2 + usize::from(cold)).map(String::as_str),
+        );
         return;
     }
     let text = match kind {
@@ -115,25 +123,32 @@ fn build(warm_up: Option<usize>) -> airlock_scan::Scanner {
 }
 
 /// Masking 100 KB slices never seen, then the same again (see the module's doc).
-fn slices(mib: usize) {
-    let fresh = airlock_scan::bench_text::diverse(mib << 20, 3);
-    let first = |warm_up| {
-        let (t, scanner) = (Instant::now(), build(warm_up));
-        let built = t.elapsed().as_secs_f64() * 1e3;
-        let mut end = (100 << 10).min(fresh.len());
-        while !fresh.is_char_boundary(end) {
-            end -= 1;
-        }
-        let t = Instant::now();
-        std::hint::black_box(scanner.mask(&fresh[..end]));
-        (built, t.elapsed().as_secs_f64() * 1e3)
+fn slices(mib: usize, cold: bool, file: Option<&str>) {
+    let fresh = match file {
+        Some(path) => match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                eprintln!("{path}: {e}");
+                std::process::exit(2);
+            }
+        },
+        None => airlock_scan::bench_text::diverse(mib << 20, 3),
     };
-    let ((cold_build, cold), (warm_build, warm)) = (first(Some(0)), first(None));
-    println!(
-        "first 100 KB after the build: {warm:.3} ms as built ({warm_build:.1} ms to build, {} KiB of warm-up), {cold:.3} ms with no warm-up ({cold_build:.1} ms to build)",
-        airlock_scan::WARM_UP >> 10
-    );
-    let scanner = build(None);
+    let t = Instant::now();
+    let scanner = build(cold.then_some(0));
+    let built = t.elapsed().as_secs_f64() * 1e3;
+    let mut end = (100 << 10).min(fresh.len());
+    while !fresh.is_char_boundary(end) {
+        end -= 1;
+    }
+    let t = Instant::now();
+    std::hint::black_box(scanner.mask(&fresh[..end]));
+    let first = t.elapsed().as_secs_f64() * 1e3;
+    let how = match cold {
+        true => "with no warm-up".to_string(),
+        false => format!("as built ({} KiB of warm-up)", airlock_scan::WARM_UP >> 10),
+    };
+    println!("first 100 KB after the build: {first:.3} ms, {how}; {built:.1} ms to build");
     scanner.find(&airlock_scan::bench_text::diverse(mib << 20, 1));
     let mut cuts = vec![0];
     while let Some(&at) = cuts.last()

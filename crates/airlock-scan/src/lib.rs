@@ -300,12 +300,14 @@ impl ScannerBuilder {
 /// How many bytes of generated tool output a scanner scans while it is built (see
 /// [`ScannerBuilder::warm_up`]): 1 MiB, or 64 KiB in a debug build (the tests build hundreds of
 /// scanners, and the warm-up changes no finding). The lazy DFAs build their states as they meet
-/// text: a scanner fresh from its build took 1.6–2.1 ms for its first 100 KB tool result (the
-/// diverse benchmark text, a release build) and ran its first 8 MiB at 190 MB/s, against
-/// 0.38 ms and 280 MB/s warm. After 1 MiB of warm-up (+17 ms of build), the first 100 KB took
-/// about 0.4 ms and the first 8 MiB ran at 245 MB/s. `scan-speed` prints both. The warm-up text
-/// comes from the same generator as the benchmark text (another seed), so real traffic gains
-/// less than the benchmark shows.
+/// text, so a scanner fresh from its build was slowest on its first tool result. Measured with
+/// `scan-speed slices 8 [cold] [FILE]`, each figure in a process of its own (release build):
+/// the first 100 KB after the build took 0.68–0.69 ms as built against 2.7–2.9 ms with no
+/// warm-up on the generated diverse text, and 0.68–0.84 against 1.5–1.8 ms on 9 MB of text the
+/// generator did not write (package logs, and the Markdown, JSON and TOML files of the crates
+/// this project depends on). The cost: the build takes 36–39 ms instead of 8–9 ms, and a built
+/// scanner holds 3.9 MB instead of 1.0 MB (the warmed caches and the copy the first thread
+/// takes), for each scanner a configuration builds (one per tenant with rules of its own).
 pub const WARM_UP: usize = if cfg!(debug_assertions) {
     64 << 10
 } else {
