@@ -907,8 +907,11 @@ impl Scanner {
             std::sync::LazyLock::new(|| bench_text::diverse(WARM_UP, WARM_UP_SEED));
         let fresh;
         let text = if bytes <= TEXT.len() {
-            let cut = (0..=bytes).rev().find(|&i| TEXT.is_char_boundary(i));
-            &TEXT[..cut.unwrap_or(0)]
+            let mut cut = bytes;
+            while !TEXT.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            &TEXT[..cut]
         } else {
             fresh = bench_text::diverse(bytes, WARM_UP_SEED);
             fresh.as_str()
