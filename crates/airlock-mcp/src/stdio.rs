@@ -149,6 +149,9 @@ struct Listen {
     /// The client asked for tool list changes.
     tools: bool,
     acked: bool,
+    /// A tool list change was found after the stream opened but before its ack went out: the
+    /// notice follows the ack.
+    missed: bool,
 }
 
 /// What one connection's tasks share.
@@ -257,6 +260,7 @@ impl Conn {
                     id: id.clone(),
                     tools: crate::lifecycle::listens_for_tools(params),
                     acked: false,
+                    missed: false,
                 };
                 self.lock().listens.insert(key(id), listen);
             }
@@ -285,12 +289,17 @@ impl Conn {
             return;
         }
         // Queued under the lock, as a stream's ack and its end are: no notice goes out after
-        // its stream ended or before its ack.
-        let s = self.lock();
-        for l in s.listens.values().filter(|l| l.tools && l.acked) {
-            let _ = self
-                .to_client
-                .send(line(&crate::lifecycle::tools_list_changed_on(&l.id)));
+        // its stream ended or before its ack. A stream still waiting for its ack takes the
+        // notice right after it (the client opened it before the change).
+        let mut s = self.lock();
+        for l in s.listens.values_mut().filter(|l| l.tools) {
+            if l.acked {
+                let _ = self
+                    .to_client
+                    .send(line(&crate::lifecycle::tools_list_changed_on(&l.id)));
+            } else {
+                l.missed = true;
+            }
         }
     }
 
@@ -1078,7 +1087,8 @@ impl StdioProxy {
             };
             // The stream takes the airlock's own notices once its ack is on the way: the ack
             // must come first (one withheld never reached the client). Queued and marked under
-            // one lock, which `tools_changed` takes too, so no notice falls between them.
+            // one lock, which `tools_changed` takes too, so no notice falls between them; a
+            // change found while the ack was on its way from the server follows it.
             let Some((k, _)) = stream else {
                 let _ = conn.to_client.send(out);
                 return;
@@ -1088,6 +1098,11 @@ impl StdioProxy {
                 && let Some(listen) = s.listens.get_mut(&k)
             {
                 listen.acked = true;
+                if std::mem::take(&mut listen.missed) {
+                    let _ = conn
+                        .to_client
+                        .send(line(&crate::lifecycle::tools_list_changed_on(&listen.id)));
+                }
             }
             return;
         };
