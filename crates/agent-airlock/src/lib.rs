@@ -158,8 +158,14 @@ pub fn engine_builder(config: Config) -> Result<EngineBuilder, Error> {
     airlock_guard::path::PathPolicy::new(&settings.filesystem)
         .map_err(|e| Error::Guards(format!("filesystem: {e}")))?;
     let guards = airlock_guard::Guards::from_settings(settings).map_err(Error::Guards)?;
-    let argument_scan = argument_scan(settings)?;
-    let cleaner = cleaner(settings)?;
+    let mode = match settings.sanitize.arguments.as_str() {
+        "refuse" => Some(airlock_scan::arguments::ArgumentMode::Refuse),
+        "mask" => Some(airlock_scan::arguments::ArgumentMode::Mask),
+        _ => None,
+    };
+    let scanners = Scanners::new(settings, mode.is_some())?;
+    let argument_scan = argument_scan(mode, &scanners);
+    let cleaner = cleaner(settings, &scanners);
     let pins = pins(&settings.pinning)?;
     // Before anything with an effect (a Redis connection, the audit file created).
     for (key, command) in [
@@ -295,57 +301,74 @@ fn scanner_at(settings: &SanitizeSettings, key: &str) -> Result<Scanner, Error> 
     b.build().map_err(|e| err(e.to_string()))
 }
 
+/// The scanners of `[sanitize]` and of each `[tenants.NAME.sanitize]`, each built once and
+/// shared by the argument check and the result cleaner: a build scans a warm-up text (tens of
+/// milliseconds) and a built scanner holds a few MB of warmed caches.
+struct Scanners {
+    /// `[sanitize]`'s, where results or arguments are scanned with it.
+    base: Option<Arc<Scanner>>,
+    /// Each tenant with rules of its own: its name, whether its results are scanned, and its
+    /// scanner, where results or arguments are scanned with it.
+    tenants: Vec<(String, bool, Option<Arc<Scanner>>)>,
+}
+
+impl Scanners {
+    /// The scanners `settings` need; `arguments`: whether call arguments are scanned too.
+    fn new(settings: &Settings, arguments: bool) -> Result<Scanners, Error> {
+        let base = &settings.sanitize;
+        let own = (arguments || base.enabled)
+            .then(|| scanner(base))
+            .transpose()?;
+        let mut tenants = Vec::new();
+        for (name, t) in &settings.tenants {
+            if t.sanitize.is_empty() {
+                continue;
+            }
+            let merged = base.with(&t.sanitize);
+            let scanner = (arguments || merged.enabled)
+                .then(|| scanner_at(&merged, &format!("tenants.{name}.sanitize")))
+                .transpose()?;
+            tenants.push((name.clone(), merged.enabled, scanner.map(Arc::new)));
+        }
+        Ok(Scanners {
+            base: own.map(Arc::new),
+            tenants,
+        })
+    }
+}
+
 /// The `argument_scan` check `sanitize.arguments` asks for (`None` when off). A tenant's own
 /// rules (allow lists, disabled types, custom detectors) apply to its callers' arguments too,
 /// whether or not its results are masked.
 fn argument_scan(
-    settings: &Settings,
-) -> Result<Option<Arc<airlock_scan::arguments::ArgumentScan>>, Error> {
-    use airlock_scan::arguments::{ArgumentMode, ArgumentScan};
-    let mode = match settings.sanitize.arguments.as_str() {
-        "refuse" => ArgumentMode::Refuse,
-        "mask" => ArgumentMode::Mask,
-        _ => return Ok(None),
-    };
-    let base = &settings.sanitize;
-    let mut check = ArgumentScan::new(Arc::new(scanner(base)?), mode);
-    for (name, t) in &settings.tenants {
-        if !t.sanitize.is_empty() {
-            let tenant = scanner_at(&base.with(&t.sanitize), &format!("tenants.{name}.sanitize"))?;
-            check = check.tenant(name, Arc::new(tenant));
+    mode: Option<airlock_scan::arguments::ArgumentMode>,
+    scanners: &Scanners,
+) -> Option<Arc<airlock_scan::arguments::ArgumentScan>> {
+    let mut check = airlock_scan::arguments::ArgumentScan::new(scanners.base.clone()?, mode?);
+    for (name, _, scanner) in &scanners.tenants {
+        if let Some(scanner) = scanner {
+            check = check.tenant(name, scanner.clone());
         }
     }
-    Ok(Some(Arc::new(check)))
+    Some(Arc::new(check))
 }
 
 /// The result cleaner `[sanitize]` and `[tenants.NAME.sanitize]` describe (`None`: nobody's
 /// results are scanned).
-fn cleaner(settings: &Settings) -> Result<Option<Arc<dyn ResultCleaner>>, Error> {
-    let base = &settings.sanitize;
-    let mut tenants = HashMap::new();
-    for (name, t) in &settings.tenants {
-        if t.sanitize.is_empty() {
-            continue;
-        }
-        let merged = base.with(&t.sanitize);
-        let key = format!("tenants.{name}.sanitize");
-        let scanner = merged
-            .enabled
-            .then(|| scanner_at(&merged, &key))
-            .transpose()?;
-        tenants.insert(name.clone(), scanner);
-    }
-    let base = base.enabled.then(|| scanner(base)).transpose()?;
+fn cleaner(settings: &Settings, scanners: &Scanners) -> Option<Arc<dyn ResultCleaner>> {
+    let base = scanners.base.clone().filter(|_| settings.sanitize.enabled);
+    let tenants: HashMap<String, Option<Arc<Scanner>>> = scanners
+        .tenants
+        .iter()
+        .map(|(name, results, scanner)| (name.clone(), scanner.clone().filter(|_| *results)))
+        .collect();
     if base.is_none() && tenants.values().all(Option::is_none) {
-        return Ok(None);
+        return None;
     }
     if tenants.is_empty() {
-        return Ok(base.map(|s| Arc::new(s) as Arc<dyn ResultCleaner>));
+        return base.map(|s| s as Arc<dyn ResultCleaner>);
     }
-    Ok(Some(Arc::new(airlock_scan::TenantScanners {
-        base,
-        tenants,
-    })))
+    Some(Arc::new(airlock_scan::TenantScanners { base, tenants }))
 }
 
 /// The pins file of `pinning.mode = "file"` (`None` otherwise). A file that cannot be read or
@@ -459,6 +482,36 @@ mod tests {
             "read_file",
             json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
         )
+    }
+
+    /// Review finding: with `sanitize.arguments` on, the argument check and the result cleaner
+    /// each built their own scanner of the same settings, and every build scans a warm-up text
+    /// and keeps its warmed caches. Each is now built once and shared; a tenant whose results
+    /// are not scanned still has its scanner for its arguments.
+    #[test]
+    fn the_argument_check_and_the_cleaner_share_each_scanner() {
+        let settings = config(
+            "[sanitize]\narguments = \"mask\"\n\
+             [tenants.acme.sanitize]\nallow = [\"*@acme.example\"]\n\
+             [tenants.quiet.sanitize]\nenabled = false\n",
+        )
+        .settings;
+        let scanners = Scanners::new(&settings, true).unwrap();
+        let check = argument_scan(Some(airlock_scan::arguments::ArgumentMode::Mask), &scanners);
+        let results = cleaner(&settings, &scanners);
+        assert!(check.is_some() && results.is_some());
+        let base = scanners.base.as_ref().unwrap();
+        // Held here, by the check and by the cleaner: one scanner.
+        assert_eq!(Arc::strong_count(base), 3);
+        for (name, results, scanner) in &scanners.tenants {
+            let held = if *results { 3 } else { 2 };
+            assert_eq!(Arc::strong_count(scanner.as_ref().unwrap()), held, "{name}");
+        }
+        assert_eq!(scanners.tenants.len(), 2);
+        // Nothing scanned: nothing built.
+        let off = config("[sanitize]\nenabled = false\n").settings;
+        let none = Scanners::new(&off, false).unwrap();
+        assert!(none.base.is_none() && cleaner(&off, &none).is_none());
     }
 
     #[test]

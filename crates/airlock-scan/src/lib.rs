@@ -1541,13 +1541,14 @@ impl ResultCleaner for Scanner {
 }
 
 /// Scanners chosen by the caller's tenant: a tenant with rules of its own gets its scanner,
-/// everyone else the base one (`None`: results of those callers are not scanned).
+/// everyone else the base one (`None`: results of those callers are not scanned). Shared, as
+/// the argument check may use the same scanners (each holds its warmed caches).
 #[derive(Debug, Default)]
 pub struct TenantScanners {
     /// For callers without a tenant of their own.
-    pub base: Option<Scanner>,
+    pub base: Option<std::sync::Arc<Scanner>>,
     /// By tenant name.
-    pub tenants: HashMap<String, Option<Scanner>>,
+    pub tenants: HashMap<String, Option<std::sync::Arc<Scanner>>>,
 }
 
 impl ResultCleaner for TenantScanners {
@@ -1835,10 +1836,12 @@ mod tests {
         assert!(Scanner::builder().custom("ok", "(").is_err());
 
         let t = TenantScanners {
-            base: Some(Scanner::builder().build().unwrap()),
+            base: Some(std::sync::Arc::new(Scanner::builder().build().unwrap())),
             tenants: [(
                 "acme".to_owned(),
-                Some(Scanner::builder().allow("*@acme.example").build().unwrap()),
+                Some(std::sync::Arc::new(
+                    Scanner::builder().allow("*@acme.example").build().unwrap(),
+                )),
             )]
             .into_iter()
             .collect(),
