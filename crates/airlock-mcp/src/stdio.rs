@@ -294,13 +294,19 @@ impl Conn {
         let mut s = self.lock();
         for l in s.listens.values_mut().filter(|l| l.tools) {
             if l.acked {
-                let _ = self
-                    .to_client
-                    .send(line(&crate::lifecycle::tools_list_changed_on(&l.id)));
+                self.tell_stream(&l.id);
             } else {
                 l.missed = true;
             }
         }
+    }
+
+    /// Queue the airlock's own tool-list notice on the listen stream `id` (under the lock that
+    /// orders it after the stream's ack and before its end).
+    fn tell_stream(&self, id: &Value) {
+        let _ = self
+            .to_client
+            .send(line(&crate::lifecycle::tools_list_changed_on(id)));
     }
 
     /// Forget a request the airlock answers itself with `answer`. False when it is no longer in
@@ -1099,9 +1105,7 @@ impl StdioProxy {
             {
                 listen.acked = true;
                 if std::mem::take(&mut listen.missed) {
-                    let _ = conn
-                        .to_client
-                        .send(line(&crate::lifecycle::tools_list_changed_on(&listen.id)));
+                    conn.tell_stream(&listen.id);
                 }
             }
             return;
