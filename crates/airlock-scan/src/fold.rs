@@ -221,11 +221,13 @@ mod tests {
     }
 
     /// Every character folded or dropped, of all of Unicode, is a stop of `next_fold`: alone,
-    /// after ASCII that fills whole steps, and after another script's character.
+    /// after ASCII that fills whole steps, and after another script's character. ASCII is
+    /// looked at too: `next_fold` skips it and [`PAIRS`] holds none, so a table of invisible
+    /// characters that gained an ASCII one would fail here rather than be passed over.
     #[test]
     fn next_fold_stops_at_every_folded_code_point() {
         let pad = "a".repeat(32);
-        for c in (0x80..=0x10FFFFu32).filter_map(char::from_u32) {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
             if fold_char(c).is_some() {
                 for before in ["", pad.as_str(), "東"] {
                     let text = format!("{before}{c}x");
